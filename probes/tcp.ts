@@ -1,0 +1,159 @@
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { Check, Observation } from '../src/core/result.js';
+import { UsageError } from '../src/core/usage-error.js';
+import { formatMs } from '../src/core/duration.js';
+import { flag, optionalAddress, optionalFileText, optionalRegex, optionalString, requestBytes } from '../src/core/option-values.js';
+import { connectTcp, type ConnectOutcome } from '../src/net/tcp-connect.js';
+import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { exchange, showBytes } from '../src/net/reply.js';
+import type { TlsOptions } from '../src/net/tls-handshake.js';
+
+/** Options of the tcp probe. */
+export interface TcpOptions {
+  tls?: TlsOptions;
+  /** Request bytes written once the connection (and TLS) is up. */
+  send?: Buffer;
+  /** The reply (or, without `send`, the banner) must match. */
+  expectReply?: RegExp;
+  /** Local address to connect from. */
+  source?: string;
+}
+
+/** TCP connect, optionally TLS and a request/reply check, classifying every way it can fail. */
+export const tcp: ProbeKind<TcpOptions> = {
+  name: 'tcp',
+  summary: 'TCP connect; says refused, dropped, rejected (by which router) or unreachable; optional TLS and banner check',
+  protocol: 'tcp',
+  defaultAttempts: 1,
+  cliOptions: {
+    tls: { type: 'boolean', describe: 'Run a TLS handshake and report the certificate' },
+    servername: { type: 'string', describe: 'TLS server name (SNI) to send and verify', requiresArg: true },
+    ca: { type: 'string', describe: 'PEM file of the CA to verify the certificate against (a failure is a failed check)', requiresArg: true },
+    send: { type: 'string', describe: 'Text to send once connected (escapes \\r \\n \\t \\0 \\\\ \\xHH)', requiresArg: true },
+    'send-hex': { type: 'string', describe: 'Bytes to send once connected, as hex', requiresArg: true },
+    'expect-reply': { type: 'string', describe: 'Regular expression the reply (or the banner, without --send) must match', requiresArg: true },
+    source: { type: 'string', describe: 'Local IP address to connect from', requiresArg: true },
+  },
+  examples: [
+    ['reachgate probe tcp 198.51.100.10:5900 --tls', 'is the viewer port open, and what certificate does it show?'],
+    ['reachgate probe tcp 198.51.100.10:22 --expect-reply "^SSH-2\\.0"', 'is it really an SSH server?'],
+    ['reachgate probe tcp 198.51.100.10:23,80-90 --expect blocked', 'prove that a filter blocks these ports, and how'],
+  ],
+  parseOptions(raw) {
+    const options: TcpOptions = {};
+    const servername = optionalString(raw, 'servername');
+    const ca = optionalFileText(raw, 'ca');
+    if (flag(raw, 'tls')) options.tls = { ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) };
+    else if (servername !== undefined || ca !== undefined) throw new UsageError('`--servername` and `--ca` need `--tls`');
+    const send = requestBytes(raw);
+    if (send) options.send = send;
+    const expectReply = optionalRegex(raw, 'expect-reply');
+    if (expectReply) options.expectReply = expectReply;
+    const source = optionalAddress(raw, 'source');
+    if (source) options.source = source;
+    return options;
+  },
+  observe,
+};
+
+export default tcp;
+
+async function observe(spec: ProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+  const address = spec.target.address as string;
+  const port = spec.target.port as number;
+  const { outcome, attempts } = await firstAnswer(spec, context, (signal) => connectTcp({
+    address, port, signal, icmp: context.icmp, ...(spec.options.source ? { localAddress: spec.options.source } : {}),
+  }));
+  if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, attempts), attempts };
+  if (outcome.kind === 'failed') {
+    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
+    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts };
+  }
+  try {
+    return await converse(spec, context, outcome.socket, outcome.rttMs, attempts);
+  } finally {
+    outcome.socket.destroy();
+  }
+}
+
+/** Start up to `attempts` connects, spread over the deadline; the first answer wins and the rest are dropped. */
+function firstAnswer(
+  spec: ProbeSpec<TcpOptions>,
+  context: ProbeContext,
+  connect: (signal: AbortSignal) => Promise<ConnectOutcome>,
+): Promise<{ outcome: ConnectOutcome; attempts: number }> {
+  return new Promise((resolve) => {
+    const stop = new AbortController();
+    const onDeadline = (): void => stop.abort();
+    context.signal.addEventListener('abort', onDeadline, { once: true });
+    let started = 0;
+    let pending = 0;
+    let next: NodeJS.Timeout | undefined;
+    let done = false;
+    const finish = (outcome: ConnectOutcome): void => {
+      if (done) {
+        if (outcome.kind === 'connected') outcome.socket.destroy();
+        return;
+      }
+      done = true;
+      clearTimeout(next);
+      context.signal.removeEventListener('abort', onDeadline);
+      stop.abort();
+      resolve({ outcome, attempts: started });
+    };
+    const launch = (): void => {
+      started += 1;
+      pending += 1;
+      void connect(stop.signal).then((outcome) => {
+        pending -= 1;
+        if (outcome.kind !== 'aborted' || pending === 0) finish(outcome);
+      });
+      if (started < spec.attempts) next = setTimeout(launch, spec.timeoutMs / spec.attempts);
+    };
+    launch();
+  });
+}
+
+/** After the handshake: TLS, then request and reply, each a check on an open port. */
+async function converse(spec: ProbeSpec<TcpOptions>, context: ProbeContext, socket: Socket, rttMs: number, attempts: number): Promise<Observation> {
+  const connected = `connected in ${formatMs(rttMs)}`;
+  const evidence: Record<string, unknown> = {};
+  const checks: Check[] = [];
+  let stream: Duplex = socket;
+  const { tls, send, expectReply } = spec.options;
+  if (tls) {
+    const { handshakeTls } = await import('../src/net/tls-handshake.js');
+    const handshake = await handshakeTls(socket, tls, context.signal);
+    checks.push(handshake.check);
+    if (handshake.ok) {
+      evidence.tls = handshake.evidence;
+      stream = handshake.socket;
+    }
+  }
+  if ((send || expectReply) && checks.every((check) => check.ok)) {
+    const reply = await exchange(stream, send, expectReply ?? /[\s\S]/, context.signal);
+    if (reply.bytes.length > 0) evidence.reply = showBytes(reply.bytes, 512);
+    if (expectReply) checks.push(replyCheck(reply.bytes, reply.matched, reply.end, expectReply, spec.timeoutMs));
+  }
+  if (stream !== socket) stream.destroy();
+  const failed = checks.find((check) => !check.ok);
+  const check: Check | undefined = checks.length === 0 ? undefined : failed ?? { ok: true, detail: checks.map((c) => c.detail).join('; ') };
+  return {
+    state: 'open',
+    ...(check ? { check } : {}),
+    reason: check ? `${connected}${failed ? ', but ' : '; '}${check.detail}` : connected,
+    rtt_ms: rttMs,
+    attempts,
+    ...(Object.keys(evidence).length > 0 ? { evidence } : {}),
+  };
+}
+
+function replyCheck(bytes: Buffer, matched: boolean, end: string, pattern: RegExp, timeoutMs: number): Check {
+  if (matched) return { ok: true, detail: `reply matched /${pattern.source}/: ${showBytes(bytes)}` };
+  if (bytes.length === 0) {
+    return { ok: false, detail: end === 'closed' ? `the peer closed without a reply (expected /${pattern.source}/)` : `no reply within ${formatMs(timeoutMs)} (expected /${pattern.source}/)` };
+  }
+  return { ok: false, detail: `reply did not match /${pattern.source}/: ${showBytes(bytes)}` };
+}

@@ -1,0 +1,49 @@
+import type { Expectation } from './result.js';
+import type { ProbeKind, ProbeSpec } from './probe-kind.js';
+import { UsageError } from './usage-error.js';
+import type { TargetSpec } from '../net/target.js';
+import { formatEndpoint } from '../net/target.js';
+import { resolveHost, type ResolverAddress } from '../net/resolve.js';
+
+/** Everything `probe` needs to expand its targets into a plan. */
+export interface ProbeRequest {
+  kind: ProbeKind;
+  targets: TargetSpec[];
+  expect: Expectation;
+  options: unknown;
+  timeoutMs: number;
+  attempts: number;
+  resolver?: ResolverAddress;
+}
+
+/** Expand targets into concrete probes: each resolved address and each port is a probe of its own. */
+export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
+  const { kind } = request;
+  for (const target of request.targets) {
+    if (target.ports.length === 0 && kind.defaultPort === undefined && kind.protocol !== 'icmp') {
+      throw new UsageError(`The target \`${target.host}\` names no port, and ${kind.name} has no standard port`, `Add the port: ${target.host}:PORT, e.g. ${target.host}:5900 or ${target.host}:22,80-90`);
+    }
+  }
+  const resolutions = await Promise.all(request.targets.map((target) => resolveHost(target.host, request.timeoutMs, request.resolver)));
+  const plan: ProbeSpec[] = [];
+  request.targets.forEach((target, index) => {
+    const resolution = resolutions[index]!;
+    const ports = target.ports.length > 0 ? target.ports : kind.protocol === 'icmp' ? [null] : [kind.defaultPort ?? null];
+    const addresses = 'addresses' in resolution ? resolution.addresses : [null];
+    for (const address of addresses) {
+      for (const port of ports) {
+        plan.push({
+          id: `${kind.name}:${address === null ? target.host : formatEndpoint(address, port)}${address === null && port !== null ? `:${port}` : ''}`,
+          kind: kind.name,
+          target: { host: target.host, address, port, protocol: kind.protocol },
+          expect: request.expect,
+          options: request.options,
+          timeoutMs: request.timeoutMs,
+          attempts: request.attempts,
+          ...('error' in resolution ? { unresolved: resolution.error } : {}),
+        });
+      }
+    }
+  });
+  return plan;
+}

@@ -1,0 +1,48 @@
+import type { Options as CliOption } from 'yargs';
+import type { Expectation, Observation, Target } from './result.js';
+import type { IcmpListener } from '../net/icmp-listener.js';
+
+/** One concrete probe of a plan: one kind, one address, one port, one expectation. */
+export interface ProbeSpec<KindOptions = unknown> {
+  id: string;
+  row?: string;
+  kind: string;
+  target: Target;
+  expect: Expectation;
+  options: KindOptions;
+  /** The deadline for the whole probe, all attempts included. */
+  timeoutMs: number;
+  attempts: number;
+  /** Set when the target name did not resolve: the probe is not sent. */
+  unresolved?: string;
+}
+
+/** What the runner hands a probe while it runs. */
+export interface ProbeContext {
+  /** Aborts at the probe's deadline: the probe must settle promptly then. */
+  signal: AbortSignal;
+  /** The ICMP error listener, or null when it is off (see icmpNote). */
+  icmp: IcmpListener | null;
+  /** Why the ICMP listener is off, for reasons that depend on it. */
+  icmpNote: string | undefined;
+}
+
+/** A probe kind: a plug-in module under probes/, found by its file name. */
+export interface ProbeKind<KindOptions = unknown> {
+  name: string;
+  /** One line for `--help` and `reachgate profiles`. */
+  summary: string;
+  protocol: Target['protocol'];
+  /** The protocol's standard port, used when a target names none. */
+  defaultPort?: number;
+  /** Attempts when the user does not say. */
+  defaultAttempts: number;
+  /** Kind-specific command line options. */
+  cliOptions: Record<string, CliOption>;
+  /** Examples for `--help`: [command, description]. */
+  examples: Array<[string, string]>;
+  /** Validate kind options (from argv or a profile); throws UsageError naming the option. */
+  parseOptions(raw: Record<string, unknown>): KindOptions;
+  /** Probe one address and port; never throws for anything the network does. */
+  observe(spec: ProbeSpec<KindOptions>, context: ProbeContext): Promise<Observation>;
+}

@@ -1,0 +1,93 @@
+/** What the network showed for one probe (DESIGN.md "Result model"). */
+export type State =
+  | 'open'
+  | 'closed'
+  | 'filtered'
+  | 'prohibited'
+  | 'unreachable'
+  | 'unresolved'
+  | 'error';
+
+/** The judgement of a state and check against the expectation. */
+export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'error';
+
+/** What the probe author expects of the path. */
+export type Expectation = 'reachable' | 'blocked';
+
+/** Every state, in the order the result model lists them. */
+export const STATES: readonly State[] = ['open', 'closed', 'filtered', 'prohibited', 'unreachable', 'unresolved', 'error'];
+
+/** The application check, present only when the port answered. */
+export interface Check {
+  ok: boolean;
+  detail: string;
+}
+
+/** An ICMP error that was matched to the probe. */
+export interface IcmpEvidence {
+  type: number;
+  code: number;
+  /** Address of the host or router that sent the ICMP error. */
+  from: string;
+}
+
+/** The concrete endpoint a probe is about: one address, one port. */
+export interface Target {
+  host: string;
+  /** The resolved address; null when the name did not resolve. */
+  address: string | null;
+  port: number | null;
+  protocol: 'tcp' | 'udp' | 'icmp';
+}
+
+/** What a probe kind observed: the data a ProbeResult is made of before it is judged. */
+export interface Observation {
+  state: State;
+  check?: Check;
+  /** One line for a human: how the path answered. */
+  reason: string;
+  rtt_ms?: number;
+  attempts: number;
+  icmp?: IcmpEvidence;
+  evidence?: Record<string, unknown>;
+}
+
+/** One probe's outcome, judged: data, never an exception. */
+export interface ProbeResult {
+  id: string;
+  row?: string;
+  kind: string;
+  target: Target;
+  expect: Expectation;
+  state: State;
+  check?: Check;
+  verdict: Verdict;
+  reason: string;
+  rtt_ms?: number;
+  attempts: number;
+  icmp?: IcmpEvidence;
+  started_at: string;
+  evidence?: Record<string, unknown>;
+}
+
+/** Verdict counts of a run. */
+export interface Summary {
+  pass: number;
+  fail: number;
+  inconclusive: number;
+  error: number;
+}
+
+/** Everything one run produced: the document agents deliver and `--json` prints. */
+export interface RunReport {
+  id: string;
+  agent: string;
+  role: string | null;
+  site: string | null;
+  profile: { name: string; hash: string } | null;
+  version: string;
+  started_at: string;
+  finished_at: string;
+  results: ProbeResult[];
+  summary: Summary;
+}

@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ProbeResult, RunReport } from './result.js';
+import { summarize } from './verdict.js';
+import { VERSION } from './version.js';
+
+/** Context of a run that is not in its results. */
+export interface RunContext {
+  agent?: string;
+  role?: string | null;
+  site?: string | null;
+  profile?: RunReport['profile'];
+  startedAt: Date;
+}
+
+/** Wrap a run's results into the RunReport that `--json` prints and agents deliver. */
+export function buildRunReport(results: ProbeResult[], context: RunContext): RunReport {
+  return {
+    id: randomUUID(),
+    agent: context.agent ?? hostname(),
+    role: context.role ?? null,
+    site: context.site ?? null,
+    profile: context.profile ?? null,
+    version: VERSION,
+    started_at: context.startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+    results,
+    summary: summarize(results.map((result) => result.verdict)),
+  };
+}

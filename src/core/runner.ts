@@ -1,0 +1,97 @@
+import type { ProbeContext, ProbeKind, ProbeSpec } from './probe-kind.js';
+import type { Observation, ProbeResult } from './result.js';
+import { judge } from './verdict.js';
+import { RateLimit } from './rate-limit.js';
+import { formatMs } from './duration.js';
+
+/** How a plan is run. */
+export interface RunnerOptions {
+  /** Probes in flight at once. */
+  concurrency: number;
+  /** Probe starts per second, when limited. */
+  ratePerSecond?: number;
+  /** Called as each result is ready, in completion order. */
+  onResult?: (result: ProbeResult, index: number) => void;
+}
+
+/** How long past its deadline a probe may take to settle before the runner gives up on it. */
+const GRACE_MS = 500;
+
+/** Run every probe of a plan with bounded concurrency; results come back in plan order. */
+export async function runPlan(
+  plan: readonly ProbeSpec[],
+  kindOf: (name: string) => ProbeKind,
+  context: Omit<ProbeContext, 'signal'>,
+  options: RunnerOptions,
+): Promise<ProbeResult[]> {
+  const results = new Array<ProbeResult>(plan.length);
+  const rate = options.ratePerSecond ? new RateLimit(options.ratePerSecond) : undefined;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < plan.length) {
+      const index = next++;
+      const spec = plan[index] as ProbeSpec;
+      if (rate && !spec.unresolved) await rate.take();
+      const result = await runOne(spec, kindOf(spec.kind), context);
+      results[index] = result;
+      options.onResult?.(result, index);
+    }
+  };
+  const workers = Math.max(1, Math.min(options.concurrency, plan.length));
+  await Promise.all(Array.from({ length: workers }, worker));
+  return results;
+}
+
+/** Run one probe under its deadline and judge it. */
+export async function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<ProbeResult> {
+  const startedAt = new Date();
+  const observation = spec.unresolved
+    ? { state: 'unresolved' as const, reason: `name not resolved: ${spec.unresolved}`, attempts: 0 }
+    : await observeWithDeadline(spec, kind, context);
+  return {
+    id: spec.id,
+    ...(spec.row === undefined ? {} : { row: spec.row }),
+    kind: spec.kind,
+    target: spec.target,
+    expect: spec.expect,
+    state: observation.state,
+    ...(observation.check ? { check: observation.check } : {}),
+    verdict: judge(spec.expect, observation.state, observation.check),
+    reason: observation.reason,
+    ...(observation.rtt_ms === undefined ? {} : { rtt_ms: round3(observation.rtt_ms) }),
+    attempts: observation.attempts,
+    ...(observation.icmp ? { icmp: observation.icmp } : {}),
+    started_at: startedAt.toISOString(),
+    ...(observation.evidence ? { evidence: observation.evidence } : {}),
+  };
+}
+
+async function observeWithDeadline(spec: ProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<Observation> {
+  const controller = new AbortController();
+  const deadline = setTimeout(() => controller.abort(), spec.timeoutMs);
+  let giveUp: NodeJS.Timeout | undefined;
+  const overdue = new Promise<Observation>((resolve) => {
+    giveUp = setTimeout(() => resolve({
+      state: 'error',
+      reason: `internal fault: the ${spec.kind} probe did not settle within its ${formatMs(spec.timeoutMs)} deadline`,
+      attempts: spec.attempts,
+    }), spec.timeoutMs + GRACE_MS);
+  });
+  try {
+    return await Promise.race([kind.observe(spec, { ...context, signal: controller.signal }), overdue]);
+  } catch (error) {
+    return { state: 'error', reason: `internal fault in the ${spec.kind} probe: ${messageOf(error)}`, attempts: spec.attempts };
+  } finally {
+    clearTimeout(deadline);
+    clearTimeout(giveUp);
+    controller.abort();
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

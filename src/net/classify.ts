@@ -1,0 +1,58 @@
+import type { IcmpEvidence, State } from '../core/result.js';
+import { formatMs } from '../core/duration.js';
+import { describeIcmp, meaningOf, type IcmpError } from './icmp-packet.js';
+
+/** A network state with its one-line reason. */
+export interface Classified {
+  state: State;
+  reason: string;
+  icmp?: IcmpEvidence;
+}
+
+/** Classify an ICMP error matched to a probe. */
+export function classifyIcmp(icmp: IcmpError, rttMs: number): Classified {
+  const { state } = meaningOf(icmp);
+  const evidence = { type: icmp.type, code: icmp.code, from: icmp.from };
+  const what = describeIcmp(icmp);
+  const after = `after ${formatMs(rttMs)}`;
+  if (state === 'prohibited') return { state, icmp: evidence, reason: `rejected by ${icmp.from}: ${what} ${after}` };
+  if (state === 'closed') return { state, icmp: evidence, reason: `closed: ${what} from ${icmp.from} ${after}` };
+  return { state, icmp: evidence, reason: `${icmp.from} answered ${what} ${after}` };
+}
+
+/** Classify a failed socket operation by its errno, with the ICMP error that explains it when one was seen. */
+export function classifyErrno(errno: string, rttMs: number, icmp: IcmpError | undefined, icmpNote: string | undefined): Classified {
+  if (icmp) return classifyIcmp(icmp, rttMs);
+  const after = `after ${formatMs(rttMs)}`;
+  switch (errno) {
+    case 'ECONNREFUSED':
+      return { state: 'closed', reason: `refused (TCP reset) ${after}: nothing listens, or a filter answers with a reset` };
+    case 'EHOSTUNREACH':
+      return {
+        state: 'unreachable',
+        reason: icmpNote
+          ? `host unreachable (EHOSTUNREACH) ${after}; ${icmpNote}`
+          : `host unreachable (EHOSTUNREACH) ${after}, no ICMP error seen: no ARP/neighbour answer on the local link`,
+      };
+    case 'ENETUNREACH':
+      return { state: 'unreachable', reason: `no route to the network from this host (ENETUNREACH) ${after}` };
+    case 'EPERM':
+    case 'EACCES':
+      return { state: 'prohibited', reason: `blocked by this host's own packet filter (${errno}) ${after}` };
+    case 'ETIMEDOUT':
+      return { state: 'filtered', reason: `the kernel gave up waiting for an answer (ETIMEDOUT) ${after}` };
+    case 'EADDRNOTAVAIL':
+      return { state: 'error', reason: `the source address is not available on this host (EADDRNOTAVAIL)` };
+    case 'EINVAL':
+    case 'EAFNOSUPPORT':
+      return { state: 'error', reason: `this host cannot send to that address family (${errno}); check --source` };
+    default:
+      return { state: 'error', reason: `connect failed: ${errno} ${after}` };
+  }
+}
+
+/** The reason for silence: nothing came back before the deadline. */
+export function silenceReason(timeoutMs: number, attempts: number): string {
+  const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
+  return `no answer within ${formatMs(timeoutMs)} (${tries}): silently dropped`;
+}

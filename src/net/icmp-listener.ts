@@ -1,0 +1,189 @@
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
+
+/** The path of one in-flight probe, as an ICMP error would quote it. */
+export interface PathKey {
+  protocol: 'tcp' | 'udp' | 'icmp';
+  remote: string;
+  /** Remote port; for ICMP echo, 0. */
+  port: number;
+  /** Local port (or echo identifier), when known: narrows the match. */
+  localPort?: number;
+}
+
+/** Waits for the ICMP error that answers one probe. */
+export interface IcmpWatch {
+  /** The first matching ICMP error, once one came. */
+  readonly seen: IcmpError | undefined;
+  /** Narrow the match once the local port is known. */
+  setLocalPort(port: number): void;
+  /** Resolve with the matching ICMP error, or undefined after `ms`. */
+  wait(ms: number): Promise<IcmpError | undefined>;
+  /** Stop watching. */
+  close(): void;
+}
+
+/** One raw ICMP socket per address family, shared by every probe of the process. */
+export interface IcmpListener {
+  watch(key: PathKey): IcmpWatch;
+  close(): void;
+}
+
+/** The listener, or why there is none. */
+export type ListenerStart = { listener: IcmpListener; note?: undefined } | { listener: null; note: string };
+
+interface RawSocket {
+  on(event: 'message', callback: (buffer: Buffer, source: string) => void): void;
+  on(event: 'error', callback: (error: Error) => void): void;
+  setOption(level: number, option: number, value: Buffer, length: number): void;
+  close(): void;
+}
+
+interface RawModule {
+  createSocket(options: { addressFamily: number; protocol: number; bufferSize?: number }): RawSocket;
+  AddressFamily: { IPv4: number; IPv6: number };
+  Protocol: { ICMP: number; ICMPv6: number };
+  SocketLevel: { SOL_SOCKET: number };
+  SocketOption: { SO_RCVBUF: number };
+}
+
+const CAP_NOTE = 'telling prohibited apart from unreachable needs the ICMP listener, which needs CAP_NET_RAW (run as root, or grant it: setcap cap_net_raw+ep "$(command -v node)")';
+
+/** Open the ICMP error listener; degrade to a note when raw sockets are unavailable or not permitted. */
+export function startIcmpListener(): ListenerStart {
+  if (process.env.REACHGATE_RAW_SOCKET === 'off') {
+    return { listener: null, note: 'the ICMP listener is off (REACHGATE_RAW_SOCKET=off); telling prohibited apart from unreachable needs it' };
+  }
+  let raw: RawModule;
+  try {
+    // raw-socket is an optional native module: load it only when probing, and live without it.
+    raw = createRequire(import.meta.url)('raw-socket') as RawModule;
+  } catch {
+    return { listener: null, note: 'the optional raw-socket module is not installed here; telling prohibited apart from unreachable needs it (npm install raw-socket)' };
+  }
+  const sockets: RawSocket[] = [];
+  try {
+    sockets.push(openSocket(raw, raw.AddressFamily.IPv4, raw.Protocol.ICMP));
+  } catch (error) {
+    return { listener: null, note: isPermissionError(error) ? CAP_NOTE : `the ICMP listener could not start: ${(error as Error).message}` };
+  }
+  const listener = new RawIcmpListener(sockets);
+  sockets[0]!.on('message', (buffer, source) => listener.deliver(parseIcmp4(buffer, source)));
+  try {
+    const v6 = openSocket(raw, raw.AddressFamily.IPv6, raw.Protocol.ICMPv6);
+    sockets.push(v6);
+    v6.on('message', (buffer, source) => listener.deliver(parseIcmp6(buffer, source)));
+  } catch {
+    // A host without IPv6 still gets the IPv4 listener.
+  }
+  return { listener };
+}
+
+function openSocket(raw: RawModule, family: number, protocol: number): RawSocket {
+  const socket = raw.createSocket({ addressFamily: family, protocol, bufferSize: 65535 });
+  socket.on('error', () => {});
+  // A burst of rejected probes sends a burst of ICMP errors: give the kernel room to queue them.
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(4 * 1024 * 1024);
+  try { socket.setOption(raw.SocketLevel.SOL_SOCKET, raw.SocketOption.SO_RCVBUF, size, 4); } catch { /* the default buffer still works */ }
+  return socket;
+}
+
+function isPermissionError(error: unknown): boolean {
+  return /not permitted|EPERM|EACCES/i.test(String((error as Error)?.message ?? error));
+}
+
+class Watch implements IcmpWatch {
+  seen: IcmpError | undefined;
+  readonly key: PathKey;
+  readonly #listener: RawIcmpListener;
+  #waiter: ((error: IcmpError | undefined) => void) | undefined;
+
+  constructor(key: PathKey, listener: RawIcmpListener) {
+    this.key = { ...key };
+    this.#listener = listener;
+  }
+
+  setLocalPort(port: number): void {
+    this.key.localPort = port;
+  }
+
+  matches(error: IcmpError): boolean {
+    const quoted = error.quoted;
+    return quoted.protocol === this.key.protocol
+      && sameAddress(quoted.destination, this.key.remote)
+      && quoted.destinationPort === this.key.port
+      && (this.key.localPort === undefined || quoted.sourcePort === this.key.localPort);
+  }
+
+  deliver(error: IcmpError): void {
+    this.seen ??= error;
+    this.#waiter?.(this.seen);
+  }
+
+  wait(ms: number): Promise<IcmpError | undefined> {
+    if (this.seen) return Promise.resolve(this.seen);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(undefined), ms);
+      const finish = (error: IcmpError | undefined): void => {
+        clearTimeout(timer);
+        this.#waiter = undefined;
+        resolve(error);
+      };
+      this.#waiter = finish;
+    });
+  }
+
+  close(): void {
+    this.#waiter?.(this.seen);
+    this.#listener.forget(this);
+  }
+}
+
+class RawIcmpListener implements IcmpListener {
+  readonly #sockets: RawSocket[];
+  /** In-flight watches by remote address: an ICMP error names the address it was about. */
+  readonly #watches = new Map<string, Set<Watch>>();
+
+  constructor(sockets: RawSocket[]) {
+    this.#sockets = sockets;
+  }
+
+  watch(key: PathKey): IcmpWatch {
+    const watch = new Watch(key, this);
+    const remote = canonical(key.remote);
+    let set = this.#watches.get(remote);
+    if (!set) this.#watches.set(remote, (set = new Set()));
+    set.add(watch);
+    return watch;
+  }
+
+  deliver(error: IcmpError | null): void {
+    if (!error) return;
+    for (const watch of this.#watches.get(canonical(error.quoted.destination)) ?? []) {
+      if (watch.matches(error)) watch.deliver(error);
+    }
+  }
+
+  forget(watch: Watch): void {
+    const remote = canonical(watch.key.remote);
+    const set = this.#watches.get(remote);
+    set?.delete(watch);
+    if (set?.size === 0) this.#watches.delete(remote);
+  }
+
+  close(): void {
+    for (const socket of this.#sockets) socket.close();
+    this.#sockets.length = 0;
+  }
+}
+
+function canonical(address: string): string {
+  // Node writes IPv4-mapped and compressed IPv6 forms; the packet parser writes compressed ones.
+  return isIP(address) === 6 ? address.toLowerCase() : address;
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return canonical(a) === canonical(b);
+}

@@ -1,0 +1,70 @@
+import { Socket } from 'node:net';
+import type { IcmpListener } from './icmp-listener.js';
+import type { IcmpError } from './icmp-packet.js';
+
+/** How one TCP connect ended. */
+export type ConnectOutcome =
+  | { kind: 'connected'; socket: Socket; rttMs: number }
+  | { kind: 'failed'; errno: string; message: string; rttMs: number; icmp?: IcmpError }
+  | { kind: 'aborted' };
+
+/** What a connect needs. */
+export interface ConnectRequest {
+  address: string;
+  port: number;
+  localAddress?: string;
+  signal: AbortSignal;
+  icmp: IcmpListener | null;
+}
+
+/** How long a failed connect waits for the ICMP error that explains it, when the listener has not seen it yet. */
+const ICMP_LATE_MS = 100;
+
+/** Connect once; settles exactly once, on connect, error or abort, and never leaves a socket behind unless connected. */
+export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
+  const { address, port, localAddress, signal, icmp } = request;
+  if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
+  const watch = icmp?.watch({ protocol: 'tcp', remote: address, port });
+  const started = performance.now();
+  const socket = new Socket();
+  return new Promise<ConnectOutcome>((resolve) => {
+    let settled = false;
+    const settle = (outcome: ConnectOutcome): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      socket.removeListener('connect', onConnect);
+      socket.removeListener('error', onError);
+      watch?.close();
+      if (outcome.kind !== 'connected') socket.destroy();
+      resolve(outcome);
+    };
+    const onAbort = (): void => settle({ kind: 'aborted' });
+    const onConnect = (): void => {
+      socket.on('error', () => {});
+      settle({ kind: 'connected', socket, rttMs: performance.now() - started });
+    };
+    const onError = (error: NodeJS.ErrnoException): void => {
+      const rttMs = performance.now() - started;
+      const failed = { kind: 'failed' as const, errno: error.code ?? 'EUNKNOWN', message: error.message, rttMs };
+      if (!watch || !explainedByIcmp(failed.errno)) return settle(failed);
+      // The raw socket usually reads the ICMP error before the connect fails, but not always: give it a moment.
+      void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...failed, icmp: seen } : failed));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+    socket.once('connectionAttempt', () => {
+      // Node calls connect() right after this event; the kernel has then picked the local port,
+      // which narrows the ICMP match to this very socket.
+      process.nextTick(() => {
+        if (socket.localPort) watch?.setLocalPort(socket.localPort);
+      });
+    });
+    socket.connect({ host: address, port, ...(localAddress ? { localAddress } : {}), noDelay: true });
+  });
+}
+
+function explainedByIcmp(errno: string): boolean {
+  return errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'ECONNREFUSED' || errno === 'EPROTO' || errno === 'ENOPROTOOPT';
+}
