@@ -98,7 +98,7 @@ class Watch implements IcmpWatch {
   seen: IcmpError | undefined;
   readonly key: PathKey;
   readonly #listener: RawIcmpListener;
-  #waiter: ((error: IcmpError | undefined) => void) | undefined;
+  readonly #waiters = new Set<(error: IcmpError | undefined) => void>();
 
   constructor(key: PathKey, listener: RawIcmpListener) {
     this.key = { ...key };
@@ -119,24 +119,24 @@ class Watch implements IcmpWatch {
 
   deliver(error: IcmpError): void {
     this.seen ??= error;
-    this.#waiter?.(this.seen);
+    for (const waiter of [...this.#waiters]) waiter(this.seen);
   }
 
   wait(ms: number): Promise<IcmpError | undefined> {
     if (this.seen) return Promise.resolve(this.seen);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(undefined), ms);
       const finish = (error: IcmpError | undefined): void => {
         clearTimeout(timer);
-        this.#waiter = undefined;
+        this.#waiters.delete(finish);
         resolve(error);
       };
-      this.#waiter = finish;
+      const timer = setTimeout(() => finish(undefined), ms);
+      this.#waiters.add(finish);
     });
   }
 
   close(): void {
-    this.#waiter?.(this.seen);
+    for (const waiter of [...this.#waiters]) waiter(this.seen);
     this.#listener.forget(this);
   }
 }

@@ -4,11 +4,13 @@ import type { Duplex } from 'node:stream';
 export interface Reply {
   bytes: Buffer;
   matched: boolean;
-  /** Why reading stopped: matched, the peer closed, the size cap, or the deadline. */
-  end: 'matched' | 'closed' | 'full' | 'deadline';
+  /** Why reading stopped: matched, the peer closed, the size cap, the peer fell silent, or the deadline. */
+  end: 'matched' | 'closed' | 'full' | 'idle' | 'deadline';
 }
 
 const MAX_REPLY_BYTES = 8192;
+/** Once some bytes came, this long without more ends the wait: services send a banner or reply in one go. */
+const IDLE_MS = 500;
 
 /** Send an optional request, then read until the pattern matches, the peer closes, the cap, or the deadline. */
 export function exchange(stream: Duplex, request: Buffer | undefined, pattern: RegExp, signal: AbortSignal): Promise<Reply> {
@@ -16,9 +18,11 @@ export function exchange(stream: Duplex, request: Buffer | undefined, pattern: R
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    let idle: NodeJS.Timeout | undefined;
     const settle = (end: Reply['end']): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(idle);
       stream.removeListener('data', onData);
       stream.removeListener('end', onClose);
       stream.removeListener('close', onClose);
@@ -32,6 +36,8 @@ export function exchange(stream: Duplex, request: Buffer | undefined, pattern: R
       // latin1 maps every byte to one character, so binary patterns like \x03 work.
       if (pattern.test(Buffer.concat(chunks).toString('latin1'))) settle('matched');
       else if (size >= MAX_REPLY_BYTES) settle('full');
+      else if (idle) idle.refresh();
+      else idle = setTimeout(() => settle('idle'), IDLE_MS);
     };
     const onClose = (): void => settle('closed');
     const onAbort = (): void => settle('deadline');

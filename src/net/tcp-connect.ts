@@ -25,7 +25,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
   const { address, port, localAddress, signal, icmp } = request;
   if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
   const watch = icmp?.watch({ protocol: 'tcp', remote: address, port });
-  const started = performance.now();
+  let started = performance.now();
   const socket = new Socket();
   return new Promise<ConnectOutcome>((resolve) => {
     let settled = false;
@@ -47,7 +47,9 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     const onError = (error: NodeJS.ErrnoException): void => {
       const rttMs = performance.now() - started;
       const failed = { kind: 'failed' as const, errno: error.code ?? 'EUNKNOWN', message: error.message, rttMs };
-      if (!watch || !explainedByIcmp(failed.errno)) return settle(failed);
+      if (!watch) return settle(failed);
+      // A refusal is nearly always a TCP reset: take an ICMP error only if one already came.
+      if (!explainedByIcmp(failed.errno)) return settle(watch.seen ? { ...failed, icmp: watch.seen } : failed);
       // The raw socket usually reads the ICMP error before the connect fails, but not always: give it a moment.
       void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...failed, icmp: seen } : failed));
     };
@@ -55,6 +57,8 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     socket.once('connect', onConnect);
     socket.once('error', onError);
     socket.once('connectionAttempt', () => {
+      // Time from here: the first connect of a process spends milliseconds in Node's lazy set-up before it.
+      started = performance.now();
       // Node calls connect() right after this event; the kernel has then picked the local port,
       // which narrows the ICMP match to this very socket.
       process.nextTick(() => {
@@ -66,5 +70,5 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
 }
 
 function explainedByIcmp(errno: string): boolean {
-  return errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'ECONNREFUSED' || errno === 'EPROTO' || errno === 'ENOPROTOOPT';
+  return errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'EPROTO' || errno === 'ENOPROTOOPT';
 }
