@@ -25,6 +25,7 @@ export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
     }
   }
   const resolutions = await Promise.all(request.targets.map((target) => resolveHost(target.host, request.timeoutMs, request.resolver)));
+  const protocol = kind.protocolFor?.(request.options) ?? kind.protocol;
   const plan: ProbeSpec[] = [];
   request.targets.forEach((target, index) => {
     const resolution = resolutions[index]!;
@@ -35,7 +36,7 @@ export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
         plan.push({
           id: `${kind.name}:${address === null ? target.host : formatEndpoint(address, port)}${address === null && port !== null ? `:${port}` : ''}`,
           kind: kind.name,
-          target: { host: target.host, address, port, protocol: kind.protocol },
+          target: { host: target.host, address, port, protocol },
           expect: request.expect,
           options: request.options,
           timeoutMs: request.timeoutMs,

@@ -33,6 +33,8 @@ export interface ProbeKind<KindOptions = unknown> {
   /** One line for `--help` and `reachgate profiles`. */
   summary: string;
   protocol: Target['protocol'];
+  /** The transport a probe with these options uses, when options can change it (e.g. dns --tcp). */
+  protocolFor?(options: KindOptions): Target['protocol'];
   /** The protocol's standard port, used when a target names none. */
   defaultPort?: number;
   /** Attempts when the user does not say. */
