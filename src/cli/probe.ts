@@ -5,7 +5,7 @@ import { kindNames, loadKind } from '../core/kinds.js';
 import { UsageError } from '../core/usage-error.js';
 import { parseDuration } from '../core/duration.js';
 import { planProbes } from '../core/plan.js';
-import { runPlan } from '../core/runner.js';
+import { inPlanOrder, runPlan } from '../core/runner.js';
 import { buildRunReport } from '../core/run-report.js';
 import { exitCodeOf } from '../core/verdict.js';
 import { socketBudget } from '../core/fd-limit.js';
@@ -87,7 +87,7 @@ async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
     results = await runPlan(plan, () => kind, { icmp: icmp.listener, icmpNote: icmp.note }, {
       concurrency: Math.min(concurrency, budget),
       ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
-      onResult: show,
+      onResult: inPlanOrder(show),
     });
   } finally {
     icmp.listener?.close();

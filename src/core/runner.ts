@@ -95,3 +95,17 @@ function messageOf(error: unknown): string {
 function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
+
+/** Wrap a result callback so that results reach it in plan order, each as soon as all before it are done. */
+export function inPlanOrder(deliver: (result: ProbeResult) => void): (result: ProbeResult, index: number) => void {
+  const waiting = new Map<number, ProbeResult>();
+  let next = 0;
+  return (result, index) => {
+    waiting.set(index, result);
+    for (let ready = waiting.get(next); ready !== undefined; ready = waiting.get(next)) {
+      waiting.delete(next);
+      next += 1;
+      deliver(ready);
+    }
+  };
+}

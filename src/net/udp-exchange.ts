@@ -62,15 +62,27 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       socket.close();
       resolve(outcome);
     };
-    const rttSince = (attempt: number): number => performance.now() - (sentAt[attempt] ?? sentAt[0] ?? performance.now());
+    const rttSince = (attempt: number): number => {
+      const sent = sentAt[attempt] ?? sentAt[0];
+      return sent === undefined ? 0 : performance.now() - sent;
+    };
     const onAbort = (): void => settle({ kind: 'silent', attempts: sentAt.length, ...(lastReply === undefined ? {} : { lastReply }) });
     const send = (attempt: number): void => {
       if (settled) return;
       sentAt[attempt] = performance.now();
-      socket.send(codec.request(attempt));
+      // Without a callback, dgram drops send errors (EPERM from a local filter, a pending ECONNREFUSED) silently.
+      socket.send(codec.request(attempt), (error) => {
+        if (error) onError(error);
+      });
     };
     socket.on('message', (datagram) => {
-      const accepted = codec.accept(datagram);
+      let accepted: ReturnType<UdpCodec<Reply>['accept']>;
+      try {
+        accepted = codec.accept(datagram);
+      } catch {
+        // A datagram the codec cannot even parse answers nothing we sent.
+        return;
+      }
       if (!accepted) return;
       if (codec.final && !codec.final(accepted.reply)) {
         lastReply = accepted.reply;
@@ -78,20 +90,29 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       }
       settle({ kind: 'reply', reply: accepted.reply, rttMs: rttSince(accepted.attempt), attempts: sentAt.length });
     });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      if (settled) return;
       const failed = { kind: 'failed' as const, errno: error.code ?? 'EUNKNOWN', rttMs: rttSince(sentAt.length - 1), attempts: sentAt.length };
       if (!watch) return settle(failed);
       // The socket error says little (3/13 and 3/10 both read EHOSTUNREACH, 3/9 reads ECONNREFUSED): the ICMP error says what it was.
       void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...failed, icmp: seen } : failed));
-    });
+    };
+    socket.on('error', onError);
+    if (signal.aborted) {
+      settle({ kind: 'silent', attempts: 0 });
+      return;
+    }
     signal.addEventListener('abort', onAbort, { once: true });
     const start = (): void => {
+      if (settled) return;
       watch = request.icmp?.watch({ protocol: 'udp', remote: address, port, localPort: socket.address().port });
       // net/host unreachable never reaches a connected UDP socket: only the ICMP listener sees it.
       void watch?.wait(request.timeoutMs).then((seen) => {
         if (seen && !settled) settle({ kind: 'failed', errno: 'ICMP', rttMs: rttSince(sentAt.length - 1), attempts: sentAt.length, icmp: seen });
       });
-      socket.connect(port, address, () => {
+      // A connect error (ENETUNREACH: no local route) comes to this callback, not to 'error'.
+      socket.connect(port, address, (error?: Error) => {
+        if (error) return onError(error);
         sendTimes(request.attempts, request.timeoutMs).forEach((at, attempt) => {
           timers.push(setTimeout(() => send(attempt), at));
         });
