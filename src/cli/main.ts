@@ -23,10 +23,21 @@ async function main(): Promise<void> {
     .recommendCommands()
     .wrap(Math.min(120, process.stdout.columns || 100))
     .fail((message, error) => {
-      if (error && !isUsageError(error)) throw error;
+      // yargs reports its own argument errors (e.g. requiresArg) as a YError: a user's mistake, not a fault.
+      if (error && !isUsageError(error) && error.name !== 'YError') throw error;
       usageFailure(error?.message ?? message, isUsageError(error) ? error.hint : undefined);
     });
   parser = await probeCommand(parser, args);
+  // Commands that read profiles load their modules only when they run.
+  const command = args[0];
+  if (command === 'run') (await import('./run.js')).runCommand(parser);
+  else if (command === 'validate') (await import('./validate.js')).validateCommand(parser);
+  else if (command === 'profiles') (await import('./profiles.js')).profilesCommand(parser);
+  else {
+    parser.command('run <profile..>', 'Run role profiles against a site and print the pass/fail matrix, row by row');
+    parser.command('validate <profile..>', 'Check profiles (and a site) and report every problem with file:line:col; sends nothing');
+    parser.command('profiles', 'List the built-in profiles, their roles, and which rows and invariants each proves');
+  }
   await parser.parseAsync();
 }
 

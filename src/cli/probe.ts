@@ -5,13 +5,12 @@ import { kindNames, loadKind } from '../core/kinds.js';
 import { UsageError } from '../core/usage-error.js';
 import { parseDuration } from '../core/duration.js';
 import { planProbes } from '../core/plan.js';
-import { inPlanOrder, runPlan } from '../core/runner.js';
+import { inPlanOrder } from '../core/runner.js';
 import { buildRunReport } from '../core/run-report.js';
 import { exitCodeOf } from '../core/verdict.js';
-import { socketBudget } from '../core/fd-limit.js';
 import { parseTarget } from '../net/target.js';
 import { parseResolver } from '../net/resolve.js';
-import { startIcmpListener } from '../net/icmp-listener.js';
+import { executePlan, parseRate, RUN_OPTIONS, wholeNumber } from './execute.js';
 import { formatResultLine, formatSummary } from '../report/table.js';
 
 interface ProbeArgs {
@@ -42,9 +41,7 @@ export async function probeCommand(parser: Argv, args: string[]): Promise<Argv> 
           expect: { choices: ['reachable', 'blocked'], default: 'reachable', describe: 'What must be true of the path', group: 'Probe:' },
           timeout: { type: 'string', default: '2s', describe: 'Deadline of each probe, all attempts included (e.g. 500ms, 2s)', group: 'Probe:', requiresArg: true },
           attempts: { type: 'number', describe: 'Attempts within the deadline (default: the kind\'s)', group: 'Probe:', requiresArg: true },
-          resolver: { type: 'string', describe: 'DNS server to resolve the target with, IP[:port] (default: the system resolver)', group: 'Probe:', requiresArg: true },
-          concurrency: { type: 'number', default: 256, describe: 'Probes in flight at once', group: 'Probe:', requiresArg: true },
-          rate: { type: 'string', describe: 'Most probe starts per second, e.g. 100/s', group: 'Probe:', requiresArg: true },
+          ...RUN_OPTIONS,
           json: { type: 'boolean', default: false, describe: 'Print one RunReport as JSON on stdout', group: 'Output:' },
         });
       if (kind) {
@@ -60,11 +57,12 @@ export async function probeCommand(parser: Argv, args: string[]): Promise<Argv> 
 }
 
 async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
+  const options = kind.parseOptions(argv);
   const request = {
     kind,
-    targets: argv.target.map(parseTarget),
+    targets: argv.target.map((text) => (kind.parseTarget ? kind.parseTarget(text, options) : parseTarget(text))),
     expect: argv.expect,
-    options: kind.parseOptions(argv),
+    options,
     timeoutMs: parseDuration(argv.timeout, '--timeout'),
     attempts: wholeNumber(argv.attempts ?? kind.defaultAttempts, '--attempts', 1, 20),
     ...(argv.resolver === undefined ? {} : { resolver: parseResolver(argv.resolver) }),
@@ -73,40 +71,16 @@ async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
   const ratePerSecond = argv.rate === undefined ? undefined : parseRate(argv.rate);
   const startedAt = new Date();
   const plan = await planProbes(request);
-  const budget = socketBudget();
-  if (concurrency > budget) {
-    process.stderr.write(`reachgate: --concurrency ${concurrency} is above what the open-files limit allows; using ${budget} (raise it with ulimit -n)\n`);
-  }
-  const icmp = kind.protocol === 'icmp' || plan.some((spec) => !spec.unresolved) ? startIcmpListener() : { listener: null, note: undefined };
   const colour = !argv.json && process.stdout.isTTY === true && !process.env.NO_COLOR;
   const show = (result: ProbeResult): void => {
     if (!argv.json) process.stdout.write(`${formatResultLine(result, colour)}\n`);
   };
-  let results: ProbeResult[];
-  try {
-    results = await runPlan(plan, () => kind, { icmp: icmp.listener, icmpNote: icmp.note }, {
-      concurrency: Math.min(concurrency, budget),
-      ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
-      onResult: inPlanOrder(show),
-    });
-  } finally {
-    icmp.listener?.close();
-  }
+  const results = await executePlan(plan, () => kind, {
+    concurrency,
+    ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
+    onResult: inPlanOrder(show),
+  });
   const report = buildRunReport(results, { startedAt });
   process.stdout.write(argv.json ? `${JSON.stringify(report)}\n` : `${formatSummary(report)}\n`);
   return exitCodeOf(report.summary);
-}
-
-function wholeNumber(value: unknown, option: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(`Expected the \`${option}\` option to be a whole number from ${min} to ${max}, got \`${String(value)}\``);
-  }
-  return value;
-}
-
-function parseRate(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(?:\/s)?$/.exec(text.trim());
-  const rate = match ? Number(match[1]) : NaN;
-  if (!(rate > 0)) throw new UsageError(`Expected the \`--rate\` option to be probes per second like 100/s, got \`${text}\``);
-  return rate;
 }

@@ -19,8 +19,9 @@ export interface ProbeRequest {
 /** Expand targets into concrete probes: each resolved address and each port is a probe of its own. */
 export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
   const { kind } = request;
+  const defaultPort = kind.defaultPortFor?.(request.options) ?? kind.defaultPort;
   for (const target of request.targets) {
-    if (target.ports.length === 0 && kind.defaultPort === undefined && kind.protocol !== 'icmp') {
+    if (target.ports.length === 0 && defaultPort === undefined && kind.protocol !== 'icmp') {
       throw new UsageError(`The target \`${target.host}\` names no port, and ${kind.name} has no standard port`, `Add the port: ${target.host}:PORT, e.g. ${target.host}:5900 or ${target.host}:22,80-90`);
     }
   }
@@ -29,22 +30,39 @@ export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
   const plan: ProbeSpec[] = [];
   request.targets.forEach((target, index) => {
     const resolution = resolutions[index]!;
-    const ports = target.ports.length > 0 ? target.ports : kind.protocol === 'icmp' ? [null] : [kind.defaultPort ?? null];
+    const ports = target.ports.length > 0 ? target.ports : kind.protocol === 'icmp' ? [null] : [defaultPort ?? null];
     const addresses = 'addresses' in resolution ? resolution.addresses : [null];
     for (const address of addresses) {
       for (const port of ports) {
         plan.push({
-          id: `${kind.name}:${address === null ? target.host : formatEndpoint(address, port)}${address === null && port !== null ? `:${port}` : ''}`,
+          // A URL target names what was asked for; the endpoint says where it was asked (the server, or a proxy).
+          id: `${kind.name}:${target.url === undefined ? '' : `${target.url}@`}${address === null ? target.host : formatEndpoint(address, port)}${address === null && port !== null ? `:${port}` : ''}`,
           kind: kind.name,
           target: { host: target.host, address, port, protocol },
           expect: request.expect,
           options: request.options,
           timeoutMs: request.timeoutMs,
           attempts: request.attempts,
+          ...(target.url === undefined ? {} : { url: target.url }),
           ...('error' in resolution ? { unresolved: resolution.error } : {}),
         });
       }
     }
   });
   return plan;
+}
+
+/** Resolve the hosts of a plan whose specs name hosts only: each host once, each address a probe of its own. */
+export async function resolvePlan(plan: readonly ProbeSpec[], timeoutMs: number, resolver?: ResolverAddress): Promise<ProbeSpec[]> {
+  const hosts = [...new Set(plan.map((spec) => spec.target.host))];
+  const answers = new Map(await Promise.all(hosts.map(async (host) => [host, await resolveHost(host, timeoutMs, resolver)] as const)));
+  return plan.flatMap((spec): ProbeSpec[] => {
+    const resolution = answers.get(spec.target.host)!;
+    if ('error' in resolution) return [{ ...spec, unresolved: resolution.error }];
+    return resolution.addresses.map((address) => ({
+      ...spec,
+      id: resolution.addresses.length > 1 || address !== spec.target.host ? `${spec.id}@${address}` : spec.id,
+      target: { ...spec.target, address },
+    }));
+  });
 }

@@ -1,6 +1,7 @@
 import type { Options as CliOption } from 'yargs';
 import type { Expectation, Observation, Target } from './result.js';
 import type { IcmpListener } from '../net/icmp-listener.js';
+import type { TargetSpec } from '../net/target.js';
 
 /** One concrete probe of a plan: one kind, one address, one port, one expectation. */
 export interface ProbeSpec<KindOptions = unknown> {
@@ -15,6 +16,12 @@ export interface ProbeSpec<KindOptions = unknown> {
   attempts: number;
   /** Set when the target name did not resolve: the probe is not sent. */
   unresolved?: string;
+  /** The URL to ask for, for kinds whose target is a URL (see ProbeKind.parseTarget). */
+  url?: string;
+  /** For a negative probe: the role that must reach the same target for blocked to be proven. */
+  control?: string;
+  /** What the probe does and does not prove, from its profile. */
+  note?: string;
 }
 
 /** What the runner hands a probe while it runs. */
@@ -37,6 +44,10 @@ export interface ProbeKind<KindOptions = unknown> {
   protocolFor?(options: KindOptions): Target['protocol'];
   /** The protocol's standard port, used when a target names none. */
   defaultPort?: number;
+  /** The standard port for these options, when options can change it (e.g. tcp --service ssh). */
+  defaultPortFor?(options: KindOptions): number | undefined;
+  /** Parse a target that is not HOST[:PORTS] (e.g. a URL); returns where to connect, with the URL. */
+  parseTarget?(text: string, options: KindOptions): TargetSpec;
   /** Attempts when the user does not say. */
   defaultAttempts: number;
   /** Kind-specific command line options. */

@@ -68,6 +68,9 @@ export interface ProbeResult {
   icmp?: IcmpEvidence;
   started_at: string;
   evidence?: Record<string, unknown>;
+  /** For a negative probe: the role whose reaching the same target proves the block. */
+  control?: string;
+  note?: string;
 }
 
 /** Verdict counts of a run. */
@@ -90,4 +93,10 @@ export interface RunReport {
   finished_at: string;
   results: ProbeResult[];
   summary: Summary;
+  /** The site file's content hash, when run from a profile. */
+  site_hash?: string;
+  /** Probes left out because another row covers the same target, port and transport. */
+  overlaps?: Array<{ row: string; kept: string; target: string; port: number | null; protocol: string; reason: string }>;
+  /** Parts of the port table this run cannot prove, and why. */
+  not_proven?: Array<{ row: string; text: string }>;
 }

@@ -11,6 +11,7 @@ export interface RunContext {
   site?: string | null;
   profile?: RunReport['profile'];
   startedAt: Date;
+  extra?: Pick<RunReport, 'site_hash' | 'overlaps' | 'not_proven'>;
 }
 
 /** Wrap a run's results into the RunReport that `--json` prints and agents deliver. */
@@ -26,5 +27,6 @@ export function buildRunReport(results: ProbeResult[], context: RunContext): Run
     finished_at: new Date().toISOString(),
     results,
     summary: summarize(results.map((result) => result.verdict)),
+    ...context.extra,
   };
 }

@@ -63,6 +63,8 @@ export async function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<Pro
     ...(observation.icmp ? { icmp: observation.icmp } : {}),
     started_at: startedAt.toISOString(),
     ...(observation.evidence ? { evidence: observation.evidence } : {}),
+    ...(spec.control ? { control: spec.control } : {}),
+    ...(spec.note ? { note: spec.note } : {}),
   };
 }
 

@@ -1,17 +1,6 @@
 import { readFileSync } from 'node:fs';
-
-function readVersion(): string {
-  // src/core/ when run from source, dist/src/core/ when compiled: package.json is two or three levels up.
-  for (const path of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'reachgate' && pkg.version) return pkg.version;
-    } catch {
-      // not at this level
-    }
-  }
-  return '0.0.0';
-}
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from './package-root.js';
 
 /** reachgate's version, from its package.json. */
-export const VERSION: string = readVersion();
+export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

@@ -6,6 +6,8 @@ export interface TargetSpec {
   host: string;
   /** Empty when the target named no port. */
   ports: number[];
+  /** The URL asked for, when the kind's target is a URL (the host and port are then where to connect). */
+  url?: string;
 }
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;

@@ -1,0 +1,46 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Argv } from 'yargs';
+import { PACKAGE_ROOT } from '../core/package-root.js';
+import { loadProfile, type Profile } from '../profile/profile.js';
+
+/** Names of the built-in profiles, like tightgate/workstation. */
+export function builtInProfiles(): string[] {
+  const root = join(PACKAGE_ROOT, 'profiles');
+  return readdirSync(root, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && entry.name !== 'schema' && entry.name !== 'examples')
+    .flatMap((dir) => readdirSync(join(root, dir.name)).filter((file) => file.endsWith('.yaml')).map((file) => `${dir.name}/${file.slice(0, -5)}`))
+    .sort();
+}
+
+/** Add `reachgate profiles`. */
+export function profilesCommand(parser: Argv): Argv {
+  return parser.command(
+    'profiles',
+    'List the built-in profiles, their roles, and which rows and invariants each proves',
+    (command) => command,
+    async () => {
+      for (const name of builtInProfiles()) {
+        const { profile, source } = await loadProfile(name);
+        if (!profile) {
+          process.stdout.write(`${name}: not valid (${source.problems.length} problems; run reachgate validate ${name})\n\n`);
+          continue;
+        }
+        process.stdout.write(describeProfile(profile));
+      }
+    },
+  );
+}
+
+function describeProfile(profile: Profile): string {
+  const lines = [`${profile.name}  (role ${profile.role})`, `  ${profile.description.trim()}`];
+  const rows = new Map<string, string[]>();
+  for (const probe of profile.probes) {
+    const what = `${probe.kind}${probe.ports === undefined ? '' : ` ${Array.isArray(probe.ports) ? probe.ports.join(',') : String(probe.ports)}`} -> ${probe.target.join(', ')}`
+      + `${probe.expect === 'blocked' ? ' must be blocked' : ''}${probe.feature ? ` [feature ${probe.feature}; blocked when unused]` : ''}${probe.control ? ` (control: ${probe.control})` : ''}`;
+    rows.set(probe.row, [...(rows.get(probe.row) ?? []), what]);
+  }
+  for (const [row, probes] of rows) lines.push(`  ${row}: ${probes.join('; ')}`);
+  for (const entry of profile.notProven) lines.push(`  not proven, ${entry.row}: ${entry.text}`);
+  return `${lines.join('\n')}\n\n`;
+}

@@ -1,0 +1,122 @@
+import { writeFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import type { ProbeKind } from '../core/probe-kind.js';
+import type { RunReport } from '../core/result.js';
+import { UsageError } from '../core/usage-error.js';
+import { exitCodeOf } from '../core/verdict.js';
+import { buildRunReport } from '../core/run-report.js';
+import { resolvePlan } from '../core/plan.js';
+import { parseDuration } from '../core/duration.js';
+import { parseResolver } from '../net/resolve.js';
+import { expandProfiles } from '../profile/expand.js';
+import { loadRun, profileIdentity } from '../profile/load.js';
+import { formatProblems } from '../profile/source.js';
+import { formatRunTable } from '../report/run-table.js';
+import { formatJunit } from '../report/junit.js';
+import { formatTap } from '../report/tap.js';
+import { formatNagios, nagiosStatus, NAGIOS } from '../report/nagios.js';
+import { executePlan, parseRate, RUN_OPTIONS, wholeNumber } from './execute.js';
+
+const FORMATS = ['table', 'json', 'junit', 'tap', 'nagios'] as const;
+type Format = (typeof FORMATS)[number];
+
+interface RunArgs {
+  profile: string[];
+  site: string;
+  format: Format;
+  out?: string;
+  agent?: string;
+  concurrency: number;
+  rate?: string;
+  resolver?: string;
+}
+
+/** Add `reachgate run <profile..> --site FILE`. */
+export function runCommand(parser: Argv): Argv {
+  return parser.command<RunArgs>(
+    'run <profile..>',
+    'Run role profiles against a site and print the pass/fail matrix, row by row',
+    (command) => command
+      .positional('profile', { type: 'string', array: true, describe: 'A built-in profile (tightgate/workstation) or a YAML file' })
+      .options({
+        site: { type: 'string', demandOption: true, describe: 'The site file: addresses and features in use', requiresArg: true },
+        format: { choices: FORMATS, default: 'table' as Format, describe: 'Output format on stdout (with --out: in the file)', group: 'Output:' },
+        out: { type: 'string', describe: 'Write the --format output to this file and show the table on stdout', requiresArg: true, group: 'Output:' },
+        agent: { type: 'string', describe: 'Agent name in the report (default: the host name)', requiresArg: true, group: 'Output:' },
+        ...RUN_OPTIONS,
+      })
+      .example('reachgate run tightgate/workstation --site site.yaml', 'acceptance test of a workstation')
+      .example('reachgate run tightgate/tightgate --site site.yaml --format junit --out tightgate.xml', 'for CI, with the table on screen')
+      .example('reachgate run tightgate/monitoring --site site.yaml --format nagios', 'as a Nagios check (exit 0-3)'),
+    async (argv) => {
+      process.exitCode = await run(argv);
+    },
+  );
+}
+
+async function run(argv: RunArgs): Promise<number> {
+  const concurrency = wholeNumber(argv.concurrency, '--concurrency', 1, 65_535);
+  const ratePerSecond = argv.rate === undefined ? undefined : parseRate(argv.rate);
+  const resolver = argv.resolver === undefined ? undefined : parseResolver(argv.resolver);
+  const loaded = await loadRun(argv.profile, argv.site);
+  if (loaded.problems.length > 0 || !loaded.site) {
+    throw new UsageError(`the profile or site is not valid; nothing was probed:\n${formatProblems(loaded.problems)}`);
+  }
+  const { site, profiles, kinds } = loaded;
+  const startedAt = new Date();
+  const expansion = expandProfiles(profiles, site, kinds);
+  const plan = await resolvePlan(expansion.plan, parseDuration(site.settings.timeout, 'settings.timeout'), resolver);
+  const progress = startProgress(plan.length);
+  const results = await executePlan(plan, (name) => kinds.get(name) as ProbeKind, {
+    concurrency,
+    ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
+    onResult: progress.tick,
+  });
+  progress.stop();
+  const report = buildRunReport(results, {
+    ...(argv.agent ? { agent: argv.agent } : {}),
+    role: [...new Set(profiles.map((profile) => profile.role))].join('+'),
+    site: site.name,
+    profile: profileIdentity(profiles),
+    startedAt,
+    extra: { site_hash: site.hash, overlaps: expansion.overlaps, not_proven: expansion.notProven },
+  });
+  const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  const rendered = render(report, argv.format);
+  if (argv.out) {
+    writeFileSync(argv.out, rendered);
+    process.stdout.write(formatRunTable(report, colour));
+  } else {
+    process.stdout.write(argv.format === 'table' ? formatRunTable(report, colour) : rendered);
+  }
+  return argv.format === 'nagios' ? NAGIOS[nagiosStatus(report)] : exitCodeOf(report.summary);
+}
+
+function render(report: RunReport, format: Format): string {
+  switch (format) {
+    case 'json': return `${JSON.stringify(report)}\n`;
+    case 'junit': return formatJunit(report);
+    case 'tap': return formatTap(report);
+    case 'nagios': return formatNagios(report);
+    case 'table': return formatRunTable(report, false);
+  }
+}
+
+/** Progress on stderr, only on a terminal and only once a run has taken more than a second. */
+function startProgress(total: number): { tick: () => void; stop: () => void } {
+  let done = 0;
+  if (!process.stderr.isTTY) return { tick: () => { done += 1; }, stop: () => {} };
+  const show = (): void => { process.stderr.write(`\r${done}/${total} probes done`); };
+  let timer: NodeJS.Timeout | undefined;
+  const first = setTimeout(() => { show(); timer = setInterval(show, 250); }, 1000);
+  return {
+    tick: () => { done += 1; },
+    stop: () => {
+      clearTimeout(first);
+      if (timer) {
+        clearInterval(timer);
+        process.stderr.write('\r\x1b[K');
+      }
+    },
+  };
+}
