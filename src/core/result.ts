@@ -50,6 +50,8 @@ export interface Observation {
   attempts: number;
   icmp?: IcmpEvidence;
   evidence?: Record<string, unknown>;
+  /** The protocol never answers (syslog over UDP): silence proves neither open nor blocked. */
+  silenceExpected?: boolean;
 }
 
 /** One probe's outcome, judged: data, never an exception. */

@@ -56,7 +56,7 @@ export async function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<Pro
     expect: spec.expect,
     state: observation.state,
     ...(observation.check ? { check: observation.check } : {}),
-    verdict: judge(spec.expect, observation.state, observation.check),
+    verdict: judge(spec.expect, observation.state, observation.check, observation.silenceExpected),
     reason: observation.reason,
     ...(observation.rtt_ms === undefined ? {} : { rtt_ms: round3(observation.rtt_ms) }),
     attempts: observation.attempts,

@@ -2,9 +2,10 @@ import type { Check, Expectation, State, Summary, Verdict } from './result.js';
 
 const BLOCKED_STATES: ReadonlySet<State> = new Set(['filtered', 'prohibited', 'unreachable', 'closed']);
 
-/** Judge what was observed against what was expected. */
-export function judge(expect: Expectation, state: State, check?: Check): Verdict {
+/** Judge what was observed against what was expected; silence from a protocol that never answers proves nothing. */
+export function judge(expect: Expectation, state: State, check?: Check, silenceExpected = false): Verdict {
   if (state === 'error') return 'error';
+  if (silenceExpected && state === 'filtered') return 'inconclusive';
   if (expect === 'reachable') {
     return state === 'open' && (check === undefined || check.ok) ? 'pass' : 'fail';
   }

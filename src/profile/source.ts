@@ -20,10 +20,10 @@ export class YamlSource {
   constructor(file: string, text: string) {
     this.file = file;
     this.text = text;
-    this.document = parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true });
+    this.document = parseDocument(text, { lineCounter: this.#lines, prettyErrors: true, uniqueKeys: true });
     for (const error of [...this.document.errors, ...this.document.warnings]) {
       const [line, col] = error.linePos?.[0] ? [error.linePos[0].line, error.linePos[0].col] : [1, 1];
-      this.problems.push({ file, line, col, message: `YAML: ${error.message.split('\n')[0]}` });
+      this.problems.push({ file, line, col, message: `YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` });
     }
   }
 

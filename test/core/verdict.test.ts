@@ -36,3 +36,9 @@ t.test('the exit code is 0 only when every verdict passed', async (t) => {
   t.equal(exitCodeOf(summarize(['error'])), 1);
   t.same(summarize(['pass', 'fail', 'fail', 'error']), { pass: 1, fail: 2, inconclusive: 0, error: 1 });
 });
+
+t.test('silence from a protocol that never answers is inconclusive either way', async (t) => {
+  t.equal(judge('reachable', 'filtered', undefined, true), 'inconclusive');
+  t.equal(judge('blocked', 'filtered', undefined, true), 'inconclusive');
+  t.equal(judge('blocked', 'closed', undefined, true), 'pass');
+});
