@@ -3,12 +3,14 @@ import type { Duplex } from 'node:stream';
 import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
 import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
+import { DEADLINE } from '../src/core/runner.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalAddress, optionalFileText, optionalRegex, optionalString, requestBytes } from '../src/core/option-values.js';
 import { connectTcp, type ConnectOutcome } from '../src/net/tcp-connect.js';
 import { classifyErrno, silenceReason } from '../src/net/classify.js';
 import { exchange, showBytes } from '../src/net/reply.js';
 import type { TlsOptions } from '../src/net/tls-handshake.js';
+import { SERVICE_NAMES, SERVICE_PRESETS, type ServicePreset } from '../src/net/service-presets.js';
 
 /** Options of the tcp probe. */
 export interface TcpOptions {
@@ -19,6 +21,8 @@ export interface TcpOptions {
   expectReply?: RegExp;
   /** Local address to connect from. */
   source?: string;
+  /** The `--service` preset that set `send` and `expectReply` (and the default port). */
+  service?: string;
 }
 
 /** TCP connect, optionally TLS and a request/reply check, classifying every way it can fail. */
@@ -27,6 +31,9 @@ export const tcp: ProbeKind<TcpOptions> = {
   summary: 'TCP connect; says refused, dropped, rejected (by which router) or unreachable; optional TLS and banner check',
   protocol: 'tcp',
   defaultAttempts: 1,
+  defaultPortFor(options) {
+    return options.service === undefined ? undefined : SERVICE_PRESETS[options.service]?.port;
+  },
   cliOptions: {
     tls: { type: 'boolean', describe: 'Run a TLS handshake and report the certificate' },
     servername: { type: 'string', describe: 'TLS server name (SNI) to send and verify', requiresArg: true },
@@ -35,22 +42,26 @@ export const tcp: ProbeKind<TcpOptions> = {
     'send-hex': { type: 'string', describe: 'Bytes to send once connected, as hex', requiresArg: true },
     'expect-reply': { type: 'string', describe: 'Regular expression the reply (or the banner, without --send) must match', requiresArg: true },
     source: { type: 'string', describe: 'Local IP address to connect from', requiresArg: true },
+    service: { type: 'string', describe: `Check for a known service, which sets the request, the expected reply and the default port: ${SERVICE_NAMES.join(', ')}`, requiresArg: true },
   },
   examples: [
     ['reachgate probe tcp 198.51.100.10:5900 --tls', 'is the viewer port open, and what certificate does it show?'],
     ['reachgate probe tcp 198.51.100.10:22 --expect-reply "^SSH-2\\.0"', 'is it really an SSH server?'],
     ['reachgate probe tcp 198.51.100.10:23,80-90 --expect blocked', 'prove that a filter blocks these ports, and how'],
+    ['reachgate probe tcp 198.51.100.20 --service ldap', 'does an LDAP server answer an anonymous rootDSE search on port 389?'],
   ],
   parseOptions(raw) {
     const options: TcpOptions = {};
+    const preset = servicePreset(raw);
     const servername = optionalString(raw, 'servername');
     const ca = optionalFileText(raw, 'ca');
-    if (flag(raw, 'tls')) options.tls = { ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) };
+    if (flag(raw, 'tls') || preset?.tls) options.tls = { ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) };
     else if (servername !== undefined || ca !== undefined) throw new UsageError('`--servername` and `--ca` need `--tls`');
-    const send = requestBytes(raw);
+    const send = requestBytes(raw) ?? preset?.send;
     if (send) options.send = send;
-    const expectReply = optionalRegex(raw, 'expect-reply');
+    const expectReply = optionalRegex(raw, 'expect-reply') ?? preset?.expect;
     if (expectReply) options.expectReply = expectReply;
+    if (preset) options.service = raw.service as string;
     const source = optionalAddress(raw, 'source');
     if (source) options.source = source;
     return options;
@@ -59,6 +70,25 @@ export const tcp: ProbeKind<TcpOptions> = {
 };
 
 export default tcp;
+
+/**
+ * The `--service` preset, if one is named. A preset sets the request and the expected reply, so
+ * `--send`, `--send-hex` and `--expect-reply` beside it are a usage error rather than a silent override.
+ */
+function servicePreset(raw: Record<string, unknown>): ServicePreset | undefined {
+  const name = optionalString(raw, 'service');
+  if (name === undefined) return undefined;
+  const preset = Object.hasOwn(SERVICE_PRESETS, name) ? SERVICE_PRESETS[name] : undefined;
+  if (!preset) throw new UsageError(`Unknown \`--service\` \`${name}\``, `Known services: ${SERVICE_NAMES.join(', ')}`);
+  const conflicting = ['send', 'send-hex', 'expect-reply'].filter((option) => raw[option] !== undefined);
+  if (conflicting.length > 0) {
+    throw new UsageError(
+      `\`--service ${name}\` sets the request and the expected reply; it cannot be combined with ${conflicting.map((option) => `\`--${option}\``).join(' or ')}`,
+      'Use either --service, or --send/--send-hex with --expect-reply for a service without a preset',
+    );
+  }
+  return preset;
+}
 
 async function observe(spec: ProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
   const address = spec.target.address as string;
@@ -79,14 +109,16 @@ async function observe(spec: ProbeSpec<TcpOptions>, context: ProbeContext): Prom
 }
 
 /** Start up to `attempts` connects, spread over the deadline; the first answer wins and the rest are dropped. */
-function firstAnswer(
-  spec: ProbeSpec<TcpOptions>,
+export function firstAnswer(
+  spec: Pick<ProbeSpec, 'attempts' | 'timeoutMs'>,
   context: ProbeContext,
   connect: (signal: AbortSignal) => Promise<ConnectOutcome>,
 ): Promise<{ outcome: ConnectOutcome; attempts: number }> {
+  // One attempt needs no racing: the deadline's signal is enough (a sweep runs tens of thousands of these).
+  if (spec.attempts === 1) return connect(context.signal).then((outcome) => ({ outcome, attempts: 1 }));
   return new Promise((resolve) => {
     const stop = new AbortController();
-    const onDeadline = (): void => stop.abort();
+    const onDeadline = (): void => stop.abort(DEADLINE);
     context.signal.addEventListener('abort', onDeadline, { once: true });
     let started = 0;
     let pending = 0;
@@ -100,7 +132,7 @@ function firstAnswer(
       done = true;
       clearTimeout(next);
       context.signal.removeEventListener('abort', onDeadline);
-      stop.abort();
+      stop.abort(DEADLINE);
       resolve({ outcome, attempts: started });
     };
     const launch = (): void => {
@@ -135,7 +167,7 @@ async function converse(spec: ProbeSpec<TcpOptions>, context: ProbeContext, sock
   if ((send || expectReply) && checks.every((check) => check.ok)) {
     const reply = await exchange(stream, send, expectReply ?? /[\s\S]/, context.signal);
     if (reply.bytes.length > 0) evidence.reply = showBytes(reply.bytes, 512);
-    if (expectReply) checks.push(replyCheck(reply.bytes, reply.matched, reply.end, expectReply, spec.timeoutMs));
+    if (expectReply) checks.push(replyCheck(reply.bytes, reply.matched, reply.end, expectationOf(spec.options, expectReply), spec.timeoutMs));
   }
   if (stream !== socket) stream.destroy();
   const failed = checks.find((check) => !check.ok);
@@ -150,10 +182,16 @@ async function converse(spec: ProbeSpec<TcpOptions>, context: ProbeContext, sock
   };
 }
 
-function replyCheck(bytes: Buffer, matched: boolean, end: string, pattern: RegExp, timeoutMs: number): Check {
-  if (matched) return { ok: true, detail: `reply matched /${pattern.source}/: ${showBytes(bytes)}` };
+/** The expected reply in words: a preset's description, or the pattern. */
+function expectationOf(options: TcpOptions, pattern: RegExp): string {
+  return options.service === undefined ? `/${pattern.source}/` : SERVICE_PRESETS[options.service]!.describe;
+}
+
+/** Judge the reply; `what` names the expectation: the pattern, or a preset's description. */
+function replyCheck(bytes: Buffer, matched: boolean, end: string, what: string, timeoutMs: number): Check {
+  if (matched) return { ok: true, detail: `reply matched ${what}: ${showBytes(bytes)}` };
   if (bytes.length === 0) {
-    return { ok: false, detail: end === 'closed' ? `the peer closed without a reply (expected /${pattern.source}/)` : `no reply within ${formatMs(timeoutMs)} (expected /${pattern.source}/)` };
+    return { ok: false, detail: end === 'closed' ? `the peer closed without a reply (expected ${what})` : `no reply within ${formatMs(timeoutMs)} (expected ${what})` };
   }
-  return { ok: false, detail: `reply did not match /${pattern.source}/: ${showBytes(bytes)}` };
+  return { ok: false, detail: `reply did not match ${what}: ${showBytes(bytes)}` };
 }

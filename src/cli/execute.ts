@@ -10,6 +10,8 @@ export interface ExecuteOptions {
   concurrency: number;
   ratePerSecond?: number;
   onResult?: (result: ProbeResult, index: number) => void;
+  /** Keep and return results (default); false when onResult streams them. */
+  retain?: boolean;
 }
 
 /** Run a plan with the ICMP listener open for its duration and concurrency within the open-files limit. */
@@ -24,6 +26,7 @@ export async function executePlan(plan: ProbeSpec[], kindOf: (name: string) => P
       concurrency: Math.min(options.concurrency, budget),
       ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
       ...(options.onResult ? { onResult: options.onResult } : {}),
+      ...(options.retain === false ? { retain: false } : {}),
     });
   } finally {
     icmp.listener?.close();

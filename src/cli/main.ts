@@ -1,8 +1,7 @@
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import type { Argv } from 'yargs';
 import { isUsageError } from '../core/usage-error.js';
 import { VERSION } from '../core/version.js';
-import { probeCommand } from './probe.js';
+import { fastProbe } from './probe-fast.js';
 
 /** Exit code for invalid usage: nothing was probed. */
 const USAGE_EXIT = 2;
@@ -14,7 +13,22 @@ function usageFailure(message: string, hint?: string): never {
 }
 
 async function main(): Promise<void> {
-  const args = hideBin(process.argv);
+  // `reachgate ... | head` closes the pipe early: that is the reader's choice, not a fault.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+  const args = process.argv.slice(2);
+  if (args.length === 1 && args[0] === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  const fast = await fastProbe(args);
+  if (fast !== undefined) {
+    process.exitCode = fast;
+    return;
+  }
+  const [{ default: yargs }, { probeCommand }] = await Promise.all([import('yargs'), import('./probe.js')]);
   let parser: Argv = yargs(args)
     .scriptName('reachgate')
     .version(VERSION)

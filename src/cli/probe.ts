@@ -1,19 +1,30 @@
 import type { Argv } from 'yargs';
 import type { ProbeKind } from '../core/probe-kind.js';
-import type { Expectation, ProbeResult } from '../core/result.js';
+import type { Expectation, ProbeResult, Summary } from '../core/result.js';
 import { kindNames, loadKind } from '../core/kinds.js';
 import { UsageError } from '../core/usage-error.js';
 import { parseDuration } from '../core/duration.js';
 import { planProbes } from '../core/plan.js';
 import { inPlanOrder } from '../core/runner.js';
-import { buildRunReport } from '../core/run-report.js';
+import { reportHead } from '../core/run-report.js';
+import { JsonReportWriter } from '../report/json-stream.js';
 import { exitCodeOf } from '../core/verdict.js';
 import { parseTarget } from '../net/target.js';
 import { parseResolver } from '../net/resolve.js';
 import { executePlan, parseRate, RUN_OPTIONS, wholeNumber } from './execute.js';
 import { formatResultLine, formatSummary } from '../report/table.js';
 
-interface ProbeArgs {
+/** Options of `probe` that every kind shares; the fast path parses these too. */
+export const PROBE_OPTIONS = {
+  expect: { choices: ['reachable', 'blocked'], default: 'reachable', describe: 'What must be true of the path', group: 'Probe:' },
+  timeout: { type: 'string', default: '2s', describe: 'Deadline of each probe, all attempts included (e.g. 500ms, 2s)', group: 'Probe:', requiresArg: true },
+  attempts: { type: 'number', describe: 'Attempts within the deadline (default: the kind\'s)', group: 'Probe:', requiresArg: true },
+  ...RUN_OPTIONS,
+  json: { type: 'boolean', default: false, describe: 'Print one RunReport as JSON on stdout', group: 'Output:' },
+} as const;
+
+/** The parsed arguments of `probe`, from yargs or the fast path. */
+export interface ProbeArgs {
   kind: string;
   target: string[];
   expect: Expectation;
@@ -37,13 +48,7 @@ export async function probeCommand(parser: Argv, args: string[]): Promise<Argv> 
       command
         .positional('kind', { type: 'string', describe: `Probe kind: ${kindNames().join(', ')}` })
         .positional('target', { type: 'string', array: true, describe: 'HOST[:PORTS], e.g. 198.51.100.10:22,5900,8000-8100 or [2001:db8::10]:443' })
-        .options({
-          expect: { choices: ['reachable', 'blocked'], default: 'reachable', describe: 'What must be true of the path', group: 'Probe:' },
-          timeout: { type: 'string', default: '2s', describe: 'Deadline of each probe, all attempts included (e.g. 500ms, 2s)', group: 'Probe:', requiresArg: true },
-          attempts: { type: 'number', describe: 'Attempts within the deadline (default: the kind\'s)', group: 'Probe:', requiresArg: true },
-          ...RUN_OPTIONS,
-          json: { type: 'boolean', default: false, describe: 'Print one RunReport as JSON on stdout', group: 'Output:' },
-        });
+        .options(PROBE_OPTIONS);
       if (kind) {
         command.options(Object.fromEntries(Object.entries(kind.cliOptions).map(([name, option]) => [name, { ...option, group: `${kind.name} options:` }])));
         for (const [example, description] of kind.examples) command.example(example, description);
@@ -56,7 +61,8 @@ export async function probeCommand(parser: Argv, args: string[]): Promise<Argv> 
   );
 }
 
-async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
+/** Probe what the arguments name and print the results; returns the exit code. */
+export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
   const options = kind.parseOptions(argv);
   const request = {
     kind,
@@ -72,15 +78,22 @@ async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
   const startedAt = new Date();
   const plan = await planProbes(request);
   const colour = !argv.json && process.stdout.isTTY === true && !process.env.NO_COLOR;
+  const write = (text: string): void => { process.stdout.write(text); };
+  // Results stream out in plan order and are not kept: a full port sweep stays small in memory.
+  const json = argv.json ? new JsonReportWriter(reportHead({ startedAt }), write) : undefined;
+  const summary: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
   const show = (result: ProbeResult): void => {
-    if (!argv.json) process.stdout.write(`${formatResultLine(result, colour)}\n`);
+    summary[result.verdict] += 1;
+    if (json) json.add(result);
+    else write(`${formatResultLine(result, colour)}\n`);
   };
-  const results = await executePlan(plan, () => kind, {
+  await executePlan(plan, () => kind, {
     concurrency,
     ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
     onResult: inPlanOrder(show),
+    retain: false,
   });
-  const report = buildRunReport(results, { startedAt });
-  process.stdout.write(argv.json ? `${JSON.stringify(report)}\n` : `${formatSummary(report)}\n`);
-  return exitCodeOf(report.summary);
+  if (json) json.end(new Date(), summary);
+  else write(`${formatSummary(summary, plan.length)}\n`);
+  return exitCodeOf(summary);
 }

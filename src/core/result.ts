@@ -101,4 +101,6 @@ export interface RunReport {
   overlaps?: Array<{ row: string; kept: string; target: string; port: number | null; protocol: string; reason: string }>;
   /** Parts of the port table this run cannot prove, and why. */
   not_proven?: Array<{ row: string; text: string }>;
+  /** Seconds between an agent's runs: the coordinator marks the agent stale after twice this. */
+  interval_s?: number;
 }

@@ -14,8 +14,11 @@ export interface RunContext {
   extra?: Pick<RunReport, 'site_hash' | 'overlaps' | 'not_proven'>;
 }
 
-/** Wrap a run's results into the RunReport that `--json` prints and agents deliver. */
-export function buildRunReport(results: ProbeResult[], context: RunContext): RunReport {
+/** What a RunReport says before its results: known when the run starts. */
+export type ReportHead = Omit<RunReport, 'finished_at' | 'results' | 'summary'>;
+
+/** The head of a RunReport, for writers that stream results as they come. */
+export function reportHead(context: RunContext): ReportHead {
   return {
     id: randomUUID(),
     agent: context.agent ?? hostname(),
@@ -24,9 +27,16 @@ export function buildRunReport(results: ProbeResult[], context: RunContext): Run
     profile: context.profile ?? null,
     version: VERSION,
     started_at: context.startedAt.toISOString(),
+    ...context.extra,
+  };
+}
+
+/** Wrap a run's results into the RunReport that `--json` prints and agents deliver. */
+export function buildRunReport(results: ProbeResult[], context: RunContext): RunReport {
+  return {
+    ...reportHead(context),
     finished_at: new Date().toISOString(),
     results,
     summary: summarize(results.map((result) => result.verdict)),
-    ...context.extra,
   };
 }

@@ -12,19 +12,25 @@ export interface RunnerOptions {
   ratePerSecond?: number;
   /** Called as each result is ready, in completion order. */
   onResult?: (result: ProbeResult, index: number) => void;
+  /** Keep results to return them (default); a caller that streams them through onResult need not. */
+  retain?: boolean;
 }
 
 /** How long past its deadline a probe may take to settle before the runner gives up on it. */
 const GRACE_MS = 500;
 
-/** Run every probe of a plan with bounded concurrency; results come back in plan order. */
+/** The abort reason at a deadline: abort() without a reason builds a DOMException with a stack, for every probe. */
+export const DEADLINE = 'deadline';
+
+/** Run every probe of a plan with bounded concurrency; results come back in plan order (none when not retained). */
 export async function runPlan(
   plan: readonly ProbeSpec[],
   kindOf: (name: string) => ProbeKind,
   context: Omit<ProbeContext, 'signal'>,
   options: RunnerOptions,
 ): Promise<ProbeResult[]> {
-  const results = new Array<ProbeResult>(plan.length);
+  const retain = options.retain !== false;
+  const results = new Array<ProbeResult>(retain ? plan.length : 0);
   const rate = options.ratePerSecond ? new RateLimit(options.ratePerSecond) : undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -33,12 +39,20 @@ export async function runPlan(
       const spec = plan[index] as ProbeSpec;
       if (rate && !spec.unresolved) await rate.take();
       const result = await runOne(spec, kindOf(spec.kind), context);
-      results[index] = result;
+      if (retain) results[index] = result;
       options.onResult?.(result, index);
     }
   };
   const workers = Math.max(1, Math.min(options.concurrency, plan.length));
-  await Promise.all(Array.from({ length: workers }, worker));
+  // Every refused or failed connect makes an Error, and capturing its stack costs more than the connect.
+  // The runner keeps only messages (a probe's failure is data), so no stack is captured while it runs.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    await Promise.all(Array.from({ length: workers }, worker));
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
   return results;
 }
 
@@ -70,7 +84,7 @@ export async function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<Pro
 
 async function observeWithDeadline(spec: ProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<Observation> {
   const controller = new AbortController();
-  const deadline = setTimeout(() => controller.abort(), spec.timeoutMs);
+  const deadline = setTimeout(() => controller.abort(DEADLINE), spec.timeoutMs);
   let giveUp: NodeJS.Timeout | undefined;
   const overdue = new Promise<Observation>((resolve) => {
     giveUp = setTimeout(() => resolve({
@@ -86,7 +100,6 @@ async function observeWithDeadline(spec: ProbeSpec, kind: ProbeKind, context: Om
   } finally {
     clearTimeout(deadline);
     clearTimeout(giveUp);
-    controller.abort();
   }
 }
 

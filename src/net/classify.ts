@@ -21,12 +21,18 @@ export function classifyIcmp(icmp: IcmpError, rttMs: number): Classified {
 }
 
 /** Classify a failed socket operation by its errno, with the ICMP error that explains it when one was seen. */
-export function classifyErrno(errno: string, rttMs: number, icmp: IcmpError | undefined, icmpNote: string | undefined): Classified {
+export function classifyErrno(errno: string, rttMs: number, icmp: IcmpError | undefined, icmpNote: string | undefined, protocol: 'tcp' | 'udp' = 'tcp'): Classified {
   if (icmp) return classifyIcmp(icmp, rttMs);
   const after = `after ${formatMs(rttMs)}`;
+  if (protocol === 'udp') {
+    const udp = classifyUdpErrno(errno, after, icmpNote);
+    if (udp) return udp;
+  }
   switch (errno) {
     case 'ECONNREFUSED':
       return { state: 'closed', reason: `refused (TCP reset) ${after}: nothing listens, or a filter answers with a reset` };
+    case 'ESELFCONNECT':
+      return { state: 'closed', reason: `nothing listens: the kernel gave the probe the target port as its own source port and the socket connected to itself ${after}` };
     case 'EHOSTUNREACH':
       return {
         state: 'unreachable',
@@ -48,6 +54,22 @@ export function classifyErrno(errno: string, rttMs: number, icmp: IcmpError | un
       return { state: 'error', reason: `this host cannot send to that address family (${errno}); check --source` };
     default:
       return { state: 'error', reason: `connect failed: ${errno} ${after}` };
+  }
+}
+
+// A connected UDP socket hears only the ICMP errors the kernel deems fatal: port unreachable, and the
+// prohibited codes (EHOSTUNREACH for 3/10 and 3/13, EACCES for ICMPv6 1/1, 1/5, 1/6), never 3/0 or 3/1.
+function classifyUdpErrno(errno: string, after: string, icmpNote: string | undefined): Classified | undefined {
+  const note = icmpNote ? `; ${icmpNote}` : '';
+  switch (errno) {
+    case 'ECONNREFUSED':
+      return { state: 'closed', reason: `closed: ICMP port unreachable (ECONNREFUSED) ${after}` };
+    case 'EHOSTUNREACH':
+      return { state: 'unreachable', reason: `host unreachable or rejected by a filter (EHOSTUNREACH) ${after}${note || ', the ICMP error itself was not seen'}` };
+    case 'EACCES':
+      return { state: 'prohibited', reason: `rejected by a filter (EACCES: ICMPv6 admin-prohibited or policy) ${after}${note}` };
+    default:
+      return undefined;
   }
 }
 

@@ -24,9 +24,16 @@ export interface IcmpWatch {
   close(): void;
 }
 
+/** Hears one ICMP message as a raw socket read it: IPv4 with its IP header, ICMPv6 without. */
+export type IcmpMessageHandler = (family: 4 | 6, packet: Buffer, source: string) => void;
+
 /** One raw ICMP socket per address family, shared by every probe of the process. */
 export interface IcmpListener {
   watch(key: PathKey): IcmpWatch;
+  /** Send one ICMP message (an echo request) on the raw socket of the address's family; rejects with the socket's error. */
+  send(address: string, message: Buffer): Promise<void>;
+  /** Hear every ICMP message the raw sockets read (echo replies, for the icmp probe); returns how to stop. */
+  listen(handler: IcmpMessageHandler): () => void;
   close(): void;
 }
 
@@ -37,6 +44,7 @@ interface RawSocket {
   on(event: 'message', callback: (buffer: Buffer, source: string) => void): void;
   on(event: 'error', callback: (error: Error) => void): void;
   setOption(level: number, option: number, value: Buffer, length: number): void;
+  send(buffer: Buffer, offset: number, length: number, address: string, callback: (error: Error | null) => void): void;
   close(): void;
 }
 
@@ -62,22 +70,18 @@ export function startIcmpListener(): ListenerStart {
   } catch {
     return { listener: null, note: 'the optional raw-socket module is not installed here; telling prohibited apart from unreachable needs it (npm install raw-socket)' };
   }
-  const sockets: RawSocket[] = [];
+  const sockets = new Map<4 | 6, RawSocket>();
   try {
-    sockets.push(openSocket(raw, raw.AddressFamily.IPv4, raw.Protocol.ICMP));
+    sockets.set(4, openSocket(raw, raw.AddressFamily.IPv4, raw.Protocol.ICMP));
   } catch (error) {
     return { listener: null, note: isPermissionError(error) ? CAP_NOTE : `the ICMP listener could not start: ${(error as Error).message}` };
   }
-  const listener = new RawIcmpListener(sockets);
-  sockets[0]!.on('message', (buffer, source) => listener.deliver(parseIcmp4(buffer, source)));
   try {
-    const v6 = openSocket(raw, raw.AddressFamily.IPv6, raw.Protocol.ICMPv6);
-    sockets.push(v6);
-    v6.on('message', (buffer, source) => listener.deliver(parseIcmp6(buffer, source)));
+    sockets.set(6, openSocket(raw, raw.AddressFamily.IPv6, raw.Protocol.ICMPv6));
   } catch {
     // A host without IPv6 still gets the IPv4 listener.
   }
-  return { listener };
+  return { listener: new RawIcmpListener(sockets) };
 }
 
 function openSocket(raw: RawModule, family: number, protocol: number): RawSocket {
@@ -142,12 +146,32 @@ class Watch implements IcmpWatch {
 }
 
 class RawIcmpListener implements IcmpListener {
-  readonly #sockets: RawSocket[];
+  readonly #sockets: Map<4 | 6, RawSocket>;
   /** In-flight watches by remote address: an ICMP error names the address it was about. */
   readonly #watches = new Map<string, Set<Watch>>();
+  readonly #handlers = new Set<IcmpMessageHandler>();
 
-  constructor(sockets: RawSocket[]) {
+  constructor(sockets: Map<4 | 6, RawSocket>) {
     this.#sockets = sockets;
+    for (const [family, socket] of sockets) {
+      socket.on('message', (buffer, source) => {
+        for (const handler of this.#handlers) handler(family, buffer, source);
+        this.deliver(family === 4 ? parseIcmp4(buffer, source) : parseIcmp6(buffer, source));
+      });
+    }
+  }
+
+  send(address: string, message: Buffer): Promise<void> {
+    const socket = this.#sockets.get(isIP(address) === 6 ? 6 : 4);
+    if (!socket) return Promise.reject(new Error(`no raw ICMP socket for ${address} here (Address family not supported by protocol)`));
+    return new Promise((resolve, reject) => {
+      socket.send(message, 0, message.length, address, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  listen(handler: IcmpMessageHandler): () => void {
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
   }
 
   watch(key: PathKey): IcmpWatch {
@@ -174,8 +198,9 @@ class RawIcmpListener implements IcmpListener {
   }
 
   close(): void {
-    for (const socket of this.#sockets) socket.close();
-    this.#sockets.length = 0;
+    for (const socket of this.#sockets.values()) socket.close();
+    this.#sockets.clear();
+    this.#handlers.clear();
   }
 }
 

@@ -42,7 +42,14 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     const onAbort = (): void => settle({ kind: 'aborted' });
     const onConnect = (): void => {
       socket.on('error', () => {});
-      settle({ kind: 'connected', socket, rttMs: performance.now() - started });
+      const rttMs = performance.now() - started;
+      // To a local address, the kernel may pick the target port itself as the source port: the socket
+      // then connects to itself (TCP simultaneous open). Nothing listens there.
+      if (socket.localPort === port && socket.localAddress === socket.remoteAddress) {
+        settle({ kind: 'failed', errno: 'ESELFCONNECT', message: 'connected to itself', rttMs });
+        return;
+      }
+      settle({ kind: 'connected', socket, rttMs });
     };
     const onError = (error: NodeJS.ErrnoException): void => {
       const rttMs = performance.now() - started;
@@ -61,9 +68,11 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
       started = performance.now();
       // Node calls connect() right after this event; the kernel has then picked the local port,
       // which narrows the ICMP match to this very socket.
-      process.nextTick(() => {
-        if (socket.localPort) watch?.setLocalPort(socket.localPort);
-      });
+      if (watch) {
+        process.nextTick(() => {
+          if (socket.localPort) watch.setLocalPort(socket.localPort);
+        });
+      }
     });
     socket.connect({ host: address, port, ...(localAddress ? { localAddress } : {}), noDelay: true });
   });

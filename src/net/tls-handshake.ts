@@ -9,6 +9,8 @@ export interface TlsOptions {
   servername?: string;
   /** PEM of the CA to verify against; without it the chain is reported, not judged. */
   ca?: string;
+  /** OpenSSL cipher list, e.g. one that also allows anonymous DH (NRPE); Node's default without it. */
+  ciphers?: string;
 }
 
 /** The certificate and session a TLS handshake showed. */
@@ -25,9 +27,16 @@ export interface TlsEvidence {
   verify_error?: string;
 }
 
+/** A handshake without a certificate (anonymous DH): the session, and no server authentication. */
+export interface AnonymousTlsEvidence {
+  protocol: string | null;
+  cipher: string;
+  anonymous: true;
+}
+
 /** How a handshake ended: a TLS socket with evidence and a check, or a failure check. */
 export type HandshakeOutcome =
-  | { ok: true; socket: TLSSocket; evidence: TlsEvidence; check: Check }
+  | { ok: true; socket: TLSSocket; evidence: TlsEvidence | AnonymousTlsEvidence; check: Check }
   | { ok: false; check: Check };
 
 const DAY_MS = 86_400_000;
@@ -38,8 +47,10 @@ export function handshakeTls(socket: Socket, options: TlsOptions, signal: AbortS
     const servername = options.servername ?? (isIP(socket.remoteAddress ?? '') ? undefined : socket.remoteAddress);
     const tls = tlsConnect({
       socket,
-      ...(servername ? { servername } : {}),
+      // Without a name, check the certificate against the address connected to (its IP SANs), not Node's default 'localhost'.
+      ...(servername ? { servername } : { host: socket.remoteAddress }),
       ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.ciphers ? { ciphers: options.ciphers } : {}),
       rejectUnauthorized: false,
     });
     let settled = false;
@@ -55,10 +66,19 @@ export function handshakeTls(socket: Socket, options: TlsOptions, signal: AbortS
     tls.once('error', (error: NodeJS.ErrnoException) => settle({ ok: false, check: { ok: false, detail: `TLS handshake failed: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' ').trim() } }));
     tls.once('secureConnect', () => {
       tls.on('error', () => {});
+      if (!tls.getPeerCertificate().raw) return settle({ ok: true, socket: tls, ...anonymous(tls, options) });
       const evidence = evidenceOf(tls, options);
       settle({ ok: true, socket: tls, evidence, check: checkOf(evidence, options) });
     });
   });
+}
+
+/** An anonymous cipher suite (only possible when `ciphers` allows one) shows no certificate to report or verify. */
+function anonymous(tls: TLSSocket, options: TlsOptions): { evidence: AnonymousTlsEvidence; check: Check } {
+  const evidence: AnonymousTlsEvidence = { protocol: tls.getProtocol(), cipher: tls.getCipher().name, anonymous: true };
+  const summary = `${evidence.protocol} anonymous ${evidence.cipher}, no certificate`;
+  if (options.ca) return { evidence, check: { ok: false, detail: `no certificate to verify against --ca (${summary})` } };
+  return { evidence, check: { ok: true, detail: `TLS ${summary}: the server is not authenticated` } };
 }
 
 function evidenceOf(tls: TLSSocket, options: TlsOptions): TlsEvidence {

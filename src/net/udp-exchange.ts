@@ -94,7 +94,7 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       if (settled) return;
       const failed = { kind: 'failed' as const, errno: error.code ?? 'EUNKNOWN', rttMs: rttSince(sentAt.length - 1), attempts: sentAt.length };
       if (!watch) return settle(failed);
-      // The socket error says little (3/13 and 3/10 both read EHOSTUNREACH, 3/9 reads ECONNREFUSED): the ICMP error says what it was.
+      // The socket error says little (3/13 and 3/10 both read EHOSTUNREACH, 3/9 reads ENETUNREACH): the ICMP error says what it was.
       void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...failed, icmp: seen } : failed));
     };
     socket.on('error', onError);

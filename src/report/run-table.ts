@@ -23,7 +23,7 @@ export function formatRunTable(report: RunReport, colour: boolean): string {
     lines.push('', 'not proven by this run:');
     for (const entry of report.not_proven) lines.push(`  ${entry.row}: ${entry.text}`);
   }
-  lines.push('', formatSummary(report));
+  lines.push('', formatSummary(report.summary, report.results.length));
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,4 +1,4 @@
-import type { ProbeResult, RunReport, Verdict } from '../core/result.js';
+import type { ProbeResult, Summary, Verdict } from '../core/result.js';
 import { formatMs } from '../core/duration.js';
 import { formatEndpoint } from '../net/target.js';
 
@@ -22,9 +22,8 @@ export function formatResultLine(result: ProbeResult, colour: boolean): string {
 }
 
 /** The closing line: how many probes, and their verdicts. */
-export function formatSummary(report: RunReport): string {
-  const { pass, fail, inconclusive, error } = report.summary;
-  const count = report.results.length;
+export function formatSummary(summary: Summary, count: number): string {
+  const { pass, fail, inconclusive, error } = summary;
   const parts = [`${pass} pass`, `${fail} fail`];
   if (inconclusive > 0) parts.push(`${inconclusive} inconclusive`);
   if (error > 0) parts.push(`${error} error`);

@@ -46,3 +46,17 @@ t.test('probe tcp --help shows the tcp options and examples', async (t) => {
   t.match(run.stdout, /--expect-reply/);
   t.match(run.stdout, /reachgate probe tcp 198\.51\.100\.10:5900 --tls/);
 });
+
+t.test('a plain probe command line runs on the fast parser and honours its flags', async (t) => {
+  // Loopback only: nothing listens on port 1, so the answer is a reset.
+  const fast = await reachgate(['probe', 'tcp', '127.0.0.1:1', '--expect', 'blocked', '--attempts', '2', '--timeout', '1s', '--json']);
+  t.equal(fast.code, 0, fast.stderr);
+  const report = JSON.parse(fast.stdout) as { results: Array<{ state: string; attempts: number; expect: string }> };
+  t.match(report.results[0], { state: 'closed', expect: 'blocked', attempts: 1 });
+});
+
+t.test('a flag the fast parser cannot place falls back to yargs and its message', async (t) => {
+  const run = await reachgate(['probe', 'tcp', '127.0.0.1:1', '--attempts']);
+  t.equal(run.code, 2);
+  t.match(run.stderr, /Not enough arguments following: attempts/);
+});

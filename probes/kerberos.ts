@@ -1,0 +1,250 @@
+import { randomInt } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { Check, Observation } from '../src/core/result.js';
+import { UsageError } from '../src/core/usage-error.js';
+import { formatMs } from '../src/core/duration.js';
+import { flag, optionalString } from '../src/core/option-values.js';
+import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
+import { connectTcp } from '../src/net/tcp-connect.js';
+import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { showBytes } from '../src/net/reply.js';
+import { ETYPES, decodeKdcReply, encodeAsRequest, errorName, showPrincipal, type KdcReply } from '../src/net/kerberos.js';
+
+/** Options of the kerberos probe. */
+export interface KerberosOptions {
+  /** The realm the KDC must serve, e.g. EXAMPLE.ORG. */
+  realm: string;
+  /** Client principal name components; made up by default, so the KDC answers "unknown". */
+  principal: string[];
+  /** Speak Kerberos over TCP (4-byte length prefix) instead of UDP. */
+  tcp: boolean;
+  /** The principal must exist: a C_PRINCIPAL_UNKNOWN answer fails the check. */
+  expectKnownPrincipal: boolean;
+}
+
+const DEFAULT_PRINCIPAL = 'reachgate-probe';
+const C_PRINCIPAL_UNKNOWN = 6;
+const PREAUTH_REQUIRED = 25;
+const WRONG_REALM = 68;
+const RESPONSE_TOO_BIG = 52;
+/** Largest reply read over TCP; a KDC's answer to a bare AS-REQ is a few hundred bytes. */
+const MAX_TCP_REPLY_BYTES = 65_536;
+/** What the errors a bare AS-REQ usually draws mean, for the reason line. */
+const MEANINGS: Readonly<Record<number, string>> = {
+  [C_PRINCIPAL_UNKNOWN]: 'the principal does not exist there',
+  [PREAUTH_REQUIRED]: 'the principal exists and needs pre-authentication',
+  18: 'the principal exists but is disabled or locked out',
+  14: 'the KDC supports none of the offered encryption types',
+  [RESPONSE_TOO_BIG]: 'the reply is too big for UDP; use --tcp to see it',
+};
+
+/** A Kerberos AS-REQ (RFC 4120) over UDP or TCP: any KRB-ERROR or AS-REP proves the KDC answered. */
+export const kerberos: ProbeKind<KerberosOptions> = {
+  name: 'kerberos',
+  summary: 'Kerberos AS-REQ for a made-up principal over UDP or --tcp; open only when the KDC answers (KRB-ERROR or AS-REP)',
+  protocol: 'udp',
+  protocolFor: (options) => (options.tcp ? 'tcp' : 'udp'),
+  defaultPort: 88,
+  defaultAttempts: 3,
+  cliOptions: {
+    realm: { type: 'string', describe: 'The Kerberos realm the KDC must serve, e.g. EXAMPLE.ORG (required)', requiresArg: true },
+    principal: { type: 'string', describe: `Client principal to ask a ticket for, without @REALM (default: ${DEFAULT_PRINCIPAL}, made up)`, requiresArg: true },
+    tcp: { type: 'boolean', describe: 'Use TCP (Kerberos\' 4-byte length framing) instead of UDP' },
+    'expect-known-principal': { type: 'boolean', describe: 'Fail the check when the KDC does not know --principal (wrong realm or missing principal)' },
+  },
+  examples: [
+    ['reachgate probe kerberos 192.0.2.88 --realm EXAMPLE.ORG', 'does the KDC answer for its realm over UDP?'],
+    ['reachgate probe kerberos 192.0.2.88 --realm EXAMPLE.ORG --tcp', 'and over TCP?'],
+    ['reachgate probe kerberos 192.0.2.88 --realm EXAMPLE.ORG --principal svc-monitor --expect-known-principal', 'does it know this principal in this realm?'],
+  ],
+  parseOptions(raw) {
+    const realm = optionalString(raw, 'realm');
+    if (realm === undefined) throw new UsageError('The kerberos probe needs `--realm`: the realm the KDC serves', 'e.g. --realm EXAMPLE.ORG');
+    if (!/^[\x21-\x7e]+$/.test(realm) || realm.includes('@')) {
+      throw new UsageError(`Expected the \`--realm\` option to be a realm name like EXAMPLE.ORG (printable ASCII, no spaces or @), got \`${realm}\``);
+    }
+    const principal = optionalString(raw, 'principal') ?? DEFAULT_PRINCIPAL;
+    const components = principal.split('/');
+    if (components.some((part) => !/^[\x21-\x7e]+$/.test(part) || part.includes('@'))) {
+      throw new UsageError(`Expected the \`--principal\` option to be a principal name like user or service/host, without @REALM, got \`${principal}\``, 'Give the realm with --realm');
+    }
+    return { realm, principal: components, tcp: flag(raw, 'tcp'), expectKnownPrincipal: flag(raw, 'expect-known-principal') };
+  },
+  observe,
+};
+
+export default kerberos;
+
+async function observe(spec: ProbeSpec<KerberosOptions>, context: ProbeContext): Promise<Observation> {
+  const request = encodeAsRequest({
+    cname: spec.options.principal,
+    realm: spec.options.realm,
+    // MIT's KDC rejects a nonce above 2^31 - 1 (it decodes it as a signed 32-bit integer) and then stays silent.
+    nonce: randomInt(1, 2 ** 31 - 1),
+    etypes: [ETYPES['aes256-cts-hmac-sha1-96'], ETYPES['aes128-cts-hmac-sha1-96'], ETYPES['aes256-cts-hmac-sha384-192'], ETYPES['aes128-cts-hmac-sha256-128']],
+    till: new Date(Date.now() + 86_400_000),
+  });
+  return spec.options.tcp ? overTcp(spec, context, request) : overUdp(spec, context, request);
+}
+
+async function overUdp(spec: ProbeSpec<KerberosOptions>, context: ProbeContext, request: Buffer): Promise<Observation> {
+  const outcome = await exchangeUdp({
+    address: spec.target.address as string,
+    port: spec.target.port as number,
+    codec: kdcCodec(request, spec.options),
+    attempts: spec.attempts,
+    timeoutMs: spec.timeoutMs,
+    signal: context.signal,
+    icmp: context.icmp,
+  });
+  if (outcome.kind === 'failed') {
+    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
+    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts };
+  }
+  if (outcome.kind === 'silent') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, outcome.attempts), attempts: outcome.attempts };
+  return answered(outcome.reply, spec.options, outcome.rttMs, outcome.attempts, 'udp');
+}
+
+/** The UDP codec: the same AS-REQ each attempt; a KDC reply about our realm and principal is the answer. */
+export function kdcCodec(request: Buffer, options: KerberosOptions): UdpCodec<KdcReply> {
+  let lastAttempt = 0;
+  return {
+    request(attempt) {
+      lastAttempt = attempt;
+      return request;
+    },
+    accept(datagram) {
+      const reply = decodeKdcReply(datagram);
+      // Neither a KRB-ERROR nor an AS-REP carries the nonce in clear, so a reply cannot name its attempt: take the latest.
+      return reply && answersUs(reply, options) ? { reply, attempt: lastAttempt } : undefined;
+    },
+  };
+}
+
+/** Whether a KDC reply is about what we asked: our realm (or a wrong-realm error, which may name another) and our principal. */
+export function answersUs(reply: KdcReply, options: KerberosOptions): boolean {
+  const realm = options.realm.toUpperCase();
+  if (reply.type === 'KRB-ERROR') {
+    if (reply.code === WRONG_REALM) return true;
+    return reply.realm.toUpperCase() === realm && reply.sname.components[0]?.toLowerCase() === 'krbtgt';
+  }
+  // The AS-REP's nonce is inside the encrypted part: accept it on its cleartext names.
+  return reply.crealm.toUpperCase() === realm
+    && reply.cname.components.join('/').toLowerCase() === options.principal.join('/').toLowerCase();
+}
+
+async function overTcp(spec: ProbeSpec<KerberosOptions>, context: ProbeContext, request: Buffer): Promise<Observation> {
+  const address = spec.target.address as string;
+  const outcome = await connectTcp({ address, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
+  // Over TCP the kernel retransmits: one connection is the one attempt.
+  if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, 1), attempts: 1 };
+  if (outcome.kind === 'failed') {
+    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
+    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: 1 };
+  }
+  const { socket } = outcome;
+  const started = performance.now();
+  try {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(request.length);
+    socket.write(Buffer.concat([length, request]));
+    const read = await readFramed(socket, context.signal);
+    const rttMs = performance.now() - started;
+    const reply = read.message ? decodeKdcReply(read.message) : undefined;
+    if (reply && answersUs(reply, spec.options)) return answered(reply, spec.options, rttMs, 1, 'tcp');
+    const check = tcpFailure(read, reply, spec.timeoutMs);
+    return { state: 'open', check, reason: `connected in ${formatMs(outcome.rttMs)}, but ${check.detail}`, rtt_ms: outcome.rttMs, attempts: 1 };
+  } finally {
+    socket.destroy();
+  }
+}
+
+interface FramedRead {
+  message?: Buffer;
+  bytes: Buffer;
+  end: 'complete' | 'closed' | 'deadline' | 'oversized';
+}
+
+/** Read one length-prefixed message (RFC 4120 section 7.2.2) until it is complete, the peer closes, or the deadline. */
+function readFramed(socket: Socket, signal: AbortSignal): Promise<FramedRead> {
+  return new Promise((resolve) => {
+    let bytes = Buffer.alloc(0);
+    const settle = (end: FramedRead['end'], message?: Buffer): void => {
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      signal.removeEventListener('abort', onAbort);
+      resolve({ bytes, end, ...(message ? { message } : {}) });
+    };
+    const onData = (chunk: Buffer): void => {
+      bytes = Buffer.concat([bytes, chunk]);
+      if (bytes.length < 4) return;
+      const length = bytes.readUInt32BE(0);
+      // The high bit is reserved (RFC 4120 section 7.2.2): a length with it set is no Kerberos reply.
+      if (length > MAX_TCP_REPLY_BYTES) return settle('oversized');
+      if (bytes.length >= 4 + length) settle('complete', bytes.subarray(4, 4 + length));
+    };
+    const onClose = (): void => settle('closed');
+    const onAbort = (): void => settle('deadline');
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function tcpFailure(read: FramedRead, reply: KdcReply | undefined, timeoutMs: number): Check {
+  if (reply) return { ok: false, detail: `the KDC's reply is about another realm or principal (${describe(reply)})` };
+  if (read.bytes.length === 0) {
+    return { ok: false, detail: read.end === 'closed' ? 'the peer closed the connection without a Kerberos reply' : `no Kerberos reply within ${formatMs(timeoutMs)}` };
+  }
+  return { ok: false, detail: `the reply is not a Kerberos KRB-ERROR or AS-REP: ${showBytes(read.bytes, 60)}` };
+}
+
+function answered(reply: KdcReply, options: KerberosOptions, rttMs: number, attempts: number, transport: 'udp' | 'tcp'): Observation {
+  const check = checkReply(reply, options);
+  return {
+    state: 'open',
+    check,
+    reason: `KDC answered in ${formatMs(rttMs)}${check.ok ? ': ' : ', but '}${check.detail}`,
+    rtt_ms: rttMs,
+    attempts,
+    evidence: evidenceOf(reply, options, transport),
+  };
+}
+
+function checkReply(reply: KdcReply, options: KerberosOptions): Check {
+  const asked = showPrincipal({ type: 1, components: options.principal }, options.realm);
+  if (reply.type === 'AS-REP') return { ok: true, detail: `AS-REP: it issued a ticket for ${asked} without pre-authentication` };
+  if (reply.code === WRONG_REALM) {
+    const elsewhere = reply.realm.toUpperCase() === options.realm.toUpperCase() ? '' : ` (it names realm ${reply.realm})`;
+    return { ok: false, detail: `${describe(reply)}: the KDC does not serve realm ${options.realm}${elsewhere}` };
+  }
+  if (reply.code === C_PRINCIPAL_UNKNOWN && options.expectKnownPrincipal) {
+    return { ok: false, detail: `${describe(reply)}: the KDC does not know ${asked}: the realm is wrong or the principal does not exist` };
+  }
+  const meaning = reply.code === C_PRINCIPAL_UNKNOWN && options.principal.join('/') === DEFAULT_PRINCIPAL
+    ? `as expected: ${DEFAULT_PRINCIPAL} is made up`
+    : MEANINGS[reply.code];
+  return { ok: true, detail: `${describe(reply)} for ${asked}${meaning ? ` (${meaning})` : ''}` };
+}
+
+function describe(reply: KdcReply): string {
+  return reply.type === 'AS-REP' ? `AS-REP for ${showPrincipal(reply.cname, reply.crealm)}` : `KRB-ERROR ${reply.code} ${errorName(reply.code)}`;
+}
+
+function evidenceOf(reply: KdcReply, options: KerberosOptions, transport: 'udp' | 'tcp'): Record<string, unknown> {
+  const principal = showPrincipal({ type: 1, components: options.principal }, options.realm);
+  if (reply.type === 'AS-REP') {
+    return { message: 'AS-REP', transport, principal, realm: reply.crealm, ticket_service: showPrincipal(reply.ticketSname, reply.ticketRealm) };
+  }
+  return {
+    message: 'KRB-ERROR',
+    transport,
+    principal,
+    error_code: reply.code,
+    error_name: errorName(reply.code),
+    realm: reply.realm,
+    server_time: reply.stime.toISOString(),
+    ...(reply.etext ? { e_text: reply.etext } : {}),
+  };
+}

@@ -1,0 +1,227 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Socket } from 'node:net';
+import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { Check, Observation } from '../src/core/result.js';
+import { UsageError } from '../src/core/usage-error.js';
+import { formatMs } from '../src/core/duration.js';
+import { optionalString } from '../src/core/option-values.js';
+import { exchangeUdp } from '../src/net/udp-exchange.js';
+import { connectTcp } from '../src/net/tcp-connect.js';
+import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { showBytes } from '../src/net/reply.js';
+import { encodeFrame, parseResponse, readFrame, type RelpFrame } from '../src/net/relp.js';
+import { VERSION } from '../src/core/version.js';
+
+/** How the message travels. */
+export type SyslogTransport = 'udp' | 'tcp' | 'relp';
+
+/** Options of the syslog probe. */
+export interface SyslogOptions {
+  transport: SyslogTransport;
+}
+
+const TRANSPORTS: readonly SyslogTransport[] = ['udp', 'tcp', 'relp'];
+// facility user (1) * 8 + severity informational (6), RFC 5424 section 6.2.1
+const PRI = 14;
+/** The SD-ID's enterprise number is 32473, the one RFC 5612 reserves for documentation. */
+const SD_ID = 'reachgate@32473';
+
+/** One RFC 5424 message over UDP (no answer possible), TCP (octet-counted) or RELP (acknowledged). */
+export const syslog: ProbeKind<SyslogOptions> = {
+  name: 'syslog',
+  summary: 'One RFC 5424 message over UDP (no answer exists: filtered unless ICMP says closed), TCP, or RELP (open answered by rsp 200)',
+  protocol: 'udp',
+  protocolFor: (options) => (options.transport === 'udp' ? 'udp' : 'tcp'),
+  defaultPort: 514,
+  // RELP has no registered port; 2514 is the one rsyslog's documentation uses.
+  defaultPortFor: (options) => (options.transport === 'relp' ? 2514 : 514),
+  // Over UDP another attempt only logs another copy: nothing can answer it.
+  defaultAttempts: 1,
+  cliOptions: {
+    transport: { type: 'string', default: 'udp', describe: 'udp (RFC 5426), tcp (RFC 6587 octet counting) or relp (default port 2514)', requiresArg: true },
+  },
+  examples: [
+    ['reachgate probe syslog 198.51.100.10 --transport relp', 'does the RELP listener accept a session and acknowledge a message?'],
+    ['reachgate probe syslog 198.51.100.10 --transport tcp', 'does syslog over TCP connect?'],
+    ['reachgate probe syslog 198.51.100.10', 'send one message over UDP (look for it in the server\'s log: UDP cannot prove delivery)'],
+  ],
+  parseOptions(raw) {
+    const transport = optionalString(raw, 'transport') ?? 'udp';
+    if (!(TRANSPORTS as readonly string[]).includes(transport)) {
+      throw new UsageError(`Expected the \`--transport\` option to be udp, tcp or relp, got \`${transport}\``);
+    }
+    return { transport: transport as SyslogTransport };
+  },
+  observe,
+};
+
+export default syslog;
+
+async function observe(spec: ProbeSpec<SyslogOptions>, context: ProbeContext): Promise<Observation> {
+  const id = randomBytes(6).toString('hex');
+  const message = syslogMessage(id, spec.options.transport);
+  if (spec.options.transport === 'udp') return overUdp(spec, context, id, message);
+  const outcome = await connectTcp({ address: spec.target.address as string, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
+  if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, 1), attempts: 1 };
+  if (outcome.kind === 'failed') {
+    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
+    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: 1 };
+  }
+  const connected = `connected in ${formatMs(outcome.rttMs)}`;
+  try {
+    if (spec.options.transport === 'tcp') {
+      await sendOctetCounted(outcome.socket, message, context.signal);
+      return {
+        state: 'open',
+        reason: `${connected}; sent one octet-counted message (TCP carries no syslog answer: look for id ${id} in the server's log)`,
+        rtt_ms: outcome.rttMs,
+        attempts: 1,
+        evidence: { transport: 'tcp', message_id: id },
+      };
+    }
+    const { check, evidence } = await relpSession(outcome.socket, message, context.signal, spec.timeoutMs);
+    return {
+      state: 'open',
+      check,
+      reason: `${connected}${check.ok ? '; ' : ', but '}${check.detail}`,
+      rtt_ms: outcome.rttMs,
+      attempts: 1,
+      evidence: { transport: 'relp', message_id: id, ...evidence },
+    };
+  } finally {
+    outcome.socket.destroy();
+  }
+}
+
+/** The probe's message (RFC 5424): it says what it is, so nobody at the log server need wonder. */
+function syslogMessage(id: string, transport: SyslogTransport): string {
+  const timestamp = new Date().toISOString();
+  return `<${PRI}>1 ${timestamp} ${hostname() || '-'} reachgate ${process.pid} probe [${SD_ID} id="${id}" transport="${transport}"] reachgate reachability probe, no action needed`;
+}
+
+async function overUdp(spec: ProbeSpec<SyslogOptions>, context: ProbeContext, id: string, message: string): Promise<Observation> {
+  const outcome = await exchangeUdp({
+    address: spec.target.address as string,
+    port: spec.target.port as number,
+    // No syslog receiver ever answers: only an ICMP error can end this exchange before the deadline.
+    codec: { request: () => Buffer.from(message, 'utf8'), accept: () => undefined },
+    attempts: spec.attempts,
+    timeoutMs: spec.timeoutMs,
+    signal: context.signal,
+    icmp: context.icmp,
+  });
+  const evidence = { transport: 'udp', message_id: id };
+  if (outcome.kind === 'failed') {
+    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
+    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts, evidence };
+  }
+  const sent = outcome.attempts === 1 ? 'sent 1 message' : `sent ${outcome.attempts} copies of the message`;
+  return {
+    state: 'filtered',
+    reason: `${sent} and no ICMP error came back within ${formatMs(spec.timeoutMs)}; syslog over UDP never answers, so this cannot tell delivered from dropped and proves nothing open (look for id ${id} in the server's log)`,
+    attempts: outcome.attempts,
+    silenceExpected: true,
+    evidence,
+  };
+}
+
+/** Write one octet-counted frame (RFC 6587 section 3.4.1) and close our side; settles once flushed, on a reset, or at the deadline. */
+function sendOctetCounted(socket: Socket, message: string, signal: AbortSignal): Promise<void> {
+  const bytes = Buffer.from(message, 'utf8');
+  return new Promise((resolve) => {
+    const done = (): void => {
+      signal.removeEventListener('abort', done);
+      socket.removeListener('close', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    socket.once('close', done);
+    socket.end(Buffer.concat([Buffer.from(`${bytes.length} `), bytes]), done);
+  });
+}
+
+/** RELP: `open` must be answered 200, then the message must be acknowledged 200; then `close`. */
+async function relpSession(socket: Socket, message: string, signal: AbortSignal, timeoutMs: number): Promise<{ check: Check; evidence: Record<string, unknown> }> {
+  const frames = frameReader(socket, signal);
+  const offers = `relp_version=0\nrelp_software=reachgate,${VERSION}\ncommands=syslog`;
+  socket.write(encodeFrame(1, 'open', offers));
+  const opened = await frames.next();
+  const openCheck = responseCheck(opened, 1, 'open', timeoutMs);
+  if ('check' in openCheck) return { check: openCheck.check, evidence: {} };
+  const evidence: Record<string, unknown> = { open_status: openCheck.response.status, ...(openCheck.response.offers.relp_software ? { relp_software: openCheck.response.offers.relp_software } : {}) };
+  if (openCheck.response.status !== 200) {
+    return { check: { ok: false, detail: `RELP open answered ${openCheck.response.status} ${openCheck.response.text}`.trim() }, evidence };
+  }
+  socket.write(encodeFrame(2, 'syslog', message));
+  const acknowledged = await frames.next();
+  const syslogCheck = responseCheck(acknowledged, 2, 'syslog', timeoutMs);
+  if ('check' in syslogCheck) return { check: syslogCheck.check, evidence };
+  evidence.syslog_status = syslogCheck.response.status;
+  socket.write(encodeFrame(3, 'close'));
+  // Wait for the close to be answered, so the server sees an orderly end rather than a reset.
+  await frames.next();
+  const server = evidence.relp_software ? ` by ${String(evidence.relp_software).split(',').slice(0, 2).join(' ')}` : '';
+  if (syslogCheck.response.status !== 200) {
+    return { check: { ok: false, detail: `RELP session opened${server}, but the message was answered ${syslogCheck.response.status} ${syslogCheck.response.text}`.trim() }, evidence };
+  }
+  return { check: { ok: true, detail: `RELP open answered 200${server}, message acknowledged 200` }, evidence };
+}
+
+type Next = { frame: RelpFrame } | { end: 'closed' | 'deadline'; bytes: Buffer } | { invalid: string; bytes: Buffer };
+
+/** Frames as they arrive on the socket, one `next()` at a time. */
+function frameReader(socket: Socket, signal: AbortSignal): { next(): Promise<Next> } {
+  let buffered: Buffer = Buffer.alloc(0);
+  let ended: 'closed' | 'deadline' | undefined;
+  let waiting: (() => void) | undefined;
+  const wake = (): void => {
+    waiting?.();
+  };
+  socket.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    wake();
+  });
+  socket.once('close', () => {
+    ended ??= 'closed';
+    wake();
+  });
+  socket.on('error', () => {});
+  signal.addEventListener('abort', () => {
+    ended ??= 'deadline';
+    wake();
+  }, { once: true });
+  return {
+    async next() {
+      for (;;) {
+        const read = readFrame(buffered);
+        if ('frame' in read) {
+          buffered = read.rest;
+          // txnr 0 is the server's own: `serverclose` before it hangs up. Skip to what answers us.
+          if (read.frame.txnr !== 0) return { frame: read.frame };
+          continue;
+        }
+        if ('invalid' in read) return { invalid: read.invalid, bytes: buffered };
+        if (ended) return { end: ended, bytes: buffered };
+        await new Promise<void>((resolve) => {
+          waiting = resolve;
+        });
+        waiting = undefined;
+      }
+    },
+  };
+}
+
+function responseCheck(next: Next, txnr: number, command: string, timeoutMs: number): { check: Check } | { response: NonNullable<ReturnType<typeof parseResponse>> } {
+  if ('invalid' in next) return { check: { ok: false, detail: `the answer to RELP ${command} is not RELP (${next.invalid}): ${showBytes(next.bytes, 60)}` } };
+  if ('end' in next) {
+    if (next.end === 'deadline') return { check: { ok: false, detail: `no answer to RELP ${command} within ${formatMs(timeoutMs)}` } };
+    return { check: { ok: false, detail: `the server closed the connection without answering RELP ${command}${next.bytes.length > 0 ? `: ${showBytes(next.bytes, 60)}` : ''}` } };
+  }
+  const { frame } = next;
+  const response = frame.command === 'rsp' ? parseResponse(frame.data) : undefined;
+  if (!response || frame.txnr !== txnr) {
+    return { check: { ok: false, detail: `expected rsp to RELP ${command} (txnr ${txnr}), got ${showBytes(encodeFrame(frame.txnr, frame.command, frame.data.toString('utf8')), 60)}` } };
+  }
+  return { response };
+}

@@ -1,0 +1,96 @@
+import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { Check, Observation } from '../src/core/result.js';
+import { formatMs } from '../src/core/duration.js';
+import { optionalRegex, requestBytes } from '../src/core/option-values.js';
+import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
+import { classifyErrno } from '../src/net/classify.js';
+import { showBytes } from '../src/net/reply.js';
+
+/** Options of the generic udp probe. */
+export interface UdpOptions {
+  /** The datagram to send; empty when the user gave none. */
+  send: Buffer;
+  /** The reply, read as latin1, must match. */
+  expectReply?: RegExp;
+}
+
+/** A generic UDP request: any datagram back from the target's address and port is its reply. */
+export const udp: ProbeKind<UdpOptions> = {
+  name: 'udp',
+  summary: 'UDP datagram of your choosing; a datagram back is open, ICMP says closed, rejected (by which router) or unreachable',
+  protocol: 'udp',
+  defaultAttempts: 3,
+  cliOptions: {
+    send: { type: 'string', describe: 'Text to send (escapes \\r \\n \\t \\0 \\\\ \\xHH); without --send or --send-hex, an empty datagram', requiresArg: true },
+    'send-hex': { type: 'string', describe: 'Bytes to send, as hex', requiresArg: true },
+    'expect-reply': { type: 'string', describe: 'Regular expression the reply datagram (read as latin1) must match', requiresArg: true },
+  },
+  examples: [
+    ['reachgate probe udp 198.51.100.10:7 --send ping --expect-reply ping', 'does the echo service answer?'],
+    ['reachgate probe udp 198.51.100.10:5060 --send "OPTIONS sip:x SIP/2.0\\r\\n\\r\\n" --expect-reply "^SIP/2\\.0 "', 'is a SIP server answering?'],
+  ],
+  parseOptions(raw) {
+    const options: UdpOptions = { send: requestBytes(raw) ?? Buffer.alloc(0) };
+    const expectReply = optionalRegex(raw, 'expect-reply');
+    if (expectReply) options.expectReply = expectReply;
+    return options;
+  },
+  observe,
+};
+
+export default udp;
+
+async function observe(spec: ProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
+  const { send, expectReply } = spec.options;
+  const outcome = await exchangeUdp({
+    address: spec.target.address as string,
+    port: spec.target.port as number,
+    codec: anyDatagram(send),
+    attempts: spec.attempts,
+    timeoutMs: spec.timeoutMs,
+    signal: context.signal,
+    icmp: context.icmp,
+  });
+  if (outcome.kind === 'silent') {
+    const tries = outcome.attempts === 1 ? '1 attempt' : `${outcome.attempts} attempts`;
+    return {
+      state: 'filtered',
+      reason: `no answer within ${formatMs(spec.timeoutMs)} (${tries}): dropped on the way, or the service ignores this request (UDP silence cannot tell them apart)`,
+      attempts: outcome.attempts,
+    };
+  }
+  if (outcome.kind === 'failed') {
+    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
+    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts };
+  }
+  const answered = `answered in ${formatMs(outcome.rttMs)} (${outcome.reply.length} bytes)`;
+  const check = expectReply ? replyCheck(outcome.reply, expectReply) : undefined;
+  return {
+    state: 'open',
+    ...(check ? { check } : {}),
+    reason: check ? `${answered}${check.ok ? '; ' : ', but '}${check.detail}` : answered,
+    rtt_ms: outcome.rttMs,
+    attempts: outcome.attempts,
+    evidence: { reply: showBytes(outcome.reply, 512), length: outcome.reply.length },
+  };
+}
+
+/** Every attempt sends the same bytes; the connected socket already keeps out datagrams from anyone else. */
+function anyDatagram(send: Buffer): UdpCodec<Buffer> {
+  let lastSent = 0;
+  return {
+    request(attempt) {
+      lastSent = attempt;
+      return send;
+    },
+    // Nothing in a generic datagram says which attempt it answers: the latest gives a lower bound on the rtt.
+    accept: (datagram) => ({ reply: datagram, attempt: lastSent }),
+  };
+}
+
+function replyCheck(reply: Buffer, pattern: RegExp): Check {
+  // latin1 maps every byte to one character, so binary patterns like \x03 work.
+  return pattern.test(reply.toString('latin1'))
+    ? { ok: true, detail: `reply matched /${pattern.source}/: ${showBytes(reply)}` }
+    : { ok: false, detail: `reply did not match /${pattern.source}/: ${showBytes(reply)}` };
+}
