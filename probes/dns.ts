@@ -8,7 +8,7 @@ import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
 import { formatEndpoint } from '../src/net/target.js';
 import { showBytes } from '../src/net/reply.js';
 
@@ -192,8 +192,7 @@ async function observe(spec: ProbeSpec<DnsOptions>, context: ProbeContext): Prom
     };
   }
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts };
+    return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
   const answered: Answered = { message: outcome.reply, rttMs: outcome.rttMs, transport: 'udp' };
   if (!outcome.reply.flag_tc) return judge(spec, answered, outcome.attempts);
@@ -358,8 +357,7 @@ async function askOverTcp(spec: ProbeSpec<DnsOptions>, context: ProbeContext): P
   const outcome = await connectTcp({ address: spec.target.address as string, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
   if (outcome.kind === 'aborted') return { kind: 'failed', observation: { state: 'filtered', reason: `${silenceReason(spec.timeoutMs, 1)} (TCP connect)`, attempts: 1 } };
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
-    return { kind: 'failed', observation: { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: 1 } };
+    return { kind: 'failed', observation: failureObservation(outcome, 1, context.icmpNote) };
   }
   const { socket, rttMs } = outcome;
   try {

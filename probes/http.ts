@@ -2,6 +2,7 @@ import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { buildConnector, Client, Dispatcher } from 'undici';
 import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import { loadTls } from '../src/net/tls-loader.js';
 import type { Check, Observation, State } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
@@ -97,6 +98,9 @@ export const http: ProbeKind<HttpOptions> = {
     ['reachgate probe http http://198.51.100.10/health --expect-status 200 --expect-body ok', 'is the health page up and healthy?'],
   ],
   parseOptions(raw) {
+    // Start loading undici and TLS now, outside any probe's deadline (see loadTls).
+    void loadUndici();
+    void loadTls();
     const method = (optionalString(raw, 'method') ?? 'GET').toUpperCase();
     if (method !== 'GET' && method !== 'HEAD') throw new UsageError(`Expected the \`--method\` option to be GET or HEAD, got \`${String(raw.method)}\``);
     const options: HttpOptions = { method, headers: parseHeaders(raw.header), followRedirects: flag(raw, 'follow-redirects') };
@@ -215,7 +219,7 @@ async function observe(spec: ProbeSpec<HttpOptions>, context: ProbeContext): Pro
     const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
     return { ...classified, reason: `${toProxy}${classified.reason}`, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts };
   }
-  const { Client } = await import('undici');
+  const { Client } = await loadUndici();
   const hops = [await ask(Client, outcome.socket, url, spec.options, context.signal)];
   let redirectFailure: string | undefined;
   for (let hop = hops[0]!; spec.options.followRedirects && redirectOf(hop) !== undefined;) {
@@ -258,7 +262,7 @@ async function ask(undici: typeof Client, socket: Socket, url: URL, options: Htt
     }
     let tls: Hop['tls'];
     if (url.protocol === 'https:') {
-      const { handshakeTls } = await import('../src/net/tls-handshake.js');
+      const { handshakeTls } = await loadTls();
       const servername = isIP(hostOf(url)) ? undefined : hostOf(url);
       const handshake = await handshakeTls(stream, { ...(servername ? { servername } : {}), ...(options.ca ? { ca: options.ca } : {}) }, signal);
       if (!handshake.ok) return { url, failedCheck: handshake.check };
@@ -498,4 +502,12 @@ function statusLine(answer: HttpAnswer): string {
 
 function formatRange(range: StatusRange): string {
   return range.from === range.to ? String(range.from) : `${range.from}-${range.to}`;
+}
+
+let undici: Promise<typeof import('undici')> | undefined;
+
+/** Load undici once, ahead of the probes (it takes long to load on a busy host). */
+function loadUndici(): Promise<typeof import('undici')> {
+  undici ??= import('undici');
+  return undici;
 }

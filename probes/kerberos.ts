@@ -7,7 +7,7 @@ import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 import { ETYPES, decodeKdcReply, encodeAsRequest, errorName, showPrincipal, type KdcReply } from '../src/net/kerberos.js';
 
@@ -99,8 +99,7 @@ async function overUdp(spec: ProbeSpec<KerberosOptions>, context: ProbeContext, 
     icmp: context.icmp,
   });
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts };
+    return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
   if (outcome.kind === 'silent') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, outcome.attempts), attempts: outcome.attempts };
   return answered(outcome.reply, spec.options, outcome.rttMs, outcome.attempts, 'udp');
@@ -140,8 +139,7 @@ async function overTcp(spec: ProbeSpec<KerberosOptions>, context: ProbeContext, 
   // Over TCP the kernel retransmits: one connection is the one attempt.
   if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, 1), attempts: 1 };
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: 1 };
+    return failureObservation(outcome, 1, context.icmpNote);
   }
   const { socket } = outcome;
   const started = performance.now();

@@ -4,7 +4,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag } from '../src/core/option-values.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
 import { handshakeTls, type HandshakeOutcome } from '../src/net/tls-handshake.js';
 import { showBytes } from '../src/net/reply.js';
 import { NRPE_HELLO, RESPONSE_PACKET, encodeQuery, readResponse, type NrpeResponse, type NrpeVersion } from '../src/net/nrpe.js';
@@ -93,8 +93,7 @@ async function query(spec: ProbeSpec<NrpeOptions>, context: ProbeContext, versio
   const outcome = await connectTcp({ address, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
   if (outcome.kind === 'aborted') return { kind: 'unanswered', observation: { state: 'filtered', reason: silenceReason(spec.timeoutMs, 1), attempts: 1 } };
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
-    return { kind: 'unanswered', observation: { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: 1 } };
+    return { kind: 'unanswered', observation: failureObservation(outcome, 1, context.icmpNote) };
   }
   const { socket, rttMs } = outcome;
   try {

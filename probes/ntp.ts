@@ -4,7 +4,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs, parseDuration } from '../src/core/duration.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
-import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
 
 /** Options of the ntp probe. */
 export interface NtpOptions {
@@ -88,8 +88,7 @@ async function observe(spec: ProbeSpec<NtpOptions>, context: ProbeContext): Prom
     icmp: context.icmp,
   });
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts };
+    return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
   if (outcome.kind === 'reply') return answered(outcome.reply, spec.options, outcome.attempts, outcome.rttMs);
   // A RATE kiss does not end the exchange (a later attempt may be answered); if nothing else came, it is the answer.

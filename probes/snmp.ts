@@ -5,7 +5,7 @@ import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
-import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
 import {
   BerError, TAG, decodeChildren, decodeConstructed, decodeInteger, decodeOid, decodeOne, decodeSmallInteger,
   decodeUnsigned, encodeInteger, encodeNull, encodeOctetString, encodeOid, encodeSequence, encodeTlv, expectTag,
@@ -164,8 +164,7 @@ async function observe(spec: ProbeSpec<SnmpOptions>, context: ProbeContext): Pro
     ? await exchangeUdp({ ...exchange, codec: discoveryCodec() })
     : await exchangeUdp({ ...exchange, codec: getCodec(spec.options) });
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts };
+    return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
   if (outcome.kind === 'silent') {
     const note = version === 'v3'

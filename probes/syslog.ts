@@ -8,7 +8,7 @@ import { formatMs } from '../src/core/duration.js';
 import { optionalString } from '../src/core/option-values.js';
 import { exchangeUdp } from '../src/net/udp-exchange.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 import { encodeFrame, parseResponse, readFrame, type RelpFrame } from '../src/net/relp.js';
 import { VERSION } from '../src/core/version.js';
@@ -65,8 +65,7 @@ async function observe(spec: ProbeSpec<SyslogOptions>, context: ProbeContext): P
   const outcome = await connectTcp({ address: spec.target.address as string, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
   if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, 1), attempts: 1 };
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: 1 };
+    return failureObservation(outcome, 1, context.icmpNote);
   }
   const connected = `connected in ${formatMs(outcome.rttMs)}`;
   try {
@@ -113,8 +112,7 @@ async function overUdp(spec: ProbeSpec<SyslogOptions>, context: ProbeContext, id
   });
   const evidence = { transport: 'udp', message_id: id };
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts, evidence };
+    return { ...failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp'), evidence };
   }
   const sent = outcome.attempts === 1 ? 'sent 1 message' : `sent ${outcome.attempts} copies of the message`;
   return {

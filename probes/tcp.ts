@@ -1,13 +1,14 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import { loadTls } from '../src/net/tls-loader.js';
 import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { DEADLINE } from '../src/core/runner.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalAddress, optionalFileText, optionalRegex, optionalString, requestBytes } from '../src/core/option-values.js';
 import { connectTcp, type ConnectOutcome } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
 import { exchange, showBytes } from '../src/net/reply.js';
 import type { TlsOptions } from '../src/net/tls-handshake.js';
 import { SERVICE_NAMES, SERVICE_PRESETS, type ServicePreset } from '../src/net/service-presets.js';
@@ -55,8 +56,10 @@ export const tcp: ProbeKind<TcpOptions> = {
     const preset = servicePreset(raw);
     const servername = optionalString(raw, 'servername');
     const ca = optionalFileText(raw, 'ca');
-    if (flag(raw, 'tls') || preset?.tls) options.tls = { ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) };
-    else if (servername !== undefined || ca !== undefined) throw new UsageError('`--servername` and `--ca` need `--tls`');
+    if (flag(raw, 'tls') || preset?.tls) {
+      options.tls = { ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) };
+      void loadTls();
+    } else if (servername !== undefined || ca !== undefined) throw new UsageError('`--servername` and `--ca` need `--tls`');
     const send = requestBytes(raw) ?? preset?.send;
     if (send) options.send = send;
     const expectReply = optionalRegex(raw, 'expect-reply') ?? preset?.expect;
@@ -98,8 +101,7 @@ async function observe(spec: ProbeSpec<TcpOptions>, context: ProbeContext): Prom
   }));
   if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, attempts), attempts };
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts };
+    return failureObservation(outcome, attempts, context.icmpNote);
   }
   try {
     return await converse(spec, context, outcome.socket, outcome.rttMs, attempts);
@@ -156,7 +158,7 @@ async function converse(spec: ProbeSpec<TcpOptions>, context: ProbeContext, sock
   let stream: Duplex = socket;
   const { tls, send, expectReply } = spec.options;
   if (tls) {
-    const { handshakeTls } = await import('../src/net/tls-handshake.js');
+    const { handshakeTls } = await loadTls();
     const handshake = await handshakeTls(socket, tls, context.signal);
     checks.push(handshake.check);
     if (handshake.ok) {

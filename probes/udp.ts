@@ -3,7 +3,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { formatMs } from '../src/core/duration.js';
 import { optionalRegex, requestBytes } from '../src/core/option-values.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
-import { classifyErrno } from '../src/net/classify.js';
+import { classifyErrno, failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 
 /** Options of the generic udp probe. */
@@ -60,8 +60,7 @@ async function observe(spec: ProbeSpec<UdpOptions>, context: ProbeContext): Prom
     };
   }
   if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote, 'udp');
-    return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts: outcome.attempts };
+    return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
   const answered = `answered in ${formatMs(outcome.rttMs)} (${outcome.reply.length} bytes)`;
   const check = expectReply ? replyCheck(outcome.reply, expectReply) : undefined;

@@ -1,4 +1,4 @@
-import type { IcmpEvidence, State } from '../core/result.js';
+import type { IcmpEvidence, Observation, State } from '../core/result.js';
 import { formatMs } from '../core/duration.js';
 import { describeIcmp, meaningOf, type IcmpError } from './icmp-packet.js';
 
@@ -18,6 +18,19 @@ export function classifyIcmp(icmp: IcmpError, rttMs: number): Classified {
   if (state === 'prohibited') return { state, icmp: evidence, reason: `rejected by ${icmp.from}: ${what} ${after}` };
   if (state === 'closed') return { state, icmp: evidence, reason: `closed: ${what} from ${icmp.from} ${after}` };
   return { state, icmp: evidence, reason: `${icmp.from} answered ${what} ${after}` };
+}
+
+/** What failed, as connect and the UDP exchange report it. */
+export interface Failure {
+  errno: string;
+  rttMs: number;
+  icmp?: IcmpError;
+}
+
+/** The observation of a failed connect or exchange: state and reason, and the rtt when the network answered. */
+export function failureObservation(failure: Failure, attempts: number, icmpNote: string | undefined, protocol: 'tcp' | 'udp' = 'tcp'): Observation {
+  const classified = classifyErrno(failure.errno, failure.rttMs, failure.icmp, icmpNote, protocol);
+  return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: failure.rttMs }), attempts };
 }
 
 /** Classify a failed socket operation by its errno, with the ICMP error that explains it when one was seen. */

@@ -41,6 +41,14 @@ export interface IcmpListener {
 export type ListenerStart = { listener: IcmpListener; note?: undefined } | { listener: null; note: string };
 
 interface RawSocket {
+  /** raw-socket's native handle (private to raw-socket 1.8, which package.json pins): see drainEachWakeUp. */
+  wrap?: {
+    recv(buffer: Buffer, callback: (buffer: Buffer, bytes: number, source: string) => void): void;
+    removeAllListeners(event: string): void;
+    on(event: string, callback: () => void): void;
+  };
+  buffer?: Buffer;
+  emit(event: 'message', buffer: Buffer, source: string): void;
   on(event: 'message', callback: (buffer: Buffer, source: string) => void): void;
   on(event: 'error', callback: (error: Error) => void): void;
   setOption(level: number, option: number, value: Buffer, length: number): void;
@@ -91,7 +99,32 @@ function openSocket(raw: RawModule, family: number, protocol: number): RawSocket
   const size = Buffer.alloc(4);
   size.writeUInt32LE(4 * 1024 * 1024);
   try { socket.setOption(raw.SocketLevel.SOL_SOCKET, raw.SocketOption.SO_RCVBUF, size, 4); } catch { /* the default buffer still works */ }
+  drainEachWakeUp(socket);
   return socket;
+}
+
+/** Datagrams read per wake-up at most, so a flood cannot starve the probes. */
+const DRAIN_LIMIT = 256;
+
+/**
+ * raw-socket reads one datagram per wake-up of the event loop. While a sweep keeps the loop busy
+ * with thousands of resets, queued ICMP errors then wait one loop pass each, longer than a probe
+ * waits for its error. Read every queued datagram at each wake-up instead: the socket is
+ * non-blocking, and recv throws once the queue is empty.
+ */
+function drainEachWakeUp(socket: RawSocket): void {
+  const { wrap, buffer } = socket;
+  if (!wrap || !buffer) return;
+  wrap.removeAllListeners('recvReady');
+  wrap.on('recvReady', () => {
+    for (let read = 0; read < DRAIN_LIMIT; read++) {
+      try {
+        wrap.recv(buffer, (data, bytes, source) => socket.emit('message', Buffer.from(data.subarray(0, bytes)), source));
+      } catch {
+        return;
+      }
+    }
+  });
 }
 
 function isPermissionError(error: unknown): boolean {

@@ -18,7 +18,7 @@ export interface ConnectRequest {
 }
 
 /** How long a failed connect waits for the ICMP error that explains it, when the listener has not seen it yet. */
-const ICMP_LATE_MS = 100;
+const ICMP_LATE_MS = 250;
 
 /** Connect once; settles exactly once, on connect, error or abort, and never leaves a socket behind unless connected. */
 export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
@@ -39,7 +39,9 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
       if (outcome.kind !== 'connected') socket.destroy();
       resolve(outcome);
     };
-    const onAbort = (): void => settle({ kind: 'aborted' });
+    // Set while a failed connect waits for its ICMP error: the deadline then settles with the failure.
+    let failure: ConnectOutcome | undefined;
+    const onAbort = (): void => settle(failure ?? { kind: 'aborted' });
     const onConnect = (): void => {
       socket.on('error', () => {});
       const rttMs = performance.now() - started;
@@ -58,6 +60,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
       // A refusal is nearly always a TCP reset: take an ICMP error only if one already came.
       if (!explainedByIcmp(failed.errno)) return settle(watch.seen ? { ...failed, icmp: watch.seen } : failed);
       // The raw socket usually reads the ICMP error before the connect fails, but not always: give it a moment.
+      failure = failed;
       void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...failed, icmp: seen } : failed));
     };
     signal.addEventListener('abort', onAbort, { once: true });

@@ -63,6 +63,8 @@ export function handshakeTls(socket: Socket, options: TlsOptions, signal: AbortS
     };
     const onAbort = (): void => settle({ ok: false, check: { ok: false, detail: 'TLS handshake did not finish before the deadline' } });
     signal.addEventListener('abort', onAbort, { once: true });
+    // A deadline that passed already fires no event: settle now rather than run unbounded.
+    if (signal.aborted) onAbort();
     tls.once('error', (error: NodeJS.ErrnoException) => settle({ ok: false, check: { ok: false, detail: `TLS handshake failed: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' ').trim() } }));
     tls.once('secureConnect', () => {
       tls.on('error', () => {});

@@ -32,7 +32,7 @@ export interface UdpRequest<Reply> {
 }
 
 /** How long a socket error waits for the ICMP error that explains it. */
-const ICMP_LATE_MS = 100;
+const ICMP_LATE_MS = 250;
 
 /** When attempt `i` of `n` is sent: backing off exponentially, all inside the deadline, the last with time left for its reply. */
 export function sendTimes(attempts: number, timeoutMs: number): number[] {
@@ -66,7 +66,9 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       const sent = sentAt[attempt] ?? sentAt[0];
       return sent === undefined ? 0 : performance.now() - sent;
     };
-    const onAbort = (): void => settle({ kind: 'silent', attempts: sentAt.length, ...(lastReply === undefined ? {} : { lastReply }) });
+    // Set while a socket error waits for its ICMP error: the deadline then settles with the failure.
+    let failure: UdpOutcome<Reply> | undefined;
+    const onAbort = (): void => settle(failure ?? { kind: 'silent', attempts: sentAt.length, ...(lastReply === undefined ? {} : { lastReply }) });
     const send = (attempt: number): void => {
       if (settled) return;
       sentAt[attempt] = performance.now();
@@ -95,6 +97,7 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       const failed = { kind: 'failed' as const, errno: error.code ?? 'EUNKNOWN', rttMs: rttSince(sentAt.length - 1), attempts: sentAt.length };
       if (!watch) return settle(failed);
       // The socket error says little (3/13 and 3/10 both read EHOSTUNREACH, 3/9 reads ENETUNREACH): the ICMP error says what it was.
+      failure = failed;
       void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...failed, icmp: seen } : failed));
     };
     socket.on('error', onError);

@@ -49,7 +49,9 @@ export function expandProfiles(profiles: readonly Profile[], site: Site, kinds: 
       candidates.push(...expandProbe(profile, probe, site, kinds.get(probe.kind) as ProbeKind));
     }
     for (const entry of profile.notProven) {
-      if (entry.feature === undefined || site.features.has(entry.feature)) notProven.push({ row: entry.row, text: entry.text });
+      if (entry.feature !== undefined && !site.features.has(entry.feature)) continue;
+      if (entry['if-set'] !== undefined && !site.hosts[entry['if-set']]) continue;
+      notProven.push({ row: entry.row, text: entry.text });
     }
   }
   return { ...resolveOverlaps(candidates), notProven };

@@ -42,7 +42,7 @@ export interface Profile {
   hash: string;
   role: string;
   description: string;
-  notProven: Array<{ row: string; feature?: Feature; text: string }>;
+  notProven: Array<{ row: string; feature?: Feature; 'if-set'?: string; text: string }>;
   probes: ProfileProbe[];
   source: YamlSource;
 }

@@ -226,7 +226,12 @@ t.test('destroy removes every namespace and process it made', async (t) => {
   await lab.listen(lab.ns.server, { address: LAB.server.v4, ports: [22] })
   await lab.dns(lab.ns.router, LAB.router.clientV4, { 'a.test': [LAB.server.v4] })
   const sleeper = await lab.spawn(lab.ns.client, 'sleep', ['60'])
-  const pids = Object.values(lab.ns).flatMap(pidsIn)
+  // `ip netns exec` enters the namespace just after it is spawned: give it up to 2 s to get there.
+  let pids = Object.values(lab.ns).flatMap(pidsIn)
+  for (let tries = 0; tries < 40 && !pids.includes(sleeper.pid ?? -1); tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    pids = Object.values(lab.ns).flatMap(pidsIn)
+  }
   t.equal(pids.length, 3, 'listener, dnsmasq and sleep run in the namespaces')
   t.ok(sleeper.pid !== undefined && pids.includes(sleeper.pid), 'spawn returns the process itself, not a wrapper')
 

@@ -144,7 +144,7 @@ async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
 }
 
 /** Resolves once `child` printed `text` on `stream`; rejects if it exits first or takes too long. */
-function waitForOutput(
+export function waitForOutput(
   child: ChildProcess,
   stream: 'stdout' | 'stderr',
   text: string,
@@ -182,11 +182,16 @@ export class Lab {
   readonly ns: LabHosts
   private readonly namespaces: string[] = []
   private readonly children = new Set<ChildProcess>()
-  private readonly tempDirs: string[] = []
+  /** Temp dirs removed at destroy (after the processes are gone). */
+  protected readonly tempDirs: string[] = []
   private destroying: Promise<void> | undefined
 
-  private constructor() {
+  /** Unique to this lab in this process: the prefix of its namespace names. */
+  protected readonly id: string
+
+  protected constructor() {
     const id = `rg${process.pid}x${++labCount}`
+    this.id = id
     this.ns = { client: `${id}c`, router: `${id}r`, server: `${id}s` }
   }
 
@@ -318,7 +323,7 @@ export class Lab {
     await Promise.all(this.tempDirs.map((dir) => rm(dir, { recursive: true, force: true }).catch(() => {})))
   }
 
-  private async build(): Promise<void> {
+  protected async build(): Promise<void> {
     const { client, router, server } = this.ns
     // One step at a time: a failed step must leave nothing in flight for destroy to miss.
     for (const ns of [client, router, server]) await this.addNamespace(ns)
@@ -338,7 +343,7 @@ export class Lab {
     await this.host(server, LAB.server, LAB.router.serverV4, LAB.router.serverV6)
   }
 
-  private async addNamespace(ns: string): Promise<void> {
+  protected async addNamespace(ns: string): Promise<void> {
     // Recorded before it exists, so a half-built lab still deletes it.
     this.namespaces.push(ns)
     liveNamespaces.add(ns)
@@ -360,16 +365,16 @@ export class Lab {
     )
   }
 
-  private ip(ns: string, ...commands: string[]): Promise<void> {
+  protected ip(ns: string, ...commands: string[]): Promise<void> {
     return this.must('ip', ['-n', ns, '-batch', '-'], { input: commands.join('\n') + '\n' })
   }
 
-  private sysctl(ns: string, ...settings: string[]): Promise<void> {
+  protected sysctl(ns: string, ...settings: string[]): Promise<void> {
     return this.must('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', ...settings])
   }
 
   /** Runs a command and throws with its stderr unless it exits 0. */
-  private async must(cmd: string, args: string[], opts: ExecOptions = {}): Promise<void> {
+  protected async must(cmd: string, args: string[], opts: ExecOptions = {}): Promise<void> {
     const { code, stderr } = await this.run(cmd, args, opts)
     if (code !== 0) throw new Error(`${[cmd, ...args].join(' ')} failed (${code}): ${stderr.trim()}`)
   }
