@@ -7,7 +7,7 @@ import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
+import { silenceReason, failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 import { ETYPES, decodeKdcReply, encodeAsRequest, errorName, showPrincipal, type KdcReply } from '../src/net/kerberos.js';
 

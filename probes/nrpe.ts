@@ -4,7 +4,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag } from '../src/core/option-values.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
+import { silenceReason, failureObservation } from '../src/net/classify.js';
 import { handshakeTls, type HandshakeOutcome } from '../src/net/tls-handshake.js';
 import { showBytes } from '../src/net/reply.js';
 import { NRPE_HELLO, RESPONSE_PACKET, encodeQuery, readResponse, type NrpeResponse, type NrpeVersion } from '../src/net/nrpe.js';

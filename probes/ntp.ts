@@ -4,7 +4,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs, parseDuration } from '../src/core/duration.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
-import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
+import { silenceReason, failureObservation } from '../src/net/classify.js';
 
 /** Options of the ntp probe. */
 export interface NtpOptions {

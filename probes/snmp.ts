@@ -5,7 +5,7 @@ import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
-import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
+import { silenceReason, failureObservation } from '../src/net/classify.js';
 import {
   BerError, TAG, decodeChildren, decodeConstructed, decodeInteger, decodeOid, decodeOne, decodeSmallInteger,
   decodeUnsigned, encodeInteger, encodeNull, encodeOctetString, encodeOid, encodeSequence, encodeTlv, expectTag,

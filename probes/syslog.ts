@@ -8,7 +8,7 @@ import { formatMs } from '../src/core/duration.js';
 import { optionalString } from '../src/core/option-values.js';
 import { exchangeUdp } from '../src/net/udp-exchange.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
+import { silenceReason, failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 import { encodeFrame, parseResponse, readFrame, type RelpFrame } from '../src/net/relp.js';
 import { VERSION } from '../src/core/version.js';

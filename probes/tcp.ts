@@ -8,7 +8,7 @@ import { DEADLINE } from '../src/core/runner.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalAddress, optionalFileText, optionalRegex, optionalString, requestBytes } from '../src/core/option-values.js';
 import { connectTcp, type ConnectOutcome } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason, failureObservation } from '../src/net/classify.js';
+import { silenceReason, failureObservation } from '../src/net/classify.js';
 import { exchange, showBytes } from '../src/net/reply.js';
 import type { TlsOptions } from '../src/net/tls-handshake.js';
 import { SERVICE_NAMES, SERVICE_PRESETS, type ServicePreset } from '../src/net/service-presets.js';

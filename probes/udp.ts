@@ -3,7 +3,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { formatMs } from '../src/core/duration.js';
 import { optionalRegex, requestBytes } from '../src/core/option-values.js';
 import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
-import { classifyErrno, failureObservation } from '../src/net/classify.js';
+import { failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 
 /** Options of the generic udp probe. */

@@ -2,7 +2,6 @@ import type { Argv } from 'yargs';
 import type { ProbeKind } from '../core/probe-kind.js';
 import type { Expectation, ProbeResult, Summary } from '../core/result.js';
 import { kindNames, loadKind } from '../core/kinds.js';
-import { UsageError } from '../core/usage-error.js';
 import { parseDuration } from '../core/duration.js';
 import { planProbes } from '../core/plan.js';
 import { inPlanOrder } from '../core/runner.js';

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { ProbeResult, RunReport } from '../../src/core/result.js';
 import { fileURLToPath } from 'node:url';
 
 /** The compiled CLI launcher, as users run it. */
@@ -35,4 +36,22 @@ export function reachgate(args: string[], options: { netns?: string; timeoutMs?:
 function cleanEnv(): NodeJS.ProcessEnv {
   const { NODE_OPTIONS: _loader, ...env } = process.env;
   return env;
+}
+
+/** What `reachgate probe KIND ... --json` reported: the RunReport and its first result. */
+export interface ProbeRun extends CliRun {
+  report: RunReport;
+  result: ProbeResult;
+}
+
+/** Run `reachgate probe KIND ARGS --json` and parse its RunReport; no JSON on stdout is a test error that shows stderr. */
+export async function probeJson(kind: string, args: string[], options: Parameters<typeof reachgate>[1] = {}): Promise<ProbeRun> {
+  const run = await reachgate(['probe', kind, ...args, '--json'], options);
+  let report: RunReport;
+  try {
+    report = JSON.parse(run.stdout) as RunReport;
+  } catch {
+    throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
+  }
+  return { ...run, report, result: report.results[0] as ProbeResult };
 }

@@ -1,8 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
 
 // The dns probe against a real DNS server (dnsmasq) in the server namespace, through a router with nftables.
 const SERVER = LAB.server.v4;
@@ -76,16 +75,7 @@ t.test('on real packets: a client, a router with nftables, a server with dnsmasq
   await printed(await dnsmasq(PORT.udpOnly), 'stderr', 'started, version');
 
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = async (args: string[], timeoutMs?: number) => {
-    const run = await reachgate(['probe', 'dns', ...args, '--json'], { netns: lab.ns.client, ...(timeoutMs ? { timeoutMs } : {}) });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, report, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[], timeoutMs?: number) => probeJson('dns', args, { netns: lab.ns.client, ...(timeoutMs ? { timeoutMs } : {}) });
 
   t.test('an A record with the expected address passes, with the answer as evidence', async (t) => {
     const { code, result } = await probe([SERVER, '--name', 'tg.test', '--expect-address', SERVER]);

@@ -6,8 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
 import type { ProbeSpec } from '../../src/core/probe-kind.js';
 import http, { type HttpOptions } from '../../probes/http.js';
 
@@ -108,16 +107,7 @@ t.test('http on real packets', async (t) => {
   await listening(lab, lab.ns.router, await lab.spawn(lab.ns.router, 'tinyproxy', ['-d', '-c', proxyConf]), 'tinyproxy', 3128);
 
   /** Probe from the client namespace and return the one result. */
-  const probe = async (args: string[]): Promise<{ code: number | null; result: ProbeResult }> => {
-    const run = await reachgate(['probe', 'http', ...args, '--json'], { netns: lab.ns.client });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[]) => probeJson('http', args, { netns: lab.ns.client });
 
   t.test('a page answers 200 with its server header and a body excerpt', async (t) => {
     const { code, result } = await probe([`http://${SERVER}/`]);

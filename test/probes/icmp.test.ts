@@ -1,8 +1,7 @@
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
 import { echoRequest, internetChecksum, parseEchoReply } from '../../src/net/icmp-echo.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
 
 const SERVER = LAB.server.v4;
 const ROUTER = LAB.router.clientV4;
@@ -62,16 +61,7 @@ t.test('ICMP echo on real packets', async (t) => {
         ${rules}
       }
     }`);
-  const probe = async (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) => {
-    const run = await reachgate(['probe', 'icmp', ...args, '--json'], { netns: lab.ns.client, ...options });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, report, result: report.results[0] as ProbeResult, stderr: run.stderr };
-  };
+  const probe = (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) => probeJson('icmp', args, { netns: lab.ns.client, ...options });
 
   t.test('the server answers: open, with the round-trip time and the TTL one router took off', async (t) => {
     await forward('');

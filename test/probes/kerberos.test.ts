@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
 import { decodeKdcReply, encodeAsRequest, errorName } from '../../src/net/kerberos.js';
 
 // Kerberos against a real MIT krb5kdc (Debian's krb5-kdc) serving the test realm LAB.TEST.
@@ -155,16 +154,7 @@ t.test('against a real MIT KDC in the lab', async (t) => {
   await printed(rewriter, 'ready', 'the reply rewriter');
 
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = async (args: string[]) => {
-    const run = await reachgate(['probe', 'kerberos', ...args, '--json'], { netns: lab.ns.client });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[]) => probeJson('kerberos', args, { netns: lab.ns.client });
 
   for (const transport of ['udp', 'tcp'] as const) {
     t.test(`over ${transport}, the made-up principal draws KRB-ERROR C_PRINCIPAL_UNKNOWN: open, the KDC answered`, async (t) => {

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson } from '../helpers/cli.js';
 import { encodeQuery, readResponse } from '../../src/net/nrpe.js';
 import nrpe from '../../probes/nrpe.js';
 
@@ -41,7 +40,7 @@ t.test('a response is read whole before it is judged, and its CRC-32 is checked'
   t.match(readResponse(response), { complete: true, size: 28, response: { version: 4, type: 2, resultCode: 0, output: 'NRPE v4.1.0', crcOk: true } });
   t.same(readResponse(response.subarray(0, 20)), { complete: false }, 'a partial packet waits for more');
   const corrupt = Buffer.from(response);
-  corrupt[20] ^= 0x01;
+  corrupt[20] = corrupt[20]! ^ 0x01;
   t.match(readResponse(corrupt), { complete: true, response: { crcOk: false } });
   t.match(readResponse(Buffer.from('HTTP/1.1 400 Bad Request\r\n')), { complete: false, reason: /packet version 18516/ });
   const huge = Buffer.from(response);
@@ -165,16 +164,7 @@ t.test('against real nrpe daemons in the lab', async (t) => {
   await printed(relay, 'ready', 'the NRPE relay');
 
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = async (args: string[]) => {
-    const run = await reachgate(['probe', 'nrpe', ...args, '--json'], { netns: lab.ns.client });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[]) => probeJson('nrpe', args, { netns: lab.ns.client });
 
   t.test('nrpe without a certificate answers over anonymous-DH TLS with its version (the default port, TLS by default)', async (t) => {
     const { code, result } = await probe([SERVER]);

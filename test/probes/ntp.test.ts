@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
+import type { RunReport } from '../../src/core/result.js';
 import { checkReply, ntpCodec, offsetAndDelay, parseReply, type NtpReply } from '../../probes/ntp.js';
 
 // NTP against real chronyd servers in the lab, plus a test responder for what chrony 4.3 never sends
@@ -209,16 +209,7 @@ t.test('on real packets in the lab', async (t) => {
   await printed(responder, 'ready', 'the NTP test responder');
 
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = async (args: string[]) => {
-    const run = await reachgate(['probe', 'ntp', ...args, '--json'], { netns: lab.ns.client });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[]) => probeJson('ntp', args, { netns: lab.ns.client });
 
   t.test('a chronyd serving its local clock gives open, stratum 8, and a passing check', async (t) => {
     const { code, result } = await probe([SERVER]);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
+import type { RunReport } from '../../src/core/result.js';
 import { decodeV3Message, discoveryCodec, getCodec, oidLabel, showValue } from '../../probes/snmp.js';
 import {
   TAG, decodeChildren, decodeInteger, decodeOid, decodeOne, encodeInteger, encodeOctetString, encodeOid, encodeSequence,
@@ -248,16 +248,7 @@ t.test('on real packets in the lab', async (t) => {
   await printed(responder, 'ready', 'the SNMP test responder');
 
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = async (args: string[]) => {
-    const run = await reachgate(['probe', 'snmp', ...args, '--json'], { netns: lab.ns.client });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[]) => probeJson('snmp', args, { netns: lab.ns.client });
 
   t.test('v2c with the right community gives open with the agent\'s sysDescr', async (t) => {
     const { code, result } = await probe([SERVER, '--community', 'public']);

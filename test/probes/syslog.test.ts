@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
 import { encodeFrame, parseResponse, readFrame } from '../../src/net/relp.js';
 
 // syslog against a real rsyslogd (Debian's rsyslog and rsyslog-relp): imudp, imtcp and imrelp.
@@ -125,16 +124,7 @@ t.test('against a real rsyslogd in the lab', async (t) => {
   await printed(replay, 'ready', 'the RELP 500 replay');
 
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = async (args: string[]) => {
-    const run = await reachgate(['probe', 'syslog', ...args, '--json'], { netns: lab.ns.client });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[]) => probeJson('syslog', args, { netns: lab.ns.client });
 
   /** The line rsyslogd wrote for the probe message with this id, once it is there (bounded to 5 s). */
   const logged = async (id: string): Promise<string | undefined> => {

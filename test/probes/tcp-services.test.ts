@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
 
 // The --service presets of the tcp probe against the real daemons from Debian's packages, each
 // started in the server namespace with a throw-away configuration; stand-ins only where Debian has
@@ -114,16 +113,7 @@ t.test('service presets against real daemons', async (t) => {
   await listening(lab, ica, 'ICA stand-in', 1494);
 
   /** Probe from the client namespace and return the one result. */
-  const probe = async (args: string[]): Promise<{ code: number | null; result: ProbeResult }> => {
-    const run = await reachgate(['probe', 'tcp', ...args, '--json'], { netns: lab.ns.client });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[]) => probeJson('tcp', args, { netns: lab.ns.client });
 
   t.test('OpenSSH passes --service ssh on its standard port 22 when the target names none', async (t) => {
     const { code, result } = await probe([SERVER, '--service', 'ssh']);

@@ -1,7 +1,6 @@
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson } from '../helpers/cli.js';
 
 // Every state of the result model, on real packets: a client, a router with nftables, a server.
 const PORT = { open: 7000, drop: 7001, prohibited: 7002, hostUnreachable: 7003, reset: 7004, vacant: 7005, tls: 7443, echo: 7007 };
@@ -28,16 +27,7 @@ if (!needsLab(t)) {
   await lab.dns(lab.ns.client, '127.0.0.1', { 'tg.test': [SERVER, LAB.server.v6] });
 
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = async (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) => {
-    const run = await reachgate(['probe', 'tcp', ...args, '--json'], { netns: lab.ns.client, ...options });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, report, result: report.results[0] as ProbeResult, stderr: run.stderr };
-  };
+  const probe = (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) => probeJson('tcp', args, { netns: lab.ns.client, ...options });
 
   t.test('a listener gives open with its round-trip time', async (t) => {
     const { code, result } = await probe([`${SERVER}:${PORT.open}`]);

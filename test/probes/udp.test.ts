@@ -2,8 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
 import dnsPacket from 'dns-packet';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
-import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
 
 // The generic udp probe on real packets: a client, a router with nftables, a server with a UDP
 // echo responder and a real DNS server (dnsmasq) to send hand-made bytes to.
@@ -72,16 +71,7 @@ t.test('on real packets: a client, a router with nftables, a server with an echo
   await lab.dns(lab.ns.server, SERVER, { 'tg.test': [SERVER] });
 
   /** Probe from a lab namespace (the client by default) and return the RunReport it printed. */
-  const probe = async (args: string[], options: { netns?: string; env?: NodeJS.ProcessEnv } = {}) => {
-    const run = await reachgate(['probe', 'udp', ...args, '--json'], { netns: lab.ns.client, ...options });
-    let report: RunReport;
-    try {
-      report = JSON.parse(run.stdout) as RunReport;
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
-    return { code: run.code, result: report.results[0] as ProbeResult };
-  };
+  const probe = (args: string[], options: { netns?: string; env?: NodeJS.ProcessEnv } = {}) => probeJson('udp', args, { netns: lab.ns.client, ...options });
 
   t.test('a datagram back from the target is open, and --expect-reply checks it', async (t) => {
     const { code, result } = await probe([`${SERVER}:${PORT.echo}`, '--send', 'ping\\r\\n', '--expect-reply', '^echo:ping\\r\\n$']);

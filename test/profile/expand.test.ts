@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { loadRun } from '../../src/profile/load.js';
 import { expandProfiles } from '../../src/profile/expand.js';
@@ -8,7 +8,7 @@ function site(extra: string): string {
   return `site: lab\n${extra}hosts:\n  tightgate: [198.51.100.10]\n  internet-canaries: [203.0.113.80]\n  ntp-servers: [198.51.100.123]\n`;
 }
 
-async function expand(t: Parameters<Parameters<typeof t.test>[1]>[0], profiles: string[], siteText: string) {
+async function expand(t: Test, profiles: string[], siteText: string) {
   const dir = t.testdir({ 'site.yaml': siteText });
   const loaded = await loadRun(profiles, join(dir, 'site.yaml'));
   t.same(loaded.problems, [], 'valid');
