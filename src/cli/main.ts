@@ -35,22 +35,34 @@ async function main(): Promise<void> {
     .strict()
     .demandCommand(1, 'Name a command.')
     .recommendCommands()
+    .completion('completion', 'Print a shell completion script: reachgate completion >> ~/.bashrc')
     .wrap(Math.min(120, process.stdout.columns || 100))
     .fail((message, error) => {
       // yargs reports its own argument errors (e.g. requiresArg) as a YError: a user's mistake, not a fault.
       if (error && !isUsageError(error) && error.name !== 'YError') throw error;
       usageFailure(error?.message ?? message, isUsageError(error) ? error.hint : undefined);
     });
-  parser = await probeCommand(parser, args);
+  // Completion asks with the words typed so far (`--get-yargs-completions reachgate run --`): the
+  // command is the first finished word after the program name; the last word is still being typed.
+  const words = args[0] === '--get-yargs-completions' ? args.slice(2, -1) : args;
+  parser = await probeCommand(parser, words);
   // Commands that read profiles load their modules only when they run.
-  const command = args[0];
+  const command = words[0];
   if (command === 'run') (await import('./run.js')).runCommand(parser);
   else if (command === 'validate') (await import('./validate.js')).validateCommand(parser);
   else if (command === 'profiles') (await import('./profiles.js')).profilesCommand(parser);
+  else if (command === 'coordinator') (await import('./coordinator.js')).coordinatorCommand(parser);
+  else if (command === 'token') (await import('./token.js')).tokenCommand(parser);
+  else if (command === 'agent') (await import('./agent.js')).agentCommand(parser);
+  else if (command === 'matrix') (await import('./matrix.js')).matrixCommand(parser);
   else {
     parser.command('run <profile..>', 'Run role profiles against a site and print the pass/fail matrix, row by row');
     parser.command('validate <profile..>', 'Check profiles (and a site) and report every problem with file:line:col; sends nothing');
     parser.command('profiles', 'List the built-in profiles, their roles, and which rows and invariants each proves');
+    parser.command('coordinator', 'Receive agents\' reports and serve the site\'s matrix (JSON, HTML, Prometheus metrics)');
+    parser.command('agent', 'Run profiles on a schedule, spool each report and deliver it to the coordinator; opens no port');
+    parser.command('matrix', 'Show every agent\'s latest verdict per row: from the coordinator, or offline from RunReport files');
+    parser.command('token <action>', 'Create, list and revoke the tokens agents and viewers use (stored hashed in the coordinator\'s database)');
   }
   await parser.parseAsync();
 }

@@ -1,21 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import type { ProbeKind } from '../core/probe-kind.js';
 import type { RunReport } from '../core/result.js';
-import { UsageError } from '../core/usage-error.js';
 import { exitCodeOf } from '../core/verdict.js';
-import { buildRunReport } from '../core/run-report.js';
-import { resolvePlan } from '../core/plan.js';
-import { parseDuration } from '../core/duration.js';
 import { parseResolver } from '../net/resolve.js';
-import { expandProfiles } from '../profile/expand.js';
-import { loadRun, profileIdentity } from '../profile/load.js';
-import { formatProblems } from '../profile/source.js';
 import { formatRunTable } from '../report/run-table.js';
 import { formatJunit } from '../report/junit.js';
 import { formatTap } from '../report/tap.js';
 import { formatNagios, nagiosStatus, NAGIOS } from '../report/nagios.js';
-import { executePlan, parseRate, RUN_OPTIONS, wholeNumber } from './execute.js';
+import { parseRate, RUN_OPTIONS, wholeNumber } from './execute.js';
+import { loadValidRun, runProfiles } from './run-profiles.js';
 
 const FORMATS = ['table', 'json', 'junit', 'tap', 'nagios'] as const;
 type Format = (typeof FORMATS)[number];
@@ -58,29 +51,17 @@ async function run(argv: RunArgs): Promise<number> {
   const concurrency = wholeNumber(argv.concurrency, '--concurrency', 1, 65_535);
   const ratePerSecond = argv.rate === undefined ? undefined : parseRate(argv.rate);
   const resolver = argv.resolver === undefined ? undefined : parseResolver(argv.resolver);
-  const loaded = await loadRun(argv.profile, argv.site);
-  if (loaded.problems.length > 0 || !loaded.site) {
-    throw new UsageError(`the profile or site is not valid; nothing was probed:\n${formatProblems(loaded.problems)}`);
-  }
-  const { site, profiles, kinds } = loaded;
-  const startedAt = new Date();
-  const expansion = expandProfiles(profiles, site, kinds);
-  const plan = await resolvePlan(expansion.plan, parseDuration(site.settings.timeout, 'settings.timeout'), resolver);
-  const progress = startProgress(plan.length);
-  const results = await executePlan(plan, (name) => kinds.get(name) as ProbeKind, {
+  const loaded = await loadValidRun(argv.profile, argv.site);
+  let progress: ReturnType<typeof startProgress> | undefined;
+  const report = await runProfiles(loaded, {
+    ...(argv.agent ? { agent: argv.agent } : {}),
     concurrency,
     ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
-    onResult: progress.tick,
+    ...(resolver === undefined ? {} : { resolver }),
+    onPlanned: (total) => { progress = startProgress(total); },
+    onResult: () => progress?.tick(),
   });
-  progress.stop();
-  const report = buildRunReport(results, {
-    ...(argv.agent ? { agent: argv.agent } : {}),
-    role: [...new Set(profiles.map((profile) => profile.role))].join('+'),
-    site: site.name,
-    profile: profileIdentity(profiles),
-    startedAt,
-    extra: { site_hash: site.hash, overlaps: expansion.overlaps, not_proven: expansion.notProven },
-  });
+  progress?.stop();
   const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
   const rendered = render(report, argv.format);
   if (argv.out) {

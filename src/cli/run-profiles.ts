@@ -1,0 +1,58 @@
+import type { ProbeKind } from '../core/probe-kind.js';
+import type { ProbeResult, RunReport } from '../core/result.js';
+import { UsageError } from '../core/usage-error.js';
+import { buildRunReport } from '../core/run-report.js';
+import { resolvePlan } from '../core/plan.js';
+import { parseDuration } from '../core/duration.js';
+import type { ResolverAddress } from '../net/resolve.js';
+import { expandProfiles } from '../profile/expand.js';
+import { loadRun, profileIdentity, type LoadedRun } from '../profile/load.js';
+import type { Site } from '../profile/site.js';
+import { formatProblems } from '../profile/source.js';
+import { executePlan } from './execute.js';
+
+/** Profiles and a site that loaded without a problem: ready to run. */
+export type ValidRun = LoadedRun & { site: Site };
+
+/** How one run of loaded profiles is carried out. */
+export interface ProfileRunOptions {
+  /** Agent name in the report (default: the host name). */
+  agent?: string;
+  concurrency: number;
+  ratePerSecond?: number;
+  resolver?: ResolverAddress;
+  /** Called once the plan is resolved, with its number of probes. */
+  onPlanned?: (total: number) => void;
+  onResult?: (result: ProbeResult, index: number) => void;
+}
+
+/** Load profiles and their site; any problem is a UsageError listing each at file:line:col. */
+export async function loadValidRun(profileNames: readonly string[], siteFile: string): Promise<ValidRun> {
+  const loaded = await loadRun(profileNames, siteFile);
+  if (loaded.problems.length > 0 || !loaded.site) {
+    throw new UsageError(`the profile or site is not valid; nothing was probed:\n${formatProblems(loaded.problems)}`);
+  }
+  return loaded as ValidRun;
+}
+
+/** Run loaded profiles against their site once: expand, resolve, probe, and wrap the results in a RunReport. */
+export async function runProfiles(loaded: ValidRun, options: ProfileRunOptions): Promise<RunReport> {
+  const { site, profiles, kinds } = loaded;
+  const startedAt = new Date();
+  const expansion = expandProfiles(profiles, site, kinds);
+  const plan = await resolvePlan(expansion.plan, parseDuration(site.settings.timeout, 'settings.timeout'), options.resolver);
+  options.onPlanned?.(plan.length);
+  const results = await executePlan(plan, (name) => kinds.get(name) as ProbeKind, {
+    concurrency: options.concurrency,
+    ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+    ...(options.onResult ? { onResult: options.onResult } : {}),
+  });
+  return buildRunReport(results, {
+    ...(options.agent ? { agent: options.agent } : {}),
+    role: [...new Set(profiles.map((profile) => profile.role))].join('+'),
+    site: site.name,
+    profile: profileIdentity(profiles),
+    startedAt,
+    extra: { site_hash: site.hash, overlaps: expansion.overlaps, not_proven: expansion.notProven },
+  });
+}

@@ -1,0 +1,239 @@
+import type { ProbeResult, RunReport, Verdict } from '../core/result.js';
+import { groupByRow } from '../report/rows.js';
+
+/** An agent's latest report and when the coordinator (or the offline reader) got it. */
+export interface LatestReport {
+  report: RunReport;
+  received_at: string;
+}
+
+/** An accepted matrix: `${agent}|${row}` -> verdict. */
+export type Baseline = Record<string, string>;
+
+/** One column of the matrix. */
+export interface MatrixAgent {
+  name: string;
+  role: string | null;
+  version: string;
+  profile: { name: string; hash: string } | null;
+  /** When the agent's latest results were taken. */
+  last_report_at: string;
+  /** The latest report is older than twice the agent's interval. */
+  stale: boolean;
+  /** The agent's interval in seconds, when it reported one. */
+  interval_s?: number;
+  /** The id of the report the agent's cells come from. */
+  report_id: string;
+}
+
+/** A probe result as the matrix judges it: a negative probe's verdict depends on its control. */
+export interface MatrixResult extends ProbeResult {
+  /** Agents of the control role that saw this target address open in their latest report (the first few). */
+  control_seen_by?: string[];
+  /** How many agents of the control role saw it open. */
+  control_seen_count?: number;
+  /** The verdict the agent reported, when the matrix changed it. */
+  reported_verdict?: Verdict;
+}
+
+/** One agent's latest verdict for one row. */
+export interface MatrixCell {
+  agent: string;
+  role: string | null;
+  row: string;
+  verdict: Verdict;
+  stale: boolean;
+  /** The verdict differs from the accepted baseline (or the cell is not in it). */
+  drift: boolean;
+  /** The baseline's verdict, when a baseline was given and names this cell. */
+  baseline?: string;
+  results: MatrixResult[];
+}
+
+/** Agents x rows: the whole site's state in one document. */
+export interface Matrix {
+  generated_at: string;
+  site: string | null;
+  rows: string[];
+  agents: MatrixAgent[];
+  cells: MatrixCell[];
+  drift_count: number;
+  /** Baseline cells that no agent reports any more (counted as drift). */
+  vanished?: Array<{ agent: string; row: string; baseline: string }>;
+  summary: Record<string, number>;
+}
+
+/** Verdicts from best to worst: a cell is the worst of its results. */
+const SEVERITY: Record<Verdict, number> = { pass: 0, inconclusive: 1, fail: 2, error: 3 };
+
+/** The worst of some verdicts: error > fail > inconclusive > pass. */
+export function worstVerdict(verdicts: Iterable<Verdict>): Verdict {
+  let worst: Verdict = 'pass';
+  for (const verdict of verdicts) if (SEVERITY[verdict] > SEVERITY[worst]) worst = verdict;
+  return worst;
+}
+
+/** The baseline key of a cell. */
+export function cellKey(agent: string, row: string): string {
+  return `${agent}|${row}`;
+}
+
+/** Build the matrix from every agent's latest report: verdicts per row, controls, staleness and drift. */
+export function buildMatrix(latest: LatestReport[], options: { now: Date; baseline?: Baseline | null }): Matrix {
+  const entries = latestPerAgent(latest);
+  const agents = entries.map((entry) => describeAgent(entry, options.now));
+  const openByRole = openAddressesByRole(entries.map((entry) => entry.report));
+  const rows: string[] = [];
+  const cells: MatrixCell[] = [];
+  for (const [index, { report }] of entries.entries()) {
+    const agent = agents[index]!;
+    for (const [row, results] of groupByRow(report.results)) {
+      if (!rows.includes(row)) rows.push(row);
+      const judged = results.map((result) => judgeControl(result, openByRole));
+      cells.push({ agent: agent.name, role: agent.role, row, verdict: worstVerdict(judged.map((r) => r.verdict)), stale: agent.stale, drift: false, results: judged });
+    }
+  }
+  const matrix: Matrix = {
+    generated_at: options.now.toISOString(),
+    site: siteOf(entries.map((entry) => entry.report)),
+    rows,
+    agents,
+    cells: sortCells(cells, rows, agents),
+    drift_count: 0,
+    summary: {},
+  };
+  if (options.baseline) applyBaseline(matrix, options.baseline);
+  matrix.summary = summarize(matrix);
+  return matrix;
+}
+
+/** The matrix's verdicts as a baseline to accept. */
+export function baselineOf(matrix: Matrix): Baseline {
+  return Object.fromEntries(matrix.cells.map((cell) => [cellKey(cell.agent, cell.row), cell.verdict]));
+}
+
+/** One report per agent, its newest; agents grouped by role (no role last), then by name. */
+function latestPerAgent(latest: readonly LatestReport[]): LatestReport[] {
+  const byAgent = new Map<string, LatestReport>();
+  for (const entry of latest) {
+    const known = byAgent.get(entry.report.agent);
+    if (!known || Date.parse(entry.report.finished_at) > Date.parse(known.report.finished_at)) byAgent.set(entry.report.agent, entry);
+  }
+  return [...byAgent.values()].sort((a, b) => compareRoles(a.report.role, b.report.role) || a.report.agent.localeCompare(b.report.agent));
+}
+
+function compareRoles(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return a.localeCompare(b);
+}
+
+function describeAgent({ report, received_at }: LatestReport, now: Date): MatrixAgent {
+  // The results' own time, but never later than their arrival: an agent clock running ahead cannot make old results look fresh.
+  const taken = Math.min(Date.parse(report.finished_at), Date.parse(received_at) || Infinity);
+  const lastReportAt = Number.isFinite(taken) ? new Date(taken).toISOString() : report.finished_at;
+  const interval = report.interval_s;
+  const stale = typeof interval === 'number' && interval > 0 && now.getTime() - taken > 2 * interval * 1000;
+  return {
+    name: report.agent,
+    role: report.role,
+    version: report.version,
+    profile: report.profile,
+    last_report_at: lastReportAt,
+    stale,
+    ...(typeof interval === 'number' ? { interval_s: interval } : {}),
+    report_id: report.id,
+  };
+}
+
+/** The roles an agent reports as: profiles run together report their roles joined with `+`. */
+function rolesOf(role: string | null): string[] {
+  return role === null ? [] : role.split('+');
+}
+
+/** For each role, the target addresses its agents saw open (any port) in their latest reports, and who saw them. */
+/** Agents named per control result: a fleet of thousands would otherwise repeat thousands of names in every cell. */
+const SEEN_BY_NAMES = 3;
+
+function openAddressesByRole(reports: readonly RunReport[]): Map<string, Map<string, Set<string>>> {
+  const byRole = new Map<string, Map<string, Set<string>>>();
+  for (const report of reports) {
+    for (const role of rolesOf(report.role)) {
+      let seen = byRole.get(role);
+      if (!seen) byRole.set(role, (seen = new Map()));
+      for (const result of report.results) {
+        if (result.state !== 'open' || result.target.address === null) continue;
+        let agents = seen.get(result.target.address);
+        if (!agents) seen.set(result.target.address, (agents = new Set()));
+        agents.add(report.agent);
+      }
+    }
+  }
+  return byRole;
+}
+
+/** A blocked result proves the block only if an agent of its control role reached the same address. */
+function judgeControl(result: ProbeResult, openByRole: Map<string, Map<string, Set<string>>>): MatrixResult {
+  if (result.expect !== 'blocked' || !result.control) return result;
+  const seenBy = result.target.address === null ? undefined : openByRole.get(result.control)?.get(result.target.address);
+  const names: string[] = [];
+  for (const name of seenBy ?? []) {
+    if (names.length === SEEN_BY_NAMES) break;
+    names.push(name);
+  }
+  const judged: MatrixResult = { ...result, control_seen_by: names, control_seen_count: seenBy?.size ?? 0 };
+  if (result.verdict === 'pass' && names.length === 0) {
+    judged.verdict = 'inconclusive';
+    judged.reported_verdict = result.verdict;
+  }
+  return judged;
+}
+
+function siteOf(reports: readonly RunReport[]): string | null {
+  const sites = [...new Set(reports.map((report) => report.site).filter((site): site is string => site !== null))].sort();
+  return sites.length === 0 ? null : sites.join(', ');
+}
+
+function sortCells(cells: MatrixCell[], rows: readonly string[], agents: readonly MatrixAgent[]): MatrixCell[] {
+  const rowIndex = new Map(rows.map((row, index) => [row, index]));
+  const agentIndex = new Map(agents.map((agent, index) => [agent.name, index]));
+  return cells.sort((a, b) => rowIndex.get(a.row)! - rowIndex.get(b.row)! || agentIndex.get(a.agent)! - agentIndex.get(b.agent)!);
+}
+
+function applyBaseline(matrix: Matrix, baseline: Baseline): void {
+  const present = new Set<string>();
+  for (const cell of matrix.cells) {
+    const key = cellKey(cell.agent, cell.row);
+    present.add(key);
+    const accepted = baseline[key];
+    if (accepted !== undefined) cell.baseline = accepted;
+    cell.drift = accepted !== cell.verdict;
+  }
+  const vanished = Object.entries(baseline)
+    .filter(([key]) => !present.has(key))
+    .map(([key, verdict]) => {
+      const split = key.lastIndexOf('|');
+      return { agent: key.slice(0, split), row: key.slice(split + 1), baseline: verdict };
+    });
+  if (vanished.length > 0) matrix.vanished = vanished;
+  matrix.drift_count = matrix.cells.filter((cell) => cell.drift).length + vanished.length;
+}
+
+function summarize(matrix: Matrix): Record<string, number> {
+  const summary: Record<string, number> = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
+  for (const cell of matrix.cells) summary[cell.verdict] = (summary[cell.verdict] ?? 0) + 1;
+  summary.cells = matrix.cells.length;
+  summary.rows = matrix.rows.length;
+  summary.agents = matrix.agents.length;
+  summary.stale_agents = matrix.agents.filter((agent) => agent.stale).length;
+  summary.drift = matrix.drift_count;
+  return summary;
+}
+
+/** "tg-01, tg-02 and 3 more": the agents that saw a control target open. */
+export function seenByText(result: MatrixResult): string {
+  const names = result.control_seen_by ?? [];
+  const more = (result.control_seen_count ?? names.length) - names.length;
+  return more > 0 ? `${names.join(', ')} and ${more} more` : names.join(', ');
+}

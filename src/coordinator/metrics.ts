@@ -1,0 +1,79 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Verdict } from '../core/result.js';
+import type { Matrix } from './matrix.js';
+
+/** A cell's verdict as a number, worse is higher (the matrix's own order). */
+const VERDICT_CODE: Record<Verdict, number> = { pass: 0, inconclusive: 1, fail: 2, error: 3 };
+/** Statuses the ingest route answers, counted from zero so that rate() works from the first scrape. */
+const INGEST_STATUSES = [200, 201, 400, 401, 403, 409, 413, 415, 422, 500, 503];
+
+/** The coordinator's Prometheus metrics: ingest counters, and matrix gauges set from the matrix at each scrape. */
+export class CoordinatorMetrics {
+  private readonly registry = new Registry();
+  private readonly ingest = new Counter({
+    name: 'reachgate_ingest_requests_total',
+    help: 'Report deliveries (POST /api/v1/reports) by HTTP status: 201 stored, 200 duplicate, 4xx refused',
+    labelNames: ['status'],
+    registers: [this.registry],
+  });
+  private readonly lastReportAge = new Gauge({
+    name: 'reachgate_agent_last_report_age_seconds',
+    help: 'Seconds since the agent\'s latest results were taken',
+    labelNames: ['agent', 'role'],
+    registers: [this.registry],
+  });
+  private readonly stale = new Gauge({
+    name: 'reachgate_agent_stale',
+    help: '1 when the agent\'s latest report is older than twice its interval',
+    labelNames: ['agent', 'role'],
+    registers: [this.registry],
+  });
+  private readonly verdict = new Gauge({
+    name: 'reachgate_cell_verdict',
+    help: 'Each matrix cell\'s verdict: 0 pass, 1 inconclusive, 2 fail, 3 error',
+    labelNames: ['agent', 'role', 'row'],
+    registers: [this.registry],
+  });
+  private readonly cells = new Gauge({
+    name: 'reachgate_cells',
+    help: 'Matrix cells by verdict',
+    labelNames: ['verdict'],
+    registers: [this.registry],
+  });
+  private readonly drift = new Gauge({
+    name: 'reachgate_drift_cells',
+    help: 'Matrix cells that differ from the accepted baseline (including accepted cells no agent reports any more)',
+    registers: [this.registry],
+  });
+
+  /** The Content-Type of the exposition text. */
+  readonly contentType: string = this.registry.contentType;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    for (const status of INGEST_STATUSES) this.ingest.inc({ status: String(status) }, 0);
+  }
+
+  /** Count one answered delivery. */
+  countIngest(status: number): void {
+    this.ingest.inc({ status: String(status) });
+  }
+
+  /** The exposition text, with the matrix gauges set from `matrix` (agents gone since the last scrape drop out). */
+  async render(matrix: Matrix, now: Date): Promise<string> {
+    for (const gauge of [this.lastReportAge, this.stale, this.verdict, this.cells]) gauge.reset();
+    for (const agent of matrix.agents) {
+      const labels = { agent: agent.name, role: agent.role ?? '' };
+      this.lastReportAge.set(labels, Math.max(0, (now.getTime() - Date.parse(agent.last_report_at)) / 1000));
+      this.stale.set(labels, agent.stale ? 1 : 0);
+    }
+    const counts: Record<Verdict, number> = { pass: 0, inconclusive: 0, fail: 0, error: 0 };
+    for (const cell of matrix.cells) {
+      this.verdict.set({ agent: cell.agent, role: cell.role ?? '', row: cell.row }, VERDICT_CODE[cell.verdict]);
+      counts[cell.verdict] += 1;
+    }
+    for (const [verdict, count] of Object.entries(counts)) this.cells.set({ verdict }, count);
+    this.drift.set(matrix.drift_count);
+    return this.registry.metrics();
+  }
+}

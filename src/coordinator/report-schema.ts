@@ -1,0 +1,112 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import type { RunReport } from '../core/result.js';
+import { STATES } from '../core/result.js';
+
+const TIMESTAMP = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$' } as const;
+const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
+// Keywords like minLength apply only to values of their type: a list of types makes a value nullable.
+const NULLABLE_NAME = { ...NAME, type: ['string', 'null'] } as const;
+
+const PROBE_RESULT = {
+  type: 'object',
+  required: ['id', 'kind', 'target', 'expect', 'state', 'verdict', 'reason', 'attempts', 'started_at'],
+  properties: {
+    id: { type: 'string', minLength: 1 },
+    row: { type: 'string', minLength: 1 },
+    kind: { type: 'string', minLength: 1 },
+    target: {
+      type: 'object',
+      required: ['host', 'address', 'port', 'protocol'],
+      properties: {
+        host: { type: 'string' },
+        address: { type: ['string', 'null'] },
+        port: { type: ['integer', 'null'], minimum: 0, maximum: 65535 },
+        protocol: { enum: ['tcp', 'udp', 'icmp'] },
+      },
+    },
+    expect: { enum: ['reachable', 'blocked'] },
+    state: { enum: [...STATES] },
+    check: { type: 'object', required: ['ok', 'detail'], properties: { ok: { type: 'boolean' }, detail: { type: 'string' } } },
+    verdict: { enum: ['pass', 'fail', 'inconclusive', 'error'] },
+    reason: { type: 'string' },
+    rtt_ms: { type: 'number', minimum: 0 },
+    attempts: { type: 'integer', minimum: 0 },
+    icmp: {
+      type: 'object',
+      required: ['type', 'code', 'from'],
+      properties: { type: { type: 'integer', minimum: 0, maximum: 255 }, code: { type: 'integer', minimum: 0, maximum: 255 }, from: { type: 'string' } },
+    },
+    started_at: TIMESTAMP,
+    evidence: { type: 'object' },
+    control: { type: 'string' },
+    note: { type: 'string' },
+  },
+} as const;
+
+const COUNT = { type: 'integer', minimum: 0 } as const;
+
+/**
+ * JSON Schema (draft-07) of a RunReport as agents post it. Unknown properties are allowed, so that
+ * an older coordinator accepts reports of a newer agent; every known one is checked.
+ */
+export const REPORT_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'reachgate RunReport',
+  type: 'object',
+  required: ['id', 'agent', 'role', 'site', 'profile', 'version', 'started_at', 'finished_at', 'results', 'summary'],
+  properties: {
+    id: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+    agent: NAME,
+    role: NULLABLE_NAME,
+    site: { type: ['string', 'null'], maxLength: 256 },
+    profile: {
+      type: ['object', 'null'],
+      required: ['name', 'hash'],
+      properties: { name: { type: 'string', minLength: 1 }, hash: { type: 'string' } },
+    },
+    version: { type: 'string', minLength: 1, maxLength: 64 },
+    started_at: TIMESTAMP,
+    finished_at: TIMESTAMP,
+    interval_s: { type: 'number', exclusiveMinimum: 0 },
+    results: { type: 'array', items: PROBE_RESULT },
+    summary: {
+      type: 'object',
+      required: ['pass', 'fail', 'inconclusive', 'error'],
+      properties: { pass: COUNT, fail: COUNT, inconclusive: COUNT, error: COUNT },
+    },
+    site_hash: { type: 'string' },
+    overlaps: { type: 'array', items: { type: 'object' } },
+    not_proven: { type: 'array', items: { type: 'object' } },
+  },
+} as const;
+
+/** Why a posted document is not a RunReport: the JSON Pointer of the offending value and what was expected there. */
+export interface ReportProblem {
+  path: string;
+  message: string;
+}
+
+/** Make the checker of posted reports (compiled once, at start-up). */
+export function compileReportCheck(): (value: unknown) => { report: RunReport } | { problem: ReportProblem } {
+  const validate = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile<RunReport>(REPORT_SCHEMA);
+  return (value) => {
+    if (validate(value)) return { report: value };
+    const error = validate.errors?.[0];
+    return { problem: error ? describe(error) : { path: '/', message: 'is not a RunReport' } };
+  };
+}
+
+function describe(error: ErrorObject): ReportProblem {
+  const at = error.instancePath || '';
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return { path: `${at}/${String(params.missingProperty)}`, message: 'is required' };
+    case 'enum':
+      return { path: at || '/', message: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'type':
+      return { path: at || '/', message: `must be ${[params.type].flat().join(' or ')}` };
+    default:
+      return { path: at || '/', message: error.message ?? `fails the schema's ${error.keyword} rule` };
+  }
+}

@@ -1,0 +1,70 @@
+import type { RunReport } from '../core/result.js';
+import type { Baseline, LatestReport } from './matrix.js';
+
+/** A report as the coordinator stored it: the JSON exactly as the agent posted it. */
+export interface StoredReport {
+  id: string;
+  agent: string;
+  role: string | null;
+  site: string | null;
+  received_at: string;
+  json: string;
+}
+
+/** The outcome of storing a report: stored now, or already there under that id (stored by `agent`). */
+export type AddReportOutcome = { stored: true } | { stored: false; agent: string };
+
+/** What a token grants: posting reports as one agent and role, or reading the matrix. */
+export type TokenGrant = { kind: 'agent'; agent: string; role: string } | { kind: 'viewer' };
+
+/** A token's record: what it grants and its life, never its secret. */
+export interface TokenRecord {
+  id: string;
+  kind: 'agent' | 'viewer';
+  agent: string | null;
+  role: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+/** A token's record with the SHA-256 of its secret, for verification only. */
+export interface TokenWithHash extends TokenRecord {
+  hash: Buffer;
+}
+
+/** The accepted matrix state that drift is measured against. */
+export interface AcceptedBaseline {
+  baseline: Baseline;
+  accepted_at: string;
+  /** The id of the viewer token that accepted it. */
+  accepted_by: string | null;
+}
+
+/**
+ * Where the coordinator keeps reports, tokens and the baseline. Every method is asynchronous so
+ * that a network database (PostgreSQL) can implement it; the SQLite store is the default.
+ */
+export interface Store {
+  /** Store a report unless its id is already stored; resolves only once the row is committed. */
+  addReport(report: RunReport, json: string, receivedAt: Date): Promise<AddReportOutcome>;
+  /** One stored report by id, or null. */
+  getReport(id: string): Promise<StoredReport | null>;
+  /** The latest report of every agent (latest received), for the matrix. */
+  latestReports(): Promise<LatestReport[]>;
+  /** Delete reports received before `cutoff`, always keeping every agent's latest; returns how many went. */
+  pruneReports(cutoff: Date): Promise<number>;
+  /** Store a new token's record and the hash of its secret. */
+  addToken(token: TokenWithHash): Promise<void>;
+  /** One token by id, with its hash, or null. */
+  findToken(id: string): Promise<TokenWithHash | null>;
+  /** Every token, oldest first, without hashes. */
+  listTokens(): Promise<TokenRecord[]>;
+  /** Mark a token revoked; false when no token has that id. Revoking twice keeps the first time. */
+  revokeToken(id: string, at: Date): Promise<boolean>;
+  /** The accepted baseline, or null before the first one. */
+  getBaseline(): Promise<AcceptedBaseline | null>;
+  /** Replace the accepted baseline. */
+  setBaseline(accepted: AcceptedBaseline): Promise<void>;
+  /** Finish pending writes and close. */
+  close(): Promise<void>;
+}
