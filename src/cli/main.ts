@@ -55,6 +55,7 @@ async function main(): Promise<void> {
   else if (command === 'token') (await import('./token.js')).tokenCommand(parser);
   else if (command === 'agent') (await import('./agent.js')).agentCommand(parser);
   else if (command === 'matrix') (await import('./matrix.js')).matrixCommand(parser);
+  else if (command === 'docs') (await import('./docs.js')).docsCommand(parser);
   else {
     parser.command('run <profile..>', 'Run role profiles against a site and print the pass/fail matrix, row by row');
     parser.command('validate <profile..>', 'Check profiles (and a site) and report every problem with file:line:col; sends nothing');

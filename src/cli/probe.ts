@@ -45,12 +45,18 @@ export async function probeCommand(parser: Argv, args: string[]): Promise<Argv> 
     'Probe one path now and say how it answered',
     (command) => {
       command
-        .positional('kind', { type: 'string', describe: `Probe kind: ${kindNames().join(', ')}` })
+        .positional('kind', { type: 'string', choices: kindNames(), describe: 'Probe kind' })
         .positional('target', { type: 'string', array: true, describe: 'HOST[:PORTS], e.g. 198.51.100.10:22,5900,8000-8100 or [2001:db8::10]:443' })
         .options(PROBE_OPTIONS);
       if (kind) {
         command.options(Object.fromEntries(Object.entries(kind.cliOptions).map(([name, option]) => [name, { ...option, group: `${kind.name} options:` }])));
         for (const [example, description] of kind.examples) command.example(example, description);
+      } else {
+        command
+          .example('reachgate probe tcp 198.51.100.10:5900 --tls', 'is the viewer port open, and what certificate does it show?')
+          .example('reachgate probe tcp 198.51.100.10:22,25,3389 --expect blocked', 'prove these ports blocked, and say how')
+          .example('reachgate probe dns 192.0.2.53 --name tg.example', 'does this DNS server answer for the name?')
+          .example('reachgate probe tcp --help', 'the tcp kind\'s own options and examples (likewise for every kind)');
       }
       return command;
     },

@@ -18,7 +18,9 @@ export function profilesCommand(parser: Argv): Argv {
   return parser.command(
     'profiles',
     'List the built-in profiles, their roles, and which rows and invariants each proves',
-    (command) => command,
+    (command) => command
+      .example('reachgate profiles', 'every built-in profile: each row it proves, with kind, ports, expectation, feature and control')
+      .example('reachgate validate tightgate/workstation --site site.yaml', 'then check one against your site'),
     async () => {
       for (const name of builtInProfiles()) {
         const { profile, source } = await loadProfile(name);

@@ -17,6 +17,7 @@ export function validateCommand(parser: Argv): Argv {
     (command) => command
       .positional('profile', { type: 'string', array: true, describe: 'A built-in profile (tightgate/workstation) or a YAML file' })
       .option('site', { type: 'string', describe: 'Also check this site file, and what the profiles expand to there', requiresArg: true })
+      .example('reachgate validate tightgate/workstation --site site.yaml', 'check a site file with a built-in profile')
       .example('reachgate validate my-profile.yaml --site site.yaml', 'check both before a run'),
     async (argv) => {
       const loaded = await loadRun(argv.profile, argv.site);

@@ -1,0 +1,68 @@
+import t from 'tap';
+import { kindNames } from '../../src/core/kinds.js';
+import { reachgate } from '../helpers/cli.js';
+
+// Every command explains itself with examples, and the shell can complete commands and options.
+// Nothing here probes: --help and completion only parse.
+
+/** The commands `reachgate --help` lists, as their first word. */
+async function listedCommands(): Promise<string[]> {
+  const run = await reachgate(['--help']);
+  const section = run.stdout.split(/^Commands:$/m)[1]?.split(/^\S/m)[0] ?? '';
+  return [...section.matchAll(/^ {2}reachgate (\S+)/gm)].map((match) => match[1]!);
+}
+
+const commands = await listedCommands();
+
+t.test('--help lists the commands of the design, and completion', async (t) => {
+  for (const command of ['probe', 'run', 'validate', 'profiles', 'agent', 'coordinator', 'token', 'matrix', 'completion']) {
+    t.ok(commands.includes(command), `${command} is listed`);
+  }
+});
+
+// `completion --help` prints the script itself (yargs); every other command, listed or hidden, shows examples.
+const helped = [
+  ...commands.filter((command) => command !== 'completion').map((command) => [command]),
+  ['docs'],
+  ['token', 'create'], ['token', 'list'], ['token', 'revoke'],
+  ...kindNames().map((kind) => ['probe', kind]),
+];
+
+for (const command of helped) {
+  t.test(`reachgate ${command.join(' ')} --help shows at least one example`, async (t) => {
+    const run = await reachgate([...command, '--help']);
+    t.equal(run.code, 0, run.stderr);
+    const examples = run.stdout.split(/^Examples:$/m)[1];
+    t.ok(examples, 'an Examples section');
+    t.match(examples ?? '', /^ {2}reachgate \S+/m, 'with a command line in it');
+  });
+}
+
+t.test('reachgate completion prints a bash completion script for reachgate', async (t) => {
+  const run = await reachgate(['completion'], { env: { SHELL: '/bin/bash' } });
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stdout, /^###-begin-reachgate-completions-###$/m);
+  t.match(run.stdout, /reachgate --get-yargs-completions/);
+  t.match(run.stdout, /^complete .* -F _reachgate_yargs_completions reachgate$/m);
+});
+
+t.test('completion offers the commands, then a command\'s own options', async (t) => {
+  const top = await reachgate(['--get-yargs-completions', 'reachgate', '']);
+  t.equal(top.code, 0, top.stderr);
+  for (const command of ['probe', 'run', 'validate', 'matrix']) t.match(top.stdout, new RegExp(`^${command}$`, 'm'));
+  const run = await reachgate(['--get-yargs-completions', 'reachgate', 'run', '--']);
+  t.match(run.stdout, /^--site$/m);
+  t.match(run.stdout, /^--format$/m);
+  const formats = await reachgate(['--get-yargs-completions', 'reachgate', 'run', 'tightgate/workstation', '--format', '']);
+  t.same(formats.stdout.trim().split('\n'), ['table', 'json', 'junit', 'tap', 'nagios']);
+});
+
+t.test('completion offers the probe kinds, and a kind\'s own options once it is named', async (t) => {
+  const kinds = await reachgate(['--get-yargs-completions', 'reachgate', 'probe', '']);
+  for (const kind of kindNames()) t.match(kinds.stdout, new RegExp(`^${kind}$`, 'm'));
+  const tcp = await reachgate(['--get-yargs-completions', 'reachgate', 'probe', 'tcp', '198.51.100.10:22', '--']);
+  t.equal(tcp.code, 0, tcp.stderr);
+  t.match(tcp.stdout, /^--expect-reply$/m);
+  t.match(tcp.stdout, /^--tls$/m);
+  t.equal(tcp.stderr, '', 'nothing on stderr to garble the prompt');
+});
