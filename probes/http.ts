@@ -97,10 +97,8 @@ export const http: ProbeKind<HttpOptions> = {
     ['reachgate probe http https://example.org/ --proxy http://192.0.2.3:3128', 'can the proxy reach the site (CONNECT)?'],
     ['reachgate probe http http://198.51.100.10/health --expect-status 200 --expect-body ok', 'is the health page up and healthy?'],
   ],
+  prepare: () => Promise.all([loadUndici(), loadTls()]),
   parseOptions(raw) {
-    // Start loading undici and TLS now, outside any probe's deadline (see loadTls).
-    void loadUndici();
-    void loadTls();
     const method = (optionalString(raw, 'method') ?? 'GET').toUpperCase();
     if (method !== 'GET' && method !== 'HEAD') throw new UsageError(`Expected the \`--method\` option to be GET or HEAD, got \`${String(raw.method)}\``);
     const options: HttpOptions = { method, headers: parseHeaders(raw.header), followRedirects: flag(raw, 'follow-redirects') };

@@ -51,6 +51,7 @@ export const tcp: ProbeKind<TcpOptions> = {
     ['reachgate probe tcp 198.51.100.10:23,80-90 --expect blocked', 'prove that a filter blocks these ports, and how'],
     ['reachgate probe tcp 198.51.100.20 --service ldap', 'does an LDAP server answer an anonymous rootDSE search on port 389?'],
   ],
+  prepare: (options) => (options.tls ? loadTls() : undefined),
   parseOptions(raw) {
     const options: TcpOptions = {};
     const preset = servicePreset(raw);
@@ -58,7 +59,6 @@ export const tcp: ProbeKind<TcpOptions> = {
     const ca = optionalFileText(raw, 'ca');
     if (flag(raw, 'tls') || preset?.tls) {
       options.tls = { ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) };
-      void loadTls();
     } else if (servername !== undefined || ca !== undefined) throw new UsageError('`--servername` and `--ca` need `--tls`');
     const send = requestBytes(raw) ?? preset?.send;
     if (send) options.send = send;

@@ -14,23 +14,55 @@ export interface ExecuteOptions {
   retain?: boolean;
 }
 
-/** Run a plan with the ICMP listener open for its duration and concurrency within the open-files limit. */
+/**
+ * Run a plan with the ICMP listener open for its duration and concurrency within the open-files
+ * limit. Named rows run before sweeps: on a busy host a thousand sweep probes in flight would
+ * otherwise starve a TLS handshake of the row that matters past its deadline.
+ */
 export async function executePlan(plan: ProbeSpec[], kindOf: (name: string) => ProbeKind, options: ExecuteOptions): Promise<ProbeResult[]> {
   const budget = socketBudget();
   if (options.concurrency > budget) {
     process.stderr.write(`reachgate: --concurrency ${options.concurrency} is above what the open-files limit allows; using ${budget} (raise it with ulimit -n)\n`);
   }
+  await prepareKinds(plan, kindOf);
+  const retain = options.retain !== false;
+  const results = new Array<ProbeResult>(retain ? plan.length : 0);
   const icmp = plan.some((spec) => !spec.unresolved) ? startIcmpListener() : { listener: null, note: undefined };
   try {
-    return await runPlan(plan, kindOf, { icmp: icmp.listener, icmpNote: icmp.note }, {
-      concurrency: Math.min(options.concurrency, budget),
-      ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
-      ...(options.onResult ? { onResult: options.onResult } : {}),
-      ...(options.retain === false ? { retain: false } : {}),
-    });
+    for (const indexes of phases(plan)) {
+      const part = await runPlan(indexes.map((index) => plan[index]!), kindOf, { icmp: icmp.listener, icmpNote: icmp.note }, {
+        concurrency: Math.min(options.concurrency, budget),
+        ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+        ...(options.onResult ? { onResult: (result, index) => options.onResult!(result, indexes[index]!) } : {}),
+        retain,
+      });
+      part.forEach((result, index) => { results[indexes[index]!] = result; });
+    }
   } finally {
     icmp.listener?.close();
   }
+  return results;
+}
+
+/** Plan indexes in the order they run: named rows, then sweeps. */
+function phases(plan: readonly ProbeSpec[]): number[][] {
+  const named: number[] = [];
+  const sweeps: number[] = [];
+  plan.forEach((spec, index) => (spec.sweep ? sweeps : named).push(index));
+  return [named, sweeps].filter((indexes) => indexes.length > 0);
+}
+
+/** Let each kind load what its probes need once, before the first deadline starts. */
+async function prepareKinds(plan: readonly ProbeSpec[], kindOf: (name: string) => ProbeKind): Promise<void> {
+  const seen = new Set<unknown>();
+  const loads: Array<Promise<unknown>> = [];
+  for (const spec of plan) {
+    if (seen.has(spec.options)) continue;
+    seen.add(spec.options);
+    const load = kindOf(spec.kind).prepare?.(spec.options);
+    if (load) loads.push(load);
+  }
+  await Promise.all(loads);
 }
 
 /** Validate a whole-number option. */

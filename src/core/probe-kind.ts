@@ -22,6 +22,8 @@ export interface ProbeSpec<KindOptions = unknown> {
   control?: string;
   /** What the probe does and does not prove, from its profile. */
   note?: string;
+  /** Part of a port sweep: runs after the named rows, so thousands of sweep probes never crowd them out. */
+  sweep?: boolean;
 }
 
 /** What the runner hands a probe while it runs. */
@@ -54,6 +56,8 @@ export interface ProbeKind<KindOptions = unknown> {
   cliOptions: Record<string, CliOption>;
   /** Examples for `--help`: [command, description]. */
   examples: Array<[string, string]>;
+  /** Load what probes with these options need (TLS, an HTTP client) before any deadline starts. */
+  prepare?(options: KindOptions): Promise<unknown> | undefined;
   /** Validate kind options (from argv or a profile); throws UsageError naming the option. */
   parseOptions(raw: Record<string, unknown>): KindOptions;
   /** Probe one address and port; never throws for anything the network does. */

@@ -62,6 +62,8 @@ export interface RouterPolicy {
   snmp: boolean;
   /** monitoring -> tightgate TCP 5666 (row nrpe). */
   nrpe: boolean;
+  /** workstation, tightgate and dns -> monitoring on this TCP port, for a reachgate coordinator there; not in the port table. */
+  coordinator?: number;
 }
 
 /** The port table as the site lab uses it: features ntp, dns, snmp, nrpe and sftp; email, directory and the rest closed. */
@@ -75,6 +77,27 @@ export const PORT_TABLE: Readonly<RouterPolicy> = {
   snmp: true,
   nrpe: true,
 };
+
+/** The site file of the lab (YAML); `extra` features are added to the ones the router's port table serves. */
+export function siteFile(extra: string[] = []): string {
+  return `# The site lab of test/lab/site-lab.ts.
+site: site-lab
+edition: standard
+features: [${['ntp', 'dns', 'snmp', 'nrpe', 'sftp', ...extra].join(', ')}]
+sweep: common
+hosts:
+  tightgate: [${SITE.tightgate}]
+  internet-canaries: [${SITE.canaries.join(', ')}]
+  ntp-servers: [${SITE.ntpServer}]
+  dns-servers: [${SITE.nameServer}]
+  # Named while email is off, so its negative probes meet a real listener behind the filter.
+  mail-servers: [${SITE.mailServer}]
+settings:
+  snmp-community: public
+  dns-query-name: ${SITE.tightgateName}
+  timeout: 1s
+`;
+}
 
 /** A segment: a bridge on the router, the router's addresses on it (CIDR), the first one the hosts' default gateway. */
 interface Segment {
@@ -130,6 +153,7 @@ table ip ${TABLE} {
   chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
+    ${when(policy.coordinator !== undefined, `ip saddr { ${SITE.workstation}, ${tg}, ${SITE.dns} } ip daddr ${SITE.monitoring} tcp dport ${policy.coordinator} accept comment "reachgate coordinator"`)}
     iifname "${SEGMENTS.workstations.bridge}" ip saddr ${SITE.workstation} jump workstation
     iifname "${SEGMENTS.dmz.bridge}" ip saddr ${tg} jump tightgate
     iifname "${SEGMENTS.management.bridge}" ip saddr ${SITE.monitoring} jump monitoring
