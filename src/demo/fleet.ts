@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The CLI launcher: the demo runs reachgate's own commands, as an operator would. */
+export const BIN = fileURLToPath(new URL('../../../bin/reachgate', import.meta.url));
+
+/** Where a command runs: this host, or inside a network namespace. */
+export type Place = string | null;
+
+/** What a finished command printed. */
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function command(place: Place, args: string[]): [string, string[]] {
+  const node = [process.execPath, BIN, ...args];
+  return place === null ? [node[0]!, node.slice(1)] : ['ip', ['netns', 'exec', place, ...node]];
+}
+
+/** Run `reachgate ARGS` to the end (bounded), here or inside a namespace. */
+export function reachgate(place: Place, args: string[], timeoutMs = 120_000): Promise<Finished> {
+  const [file, argv] = command(place, args);
+  return new Promise((resolve) => {
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Start the coordinator (here or in a namespace) and resolve with its process and URL once it listens. */
+export function startCoordinator(place: Place, db: string, listen: string): Promise<{ child: ChildProcess; url: string }> {
+  const [file, argv] = command(place, ['coordinator', '--db', db, '--listen', listen]);
+  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => fail(new Error(`the coordinator did not listen within 20 s: ${log}`)), 20_000);
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    child.once('exit', (code) => fail(new Error(`the coordinator exited (${code}): ${log}`)));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      const url = /coordinator listening at (\S+?)"/.exec(log)?.[1];
+      if (url) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({ child, url });
+      }
+    });
+  });
+}
+
+/** One agent of the demo fleet. */
+export interface DemoAgent {
+  name: string;
+  role: string;
+  profile: string;
+  /** The namespace it runs in, or null for this host. */
+  place: Place;
+}
+
+/** Make a token with `reachgate token create`, write it to a private file, return the file. */
+async function tokenFile(dir: string, db: string, name: string, args: string[]): Promise<string> {
+  const run = await reachgate(null, ['token', 'create', ...args, '--db', db]);
+  if (run.code !== 0) throw new Error(`token create ${args.join(' ')} failed: ${run.stderr}`);
+  const file = join(dir, `${name}.token`);
+  writeFileSync(file, run.stdout, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+
+/** Give each agent a token and a config; returns the viewer's token file and each agent's config file. */
+export async function enrol(dir: string, db: string, agents: DemoAgent[], site: string, coordinator: string): Promise<{ viewer: string; configs: Map<string, string> }> {
+  const viewer = await tokenFile(dir, db, 'viewer', ['--viewer']);
+  const configs = new Map<string, string>();
+  for (const agent of agents) {
+    const token = await tokenFile(dir, db, agent.name, ['--agent', agent.name, '--role', agent.role]);
+    const home = join(dir, agent.name);
+    mkdirSync(home, { recursive: true });
+    const config = join(home, 'agent.yaml');
+    writeFileSync(config, [
+      `name: ${agent.name}`,
+      `role: ${agent.role}`,
+      `profile: ${agent.profile}`,
+      `site: ${site}`,
+      `coordinator: ${coordinator}`,
+      `token-file: ${token}`,
+      'interval: 5m',
+      'spool: spool',
+      '',
+    ].join('\n'));
+    configs.set(agent.name, config);
+  }
+  return { viewer, configs };
+}
+
+/** Run every agent's `--once` cycle at the same time; returns the agents whose cycle failed, with why. */
+export async function runFleet(agents: DemoAgent[], configs: Map<string, string>): Promise<string[]> {
+  const runs = await Promise.all(agents.map(async (agent) => [agent, await reachgate(agent.place, ['agent', '--config', configs.get(agent.name)!, '--once', '--log-level', 'warn'])] as const));
+  return runs.filter(([, run]) => run.code !== 0).map(([agent, run]) => `${agent.name} (exit ${run.code}): ${run.stderr.trim().split('\n').slice(-2).join(' ')}`);
+}
