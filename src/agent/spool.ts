@@ -141,7 +141,7 @@ export function reportIdOf(name: string): string {
 }
 
 /** Why a spool file's text is not a whole report, or null when it is one. */
-function reportProblem(body: string): string | null {
+export function reportProblem(body: string): string | null {
   let value: unknown;
   try {
     value = JSON.parse(body);
