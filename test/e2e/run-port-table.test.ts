@@ -2,12 +2,12 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { join } from 'node:path';
 import { needsLab } from '../lab/lab.js';
-import { SITE, SiteLab, type SiteHosts } from '../lab/site-lab.js';
+import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
 import { reachgate, type CliRun } from '../helpers/cli.js';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
 
 // `reachgate run` with every built-in TightGate-Pro profile, each from its own host in the site lab
-// (test/lab/site-lab.ts: a router whose nftables rules are the port table, real daemons behind it).
+// (src/lab/site-lab.ts: a router whose nftables rules are the port table, real daemons behind it).
 // First the accepted state, where every verdict passes; then four breaks, each of which must flip
 // exactly the rows it touches to fail, with a reason a technician can act on.
 
@@ -15,27 +15,6 @@ type Role = Exclude<keyof SiteHosts, 'router' | 'services' | 'internet'>;
 
 const RUN_TIMEOUT_MS = 60_000;
 const ROLES: Role[] = ['workstation', 'tightgate', 'monitoring', 'dns'];
-
-/** The site file of the lab; `extra` features are added to the ones the router's port table serves. */
-function siteFile(extra: string[] = []): string {
-  return `# The site lab of test/lab/site-lab.ts.
-site: site-lab
-edition: standard
-features: [${['ntp', 'dns', 'snmp', 'nrpe', 'sftp', ...extra].join(', ')}]
-sweep: common
-hosts:
-  tightgate: [${SITE.tightgate}]
-  internet-canaries: [${SITE.canaries.join(', ')}]
-  ntp-servers: [${SITE.ntpServer}]
-  dns-servers: [${SITE.nameServer}]
-  # Named while email is off, so its negative probes meet a real listener behind the filter.
-  mail-servers: [${SITE.mailServer}]
-settings:
-  snmp-community: public
-  dns-query-name: ${SITE.tightgateName}
-  timeout: 1s
-`;
-}
 
 /** One probe as a line for comparing sets: row, kind, address, port, transport. */
 function probeLine(result: ProbeResult): string {

@@ -1,9 +1,9 @@
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 import type { RunReport } from '../../src/core/result.js';
 import { checkReply, ntpCodec, offsetAndDelay, parseReply, type NtpReply } from '../../probes/ntp.js';
@@ -138,25 +138,6 @@ for (const plan of plans) {
 setTimeout(() => process.exit(0), 120000);
 `;
 
-/** Resolves once the child printed `text` on stdout or stderr; rejects after 10 s or if it exits first. Keeps draining after. */
-function printed(child: ChildProcess, text: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`${what} not ready after 10 s: ${output}`)), 10_000);
-    const onExit = (): void => reject(new Error(`${what} exited before it was ready: ${output}`));
-    for (const stream of [child.stdout, child.stderr]) {
-      stream?.setEncoding('utf8').on('data', (chunk: string) => {
-        output += chunk;
-        if (output.includes(text)) {
-          clearTimeout(timer);
-          child.off('exit', onExit);
-          resolve();
-        }
-      });
-    }
-    child.once('exit', onExit);
-  });
-}
 
 t.test('on real packets in the lab', async (t) => {
   if (needsLab(t)) return;
