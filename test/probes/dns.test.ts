@@ -1,6 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 
 // The dns probe against a real DNS server (dnsmasq) in the server namespace, through a router with nftables.
@@ -10,22 +10,6 @@ const ROUTER = LAB.router.clientV4;
 const PORT = { dns: 53, udpOnly: 5354, vacant: 5300, drop: 7001, prohibited: 7002 };
 // Three 200-byte TXT records do not fit the 512 bytes of a plain UDP answer (RFC 1035 4.2.1).
 const BIG_TXT = 'x'.repeat(200);
-
-/** Resolves once the child printed `text` on `stream`; rejects after 10 s or if it exits first. */
-function printed(child: ChildProcess, stream: 'stdout' | 'stderr', text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`not ready after 10 s: ${output}`)), 10_000);
-    child[stream]?.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      if (output.includes(text)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', () => reject(new Error(`exited before it was ready: ${output}`)));
-  });
-}
 
 t.test('bad dns options exit 2 with a message that names the option', async (t) => {
   // Loopback targets: even a probe that went out by mistake stays on this host.
@@ -71,8 +55,8 @@ t.test('on real packets: a client, a router with nftables, a server with dnsmasq
     ...[1, 2, 3].map(() => `--txt-record=big.test,${BIG_TXT}`),
   ]);
   // dnsmasq logs "started" only once its sockets are bound.
-  await printed(await dnsmasq(PORT.dns), 'stderr', 'started, version');
-  await printed(await dnsmasq(PORT.udpOnly), 'stderr', 'started, version');
+  await printed(await dnsmasq(PORT.dns), 'started, version', 'dnsmasq');
+  await printed(await dnsmasq(PORT.udpOnly), 'started, version', 'dnsmasq (UDP only)');
 
   /** Probe from the client namespace and return the RunReport it printed. */
   const probe = (args: string[], timeoutMs?: number) => probeJson('dns', args, { netns: lab.ns.client, ...(timeoutMs ? { timeoutMs } : {}) });

@@ -88,7 +88,6 @@ for (const plan of plans) {
 setTimeout(() => process.exit(0), 120000);
 `;
 
-
 t.test('against a real MIT KDC in the lab', async (t) => {
   if (needsLab(t)) return;
   const lab = await Lab.create(t);

@@ -84,7 +84,6 @@ for (const plan of plans) {
 setTimeout(() => process.exit(0), 120000);
 `;
 
-
 /** Resolves once something listens on TCP `port` in `ns` (nrpe prints nothing when ready); bounded to 10 s. */
 async function listening(lab: Lab, ns: string, port: number, what: string): Promise<void> {
   for (let tries = 0; tries < 100; tries++) {

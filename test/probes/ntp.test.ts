@@ -138,7 +138,6 @@ for (const plan of plans) {
 setTimeout(() => process.exit(0), 120000);
 `;
 
-
 t.test('on real packets in the lab', async (t) => {
   if (needsLab(t)) return;
   const lab = await Lab.create(t);

@@ -57,7 +57,6 @@ server.listen(Number(port), address, () => console.log('ready'));
 setTimeout(() => process.exit(0), 120000);
 `;
 
-
 /** Resolves once sockets listen on every TCP and UDP port given in `ns` (rsyslogd prints nothing when ready); bounded to 10 s. */
 async function listening(lab: Lab, ns: string, ports: { tcp: number[]; udp: number[] }, what: string): Promise<void> {
   for (let tries = 0; tries < 100; tries++) {

@@ -1,7 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
 import dnsPacket from 'dns-packet';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 
 // The generic udp probe on real packets: a client, a router with nftables, a server with a UDP
@@ -17,22 +17,6 @@ socket.on('message', (message, peer) => socket.send(Buffer.concat([Buffer.from('
 socket.bind(${PORT.echo}, '::', () => console.log('ready'));
 setTimeout(() => process.exit(0), 120000);
 `;
-
-/** Resolves once the child printed `text` on `stream`; rejects after 10 s or if it exits first. */
-function printed(child: ChildProcess, stream: 'stdout' | 'stderr', text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`not ready after 10 s: ${output}`)), 10_000);
-    child[stream]?.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      if (output.includes(text)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', () => reject(new Error(`exited before it was ready: ${output}`)));
-  });
-}
 
 /** A DNS query for `name` A with a fixed id, as hex for --send-hex. */
 function dnsQueryHex(name: string, id: number): string {
@@ -67,7 +51,7 @@ t.test('on real packets: a client, a router with nftables, a server with an echo
         meta nfproto ipv6 udp dport ${PORT.prohibited} reject with icmpv6 type admin-prohibited
       }
     }`);
-  await printed(await lab.spawn(lab.ns.server, process.execPath, ['-e', ECHO]), 'stdout', 'ready');
+  await printed(await lab.spawn(lab.ns.server, process.execPath, ['-e', ECHO]), 'ready', 'the UDP echo responder');
   await lab.dns(lab.ns.server, SERVER, { 'tg.test': [SERVER] });
 
   /** Probe from a lab namespace (the client by default) and return the RunReport it printed. */
