@@ -15,7 +15,7 @@ export function doctorCommand(parser: Argv): Argv {
     'Say what this host can do and what to fix: raw ICMP socket, open-files limit, resolvers, routes, clock, coordinator, token, spool',
     (command) => command
       .options({
-        'site': { type: 'string', requiresArg: true, describe: 'A site file: the route and source address toward each of its hosts, the clock against its NTP server' },
+        'site': { type: 'string', requiresArg: true, describe: 'A site file: the route and source address toward each of its hosts (asks the kernel, sends nothing), the clock against its NTP server (one NTP query)' },
         'agent-config': { type: 'string', requiresArg: true, describe: 'An agent config: its site, concurrency, coordinator, token and spool' },
         'json': { type: 'boolean', default: false, describe: 'Print the findings as one JSON document' },
       })
