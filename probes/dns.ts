@@ -6,7 +6,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
-import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
+import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
 import { silenceReason, failureObservation } from '../src/net/classify.js';
 import { formatEndpoint } from '../src/net/target.js';
@@ -175,15 +175,7 @@ async function observe(spec: ProbeSpec<DnsOptions>, context: ProbeContext): Prom
     }
     return judge(spec, leg.answered, 1);
   }
-  const outcome = await exchangeUdp({
-    address: spec.target.address as string,
-    port: spec.target.port as number,
-    codec: dnsCodec(spec.options),
-    attempts: spec.attempts,
-    timeoutMs: spec.timeoutMs,
-    signal: context.signal,
-    icmp: context.icmp,
-  });
+  const outcome = await exchangeWithTarget(spec, context, dnsCodec(spec.options));
   if (outcome.kind === 'silent') {
     return {
       state: 'filtered',

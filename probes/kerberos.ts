@@ -5,7 +5,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
-import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
+import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
 import { silenceReason, failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
@@ -89,15 +89,7 @@ async function observe(spec: ProbeSpec<KerberosOptions>, context: ProbeContext):
 }
 
 async function overUdp(spec: ProbeSpec<KerberosOptions>, context: ProbeContext, request: Buffer): Promise<Observation> {
-  const outcome = await exchangeUdp({
-    address: spec.target.address as string,
-    port: spec.target.port as number,
-    codec: kdcCodec(request, spec.options),
-    attempts: spec.attempts,
-    timeoutMs: spec.timeoutMs,
-    signal: context.signal,
-    icmp: context.icmp,
-  });
+  const outcome = await exchangeWithTarget(spec, context, kdcCodec(request, spec.options));
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }

@@ -3,7 +3,7 @@ import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.
 import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs, parseDuration } from '../src/core/duration.js';
-import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
+import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
 import { silenceReason, failureObservation } from '../src/net/classify.js';
 
 /** Options of the ntp probe. */
@@ -78,15 +78,7 @@ export const ntp: ProbeKind<NtpOptions> = {
 export default ntp;
 
 async function observe(spec: ProbeSpec<NtpOptions>, context: ProbeContext): Promise<Observation> {
-  const outcome = await exchangeUdp({
-    address: spec.target.address as string,
-    port: spec.target.port as number,
-    codec: ntpCodec(),
-    attempts: spec.attempts,
-    timeoutMs: spec.timeoutMs,
-    signal: context.signal,
-    icmp: context.icmp,
-  });
+  const outcome = await exchangeWithTarget(spec, context, ntpCodec());
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }

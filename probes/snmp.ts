@@ -4,7 +4,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
-import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
+import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
 import { silenceReason, failureObservation } from '../src/net/classify.js';
 import {
   BerError, TAG, decodeChildren, decodeConstructed, decodeInteger, decodeOid, decodeOne, decodeSmallInteger,
@@ -152,17 +152,9 @@ export function oidLabel(oid: string): string {
 
 async function observe(spec: ProbeSpec<SnmpOptions>, context: ProbeContext): Promise<Observation> {
   const { version } = spec.options;
-  const exchange = {
-    address: spec.target.address as string,
-    port: spec.target.port as number,
-    attempts: spec.attempts,
-    timeoutMs: spec.timeoutMs,
-    signal: context.signal,
-    icmp: context.icmp,
-  };
   const outcome = version === 'v3'
-    ? await exchangeUdp({ ...exchange, codec: discoveryCodec() })
-    : await exchangeUdp({ ...exchange, codec: getCodec(spec.options) });
+    ? await exchangeWithTarget(spec, context, discoveryCodec())
+    : await exchangeWithTarget(spec, context, getCodec(spec.options));
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }

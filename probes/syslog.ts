@@ -6,7 +6,7 @@ import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { optionalString } from '../src/core/option-values.js';
-import { exchangeUdp } from '../src/net/udp-exchange.js';
+import { exchangeWithTarget } from '../src/net/udp-exchange.js';
 import { connectTcp } from '../src/net/tcp-connect.js';
 import { silenceReason, failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
@@ -100,16 +100,8 @@ function syslogMessage(id: string, transport: SyslogTransport): string {
 }
 
 async function overUdp(spec: ProbeSpec<SyslogOptions>, context: ProbeContext, id: string, message: string): Promise<Observation> {
-  const outcome = await exchangeUdp({
-    address: spec.target.address as string,
-    port: spec.target.port as number,
-    // No syslog receiver ever answers: only an ICMP error can end this exchange before the deadline.
-    codec: { request: () => Buffer.from(message, 'utf8'), accept: () => undefined },
-    attempts: spec.attempts,
-    timeoutMs: spec.timeoutMs,
-    signal: context.signal,
-    icmp: context.icmp,
-  });
+  // No syslog receiver ever answers: only an ICMP error can end this exchange before the deadline.
+  const outcome = await exchangeWithTarget(spec, context, { request: () => Buffer.from(message, 'utf8'), accept: () => undefined });
   const evidence = { transport: 'udp', message_id: id };
   if (outcome.kind === 'failed') {
     return { ...failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp'), evidence };

@@ -2,7 +2,7 @@ import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.
 import type { Check, Observation } from '../src/core/result.js';
 import { formatMs } from '../src/core/duration.js';
 import { optionalRegex, requestBytes } from '../src/core/option-values.js';
-import { exchangeUdp, type UdpCodec } from '../src/net/udp-exchange.js';
+import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
 import { failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 
@@ -42,15 +42,7 @@ export default udp;
 
 async function observe(spec: ProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
   const { send, expectReply } = spec.options;
-  const outcome = await exchangeUdp({
-    address: spec.target.address as string,
-    port: spec.target.port as number,
-    codec: anyDatagram(send),
-    attempts: spec.attempts,
-    timeoutMs: spec.timeoutMs,
-    signal: context.signal,
-    icmp: context.icmp,
-  });
+  const outcome = await exchangeWithTarget(spec, context, anyDatagram(send));
   if (outcome.kind === 'silent') {
     const tries = outcome.attempts === 1 ? '1 attempt' : `${outcome.attempts} attempts`;
     return {

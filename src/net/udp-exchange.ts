@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import type { IcmpListener, IcmpWatch } from './icmp-listener.js';
+import type { ProbeContext, ProbeSpec } from '../core/probe-kind.js';
 import type { IcmpError } from './icmp-packet.js';
 
 /** A UDP protocol's request and reply: how a probe kind speaks over the exchange engine. */
@@ -122,5 +123,18 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       });
     };
     socket.bind({ port: 0, ...(request.localAddress ? { address: request.localAddress } : {}) }, start);
+  });
+}
+
+/** Exchange with a probe's target, under its deadline and attempts: what every UDP kind does. */
+export function exchangeWithTarget<Reply>(spec: ProbeSpec<unknown>, context: ProbeContext, codec: UdpCodec<Reply>): Promise<UdpOutcome<Reply>> {
+  return exchangeUdp({
+    address: spec.target.address as string,
+    port: spec.target.port as number,
+    codec,
+    attempts: spec.attempts,
+    timeoutMs: spec.timeoutMs,
+    signal: context.signal,
+    icmp: context.icmp,
   });
 }
