@@ -23,7 +23,13 @@ process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
 
 async function startListener() {
   const child = spawn(process.execPath, ['-e', LISTENER], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const kill = () => { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } };
+  const kill = () => {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
   process.once('exit', kill);
   const port = await Promise.race([
     once(child.stdout, 'data').then(([chunk]) => Number(String(chunk).trim())),
@@ -52,7 +58,10 @@ export default async function coldStart({ reps = 20 } = {}) {
       async () => {
         const run = await timed([process.execPath, ...probeArgs], { timeoutMs: RUN_TIMEOUT_MS, rss: false });
         const ok = run.code === 0 && /\bopen\b/.test(run.stdout);
-        return { wallMs: run.wallMs, wrong: ok ? null : `exit ${run.code}: ${(run.stdout + run.stderr).trim().slice(0, 200)}` };
+        return {
+          wallMs: run.wallMs,
+          wrong: ok ? null : `exit ${run.code}: ${(run.stdout + run.stderr).trim().slice(0, 200)}`,
+        };
       },
       async () => {
         const run = await timed([process.execPath, '-e', '0'], { timeoutMs: RUN_TIMEOUT_MS, rss: false });
@@ -69,11 +78,25 @@ export default async function coldStart({ reps = 20 } = {}) {
     const versionMs = median(version.map((s) => s.wallMs));
     return {
       title,
-      setup: `A listener on host loopback (127.0.0.1, ephemeral port) started by the benchmark. The three commands run in rotation, ${reps} times each, stdout to a file; median wall time from spawn to exit, measured in the parent.`,
-      commands: { reachgate: `node bin/reachgate probe tcp 127.0.0.1:PORT`, peer: 'node -e 0', reference: 'node bin/reachgate --version' },
+      setup:
+        `A listener on host loopback (127.0.0.1, ephemeral port) started by the benchmark. The three ` +
+        `commands run in rotation, ${reps} times each, stdout to a file; median wall time from spawn to exit, measured in the parent.`,
+      commands: {
+        reachgate: `node bin/reachgate probe tcp 127.0.0.1:PORT`,
+        peer: 'node -e 0',
+        reference: 'node bin/reachgate --version',
+      },
       peer: 'node -e 0',
       rows: [
-        row({ metric: 'wall time, probe tcp (one open port)', unit: 'ms', reachgate: probeMs, peer: bareMs, goal: 'ratio <= 1.6', goalRatio: 1.6, invalid: wrong.length ? `probe failed in ${wrong.length}/${reps} runs: ${wrong[0].wrong}` : undefined }),
+        row({
+          metric: 'wall time, probe tcp (one open port)',
+          unit: 'ms',
+          reachgate: probeMs,
+          peer: bareMs,
+          goal: 'ratio <= 1.6',
+          goalRatio: 1.6,
+          invalid: wrong.length ? `probe failed in ${wrong.length}/${reps} runs: ${wrong[0].wrong}` : undefined,
+        }),
         row({ metric: 'wall time, --version (reference)', unit: 'ms', reachgate: versionMs, peer: bareMs }),
       ],
       samples: {
@@ -82,8 +105,10 @@ export default async function coldStart({ reps = 20 } = {}) {
         '--version wall ms': version.map((s) => s.wallMs),
       },
       notes: [
-        `Median of the per-repetition ratios (probe run / the \`node -e 0\` run next to it): ${median(probe.map((s, i) => s.wallMs / bare[i].wallMs)).toFixed(2)}.`,
-        `The probe answered \`open\` with exit 0 in ${reps - wrong.length}/${reps} runs.`],
+        `Median of the per-repetition ratios (probe run / the \`node -e 0\` run next to it): ` +
+          `${median(probe.map((s, i) => s.wallMs / bare[i].wallMs)).toFixed(2)}.`,
+        `The probe answered \`open\` with exit 0 in ${reps - wrong.length}/${reps} runs.`,
+      ],
     };
   } finally {
     await listener.stop();

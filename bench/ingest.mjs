@@ -40,33 +40,60 @@ function reportJson(id, agent, role) {
   const results = Array.from({ length: ROWS }, (_, k) => {
     const blocked = k % 3 === 0;
     return {
-      id: `row-${k}/${5900 + k}`, row: `row-${k}`, kind: 'tcp',
+      id: `row-${k}/${5900 + k}`,
+      row: `row-${k}`,
+      kind: 'tcp',
       target: { host: 'tightgate', address: `198.51.100.${k + 1}`, port: 5900 + k, protocol: 'tcp' },
-      expect: blocked ? 'blocked' : 'reachable', state: blocked ? 'filtered' : 'open', verdict: 'pass',
+      expect: blocked ? 'blocked' : 'reachable',
+      state: blocked ? 'filtered' : 'open',
+      verdict: 'pass',
       reason: blocked ? 'no answer within 1 s (1 attempt): silently dropped' : 'connected in 0.4 ms',
-      ...(blocked ? { control: 'tightgate' } : { rtt_ms: 0.4 }), attempts: 1, started_at: now, evidence: { banner: 'RFB 003.008' },
+      ...(blocked ? { control: 'tightgate' } : { rtt_ms: 0.4 }),
+      attempts: 1,
+      started_at: now,
+      evidence: { banner: 'RFB 003.008' },
     };
   });
   return JSON.stringify({
-    id, agent, role, site: 'bench', profile: { name: `tightgate/${role}`, hash: 'ab'.repeat(32) }, version: '0.1.0',
-    started_at: now, finished_at: now, interval_s: 300, results, summary: { pass: ROWS, fail: 0, inconclusive: 0, error: 0 },
+    id,
+    agent,
+    role,
+    site: 'bench',
+    profile: { name: `tightgate/${role}`, hash: 'ab'.repeat(32) },
+    version: '0.1.0',
+    started_at: now,
+    finished_at: now,
+    interval_s: 300,
+    results,
+    summary: { pass: ROWS, fail: 0, inconclusive: 0, error: 0 },
   });
 }
 
 /** Start `reachgate coordinator` on 127.0.0.1:0; resolves with its URL, pid and a stop function. */
 async function startCoordinator(db) {
-  const child = spawn(process.execPath, [REACHGATE, 'coordinator', '--db', db, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [REACHGATE, 'coordinator', '--db', db, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let seen = '';
   const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`the coordinator did not listen within 30 s: ${seen.slice(-500)}`)); }, 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the coordinator did not listen within 30 s: ${seen.slice(-500)}`));
+    }, 30_000);
     // Keep reading stderr (the access log) for the whole run, so that the pipe never fills.
     child.stderr.on('data', (chunk) => {
       if (seen.length < 100_000) seen += chunk.toString();
       const match = /"msg":"coordinator listening at (\S+?)"/.exec(seen);
-      if (match) { clearTimeout(timer); resolve(match[1]); }
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
     });
-    exited.then((code) => { clearTimeout(timer); reject(new Error(`the coordinator exited (${code}): ${seen.slice(-500)}`)); });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the coordinator exited (${code}): ${seen.slice(-500)}`));
+    });
   });
   const memory = () => {
     const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -88,44 +115,71 @@ async function deliver(pool, bodies, tokens) {
   const wrong = [];
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < bodies.length) {
-      const { body, agent } = bodies[next++];
-      const t0 = performance.now();
-      const response = await pool.request({ path: '/api/v1/reports', method: 'POST', headers: { authorization: `Bearer ${tokens[agent]}`, 'content-type': 'application/json' }, body, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
-      const text = await response.body.text();
-      latencies.push(performance.now() - t0);
-      if (response.statusCode !== 201 && wrong.length < 3) wrong.push(`${response.statusCode} ${text.slice(0, 120)}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < bodies.length) {
+        const { body, agent } = bodies[next++];
+        const t0 = performance.now();
+        const response = await pool.request({
+          path: '/api/v1/reports',
+          method: 'POST',
+          headers: { authorization: `Bearer ${tokens[agent]}`, 'content-type': 'application/json' },
+          body,
+          headersTimeout: REQUEST_TIMEOUT_MS,
+          bodyTimeout: REQUEST_TIMEOUT_MS,
+        });
+        const text = await response.body.text();
+        latencies.push(performance.now() - t0);
+        if (response.statusCode !== 201 && wrong.length < 3) wrong.push(`${response.statusCode} ${text.slice(0, 120)}`);
+      }
+    }),
+  );
   const wallMs = performance.now() - started;
   latencies.sort((a, b) => a - b);
-  return { rate: bodies.length / (wallMs / 1000), p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)], wrong };
+  return {
+    rate: bodies.length / (wallMs / 1000),
+    p50: latencies[Math.floor(latencies.length * 0.5)],
+    p99: latencies[Math.floor(latencies.length * 0.99)],
+    wrong,
+  };
 }
 
 /** The same rows through bare better-sqlite3: a fresh file with the store's schema, `perTransaction` rows per commit. */
 function bareLoop(dir, name, SqliteStore, bodies, perTransaction) {
   const file = join(dir, `${name}.db`);
-  return SqliteStore.open(file).close().then(() => {
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    const insert = db.prepare('INSERT INTO reports (id, agent, role, site, received_at, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING');
-    const commit = db.transaction((rows) => {
-      for (const { id, agentName, body } of rows) insert.run(id, agentName, 'workstation', 'bench', new Date().toISOString(), body);
+  return SqliteStore.open(file)
+    .close()
+    .then(() => {
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      const insert = db.prepare(
+        'INSERT INTO reports (id, agent, role, site, received_at, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      );
+      const commit = db.transaction((rows) => {
+        for (const { id, agentName, body } of rows)
+          insert.run(id, agentName, 'workstation', 'bench', new Date().toISOString(), body);
+      });
+      const started = performance.now();
+      for (let i = 0; i < bodies.length; i += perTransaction) commit(bodies.slice(i, i + perTransaction));
+      const wallMs = performance.now() - started;
+      db.close();
+      rmSync(file, { force: true });
+      return { rate: bodies.length / (wallMs / 1000) };
     });
-    const started = performance.now();
-    for (let i = 0; i < bodies.length; i += perTransaction) commit(bodies.slice(i, i + perTransaction));
-    const wallMs = performance.now() - started;
-    db.close();
-    rmSync(file, { force: true });
-    return { rate: bodies.length / (wallMs / 1000) };
-  });
 }
 
 function throughputRow(metric, reachgate, peer, goal, met) {
   const round = (value) => (Number.isFinite(value) ? Math.round(value) : value);
-  return { metric, unit: 'reports/s', reachgate: round(reachgate), peer: round(peer), ratio: peer ? reachgate / peer : null, goal, met };
+  return {
+    metric,
+    unit: 'reports/s',
+    reachgate: round(reachgate),
+    peer: round(peer),
+    ratio: peer ? reachgate / peer : null,
+    goal,
+    met,
+  };
 }
 
 function plainRow(metric, unit, reachgate, goal = null, met = null) {
@@ -141,14 +195,16 @@ export default async function ingest({ reps = 3 } = {}) {
     const db = join(dir, 'ingest.db');
     const store = SqliteStore.open(db);
     const tokens = {};
-    for (let i = 0; i < INGEST_AGENTS; i++) tokens[`ws-${i}`] = (await createToken(store, { kind: 'agent', agent: `ws-${i}`, role: 'workstation' })).token;
+    for (let i = 0; i < INGEST_AGENTS; i++)
+      tokens[`ws-${i}`] = (await createToken(store, { kind: 'agent', agent: `ws-${i}`, role: 'workstation' })).token;
     await store.close();
     let serial = 0;
-    const batch = (count) => Array.from({ length: count }, () => {
-      const agent = `ws-${serial % INGEST_AGENTS}`;
-      const id = `bench-${++serial}`;
-      return { id, agent, agentName: agent, body: reportJson(id, agent, 'workstation') };
-    });
+    const batch = (count) =>
+      Array.from({ length: count }, () => {
+        const agent = `ws-${serial % INGEST_AGENTS}`;
+        const id = `bench-${++serial}`;
+        return { id, agent, agentName: agent, body: reportJson(id, agent, 'workstation') };
+      });
     const coordinator = await startCoordinator(db);
     const pool = new Pool(coordinator.url, { connections: IN_FLIGHT });
     const coordinatorRuns = [];
@@ -179,12 +235,14 @@ export default async function ingest({ reps = 3 } = {}) {
     const viewer = (await createToken(seed, { kind: 'viewer' })).token;
     const roles = ['workstation', 'tightgate', 'monitoring', 'dmz'];
     for (let chunk = 0; chunk < MATRIX_AGENTS; chunk += 250) {
-      await Promise.all(Array.from({ length: 250 }, (_, j) => {
-        const i = chunk + j;
-        const agent = `agent-${String(i).padStart(4, '0')}`;
-        const text = reportJson(`seed-${i}`, agent, roles[i % roles.length]);
-        return seed.addReport(JSON.parse(text), text, new Date());
-      }));
+      await Promise.all(
+        Array.from({ length: 250 }, (_, j) => {
+          const i = chunk + j;
+          const agent = `agent-${String(i).padStart(4, '0')}`;
+          const text = reportJson(`seed-${i}`, agent, roles[i % roles.length]);
+          return seed.addReport(JSON.parse(text), text, new Date());
+        }),
+      );
     }
     await seed.close();
     const matrixCoordinator = await startCoordinator(matrixDb);
@@ -196,15 +254,29 @@ export default async function ingest({ reps = 3 } = {}) {
       afterStart = matrixCoordinator.memory();
       for (let rep = 0; rep < Math.max(reps, 3); rep++) {
         const t0 = performance.now();
-        const response = await request(`${matrixCoordinator.url}/api/v1/matrix`, { headers: { authorization: `Bearer ${viewer}` }, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+        const response = await request(`${matrixCoordinator.url}/api/v1/matrix`, {
+          headers: { authorization: `Bearer ${viewer}` },
+          headersTimeout: REQUEST_TIMEOUT_MS,
+          bodyTimeout: REQUEST_TIMEOUT_MS,
+        });
         const text = await response.body.text();
         const wallMs = performance.now() - t0;
         const matrix = response.statusCode === 200 ? JSON.parse(text) : null;
-        matrixRuns.push({ wallMs, bytes: text.length, status: response.statusCode, agents: matrix?.agents.length, cells: matrix?.cells.length });
+        matrixRuns.push({
+          wallMs,
+          bytes: text.length,
+          status: response.statusCode,
+          agents: matrix?.agents.length,
+          cells: matrix?.cells.length,
+        });
       }
       matrixMemory = matrixCoordinator.memory();
       const t0 = performance.now();
-      const metrics = await request(`${matrixCoordinator.url}/metrics`, { headers: { authorization: `Bearer ${viewer}` }, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+      const metrics = await request(`${matrixCoordinator.url}/metrics`, {
+        headers: { authorization: `Bearer ${viewer}` },
+        headersTimeout: REQUEST_TIMEOUT_MS,
+        bodyTimeout: REQUEST_TIMEOUT_MS,
+      });
       await metrics.body.text();
       metricsMs = performance.now() - t0;
     } finally {
@@ -216,30 +288,67 @@ export default async function ingest({ reps = 3 } = {}) {
     const batched = median(batchedRuns.map((r) => r.rate));
     const wrong = coordinatorRuns.flatMap((r) => r.wrong);
     const matrixMs = median(matrixRuns.map((r) => r.wallMs));
-    const matrixWrong = matrixRuns.filter((r) => r.status !== 200 || r.agents !== MATRIX_AGENTS || r.cells !== MATRIX_AGENTS * ROWS);
+    const matrixWrong = matrixRuns.filter(
+      (r) => r.status !== 200 || r.agents !== MATRIX_AGENTS || r.cells !== MATRIX_AGENTS * ROWS,
+    );
     const rows = [
-      throughputRow(`ingest, ${IN_FLIGHT} in flight (peer: bare loop, one transaction per report)`, rate, bare, `>= ${RATE_GOAL} reports/s and >= ${RATIO_GOAL} of the bare loop`, !wrong.length && rate >= RATE_GOAL && rate / bare >= RATIO_GOAL),
+      throughputRow(
+        `ingest, ${IN_FLIGHT} in flight (peer: bare loop, one transaction per report)`,
+        rate,
+        bare,
+        `>= ${RATE_GOAL} reports/s and >= ${RATIO_GOAL} of the bare loop`,
+        !wrong.length && rate >= RATE_GOAL && rate / bare >= RATIO_GOAL,
+      ),
       throughputRow('ingest (peer: bare loop, 32 reports per transaction; reference)', rate, batched, null, null),
       plainRow('ingest latency p50 (reference)', 'ms', median(coordinatorRuns.map((r) => r.p50))),
       plainRow('ingest latency p99 (reference)', 'ms', median(coordinatorRuns.map((r) => r.p99))),
-      plainRow(`GET /api/v1/matrix, ${MATRIX_AGENTS} agents x ${ROWS} rows`, 'ms', matrixMs, `<= ${MATRIX_GOAL_MS} ms`, !matrixWrong.length && matrixMs <= MATRIX_GOAL_MS),
-      plainRow(`coordinator peak RSS (VmHWM) at ${MATRIX_AGENTS} agents, after the matrix requests`, 'MiB', matrixMemory.hwmMiB, `<= ${RSS_GOAL_MIB} MiB`, matrixMemory.hwmMiB <= RSS_GOAL_MIB),
+      plainRow(
+        `GET /api/v1/matrix, ${MATRIX_AGENTS} agents x ${ROWS} rows`,
+        'ms',
+        matrixMs,
+        `<= ${MATRIX_GOAL_MS} ms`,
+        !matrixWrong.length && matrixMs <= MATRIX_GOAL_MS,
+      ),
+      plainRow(
+        `coordinator peak RSS (VmHWM) at ${MATRIX_AGENTS} agents, after the matrix requests`,
+        'MiB',
+        matrixMemory.hwmMiB,
+        `<= ${RSS_GOAL_MIB} MiB`,
+        matrixMemory.hwmMiB <= RSS_GOAL_MIB,
+      ),
       plainRow(`coordinator RSS at ${MATRIX_AGENTS} agents right after start-up (reference)`, 'MiB', afterStart.rssMiB),
       plainRow(`GET /metrics at ${MATRIX_AGENTS} agents (reference)`, 'ms', metricsMs),
     ];
     const notes = [
-      `Ingest: ${reps} runs of ${INGEST_REPORTS} reports (${(reportJson('size', 'ws-0', 'workstation').length / 1024).toFixed(1)} KiB each) from ${INGEST_AGENTS} agents after ${WARMUP_REPORTS} warm-up reports; the load generator (undici Pool, ${IN_FLIGHT} connections) runs in the benchmark process on the same machine. The coordinator logs at its default level (info: one JSON line per request).`,
-      `The coordinator acknowledges a report only after its transaction is committed with synchronous=FULL (fsynced); reports that arrive while one commits go into the next transaction (group commit). The bare loops use the same schema and pragmas.`,
-      `Coordinator runs (reports/s, p99 ms): ${coordinatorRuns.map((r) => `${Math.round(r.rate)}/${Math.round(r.p99)}`).join(', ')}; bare one-per-transaction: ${bareRuns.map((r) => Math.round(r.rate)).join(', ')}; bare 32-per-transaction: ${batchedRuns.map((r) => Math.round(r.rate)).join(', ')}.`,
+      `Ingest: ${reps} runs of ${INGEST_REPORTS} reports (${(reportJson('size', 'ws-0', 'workstation').length / 1024).toFixed(1)} ` +
+        `KiB each) from ${INGEST_AGENTS} agents after ${WARMUP_REPORTS} warm-up reports; the load ` +
+        `generator (undici Pool, ${IN_FLIGHT} connections) runs in the benchmark process on the ` +
+        `same machine. The coordinator logs at its default level (info: one JSON line per request).`,
+      `The coordinator acknowledges a report only after its transaction is committed with synchronous=FULL ` +
+        `(fsynced); reports that arrive while one commits go into the next transaction (group commit). ` +
+        `The bare loops use the same schema and pragmas.`,
+      `Coordinator runs (reports/s, p99 ms): ${coordinatorRuns.map((r) => `${Math.round(r.rate)}/${Math.round(r.p99)}`).join(', ')}; ` +
+        `bare one-per-transaction: ${bareRuns.map((r) => Math.round(r.rate)).join(', ')}; bare ` +
+        `32-per-transaction: ${batchedRuns.map((r) => Math.round(r.rate)).join(', ')}.`,
       `Coordinator peak RSS during ingest: ${ingestMemory.hwmMiB.toFixed(1)} MiB.`,
-      `Matrix: ${matrixRuns.length} requests, ${(matrixRuns[0].bytes / 1e6).toFixed(1)} MB of JSON each (every cell embeds its probe results: ${MATRIX_AGENTS * ROWS} results); times ${matrixRuns.map((r) => Math.round(r.wallMs)).join(', ')} ms (request to last byte read).`,
+      `Matrix: ${matrixRuns.length} requests, ${(matrixRuns[0].bytes / 1e6).toFixed(1)} MB of JSON ` +
+        `each (every cell embeds its probe results: ${MATRIX_AGENTS * ROWS} results); times ` +
+        `${matrixRuns.map((r) => Math.round(r.wallMs)).join(', ')} ms (request to last byte read).`,
     ];
     if (wrong.length) notes.push(`Ingest answers other than 201: ${wrong.join('; ')}.`);
-    if (matrixWrong.length) notes.push(`Matrix answers that were wrong: ${matrixWrong.map((r) => `${r.status} (${r.agents} agents, ${r.cells} cells)`).join('; ')}.`);
+    if (matrixWrong.length)
+      notes.push(
+        `Matrix answers that were wrong: ${matrixWrong.map((r) => `${r.status} (${r.agents} agents, ${r.cells} cells)`).join('; ')}.`,
+      );
     return {
       title,
-      setup: `A coordinator process on 127.0.0.1 (port from the kernel) with a fresh SQLite file in a temp dir; agent and viewer tokens made through the store. Ingest alternates with the bare loops, ${reps} times each; medians.`,
-      commands: { reachgate: 'node bin/reachgate coordinator --db DB --listen 127.0.0.1:0', peer: 'better-sqlite3: INSERT of the same rows, same schema, WAL, synchronous=FULL' },
+      setup:
+        `A coordinator process on 127.0.0.1 (port from the kernel) with a fresh SQLite file in a temp ` +
+        `dir; agent and viewer tokens made through the store. Ingest alternates with the bare loops, ${reps} times each; medians.`,
+      commands: {
+        reachgate: 'node bin/reachgate coordinator --db DB --listen 127.0.0.1:0',
+        peer: 'better-sqlite3: INSERT of the same rows, same schema, WAL, synchronous=FULL',
+      },
       peer: 'bare better-sqlite3',
       rows,
       samples: {

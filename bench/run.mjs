@@ -8,7 +8,18 @@
 // Network safety: benchmarks only send to loopback or to namespaces they create (bench/lib/netns.mjs).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,7 +43,12 @@ let parsed;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { reps: { type: 'string' }, 'no-write': { type: 'boolean', default: false }, 'no-snapshot': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      reps: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
+      'no-snapshot': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
 } catch (error) {
   process.stderr.write(`bench: ${error.message}\n${USAGE}`);
@@ -61,7 +77,10 @@ function machine() {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
   const processors = (cpuinfo.match(/^processor\s*:/gm) ?? []).length || os.cpus().length;
-  const memKiB = Number(/^MemTotal:\s+(\d+) kB/m.exec(existsSync('/proc/meminfo') ? readFileSync('/proc/meminfo', 'utf8') : '')?.[1] ?? os.totalmem() / 1024);
+  const memKiB = Number(
+    /^MemTotal:\s+(\d+) kB/m.exec(existsSync('/proc/meminfo') ? readFileSync('/proc/meminfo', 'utf8') : '')?.[1] ??
+      os.totalmem() / 1024,
+  );
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const commit = quiet('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
   const dirty = quiet('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'probes', 'bin']);
@@ -88,7 +107,11 @@ function snapshotBuild() {
   const dir = mkdtempSync(join(os.tmpdir(), 'reachgate-bench-build-'));
   const modules = join(dir, 'node_modules');
   process.on('exit', () => {
-    try { unlinkSync(modules); } catch { /* not linked yet */ }
+    try {
+      unlinkSync(modules);
+    } catch {
+      /* not linked yet */
+    }
     rmSync(dir, { recursive: true, force: true });
   });
   for (const part of ['bin', 'dist', 'profiles']) {
@@ -118,18 +141,26 @@ function buildHash(root = ROOT) {
 }
 
 function loadAverage() {
-  return os.loadavg().map((l) => l.toFixed(2)).join(' / ');
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
 }
 
 function formatValue(value, unit) {
   if (value === null || value === undefined) return '-';
   if (!Number.isFinite(value)) return 'n/a';
   switch (unit) {
-    case 'ms': return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(0)} ms`;
-    case 'MiB': return `${value.toFixed(1)} MiB`;
-    case 'KiB': return `${(value / 1024).toFixed(1)} MiB`;
-    case 'count': return String(Math.round(value));
-    default: return `${value} ${unit}`;
+    case 'ms':
+      return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(0)} ms`;
+    case 'MiB':
+      return `${value.toFixed(1)} MiB`;
+    case 'KiB':
+      return `${(value / 1024).toFixed(1)} MiB`;
+    case 'count':
+      return String(Math.round(value));
+    default:
+      return `${value} ${unit}`;
   }
 }
 
@@ -153,9 +184,15 @@ function renderBenchmark(index, name, bench) {
     if (bench.commands.reference) lines.push(`- reference: \`${bench.commands.reference}\``);
     lines.push('');
   }
-  lines.push(`| figure | reachgate | ${bench.peer} | ratio (reachgate / ${bench.peer}) | goal | result |`, '|---|---:|---:|---:|---|---|');
+  lines.push(
+    `| figure | reachgate | ${bench.peer} | ratio (reachgate / ${bench.peer}) | goal | result |`,
+    '|---|---:|---:|---:|---|---|',
+  );
   for (const row of bench.rows ?? []) {
-    lines.push(`| ${escapeCell(row.metric)} | ${formatValue(row.reachgate, row.unit)} | ${formatValue(row.peer, row.unit)} | ${row.ratio === null ? '-' : row.ratio.toFixed(2)} | ${escapeCell(row.goal ?? '-')} | ${escapeCell(resultWord(row))} |`);
+    lines.push(
+      `| ${escapeCell(row.metric)} | ${formatValue(row.reachgate, row.unit)} | ${formatValue(row.peer, row.unit)} ` +
+        `| ${row.ratio === null ? '-' : row.ratio.toFixed(2)} | ${escapeCell(row.goal ?? '-')} | ${escapeCell(resultWord(row))} |`,
+    );
   }
   lines.push('');
   for (const note of bench.notes ?? []) lines.push(`- ${note}`);
@@ -193,8 +230,10 @@ function render(info, started, results, loadEnd, buildEnd) {
     `| nmap | ${escapeCell(info.nmap)} |`,
     `| reachgate | ${escapeCell(info.reachgate)} |`,
     info.snapshot
-      ? `| build (hash of dist/ and bin/) | ${info.build}, measured from a copy taken at the start of the run${buildEnd === info.build ? '' : ` (the working tree was rebuilt meanwhile, to ${buildEnd}; the copy was not)`} |`
-      : `| build (hash of dist/ and bin/) | ${info.build}${buildEnd === info.build ? '' : ` at start, **${buildEnd} at end: the code was rebuilt during the run, figures may mix builds**`} |`,
+      ? `| build (hash of dist/ and bin/) | ${info.build}, measured from a copy taken at the start of ` +
+        `the run${buildEnd === info.build ? '' : ` (the working tree was rebuilt meanwhile, to ${buildEnd}; the copy was not)`} |`
+      : `| build (hash of dist/ and bin/) | ` +
+        `${info.build}${buildEnd === info.build ? '' : ` at start, **${buildEnd} at end: the code was rebuilt during the run, figures may mix builds**`} |`,
     `| load average (1/5/15 min) | at start ${info.load}; at end ${loadEnd} (other work on the machine skews the figures) |`,
     '',
     '## Summary',
@@ -204,11 +243,17 @@ function render(info, started, results, loadEnd, buildEnd) {
   ];
   results.forEach(({ name, bench }) => {
     if (bench.error || bench.skipped) {
-      lines.push(`| ${name} | - | - | - | - | - | ${escapeCell(bench.error ? `did not run: ${bench.error}` : `skipped: ${bench.skipped}`)} |`);
+      lines.push(
+        `| ${name} | - | - | - | - | - | ${escapeCell(bench.error ? `did not run: ${bench.error}` : `skipped: ${bench.skipped}`)} |`,
+      );
       return;
     }
     for (const row of (bench.rows ?? []).filter((r) => r.met !== null || r.invalid)) {
-      lines.push(`| ${name} | ${escapeCell(row.metric)} | ${formatValue(row.reachgate, row.unit)} | ${formatValue(row.peer, row.unit)} | ${row.ratio === null ? '-' : row.ratio.toFixed(2)} | ${escapeCell(row.goal ?? '-')} | ${row.met ? 'met' : '**missed**'} |`);
+      lines.push(
+        `| ${name} | ${escapeCell(row.metric)} | ${formatValue(row.reachgate, row.unit)} | ` +
+          `${formatValue(row.peer, row.unit)} | ${row.ratio === null ? '-' : row.ratio.toFixed(2)} ` +
+          `| ${escapeCell(row.goal ?? '-')} | ${row.met ? 'met' : '**missed**'} |`,
+      );
     }
   });
   lines.push('');
@@ -221,7 +266,10 @@ async function main() {
     process.stderr.write('bench: dist/ is missing; run `npm run build` (or `npm run bench`, which builds first)\n');
     process.exit(2);
   }
-  const available = readdirSync(BENCH_DIR).filter((f) => f.endsWith('.mjs') && f !== 'run.mjs').map((f) => f.slice(0, -4)).sort();
+  const available = readdirSync(BENCH_DIR)
+    .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs')
+    .map((f) => f.slice(0, -4))
+    .sort();
   const unknown = positionals.filter((name) => !available.includes(name));
   if (unknown.length) {
     process.stderr.write(`bench: unknown benchmark ${unknown.join(', ')}; known: ${available.join(', ')}\n`);
@@ -252,12 +300,17 @@ async function main() {
     bench.elapsedMs = performance.now() - t0;
     results.push({ name, bench });
     for (const row of bench.rows ?? []) {
-      process.stderr.write(`  ${row.metric}: reachgate ${formatValue(row.reachgate, row.unit)}, peer ${formatValue(row.peer, row.unit)}, ratio ${row.ratio === null ? '-' : row.ratio.toFixed(2)}, goal ${row.goal ?? '-'}: ${resultWord(row)}\n`);
+      process.stderr.write(
+        `  ${row.metric}: reachgate ${formatValue(row.reachgate, row.unit)}, peer ` +
+          `${formatValue(row.peer, row.unit)}, ratio ${row.ratio === null ? '-' : row.ratio.toFixed(2)}, ` +
+          `goal ${row.goal ?? '-'}: ${resultWord(row)}\n`,
+      );
     }
     if (bench.skipped) process.stderr.write(`  skipped: ${bench.skipped}\n`);
   }
   const buildEnd = buildHash();
-  if (buildEnd !== info.build && !info.snapshot) process.stderr.write('bench: warning: dist/ or bin/ changed during the run; figures may mix builds\n');
+  if (buildEnd !== info.build && !info.snapshot)
+    process.stderr.write('bench: warning: dist/ or bin/ changed during the run; figures may mix builds\n');
   const markdown = render(info, started, results, loadAverage(), buildEnd);
   if (flags['no-write']) process.stdout.write(markdown);
   else {

@@ -34,7 +34,9 @@ const DAEMON_READY_MS = 10_000;
 /** The whole benchmark gives up (and tears down) past this, whatever is left. */
 const BUDGET_MS = 12 * 60_000;
 
-export const title = `UDP under random loss: DNS, NTP and SNMP, ${PROBES} probes each, ${ATTEMPTS} attempts, 2 s deadline, share that comes back open`;
+export const title =
+  `UDP under random loss: DNS, NTP and SNMP, ${PROBES} probes each, ${ATTEMPTS} attempts, ` +
+  `2 s deadline, share that comes back open`;
 
 const PROTOCOLS = [
   { name: 'DNS', kind: 'dns', port: 53, daemon: 'dnsmasq', args: ['--name', 'rg.test', '--expect-address', SERVER] },
@@ -56,7 +58,19 @@ function sendTime(attempt, attempts, timeoutMs) {
 }
 
 function reachgateArgs(protocol, target) {
-  return ['probe', protocol.kind, ...Array(PROBES).fill(target), ...protocol.args, '--attempts', String(ATTEMPTS), '--timeout', `${DEADLINE_MS / 1000}s`, '--concurrency', String(RG_CONCURRENCY), '--json'];
+  return [
+    'probe',
+    protocol.kind,
+    ...Array(PROBES).fill(target),
+    ...protocol.args,
+    '--attempts',
+    String(ATTEMPTS),
+    '--timeout',
+    `${DEADLINE_MS / 1000}s`,
+    '--concurrency',
+    String(RG_CONCURRENCY),
+    '--json',
+  ];
 }
 
 function nmapArgs(protocol, target) {
@@ -80,27 +94,39 @@ function buildTopology(client, router, server) {
   must('ip', ['-n', router, 'addr', 'add', `${ROUTER_SERVER_SIDE}/24`, 'dev', 'to-server']);
   must('ip', ['-n', server, 'addr', 'add', `${SERVER}/24`, 'dev', 'eth0']);
   must('ip', ['-n', server, 'addr', 'add', `${SILENT}/24`, 'dev', 'eth0']);
-  for (const [ns, dev] of [[client, 'eth0'], [router, 'to-client'], [router, 'to-server'], [server, 'eth0']]) must('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+  for (const [ns, dev] of [
+    [client, 'eth0'],
+    [router, 'to-client'],
+    [router, 'to-server'],
+    [server, 'eth0'],
+  ])
+    must('ip', ['-n', ns, 'link', 'set', dev, 'up']);
   must('ip', ['-n', client, 'route', 'add', 'default', 'via', ROUTER_CLIENT_SIDE]);
   must('ip', ['-n', server, 'route', 'add', 'default', 'via', ROUTER_SERVER_SIDE]);
   must('ip', ['netns', 'exec', router, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
   // The silent target: whatever goes to it is dropped on the router (nothing listens there either).
-  nft(router, [
-    'table inet rgbase {',
-    '  chain forward {',
-    '    type filter hook forward priority 0; policy accept;',
-    `    ip daddr ${SILENT} drop`,
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
+  nft(
+    router,
+    [
+      'table inet rgbase {',
+      '  chain forward {',
+      '    type filter hook forward priority 0; policy accept;',
+      `    ip daddr ${SILENT} drop`,
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Start a daemon in the foreground inside `ns`; resolves with its PID once it printed `ready`. */
 function startDaemon(ns, argv, ready, { env } = {}) {
   return new Promise((resolve, reject) => {
     // `ip netns exec` execs the command: the child's PID is the daemon's.
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: env ? { ...process.env, ...env } : process.env,
+    });
     let output = '';
     let done = false;
     const finish = (error) => {
@@ -112,7 +138,10 @@ function startDaemon(ns, argv, ready, { env } = {}) {
         reject(error);
       } else resolve(child);
     };
-    const timer = setTimeout(() => finish(new Error(`${argv[0]} not ready after ${DAEMON_READY_MS} ms: ${output.slice(-300)}`)), DAEMON_READY_MS);
+    const timer = setTimeout(
+      () => finish(new Error(`${argv[0]} not ready after ${DAEMON_READY_MS} ms: ${output.slice(-300)}`)),
+      DAEMON_READY_MS,
+    );
     for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding('utf8').on('data', (chunk) => {
         // Keep draining after it is ready, so a chatty daemon never blocks on a full pipe.
@@ -122,7 +151,9 @@ function startDaemon(ns, argv, ready, { env } = {}) {
       });
     }
     child.once('error', (error) => finish(error));
-    child.once('exit', (code, signal) => finish(new Error(`${argv[0]} exited (${code ?? signal}) before it was ready: ${output.slice(-300)}`)));
+    child.once('exit', (code, signal) =>
+      finish(new Error(`${argv[0]} exited (${code ?? signal}) before it was ready: ${output.slice(-300)}`)),
+    );
   });
 }
 
@@ -130,8 +161,18 @@ function startDaemon(ns, argv, ready, { env } = {}) {
 async function stopDaemon(child) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  try { process.kill(child.pid, 'SIGTERM'); } catch { return; }
-  const timer = setTimeout(() => { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000);
+  try {
+    process.kill(child.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, 3000);
   await exited;
   clearTimeout(timer);
 }
@@ -139,23 +180,73 @@ async function stopDaemon(child) {
 async function startDaemons(server, dir) {
   const daemons = [];
   try {
-    daemons.push(await startDaemon(server, [
-      'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll', '--log-facility=-',
-      `--listen-address=${SERVER}`, '--bind-interfaces', '--port=53', '--local=/test/', `--host-record=rg.test,${SERVER}`,
-    ], 'started, version'));
+    daemons.push(
+      await startDaemon(
+        server,
+        [
+          'dnsmasq',
+          '--no-daemon',
+          '--conf-file=/dev/null',
+          '--no-resolv',
+          '--no-hosts',
+          '--no-poll',
+          '--log-facility=-',
+          `--listen-address=${SERVER}`,
+          '--bind-interfaces',
+          '--port=53',
+          '--local=/test/',
+          `--host-record=rg.test,${SERVER}`,
+        ],
+        'started, version',
+      ),
+    );
     const chronyConf = join(dir, 'chrony.conf');
-    writeFileSync(chronyConf, [
-      'port 123', `bindaddress ${SERVER}`, 'allow', 'local stratum 8',
-      `driftfile ${join(dir, 'chrony.drift')}`, `pidfile ${join(dir, 'chronyd.pid')}`,
-      'cmdport 0', 'bindcmdaddress /', '',
-    ].join('\n'));
+    writeFileSync(
+      chronyConf,
+      [
+        'port 123',
+        `bindaddress ${SERVER}`,
+        'allow',
+        'local stratum 8',
+        `driftfile ${join(dir, 'chrony.drift')}`,
+        `pidfile ${join(dir, 'chronyd.pid')}`,
+        'cmdport 0',
+        'bindcmdaddress /',
+        '',
+      ].join('\n'),
+    );
     // -d: foreground, log to stderr; -x: never touch the system clock.
-    daemons.push(await startDaemon(server, ['chronyd', '-d', '-x', '-u', 'root', '-f', chronyConf], 'Running with root privileges'));
+    daemons.push(
+      await startDaemon(
+        server,
+        ['chronyd', '-d', '-x', '-u', 'root', '-f', chronyConf],
+        'Running with root privileges',
+      ),
+    );
     const snmpConf = join(dir, 'snmpd.conf');
     writeFileSync(snmpConf, ['rocommunity public default', ''].join('\n'));
-    daemons.push(await startDaemon(server, [
-      'snmpd', '-f', '-Lo', '-C', '-M', join(dir, 'no-mibs'), '-m', '', '-c', snmpConf, '-p', join(dir, 'snmpd.pid'), `udp:${SERVER}:161`,
-    ], 'NET-SNMP version', { env: { SNMP_PERSISTENT_DIR: join(dir, 'snmp-state') } }));
+    daemons.push(
+      await startDaemon(
+        server,
+        [
+          'snmpd',
+          '-f',
+          '-Lo',
+          '-C',
+          '-M',
+          join(dir, 'no-mibs'),
+          '-m',
+          '',
+          '-c',
+          snmpConf,
+          '-p',
+          join(dir, 'snmpd.pid'),
+          `udp:${SERVER}:161`,
+        ],
+        'NET-SNMP version',
+        { env: { SNMP_PERSISTENT_DIR: join(dir, 'snmp-state') } },
+      ),
+    );
     return daemons;
   } catch (error) {
     for (const daemon of daemons) await stopDaemon(daemon);
@@ -171,25 +262,32 @@ function setLoss(router, port, condition) {
   const { target, requestLoss, replyLoss } = condition;
   const request = `ip daddr ${target} udp dport ${port}`;
   const reply = `ip saddr ${target} udp sport ${port}`;
-  nft(router, [
-    // Create-if-missing, delete, define: one atomic transaction whether or not it existed.
-    'table inet rgloss',
-    'delete table inet rgloss',
-    'table inet rgloss {',
-    '  counter requests { }',
-    '  counter requests_dropped { }',
-    '  counter replies { }',
-    '  counter replies_dropped { }',
-    '  chain forward {',
-    '    type filter hook forward priority -10; policy accept;',
-    `    ${request} counter name "requests"`,
-    ...(requestLoss > 0 ? [`    ${request} numgen random mod 100 < ${requestLoss} counter name "requests_dropped" drop`] : []),
-    `    ${reply} counter name "replies"`,
-    ...(replyLoss > 0 ? [`    ${reply} numgen random mod 100 < ${replyLoss} counter name "replies_dropped" drop`] : []),
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
+  nft(
+    router,
+    [
+      // Create-if-missing, delete, define: one atomic transaction whether or not it existed.
+      'table inet rgloss',
+      'delete table inet rgloss',
+      'table inet rgloss {',
+      '  counter requests { }',
+      '  counter requests_dropped { }',
+      '  counter replies { }',
+      '  counter replies_dropped { }',
+      '  chain forward {',
+      '    type filter hook forward priority -10; policy accept;',
+      `    ${request} counter name "requests"`,
+      ...(requestLoss > 0
+        ? [`    ${request} numgen random mod 100 < ${requestLoss} counter name "requests_dropped" drop`]
+        : []),
+      `    ${reply} counter name "replies"`,
+      ...(replyLoss > 0
+        ? [`    ${reply} numgen random mod 100 < ${replyLoss} counter name "replies_dropped" drop`]
+        : []),
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
 }
 
 function readCounters(router) {
@@ -204,22 +302,32 @@ function readCounters(router) {
 
 /** One reachgate invocation with the same target PROBES times. */
 async function runReachgate(client, protocol, target) {
-  const run = await timed([process.execPath, REACHGATE, ...reachgateArgs(protocol, target)], { ns: client, timeoutMs: RG_RUN_TIMEOUT_MS, rss: false });
-  if (run.timedOut) return { invalid: `reachgate killed after ${RG_RUN_TIMEOUT_MS} ms`, probes: [], wallMs: run.wallMs };
+  const run = await timed([process.execPath, REACHGATE, ...reachgateArgs(protocol, target)], {
+    ns: client,
+    timeoutMs: RG_RUN_TIMEOUT_MS,
+    rss: false,
+  });
+  if (run.timedOut)
+    return { invalid: `reachgate killed after ${RG_RUN_TIMEOUT_MS} ms`, probes: [], wallMs: run.wallMs };
   let report;
   try {
     report = JSON.parse(run.stdout);
   } catch {
-    return { invalid: `reachgate printed no JSON (exit ${run.code}): ${run.stderr.trim().slice(0, 200)}`, probes: [], wallMs: run.wallMs };
+    return {
+      invalid: `reachgate printed no JSON (exit ${run.code}): ${run.stderr.trim().slice(0, 200)}`,
+      probes: [],
+      wallMs: run.wallMs,
+    };
   }
   const probes = (report.results ?? []).map((result) => {
     const open = result.state === 'open';
     // Time from the probe's start: the answered attempt's send time plus its RTT. On this path (well
     // under a millisecond) a reply always comes before the next attempt goes, so the answered attempt
     // is the last one sent. A probe that did not answer took the whole deadline.
-    const ms = open && Number.isFinite(result.rtt_ms)
-      ? sendTime(result.attempts - 1, ATTEMPTS, DEADLINE_MS) + result.rtt_ms
-      : DEADLINE_MS;
+    const ms =
+      open && Number.isFinite(result.rtt_ms)
+        ? sendTime(result.attempts - 1, ATTEMPTS, DEADLINE_MS) + result.rtt_ms
+        : DEADLINE_MS;
     return { state: result.state, open, ms, attempts: result.attempts, verdict: result.verdict, reason: result.reason };
   });
   const invalid = probes.length === PROBES ? undefined : `reachgate reported ${probes.length} results, not ${PROBES}`;
@@ -228,9 +336,14 @@ async function runReachgate(client, protocol, target) {
 
 /** One nmap run: its state for the port and the time it says it scanned for. */
 async function runNmapOnce(client, protocol, target) {
-  const run = await timed(['nmap', ...nmapArgs(protocol, target)], { ns: client, timeoutMs: NMAP_RUN_TIMEOUT_MS, rss: false });
+  const run = await timed(['nmap', ...nmapArgs(protocol, target)], {
+    ns: client,
+    timeoutMs: NMAP_RUN_TIMEOUT_MS,
+    rss: false,
+  });
   if (run.timedOut) return { state: 'killed', open: false, ms: NMAP_RUN_TIMEOUT_MS, wallMs: run.wallMs };
-  const state = new RegExp(`Ports: ${protocol.port}/([^/]+)/udp`).exec(run.stdout)?.[1] ?? `no port line (exit ${run.code})`;
+  const state =
+    new RegExp(`Ports: ${protocol.port}/([^/]+)/udp`).exec(run.stdout)?.[1] ?? `no port line (exit ${run.code})`;
   const scanned = /scanned in ([\d.]+) seconds/.exec(run.stdout);
   return { state, open: state === 'open', ms: scanned ? Number(scanned[1]) * 1000 : run.wallMs, wallMs: run.wallMs };
 }
@@ -255,7 +368,10 @@ async function runNmap(client, protocol, target) {
 function tally(probes, key = 'state') {
   const counts = {};
   for (const probe of probes) counts[probe[key]] = (counts[probe[key]] ?? 0) + 1;
-  return Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+  return Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
 }
 
 /** ln(k!) for k up to 2 * PROBES. */
@@ -272,13 +388,17 @@ function fisherLower(a, b) {
   const total = a + b;
   const lnAll = lnChoose(2 * PROBES, PROBES);
   let p = 0;
-  for (let x = Math.max(0, total - PROBES); x <= a; x++) p += Math.exp(lnChoose(total, x) + lnChoose(2 * PROBES - total, PROBES - x) - lnAll);
+  for (let x = Math.max(0, total - PROBES); x <= a; x++)
+    p += Math.exp(lnChoose(total, x) + lnChoose(2 * PROBES - total, PROBES - x) - lnAll);
   return Math.min(1, p);
 }
 
 function perProbe(counters, n) {
   const f = (v) => ((v ?? 0) / n).toFixed(2);
-  return `${f(counters.requests)} requests (${f(counters.requests_dropped)} dropped), ${f(counters.replies)} replies (${f(counters.replies_dropped)} dropped)`;
+  return (
+    `${f(counters.requests)} requests (${f(counters.requests_dropped)} dropped), ${f(counters.replies)} ` +
+    `replies (${f(counters.replies_dropped)} dropped)`
+  );
 }
 
 export default async function udpLoss() {
@@ -312,12 +432,18 @@ export default async function udpLoss() {
         const sides = {};
         const order = cell++ % 2 === 0 ? ['reachgate', 'nmap'] : ['nmap', 'reachgate'];
         for (const side of order) {
-          if (performance.now() - began > BUDGET_MS) throw new Error(`over the ${BUDGET_MS / 60_000} min budget at ${protocol.name}, ${condition.label}`);
+          if (performance.now() - began > BUDGET_MS)
+            throw new Error(`over the ${BUDGET_MS / 60_000} min budget at ${protocol.name}, ${condition.label}`);
           setLoss(router, protocol.port, condition);
-          const result = side === 'reachgate' ? await runReachgate(client, protocol, condition.target) : await runNmap(client, protocol, condition.target);
+          const result =
+            side === 'reachgate'
+              ? await runReachgate(client, protocol, condition.target)
+              : await runNmap(client, protocol, condition.target);
           result.counters = readCounters(router);
           sides[side] = result;
-          process.stderr.write(`  ${protocol.name}, ${condition.label}, ${side}: ${tally(result.probes)} (${(result.wallMs / 1000).toFixed(1)} s)\n`);
+          process.stderr.write(
+            `  ${protocol.name}, ${condition.label}, ${side}: ${tally(result.probes)} (${(result.wallMs / 1000).toFixed(1)} s)\n`,
+          );
         }
         const rg = sides.reachgate;
         const nm = sides.nmap;
@@ -328,66 +454,121 @@ export default async function udpLoss() {
         const rgMs = median(rg.probes.map((p) => p.ms));
         const nmMs = median(nm.probes.map((p) => p.ms));
         if (condition.silent) {
-          const r = row({ metric: `${label}: false \`open\` of ${PROBES}`, unit: 'count', reachgate: rgOpen, peer: nmOpen, goal: 'reachgate 0', goalMax: 0, invalid: rg.invalid });
+          const r = row({
+            metric: `${label}: false \`open\` of ${PROBES}`,
+            unit: 'count',
+            reachgate: rgOpen,
+            peer: nmOpen,
+            goal: 'reachgate 0',
+            goalMax: 0,
+            invalid: rg.invalid,
+          });
           rows.push(r);
         } else {
-          const invalid = rg.invalid ?? (nmKilled ? `${nmKilled} nmap runs killed after ${NMAP_RUN_TIMEOUT_MS} ms` : undefined);
-          const r = row({ metric: `${label}: share \`open\``, unit: '%', reachgate: rgOpen * (100 / PROBES), peer: nmOpen * (100 / PROBES), goal: 'reachgate >= nmap (higher is better)', invalid });
+          const invalid =
+            rg.invalid ?? (nmKilled ? `${nmKilled} nmap runs killed after ${NMAP_RUN_TIMEOUT_MS} ms` : undefined);
+          const r = row({
+            metric: `${label}: share \`open\``,
+            unit: '%',
+            reachgate: rgOpen * (100 / PROBES),
+            peer: nmOpen * (100 / PROBES),
+            goal: 'reachgate >= nmap (higher is better)',
+            invalid,
+          });
           // Higher is better for a share: met when reachgate's is at least nmap's.
           r.met = !rg.invalid && rgOpen >= nmOpen;
           rows.push(r);
-          if (rgOpen < nmOpen) chance.push(`${label}: reachgate ${rgOpen}, nmap ${nmOpen}; one-sided Fisher exact p = ${fisherLower(rgOpen, nmOpen).toFixed(2)} (the chance of a gap this large or larger if both had the same success rate).`);
+          if (rgOpen < nmOpen)
+            chance.push(
+              `${label}: reachgate ${rgOpen}, nmap ${nmOpen}; one-sided Fisher exact p = ` +
+                `${fisherLower(rgOpen, nmOpen).toFixed(2)} (the chance of a gap this large or larger if both had the same success rate).`,
+            );
         }
-        if (condition.requestLoss === 0 && !condition.silent) nmapUnloaded.push(`${protocol.name} ${Math.round(nmMs)} ms`);
+        if (condition.requestLoss === 0 && !condition.silent)
+          nmapUnloaded.push(`${protocol.name} ${Math.round(nmMs)} ms`);
         if (condition.requestLoss === 30) {
           samples[`reachgate ms, ${label}`] = rg.probes.map((p) => p.ms);
           samples[`nmap ms, ${label}`] = nm.probes.map((p) => p.ms);
         }
-        rows.push(row({ metric: `${label}: median time per probe (reference)`, unit: 'ms', reachgate: rgMs, peer: nmMs }));
-        traffic.push(`${label}: reachgate ${perProbe(rg.counters, PROBES)}; nmap ${perProbe(nm.counters, PROBES)} per probe.`);
+        rows.push(
+          row({ metric: `${label}: median time per probe (reference)`, unit: 'ms', reachgate: rgMs, peer: nmMs }),
+        );
+        traffic.push(
+          `${label}: reachgate ${perProbe(rg.counters, PROBES)}; nmap ${perProbe(nm.counters, PROBES)} per probe.`,
+        );
         states.push(`${label}: reachgate ${tally(rg.probes)}; nmap ${tally(nm.probes)}.`);
-        walls.push(`${label}: reachgate ${(rg.wallMs / 1000).toFixed(1)} s (one process), nmap ${(nm.wallMs / 1000).toFixed(1)} s (${PROBES} processes, ${NMAP_CONCURRENCY} at a time).`);
-        if (!condition.silent) attemptsUsed.push(`${label}: ${tally(rg.probes.filter((p) => p.open), 'attempts')}.`);
+        walls.push(
+          `${label}: reachgate ${(rg.wallMs / 1000).toFixed(1)} s (one process), nmap ` +
+            `${(nm.wallMs / 1000).toFixed(1)} s (${PROBES} processes, ${NMAP_CONCURRENCY} at a time).`,
+        );
+        if (!condition.silent)
+          attemptsUsed.push(
+            `${label}: ${tally(
+              rg.probes.filter((p) => p.open),
+              'attempts',
+            )}.`,
+          );
         if (rg.invalid) notes.push(`${label}: reachgate's run does not count: ${rg.invalid}`);
         const wrong = rg.probes.filter((p) => !p.open && !condition.silent).map((p) => p.reason);
-        if (wrong.length) notes.push(`${label}: why reachgate's ${wrong.length} non-open probes failed: ${[...new Set(wrong)].join('; ')}.`);
+        if (wrong.length)
+          notes.push(
+            `${label}: why reachgate's ${wrong.length} non-open probes failed: ${[...new Set(wrong)].join('; ')}.`,
+          );
       }
     }
     return {
       title,
       setup: [
-        `Namespaces: client ${CLIENT}/24 <-> router (${ROUTER_CLIENT_SIDE}, ${ROUTER_SERVER_SIDE}, IPv4 forwarding) <-> server ${SERVER}/24 and ${SILENT}/24.`,
+        `Namespaces: client ${CLIENT}/24 <-> router (${ROUTER_CLIENT_SIDE}, ${ROUTER_SERVER_SIDE}, ` +
+          `IPv4 forwarding) <-> server ${SERVER}/24 and ${SILENT}/24.`,
         `On the server, bound to ${SERVER} only: ${PROTOCOLS.map((p) => `${p.daemon} on ${p.port}`).join(', ')}.`,
-        'Loss: the router\'s nftables forward chain drops at random, `ip daddr SERVER udp dport PORT numgen random mod 100 < N drop`,',
-        'requests only (replies are not subject to loss) at 0, 10 and 30 %; the "both ways" variant adds the same rule at 30 % on the replies (`ip saddr SERVER udp sport PORT`).',
-        `The silent target is ${SILENT}, on which nothing listens, behind a router rule \`ip daddr ${SILENT} drop\`; same ports, so nmap sends the same payloads.`,
-        `reachgate: one invocation per protocol and loss level with the target ${PROBES} times, --concurrency ${RG_CONCURRENCY} (each probe has its own socket and ids);`,
-        `nmap: ${PROBES} runs, ${NMAP_CONCURRENCY} at a time, each killed after ${NMAP_RUN_TIMEOUT_MS / 1000} s. The two alternate which goes first, with fresh nftables counters each.`,
-        `Time per probe: reachgate, the send time of the answered attempt in its backoff schedule plus that attempt's rtt_ms (${DEADLINE_MS} ms for a probe that did not answer);`,
+        "Loss: the router's nftables forward chain drops at random, `ip daddr SERVER udp dport PORT numgen random mod 100 < N drop`,",
+        'requests only (replies are not subject to loss) at 0, 10 and 30 %; the "both ways" variant ' +
+          'adds the same rule at 30 % on the replies (`ip saddr SERVER udp sport PORT`).',
+        `The silent target is ${SILENT}, on which nothing listens, behind a router rule \`ip daddr ` +
+          `${SILENT} drop\`; same ports, so nmap sends the same payloads.`,
+        `reachgate: one invocation per protocol and loss level with the target ${PROBES} times, ` +
+          `--concurrency ${RG_CONCURRENCY} (each probe has its own socket and ids);`,
+        `nmap: ${PROBES} runs, ${NMAP_CONCURRENCY} at a time, each killed after ${NMAP_RUN_TIMEOUT_MS / 1000} ` +
+          `s. The two alternate which goes first, with fresh nftables counters each.`,
+        `Time per probe: reachgate, the send time of the answered attempt in its backoff schedule ` +
+          `plus that attempt's rtt_ms (${DEADLINE_MS} ms for a probe that did not answer);`,
         'nmap, the "scanned in" time it prints (process start-up excluded on both sides). --reps does not apply: 100 probes per tool and level.',
       ].join(' '),
       commands: {
-        reachgate: `node bin/reachgate probe dns|ntp|snmp ${SERVER} (x${PROBES}) [--name rg.test --expect-address ${SERVER} | --community public] --attempts ${ATTEMPTS} --timeout 2s --concurrency ${RG_CONCURRENCY} --json`,
+        reachgate:
+          `node bin/reachgate probe dns|ntp|snmp ${SERVER} (x${PROBES}) [--name rg.test --expect-address ` +
+          `${SERVER} | --community public] --attempts ${ATTEMPTS} --timeout 2s --concurrency ${RG_CONCURRENCY} --json`,
         peer: `nmap ${nmapArgs({ port: 'PORT' }, SERVER).join(' ')}   (${PROBES} runs per level, ${NMAP_CONCURRENCY} at a time)`,
       },
       peer: 'nmap',
       rows,
       samples,
       notes: [
-        'Replies: in the request-loss rows only requests are dropped and every reply gets through; in the "both ways" rows each request and each reply is dropped with 30 % chance independently, so one attempt succeeds with 0.7 x 0.7 = 49 %.',
+        'Replies: in the request-loss rows only requests are dropped and every reply gets through; ' +
+          'in the "both ways" rows each request and each reply is dropped with 30 % chance independently, ' +
+          'so one attempt succeeds with 0.7 x 0.7 = 49 %.',
         'nmap has no 2 s deadline (it waits as its own timing decides; --host-timeout would drop the host from the output).',
-        'Packets per try differ, packets per probe do not: nmap sends every payload nmap-payloads lists for the port on each try (two for 53, 123 and 161), but for a one-port scan it makes only 2 tries whatever --max-retries says '
-          + '(scan_engine.cc allowedTryno: at most max(1, max_successful_tryno + 1) retransmissions, and nothing has answered a later try yet), so a silent port costs both tools 4 requests (the counters below).',
-        `Under independent loss that makes the chance of a miss the same for both: 0.3^4 = 0.81 % for reachgate and (0.3^2)^2 = 0.81 % for nmap at 30 % request loss, 0.51^4 = (0.51^2)^2 = 6.8 % at 30 % both ways.`,
-        `So at 30 % the share rows compare two draws of the same odds: with ${PROBES} probes a gap of a few points either way is chance, and the strict goal (reachgate >= nmap) can be missed by luck alone.`,
-        ...(chance.length ? ['Rows where reachgate came out lower, and whether that is more than chance:', ...chance] : []),
-        'Requests and replies per probe, from the router\'s nftables counters (requests counted before the random drop, replies before theirs):',
+        'Packets per try differ, packets per probe do not: nmap sends every payload nmap-payloads ' +
+          'lists for the port on each try (two for 53, 123 and 161), but for a one-port scan it makes only 2 tries whatever --max-retries says ' +
+          '(scan_engine.cc allowedTryno: at most max(1, max_successful_tryno + 1) retransmissions, ' +
+          'and nothing has answered a later try yet), so a silent port costs both tools 4 requests (the counters below).',
+        `Under independent loss that makes the chance of a miss the same for both: 0.3^4 = 0.81 % ` +
+          `for reachgate and (0.3^2)^2 = 0.81 % for nmap at 30 % request loss, 0.51^4 = (0.51^2)^2 = 6.8 % at 30 % both ways.`,
+        `So at 30 % the share rows compare two draws of the same odds: with ${PROBES} probes a gap ` +
+          `of a few points either way is chance, and the strict goal (reachgate >= nmap) can be missed by luck alone.`,
+        ...(chance.length
+          ? ['Rows where reachgate came out lower, and whether that is more than chance:', ...chance]
+          : []),
+        "Requests and replies per probe, from the router's nftables counters (requests counted before the random drop, replies before theirs):",
         ...traffic,
         'States of the 100 probes:',
         ...states,
         'Attempts reachgate used for its open probes (attempts N count):',
         ...attemptsUsed,
-        `Median time per probe: reachgate's is the path's round trip plus the backoff before the attempt that was answered; nmap's "scanned in" carries a cost of its own per run even when its first try is answered (its median at 0 % loss: ${nmapUnloaded.join(', ')}).`,
+        `Median time per probe: reachgate's is the path's round trip plus the backoff before the ` +
+          `attempt that was answered; nmap's "scanned in" carries a cost of its own per run even ` +
+          `when its first try is answered (its median at 0 % loss: ${nmapUnloaded.join(', ')}).`,
         'Wall time for all 100 probes (reference, start-up included):',
         ...walls,
         ...notes,

@@ -36,14 +36,24 @@ settings:
   timeout: 1s
 `;
 
-const reachgateArgs = (siteFile) => ['run', 'tightgate/workstation', '--site', siteFile, '--format', 'json', '--agent', 'bench-workstation'];
+const reachgateArgs = (siteFile) => [
+  'run',
+  'tightgate/workstation',
+  '--site',
+  siteFile,
+  '--format',
+  'json',
+  '--agent',
+  'bench-workstation',
+];
 
 // The viewer: a TLS listener on tightgate:5900 that greets like an RFB server; ends itself after 10 minutes.
 const VIEWER = `
 const tls = require('node:tls'), fs = require('node:fs');
 const [address, cert, key] = process.argv.slice(1);
 setTimeout(() => process.exit(0), 600000);
-tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (socket) => { socket.on('error', () => {}); socket.write('RFB 003.008\\n'); socket.resume(); })
+const greet = (socket) => { socket.on('error', () => {}); socket.write('RFB 003.008\\n'); socket.resume(); };
+tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, greet)
   .listen(5900, address, () => console.log('ready'));
 `;
 
@@ -63,9 +73,11 @@ function answerOf(run) {
   const viewer = results.find((result) => result.row === 'viewer');
   let wrong = null;
   if (run.code !== 0) wrong = `exit ${run.code}`;
-  if (failed.length > 0) wrong = `${failed.length} probes did not pass, e.g. ${failed[0].id}: ${failed[0].state}: ${failed[0].reason}`;
+  if (failed.length > 0)
+    wrong = `${failed.length} probes did not pass, e.g. ${failed[0].id}: ${failed[0].state}: ${failed[0].reason}`;
   else if (viewer?.state !== 'open') wrong = `the viewer row is ${viewer?.state ?? 'missing'}`;
-  else if (states.filtered !== results.length - 1) wrong = `expected every probe but the viewer filtered, got ${JSON.stringify(states)}`;
+  else if (states.filtered !== results.length - 1)
+    wrong = `expected every probe but the viewer filtered, got ${JSON.stringify(states)}`;
   return { wrong, probes: results.length, states };
 }
 
@@ -78,7 +90,10 @@ function buildTopology() {
   try {
     must('ip', ['netns', 'exec', router, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     // Two links on the router: linkNamespaces names both ends veth0, so the links are made here.
-    for (const [name, peer] of [['ws', workstation], ['far', far]]) {
+    for (const [name, peer] of [
+      ['ws', workstation],
+      ['far', far],
+    ]) {
       must('ip', ['-n', router, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer]);
       must('ip', ['-n', router, 'link', 'set', name, 'up']);
       must('ip', ['-n', peer, 'link', 'set', 'eth0', 'up']);
@@ -92,16 +107,19 @@ function buildTopology() {
     for (const canary of CANARIES) address(far, 'eth0', `${canary}/24`);
     must('ip', ['-n', workstation, 'route', 'add', 'default', 'via', ROUTER.workstation]);
     must('ip', ['-n', far, 'route', 'add', 'default', 'via', ROUTER.far]);
-    nft(router, [
-      'table ip rgbench {',
-      '  chain forward {',
-      '    type filter hook forward priority filter; policy drop;',
-      '    ct state established,related accept',
-      `    ip saddr ${WORKSTATION} ip daddr ${TIGHTGATE} tcp dport 5900 accept`,
-      '  }',
-      '}',
-      '',
-    ].join('\n'));
+    nft(
+      router,
+      [
+        'table ip rgbench {',
+        '  chain forward {',
+        '    type filter hook forward priority filter; policy drop;',
+        '    ct state established,related accept',
+        `    ip saddr ${WORKSTATION} ip daddr ${TIGHTGATE} tcp dport 5900 accept`,
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
     return { workstation, far, namespaces };
   } catch (error) {
     for (const ns of namespaces) deleteNamespace(ns);
@@ -113,11 +131,34 @@ function buildTopology() {
 function startViewer(ns, dir) {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  must('openssl', ['req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=tightgate.bench.test', '-addext', `subjectAltName=IP:${TIGHTGATE}`]);
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', VIEWER, TIGHTGATE, cert, key], { stdio: ['ignore', 'pipe', 'pipe'] });
+  must('openssl', [
+    'req',
+    '-x509',
+    '-nodes',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=tightgate.bench.test',
+    '-addext',
+    `subjectAltName=IP:${TIGHTGATE}`,
+  ]);
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', VIEWER, TIGHTGATE, cert, key], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`the viewer listener was not ready after ${READY_TIMEOUT_MS} ms: ${output}`)), READY_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`the viewer listener was not ready after ${READY_TIMEOUT_MS} ms: ${output}`)),
+      READY_TIMEOUT_MS,
+    );
     child.stdout.setEncoding('utf8').on('data', (chunk) => {
       output += chunk;
       if (output.includes('ready')) {
@@ -125,7 +166,9 @@ function startViewer(ns, dir) {
         resolve(child);
       }
     });
-    child.stderr.setEncoding('utf8').on('data', (chunk) => { output += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+      output += chunk;
+    });
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`the viewer listener exited (${code}): ${output}`));
@@ -146,8 +189,16 @@ export async function run({ reps = 3 } = {}) {
     viewer = await startViewer(far, dir);
     const samples = [];
     for (let i = 0; i < reps; i++) {
-      const measured = await timed([process.execPath, REACHGATE, ...reachgateArgs(siteFile)], { ns: workstation, timeoutMs: RUN_TIMEOUT_MS });
-      samples.push({ wallMs: measured.timedOut ? NaN : measured.wallMs, rssKiB: measured.maxRssKiB, cpuMs: measured.cpuMs, ...answerOf(measured) });
+      const measured = await timed([process.execPath, REACHGATE, ...reachgateArgs(siteFile)], {
+        ns: workstation,
+        timeoutMs: RUN_TIMEOUT_MS,
+      });
+      samples.push({
+        wallMs: measured.timedOut ? NaN : measured.wallMs,
+        rssKiB: measured.maxRssKiB,
+        cpuMs: measured.cpuMs,
+        ...answerOf(measured),
+      });
     }
     const probes = samples.find((sample) => sample.probes)?.probes ?? NaN;
     const waves = Math.ceil(probes / CONCURRENCY);
@@ -157,19 +208,41 @@ export async function run({ reps = 3 } = {}) {
     const wallMs = median(samples.map((sample) => sample.wallMs));
     return {
       title,
-      setup: `Namespaces: workstation ${WORKSTATION}/24 <-veth-> router <-veth-> far end (tightgate ${TIGHTGATE} with a TLS listener on 5900; canaries ${CANARIES.join(', ')}). Router nftables: forward policy drop, only workstation -> ${TIGHTGATE}:5900 accepted. Site: no features, \`sweep: common\`, \`timeout: 1s\`. reachgate runs in the workstation namespace at its default --concurrency ${CONCURRENCY}, stdout to a file; ${reps} runs; median wall time from spawn to exit (Node start-up included).`,
-      commands: { reachgate: `node bin/reachgate ${reachgateArgs('site.yaml').join(' ')}`, peer: `1.5 x ${DEADLINE_MS / 1000} s x ceil(${probes} probes / ${CONCURRENCY})` },
+      setup:
+        `Namespaces: workstation ${WORKSTATION}/24 <-veth-> router <-veth-> far end (tightgate ` +
+        `${TIGHTGATE} with a TLS listener on 5900; canaries ${CANARIES.join(', ')}). Router nftables: ` +
+        `forward policy drop, only workstation -> ${TIGHTGATE}:5900 accepted. Site: no features, ` +
+        `\`sweep: common\`, \`timeout: 1s\`. reachgate runs in the workstation namespace at its ` +
+        `default --concurrency ${CONCURRENCY}, stdout to a file; ${reps} runs; median wall time from spawn to exit (Node start-up included).`,
+      commands: {
+        reachgate: `node bin/reachgate ${reachgateArgs('site.yaml').join(' ')}`,
+        peer: `1.5 x ${DEADLINE_MS / 1000} s x ceil(${probes} probes / ${CONCURRENCY})`,
+      },
       peer: 'budget',
       rows: [
-        row({ metric: 'wall time, full acceptance run', unit: 'ms', reachgate: wallMs, peer: budgetMs, goal: `< 1.5 x 1 s x ceil(${probes} / ${CONCURRENCY}) = ${(budgetMs / 1000).toFixed(1)} s`, goalMax: budgetMs, invalid }),
+        row({
+          metric: 'wall time, full acceptance run',
+          unit: 'ms',
+          reachgate: wallMs,
+          peer: budgetMs,
+          goal: `< 1.5 x 1 s x ceil(${probes} / ${CONCURRENCY}) = ${(budgetMs / 1000).toFixed(1)} s`,
+          goalMax: budgetMs,
+          invalid,
+        }),
         row({ metric: 'probes in the plan (reference)', unit: 'count', reachgate: probes }),
         row({ metric: 'peak RSS (reference)', unit: 'KiB', reachgate: median(samples.map((sample) => sample.rssKiB)) }),
-        row({ metric: 'CPU time user+sys (reference)', unit: 'ms', reachgate: median(samples.map((sample) => sample.cpuMs)) }),
+        row({
+          metric: 'CPU time user+sys (reference)',
+          unit: 'ms',
+          reachgate: median(samples.map((sample) => sample.cpuMs)),
+        }),
       ],
       samples: { 'reachgate wall ms': samples.map((sample) => sample.wallMs) },
       notes: [
-        `Floor: ${waves} waves of ${CONCURRENCY} probes, each waiting out the ${DEADLINE_MS / 1000} s deadline, is ${waves} s; median ${(wallMs / 1000).toFixed(2)} s is ${(wallMs / (waves * DEADLINE_MS)).toFixed(2)}x that floor.`,
-        `Correctness: every probe passed (viewer open, the other ${Number.isFinite(probes) ? probes - 1 : '?'} filtered) in ${reps - wrong.length}/${reps} runs.`,
+        `Floor: ${waves} waves of ${CONCURRENCY} probes, each waiting out the ${DEADLINE_MS / 1000} ` +
+          `s deadline, is ${waves} s; median ${(wallMs / 1000).toFixed(2)} s is ${(wallMs / (waves * DEADLINE_MS)).toFixed(2)}x that floor.`,
+        `Correctness: every probe passed (viewer open, the other ${Number.isFinite(probes) ? probes - 1 : '?'} ` +
+          `filtered) in ${reps - wrong.length}/${reps} runs.`,
         ...(wrong.length ? [`Wrong answers: ${[...new Set(wrong.map((sample) => sample.wrong))].join('; ')}`] : []),
       ],
     };

@@ -24,7 +24,7 @@ export const hasGnuTime = (() => {
 
 /** How peak RSS is measured, for the report. */
 export const rssMethod = hasGnuTime
-  ? 'GNU time (`/usr/bin/time -f %M`, the kernel\'s ru_maxrss of the measured process)'
+  ? "GNU time (`/usr/bin/time -f %M`, the kernel's ru_maxrss of the measured process)"
   : 'polling VmHWM in /proc/PID/status every 20 ms (can miss the last 20 ms)';
 
 const scratch = mkdtempSync(join(tmpdir(), 'reachgate-bench-'));
@@ -35,7 +35,11 @@ let fileCounter = 0;
 // end it together with what it started (GNU time's child), by that group's id only.
 const livePids = new Set();
 function killGroup(pid) {
-  try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
 }
 process.on('exit', () => {
   for (const pid of livePids) killGroup(pid);
@@ -59,19 +63,28 @@ export async function timed(argv, { ns, timeoutMs = 120_000, env, keepStdout = t
   const out = openSync(keepStdout ? outPath : '/dev/null', 'w');
   const err = openSync(errPath, 'w');
   const started = performance.now();
-  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', out, err], detached: true, env: env ? { ...process.env, ...env } : process.env });
+  const child = spawn(command[0], command.slice(1), {
+    stdio: ['ignore', out, err],
+    detached: true,
+    env: env ? { ...process.env, ...env } : process.env,
+  });
   closeSync(out);
   closeSync(err);
   livePids.add(child.pid);
   // Without GNU time: poll VmHWM (the kernel's peak RSS) of the child; `ip netns exec` execs the
   // command in the same PID. Polling can miss growth in the last interval before exit.
   let polledHwmKiB = null;
-  const poller = rss && !hasGnuTime ? setInterval(() => {
-    try {
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (hwm) polledHwmKiB = Math.max(polledHwmKiB ?? 0, Number(hwm[1]));
-    } catch { /* exited */ }
-  }, 20) : null;
+  const poller =
+    rss && !hasGnuTime
+      ? setInterval(() => {
+          try {
+            const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+            if (hwm) polledHwmKiB = Math.max(polledHwmKiB ?? 0, Number(hwm[1]));
+          } catch {
+            /* exited */
+          }
+        }, 20)
+      : null;
   let timedOut = false;
   const killer = setTimeout(() => {
     timedOut = true;
@@ -131,12 +144,23 @@ export async function rotate(reps, fns) {
  * A row without goalRatio/goalMax is for reference only (met: null).
  */
 export function row({ metric, unit, reachgate, peer = null, goal = null, goalRatio, goalMax, invalid, note }) {
-  const ratio = peer === null || !Number.isFinite(peer) || peer === 0 || !Number.isFinite(reachgate) ? null : reachgate / peer;
+  const ratio =
+    peer === null || !Number.isFinite(peer) || peer === 0 || !Number.isFinite(reachgate) ? null : reachgate / peer;
   let met = null;
   if (goalRatio !== undefined) met = ratio !== null && ratio <= goalRatio;
   if (goalMax !== undefined) met = (met ?? true) && Number.isFinite(reachgate) && reachgate <= goalMax;
   if (invalid) met = met === null ? null : false;
-  return { metric, unit, reachgate, peer, ratio, goal, met, ...(invalid ? { invalid } : {}), ...(note ? { note } : {}) };
+  return {
+    metric,
+    unit,
+    reachgate,
+    peer,
+    ratio,
+    goal,
+    met,
+    ...(invalid ? { invalid } : {}),
+    ...(note ? { note } : {}),
+  };
 }
 
 /** Median of a sample array, and the samples themselves for the report. */

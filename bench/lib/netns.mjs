@@ -14,7 +14,11 @@ let counter = 0;
 function purge(ns) {
   const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: SYNC_TIMEOUT_MS });
   for (const pid of (pids.stdout ?? '').split('\n').filter(Boolean)) {
-    try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
   spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: SYNC_TIMEOUT_MS });
   liveNamespaces.delete(ns);
@@ -33,15 +37,21 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 /** Refuse any address outside loopback and the documentation ranges. */
 export function assertSafeAddress(address) {
   const bare = String(address).replace(/\/\d+$/, '');
-  if (!ALLOWED.some((re) => re.test(bare))) throw new Error(`bench: refusing non-documentation, non-loopback address ${address}`);
+  if (!ALLOWED.some((re) => re.test(bare)))
+    throw new Error(`bench: refusing non-documentation, non-loopback address ${address}`);
   return address;
 }
 
 /** Run a command synchronously; throw with its stderr when it fails. */
 export function must(cmd, args, input) {
-  const result = spawnSync(cmd, args, { encoding: 'utf8', timeout: SYNC_TIMEOUT_MS, ...(input === undefined ? {} : { input }) });
+  const result = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    timeout: SYNC_TIMEOUT_MS,
+    ...(input === undefined ? {} : { input }),
+  });
   if (result.error) throw new Error(`${cmd} ${args.join(' ')}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${(result.stderr || '').trim() || `exit ${result.status}`}`);
+  if (result.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')}: ${(result.stderr || '').trim() || `exit ${result.status}`}`);
   return result.stdout;
 }
 

@@ -22,13 +22,29 @@ const profile = JSON.parse(readFileSync(file, 'utf8'));
 const RULES = [
   ['idle', (stack) => stack[0].functionName === '(idle)'],
   ['garbage collector', (stack) => stack[0].functionName === '(garbage collector)'],
-  ['module loading / start-up', (stack) => stack.some((f) => /modules\/esm|modules\/cjs|run_main|bootstrap/.test(f.url))],
-  ['AbortController / AbortSignal / EventTarget', (stack) => stack.some((f) => /abort_controller|domexception|event_target/.test(f.url))],
+  [
+    'module loading / start-up',
+    (stack) => stack.some((f) => /modules\/esm|modules\/cjs|run_main|bootstrap/.test(f.url)),
+  ],
+  [
+    'AbortController / AbortSignal / EventTarget',
+    (stack) => stack.some((f) => /abort_controller|domexception|event_target/.test(f.url)),
+  ],
   ['connect (binding + connect(2))', (stack) => stack[0].functionName === 'internalConnect'],
   ['close(2)', (stack) => stack[0].functionName === 'close' && stack[0].url === ''],
   ['getsockname (socket.localPort)', (stack) => stack.some((f) => f.functionName === 'Socket._getsockname')],
-  ['errno Error objects', (stack) => stack.some((f) => /ExceptionWithHostPort|uvException|errnoException|prepareStackTrace/i.test(f.functionName))],
-  ['JSON + stdout', (stack) => stack.some((f) => /stringify/.test(f.functionName) || (/writeGeneric|writeUtf8String|writeSync/.test(f.functionName)))],
+  [
+    'errno Error objects',
+    (stack) =>
+      stack.some((f) => /ExceptionWithHostPort|uvException|errnoException|prepareStackTrace/i.test(f.functionName)),
+  ],
+  [
+    'JSON + stdout',
+    (stack) =>
+      stack.some(
+        (f) => /stringify/.test(f.functionName) || /writeGeneric|writeUtf8String|writeSync/.test(f.functionName),
+      ),
+  ],
   ['Node socket / stream life cycle', (stack) => stack.some((f) => /node:net|streams|node:events/.test(f.url))],
   ['timers', (stack) => stack.some((f) => /timers/.test(f.url))],
   ['reachgate JS (dist/)', (stack) => stack.some((f) => /\/dist\//.test(f.url))],
@@ -38,7 +54,8 @@ const RULES = [
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const parent = new Map();
 for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-const name = (frame) => `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^file:\/\/.*?\/(node_modules\/[^/]+|dist)\//, '$1/')}:${frame.lineNumber + 1}`;
+const name = (frame) =>
+  `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^file:\/\/.*?\/(node_modules\/[^/]+|dist)\//, '$1/')}:${frame.lineNumber + 1}`;
 
 const categories = new Map();
 const self = new Map();
@@ -58,7 +75,9 @@ for (let i = 0; i < profile.samples.length; i++) {
 const print = (title, map, limit) => {
   process.stdout.write(`--- ${title}\n`);
   for (const [key, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, limit)) {
-    process.stdout.write(`${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}\n`);
+    process.stdout.write(
+      `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}\n`,
+    );
   }
 };
 process.stdout.write(`sampled ${(total / 1000).toFixed(0)} ms\n`);

@@ -52,7 +52,8 @@ export class Courier {
     } catch (error) {
       return { kind: 'retry', message: `cannot read the token file ${this.#options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` };
     }
-    if (!isToken(token)) return { kind: 'retry', message: `the token file ${this.#options.tokenFile} does not hold a token (one line without spaces): put the token from \`reachgate token create\` in it` };
+    if (!isToken(token)) return { kind: 'retry', message: `the token file ${this.#options.tokenFile} does not hold a token (one line without spaces): ` +
+          'put the token from `reachgate token create` in it' };
     try {
       const response = await request(this.#options.reportsUrl, {
         method: 'POST',

@@ -46,7 +46,8 @@ function healthFinding(url: string, answer: Answer | { error: string }): Finding
     const { hostname, port, protocol } = new URL(url);
     const fix = /certificate|CERT|SIGNATURE|ISSUER|ALTNAME/.test(answer.error)
       ? 'set `ca-file` in the agent config to the CA that signed the coordinator\'s certificate, or check the URL\'s host name'
-      : `is the coordinator running and listening there? test the path from here: reachgate probe tcp ${hostname}:${port || (protocol === 'https:' ? 443 : 80)}`;
+      : 'is the coordinator running and listening there? test the path from here: ' +
+        `reachgate probe tcp ${hostname}:${port || (protocol === 'https:' ? 443 : 80)}`;
     return { check, subject: url, status: 'fail', message: `cannot reach the coordinator: ${answer.error}`, fix };
   }
   if (answer.status !== 200 || answer.body.status !== 'ok') {
@@ -60,7 +61,8 @@ function healthFinding(url: string, answer: Answer | { error: string }): Finding
 async function tokenFinding(config: AgentConfig, dispatcher: Agent, timeoutMs: number): Promise<Finding> {
   const check = 'token';
   const subject = config.tokenFile;
-  const create = `on the coordinator: reachgate token create --agent ${config.name} --role ${config.role} --db DB, and put the token it prints in ${config.tokenFile} (chmod 600)`;
+  const create = `on the coordinator: reachgate token create --agent ${config.name} --role ${config.role} --db DB, ` +
+    `and put the token it prints in ${config.tokenFile} (chmod 600)`;
   let token: string;
   try {
     token = readFileSync(config.tokenFile, 'utf8').trim();

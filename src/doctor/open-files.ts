@@ -19,7 +19,9 @@ export function checkOpenFiles(concurrency: number, source: string): Finding {
   // Node raises its soft limit to the hard limit at start-up: the hard limit is the one to raise.
   const raise = limits.hard >= wanted
     ? `ulimit -n ${wanted} in the shell that runs reachgate, or LimitNOFILE=${wanted} in its systemd unit`
-    : `raise the hard limit to ${wanted}: LimitNOFILE=${wanted} in the systemd unit, ulimit -Hn ${wanted} (as root) before starting reachgate, or nofile in /etc/security/limits.conf; or lower the concurrency to ${budget}`;
+    : `raise the hard limit to ${wanted}: LimitNOFILE=${wanted} in the systemd unit, ` +
+        `ulimit -Hn ${wanted} (as root) before starting reachgate, or nofile in /etc/security/limits.conf; ` +
+        `or lower the concurrency to ${budget}`;
   return {
     check: CHECK,
     status: 'warn',

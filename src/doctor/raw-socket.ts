@@ -50,8 +50,11 @@ export function checkRawSocket(): Finding {
     status: 'warn',
     message: `no raw ICMP socket: ${started.note}`,
     fix: capable !== true
-      ? `grant CAP_NET_RAW: under systemd, AmbientCapabilities=CAP_NET_RAW (contrib/systemd/reachgate-agent.service); or setcap cap_net_raw+ep ${node} (then every program run by this node binary may open raw sockets); or run as root`
-      : 'the kernel refused the raw socket although this process holds CAP_NET_RAW: check seccomp, SELinux/AppArmor or the unit\'s RestrictAddressFamilies (raw ICMP is AF_INET/AF_INET6)',
+      ? 'grant CAP_NET_RAW: under systemd, AmbientCapabilities=CAP_NET_RAW (contrib/systemd/reachgate-agent.service); ' +
+        `or setcap cap_net_raw+ep ${node} (then every program run by this node binary may open raw sockets); ` +
+        'or run as root'
+      : 'the kernel refused the raw socket although this process holds CAP_NET_RAW: check seccomp, SELinux/AppArmor ' +
+        "or the unit's RestrictAddressFamilies (raw ICMP is AF_INET/AF_INET6)",
     evidence: { module, cap_net_raw: capable, uid: process.getuid?.(), node },
   };
 }

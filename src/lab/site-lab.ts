@@ -152,7 +152,8 @@ table ip ${TABLE} {
   chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
-    ${when(policy.coordinator !== undefined, `ip saddr { ${SITE.workstation}, ${tg}, ${SITE.dns} } ip daddr ${SITE.monitoring} tcp dport ${policy.coordinator} accept comment "reachgate coordinator"`)}
+    ${when(policy.coordinator !== undefined, `ip saddr { ${SITE.workstation}, ${tg}, ${SITE.dns} } ip daddr ${SITE.monitoring} ` +
+        `tcp dport ${policy.coordinator} accept comment "reachgate coordinator"`)}
     iifname "${SEGMENTS.workstations.bridge}" ip saddr ${SITE.workstation} jump workstation
     iifname "${SEGMENTS.dmz.bridge}" ip saddr ${tg} jump tightgate
     iifname "${SEGMENTS.management.bridge}" ip saddr ${SITE.monitoring} jump monitoring
@@ -163,7 +164,8 @@ table ip ${TABLE} {
     ${when(policy.sftp, `ip daddr ${tg} tcp dport 22 accept comment "sftp"`)}
     ip daddr ${tg} tcp dport 1-1024 reject with tcp reset comment "tightgate-only-intended"
     ip daddr ${tg} reject with icmp type admin-prohibited comment "tightgate-only-intended"
-    ${when(policy.workstationToInternet.length > 0, `ip daddr ${internet} tcp dport { ${policy.workstationToInternet.join(', ')} } accept comment "a faulty rule"`)}
+    ${when(policy.workstationToInternet.length > 0, `ip daddr ${internet} tcp dport { ${policy.workstationToInternet.join(', ')} } ` +
+        'accept comment "a faulty rule"')}
     ip daddr ${internet} tcp dport { 22, 25, 80 } reject with icmp type admin-prohibited
     ip daddr ${internet} udp dport 53 reject with icmp type host-prohibited
     ip daddr ${internet} icmp type echo-request reject with icmp type net-prohibited
