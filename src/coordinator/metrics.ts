@@ -16,35 +16,11 @@ export class CoordinatorMetrics {
     labelNames: ['status'],
     registers: [this.registry],
   });
-  private readonly lastReportAge = new Gauge({
-    name: 'reachgate_agent_last_report_age_seconds',
-    help: 'Seconds since the agent\'s latest results were taken',
-    labelNames: ['agent', 'role'],
-    registers: [this.registry],
-  });
-  private readonly stale = new Gauge({
-    name: 'reachgate_agent_stale',
-    help: '1 when the agent\'s latest report is older than twice its interval',
-    labelNames: ['agent', 'role'],
-    registers: [this.registry],
-  });
-  private readonly verdict = new Gauge({
-    name: 'reachgate_cell_verdict',
-    help: 'Each matrix cell\'s verdict: 0 pass, 1 inconclusive, 2 fail, 3 error',
-    labelNames: ['agent', 'role', 'row'],
-    registers: [this.registry],
-  });
-  private readonly cells = new Gauge({
-    name: 'reachgate_cells',
-    help: 'Matrix cells by verdict',
-    labelNames: ['verdict'],
-    registers: [this.registry],
-  });
-  private readonly drift = new Gauge({
-    name: 'reachgate_drift_cells',
-    help: 'Matrix cells that differ from the accepted baseline (including accepted cells no agent reports any more)',
-    registers: [this.registry],
-  });
+  private readonly lastReportAge = this.gauge('reachgate_agent_last_report_age_seconds', 'Seconds since the agent\'s latest results were taken', ['agent', 'role']);
+  private readonly stale = this.gauge('reachgate_agent_stale', '1 when the agent\'s latest report is older than twice its interval', ['agent', 'role']);
+  private readonly verdict = this.gauge('reachgate_cell_verdict', 'Each matrix cell\'s verdict: 0 pass, 1 inconclusive, 2 fail, 3 error', ['agent', 'role', 'row']);
+  private readonly cells = this.gauge('reachgate_cells', 'Matrix cells by verdict', ['verdict']);
+  private readonly drift = this.gauge('reachgate_drift_cells', 'Matrix cells that differ from the accepted baseline (including accepted cells no agent reports any more)');
 
   /** The Content-Type of the exposition text. */
   readonly contentType: string = this.registry.contentType;
@@ -52,6 +28,11 @@ export class CoordinatorMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const status of INGEST_STATUSES) this.ingest.inc({ status: String(status) }, 0);
+  }
+
+  /** A gauge in this registry. */
+  private gauge(name: string, help: string, labelNames: string[] = []): Gauge {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
 
   /** Count one answered delivery. */

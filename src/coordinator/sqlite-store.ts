@@ -54,14 +54,8 @@ interface LatestEntry {
   latest: LatestReport;
 }
 
-interface ReportRow {
+interface ReportRow extends StoredReport {
   seq: number;
-  id: string;
-  agent: string;
-  role: string | null;
-  site: string | null;
-  received_at: string;
-  json: string;
 }
 
 interface TokenRow extends TokenRecord {
