@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Expectation } from '../core/result.js';
 import type { ProbeKind } from '../core/probe-kind.js';
-import { kindNames, loadKind } from '../core/kinds.js';
+import { kindNames, loadKind } from './kinds.js';
 import { isUsageError } from '../core/usage-error.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { parsePorts } from '../net/target.js';
