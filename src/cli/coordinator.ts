@@ -56,7 +56,8 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
   const store = SqliteStore.open(argv.db);
   let app;
   try {
-    app = createCoordinatorServer({ store, logger, page: { render: renderMatrixHtml, asset: matrixAsset }, ...(tls ? { tls } : {}) });
+    const page = { render: renderMatrixHtml, asset: matrixAsset };
+    app = createCoordinatorServer({ store, logger, page, ...(tls ? { tls } : {}) });
   } catch (error) {
     await store.close();
     throw new UsageError(`cannot serve HTTPS with --tls-cert ${argv['tls-cert']} and --tls-key ${argv['tls-key']}: ${(error as Error).message}`);

@@ -19,7 +19,9 @@ export function parseRate(text: string): number {
 
 /** Options every probing command shares. */
 export const RUN_OPTIONS = {
-  concurrency: { type: 'number', default: DEFAULT_CONCURRENCY, describe: 'Probes in flight at once', group: 'Probe:', requiresArg: true },
+  concurrency: {
+    type: 'number', default: DEFAULT_CONCURRENCY, describe: 'Probes in flight at once', group: 'Probe:', requiresArg: true,
+  },
   rate: { type: 'string', describe: 'Most probe starts per second, e.g. 100/s', group: 'Probe:', requiresArg: true },
   resolver: { type: 'string', describe: 'DNS server to resolve targets with, IP[:port] (default: the system resolver)', group: 'Probe:', requiresArg: true },
 } as const;

@@ -1,5 +1,6 @@
 import type { ProbeResult, RunReport } from '../core/result.js';
-import { type Baseline, type LatestReport, type Matrix, type MatrixAgent, type MatrixCell, type MatrixResult, worstVerdict } from '../core/matrix.js';
+import type { Baseline, LatestReport, Matrix, MatrixAgent, MatrixCell, MatrixResult } from '../core/matrix.js';
+import { worstVerdict } from '../core/matrix.js';
 import { groupByRow } from '../core/rows.js';
 
 /** The baseline key of a cell. */

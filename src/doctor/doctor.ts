@@ -43,7 +43,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const site = siteFile === undefined ? undefined : await loadValidSite(siteFile);
   const findings: Finding[] = [
     checkRawSocket(),
-    config ? checkOpenFiles(config.concurrency, `concurrency in ${config.file}`) : checkOpenFiles(DEFAULT_CONCURRENCY, 'the default --concurrency'),
+    config
+      ? checkOpenFiles(config.concurrency, `concurrency in ${config.file}`)
+      : checkOpenFiles(DEFAULT_CONCURRENCY, 'the default --concurrency'),
     checkResolvers(),
   ];
   if (site) {

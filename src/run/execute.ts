@@ -28,7 +28,8 @@ export interface ExecuteOptions {
 export async function executePlan(plan: ProbeSpec[], kindOf: (name: string) => ProbeKind, options: ExecuteOptions): Promise<ProbeResult[]> {
   const budget = socketBudget();
   if (options.concurrency > budget) {
-    options.warn(`--concurrency ${options.concurrency} is above what the open-files limit allows; using ${budget} (raise it with ulimit -n)`);
+    const limit = `using ${budget} (raise it with ulimit -n)`;
+    options.warn(`--concurrency ${options.concurrency} is above what the open-files limit allows; ${limit}`);
   }
   await prepareKinds(plan, kindOf);
   const retain = options.retain !== false;
