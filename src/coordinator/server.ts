@@ -60,6 +60,7 @@ export interface CoordinatorTls {
 
 /** The HTML matrix page and its static files: a report format, handed in by the command that starts the server. */
 export interface MatrixPage {
+  /** The page for a matrix; it reloads itself every `refreshSeconds` (0: never). */
   render(matrix: Matrix, options: { refreshSeconds?: number }): string;
   /** A static file of the page by its name under /assets/, or null for any other name. */
   asset(name: string): { body: string; contentType: string } | null;

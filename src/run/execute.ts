@@ -17,6 +17,7 @@ export interface ExecuteOptions {
   onResult?: (result: ProbeResult, index: number) => void;
   /** Keep and return results (default); false when onResult streams them. */
   retain?: boolean;
+  /** Told what the run changed on its own, e.g. concurrency lowered to the open-files limit. */
   warn: RunWarning;
 }
 
@@ -28,8 +29,8 @@ export interface ExecuteOptions {
 export async function executePlan(plan: ProbeSpec[], kindOf: (name: string) => ProbeKind, options: ExecuteOptions): Promise<ProbeResult[]> {
   const budget = socketBudget();
   if (options.concurrency > budget) {
-    const limit = `using ${budget} (raise it with ulimit -n)`;
-    options.warn(`--concurrency ${options.concurrency} is above what the open-files limit allows; ${limit}`);
+    options.warn(`--concurrency ${options.concurrency} is above what the open-files limit allows; `
+      + `using ${budget} (raise it with ulimit -n)`);
   }
   await prepareKinds(plan, kindOf);
   const retain = options.retain !== false;
