@@ -1,4 +1,4 @@
-import { runProfiles, type ValidRun } from '../cli/run-profiles.js';
+import { runProfiles, type ValidRun } from '../run/profiles.js';
 import type { AgentConfig } from './config.js';
 import { type Courier, deliverSpool } from './delivery.js';
 import { nextRunDelay, retryDelay, sleep } from './schedule.js';
@@ -18,7 +18,11 @@ export async function runCycle(context: AgentContext): Promise<boolean> {
   const { config, run, spool, log } = context;
   try {
     const started = Date.now();
-    const report = await runProfiles(run, { agent: config.name, concurrency: config.concurrency });
+    const report = await runProfiles(run, {
+      agent: config.name,
+      concurrency: config.concurrency,
+      warn: (message) => log.warn(message),
+    });
     report.interval_s = config.intervalMs / 1000;
     const entry = spool.add(report);
     log.info({ report_id: report.id, summary: report.summary, probes: report.results.length, duration_ms: Date.now() - started, spool_file: entry.name }, 'profiles run; report spooled');

@@ -6,7 +6,8 @@ import { loadRun } from '../profile/load.js';
 import type { Site } from '../profile/site.js';
 import { formatProblems, YamlSource } from '../profile/source.js';
 import { checkSchema } from '../profile/schema-check.js';
-import type { ValidRun } from '../cli/run-profiles.js';
+import { DEFAULT_CONCURRENCY } from '../run/execute.js';
+import type { ValidRun } from '../run/profiles.js';
 
 /** When the spool is full: most reports kept, or most bytes used. */
 export interface SpoolLimit {
@@ -124,7 +125,7 @@ export async function loadAgentConfig(file: string): Promise<{ config: AgentConf
       deliveryTimeoutMs,
       retryMinMs,
       retryMaxMs,
-      concurrency: raw.concurrency ?? 256,
+      concurrency: raw.concurrency ?? DEFAULT_CONCURRENCY,
     },
     run: { ...loaded, site: loaded.site as Site },
   };

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { UsageError } from '../core/usage-error.js';
 import { SqliteStore } from '../coordinator/sqlite-store.js';
 import { createCoordinatorServer, type CoordinatorTls } from '../coordinator/server.js';
+import { matrixAsset, renderMatrixHtml } from '../report/html-matrix.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const HOUR_MS = 3_600_000;
@@ -55,7 +56,8 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
   const store = SqliteStore.open(argv.db);
   let app;
   try {
-    app = createCoordinatorServer({ store, logger, ...(tls ? { tls } : {}) });
+    const page = { render: renderMatrixHtml, asset: matrixAsset };
+    app = createCoordinatorServer({ store, logger, page, ...(tls ? { tls } : {}) });
   } catch (error) {
     await store.close();
     throw new UsageError(`cannot serve HTTPS with --tls-cert ${argv['tls-cert']} and --tls-key ${argv['tls-key']}: ${(error as Error).message}`);

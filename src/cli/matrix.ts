@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
-import { baselineOf, buildMatrix, type Baseline, type LatestReport, type Matrix } from '../coordinator/matrix.js';
+import type { Baseline, LatestReport, Matrix } from '../core/matrix.js';
+import { baselineOf, buildMatrix } from '../coordinator/matrix.js';
 import { formatMatrixJson, formatMatrixJunit, formatMatrixTable, matrixExitCode } from '../report/matrix-table.js';
 import { renderMatrixHtml } from '../report/html-matrix.js';
 

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Options as CliOption } from 'yargs';
-import { kindNames, loadKind } from '../core/kinds.js';
+import { kindNames, loadKind } from '../profile/kinds.js';
 
 // yargs takes 70-100 ms to load, longer than the rest of a probe on a LAN. A well-formed
 // `probe` command line is parsed here with node:util instead; anything this parser is unsure

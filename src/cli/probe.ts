@@ -1,16 +1,17 @@
 import type { Argv } from 'yargs';
 import type { ProbeKind } from '../core/probe-kind.js';
 import type { Expectation, ProbeResult, Summary } from '../core/result.js';
-import { kindNames, loadKind } from '../core/kinds.js';
 import { parseDuration } from '../core/duration.js';
-import { planProbes } from '../core/plan.js';
 import { inPlanOrder } from '../core/runner.js';
 import { reportHead } from '../core/run-report.js';
 import { JsonReportWriter } from '../report/json-stream.js';
 import { exitCodeOf } from '../core/verdict.js';
 import { parseTarget } from '../net/target.js';
 import { parseResolver } from '../net/resolve.js';
-import { executePlan, parseRate, RUN_OPTIONS, wholeNumber } from './execute.js';
+import { kindNames, loadKind } from '../profile/kinds.js';
+import { executePlan } from '../run/execute.js';
+import { planProbes } from '../run/plan.js';
+import { parseRate, RUN_OPTIONS, warnOnStderr, wholeNumber } from './run-options.js';
 import { formatResultLine, formatSummary } from '../report/table.js';
 
 /** Options of `probe` that every kind shares; the fast path parses these too. */
@@ -97,6 +98,7 @@ export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
     ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
     onResult: inPlanOrder(show),
     retain: false,
+    warn: warnOnStderr,
   });
   if (json) json.end(new Date(), summary);
   else write(`${formatSummary(summary, plan.length)}\n`);

@@ -7,8 +7,8 @@ import { formatRunTable } from '../report/run-table.js';
 import { formatJunit } from '../report/junit.js';
 import { formatTap } from '../report/tap.js';
 import { formatNagios, nagiosStatus, NAGIOS } from '../report/nagios.js';
-import { parseRate, RUN_OPTIONS, wholeNumber } from './execute.js';
-import { loadValidRun, runProfiles } from './run-profiles.js';
+import { loadValidRun, runProfiles } from '../run/profiles.js';
+import { parseRate, RUN_OPTIONS, warnOnStderr, wholeNumber } from './run-options.js';
 
 const FORMATS = ['table', 'json', 'junit', 'tap', 'nagios'] as const;
 type Format = (typeof FORMATS)[number];
@@ -60,6 +60,7 @@ async function run(argv: RunArgs): Promise<number> {
     ...(resolver === undefined ? {} : { resolver }),
     onPlanned: (total) => { progress = startProgress(total); },
     onResult: () => progress?.tick(),
+    warn: warnOnStderr,
   });
   progress?.stop();
   const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Verdict } from '../core/result.js';
-import type { Matrix } from './matrix.js';
+import type { Matrix } from '../core/matrix.js';
 
 /** A cell's verdict as a number, worse is higher (the matrix's own order). */
 const VERDICT_CODE: Record<Verdict, number> = { pass: 0, inconclusive: 1, fail: 2, error: 3 };

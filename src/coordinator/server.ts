@@ -17,10 +17,10 @@
 //   GET  /healthz              none          {status: 'ok', version}
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { renderMatrixHtml, matrixAsset } from '../report/html-matrix.js';
+import type { Matrix } from '../core/matrix.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
-import { baselineOf, buildMatrix, type Matrix } from './matrix.js';
+import { baselineOf, buildMatrix } from './matrix.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
 import type { Store, TokenRecord } from './store.js';
@@ -58,10 +58,19 @@ export interface CoordinatorTls {
   ca?: Buffer;
 }
 
+/** The HTML matrix page and its static files: a report format, handed in by the command that starts the server. */
+export interface MatrixPage {
+  /** The page for a matrix; it reloads itself every `refreshSeconds` (0: never). */
+  render(matrix: Matrix, options: { refreshSeconds?: number }): string;
+  /** A static file of the page by its name under /assets/, or null for any other name. */
+  asset(name: string): { body: string; contentType: string } | null;
+}
+
 /** What the coordinator's HTTP server is built from. */
 export interface CoordinatorOptions {
   store: Store;
   logger: Logger;
+  page: MatrixPage;
   tls?: CoordinatorTls;
   /** The HTML page reloads itself this often (seconds); 0 turns it off. */
   refreshSeconds?: number;
@@ -213,7 +222,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       return reply.code(303).header('set-cookie', cookie).header('location', '/').send();
     }
     request.token = await authorize(bearerToken(request.headers.authorization) ?? cookieValue(request.headers.cookie, VIEWER_COOKIE), 'viewer');
-    const html = renderMatrixHtml(await currentMatrix(), { refreshSeconds: options.refreshSeconds ?? 60 });
+    const html = options.page.render(await currentMatrix(), { refreshSeconds: options.refreshSeconds ?? 60 });
     return reply.type('text/html; charset=utf-8').send(html);
   });
 
@@ -222,7 +231,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const { name } = request.params;
     let asset = assets.get(name);
     if (asset === undefined) {
-      asset = matrixAsset(name);
+      asset = options.page.asset(name);
       if (asset) assets.set(name, asset);
     }
     if (!asset) throw new ApiError('not_found', `no asset ${JSON.stringify(name)}`);

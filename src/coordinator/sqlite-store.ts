@@ -2,7 +2,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
-import type { LatestReport } from './matrix.js';
+import type { LatestReport } from '../core/matrix.js';
 import type { AcceptedBaseline, AddReportOutcome, Store, StoredReport, TokenRecord, TokenWithHash } from './store.js';
 
 /** Schema migrations: entry N takes a database from `user_version` N to N + 1. Append only. */

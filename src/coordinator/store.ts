@@ -1,5 +1,5 @@
 import type { RunReport } from '../core/result.js';
-import type { Baseline, LatestReport } from './matrix.js';
+import type { Baseline, LatestReport } from '../core/matrix.js';
 
 /** A report as the coordinator stored it: the JSON exactly as the agent posted it. */
 export interface StoredReport {

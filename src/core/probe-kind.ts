@@ -1,7 +1,7 @@
 import type { Options as CliOption } from 'yargs';
 import type { Expectation, Observation, Target } from './result.js';
-import type { IcmpListener } from '../net/icmp-listener.js';
-import type { TargetSpec } from '../net/target.js';
+import type { IcmpListener } from './icmp.js';
+import type { TargetSpec } from './target-spec.js';
 
 /** One concrete probe of a plan: one kind, one address, one port, one expectation. */
 export interface ProbeSpec<KindOptions = unknown> {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { kindNames, loadKind } from '../core/kinds.js';
+import { builtInProfiles } from '../profile/built-in.js';
+import { kindNames, loadKind } from '../profile/kinds.js';
 import { loadProfile, type Profile } from '../profile/profile.js';
 import { schemaPath, type SchemaName } from '../profile/schema-check.js';
 import { formatProblems } from '../profile/source.js';
-import { builtInProfiles } from '../cli/profiles.js';
 import { coverageReference } from './coverage-doc.js';
 import { probeKindsReference } from './kinds-doc.js';
 import { code, table, text, value } from './markdown.js';

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import { loadAgentConfig } from '../agent/config.js';
-import { RUN_OPTIONS } from '../cli/execute.js';
 import { parseDuration } from '../core/duration.js';
 import { UsageError } from '../core/usage-error.js';
 import { VERSION } from '../core/version.js';
 import { loadSite, type Site } from '../profile/site.js';
 import { formatProblems } from '../profile/source.js';
+import { DEFAULT_CONCURRENCY } from '../run/execute.js';
 import { checkClock } from './clock.js';
 import { checkCoordinator } from './coordinator.js';
 import type { Finding, FindingStatus } from './finding.js';
@@ -43,7 +43,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const site = siteFile === undefined ? undefined : await loadValidSite(siteFile);
   const findings: Finding[] = [
     checkRawSocket(),
-    config ? checkOpenFiles(config.concurrency, `concurrency in ${config.file}`) : checkOpenFiles(RUN_OPTIONS.concurrency.default, 'the default --concurrency'),
+    config
+      ? checkOpenFiles(config.concurrency, `concurrency in ${config.file}`)
+      : checkOpenFiles(DEFAULT_CONCURRENCY, 'the default --concurrency'),
     checkResolvers(),
   ];
   if (site) {

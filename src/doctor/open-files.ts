@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { socketBudget } from '../core/fd-limit.js';
+import { socketBudget } from '../run/fd-limit.js';
 import type { Finding } from './finding.js';
 
 const CHECK = 'open-files';

@@ -1,41 +1,10 @@
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
+import type { IcmpError, IcmpListener, IcmpMessageHandler, IcmpWatch, PathKey } from '../core/icmp.js';
+import { parseIcmp4, parseIcmp6 } from './icmp-packet.js';
 
-/** The path of one in-flight probe, as an ICMP error would quote it. */
-export interface PathKey {
-  protocol: 'tcp' | 'udp' | 'icmp';
-  remote: string;
-  /** Remote port; for ICMP echo, 0. */
-  port: number;
-  /** Local port (or echo identifier), when known: narrows the match. */
-  localPort?: number;
-}
-
-/** Waits for the ICMP error that answers one probe. */
-export interface IcmpWatch {
-  /** The first matching ICMP error, once one came. */
-  readonly seen: IcmpError | undefined;
-  /** Narrow the match once the local port is known. */
-  setLocalPort(port: number): void;
-  /** Resolve with the matching ICMP error, or undefined after `ms`. */
-  wait(ms: number): Promise<IcmpError | undefined>;
-  /** Stop watching. */
-  close(): void;
-}
-
-/** Hears one ICMP message as a raw socket read it: IPv4 with its IP header, ICMPv6 without. */
-export type IcmpMessageHandler = (family: 4 | 6, packet: Buffer, source: string) => void;
-
-/** One raw ICMP socket per address family, shared by every probe of the process. */
-export interface IcmpListener {
-  watch(key: PathKey): IcmpWatch;
-  /** Send one ICMP message (an echo request) on the raw socket of the address's family; rejects with the socket's error. */
-  send(address: string, message: Buffer): Promise<void>;
-  /** Hear every ICMP message the raw sockets read (echo replies, for the icmp probe); returns how to stop. */
-  listen(handler: IcmpMessageHandler): () => void;
-  close(): void;
-}
+// The listener's interface is core's, so the runner and probes can hold one without importing net.
+export type { IcmpListener, IcmpMessageHandler, IcmpWatch, PathKey };
 
 /** The listener, or why there is none. */
 export type ListenerStart = { listener: IcmpListener; note?: undefined } | { listener: null; note: string };

@@ -1,15 +1,7 @@
 import type { State } from '../core/result.js';
+import type { IcmpError } from '../core/icmp.js';
 
-/** An ICMP error and the packet header it quotes: enough to match it to the probe that caused it. */
-export interface IcmpError {
-  family: 4 | 6;
-  type: number;
-  code: number;
-  /** The host or router that sent the error. */
-  from: string;
-  /** What the quoted header says we sent. */
-  quoted: { protocol: 'tcp' | 'udp' | 'icmp' | 'other'; source: string; destination: string; sourcePort: number; destinationPort: number };
-}
+export type { IcmpError };
 
 const PROTOCOLS: Record<number, IcmpError['quoted']['protocol']> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp' };
 

@@ -1,14 +1,8 @@
 import { isIP } from 'node:net';
 import { UsageError } from '../core/usage-error.js';
+import type { TargetSpec } from '../core/target-spec.js';
 
-/** A target as the user wrote it: a host and the ports to probe there. */
-export interface TargetSpec {
-  host: string;
-  /** Empty when the target named no port. */
-  ports: number[];
-  /** The URL asked for, when the kind's target is a URL (the host and port are then where to connect). */
-  url?: string;
-}
+export type { TargetSpec };
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
 const FORM = 'HOST[:PORTS], e.g. tightgate:5900, 198.51.100.10:22,5900,8000-8100 or [2001:db8::10]:22';

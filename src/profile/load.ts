@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ProbeKind } from '../core/probe-kind.js';
-import { loadKind } from '../core/kinds.js';
+import { loadKind } from './kinds.js';
 import type { Problem } from './source.js';
 import { loadSite, type Site } from './site.js';
 import { loadProfile, type Profile } from './profile.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Expectation } from '../core/result.js';
 import type { ProbeKind } from '../core/probe-kind.js';
-import { kindNames, loadKind } from '../core/kinds.js';
+import { kindNames, loadKind } from './kinds.js';
 import { isUsageError } from '../core/usage-error.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { parsePorts } from '../net/target.js';
@@ -73,7 +73,8 @@ export async function loadProfile(name: string, settings: Partial<SiteSettings> 
   const source = YamlSource.read(file);
   if (source.problems.length > 0) return { source, profile: null };
   const raw = source.data() as RawProfile;
-  await checkSchema(source, raw, 'profile', [/^\/probes\/\d+\/(ports|target)(\/|$)/]);
+  // loadKinds checks `kind` itself: an unknown kind gets a did-you-mean rather than the schema's list.
+  await checkSchema(source, raw, 'profile', [/^\/probes\/\d+\/(ports|target|kind)(\/|$)/]);
   if (source.problems.length > 0 && !Array.isArray(raw?.probes)) return { source, profile: null };
   const kinds = await loadKinds(raw.probes, source);
   const probes = raw.probes.map((probe, index) => checkProbe(probe, index, source, kinds, settings));
@@ -100,6 +101,10 @@ async function loadKinds(probes: RawProbe[], source: YamlSource): Promise<Map<st
   const known = kindNames();
   const kinds = new Map<string, ProbeKind>();
   for (const [index, probe] of probes.entries()) {
+    const kind: unknown = probe?.kind;
+    if (kind !== undefined && typeof kind !== 'string') {
+      source.report(['probes', index, 'kind'], `\`kind\` must be a string, got \`${JSON.stringify(kind)}\``);
+    }
     if (typeof probe?.kind !== 'string' || kinds.has(probe.kind)) continue;
     if (!known.includes(probe.kind)) {
       source.report(['probes', index, 'kind'], `unknown probe kind \`${probe.kind}\`${didYouMean(probe.kind, known)}; known kinds: ${known.join(', ')}`);

@@ -4,8 +4,8 @@ import type { Verdict } from '../core/result.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { formatMs } from '../core/duration.js';
 import { VERSION } from '../core/version.js';
-import type { Matrix, MatrixAgent, MatrixCell, MatrixResult } from '../coordinator/matrix.js';
-import { worstVerdict, seenByText } from '../coordinator/matrix.js';
+import type { Matrix, MatrixAgent, MatrixCell, MatrixResult } from '../core/matrix.js';
+import { worstVerdict, seenByText } from '../core/matrix.js';
 import { describeTarget } from './table.js';
 import { xml as escape } from './junit.js';
 

@@ -1,6 +1,6 @@
 import type { RunReport } from '../core/result.js';
 import { describeTarget } from './table.js';
-import { groupByRow } from './rows.js';
+import { groupByRow } from '../core/rows.js';
 
 /** Escape text for XML attributes and content. */
 export function xml(text: string): string {

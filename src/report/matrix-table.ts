@@ -1,6 +1,6 @@
 import type { Verdict } from '../core/result.js';
-import type { Matrix, MatrixCell } from '../coordinator/matrix.js';
-import { seenByText } from '../coordinator/matrix.js';
+import type { Matrix, MatrixCell } from '../core/matrix.js';
+import { seenByText } from '../core/matrix.js';
 import { describeTarget } from './table.js';
 import { xml } from './junit.js';
 

@@ -1,17 +1,3 @@
-import type { ProbeResult } from '../core/result.js';
-
-/** Results grouped by port-table row, rows in the order they first appear. */
-export function groupByRow(results: readonly ProbeResult[]): Map<string, ProbeResult[]> {
-  const rows = new Map<string, ProbeResult[]>();
-  for (const result of results) {
-    const row = result.row ?? '(no row)';
-    let group = rows.get(row);
-    if (!group) rows.set(row, (group = []));
-    group.push(result);
-  }
-  return rows;
-}
-
 /** Compress sorted ports into ranges: 1-21,23,25-30. */
 export function portRanges(ports: readonly number[]): string {
   const sorted = [...ports].sort((a, b) => a - b);

@@ -1,6 +1,7 @@
 import type { ProbeResult, RunReport } from '../core/result.js';
 import { formatResultLine, formatSummary } from './table.js';
-import { groupByRow, portRanges } from './rows.js';
+import { groupByRow } from '../core/rows.js';
+import { portRanges } from './rows.js';
 
 /** Results alike enough to be shown as one line: same row, kind, address, expectation, state and verdict. */
 const COLLAPSE_AT = 4;

@@ -2,7 +2,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { call, makeReport, makeTokens, postReport, startCoordinator, tempDir } from './coordinator-process.js';
 import { reachgate } from '../helpers/cli.js';
-import type { Matrix } from '../../src/coordinator/matrix.js';
+import type { Matrix } from '../../src/core/matrix.js';
 import { CONTENT_SECURITY_POLICY } from '../../src/coordinator/server.js';
 
 // One coordinator process for the file, on a real SQLite file, over real HTTP on loopback.

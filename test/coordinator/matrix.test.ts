@@ -8,7 +8,8 @@ import { reachgate } from '../helpers/cli.js';
 import { freePort, listener } from '../agent/fleet.js';
 import type { ProbeResult, RunReport, Verdict } from '../../src/core/result.js';
 import { summarize } from '../../src/core/verdict.js';
-import { baselineOf, buildMatrix, worstVerdict, type LatestReport } from '../../src/coordinator/matrix.js';
+import { baselineOf, buildMatrix } from '../../src/coordinator/matrix.js';
+import { worstVerdict, type LatestReport } from '../../src/core/matrix.js';
 
 const NOW = new Date('2026-11-26T12:00:00.000Z');
 

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { kindNames, loadKind } from '../../src/core/kinds.js';
+import { kindNames, loadKind } from '../../src/profile/kinds.js';
 import { loadProfile, type Profile } from '../../src/profile/profile.js';
-import { builtInProfiles } from '../../src/cli/profiles.js';
+import { builtInProfiles } from '../../src/profile/built-in.js';
 import { coverageOf } from '../../src/docs/coverage-doc.js';
 import { PORT_TABLE_ROWS } from '../../src/docs/port-table.js';
 

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { STATES } from '../../src/core/result.js';
-import { kindNames, loadKind } from '../../src/core/kinds.js';
+import { kindNames, loadKind } from '../../src/profile/kinds.js';
 import { meaningOf } from '../../src/net/icmp-packet.js';
 import { PROBE_OPTIONS } from '../../src/cli/probe.js';
 import { anchor } from '../../src/docs/markdown.js';

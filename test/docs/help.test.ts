@@ -1,5 +1,5 @@
 import t from 'tap';
-import { kindNames } from '../../src/core/kinds.js';
+import { kindNames } from '../../src/profile/kinds.js';
 import { reachgate } from '../helpers/cli.js';
 
 // Every command explains itself with examples, and the shell can complete commands and options.

@@ -9,7 +9,7 @@ import { needsLab, waitForOutput } from '../lab/lab.js';
 import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
 import { BIN, reachgate, type CliRun } from '../helpers/cli.js';
 import { logLines } from '../agent/fleet.js';
-import type { Matrix, MatrixCell } from '../../src/coordinator/matrix.js';
+import type { Matrix, MatrixCell } from '../../src/core/matrix.js';
 
 // The whole fleet on the site lab (test/lab/site-lab.ts): a real coordinator process over HTTPS on
 // the monitoring host with its SQLite file, and an agent with its built-in profile on each of the

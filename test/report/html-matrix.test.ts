@@ -8,7 +8,8 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
 import { summarize } from '../../src/core/verdict.js';
-import { buildMatrix, type Matrix } from '../../src/coordinator/matrix.js';
+import { buildMatrix } from '../../src/coordinator/matrix.js';
+import type { Matrix } from '../../src/core/matrix.js';
 import { matrixAsset, renderMatrixHtml } from '../../src/report/html-matrix.js';
 
 const CSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:";

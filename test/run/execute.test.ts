@@ -1,6 +1,6 @@
 import t from 'tap';
-import { executePlan } from '../../src/cli/execute.js';
 import type { ProbeKind, ProbeSpec } from '../../src/core/probe-kind.js';
+import { executePlan } from '../../src/run/execute.js';
 
 function spec(id: string, sweep: boolean, options: object): ProbeSpec {
   return {
@@ -27,9 +27,39 @@ t.test('named rows run before sweeps, and results keep plan order', async (t) =>
   const plan = [spec('sweep-1', true, shared), spec('viewer', false, shared), spec('sweep-2', true, shared), spec('sftp', false, {})]
     .map((probe) => ({ ...probe, target: { ...probe.target, address: '127.0.0.1' } }));
   const seen: number[] = [];
-  const results = await executePlan(plan, () => kind, { concurrency: 8, onResult: (_, index) => seen.push(index) });
+  const results = await executePlan(plan, () => kind, {
+    concurrency: 8,
+    onResult: (_, index) => seen.push(index),
+    warn: (message) => t.fail(message),
+  });
   t.same(started.slice(0, 2).sort(), ['sftp', 'viewer'], 'both named rows start before any sweep probe');
   t.same(results.map((result) => result.id), ['sweep-1', 'viewer', 'sweep-2', 'sftp']);
   t.same(seen.sort(), [0, 1, 2, 3], 'onResult gets plan indexes');
   t.equal(prepared.length, 2, 'each distinct options object is prepared once');
+});
+
+t.test('a concurrency above the open-files limit is a warning for the caller, not a line on stderr', async (t) => {
+  const kind: ProbeKind = {
+    name: 'fake', summary: 'test double', protocol: 'tcp', defaultAttempts: 1, cliOptions: {}, examples: [],
+    parseOptions: () => ({}),
+    observe: async () => ({ state: 'open', reason: 'ok', attempts: 1 }),
+  };
+  const warnings: string[] = [];
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => {
+    written.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    const viewer = spec('viewer', false, {});
+    const plan = [{ ...viewer, target: { ...viewer.target, address: '127.0.0.1' } }];
+    const warn = (message: string): number => warnings.push(message);
+    await executePlan(plan, () => kind, { concurrency: Number.MAX_SAFE_INTEGER, warn });
+  } finally {
+    process.stderr.write = write;
+  }
+  const text = /^--concurrency \d+ is above what the open-files limit allows; using \d+ \(raise it with ulimit -n\)$/;
+  t.match(warnings, [text]);
+  t.same(written, [], 'nothing on stderr');
 });

@@ -1,9 +1,14 @@
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
 import type { ProbeResult } from '../core/result.js';
-import { UsageError } from '../core/usage-error.js';
 import { runPlan } from '../core/runner.js';
-import { socketBudget } from '../core/fd-limit.js';
 import { startIcmpListener } from '../net/icmp-listener.js';
+import { socketBudget } from './fd-limit.js';
+
+/** Probes in flight at once when the command or agent config does not say. */
+export const DEFAULT_CONCURRENCY = 256;
+
+/** Where a run's warnings go: the CLI writes them to stderr, the agent to its log. */
+export type RunWarning = (message: string) => void;
 
 /** How a command wants its plan run. */
 export interface ExecuteOptions {
@@ -12,6 +17,8 @@ export interface ExecuteOptions {
   onResult?: (result: ProbeResult, index: number) => void;
   /** Keep and return results (default); false when onResult streams them. */
   retain?: boolean;
+  /** Told what the run changed on its own, e.g. concurrency lowered to the open-files limit. */
+  warn: RunWarning;
 }
 
 /**
@@ -22,7 +29,8 @@ export interface ExecuteOptions {
 export async function executePlan(plan: ProbeSpec[], kindOf: (name: string) => ProbeKind, options: ExecuteOptions): Promise<ProbeResult[]> {
   const budget = socketBudget();
   if (options.concurrency > budget) {
-    process.stderr.write(`reachgate: --concurrency ${options.concurrency} is above what the open-files limit allows; using ${budget} (raise it with ulimit -n)\n`);
+    options.warn(`--concurrency ${options.concurrency} is above what the open-files limit allows; `
+      + `using ${budget} (raise it with ulimit -n)`);
   }
   await prepareKinds(plan, kindOf);
   const retain = options.retain !== false;
@@ -64,26 +72,3 @@ async function prepareKinds(plan: readonly ProbeSpec[], kindOf: (name: string) =
   }
   await Promise.all(loads);
 }
-
-/** Validate a whole-number option. */
-export function wholeNumber(value: unknown, option: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(`Expected the \`${option}\` option to be a whole number from ${min} to ${max}, got \`${String(value)}\``);
-  }
-  return value;
-}
-
-/** Parse `--rate` as probe starts per second: `100/s` or `100`. */
-export function parseRate(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(?:\/s)?$/.exec(text.trim());
-  const rate = match ? Number(match[1]) : NaN;
-  if (!(rate > 0)) throw new UsageError(`Expected the \`--rate\` option to be probes per second like 100/s, got \`${text}\``);
-  return rate;
-}
-
-/** Options every probing command shares. */
-export const RUN_OPTIONS = {
-  concurrency: { type: 'number', default: 256, describe: 'Probes in flight at once', group: 'Probe:', requiresArg: true },
-  rate: { type: 'string', describe: 'Most probe starts per second, e.g. 100/s', group: 'Probe:', requiresArg: true },
-  resolver: { type: 'string', describe: 'DNS server to resolve targets with, IP[:port] (default: the system resolver)', group: 'Probe:', requiresArg: true },
-} as const;

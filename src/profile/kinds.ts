@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
-import type { ProbeKind } from './probe-kind.js';
-import { UsageError } from './usage-error.js';
+import type { ProbeKind } from '../core/probe-kind.js';
+import { UsageError } from '../core/usage-error.js';
 
 // Probe kinds are plug-ins: one module per kind in probes/, found by file name.
 const PROBES_DIR = new URL('../../probes/', import.meta.url);

@@ -1,7 +1,7 @@
-import type { Expectation } from './result.js';
-import type { ProbeKind, ProbeSpec } from './probe-kind.js';
-import { UsageError } from './usage-error.js';
-import type { TargetSpec } from '../net/target.js';
+import type { Expectation } from '../core/result.js';
+import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
+import type { TargetSpec } from '../core/target-spec.js';
+import { UsageError } from '../core/usage-error.js';
 import { formatEndpoint } from '../net/target.js';
 import { resolveHost, type ResolverAddress } from '../net/resolve.js';
 

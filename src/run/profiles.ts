@@ -2,14 +2,14 @@ import type { ProbeKind } from '../core/probe-kind.js';
 import type { ProbeResult, RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
 import { buildRunReport } from '../core/run-report.js';
-import { resolvePlan } from '../core/plan.js';
 import { parseDuration } from '../core/duration.js';
 import type { ResolverAddress } from '../net/resolve.js';
 import { expandProfiles } from '../profile/expand.js';
 import { loadRun, profileIdentity, type LoadedRun } from '../profile/load.js';
 import type { Site } from '../profile/site.js';
 import { formatProblems } from '../profile/source.js';
-import { executePlan } from './execute.js';
+import { executePlan, type RunWarning } from './execute.js';
+import { resolvePlan } from './plan.js';
 
 /** Profiles and a site that loaded without a problem: ready to run. */
 export type ValidRun = LoadedRun & { site: Site };
@@ -24,6 +24,7 @@ export interface ProfileRunOptions {
   /** Called once the plan is resolved, with its number of probes. */
   onPlanned?: (total: number) => void;
   onResult?: (result: ProbeResult, index: number) => void;
+  warn: RunWarning;
 }
 
 /** Load profiles and their site; any problem is a UsageError listing each at file:line:col. */
@@ -46,6 +47,7 @@ export async function runProfiles(loaded: ValidRun, options: ProfileRunOptions):
     concurrency: options.concurrency,
     ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
     ...(options.onResult ? { onResult: options.onResult } : {}),
+    warn: options.warn,
   });
   return buildRunReport(results, {
     ...(options.agent ? { agent: options.agent } : {}),
