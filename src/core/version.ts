@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from './package-root.js';
-
-/** reachgate's version, from its package.json. */
-export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+/**
+ * reachgate's version. A constant rather than a read of package.json, so that core does no I/O and a bundled CLI
+ * needs no manifest beside it; test/core/version.test.ts fails when it and package.json disagree.
+ */
+export const VERSION = '0.1.0';

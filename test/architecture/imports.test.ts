@@ -21,16 +21,10 @@ const NEIGHBOURS: ReadonlyArray<readonly [string, string]> = [['doctor', 'agent'
 /** http takes firstAnswer from tcp until the shared TCP plumbing is in src/net: removed when probe plumbing lands. */
 const KNOWN_PROBE_IMPORTS: ReadonlyArray<readonly [string, string]> = [['probes/http.ts', 'probes/tcp.ts']];
 
-/**
- * Core modules that still read a file or use node:net, and why they cannot move yet: probes import option-values
- * and version by their core paths, and net, coordinator and lab (which cannot import another room on their floor)
- * need the package root and version.
- */
+/** Core modules that still read a file or use node:net: option-values, until its file and address checks move to net. */
 const KNOWN_CORE_IO: ReadonlyArray<readonly [string, string]> = [
   ['src/core/option-values.ts', 'node:fs'],
   ['src/core/option-values.ts', 'node:net'],
-  ['src/core/package-root.ts', 'node:fs'],
-  ['src/core/version.ts', 'node:fs'],
 ];
 
 /** Node modules that do I/O: core holds the result model and pure functions only. */
