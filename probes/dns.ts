@@ -195,15 +195,21 @@ async function observe(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeContex
   const leg = await askOverTcp(spec, context);
   if (leg.kind === 'answer') return checkedAnswer(spec, answered, outcome.attempts, leg.answered);
   const why = leg.kind === 'failed' ? leg.observation.reason : leg.detail;
-  return answeredWith(`answered in ${formatMs(outcome.rttMs)} over UDP`, [{ ok: false, detail: `the answer was truncated (TC) and asking again over TCP failed: ${why}` }], {
+  const retry = { ok: false, detail: `the answer was truncated (TC) and asking again over TCP failed: ${why}` };
+  return answeredWith(`answered in ${formatMs(outcome.rttMs)} over UDP`, [retry], {
     rtt_ms: outcome.rttMs,
     attempts: outcome.attempts,
     evidence: { ...messageEvidence(spec, answered), truncated_over_udp: true },
   });
 }
 
-/** The observation of a valid answer, its rcode and expected addresses checked. `full` is the TCP answer to a truncated UDP one. */
-function checkedAnswer(spec: ResolvedProbeSpec<DnsOptions>, first: Answered, attempts: number, full?: Answered): Observation {
+/** The observation of a valid answer, its rcode and addresses checked; `full` is the TCP answer to a truncated one. */
+function checkedAnswer(
+  spec: ResolvedProbeSpec<DnsOptions>,
+  first: Answered,
+  attempts: number,
+  full?: Answered,
+): Observation {
   const { expectRcode, expectAddresses } = spec.options;
   const final = full ?? first;
   const { rcode } = final.message;
@@ -214,7 +220,10 @@ function checkedAnswer(spec: ResolvedProbeSpec<DnsOptions>, first: Answered, att
   const missing = expectAddresses.filter((address) => !answers.some((answer) => hasAddress(answer, address)));
   let check: Check;
   if (rcode !== expectRcode) check = { ok: false, detail: `${rcode}, expected ${expectRcode}` };
-  else if (missing.length > 0) check = { ok: false, detail: `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not in the answer (${describeAnswers(answers)})` };
+  else if (missing.length > 0) {
+    const are = missing.length === 1 ? 'is' : 'are';
+    check = { ok: false, detail: `${missing.join(', ')} ${are} not in the answer (${describeAnswers(answers)})` };
+  }
   else check = { ok: true, detail: `${rcode}: ${describeAnswers(answers)}` };
   return answeredWith(how, [check], {
     rtt_ms: first.rttMs,
@@ -343,7 +352,8 @@ async function askOverTcp(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeCon
   const connection = await connectToTarget(spec, context, { attempts: 1 });
   if (connection.kind === 'unanswered') {
     const { observation } = connection;
-    return { kind: 'failed', observation: observation.state === 'filtered' ? { ...observation, reason: `${observation.reason} (TCP connect)` } : observation };
+    if (observation.state !== 'filtered') return { kind: 'failed', observation };
+    return { kind: 'failed', observation: { ...observation, reason: `${observation.reason} (TCP connect)` } };
   }
   const { socket, rttMs } = connection;
   try {
@@ -354,7 +364,8 @@ async function askOverTcp(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeCon
     const sentAt = performance.now();
     socket.write(Buffer.concat([prefix, query]));
     // RFC 1035 4.2.2: a 2-byte length, then the message.
-    const read = await readFramed(socket, { frame: lengthPrefixed(2, MAX_MESSAGE_BYTES), maxBytes: 2 + MAX_MESSAGE_BYTES, signal: context.signal });
+    const framing = { frame: lengthPrefixed(2, MAX_MESSAGE_BYTES), maxBytes: 2 + MAX_MESSAGE_BYTES };
+    const read = await readFramed(socket, { ...framing, signal: context.signal });
     if (!read.frame) {
       const detail = read.end === 'closed'
         ? `the server closed the connection without an answer${read.bytes.length > 0 ? ` after ${showBytes(read.bytes)}` : ''}`
@@ -363,7 +374,9 @@ async function askOverTcp(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeCon
     }
     const bytes = read.frame.subarray(2);
     const message = bytes.length >= 2 && bytes.readUInt16BE(0) === id ? answerTo(bytes, spec.options) : undefined;
-    if (!message) return { kind: 'no-answer', rttMs, detail: `the server sent something that is not an answer to our query: ${showBytes(bytes)}` };
+    if (!message) {
+      return { kind: 'no-answer', rttMs, detail: `the server sent something that is not an answer to our query: ${showBytes(bytes)}` };
+    }
     return { kind: 'answer', answered: { message, rttMs: performance.now() - sentAt, transport: 'tcp' } };
   } finally {
     socket.destroy();

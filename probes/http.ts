@@ -209,7 +209,8 @@ async function observe(spec: ResolvedProbeSpec<HttpOptions>, context: ProbeConte
   const connection = await connectToTarget(spec, context);
   if (connection.kind === 'unanswered') {
     const { observation } = connection;
-    return proxy ? { ...observation, reason: `the proxy ${formatEndpoint(spec.target.address, spec.target.port)}: ${observation.reason}` } : observation;
+    if (!proxy) return observation;
+    return { ...observation, reason: `the proxy ${formatEndpoint(spec.target.address, spec.target.port)}: ${observation.reason}` };
   }
   const { socket, rttMs, attempts } = connection;
   const { Client } = await loadUndici();

@@ -136,12 +136,15 @@ async function overTcp(spec: ResolvedProbeSpec<KerberosOptions>, context: ProbeC
     const length = Buffer.alloc(4);
     length.writeUInt32BE(request.length);
     socket.write(Buffer.concat([length, request]));
-    // RFC 4120 section 7.2.2: a 4-byte length, then the message; its high bit is reserved, so a huge length is no Kerberos reply.
-    const read = await readFramed(socket, { frame: lengthPrefixed(4, MAX_TCP_REPLY_BYTES), maxBytes: 4 + MAX_TCP_REPLY_BYTES, signal: context.signal });
+    // RFC 4120 section 7.2.2: a 4-byte length, then the message; the length's high bit is reserved,
+    // so a huge length is no Kerberos reply.
+    const framing = { frame: lengthPrefixed(4, MAX_TCP_REPLY_BYTES), maxBytes: 4 + MAX_TCP_REPLY_BYTES };
+    const read = await readFramed(socket, { ...framing, signal: context.signal });
     const rttMs = performance.now() - started;
     const reply = read.frame ? decodeKdcReply(read.frame.subarray(4)) : undefined;
     if (reply && answersUs(reply, spec.options)) return answered(reply, spec.options, rttMs, 1, 'tcp');
-    return answeredWith(`connected in ${formatMs(connection.rttMs)}`, [tcpFailure(read, reply, spec.timeoutMs)], { rtt_ms: connection.rttMs, attempts: 1 });
+    const failure = tcpFailure(read, reply, spec.timeoutMs);
+    return answeredWith(`connected in ${formatMs(connection.rttMs)}`, [failure], { rtt_ms: connection.rttMs, attempts: 1 });
   } finally {
     socket.destroy();
   }
@@ -156,7 +159,8 @@ function tcpFailure(read: FramedRead, reply: KdcReply | undefined, timeoutMs: nu
 }
 
 function answered(reply: KdcReply, options: KerberosOptions, rttMs: number, attempts: number, transport: 'udp' | 'tcp'): Observation {
-  return answeredWith(`KDC answered in ${formatMs(rttMs)}`, [checkReply(reply, options)], { rtt_ms: rttMs, attempts, evidence: evidenceOf(reply, options, transport) });
+  const evidence = evidenceOf(reply, options, transport);
+  return answeredWith(`KDC answered in ${formatMs(rttMs)}`, [checkReply(reply, options)], { rtt_ms: rttMs, attempts, evidence });
 }
 
 function checkReply(reply: KdcReply, options: KerberosOptions): Check {

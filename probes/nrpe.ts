@@ -70,14 +70,15 @@ async function observe(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeConte
   }
   if (session.kind === 'unanswered') return { ...session.observation, attempts };
   const connected = `connected in ${formatMs(session.rttMs)}`;
-  if (session.kind === 'tls-failed') return answeredWith(connected, [session.check], { rtt_ms: session.rttMs, attempts });
+  const facts = { rtt_ms: session.rttMs, attempts };
+  if (session.kind === 'tls-failed') return answeredWith(connected, [session.check], facts);
   const tlsMode = session.tls ? ('anonymous' in session.tls.evidence ? 'anonymous DH' : 'certificate') : 'off';
   const evidence: Record<string, unknown> = { packet_version: version, tls_mode: tlsMode, ...(session.tls ? { tls: session.tls.evidence } : {}) };
   const { response } = session.read;
   if (response) Object.assign(evidence, { version_string: response.output, result_code: response.resultCode });
   const check = checkResponse(session.read, version, spec, attempts, session.tls?.check);
   const via = session.tls ? `TLS ${tlsMode} ${session.tls.evidence.cipher}` : 'no TLS';
-  return answeredWith(`${connected} (packet v${version}, ${via})`, [check], { rtt_ms: session.rttMs, attempts, evidence });
+  return answeredWith(`${connected} (packet v${version}, ${via})`, [check], { ...facts, evidence });
 }
 
 /** One connection: connect, TLS when asked, send `_NRPE_CHECK` as a packet of `version`, read the response. */

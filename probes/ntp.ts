@@ -5,7 +5,9 @@ import { UsageError } from '../src/core/usage-error.js';
 import { formatMs, parseDuration } from '../src/core/duration.js';
 import { exchangeWithTarget } from '../src/net/udp-exchange.js';
 import { failureObservation } from '../src/net/classify.js';
-import { describeTime, ntpCodec, ntpEvidence, offsetAndDelay, signedMs, timeProblem, type NtpReply } from '../src/net/ntp.js';
+import {
+  describeTime, ntpCodec, ntpEvidence, offsetAndDelay, signedMs, timeProblem, type NtpReply,
+} from '../src/net/ntp.js';
 
 /** Options of the ntp probe. */
 export interface NtpOptions {
@@ -54,7 +56,8 @@ async function observe(spec: ResolvedProbeSpec<NtpOptions>, context: ProbeContex
 
 function answered(reply: NtpReply, options: NtpOptions, attempts: number, rttMs?: number): Observation {
   const head = rttMs === undefined ? 'NTP server answered' : `NTP server answered in ${formatMs(rttMs)}`;
-  return answeredWith(head, [checkReply(reply, options)], { ...(rttMs === undefined ? {} : { rtt_ms: rttMs }), attempts, evidence: ntpEvidence(reply) });
+  const rtt = rttMs === undefined ? {} : { rtt_ms: rttMs };
+  return answeredWith(head, [checkReply(reply, options)], { ...rtt, attempts, evidence: ntpEvidence(reply) });
 }
 
 /** Whether the server has good time to give, and, with --max-offset, whether our clock is close enough to it. */

@@ -166,7 +166,8 @@ async function observe(spec: ResolvedProbeSpec<SnmpOptions>, context: ProbeConte
     return silentAfter(spec.timeoutMs, outcome.attempts, { meaning: `silently dropped; note: ${note}` });
   }
   const { check, evidence } = 'engineId' in outcome.reply ? reportResult(outcome.reply) : responseResult(outcome.reply, version);
-  return answeredWith(`SNMP${version} agent answered in ${formatMs(outcome.rttMs)}`, [check], { rtt_ms: outcome.rttMs, attempts: outcome.attempts, evidence });
+  const head = `SNMP${version} agent answered in ${formatMs(outcome.rttMs)}`;
+  return answeredWith(head, [check], { rtt_ms: outcome.rttMs, attempts: outcome.attempts, evidence });
 }
 
 function responseResult(response: SnmpResponse, version: SnmpVersion): { check: Check; evidence: Record<string, unknown> } {

@@ -71,11 +71,13 @@ async function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeCon
     if (spec.options.transport === 'tcp') {
       await sendOctetCounted(socket, message, context.signal);
       // Nothing answers a message over TCP: there is nothing to check, only what was sent to say.
-      const sent = `${connected} and sent one octet-counted message (TCP carries no syslog answer: look for id ${id} in the server's log)`;
+      const sent = `${connected} and sent one octet-counted message `
+        + `(TCP carries no syslog answer: look for id ${id} in the server's log)`;
       return answeredWith(sent, [], { rtt_ms: rttMs, attempts: 1, evidence: { transport: 'tcp', message_id: id } });
     }
     const { check, evidence } = await relpSession(socket, message, context.signal, spec.timeoutMs);
-    return answeredWith(connected, [check], { rtt_ms: rttMs, attempts: 1, evidence: { transport: 'relp', message_id: id, ...evidence } });
+    const relp = { transport: 'relp', message_id: id, ...evidence };
+    return answeredWith(connected, [check], { rtt_ms: rttMs, attempts: 1, evidence: relp });
   } finally {
     socket.destroy();
   }

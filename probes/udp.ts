@@ -52,7 +52,8 @@ async function observe(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContex
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
-  return answeredWith(`answered in ${formatMs(outcome.rttMs)} (${outcome.reply.length} bytes)`, expectReply ? [replyCheck(outcome.reply, expectReply)] : [], {
+  const checks = expectReply ? [replyCheck(outcome.reply, expectReply)] : [];
+  return answeredWith(`answered in ${formatMs(outcome.rttMs)} (${outcome.reply.length} bytes)`, checks, {
     rtt_ms: outcome.rttMs,
     attempts: outcome.attempts,
     evidence: { reply: showBytes(outcome.reply, 512), length: outcome.reply.length },

@@ -64,7 +64,7 @@ export async function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<Pro
     ? { state: 'unresolved', reason: `name not resolved: ${spec.unresolved}`, attempts: 0 }
     : resolved
       ? await observeWithDeadline(resolved, kind, context)
-      : { state: 'error', reason: `internal fault: the ${spec.kind} probe ${spec.id} reached the runner without an address`, attempts: 0 };
+      : { state: 'error', reason: `internal fault: the ${spec.kind} probe ${spec.id} came without an address`, attempts: 0 };
   return {
     id: spec.id,
     ...(spec.row === undefined ? {} : { row: spec.row }),

@@ -30,7 +30,13 @@ export async function checkClock(site: Site, timeoutMs: number): Promise<Finding
   const address = resolution.addresses[0]!;
   const subject = host === address ? host : `${host} (${address})`;
   const outcome = await exchangeUdp({
-    address, port: NTP_PORT, codec: ntpCodec(), attempts: ATTEMPTS, timeoutMs, signal: AbortSignal.timeout(timeoutMs), icmp: null,
+    address,
+    port: NTP_PORT,
+    codec: ntpCodec(),
+    attempts: ATTEMPTS,
+    timeoutMs,
+    signal: AbortSignal.timeout(timeoutMs),
+    icmp: null,
   });
   // A RATE kiss does not end the exchange; if nothing else came, it is the answer.
   const reply = outcome.kind === 'reply' ? outcome.reply : outcome.kind === 'silent' ? outcome.lastReply : undefined;
@@ -39,12 +45,26 @@ export async function checkClock(site: Site, timeoutMs: number): Promise<Finding
       ? failureObservation(outcome, outcome.attempts, undefined, 'udp')
       : { state: 'filtered', reason: silenceReason(timeoutMs, outcome.attempts) };
     const evidence = { address, state: failure.state };
-    return { check: CHECK, subject, status: 'fail', message: `the NTP server did not answer: ${failure.reason}`, fix: `check the path and the server: reachgate probe ntp ${address}`, evidence };
+    return {
+      check: CHECK,
+      subject,
+      status: 'fail',
+      message: `the NTP server did not answer: ${failure.reason}`,
+      fix: `check the path and the server: reachgate probe ntp ${address}`,
+      evidence,
+    };
   }
   const evidence = { address, state: 'open', ...ntpEvidence(reply) };
   const problem = timeProblem(reply);
   if (problem) {
-    return { check: CHECK, subject, status: 'warn', message: `the NTP server answered, but ${problem}`, fix: 'the server has no good time to give: check its own sources (chronyc sources on it)', evidence };
+    return {
+      check: CHECK,
+      subject,
+      status: 'warn',
+      message: `the NTP server answered, but ${problem}`,
+      fix: 'the server has no good time to give: check its own sources (chronyc sources on it)',
+      evidence,
+    };
   }
   // RFC 5905's offset is the server's clock minus ours: positive when this host is behind.
   const { offsetMs } = offsetAndDelay(reply);
@@ -58,5 +78,6 @@ export async function checkClock(site: Site, timeoutMs: number): Promise<Finding
       evidence,
     };
   }
-  return { check: CHECK, subject, status: 'ok', message: `this host's clock is within ${formatMs(MAX_OFFSET_MS)} of the NTP server: ${describeTime(reply)}`, evidence };
+  const message = `this host's clock is within ${formatMs(MAX_OFFSET_MS)} of the NTP server: ${describeTime(reply)}`;
+  return { check: CHECK, subject, status: 'ok', message, evidence };
 }

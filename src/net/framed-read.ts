@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 
-/** What a protocol makes of the bytes read so far: a whole frame of `size` bytes, something that is none, or not yet. */
+/** What a protocol makes of the bytes read so far: a whole frame of `size` bytes, no frame at all, or not yet. */
 export type FrameCheck = { size: number } | { invalid: string } | undefined;
 
 /** How to read one frame. */

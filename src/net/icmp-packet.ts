@@ -88,9 +88,12 @@ interface Meaning { state: State; name: string }
 const V4_UNREACHABLE = [
   'net-unreachable', 'host-unreachable', 'protocol-unreachable', 'port-unreachable', 'fragmentation-needed',
   'source-route-failed', 'net-unknown', 'host-unknown', 'source-host-isolated', 'net-prohibited', 'host-prohibited',
-  'net-unreachable-for-tos', 'host-unreachable-for-tos', 'admin-prohibited', 'host-precedence-violation', 'precedence-cutoff',
+  'net-unreachable-for-tos', 'host-unreachable-for-tos', 'admin-prohibited', 'host-precedence-violation',
+  'precedence-cutoff',
 ];
-const V6_UNREACHABLE = ['no-route', 'admin-prohibited', 'beyond-scope', 'addr-unreachable', 'port-unreachable', 'policy-fail', 'reject-route'];
+const V6_UNREACHABLE = [
+  'no-route', 'admin-prohibited', 'beyond-scope', 'addr-unreachable', 'port-unreachable', 'policy-fail', 'reject-route',
+];
 
 /** The codes that prove more than unreachable: the host itself answered (closed), or a filter rejected (prohibited). */
 const PROVES: Readonly<Record<string, State>> = {

@@ -14,7 +14,12 @@ const MAX_REPLY_BYTES = 8192;
 const IDLE_MS = 500;
 
 /** Send an optional request, then read until the pattern matches, the peer closes, the cap, or the deadline. */
-export async function exchange(stream: Duplex, request: Buffer | undefined, pattern: RegExp, signal: AbortSignal): Promise<Reply> {
+export async function exchange(
+  stream: Duplex,
+  request: Buffer | undefined,
+  pattern: RegExp,
+  signal: AbortSignal,
+): Promise<Reply> {
   // latin1 maps every byte to one character, so binary patterns like \x03 work.
   const matches = (bytes: Buffer): boolean => pattern.test(bytes.toString('latin1'));
   const reading = readFramed(stream, {

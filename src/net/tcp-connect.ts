@@ -108,14 +108,19 @@ export interface TargetConnectOptions {
  * Connect to a probe's target under its deadline and attempts, classifying every failure: what every TCP kind
  * does. Silence gives filtered; a refusal, an ICMP error or an errno their state. The caller destroys the socket.
  */
-export async function connectToTarget(spec: ResolvedProbeSpec<unknown>, context: ProbeContext, options: TargetConnectOptions = {}): Promise<TargetConnection> {
+export async function connectToTarget(
+  spec: ResolvedProbeSpec<unknown>,
+  context: ProbeContext,
+  options: TargetConnectOptions = {},
+): Promise<TargetConnection> {
   const { address, port } = options.endpoint ?? spec.target;
   const attempts = options.attempts ?? spec.attempts;
   const localAddress = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
-  const { outcome, attempts: started } = await firstAnswer({ attempts, timeoutMs: spec.timeoutMs }, context.signal, (signal) => (
-    connectTcp({ address, port, signal, icmp: context.icmp, ...localAddress })
-  ));
-  if (outcome.kind === 'connected') return { kind: 'connected', socket: outcome.socket, rttMs: outcome.rttMs, attempts: started };
+  const connect = (signal: AbortSignal): Promise<ConnectOutcome> => connectTcp({ address, port, signal, icmp: context.icmp, ...localAddress });
+  const { outcome, attempts: started } = await firstAnswer({ attempts, timeoutMs: spec.timeoutMs }, context.signal, connect);
+  if (outcome.kind === 'connected') {
+    return { kind: 'connected', socket: outcome.socket, rttMs: outcome.rttMs, attempts: started };
+  }
   if (outcome.kind === 'aborted') return { kind: 'unanswered', observation: silentAfter(spec.timeoutMs, started) };
   return { kind: 'unanswered', observation: failureObservation(outcome, started, context.icmpNote) };
 }

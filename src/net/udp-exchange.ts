@@ -127,7 +127,11 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
 }
 
 /** Exchange with a probe's target, under its deadline and attempts: what every UDP kind does. */
-export function exchangeWithTarget<Reply>(spec: ResolvedProbeSpec<unknown>, context: ProbeContext, codec: UdpCodec<Reply>): Promise<UdpOutcome<Reply>> {
+export function exchangeWithTarget<Reply>(
+  spec: ResolvedProbeSpec<unknown>,
+  context: ProbeContext,
+  codec: UdpCodec<Reply>,
+): Promise<UdpOutcome<Reply>> {
   return exchangeUdp({
     address: spec.target.address,
     port: spec.target.port,

@@ -97,7 +97,8 @@ t.test('inPlanOrder releases each result once all before it are in', async (t) =
 t.test('a probe whose target has no address is an internal fault and never reaches its kind', async (t) => {
   const { kind, stats } = fakeKind('answers');
   const [spec] = plan([1]);
-  const [result] = await runPlan([{ ...spec!, target: { ...spec!.target, address: null } }], () => kind, { icmp: null, icmpNote: undefined }, { concurrency: 1 });
-  t.match(result, { state: 'error', verdict: 'error', reason: /reached the runner without an address/ });
+  const addressless = { ...spec!, target: { ...spec!.target, address: null } };
+  const [result] = await runPlan([addressless], () => kind, { icmp: null, icmpNote: undefined }, { concurrency: 1 });
+  t.match(result, { state: 'error', verdict: 'error', reason: /came without an address/ });
   t.equal(stats.peak, 0);
 });

@@ -71,7 +71,8 @@ t.test('a frame split over many chunks is put back together, and bytes after it 
 
 t.test('a length prefix above the bound is no frame of the protocol', async (t) => {
   const stream = new PassThrough();
-  const reading = readFramed(stream, { frame: lengthPrefixed(4, 100), maxBytes: 104, signal: new AbortController().signal });
+  const signal = new AbortController().signal;
+  const reading = readFramed(stream, { frame: lengthPrefixed(4, 100), maxBytes: 104, signal });
   stream.write(Buffer.from([0x80, 0, 0, 0, 1, 2]));
   t.match(await reading, { end: 'invalid', invalid: 'a length prefix of 2147483648 bytes, more than 100' });
 });
@@ -88,7 +89,8 @@ t.test('bytes that reach the bound without a whole frame end the read as full', 
 
 t.test('a peer that falls silent after some bytes ends the read as idle', async (t) => {
   const stream = new PassThrough();
-  const reading = readFramed(stream, { frame: () => undefined, maxBytes: 100, idleMs: 50, signal: new AbortController().signal });
+  const signal = new AbortController().signal;
+  const reading = readFramed(stream, { frame: () => undefined, maxBytes: 100, idleMs: 50, signal });
   stream.write('banner');
   const read = await reading;
   t.match(read, { end: 'idle' });

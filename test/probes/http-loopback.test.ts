@@ -8,7 +8,10 @@ import { loopbackSpec, probeInProcess, vacantTcpPort } from './in-process.js';
 // The http probe against a node:http server on 127.0.0.1, port 0: no root, no lab.
 
 /** A web server on 127.0.0.1, port 0, answering as `handle` says; returns its base URL. */
-async function webServer(t: Test, handle: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ base: string; port: number }> {
+async function webServer(
+  t: Test,
+  handle: (request: IncomingMessage, response: ServerResponse) => void,
+): Promise<{ base: string; port: number }> {
   const server = createServer(handle);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -60,7 +63,11 @@ t.test('--expect-status accepts the status it names', async (t) => {
 t.test('a body that matches --expect-body passes both checks', async (t) => {
   const { base, port } = await webServer(t, (_request, response) => response.end('status: healthy'));
   const result = await probeInProcess(http, urlSpec(`${base}/health`, port, { 'expect-body': 'healthy' }));
-  t.match(result, { state: 'open', verdict: 'pass', check: { ok: true, detail: 'HTTP 200 OK; body matched /healthy/' } });
+  t.match(result, {
+    state: 'open',
+    verdict: 'pass',
+    check: { ok: true, detail: 'HTTP 200 OK; body matched /healthy/' },
+  });
 });
 
 t.test('a body that does not match fails the check and shows the body', async (t) => {
@@ -97,7 +104,8 @@ t.test('--follow-redirects checks the answer at the end of the redirect', async 
       response.end('arrived');
     }
   });
-  const result = await probeInProcess(http, urlSpec(`${base}/`, port, { 'follow-redirects': true, 'expect-body': 'arrived' }));
+  const spec = urlSpec(`${base}/`, port, { 'follow-redirects': true, 'expect-body': 'arrived' });
+  const result = await probeInProcess(http, spec);
   t.match(result, {
     state: 'open',
     verdict: 'pass',
@@ -109,7 +117,11 @@ t.test('--follow-redirects checks the answer at the end of the redirect', async 
 t.test('a server that closes without answering fails the check', async (t) => {
   const { base, port } = await webServer(t, (request) => request.socket.destroy());
   const result = await probeInProcess(http, urlSpec(`${base}/`, port));
-  t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: /^the connection closed without an HTTP answer/ } });
+  t.match(result, {
+    state: 'open',
+    verdict: 'fail',
+    check: { ok: false, detail: /^the connection closed without an HTTP answer/ },
+  });
 });
 
 t.test('a port that was just closed gives closed', async (t) => {

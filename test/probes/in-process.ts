@@ -35,7 +35,10 @@ export function probeInProcess<Options>(kind: ProbeKind<Options>, spec: ProbeSpe
 }
 
 /** A TCP listener on 127.0.0.1, port 0, closed when the test ends; `onConnection` speaks for the service. */
-export async function tcpListener(t: Test, onConnection: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
+export async function tcpListener(
+  t: Test,
+  onConnection: (socket: Socket) => void,
+): Promise<{ server: Server; port: number }> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);

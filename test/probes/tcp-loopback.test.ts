@@ -15,7 +15,12 @@ t.test('a listener gives open with its round-trip time', async (t) => {
 t.test('a port that was just closed gives closed by a TCP reset', async (t) => {
   const port = await vacantTcpPort();
   const result = await probeInProcess(tcp, loopbackSpec(tcp, port));
-  t.match(result, { state: 'closed', verdict: 'fail', attempts: 1, reason: /^refused \(TCP reset\) after .*: nothing listens, or a filter answers with a reset$/ });
+  t.match(result, {
+    state: 'closed',
+    verdict: 'fail',
+    attempts: 1,
+    reason: /^refused \(TCP reset\) after .*: nothing listens, or a filter answers with a reset$/,
+  });
 });
 
 t.test('a closed port passes a blocked expectation', async (t) => {
@@ -60,23 +65,39 @@ t.test('--send writes the request and the reply is checked', async (t) => {
     socket.write('+PONG\r\n');
   }));
   const result = await probeInProcess(tcp, loopbackSpec(tcp, port, { send: 'PING\\r\\n', 'expect-reply': '^\\+PONG' }));
-  t.match(result, { state: 'open', verdict: 'pass', check: { ok: true, detail: /^reply matched \/\^\\\+PONG\/: "\+PONG\\r\\n"$/ } });
+  t.match(result, {
+    state: 'open',
+    verdict: 'pass',
+    check: { ok: true, detail: /^reply matched \/\^\\\+PONG\/: "\+PONG\\r\\n"$/ },
+  });
 });
 
 t.test('a peer that closes without a reply fails the reply check', async (t) => {
   const { port } = await tcpListener(t, (socket) => socket.end());
   const result = await probeInProcess(tcp, loopbackSpec(tcp, port, { 'expect-reply': '^SSH' }));
-  t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'the peer closed without a reply (expected /^SSH/)' } });
+  t.match(result, {
+    state: 'open',
+    verdict: 'fail',
+    check: { ok: false, detail: 'the peer closed without a reply (expected /^SSH/)' },
+  });
 });
 
 t.test('a peer that stays silent fails the reply check at the deadline', async (t) => {
   const { port } = await tcpListener(t, () => {});
   const result = await probeInProcess(tcp, loopbackSpec(tcp, port, { 'expect-reply': '^SSH' }, { timeoutMs: 300 }));
-  t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'no reply within 300 ms (expected /^SSH/)' } });
+  t.match(result, {
+    state: 'open',
+    verdict: 'fail',
+    check: { ok: false, detail: 'no reply within 300 ms (expected /^SSH/)' },
+  });
 });
 
 t.test('a service preset names what it expected in the check', async (t) => {
   const { port } = await tcpListener(t, (socket) => socket.write('220 ftp.loopback\r\n'));
   const result = await probeInProcess(tcp, loopbackSpec(tcp, port, { service: 'ssh' }));
-  t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'reply did not match an SSH-2.0 banner: "220 ftp.loopback\\r\\n"' } });
+  t.match(result, {
+    state: 'open',
+    verdict: 'fail',
+    check: { ok: false, detail: 'reply did not match an SSH-2.0 banner: "220 ftp.loopback\\r\\n"' },
+  });
 });

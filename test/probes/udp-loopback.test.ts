@@ -36,13 +36,23 @@ t.test('an echo server gives open and the reply as evidence', async (t) => {
 t.test('a reply that matches --expect-reply passes the check', async (t) => {
   const { port } = await udpServer(t, true);
   const result = await probeInProcess(udp, loopbackSpec(udp, port, { send: 'ping', 'expect-reply': '^pi' }));
-  t.match(result, { state: 'open', verdict: 'pass', check: { ok: true, detail: 'reply matched /^pi/: "ping"' }, reason: /^answered in .* \(4 bytes\); reply matched \/\^pi\/: "ping"$/ });
+  t.match(result, {
+    state: 'open',
+    verdict: 'pass',
+    check: { ok: true, detail: 'reply matched /^pi/: "ping"' },
+    reason: /^answered in .* \(4 bytes\); reply matched \/\^pi\/: "ping"$/,
+  });
 });
 
 t.test('a reply that does not match fails the check on an open port', async (t) => {
   const { port } = await udpServer(t, true);
   const result = await probeInProcess(udp, loopbackSpec(udp, port, { send: 'ping', 'expect-reply': '^pong' }));
-  t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'reply did not match /^pong/: "ping"' }, reason: /^answered in .* \(4 bytes\), but reply did not match / });
+  t.match(result, {
+    state: 'open',
+    verdict: 'fail',
+    check: { ok: false, detail: 'reply did not match /^pong/: "ping"' },
+    reason: /^answered in .* \(4 bytes\), but reply did not match /,
+  });
 });
 
 t.test('a silent server gives filtered after every attempt, each carrying the request', async (t) => {
@@ -52,7 +62,8 @@ t.test('a silent server gives filtered after every attempt, each carrying the re
     state: 'filtered',
     verdict: 'fail',
     attempts: 3,
-    reason: 'no answer within 400 ms (3 attempts): dropped on the way, or the service ignores this request (UDP silence cannot tell them apart)',
+    reason: 'no answer within 400 ms (3 attempts): dropped on the way, '
+      + 'or the service ignores this request (UDP silence cannot tell them apart)',
   });
   t.same(received.map((datagram) => datagram.toString('hex')), ['0001', '0001', '0001']);
 });
@@ -64,5 +75,9 @@ t.test('a closed port gives closed from the ICMP port unreachable', async (t) =>
   const { port } = server.address();
   server.close();
   const result = await probeInProcess(udp, loopbackSpec(udp, port, { send: 'ping' }, { expect: 'blocked' }));
-  t.match(result, { state: 'closed', verdict: 'pass', reason: /^closed: ICMP port unreachable \(ECONNREFUSED\) after / });
+  t.match(result, {
+    state: 'closed',
+    verdict: 'pass',
+    reason: /^closed: ICMP port unreachable \(ECONNREFUSED\) after /,
+  });
 });
