@@ -408,9 +408,8 @@ async function connectHop(url: URL, spec: ResolvedProbeSpec<HttpOptions>, contex
   if (!spec.options.proxy) {
     const resolution = await resolveHost(hostOf(url), spec.timeoutMs);
     if ('error' in resolution) return { failure: `name not resolved: ${resolution.error}` };
-    const [address] = resolution.addresses;
-    if (address === undefined) return { failure: `name not resolved: ${hostOf(url)} has no address` };
-    endpoint = { address, port: portOf(url) };
+    // A resolution without an error has at least one address.
+    endpoint = { address: resolution.addresses[0]!, port: portOf(url) };
   }
   const connection = await connectToTarget(spec, context, { attempts: 1, endpoint });
   if (connection.kind === 'connected') return { socket: connection.socket };

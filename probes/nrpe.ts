@@ -8,7 +8,9 @@ import { connectToTarget } from '../src/net/tcp-connect.js';
 import { readFramed, type FrameCheck, type FramedRead } from '../src/net/framed-read.js';
 import { handshakeTls, type HandshakeOutcome } from '../src/net/tls-handshake.js';
 import { showBytes } from '../src/net/reply.js';
-import { NRPE_HELLO, RESPONSE_PACKET, encodeQuery, readResponse, type NrpeResponse, type NrpeVersion } from '../src/net/nrpe.js';
+import {
+  MAX_RESPONSE_BYTES, NRPE_HELLO, RESPONSE_PACKET, encodeQuery, readResponse, type NrpeResponse, type NrpeVersion,
+} from '../src/net/nrpe.js';
 
 /** Options of the nrpe probe. */
 export interface NrpeOptions {
@@ -54,9 +56,6 @@ type Session =
 interface ResponseRead extends FramedRead {
   response?: NrpeResponse;
 }
-
-/** A v4 header and the largest output nrpe 4 sends; a v2 packet is smaller. */
-const MAX_RESPONSE_BYTES = 16 + 65_536;
 
 async function observe(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeContext): Promise<Observation> {
   let version: NrpeVersion = 4;
