@@ -153,7 +153,8 @@ type Next = { frame: RelpFrame } | { end: 'closed' | 'deadline'; bytes: Buffer }
 /** Frames as they arrive on the socket, one `next()` at a time. */
 function frameReader(socket: Socket, signal: AbortSignal): { next(): Promise<Next> } {
   let buffered: Buffer = Buffer.alloc(0);
-  let ended: 'closed' | 'deadline' | undefined;
+  // A deadline that passed during the connect leaves nothing to wait for.
+  let ended: 'closed' | 'deadline' | undefined = signal.aborted ? 'deadline' : undefined;
   let waiting: (() => void) | undefined;
   const wake = (): void => {
     waiting?.();
