@@ -1,12 +1,12 @@
 import type { Duplex } from 'node:stream';
-import { readFramed } from './framed-read.js';
+import { readFramed, type FramedRead } from './framed-read.js';
 
 /** What came back on an open connection. */
 export interface Reply {
   bytes: Buffer;
   matched: boolean;
   /** Why reading stopped: matched, the peer closed, the size cap, the peer fell silent, or the deadline. */
-  end: 'matched' | 'closed' | 'full' | 'idle' | 'deadline';
+  end: 'matched' | Exclude<FramedRead['end'], 'complete' | 'invalid'>;
 }
 
 const MAX_REPLY_BYTES = 8192;
@@ -29,9 +29,10 @@ export async function exchange(
     signal,
   });
   if (request && !signal.aborted) stream.write(request);
-  const read = await reading;
-  const end = read.end === 'complete' ? 'matched' : read.end === 'invalid' ? 'closed' : read.end;
-  return { bytes: read.bytes, matched: end === 'matched' || matches(read.bytes), end };
+  const { bytes, end } = await reading;
+  // A pattern is never invalid: the read ends complete (matched) or for a reason outside the bytes.
+  if (end === 'complete' || end === 'invalid') return { bytes, matched: true, end: 'matched' };
+  return { bytes, matched: matches(bytes), end };
 }
 
 /** Bytes as a short, printable, quoted string: control bytes become \r, \n or \xHH. */
