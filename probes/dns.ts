@@ -1,14 +1,16 @@
 import { randomInt } from 'node:crypto';
-import { BlockList, isIP, type Socket } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import dnsPacket, { type Answer, type DecodedPacket, type RecordType } from 'dns-packet';
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
 import type { Check, Observation } from '../src/core/result.js';
+import { answeredWith, silentAfter } from '../src/core/observation.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
-import { connectTcp } from '../src/net/tcp-connect.js';
-import { silenceReason, failureObservation } from '../src/net/classify.js';
+import { connectToTarget } from '../src/net/tcp-connect.js';
+import { failureObservation } from '../src/net/classify.js';
+import { lengthPrefixed, readFramed } from '../src/net/framed-read.js';
 import { formatEndpoint } from '../src/net/target.js';
 import { showBytes } from '../src/net/reply.js';
 
@@ -165,71 +167,69 @@ type TcpLeg =
   | { kind: 'failed'; observation: Observation }
   | { kind: 'no-answer'; rttMs: number; detail: string };
 
-async function observe(spec: ProbeSpec<DnsOptions>, context: ProbeContext): Promise<Observation> {
+async function observe(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeContext): Promise<Observation> {
   if (spec.options.tcp) {
     const leg = await askOverTcp(spec, context);
     if (leg.kind === 'failed') return leg.observation;
     if (leg.kind === 'no-answer') {
-      const reason = `connected in ${formatMs(leg.rttMs)} over TCP, but ${leg.detail}`;
-      return { state: 'open', check: { ok: false, detail: leg.detail }, reason, rtt_ms: leg.rttMs, attempts: 1, evidence: baseEvidence(spec, 'tcp') };
+      return answeredWith(`connected in ${formatMs(leg.rttMs)} over TCP`, [{ ok: false, detail: leg.detail }], {
+        rtt_ms: leg.rttMs,
+        attempts: 1,
+        evidence: baseEvidence(spec, 'tcp'),
+      });
     }
-    return judge(spec, leg.answered, 1);
+    return checkedAnswer(spec, leg.answered, 1);
   }
   const outcome = await exchangeWithTarget(spec, context, dnsCodec(spec.options));
   if (outcome.kind === 'silent') {
-    return {
-      state: 'filtered',
-      reason: `${silenceReason(spec.timeoutMs, outcome.attempts)} (by a filter on the way, or by a server that ignores queries from this client)`,
-      attempts: outcome.attempts,
-    };
+    return silentAfter(spec.timeoutMs, outcome.attempts, {
+      meaning: 'silently dropped (by a filter on the way, or by a server that ignores queries from this client)',
+    });
   }
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
   const answered: Answered = { message: outcome.reply, rttMs: outcome.rttMs, transport: 'udp' };
-  if (!outcome.reply.flag_tc) return judge(spec, answered, outcome.attempts);
+  if (!outcome.reply.flag_tc) return checkedAnswer(spec, answered, outcome.attempts);
   // RFC 7766 5: a truncated answer is asked again over TCP; the UDP answer already proved the server.
   const leg = await askOverTcp(spec, context);
-  if (leg.kind === 'answer') return judge(spec, answered, outcome.attempts, leg.answered);
+  if (leg.kind === 'answer') return checkedAnswer(spec, answered, outcome.attempts, leg.answered);
   const why = leg.kind === 'failed' ? leg.observation.reason : leg.detail;
-  const detail = `the answer was truncated (TC) and asking again over TCP failed: ${why}`;
-  return {
-    state: 'open',
-    check: { ok: false, detail },
-    reason: `answered ${outcome.reply.rcode} in ${formatMs(outcome.rttMs)} over UDP, but ${detail}`,
+  const retry = { ok: false, detail: `the answer was truncated (TC) and asking again over TCP failed: ${why}` };
+  return answeredWith(`answered in ${formatMs(outcome.rttMs)} over UDP`, [retry], {
     rtt_ms: outcome.rttMs,
     attempts: outcome.attempts,
     evidence: { ...messageEvidence(spec, answered), truncated_over_udp: true },
-  };
+  });
 }
 
-/** Judge a valid answer: the rcode, then the expected addresses. `full` is the TCP answer to a truncated UDP one. */
-function judge(spec: ProbeSpec<DnsOptions>, first: Answered, attempts: number, full?: Answered): Observation {
+/** The observation of a valid answer, its rcode and addresses checked; `full` is the TCP answer to a truncated one. */
+function checkedAnswer(
+  spec: ResolvedProbeSpec<DnsOptions>,
+  first: Answered,
+  attempts: number,
+  full?: Answered,
+): Observation {
   const { expectRcode, expectAddresses } = spec.options;
   const final = full ?? first;
   const { rcode } = final.message;
   const answers = final.message.answers ?? [];
   const how = full
-    ? `answered ${rcode} in ${formatMs(first.rttMs)} over UDP, truncated, and in full over TCP in ${formatMs(full.rttMs)}`
-    : `answered ${rcode} in ${formatMs(first.rttMs)} over ${first.transport.toUpperCase()}`;
+    ? `answered in ${formatMs(first.rttMs)} over UDP, truncated, and in full over TCP in ${formatMs(full.rttMs)}`
+    : `answered in ${formatMs(first.rttMs)} over ${first.transport.toUpperCase()}`;
+  const missing = expectAddresses.filter((address) => !answers.some((answer) => hasAddress(answer, address)));
   let check: Check;
-  if (rcode !== expectRcode) {
-    check = { ok: false, detail: `answered ${rcode}, expected ${expectRcode}` };
-  } else {
-    const missing = expectAddresses.filter((address) => !answers.some((answer) => hasAddress(answer, address)));
-    check = missing.length > 0
-      ? { ok: false, detail: `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not in the answer (${summarize(answers)})` }
-      : { ok: true, detail: `${rcode}: ${summarize(answers)}` };
+  if (rcode !== expectRcode) check = { ok: false, detail: `${rcode}, expected ${expectRcode}` };
+  else if (missing.length > 0) {
+    const are = missing.length === 1 ? 'is' : 'are';
+    check = { ok: false, detail: `${missing.join(', ')} ${are} not in the answer (${describeAnswers(answers)})` };
   }
-  const failure = rcode !== expectRcode ? `expected ${expectRcode}` : check.detail;
-  return {
-    state: 'open',
-    check,
-    reason: check.ok ? `${how}: ${summarize(answers)}` : `${how}, but ${failure}`,
+  else check = { ok: true, detail: `${rcode}: ${describeAnswers(answers)}` };
+  return answeredWith(how, [check], {
     rtt_ms: first.rttMs,
     attempts,
     evidence: { ...messageEvidence(spec, final), ...(full ? { truncated_over_udp: true } : {}) },
-  };
+  });
 }
 
 function hasAddress(answer: Answer, expected: string): boolean {
@@ -243,23 +243,26 @@ function hasAddress(answer: Answer, expected: string): boolean {
 }
 
 const SHOWN_ANSWERS = 3;
+/** The largest message a 2-byte length prefix can announce. */
+const MAX_MESSAGE_BYTES = 0xffff;
 const EVIDENCE_ANSWERS = 32;
 
-function summarize(answers: Answer[]): string {
+/** The first few answer records, the way zone files write them. */
+function describeAnswers(answers: Answer[]): string {
   if (answers.length === 0) return 'no answer records';
   const shown = answers.slice(0, SHOWN_ANSWERS).map((answer) => `${answer.type} ${answerData(answer, 60)}`);
   return `${shown.join(', ')}${answers.length > SHOWN_ANSWERS ? ` and ${answers.length - SHOWN_ANSWERS} more` : ''}`;
 }
 
-function baseEvidence(spec: ProbeSpec<DnsOptions>, transport: 'udp' | 'tcp'): Record<string, unknown> {
+function baseEvidence(spec: ResolvedProbeSpec<DnsOptions>, transport: 'udp' | 'tcp'): Record<string, unknown> {
   return {
-    server: formatEndpoint(spec.target.address as string, spec.target.port),
+    server: formatEndpoint(spec.target.address, spec.target.port),
     transport,
     question: { name: spec.options.name, type: spec.options.type },
   };
 }
 
-function messageEvidence(spec: ProbeSpec<DnsOptions>, answered: Answered): Record<string, unknown> {
+function messageEvidence(spec: ResolvedProbeSpec<DnsOptions>, answered: Answered): Record<string, unknown> {
   const { message } = answered;
   const answers = message.answers ?? [];
   return {
@@ -345,13 +348,14 @@ function canonicalName(name: string): string {
 }
 
 /** Ask once over TCP: connect (classified like the tcp probe), send the length-prefixed query, read one answer. */
-async function askOverTcp(spec: ProbeSpec<DnsOptions>, context: ProbeContext): Promise<TcpLeg> {
-  const outcome = await connectTcp({ address: spec.target.address as string, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
-  if (outcome.kind === 'aborted') return { kind: 'failed', observation: { state: 'filtered', reason: `${silenceReason(spec.timeoutMs, 1)} (TCP connect)`, attempts: 1 } };
-  if (outcome.kind === 'failed') {
-    return { kind: 'failed', observation: failureObservation(outcome, 1, context.icmpNote) };
+async function askOverTcp(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeContext): Promise<TcpLeg> {
+  const connection = await connectToTarget(spec, context, { attempts: 1 });
+  if (connection.kind === 'unanswered') {
+    const { observation } = connection;
+    if (observation.state !== 'filtered') return { kind: 'failed', observation };
+    return { kind: 'failed', observation: { ...observation, reason: `${observation.reason} (TCP connect)` } };
   }
-  const { socket, rttMs } = outcome;
+  const { socket, rttMs } = connection;
   try {
     const id = randomInt(0, 0x10000);
     const query = encodeQuery(spec.options, id);
@@ -359,40 +363,22 @@ async function askOverTcp(spec: ProbeSpec<DnsOptions>, context: ProbeContext): P
     prefix.writeUInt16BE(query.length);
     const sentAt = performance.now();
     socket.write(Buffer.concat([prefix, query]));
-    const read = await readMessage(socket, context.signal);
-    if (read.kind !== 'message') {
-      const detail = read.kind === 'closed'
+    // RFC 1035 4.2.2: a 2-byte length, then the message.
+    const framing = { frame: lengthPrefixed(2, MAX_MESSAGE_BYTES), maxBytes: 2 + MAX_MESSAGE_BYTES };
+    const read = await readFramed(socket, { ...framing, signal: context.signal });
+    if (!read.frame) {
+      const detail = read.end === 'closed'
         ? `the server closed the connection without an answer${read.bytes.length > 0 ? ` after ${showBytes(read.bytes)}` : ''}`
         : `no answer within ${formatMs(spec.timeoutMs)}`;
       return { kind: 'no-answer', rttMs, detail };
     }
-    const message = read.bytes.length >= 2 && read.bytes.readUInt16BE(0) === id ? answerTo(read.bytes, spec.options) : undefined;
-    if (!message) return { kind: 'no-answer', rttMs, detail: `the server sent something that is not an answer to our query: ${showBytes(read.bytes)}` };
+    const bytes = read.frame.subarray(2);
+    const message = bytes.length >= 2 && bytes.readUInt16BE(0) === id ? answerTo(bytes, spec.options) : undefined;
+    if (!message) {
+      return { kind: 'no-answer', rttMs, detail: `the server sent something that is not an answer to our query: ${showBytes(bytes)}` };
+    }
     return { kind: 'answer', answered: { message, rttMs: performance.now() - sentAt, transport: 'tcp' } };
   } finally {
     socket.destroy();
   }
-}
-
-/** Read one length-prefixed DNS message (RFC 1035 4.2.2), until the peer closes, or the deadline. */
-function readMessage(socket: Socket, signal: AbortSignal): Promise<{ kind: 'message' | 'closed' | 'deadline'; bytes: Buffer }> {
-  return new Promise((resolve) => {
-    let buffer = Buffer.alloc(0);
-    const settle = (kind: 'message' | 'closed' | 'deadline', bytes: Buffer): void => {
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onClose);
-      signal.removeEventListener('abort', onAbort);
-      resolve({ kind, bytes });
-    };
-    const onData = (chunk: Buffer): void => {
-      buffer = Buffer.concat([buffer, chunk]);
-      if (buffer.length >= 2 && buffer.length >= 2 + buffer.readUInt16BE(0)) settle('message', buffer.subarray(2, 2 + buffer.readUInt16BE(0)));
-    };
-    const onClose = (): void => settle('closed', buffer);
-    const onAbort = (): void => settle('deadline', buffer);
-    if (signal.aborted) return onAbort();
-    socket.on('data', onData);
-    socket.once('close', onClose);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,20 +1,19 @@
 import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { buildConnector, Client, Dispatcher } from 'undici';
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
+import { answeredWith } from '../src/core/observation.js';
 import { loadTls } from '../src/net/tls-loader.js';
 import type { Check, Observation, State } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalFileText, optionalRegex, optionalString } from '../src/core/option-values.js';
-import { connectTcp } from '../src/net/tcp-connect.js';
-import { classifyErrno, silenceReason } from '../src/net/classify.js';
+import { connectToTarget } from '../src/net/tcp-connect.js';
 import { exchange, showBytes } from '../src/net/reply.js';
 import { resolveHost } from '../src/net/resolve.js';
 import { formatEndpoint } from '../src/net/target.js';
 import type { TargetSpec } from '../src/net/target.js';
 import type { HandshakeOutcome } from '../src/net/tls-handshake.js';
-import { firstAnswer } from './tcp.js';
 
 /** A range of acceptable status codes, both ends included. */
 export interface StatusRange {
@@ -201,24 +200,21 @@ function portOf(url: URL): number {
   return url.protocol === 'https:' ? 443 : 80;
 }
 
-async function observe(spec: ProbeSpec<HttpOptions>, context: ProbeContext): Promise<Observation> {
-  const address = spec.target.address as string;
-  const port = spec.target.port as number;
+async function observe(spec: ResolvedProbeSpec<HttpOptions>, context: ProbeContext): Promise<Observation> {
   const { proxy } = spec.options;
   if (proxy && spec.url === undefined) {
     return { state: 'error', reason: 'an http probe through a proxy needs its target as a URL: the probe connects to the proxy and asks it for the URL', attempts: 0 };
   }
   const url = urlOf(spec);
-  const endpoint = formatEndpoint(address, port);
-  const toProxy = proxy ? `the proxy ${endpoint}: ` : '';
-  const { outcome, attempts } = await firstAnswer(spec, context, (signal) => connectTcp({ address, port, signal, icmp: context.icmp }));
-  if (outcome.kind === 'aborted') return { state: 'filtered', reason: `${toProxy}${silenceReason(spec.timeoutMs, attempts)}`, attempts };
-  if (outcome.kind === 'failed') {
-    const classified = classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote);
-    return { ...classified, reason: `${toProxy}${classified.reason}`, ...(classified.state === 'error' ? {} : { rtt_ms: outcome.rttMs }), attempts };
+  const connection = await connectToTarget(spec, context);
+  if (connection.kind === 'unanswered') {
+    const { observation } = connection;
+    if (!proxy) return observation;
+    return { ...observation, reason: `the proxy ${formatEndpoint(spec.target.address, spec.target.port)}: ${observation.reason}` };
   }
+  const { socket, rttMs, attempts } = connection;
   const { Client } = await loadUndici();
-  const hops = [await ask(Client, outcome.socket, url, spec.options, context.signal)];
+  const hops = [await ask(Client, socket, url, spec.options, context.signal)];
   let redirectFailure: string | undefined;
   for (let hop = hops[0]!; spec.options.followRedirects && redirectOf(hop) !== undefined;) {
     if (hops.length > MAX_REDIRECTS) {
@@ -238,11 +234,11 @@ async function observe(spec: ProbeSpec<HttpOptions>, context: ProbeContext): Pro
     hop = await ask(Client, connected.socket, next, spec.options, context.signal);
     hops.push(hop);
   }
-  return observationOf(spec, hops, redirectFailure, outcome.rttMs, attempts);
+  return observationOf(spec, hops, redirectFailure, rttMs, attempts);
 }
 
 /** The URL a probe asks for: its own, or for a HOST:PORT target (from a profile) / on it, https on port 443. */
-function urlOf(spec: ProbeSpec<HttpOptions>): URL {
+function urlOf(spec: ResolvedProbeSpec<HttpOptions>): URL {
   if (spec.url !== undefined) return new URL(spec.url);
   const host = isIP(spec.target.host) === 6 ? `[${spec.target.host}]` : spec.target.host;
   return new URL(`${spec.target.port === 443 ? 'https' : 'http'}://${host}:${spec.target.port}/`);
@@ -269,7 +265,7 @@ async function ask(undici: typeof Client, socket: Socket, url: URL, options: Htt
     }
     // A plain-HTTP request to a proxy names the whole URL (absolute form, RFC 9112 3.2.2).
     const forwarded = options.proxy !== undefined && url.protocol === 'http:';
-    const origin = forwarded ? (options.proxy as HttpProxy).url : url.origin;
+    const origin = forwarded && options.proxy ? options.proxy.url : url.origin;
     const ownHost = options.headers.some(([name]) => name.toLowerCase() === 'host');
     const headers: Array<[string, string]> = [...(ownHost ? [] : [['host', url.host] as [string, string]]), ...options.headers];
     if (forwarded && options.proxy?.authorization) headers.push(['proxy-authorization', options.proxy.authorization]);
@@ -407,27 +403,28 @@ function followRedirect(from: URL, location: string): URL | string {
 }
 
 /** Connect for a redirect: to the proxy again, or to the new URL's host (resolved now, first address). */
-async function connectHop(url: URL, spec: ProbeSpec<HttpOptions>, context: ProbeContext): Promise<{ socket: Socket } | { failure: string }> {
-  let address = spec.target.address as string;
-  let port = spec.target.port as number;
+async function connectHop(url: URL, spec: ResolvedProbeSpec<HttpOptions>, context: ProbeContext): Promise<{ socket: Socket } | { failure: string }> {
+  let endpoint = { address: spec.target.address, port: spec.target.port };
   if (!spec.options.proxy) {
     const resolution = await resolveHost(hostOf(url), spec.timeoutMs);
     if ('error' in resolution) return { failure: `name not resolved: ${resolution.error}` };
-    address = resolution.addresses[0] as string;
-    port = portOf(url);
+    // A resolution without an error has at least one address.
+    endpoint = { address: resolution.addresses[0]!, port: portOf(url) };
   }
-  const outcome = await connectTcp({ address, port, signal: context.signal, icmp: context.icmp });
-  if (outcome.kind === 'connected') return { socket: outcome.socket };
-  if (outcome.kind === 'aborted') return { failure: `no answer from ${formatEndpoint(address, port)} before the deadline` };
-  return { failure: `${formatEndpoint(address, port)}: ${classifyErrno(outcome.errno, outcome.rttMs, outcome.icmp, context.icmpNote).reason}` };
+  const connection = await connectToTarget(spec, context, { attempts: 1, endpoint });
+  if (connection.kind === 'connected') return { socket: connection.socket };
+  const where = formatEndpoint(endpoint.address, endpoint.port);
+  const { observation } = connection;
+  if (observation.state === 'filtered') return { failure: `no answer from ${where} before the deadline` };
+  return { failure: `${where}: ${observation.reason}` };
 }
 
 /** Turn the requests of one probe into an observation: the path state, the checks, the evidence. */
-function observationOf(spec: ProbeSpec<HttpOptions>, hops: Hop[], redirectFailure: string | undefined, rttMs: number, attempts: number): Observation {
+function observationOf(spec: ResolvedProbeSpec<HttpOptions>, hops: Hop[], redirectFailure: string | undefined, rttMs: number, attempts: number): Observation {
   const { options } = spec;
   const first = hops[0]!;
   const last = hops[hops.length - 1]!;
-  const endpoint = formatEndpoint(spec.target.address as string, spec.target.port as number);
+  const endpoint = formatEndpoint(spec.target.address, spec.target.port);
   const via = options.proxy ? ` via the proxy ${endpoint}` : '';
   const evidence: Record<string, unknown> = { url: first.url.href, method: options.method, ...(options.proxy ? { proxy: options.proxy.url } : {}) };
   const base = { rtt_ms: rttMs, attempts, evidence };
@@ -452,10 +449,8 @@ function observationOf(spec: ProbeSpec<HttpOptions>, hops: Hop[], redirectFailur
     ...(last.failure ? [{ ok: false, detail: last.failure }] : []),
     ...(last.answer ? answerChecks(last.answer, options, hops.length - 1, last.url) : []),
   ];
-  const failed = checks.find((check) => !check.ok);
-  const check: Check = failed ?? { ok: true, detail: checks.map((c) => c.detail).join('; ') };
-  const connected = `connected${via} in ${formatMs(rttMs)}`;
-  return { ...base, state: 'open', check, reason: `${connected}${failed ? ', but ' : '; '}${check.detail}${options.proxy ? ' (through the proxy)' : ''}` };
+  const observation = answeredWith(`connected${via} in ${formatMs(rttMs)}`, checks, base);
+  return options.proxy ? { ...observation, reason: `${observation.reason} (through the proxy)` } : observation;
 }
 
 /** The status check (and the body check when asked), on the last answer. */

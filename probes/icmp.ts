@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
 import type { Observation } from '../src/core/result.js';
+import { silentAfter } from '../src/core/observation.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { parseTarget } from '../src/net/target.js';
@@ -39,11 +40,11 @@ export const icmp: ProbeKind<IcmpOptions> = {
 
 export default icmp;
 
-async function observe(spec: ProbeSpec<IcmpOptions>, context: ProbeContext): Promise<Observation> {
+async function observe(spec: ResolvedProbeSpec<IcmpOptions>, context: ProbeContext): Promise<Observation> {
   if (!context.icmp) {
     return { state: 'error', reason: withoutRawSocket(context.icmpNote), attempts: 0 };
   }
-  const address = spec.target.address as string;
+  const { address } = spec.target;
   const outcome = await exchangeEcho({ address, attempts: spec.attempts, timeoutMs: spec.timeoutMs, signal: context.signal, listener: context.icmp });
   switch (outcome.kind) {
     case 'reply':
@@ -63,7 +64,7 @@ async function observe(spec: ProbeSpec<IcmpOptions>, context: ProbeContext): Pro
       return { ...classified, reason, attempts: outcome.attempts };
     }
     case 'silent':
-      return { state: 'filtered', reason: `no echo reply within ${formatMs(spec.timeoutMs)} (${outcome.attempts === 1 ? '1 attempt' : `${outcome.attempts} attempts`}): silently dropped`, attempts: outcome.attempts };
+      return silentAfter(spec.timeoutMs, outcome.attempts, { awaited: 'echo reply' });
   }
 }
 

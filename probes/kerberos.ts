@@ -1,13 +1,14 @@
 import { randomInt } from 'node:crypto';
-import type { Socket } from 'node:net';
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
 import type { Check, Observation } from '../src/core/result.js';
+import { answeredWith, silentAfter } from '../src/core/observation.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
-import { connectTcp } from '../src/net/tcp-connect.js';
-import { silenceReason, failureObservation } from '../src/net/classify.js';
+import { connectToTarget } from '../src/net/tcp-connect.js';
+import { failureObservation } from '../src/net/classify.js';
+import { lengthPrefixed, readFramed, type FramedRead } from '../src/net/framed-read.js';
 import { showBytes } from '../src/net/reply.js';
 import { ETYPES, decodeKdcReply, encodeAsRequest, errorName, showPrincipal, type KdcReply } from '../src/net/kerberos.js';
 
@@ -76,7 +77,7 @@ export const kerberos: ProbeKind<KerberosOptions> = {
 
 export default kerberos;
 
-async function observe(spec: ProbeSpec<KerberosOptions>, context: ProbeContext): Promise<Observation> {
+async function observe(spec: ResolvedProbeSpec<KerberosOptions>, context: ProbeContext): Promise<Observation> {
   const request = encodeAsRequest({
     cname: spec.options.principal,
     realm: spec.options.realm,
@@ -88,12 +89,12 @@ async function observe(spec: ProbeSpec<KerberosOptions>, context: ProbeContext):
   return spec.options.tcp ? overTcp(spec, context, request) : overUdp(spec, context, request);
 }
 
-async function overUdp(spec: ProbeSpec<KerberosOptions>, context: ProbeContext, request: Buffer): Promise<Observation> {
+async function overUdp(spec: ResolvedProbeSpec<KerberosOptions>, context: ProbeContext, request: Buffer): Promise<Observation> {
   const outcome = await exchangeWithTarget(spec, context, kdcCodec(request, spec.options));
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
-  if (outcome.kind === 'silent') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, outcome.attempts), attempts: outcome.attempts };
+  if (outcome.kind === 'silent') return silentAfter(spec.timeoutMs, outcome.attempts);
   return answered(outcome.reply, spec.options, outcome.rttMs, outcome.attempts, 'udp');
 }
 
@@ -125,61 +126,28 @@ export function answersUs(reply: KdcReply, options: KerberosOptions): boolean {
     && reply.cname.components.join('/').toLowerCase() === options.principal.join('/').toLowerCase();
 }
 
-async function overTcp(spec: ProbeSpec<KerberosOptions>, context: ProbeContext, request: Buffer): Promise<Observation> {
-  const address = spec.target.address as string;
-  const outcome = await connectTcp({ address, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
+async function overTcp(spec: ResolvedProbeSpec<KerberosOptions>, context: ProbeContext, request: Buffer): Promise<Observation> {
   // Over TCP the kernel retransmits: one connection is the one attempt.
-  if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, 1), attempts: 1 };
-  if (outcome.kind === 'failed') {
-    return failureObservation(outcome, 1, context.icmpNote);
-  }
-  const { socket } = outcome;
+  const connection = await connectToTarget(spec, context, { attempts: 1 });
+  if (connection.kind === 'unanswered') return connection.observation;
+  const { socket } = connection;
   const started = performance.now();
   try {
     const length = Buffer.alloc(4);
     length.writeUInt32BE(request.length);
     socket.write(Buffer.concat([length, request]));
-    const read = await readFramed(socket, context.signal);
+    // RFC 4120 section 7.2.2: a 4-byte length, then the message; the length's high bit is reserved,
+    // so a huge length is no Kerberos reply.
+    const framing = { frame: lengthPrefixed(4, MAX_TCP_REPLY_BYTES), maxBytes: 4 + MAX_TCP_REPLY_BYTES };
+    const read = await readFramed(socket, { ...framing, signal: context.signal });
     const rttMs = performance.now() - started;
-    const reply = read.message ? decodeKdcReply(read.message) : undefined;
+    const reply = read.frame ? decodeKdcReply(read.frame.subarray(4)) : undefined;
     if (reply && answersUs(reply, spec.options)) return answered(reply, spec.options, rttMs, 1, 'tcp');
-    const check = tcpFailure(read, reply, spec.timeoutMs);
-    return { state: 'open', check, reason: `connected in ${formatMs(outcome.rttMs)}, but ${check.detail}`, rtt_ms: outcome.rttMs, attempts: 1 };
+    const failure = tcpFailure(read, reply, spec.timeoutMs);
+    return answeredWith(`connected in ${formatMs(connection.rttMs)}`, [failure], { rtt_ms: connection.rttMs, attempts: 1 });
   } finally {
     socket.destroy();
   }
-}
-
-interface FramedRead {
-  message?: Buffer;
-  bytes: Buffer;
-  end: 'complete' | 'closed' | 'deadline' | 'oversized';
-}
-
-/** Read one length-prefixed message (RFC 4120 section 7.2.2) until it is complete, the peer closes, or the deadline. */
-function readFramed(socket: Socket, signal: AbortSignal): Promise<FramedRead> {
-  return new Promise((resolve) => {
-    let bytes = Buffer.alloc(0);
-    const settle = (end: FramedRead['end'], message?: Buffer): void => {
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onClose);
-      signal.removeEventListener('abort', onAbort);
-      resolve({ bytes, end, ...(message ? { message } : {}) });
-    };
-    const onData = (chunk: Buffer): void => {
-      bytes = Buffer.concat([bytes, chunk]);
-      if (bytes.length < 4) return;
-      const length = bytes.readUInt32BE(0);
-      // The high bit is reserved (RFC 4120 section 7.2.2): a length with it set is no Kerberos reply.
-      if (length > MAX_TCP_REPLY_BYTES) return settle('oversized');
-      if (bytes.length >= 4 + length) settle('complete', bytes.subarray(4, 4 + length));
-    };
-    const onClose = (): void => settle('closed');
-    const onAbort = (): void => settle('deadline');
-    socket.on('data', onData);
-    socket.once('close', onClose);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function tcpFailure(read: FramedRead, reply: KdcReply | undefined, timeoutMs: number): Check {
@@ -191,15 +159,8 @@ function tcpFailure(read: FramedRead, reply: KdcReply | undefined, timeoutMs: nu
 }
 
 function answered(reply: KdcReply, options: KerberosOptions, rttMs: number, attempts: number, transport: 'udp' | 'tcp'): Observation {
-  const check = checkReply(reply, options);
-  return {
-    state: 'open',
-    check,
-    reason: `KDC answered in ${formatMs(rttMs)}${check.ok ? ': ' : ', but '}${check.detail}`,
-    rtt_ms: rttMs,
-    attempts,
-    evidence: evidenceOf(reply, options, transport),
-  };
+  const evidence = evidenceOf(reply, options, transport);
+  return answeredWith(`KDC answered in ${formatMs(rttMs)}`, [checkReply(reply, options)], { rtt_ms: rttMs, attempts, evidence });
 }
 
 function checkReply(reply: KdcReply, options: KerberosOptions): Check {

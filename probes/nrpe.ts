@@ -1,13 +1,16 @@
 import type { Duplex } from 'node:stream';
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
 import type { Check, Observation } from '../src/core/result.js';
+import { answeredWith } from '../src/core/observation.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag } from '../src/core/option-values.js';
-import { connectTcp } from '../src/net/tcp-connect.js';
-import { silenceReason, failureObservation } from '../src/net/classify.js';
+import { connectToTarget } from '../src/net/tcp-connect.js';
+import { readFramed, type FrameCheck, type FramedRead } from '../src/net/framed-read.js';
 import { handshakeTls, type HandshakeOutcome } from '../src/net/tls-handshake.js';
 import { showBytes } from '../src/net/reply.js';
-import { NRPE_HELLO, RESPONSE_PACKET, encodeQuery, readResponse, type NrpeResponse, type NrpeVersion } from '../src/net/nrpe.js';
+import {
+  MAX_RESPONSE_BYTES, NRPE_HELLO, RESPONSE_PACKET, encodeQuery, readResponse, type NrpeResponse, type NrpeVersion,
+} from '../src/net/nrpe.js';
 
 /** Options of the nrpe probe. */
 export interface NrpeOptions {
@@ -49,14 +52,12 @@ type Session =
   | { kind: 'tls-failed'; check: Check; rttMs: number }
   | { kind: 'exchanged'; read: ResponseRead; rttMs: number; tls?: Extract<HandshakeOutcome, { ok: true }> };
 
-interface ResponseRead {
-  bytes: Buffer;
+/** The read of a response, with the response when a whole packet came. */
+interface ResponseRead extends FramedRead {
   response?: NrpeResponse;
-  invalid?: string;
-  end: 'complete' | 'invalid' | 'closed' | 'deadline';
 }
 
-async function observe(spec: ProbeSpec<NrpeOptions>, context: ProbeContext): Promise<Observation> {
+async function observe(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeContext): Promise<Observation> {
   let version: NrpeVersion = 4;
   let session = await query(spec, context, version);
   let attempts = 1;
@@ -68,34 +69,22 @@ async function observe(spec: ProbeSpec<NrpeOptions>, context: ProbeContext): Pro
   }
   if (session.kind === 'unanswered') return { ...session.observation, attempts };
   const connected = `connected in ${formatMs(session.rttMs)}`;
-  if (session.kind === 'tls-failed') {
-    return { state: 'open', check: session.check, reason: `${connected}, but ${session.check.detail}`, rtt_ms: session.rttMs, attempts };
-  }
+  const facts = { rtt_ms: session.rttMs, attempts };
+  if (session.kind === 'tls-failed') return answeredWith(connected, [session.check], facts);
   const tlsMode = session.tls ? ('anonymous' in session.tls.evidence ? 'anonymous DH' : 'certificate') : 'off';
   const evidence: Record<string, unknown> = { packet_version: version, tls_mode: tlsMode, ...(session.tls ? { tls: session.tls.evidence } : {}) };
   const { response } = session.read;
   if (response) Object.assign(evidence, { version_string: response.output, result_code: response.resultCode });
   const check = checkResponse(session.read, version, spec, attempts, session.tls?.check);
   const via = session.tls ? `TLS ${tlsMode} ${session.tls.evidence.cipher}` : 'no TLS';
-  return {
-    state: 'open',
-    check,
-    reason: check.ok ? `NRPE answered: ${check.detail} (packet v${version}, ${via}), ${connected}` : `${connected}, but ${check.detail}`,
-    rtt_ms: session.rttMs,
-    attempts,
-    evidence,
-  };
+  return answeredWith(`${connected} (packet v${version}, ${via})`, [check], { ...facts, evidence });
 }
 
 /** One connection: connect, TLS when asked, send `_NRPE_CHECK` as a packet of `version`, read the response. */
-async function query(spec: ProbeSpec<NrpeOptions>, context: ProbeContext, version: NrpeVersion): Promise<Session> {
-  const address = spec.target.address as string;
-  const outcome = await connectTcp({ address, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
-  if (outcome.kind === 'aborted') return { kind: 'unanswered', observation: { state: 'filtered', reason: silenceReason(spec.timeoutMs, 1), attempts: 1 } };
-  if (outcome.kind === 'failed') {
-    return { kind: 'unanswered', observation: failureObservation(outcome, 1, context.icmpNote) };
-  }
-  const { socket, rttMs } = outcome;
+async function query(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeContext, version: NrpeVersion): Promise<Session> {
+  const connection = await connectToTarget(spec, context, { attempts: 1 });
+  if (connection.kind === 'unanswered') return { kind: 'unanswered', observation: connection.observation };
+  const { socket, rttMs } = connection;
   try {
     let stream: Duplex = socket;
     let tls: Extract<HandshakeOutcome, { ok: true }> | undefined;
@@ -105,7 +94,11 @@ async function query(spec: ProbeSpec<NrpeOptions>, context: ProbeContext, versio
       tls = handshake;
       stream = handshake.socket;
     }
-    const read = await readResponseFrom(stream, encodeQuery(version, NRPE_HELLO), context.signal);
+    const reading = readFramed(stream, { frame: responseFrame, maxBytes: MAX_RESPONSE_BYTES, signal: context.signal });
+    stream.write(encodeQuery(version, NRPE_HELLO));
+    const read: ResponseRead = await reading;
+    const found = read.frame ? readResponse(read.frame) : undefined;
+    if (found?.complete) read.response = found.response;
     stream.destroy();
     return { kind: 'exchanged', read, rttMs, ...(tls ? { tls } : {}) };
   } finally {
@@ -113,39 +106,14 @@ async function query(spec: ProbeSpec<NrpeOptions>, context: ProbeContext, versio
   }
 }
 
-/** Send the query, then read until a whole packet, something that is no NRPE packet, the peer closes, or the deadline. */
-function readResponseFrom(stream: Duplex, request: Buffer, signal: AbortSignal): Promise<ResponseRead> {
-  return new Promise((resolve) => {
-    let bytes = Buffer.alloc(0);
-    let settled = false;
-    const settle = (end: ResponseRead['end'], extra: Partial<ResponseRead> = {}): void => {
-      if (settled) return;
-      settled = true;
-      stream.removeListener('data', onData);
-      stream.removeListener('end', onClose);
-      stream.removeListener('close', onClose);
-      signal.removeEventListener('abort', onAbort);
-      resolve({ bytes, end, ...extra });
-    };
-    const onData = (chunk: Buffer): void => {
-      bytes = Buffer.concat([bytes, chunk]);
-      const read = readResponse(bytes);
-      if (read.complete) settle('complete', { response: read.response });
-      else if (read.reason) settle('invalid', { invalid: read.reason });
-    };
-    const onClose = (): void => settle('closed');
-    const onAbort = (): void => settle('deadline');
-    stream.on('data', onData);
-    stream.once('end', onClose);
-    stream.once('close', onClose);
-    // A reset (the daemon refusing this host, or the packet) ends the read like a close.
-    stream.on('error', onClose);
-    signal.addEventListener('abort', onAbort, { once: true });
-    stream.write(request);
-  });
+/** Where an NRPE response packet ends in the bytes read so far, or why they are none. */
+function responseFrame(bytes: Buffer): FrameCheck {
+  const read = readResponse(bytes);
+  if (read.complete) return { size: read.size };
+  return read.reason === undefined ? undefined : { invalid: read.reason };
 }
 
-function checkResponse(read: ResponseRead, version: NrpeVersion, spec: ProbeSpec<NrpeOptions>, attempts: number, tlsCheck: Check | undefined): Check {
+function checkResponse(read: ResponseRead, version: NrpeVersion, spec: ResolvedProbeSpec<NrpeOptions>, attempts: number, tlsCheck: Check | undefined): Check {
   const { response, bytes } = read;
   if (!response) {
     // A TLS record (content type 21 = alert, 22 = handshake, version 3.x) where an NRPE packet should be.

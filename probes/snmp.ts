@@ -1,11 +1,12 @@
 import { randomInt } from 'node:crypto';
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
 import type { Check, Observation } from '../src/core/result.js';
+import { answeredWith, silentAfter } from '../src/core/observation.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
-import { silenceReason, failureObservation } from '../src/net/classify.js';
+import { failureObservation } from '../src/net/classify.js';
 import {
   BerError, TAG, decodeChildren, decodeConstructed, decodeInteger, decodeOid, decodeOne, decodeSmallInteger,
   decodeUnsigned, encodeInteger, encodeNull, encodeOctetString, encodeOid, encodeSequence, encodeTlv, expectTag,
@@ -150,7 +151,7 @@ export function oidLabel(oid: string): string {
   return oid;
 }
 
-async function observe(spec: ProbeSpec<SnmpOptions>, context: ProbeContext): Promise<Observation> {
+async function observe(spec: ResolvedProbeSpec<SnmpOptions>, context: ProbeContext): Promise<Observation> {
   const { version } = spec.options;
   const outcome = version === 'v3'
     ? await exchangeWithTarget(spec, context, discoveryCodec())
@@ -162,18 +163,11 @@ async function observe(spec: ProbeSpec<SnmpOptions>, context: ProbeContext): Pro
     const note = version === 'v3'
       ? 'an agent that speaks only v1/v2c drops an SNMPv3 request silently, so this may be such an agent rather than a filter'
       : 'SNMP agents silently drop a request with a wrong community, so this may be a wrong --community rather than a filter';
-    return { state: 'filtered', reason: `${silenceReason(spec.timeoutMs, outcome.attempts)}; note: ${note}`, attempts: outcome.attempts };
+    return silentAfter(spec.timeoutMs, outcome.attempts, { meaning: `silently dropped; note: ${note}` });
   }
-  const head = `SNMP${version} agent answered in ${formatMs(outcome.rttMs)}`;
   const { check, evidence } = 'engineId' in outcome.reply ? reportResult(outcome.reply) : responseResult(outcome.reply, version);
-  return {
-    state: 'open',
-    check,
-    reason: `${head}${check.ok ? ': ' : ', but '}${check.detail}`,
-    rtt_ms: outcome.rttMs,
-    attempts: outcome.attempts,
-    evidence,
-  };
+  const head = `SNMP${version} agent answered in ${formatMs(outcome.rttMs)}`;
+  return answeredWith(head, [check], { rtt_ms: outcome.rttMs, attempts: outcome.attempts, evidence });
 }
 
 function responseResult(response: SnmpResponse, version: SnmpVersion): { check: Check; evidence: Record<string, unknown> } {

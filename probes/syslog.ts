@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Socket } from 'node:net';
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
 import type { Check, Observation } from '../src/core/result.js';
+import { answeredWith } from '../src/core/observation.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { optionalString } from '../src/core/option-values.js';
 import { exchangeWithTarget } from '../src/net/udp-exchange.js';
-import { connectTcp } from '../src/net/tcp-connect.js';
-import { silenceReason, failureObservation } from '../src/net/classify.js';
+import { connectToTarget } from '../src/net/tcp-connect.js';
+import { failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 import { encodeFrame, parseResponse, readFrame, type RelpFrame } from '../src/net/relp.js';
 import { VERSION } from '../src/core/version.js';
@@ -58,38 +59,27 @@ export const syslog: ProbeKind<SyslogOptions> = {
 
 export default syslog;
 
-async function observe(spec: ProbeSpec<SyslogOptions>, context: ProbeContext): Promise<Observation> {
+async function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeContext): Promise<Observation> {
   const id = randomBytes(6).toString('hex');
   const message = syslogMessage(id, spec.options.transport);
   if (spec.options.transport === 'udp') return overUdp(spec, context, id, message);
-  const outcome = await connectTcp({ address: spec.target.address as string, port: spec.target.port as number, signal: context.signal, icmp: context.icmp });
-  if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, 1), attempts: 1 };
-  if (outcome.kind === 'failed') {
-    return failureObservation(outcome, 1, context.icmpNote);
-  }
-  const connected = `connected in ${formatMs(outcome.rttMs)}`;
+  const connection = await connectToTarget(spec, context, { attempts: 1 });
+  if (connection.kind === 'unanswered') return connection.observation;
+  const { socket, rttMs } = connection;
+  const connected = `connected in ${formatMs(rttMs)}`;
   try {
     if (spec.options.transport === 'tcp') {
-      await sendOctetCounted(outcome.socket, message, context.signal);
-      return {
-        state: 'open',
-        reason: `${connected}; sent one octet-counted message (TCP carries no syslog answer: look for id ${id} in the server's log)`,
-        rtt_ms: outcome.rttMs,
-        attempts: 1,
-        evidence: { transport: 'tcp', message_id: id },
-      };
+      await sendOctetCounted(socket, message, context.signal);
+      // Nothing answers a message over TCP: there is nothing to check, only what was sent to say.
+      const sent = `${connected} and sent one octet-counted message `
+        + `(TCP carries no syslog answer: look for id ${id} in the server's log)`;
+      return answeredWith(sent, [], { rtt_ms: rttMs, attempts: 1, evidence: { transport: 'tcp', message_id: id } });
     }
-    const { check, evidence } = await relpSession(outcome.socket, message, context.signal, spec.timeoutMs);
-    return {
-      state: 'open',
-      check,
-      reason: `${connected}${check.ok ? '; ' : ', but '}${check.detail}`,
-      rtt_ms: outcome.rttMs,
-      attempts: 1,
-      evidence: { transport: 'relp', message_id: id, ...evidence },
-    };
+    const { check, evidence } = await relpSession(socket, message, context.signal, spec.timeoutMs);
+    const relp = { transport: 'relp', message_id: id, ...evidence };
+    return answeredWith(connected, [check], { rtt_ms: rttMs, attempts: 1, evidence: relp });
   } finally {
-    outcome.socket.destroy();
+    socket.destroy();
   }
 }
 
@@ -99,7 +89,7 @@ function syslogMessage(id: string, transport: SyslogTransport): string {
   return `<${PRI}>1 ${timestamp} ${hostname() || '-'} reachgate ${process.pid} probe [${SD_ID} id="${id}" transport="${transport}"] reachgate reachability probe, no action needed`;
 }
 
-async function overUdp(spec: ProbeSpec<SyslogOptions>, context: ProbeContext, id: string, message: string): Promise<Observation> {
+async function overUdp(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeContext, id: string, message: string): Promise<Observation> {
   // No syslog receiver ever answers: only an ICMP error can end this exchange before the deadline.
   const outcome = await exchangeWithTarget(spec, context, { request: () => Buffer.from(message, 'utf8'), accept: () => undefined });
   const evidence = { transport: 'udp', message_id: id };
@@ -163,7 +153,8 @@ type Next = { frame: RelpFrame } | { end: 'closed' | 'deadline'; bytes: Buffer }
 /** Frames as they arrive on the socket, one `next()` at a time. */
 function frameReader(socket: Socket, signal: AbortSignal): { next(): Promise<Next> } {
   let buffered: Buffer = Buffer.alloc(0);
-  let ended: 'closed' | 'deadline' | undefined;
+  // A deadline that passed during the connect leaves nothing to wait for.
+  let ended: 'closed' | 'deadline' | undefined = signal.aborted ? 'deadline' : undefined;
   let waiting: (() => void) | undefined;
   const wake = (): void => {
     waiting?.();

@@ -1,14 +1,13 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
 import { loadTls } from '../src/net/tls-loader.js';
 import type { Check, Observation } from '../src/core/result.js';
 import { UsageError } from '../src/core/usage-error.js';
-import { DEADLINE } from '../src/core/runner.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalAddress, optionalFileText, optionalRegex, optionalString, requestBytes } from '../src/core/option-values.js';
-import { connectTcp, type ConnectOutcome } from '../src/net/tcp-connect.js';
-import { silenceReason, failureObservation } from '../src/net/classify.js';
+import { answeredWith } from '../src/core/observation.js';
+import { connectToTarget } from '../src/net/tcp-connect.js';
 import { exchange, showBytes } from '../src/net/reply.js';
 import type { TlsOptions } from '../src/net/tls-handshake.js';
 import { SERVICE_NAMES, SERVICE_PRESETS, type ServicePreset } from '../src/net/service-presets.js';
@@ -64,7 +63,7 @@ export const tcp: ProbeKind<TcpOptions> = {
     if (send) options.send = send;
     const expectReply = optionalRegex(raw, 'expect-reply') ?? preset?.expect;
     if (expectReply) options.expectReply = expectReply;
-    if (preset) options.service = raw.service as string;
+    if (preset) options.service = optionalString(raw, 'service');
     const source = optionalAddress(raw, 'source');
     if (source) options.source = source;
     return options;
@@ -93,66 +92,19 @@ function servicePreset(raw: Record<string, unknown>): ServicePreset | undefined 
   return preset;
 }
 
-async function observe(spec: ProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
-  const address = spec.target.address as string;
-  const port = spec.target.port as number;
-  const { outcome, attempts } = await firstAnswer(spec, context, (signal) => connectTcp({
-    address, port, signal, icmp: context.icmp, ...(spec.options.source ? { localAddress: spec.options.source } : {}),
-  }));
-  if (outcome.kind === 'aborted') return { state: 'filtered', reason: silenceReason(spec.timeoutMs, attempts), attempts };
-  if (outcome.kind === 'failed') {
-    return failureObservation(outcome, attempts, context.icmpNote);
-  }
+async function observe(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+  const source = spec.options.source === undefined ? {} : { localAddress: spec.options.source };
+  const connection = await connectToTarget(spec, context, source);
+  if (connection.kind === 'unanswered') return connection.observation;
   try {
-    return await converse(spec, context, outcome.socket, outcome.rttMs, attempts);
+    return await converse(spec, context, connection.socket, connection.rttMs, connection.attempts);
   } finally {
-    outcome.socket.destroy();
+    connection.socket.destroy();
   }
-}
-
-/** Start up to `attempts` connects, spread over the deadline; the first answer wins and the rest are dropped. */
-export function firstAnswer(
-  spec: Pick<ProbeSpec, 'attempts' | 'timeoutMs'>,
-  context: ProbeContext,
-  connect: (signal: AbortSignal) => Promise<ConnectOutcome>,
-): Promise<{ outcome: ConnectOutcome; attempts: number }> {
-  // One attempt needs no racing: the deadline's signal is enough (a sweep runs tens of thousands of these).
-  if (spec.attempts === 1) return connect(context.signal).then((outcome) => ({ outcome, attempts: 1 }));
-  return new Promise((resolve) => {
-    const stop = new AbortController();
-    const onDeadline = (): void => stop.abort(DEADLINE);
-    context.signal.addEventListener('abort', onDeadline, { once: true });
-    let started = 0;
-    let pending = 0;
-    let next: NodeJS.Timeout | undefined;
-    let done = false;
-    const finish = (outcome: ConnectOutcome): void => {
-      if (done) {
-        if (outcome.kind === 'connected') outcome.socket.destroy();
-        return;
-      }
-      done = true;
-      clearTimeout(next);
-      context.signal.removeEventListener('abort', onDeadline);
-      stop.abort(DEADLINE);
-      resolve({ outcome, attempts: started });
-    };
-    const launch = (): void => {
-      started += 1;
-      pending += 1;
-      void connect(stop.signal).then((outcome) => {
-        pending -= 1;
-        if (outcome.kind !== 'aborted' || pending === 0) finish(outcome);
-      });
-      if (started < spec.attempts) next = setTimeout(launch, spec.timeoutMs / spec.attempts);
-    };
-    launch();
-  });
 }
 
 /** After the handshake: TLS, then request and reply, each a check on an open port. */
-async function converse(spec: ProbeSpec<TcpOptions>, context: ProbeContext, socket: Socket, rttMs: number, attempts: number): Promise<Observation> {
-  const connected = `connected in ${formatMs(rttMs)}`;
+async function converse(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext, socket: Socket, rttMs: number, attempts: number): Promise<Observation> {
   const evidence: Record<string, unknown> = {};
   const checks: Check[] = [];
   let stream: Duplex = socket;
@@ -172,16 +124,7 @@ async function converse(spec: ProbeSpec<TcpOptions>, context: ProbeContext, sock
     if (expectReply) checks.push(replyCheck(reply.bytes, reply.matched, reply.end, expectationOf(spec.options, expectReply), spec.timeoutMs));
   }
   if (stream !== socket) stream.destroy();
-  const failed = checks.find((check) => !check.ok);
-  const check: Check | undefined = checks.length === 0 ? undefined : failed ?? { ok: true, detail: checks.map((c) => c.detail).join('; ') };
-  return {
-    state: 'open',
-    ...(check ? { check } : {}),
-    reason: check ? `${connected}${failed ? ', but ' : '; '}${check.detail}` : connected,
-    rtt_ms: rttMs,
-    attempts,
-    ...(Object.keys(evidence).length > 0 ? { evidence } : {}),
-  };
+  return answeredWith(`connected in ${formatMs(rttMs)}`, checks, { rtt_ms: rttMs, attempts, evidence });
 }
 
 /** The expected reply in words: a preset's description, or the pattern. */

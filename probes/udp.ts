@@ -1,5 +1,6 @@
-import type { ProbeContext, ProbeKind, ProbeSpec } from '../src/core/probe-kind.js';
+import type { ProbeContext, ProbeKind, ResolvedProbeSpec } from '../src/core/probe-kind.js';
 import type { Check, Observation } from '../src/core/result.js';
+import { answeredWith, silentAfter } from '../src/core/observation.js';
 import { formatMs } from '../src/core/duration.js';
 import { optionalRegex, requestBytes } from '../src/core/option-values.js';
 import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
@@ -40,30 +41,23 @@ export const udp: ProbeKind<UdpOptions> = {
 
 export default udp;
 
-async function observe(spec: ProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
+async function observe(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
   const { send, expectReply } = spec.options;
   const outcome = await exchangeWithTarget(spec, context, anyDatagram(send));
   if (outcome.kind === 'silent') {
-    const tries = outcome.attempts === 1 ? '1 attempt' : `${outcome.attempts} attempts`;
-    return {
-      state: 'filtered',
-      reason: `no answer within ${formatMs(spec.timeoutMs)} (${tries}): dropped on the way, or the service ignores this request (UDP silence cannot tell them apart)`,
-      attempts: outcome.attempts,
-    };
+    return silentAfter(spec.timeoutMs, outcome.attempts, {
+      meaning: 'dropped on the way, or the service ignores this request (UDP silence cannot tell them apart)',
+    });
   }
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
-  const answered = `answered in ${formatMs(outcome.rttMs)} (${outcome.reply.length} bytes)`;
-  const check = expectReply ? replyCheck(outcome.reply, expectReply) : undefined;
-  return {
-    state: 'open',
-    ...(check ? { check } : {}),
-    reason: check ? `${answered}${check.ok ? '; ' : ', but '}${check.detail}` : answered,
+  const checks = expectReply ? [replyCheck(outcome.reply, expectReply)] : [];
+  return answeredWith(`answered in ${formatMs(outcome.rttMs)} (${outcome.reply.length} bytes)`, checks, {
     rtt_ms: outcome.rttMs,
     attempts: outcome.attempts,
     evidence: { reply: showBytes(outcome.reply, 512), length: outcome.reply.length },
-  };
+  });
 }
 
 /** Every attempt sends the same bytes; the connected socket already keeps out datagrams from anyone else. */

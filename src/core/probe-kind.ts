@@ -26,6 +26,17 @@ export interface ProbeSpec<KindOptions = unknown> {
   sweep?: boolean;
 }
 
+/** A target whose name resolved: the address and port a probe sends to (ICMP, which has no ports, gets port 0). */
+export interface ResolvedTarget extends Target {
+  address: string;
+  port: number;
+}
+
+/** A probe spec whose target resolved: what the runner hands a kind's observe. */
+export interface ResolvedProbeSpec<KindOptions = unknown> extends ProbeSpec<KindOptions> {
+  target: ResolvedTarget;
+}
+
 /** What the runner hands a probe while it runs. */
 export interface ProbeContext {
   /** Aborts at the probe's deadline: the probe must settle promptly then. */
@@ -60,6 +71,6 @@ export interface ProbeKind<KindOptions = unknown> {
   prepare?(options: KindOptions): Promise<unknown> | undefined;
   /** Validate kind options (from argv or a profile); throws UsageError naming the option. */
   parseOptions(raw: Record<string, unknown>): KindOptions;
-  /** Probe one address and port; never throws for anything the network does. */
-  observe(spec: ProbeSpec<KindOptions>, context: ProbeContext): Promise<Observation>;
+  /** Probe one resolved address and port; never throws for anything the network does. */
+  observe(spec: ResolvedProbeSpec<KindOptions>, context: ProbeContext): Promise<Observation>;
 }

@@ -1,4 +1,4 @@
-import type { ProbeContext, ProbeKind, ProbeSpec } from './probe-kind.js';
+import type { ProbeContext, ProbeKind, ProbeSpec, ResolvedProbeSpec } from './probe-kind.js';
 import type { Observation, ProbeResult } from './result.js';
 import { judge } from './verdict.js';
 import { RateLimit } from './rate-limit.js';
@@ -59,9 +59,12 @@ export async function runPlan(
 /** Run one probe under its deadline and judge it. */
 export async function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<ProbeResult> {
   const startedAt = new Date();
-  const observation = spec.unresolved
-    ? { state: 'unresolved' as const, reason: `name not resolved: ${spec.unresolved}`, attempts: 0 }
-    : await observeWithDeadline(spec, kind, context);
+  const resolved = resolvedSpec(spec);
+  const observation: Observation = spec.unresolved
+    ? { state: 'unresolved', reason: `name not resolved: ${spec.unresolved}`, attempts: 0 }
+    : resolved
+      ? await observeWithDeadline(resolved, kind, context)
+      : { state: 'error', reason: `internal fault: the ${spec.kind} probe ${spec.id} came without an address`, attempts: 0 };
   return {
     id: spec.id,
     ...(spec.row === undefined ? {} : { row: spec.row }),
@@ -82,7 +85,14 @@ export async function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<Pro
   };
 }
 
-async function observeWithDeadline(spec: ProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<Observation> {
+/** The spec with its target's address and port as the probe sends to them; undefined when it has no address. */
+function resolvedSpec(spec: ProbeSpec): ResolvedProbeSpec | undefined {
+  const { address, port } = spec.target;
+  if (address === null) return undefined;
+  return { ...spec, target: { ...spec.target, address, port: port ?? 0 } };
+}
+
+async function observeWithDeadline(spec: ResolvedProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<Observation> {
   const controller = new AbortController();
   const deadline = setTimeout(() => controller.abort(DEADLINE), spec.timeoutMs);
   let giveUp: NodeJS.Timeout | undefined;

@@ -85,9 +85,3 @@ function classifyUdpErrno(errno: string, after: string, icmpNote: string | undef
       return undefined;
   }
 }
-
-/** The reason for silence: nothing came back before the deadline. */
-export function silenceReason(timeoutMs: number, attempts: number): string {
-  const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
-  return `no answer within ${formatMs(timeoutMs)} (${tries}): silently dropped`;
-}

@@ -76,41 +76,37 @@ export function ipv6(bytes: Buffer): string {
 
 interface Meaning { state: State; name: string }
 
-const V4_UNREACHABLE: Record<number, Meaning> = {
-  0: { state: 'unreachable', name: 'net-unreachable' },
-  1: { state: 'unreachable', name: 'host-unreachable' },
-  2: { state: 'closed', name: 'protocol-unreachable' },
-  3: { state: 'closed', name: 'port-unreachable' },
-  4: { state: 'unreachable', name: 'fragmentation-needed' },
-  5: { state: 'unreachable', name: 'source-route-failed' },
-  6: { state: 'unreachable', name: 'net-unknown' },
-  7: { state: 'unreachable', name: 'host-unknown' },
-  8: { state: 'prohibited', name: 'source-host-isolated' },
-  9: { state: 'prohibited', name: 'net-prohibited' },
-  10: { state: 'prohibited', name: 'host-prohibited' },
-  11: { state: 'unreachable', name: 'net-unreachable-for-tos' },
-  12: { state: 'unreachable', name: 'host-unreachable-for-tos' },
-  13: { state: 'prohibited', name: 'admin-prohibited' },
-  14: { state: 'prohibited', name: 'host-precedence-violation' },
-  15: { state: 'prohibited', name: 'precedence-cutoff' },
-};
+// Destination unreachable codes by number: ICMPv4 (RFC 792, RFC 1812 5.2.7.1), ICMPv6 (RFC 4443 3.1).
+const V4_UNREACHABLE = [
+  'net-unreachable', 'host-unreachable', 'protocol-unreachable', 'port-unreachable', 'fragmentation-needed',
+  'source-route-failed', 'net-unknown', 'host-unknown', 'source-host-isolated', 'net-prohibited', 'host-prohibited',
+  'net-unreachable-for-tos', 'host-unreachable-for-tos', 'admin-prohibited', 'host-precedence-violation',
+  'precedence-cutoff',
+];
+const V6_UNREACHABLE = [
+  'no-route', 'admin-prohibited', 'beyond-scope', 'addr-unreachable', 'port-unreachable', 'policy-fail', 'reject-route',
+];
 
-const V6_UNREACHABLE: Record<number, Meaning> = {
-  0: { state: 'unreachable', name: 'no-route' },
-  1: { state: 'prohibited', name: 'admin-prohibited' },
-  2: { state: 'unreachable', name: 'beyond-scope' },
-  3: { state: 'unreachable', name: 'addr-unreachable' },
-  4: { state: 'closed', name: 'port-unreachable' },
-  5: { state: 'prohibited', name: 'policy-fail' },
-  6: { state: 'prohibited', name: 'reject-route' },
+/** The codes that prove more than unreachable: the host itself answered (closed), or a filter rejected (prohibited). */
+const PROVES: Readonly<Record<string, State>> = {
+  'protocol-unreachable': 'closed',
+  'port-unreachable': 'closed',
+  'source-host-isolated': 'prohibited',
+  'net-prohibited': 'prohibited',
+  'host-prohibited': 'prohibited',
+  'admin-prohibited': 'prohibited',
+  'host-precedence-violation': 'prohibited',
+  'precedence-cutoff': 'prohibited',
+  'policy-fail': 'prohibited',
+  'reject-route': 'prohibited',
 };
 
 /** What an ICMP error says about the path: the state it proves and its name. */
 export function meaningOf(error: Pick<IcmpError, 'family' | 'type' | 'code'>): Meaning {
   const timeExceeded = error.family === 4 ? error.type === 11 : error.type === 3;
   if (timeExceeded) return { state: 'unreachable', name: 'time-exceeded' };
-  const table = error.family === 4 ? V4_UNREACHABLE : V6_UNREACHABLE;
-  return table[error.code] ?? { state: 'unreachable', name: `unreachable-code-${error.code}` };
+  const name = (error.family === 4 ? V4_UNREACHABLE : V6_UNREACHABLE)[error.code] ?? `unreachable-code-${error.code}`;
+  return { state: PROVES[name] ?? 'unreachable', name };
 }
 
 /** One line for a reason: "ICMP admin-prohibited (3/13) from 192.0.2.1". */

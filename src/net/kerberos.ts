@@ -236,7 +236,7 @@ function readTime(bytes: Buffer): Date {
   const { tag, content } = readTlv(bytes, 0);
   const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(content.toString('latin1'));
   if (tag !== 0x18 || !match) throw new Error('expected a KerberosTime');
-  const [, year, month, day, hour, minute, second] = match.map(Number) as number[];
+  const [, year, month, day, hour, minute, second] = match.map(Number);
   return new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!));
 }
 

@@ -35,6 +35,8 @@ const V2_PACKET_BYTES = 1036;
 const V4_HEADER_BYTES = 16;
 /** nrpe 4 caps output at 64 KiB; anything claiming more is not NRPE. */
 const MAX_V4_BUFFER_BYTES = 65_536;
+/** The largest response packet: a v4 header and the most output nrpe 4 sends (a v2 packet is smaller). */
+export const MAX_RESPONSE_BYTES = V4_HEADER_BYTES + MAX_V4_BUFFER_BYTES;
 
 /** Encode a query packet for `command`. */
 export function encodeQuery(version: NrpeVersion, command: string): Buffer {

@@ -1,11 +1,12 @@
 import type { Duplex } from 'node:stream';
+import { readFramed, type FramedRead } from './framed-read.js';
 
 /** What came back on an open connection. */
 export interface Reply {
   bytes: Buffer;
   matched: boolean;
   /** Why reading stopped: matched, the peer closed, the size cap, the peer fell silent, or the deadline. */
-  end: 'matched' | 'closed' | 'full' | 'idle' | 'deadline';
+  end: 'matched' | Exclude<FramedRead['end'], 'complete' | 'invalid'>;
 }
 
 const MAX_REPLY_BYTES = 8192;
@@ -13,41 +14,25 @@ const MAX_REPLY_BYTES = 8192;
 const IDLE_MS = 500;
 
 /** Send an optional request, then read until the pattern matches, the peer closes, the cap, or the deadline. */
-export function exchange(stream: Duplex, request: Buffer | undefined, pattern: RegExp, signal: AbortSignal): Promise<Reply> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    let idle: NodeJS.Timeout | undefined;
-    const settle = (end: Reply['end']): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(idle);
-      stream.removeListener('data', onData);
-      stream.removeListener('end', onClose);
-      stream.removeListener('close', onClose);
-      signal.removeEventListener('abort', onAbort);
-      const bytes = Buffer.concat(chunks);
-      resolve({ bytes, matched: end === 'matched' || pattern.test(bytes.toString('latin1')), end });
-    };
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      size += chunk.length;
-      // latin1 maps every byte to one character, so binary patterns like \x03 work.
-      if (pattern.test(Buffer.concat(chunks).toString('latin1'))) settle('matched');
-      else if (size >= MAX_REPLY_BYTES) settle('full');
-      else if (idle) idle.refresh();
-      else idle = setTimeout(() => settle('idle'), IDLE_MS);
-    };
-    const onClose = (): void => settle('closed');
-    const onAbort = (): void => settle('deadline');
-    stream.on('data', onData);
-    stream.once('end', onClose);
-    stream.once('close', onClose);
-    stream.on('error', () => {});
-    signal.addEventListener('abort', onAbort, { once: true });
-    if (request) stream.write(request);
+export async function exchange(
+  stream: Duplex,
+  request: Buffer | undefined,
+  pattern: RegExp,
+  signal: AbortSignal,
+): Promise<Reply> {
+  // latin1 maps every byte to one character, so binary patterns like \x03 work.
+  const matches = (bytes: Buffer): boolean => pattern.test(bytes.toString('latin1'));
+  const reading = readFramed(stream, {
+    frame: (bytes) => (matches(bytes) ? { size: bytes.length } : undefined),
+    maxBytes: MAX_REPLY_BYTES,
+    idleMs: IDLE_MS,
+    signal,
   });
+  if (request && !signal.aborted) stream.write(request);
+  const { bytes, end } = await reading;
+  // A pattern is never invalid: the read ends complete (matched) or for a reason outside the bytes.
+  if (end === 'complete' || end === 'invalid') return { bytes, matched: true, end: 'matched' };
+  return { bytes, matched: matches(bytes), end };
 }
 
 /** Bytes as a short, printable, quoted string: control bytes become \r, \n or \xHH. */

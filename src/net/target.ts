@@ -44,8 +44,8 @@ export function parsePorts(text: string, where = text): number[] {
   for (const part of text.split(',')) {
     const range = /^(\d+)-(\d+)$/.exec(part);
     if (range) {
-      const first = portNumber(range[1] as string, where);
-      const last = portNumber(range[2] as string, where);
+      const first = portNumber(range[1]!, where);
+      const last = portNumber(range[2]!, where);
       if (first > last) throw new UsageError(`The port range \`${part}\` in \`${where}\` runs backwards`, 'Write the lower port first, e.g. 8000-8100');
       for (let port = first; port <= last; port++) ports.add(port);
     } else {

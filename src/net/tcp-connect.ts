@@ -1,6 +1,11 @@
 import { Socket } from 'node:net';
+import type { ProbeContext, ProbeSpec, ResolvedProbeSpec } from '../core/probe-kind.js';
+import type { Observation } from '../core/result.js';
+import { silentAfter } from '../core/observation.js';
+import { DEADLINE } from '../core/runner.js';
 import type { IcmpListener } from './icmp-listener.js';
 import type { IcmpError } from './icmp-packet.js';
+import { failureObservation } from './classify.js';
 
 /** How one TCP connect ended. */
 export type ConnectOutcome =
@@ -83,4 +88,80 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
 
 function explainedByIcmp(errno: string): boolean {
   return errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'EPROTO' || errno === 'ENOPROTOOPT';
+}
+
+/** How connecting to a probe's target ended: a socket to speak over, or the observation of why there is none. */
+export type TargetConnection =
+  | { kind: 'connected'; socket: Socket; rttMs: number; attempts: number }
+  | { kind: 'unanswered'; observation: Observation };
+
+/** Where and how to connect, when not simply to the probe's target with its attempts. */
+export interface TargetConnectOptions {
+  /** Connects to start; kinds that speak a protocol over TCP make one (the kernel retransmits). Default: the spec's. */
+  attempts?: number;
+  localAddress?: string;
+  /** Another endpoint than the spec's target (a redirect's), under the same deadline. */
+  endpoint?: { address: string; port: number };
+}
+
+/**
+ * Connect to a probe's target under its deadline and attempts, classifying every failure: what every TCP kind
+ * does. Silence gives filtered; a refusal, an ICMP error or an errno their state. The caller destroys the socket.
+ */
+export async function connectToTarget(
+  spec: ResolvedProbeSpec<unknown>,
+  context: ProbeContext,
+  options: TargetConnectOptions = {},
+): Promise<TargetConnection> {
+  const { address, port } = options.endpoint ?? spec.target;
+  const attempts = options.attempts ?? spec.attempts;
+  const localAddress = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
+  const connect = (signal: AbortSignal): Promise<ConnectOutcome> => connectTcp({ address, port, signal, icmp: context.icmp, ...localAddress });
+  const { outcome, attempts: started } = await firstAnswer({ attempts, timeoutMs: spec.timeoutMs }, context.signal, connect);
+  if (outcome.kind === 'connected') {
+    return { kind: 'connected', socket: outcome.socket, rttMs: outcome.rttMs, attempts: started };
+  }
+  if (outcome.kind === 'aborted') return { kind: 'unanswered', observation: silentAfter(spec.timeoutMs, started) };
+  return { kind: 'unanswered', observation: failureObservation(outcome, started, context.icmpNote) };
+}
+
+/** Start up to `attempts` connects, spread over the deadline; the first answer wins and the rest are dropped. */
+export function firstAnswer(
+  spec: Pick<ProbeSpec, 'attempts' | 'timeoutMs'>,
+  deadline: AbortSignal,
+  connect: (signal: AbortSignal) => Promise<ConnectOutcome>,
+): Promise<{ outcome: ConnectOutcome; attempts: number }> {
+  // One attempt needs no racing: the deadline's signal is enough (a sweep runs tens of thousands of these).
+  if (spec.attempts <= 1) return connect(deadline).then((outcome) => ({ outcome, attempts: 1 }));
+  return new Promise((resolve) => {
+    const stop = new AbortController();
+    const onDeadline = (): void => stop.abort(DEADLINE);
+    if (deadline.aborted) stop.abort(DEADLINE);
+    else deadline.addEventListener('abort', onDeadline, { once: true });
+    let started = 0;
+    let pending = 0;
+    let next: NodeJS.Timeout | undefined;
+    let done = false;
+    const finish = (outcome: ConnectOutcome): void => {
+      if (done) {
+        if (outcome.kind === 'connected') outcome.socket.destroy();
+        return;
+      }
+      done = true;
+      clearTimeout(next);
+      deadline.removeEventListener('abort', onDeadline);
+      stop.abort(DEADLINE);
+      resolve({ outcome, attempts: started });
+    };
+    const launch = (): void => {
+      started += 1;
+      pending += 1;
+      void connect(stop.signal).then((outcome) => {
+        pending -= 1;
+        if (outcome.kind !== 'aborted' || pending === 0) finish(outcome);
+      });
+      if (started < spec.attempts) next = setTimeout(launch, spec.timeoutMs / spec.attempts);
+    };
+    launch();
+  });
 }

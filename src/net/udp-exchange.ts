@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import type { IcmpListener, IcmpWatch } from './icmp-listener.js';
-import type { ProbeContext, ProbeSpec } from '../core/probe-kind.js';
+import type { ProbeContext, ResolvedProbeSpec } from '../core/probe-kind.js';
 import type { IcmpError } from './icmp-packet.js';
 
 /** A UDP protocol's request and reply: how a probe kind speaks over the exchange engine. */
@@ -127,10 +127,14 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
 }
 
 /** Exchange with a probe's target, under its deadline and attempts: what every UDP kind does. */
-export function exchangeWithTarget<Reply>(spec: ProbeSpec<unknown>, context: ProbeContext, codec: UdpCodec<Reply>): Promise<UdpOutcome<Reply>> {
+export function exchangeWithTarget<Reply>(
+  spec: ResolvedProbeSpec<unknown>,
+  context: ProbeContext,
+  codec: UdpCodec<Reply>,
+): Promise<UdpOutcome<Reply>> {
   return exchangeUdp({
-    address: spec.target.address as string,
-    port: spec.target.port as number,
+    address: spec.target.address,
+    port: spec.target.port,
     codec,
     attempts: spec.attempts,
     timeoutMs: spec.timeoutMs,

@@ -14,7 +14,7 @@ function fakeKind(behaviour: 'answers' | 'ignores-deadline' | 'throws') {
       stats.peak = Math.max(stats.peak, stats.inFlight);
       try {
         if (behaviour === 'throws') throw new Error('codec bug');
-        const delay = spec.target.port as number;
+        const delay = spec.target.port;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
           if (behaviour === 'answers') context.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); });
@@ -92,4 +92,13 @@ t.test('inPlanOrder releases each result once all before it are in', async (t) =
   t.same(seen, []);
   deliver(result('a'), 0);
   t.same(seen, ['a', 'b', 'c']);
+});
+
+t.test('a probe whose target has no address is an internal fault and never reaches its kind', async (t) => {
+  const { kind, stats } = fakeKind('answers');
+  const [spec] = plan([1]);
+  const addressless = { ...spec!, target: { ...spec!.target, address: null } };
+  const [result] = await runPlan([addressless], () => kind, { icmp: null, icmpNote: undefined }, { concurrency: 1 });
+  t.match(result, { state: 'error', verdict: 'error', reason: /came without an address/ });
+  t.equal(stats.peak, 0);
 });

@@ -74,7 +74,7 @@ t.test('on real packets: a client, a router with nftables, a server with dnsmasq
         answers: [{ type: 'A', name: 'tg.test', data: SERVER }],
       },
     });
-    t.match(result.reason, /^answered NOERROR in .* over UDP: A 198\.51\.100\.10$/);
+    t.match(result.reason, /^answered in .* over UDP; NOERROR: A 198\.51\.100\.10$/);
   });
 
   t.test('an address missing from the answer is a failed check that shows what came', async (t) => {
@@ -91,8 +91,8 @@ t.test('on real packets: a client, a router with nftables, a server with dnsmasq
   t.test('NXDOMAIN is a failed check on an open server, with the rcode', async (t) => {
     const { code, result } = await probe([SERVER, '--name', 'nowhere.test']);
     t.equal(code, 1);
-    t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'answered NXDOMAIN, expected NOERROR' }, evidence: { rcode: 'NXDOMAIN', answers: [] } });
-    t.match(result.reason, /^answered NXDOMAIN in .* over UDP, but expected NOERROR$/);
+    t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'NXDOMAIN, expected NOERROR' }, evidence: { rcode: 'NXDOMAIN', answers: [] } });
+    t.match(result.reason, /^answered in .* over UDP, but NXDOMAIN, expected NOERROR$/);
   });
 
   t.test('--expect-rcode NXDOMAIN passes on a name that does not exist', async (t) => {
@@ -102,7 +102,7 @@ t.test('on real packets: a client, a router with nftables, a server with dnsmasq
 
   t.test('a server without upstream REFUSES a name outside its zones: open, failed check', async (t) => {
     const { result } = await probe([SERVER, '--name', 'tg.example']);
-    t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'answered REFUSED, expected NOERROR' }, evidence: { rcode: 'REFUSED' } });
+    t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'REFUSED, expected NOERROR' }, evidence: { rcode: 'REFUSED' } });
     const expected = await probe([SERVER, '--name', 'tg.example', '--expect-rcode', 'REFUSED']);
     t.match(expected.result, { state: 'open', verdict: 'pass' });
   });
@@ -116,7 +116,7 @@ t.test('on real packets: a client, a router with nftables, a server with dnsmasq
     const { code, result } = await probe([SERVER, '--tcp', '--name', 'tg.test', '--expect-address', SERVER, '--no-recurse']);
     t.equal(code, 0);
     t.match(result, { state: 'open', verdict: 'pass', attempts: 1, target: { protocol: 'tcp' }, evidence: { transport: 'tcp', flags: { aa: true } } });
-    t.match(result.reason, /over TCP: A 198\.51\.100\.10$/);
+    t.match(result.reason, /over TCP; NOERROR: A 198\.51\.100\.10$/);
   });
 
   t.test('a truncated UDP answer is asked again over TCP, and the evidence says so', async (t) => {

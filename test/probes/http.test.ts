@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
-import type { ProbeSpec } from '../../src/core/probe-kind.js';
+import type { ResolvedProbeSpec } from '../../src/core/probe-kind.js';
 import http, { type HttpOptions } from '../../probes/http.js';
 
 // nginx serves the pages in the server namespace; tinyproxy is the forward proxy in the router
@@ -43,7 +43,7 @@ t.test('a HOST:PORT target without a URL, as a profile plans it, asks for / ther
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const port = (server.address() as AddressInfo).port;
-  const spec = (options: HttpOptions): ProbeSpec<HttpOptions> => ({
+  const spec = (options: HttpOptions): ResolvedProbeSpec<HttpOptions> => ({
     id: 'profile-row', kind: 'http', target: { host: '127.0.0.1', address: '127.0.0.1', port, protocol: 'tcp' },
     expect: 'reachable', options, timeoutMs: 2000, attempts: 1,
   });

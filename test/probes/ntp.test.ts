@@ -6,7 +6,8 @@ import { LAB, Lab, needsLab } from '../lab/lab.js';
 import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 import type { RunReport } from '../../src/core/result.js';
-import { checkReply, ntpCodec, offsetAndDelay, parseReply, type NtpReply } from '../../probes/ntp.js';
+import { checkReply } from '../../probes/ntp.js';
+import { ntpCodec, offsetAndDelay, parseReply, type NtpReply } from '../../src/net/ntp.js';
 
 // NTP against real chronyd servers in the lab, plus a test responder for what chrony 4.3 never sends
 // (Kiss-o'-Death: it drops denied and rate-limited clients silently) and for a clock that is off.
@@ -195,7 +196,7 @@ t.test('on real packets in the lab', async (t) => {
     const { code, result } = await probe([SERVER]);
     t.equal(code, 0);
     t.match(result, { state: 'open', verdict: 'pass', check: { ok: true, detail: /^stratum 8, offset [+-]/ }, target: { port: 123, protocol: 'udp' } });
-    t.match(result.reason, /^NTP server answered in .* ms: stratum 8, offset /);
+    t.match(result.reason, /^NTP server answered in .* ms; stratum 8, offset /);
     t.match(result.evidence, { version: 4, leap: 0, stratum: 8, refid: '127.127.1.1', precision: Number, root_delay_ms: Number, root_dispersion_ms: Number });
     const evidence = result.evidence as { offset_ms: number; delay_ms: number; server_time: string };
     // Both namespaces read the same kernel clock: the offset is measurement noise.

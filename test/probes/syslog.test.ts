@@ -131,7 +131,7 @@ t.test('against a real rsyslogd in the lab', async (t) => {
     const { code, result } = await probe([SERVER, '--transport', 'tcp']);
     t.equal(code, 0);
     t.match(result, { state: 'open', verdict: 'pass', target: { port: 514, protocol: 'tcp' }, evidence: { transport: 'tcp' } });
-    t.match(result.reason, /^connected in .*; sent one octet-counted message/);
+    t.match(result.reason, /^connected in .* and sent one octet-counted message/);
     t.ok(await logged((result.evidence as { message_id: string }).message_id), 'rsyslogd logged it');
   });
 
