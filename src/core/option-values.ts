@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { UsageError } from './usage-error.js';
 
 // Validators shared by probe kinds: each names the option, the expected form and what it got.
@@ -32,24 +30,6 @@ export function optionalRegex(raw: Record<string, unknown>, name: string): RegEx
     return new RegExp(text);
   } catch (error) {
     throw new UsageError(`Expected the \`--${name}\` option to be a regular expression, got \`${text}\`: ${(error as Error).message}`);
-  }
-}
-
-/** An IP address option. */
-export function optionalAddress(raw: Record<string, unknown>, name: string): string | undefined {
-  const text = optionalString(raw, name);
-  if (text !== undefined && !isIP(text)) throw new UsageError(`Expected the \`--${name}\` option to be an IP address, got \`${text}\``);
-  return text;
-}
-
-/** A file option, read now so a missing file is a usage error before anything is sent. */
-export function optionalFileText(raw: Record<string, unknown>, name: string): string | undefined {
-  const path = optionalString(raw, name);
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`Cannot read the \`--${name}\` file \`${path}\`: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
 

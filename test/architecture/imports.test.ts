@@ -18,15 +18,6 @@ const FLOORS: Record<string, number> = {
 /** Rooms on one floor that may import the other: doctor examines what the agent needs, with the agent's own code. */
 const NEIGHBOURS: ReadonlyArray<readonly [string, string]> = [['doctor', 'agent']];
 
-/** http takes firstAnswer from tcp until the shared TCP plumbing is in src/net: removed when probe plumbing lands. */
-const KNOWN_PROBE_IMPORTS: ReadonlyArray<readonly [string, string]> = [['probes/http.ts', 'probes/tcp.ts']];
-
-/** Core modules that still read a file or use node:net: option-values, until its file and address checks move to net. */
-const KNOWN_CORE_IO: ReadonlyArray<readonly [string, string]> = [
-  ['src/core/option-values.ts', 'node:fs'],
-  ['src/core/option-values.ts', 'node:net'],
-];
-
 /** Node modules that do I/O: core holds the result model and pure functions only. */
 const IO_MODULE = /^(node:)?(fs|net|dgram|dns|child_process|http|https|tls)(\/.*)?$/;
 
@@ -76,7 +67,7 @@ function violations(entries: readonly Import[]): string[] {
     const into = to === undefined ? undefined : roomOf(to);
     if (from === undefined || into === undefined) continue;
     const where = `${entry.file}:${entry.line} (${from}) imports ${to} (${into})`;
-    if (from === 'probes' && into === 'probes' && !KNOWN_PROBE_IMPORTS.some(([a, b]) => a === entry.file && b === to)) {
+    if (from === 'probes' && into === 'probes') {
       found.push(`${where}: a probe never imports another probe; shared code goes to src/net`);
     }
     const neighbours = NEIGHBOURS.some(([a, b]) => a === from && b === into);
@@ -91,7 +82,6 @@ function violations(entries: readonly Import[]): string[] {
 function coreIo(entries: readonly Import[]): string[] {
   return entries
     .filter((entry) => roomOf(entry.file) === 'core' && IO_MODULE.test(entry.specifier))
-    .filter((entry) => !KNOWN_CORE_IO.some(([file, name]) => file === entry.file && name === entry.specifier))
     .map((entry) => `${entry.file}:${entry.line} imports ${entry.specifier}: core does no I/O`);
 }
 
@@ -141,15 +131,4 @@ t.test('no module imports a room above its own, and no probe imports another pro
 
 t.test('core modules import no node module that does I/O', async (t) => {
   t.same(coreIo(imports), []);
-});
-
-t.test('every allowed exception still exists, so the lists only shrink', async (t) => {
-  for (const [file, to] of KNOWN_PROBE_IMPORTS) {
-    const present = imports.some((entry) => entry.file === file && target(entry) === to);
-    t.ok(present, `${file} imports ${to}; if not, delete the pair`);
-  }
-  for (const [file, name] of KNOWN_CORE_IO) {
-    const present = imports.some((entry) => entry.file === file && entry.specifier === name);
-    t.ok(present, `${file} imports ${name}; if not, delete the pair`);
-  }
 });
