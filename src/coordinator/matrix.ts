@@ -1,5 +1,6 @@
 import type { ProbeResult, RunReport } from '../core/result.js';
-import type { Baseline, LatestReport, Matrix, MatrixAgent, MatrixCell, MatrixResult } from '../core/matrix.js';
+import { summarize } from '../core/verdict.js';
+import type { Baseline, LatestReport, Matrix, MatrixAgent, MatrixCell, MatrixResult, MatrixSummary } from '../core/matrix.js';
 import { worstVerdict } from '../core/matrix.js';
 import { groupByRow } from '../core/rows.js';
 
@@ -23,18 +24,16 @@ export function buildMatrix(latest: LatestReport[], options: { now: Date; baseli
       cells.push({ agent: agent.name, role: agent.role, row, verdict: worstVerdict(judged.map((r) => r.verdict)), stale: agent.stale, drift: false, results: judged });
     }
   }
-  const matrix: Matrix = {
+  const matrix: Omit<Matrix, 'summary'> = {
     generated_at: options.now.toISOString(),
     site: siteOf(entries.map((entry) => entry.report)),
     rows,
     agents,
     cells: sortCells(cells, rows, agents),
     drift_count: 0,
-    summary: {},
   };
   if (options.baseline) applyBaseline(matrix, options.baseline);
-  matrix.summary = summarize(matrix);
-  return matrix;
+  return { ...matrix, summary: matrixSummary(matrix) };
 }
 
 /** The matrix's verdicts as a baseline to accept. */
@@ -131,7 +130,7 @@ function sortCells(cells: MatrixCell[], rows: readonly string[], agents: readonl
   return cells.sort((a, b) => rowIndex.get(a.row)! - rowIndex.get(b.row)! || agentIndex.get(a.agent)! - agentIndex.get(b.agent)!);
 }
 
-function applyBaseline(matrix: Matrix, baseline: Baseline): void {
+function applyBaseline(matrix: Omit<Matrix, 'summary'>, baseline: Baseline): void {
   const present = new Set<string>();
   for (const cell of matrix.cells) {
     const key = cellKey(cell.agent, cell.row);
@@ -150,13 +149,13 @@ function applyBaseline(matrix: Matrix, baseline: Baseline): void {
   matrix.drift_count = matrix.cells.filter((cell) => cell.drift).length + vanished.length;
 }
 
-function summarize(matrix: Matrix): Record<string, number> {
-  const summary: Record<string, number> = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
-  for (const cell of matrix.cells) summary[cell.verdict] = (summary[cell.verdict] ?? 0) + 1;
-  summary.cells = matrix.cells.length;
-  summary.rows = matrix.rows.length;
-  summary.agents = matrix.agents.length;
-  summary.stale_agents = matrix.agents.filter((agent) => agent.stale).length;
-  summary.drift = matrix.drift_count;
-  return summary;
+function matrixSummary(matrix: Omit<Matrix, 'summary'>): MatrixSummary {
+  return {
+    ...summarize(matrix.cells.map((cell) => cell.verdict)),
+    cells: matrix.cells.length,
+    rows: matrix.rows.length,
+    agents: matrix.agents.length,
+    stale_agents: matrix.agents.filter((agent) => agent.stale).length,
+    drift: matrix.drift_count,
+  };
 }

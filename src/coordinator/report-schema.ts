@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import type { RunReport } from '../core/result.js';
-import { STATES } from '../core/result.js';
+import { STATES, VERDICTS } from '../core/result.js';
 
 const TIMESTAMP = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$' } as const;
 const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
@@ -27,7 +27,7 @@ const PROBE_RESULT = {
     expect: { enum: ['reachable', 'blocked'] },
     state: { enum: [...STATES] },
     check: { type: 'object', required: ['ok', 'detail'], properties: { ok: { type: 'boolean' }, detail: { type: 'string' } } },
-    verdict: { enum: ['pass', 'fail', 'inconclusive', 'error'] },
+    verdict: { enum: [...VERDICTS] },
     reason: { type: 'string' },
     rtt_ms: { type: 'number', minimum: 0 },
     attempts: { type: 'integer', minimum: 0 },
@@ -71,7 +71,7 @@ export const REPORT_SCHEMA = {
     results: { type: 'array', items: PROBE_RESULT },
     summary: {
       type: 'object',
-      required: ['pass', 'fail', 'inconclusive', 'error'],
+      required: [...VERDICTS],
       properties: { pass: COUNT, fail: COUNT, inconclusive: COUNT, error: COUNT },
     },
     site_hash: { type: 'string' },

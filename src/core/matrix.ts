@@ -1,4 +1,4 @@
-import type { ProbeResult, RunReport, Verdict } from './result.js';
+import type { ProbeResult, RunReport, Summary, Verdict } from './result.js';
 
 // The matrix model: built by the coordinator (and `reachgate matrix` offline), rendered by report/.
 
@@ -61,7 +61,16 @@ export interface Matrix {
   drift_count: number;
   /** Baseline cells that no agent reports any more (counted as drift). */
   vanished?: Array<{ agent: string; row: string; baseline: string }>;
-  summary: Record<string, number>;
+  summary: MatrixSummary;
+}
+
+/** A matrix's cells counted by verdict, with the sizes and the stale and drifted counts. */
+export interface MatrixSummary extends Summary {
+  cells: number;
+  rows: number;
+  agents: number;
+  stale_agents: number;
+  drift: number;
 }
 
 /** Verdicts from best to worst: a cell is the worst of its results. */

@@ -17,6 +17,9 @@ export type Expectation = 'reachable' | 'blocked';
 /** Every state, in the order the result model lists them. */
 export const STATES: readonly State[] = ['open', 'closed', 'filtered', 'prohibited', 'unreachable', 'unresolved', 'error'];
 
+/** Every verdict, in the order the result model lists them. */
+export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'inconclusive', 'error'];
+
 /** The application check, present only when the port answered. */
 export interface Check {
   ok: boolean;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Verdict } from '../core/result.js';
+import { VERDICTS, type Verdict } from '../core/result.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { formatMs } from '../core/duration.js';
 import { VERSION } from '../core/version.js';
@@ -36,7 +36,6 @@ export function matrixAsset(name: string): { body: string; contentType: string }
   return { body: readFileSync(join(MATRIX_ASSETS_DIR, name), 'utf8'), contentType };
 }
 
-const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'inconclusive', 'error'];
 
 const LEGEND: Record<Verdict | 'stale' | 'drift', string> = {
   pass: 'every probe of the row gave the expected answer',
