@@ -78,6 +78,16 @@ export interface ProbeResult {
   note?: string;
 }
 
+/** A probe left out because another row covers the same target, port and transport. */
+export interface Overlap {
+  row: string;
+  kept: string;
+  target: string;
+  port: number | null;
+  protocol: string;
+  reason: string;
+}
+
 /** Verdict counts of a run. */
 export interface Summary {
   pass: number;
@@ -101,7 +111,7 @@ export interface RunReport {
   /** The site file's content hash, when run from a profile. */
   site_hash?: string;
   /** Probes left out because another row covers the same target, port and transport. */
-  overlaps?: Array<{ row: string; kept: string; target: string; port: number | null; protocol: string; reason: string }>;
+  overlaps?: Overlap[];
   /** Parts of the port table this run cannot prove, and why. */
   not_proven?: Array<{ row: string; text: string }>;
   /** Seconds between an agent's runs: the coordinator marks the agent stale after twice this. */

@@ -188,7 +188,11 @@ export class Lab {
 
   /** Build the standard topology; `owner` (a tap test) gets lab.destroy() as its teardown. */
   static async create(owner?: LabOwner): Promise<Lab> {
-    const lab = new Lab()
+    return Lab.built(new Lab(), owner)
+  }
+
+  /** Build `lab`, tied to `owner`'s teardown; a lab that fails to build is torn down before the error goes on. */
+  protected static async built<L extends Lab>(lab: L, owner: LabOwner | undefined): Promise<L> {
     owner?.teardown(() => lab.destroy())
     try {
       await lab.build()

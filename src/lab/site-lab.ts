@@ -218,15 +218,7 @@ export class SiteLab extends Lab {
 
   /** Build the site with its daemons and the port table on the router; `owner` (a tap test) gets lab.destroy() as its teardown. */
   static override async create(owner?: LabOwner): Promise<SiteLab> {
-    const lab = new SiteLab();
-    owner?.teardown(() => lab.destroy());
-    try {
-      await lab.build();
-    } catch (error) {
-      await lab.destroy();
-      throw error;
-    }
-    return lab;
+    return Lab.built(new SiteLab(), owner);
   }
 
   /** Load the router's rules: the port table, with the given deviations from it. */

@@ -1,5 +1,5 @@
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
-import type { Expectation } from '../core/result.js';
+import type { Expectation, Overlap } from '../core/result.js';
 import { parseDuration } from '../core/duration.js';
 import { formatEndpoint } from '../net/target.js';
 import type { Profile, ProfileProbe } from './profile.js';
@@ -7,16 +7,6 @@ import { portsOf } from './profile.js';
 import type { Site } from './site.js';
 import { sweepPorts } from './sweep.js';
 import { interpolate } from './interpolate.js';
-
-/** A probe left out because another row covers the same target, port and transport. */
-export interface Overlap {
-  row: string;
-  kept: string;
-  target: string;
-  port: number | null;
-  protocol: string;
-  reason: string;
-}
 
 /** A part of the port table that no probe here can prove. */
 export interface NotProven {

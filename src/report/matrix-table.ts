@@ -1,11 +1,9 @@
 import type { Verdict } from '../core/result.js';
 import type { Matrix, MatrixCell } from '../core/matrix.js';
 import { seenByText } from '../core/matrix.js';
-import { describeTarget } from './table.js';
+import { COLOURS, RESET, describeTarget } from './table.js';
 import { xml } from './junit.js';
 
-const COLOURS: Record<Verdict, string> = { pass: '\x1b[32m', fail: '\x1b[31m', inconclusive: '\x1b[33m', error: '\x1b[35m' };
-const RESET = '\x1b[0m';
 const SHORT: Record<Verdict, string> = { pass: 'PASS', fail: 'FAIL', inconclusive: 'INCONCL', error: 'ERROR' };
 
 /** The matrix for a terminal: rows down, agents across (grouped by role), then every cell that is not a plain pass with its reasons. */
