@@ -45,15 +45,17 @@ function readConfigFile(file: string, key: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new UsageError(`cannot read the \`${key}\` ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UsageError(`cannot read the \`${key}\` ${file}: ${code}`);
   }
 }
 
 function checkTokenFile(file: string): void {
   const token = readConfigFile(file, 'token-file').toString('utf8').trim();
   if (!isToken(token)) {
+    const what = token === '' ? 'is empty' : 'does not hold a token: expected one line without spaces';
     throw new UsageError(
-      `the \`token-file\` ${file} ${token === '' ? 'is empty' : 'does not hold a token: expected one line without spaces'}`,
+      `the \`token-file\` ${file} ${what}`,
       'Put the token that `reachgate token create --agent NAME --role ROLE` printed in it.',
     );
   }
@@ -62,7 +64,8 @@ function checkTokenFile(file: string): void {
 function warnAboutSetup(config: AgentConfig, log: pino.Logger): void {
   const mode = statSync(config.tokenFile).mode;
   if ((mode & 0o077) !== 0) {
-    log.warn({ file: config.tokenFile, mode: (mode & 0o777).toString(8) }, 'the token file is readable by others: chmod 600 it');
+    const octal = (mode & 0o777).toString(8);
+    log.warn({ file: config.tokenFile, mode: octal }, 'the token file is readable by others: chmod 600 it');
   }
   const url = new URL(config.reportsUrl);
   const loopback = /^(127\.|\[::1\]$|localhost$)/.test(url.hostname);

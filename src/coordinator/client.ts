@@ -8,7 +8,7 @@ const FETCH_TIMEOUT_MS = 30_000;
 /** A bearer token: one line of visible characters. */
 const TOKEN = /^[\x21-\x7e]+$/;
 
-/** Where a viewer gets the matrix: the coordinator's base URL, a viewer token file, and the CA of a private certificate. */
+/** Where a viewer gets the matrix: the coordinator's base URL, a viewer token file, a private certificate's CA. */
 export interface MatrixSource {
   coordinator: string;
   tokenFile: string;
@@ -31,8 +31,9 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
     });
     const text = await response.body.text();
     if (response.statusCode !== 200) {
+      const answer = text.replace(/\s+/g, ' ').slice(0, 300);
       throw new UsageError(
-        `the coordinator at ${url.href} answered HTTP ${response.statusCode}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`,
+        `the coordinator at ${url.href} answered HTTP ${response.statusCode}: ${answer}`,
         response.statusCode === 401 || response.statusCode === 403
           ? 'Use a viewer token: `reachgate token create --viewer`.'
           : undefined,
@@ -73,7 +74,8 @@ function readToken(file: string): string {
   try {
     token = readFileSync(file, 'utf8').trim();
   } catch (error) {
-    throw new UsageError(`cannot read the token file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UsageError(`cannot read the token file ${file}: ${code}`);
   }
   if (!TOKEN.test(token)) {
     throw new UsageError(
@@ -88,6 +90,7 @@ function readCa(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new UsageError(`cannot read the CA file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UsageError(`cannot read the CA file ${file}: ${code}`);
   }
 }

@@ -6,7 +6,8 @@ import { baselineOf, buildMatrix } from './matrix.js';
 
 /** The matrix built offline from RunReport files, with drift marked against a baseline file when one is named. */
 export function matrixFromFiles(reports: readonly string[], baseline: string | undefined, now: Date): Matrix {
-  return buildMatrix(reports.map(readReport), { now, baseline: baseline === undefined ? null : readBaseline(baseline) });
+  const latest = reports.map(readReport);
+  return buildMatrix(latest, { now, baseline: baseline === undefined ? null : readBaseline(baseline) });
 }
 
 function readJson(file: string, what: string): unknown {
@@ -14,7 +15,8 @@ function readJson(file: string, what: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new UsageError(`cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UsageError(`cannot read the ${what} ${file}: ${code}`);
   }
   try {
     return JSON.parse(text);
@@ -43,11 +45,15 @@ function readReport(file: string): LatestReport {
 /** A baseline file: a matrix written as JSON, or an object of "agent|row": "verdict". */
 function readBaseline(file: string): Baseline {
   const value = readJson(file, 'baseline') as Record<string, unknown> | null;
-  if (value !== null && typeof value === 'object' && Array.isArray(value.cells)) return baselineOf(value as unknown as Matrix);
-  const verdicts = value !== null && typeof value === 'object' && !Array.isArray(value)
-    && Object.values(value).every((verdict) => typeof verdict === 'string');
-  if (verdicts) return value as Baseline;
-  throw new UsageError(
+  if (value === null || typeof value !== 'object') throw notBaseline(file);
+  if (Array.isArray(value.cells)) return baselineOf(value as unknown as Matrix);
+  const verdicts = !Array.isArray(value) && Object.values(value).every((verdict) => typeof verdict === 'string');
+  if (!verdicts) throw notBaseline(file);
+  return value as Baseline;
+}
+
+function notBaseline(file: string): UsageError {
+  return new UsageError(
     `${file}: not a baseline`,
     'Use a matrix written with `reachgate matrix ... --format json`, or an object of "agent|row": "verdict".',
   );

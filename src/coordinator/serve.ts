@@ -50,9 +50,9 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     app = createCoordinatorServer({ store, logger, page: options.page, ...(tls ? { tls } : {}) });
   } catch (error) {
     await store.close();
-    throw new UsageError(
-      `cannot serve HTTPS with --tls-cert ${options.tls.cert} and --tls-key ${options.tls.key}: ${(error as Error).message}`,
-    );
+    const { cert, key } = options.tls;
+    const why = (error as Error).message;
+    throw new UsageError(`cannot serve HTTPS with --tls-cert ${cert} and --tls-key ${key}: ${why}`);
   }
   try {
     await app.listen({ host, port, listenTextResolver: (address) => `coordinator listening at ${address}` });
@@ -103,7 +103,9 @@ function readTls(files: TlsFiles): CoordinatorTls | undefined {
     throw new UsageError('`--tls-cert` and `--tls-key` go together: give both for HTTPS, or neither for plain HTTP');
   }
   if (files.cert === undefined || files.key === undefined) {
-    if (files.clientCa !== undefined) throw new UsageError('`--client-ca` needs HTTPS: give `--tls-cert` and `--tls-key` too');
+    if (files.clientCa !== undefined) {
+      throw new UsageError('`--client-ca` needs HTTPS: give `--tls-cert` and `--tls-key` too');
+    }
     return undefined;
   }
   const read = (file: string, option: string): Buffer => {
