@@ -9,10 +9,7 @@ import { Spool } from './spool.js';
 /** How much the agent logs: a pino level, or nothing. */
 export type AgentLogLevel = pino.Level | 'silent';
 
-/**
- * Everything an agent needs before its first cycle: its config and profiles, a token and CA it can read, its log
- * (JSON lines on stderr), an open spool and a courier. A user's mistake is a UsageError that names the file.
- */
+/** Config, profiles, token, CA, log (JSON lines on stderr), spool and courier: an agent ready for its first cycle. */
 export async function prepareAgent(configFile: string, level: AgentLogLevel): Promise<AgentContext> {
   const { config, run } = await loadAgentConfig(configFile);
   checkTokenFile(config.tokenFile);
