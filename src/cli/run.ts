@@ -9,6 +9,7 @@ import { formatTap } from '../report/tap.js';
 import { formatNagios, nagiosStatus, NAGIOS } from '../report/nagios.js';
 import { loadValidRun, runProfiles } from '../run/profiles.js';
 import { parseRate, RUN_OPTIONS, warnOnStderr, wholeNumber } from './run-options.js';
+import { withProfileArgument } from './profile-argument.js';
 
 const FORMATS = ['table', 'json', 'junit', 'tap', 'nagios'] as const;
 type Format = (typeof FORMATS)[number];
@@ -29,8 +30,7 @@ export function runCommand(parser: Argv): Argv {
   return parser.command<RunArgs>(
     'run <profile..>',
     'Run role profiles against a site and print the pass/fail matrix, row by row',
-    (command) => command
-      .positional('profile', { type: 'string', array: true, describe: 'A built-in profile (tightgate/workstation) or a YAML file' })
+    (command) => withProfileArgument(command)
       .options({
         site: { type: 'string', demandOption: true, describe: 'The site file: addresses and features in use', requiresArg: true },
         format: { choices: FORMATS, default: 'table' as Format, describe: 'Output format on stdout (with --out: in the file)', group: 'Output:' },

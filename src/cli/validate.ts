@@ -3,19 +3,14 @@ import { UsageError } from '../core/usage-error.js';
 import { expandProfiles } from '../profile/expand.js';
 import { loadRun } from '../profile/load.js';
 import { formatProblems } from '../profile/source.js';
-
-interface ValidateArgs {
-  profile: string[];
-  site?: string;
-}
+import { withProfileArgument } from './profile-argument.js';
 
 /** Add `reachgate validate <profile..> [--site FILE]`. */
 export function validateCommand(parser: Argv): Argv {
-  return parser.command<ValidateArgs>(
+  return parser.command(
     'validate <profile..>',
     'Check profiles (and a site) and report every problem with file:line:col; sends nothing',
-    (command) => command
-      .positional('profile', { type: 'string', array: true, describe: 'A built-in profile (tightgate/workstation) or a YAML file' })
+    (command) => withProfileArgument(command)
       .option('site', { type: 'string', describe: 'Also check this site file, and what the profiles expand to there', requiresArg: true })
       .example('reachgate validate tightgate/workstation --site site.yaml', 'check a site file with a built-in profile')
       .example('reachgate validate my-profile.yaml --site site.yaml', 'check both before a run'),

@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { UsageError } from '../core/usage-error.js';
+import { parseListen, whyNotListening } from './listen.js';
+import { createCoordinatorServer, type CoordinatorTls, type MatrixPage } from './server.js';
+import { SqliteStore } from './sqlite-store.js';
+
+const HOUR_MS = 3_600_000;
+/** How long a shutdown waits for requests in flight before it closes anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** The PEM files of an HTTPS coordinator (certificate and key, or neither); a client CA turns on mutual TLS. */
+export interface TlsFiles {
+  cert?: string | undefined;
+  key?: string | undefined;
+  clientCa?: string | undefined;
+}
+
+/** What a coordinator process serves: its database, address, TLS files, retention, log and HTML page. */
+export interface ServeOptions {
+  db: string;
+  /** HOST:PORT or [IPv6]:PORT. */
+  listen: string;
+  tls: TlsFiles;
+  /** Reports older than this many days are deleted (each agent's latest kept); 0 keeps everything. */
+  retentionDays: number;
+  logger: Logger;
+  page: MatrixPage;
+}
+
+/** A listening coordinator. */
+export interface RunningCoordinator {
+  /** Stop retention, let requests in flight finish (within a grace period) and close the database. */
+  stop(): Promise<void>;
+}
+
+/** Open the database and listen; a user's mistake (address, TLS file, port in use) is a UsageError. */
+export async function serveCoordinator(options: ServeOptions): Promise<RunningCoordinator> {
+  const { host, port } = parseListen(options.listen);
+  const { logger, retentionDays } = options;
+  if (!Number.isInteger(retentionDays) || retentionDays < 0 || retentionDays > 36_500) {
+    throw new UsageError(
+      `Expected \`--retention-days\` to be a whole number from 0 to 36500, got \`${String(retentionDays)}\``,
+    );
+  }
+  const tls = readTls(options.tls);
+  const store = SqliteStore.open(options.db);
+  let app;
+  try {
+    app = createCoordinatorServer({ store, logger, page: options.page, ...(tls ? { tls } : {}) });
+  } catch (error) {
+    await store.close();
+    const { cert, key } = options.tls;
+    const why = (error as Error).message;
+    throw new UsageError(`cannot serve HTTPS with --tls-cert ${cert} and --tls-key ${key}: ${why}`);
+  }
+  try {
+    await app.listen({ host, port, listenTextResolver: (address) => `coordinator listening at ${address}` });
+  } catch (error) {
+    await store.close();
+    throw new UsageError(`cannot listen on ${options.listen}: ${whyNotListening(error as NodeJS.ErrnoException)}`);
+  }
+  logger.info(
+    { db: options.db, tls: Boolean(tls), client_certificates: Boolean(tls?.ca), retention_days: retentionDays },
+    'coordinator ready',
+  );
+  const retention = retentionDays > 0 ? keepPruning(store, retentionDays, logger) : undefined;
+  return {
+    stop: () => new Promise<void>((resolve) => {
+      clearInterval(retention);
+      const force = setTimeout(() => {
+        logger.warn('requests still in flight after the grace period; closing anyway');
+        void store.close().finally(resolve);
+      }, SHUTDOWN_GRACE_MS);
+      force.unref();
+      void app.close().then(() => store.close()).finally(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    }),
+  };
+}
+
+/** Delete old reports now and every hour after. */
+function keepPruning(store: SqliteStore, retentionDays: number, logger: Logger): NodeJS.Timeout {
+  const prune = (): void => {
+    const cutoff = new Date(Date.now() - retentionDays * 24 * HOUR_MS);
+    store.pruneReports(cutoff).then(
+      (deleted) => {
+        if (deleted > 0) logger.info({ deleted, before: cutoff.toISOString() }, 'retention deleted old reports');
+      },
+      (error: unknown) => { logger.error({ err: error }, 'retention failed; it runs again in an hour'); },
+    );
+  };
+  prune();
+  const timer = setInterval(prune, HOUR_MS);
+  timer.unref();
+  return timer;
+}
+
+function readTls(files: TlsFiles): CoordinatorTls | undefined {
+  if ((files.cert === undefined) !== (files.key === undefined)) {
+    throw new UsageError('`--tls-cert` and `--tls-key` go together: give both for HTTPS, or neither for plain HTTP');
+  }
+  if (files.cert === undefined || files.key === undefined) {
+    if (files.clientCa !== undefined) {
+      throw new UsageError('`--client-ca` needs HTTPS: give `--tls-cert` and `--tls-key` too');
+    }
+    return undefined;
+  }
+  const read = (file: string, option: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new UsageError(`cannot read \`${option}\` ${file}: ${why}`);
+    }
+  };
+  return {
+    cert: read(files.cert, '--tls-cert'),
+    key: read(files.key, '--tls-key'),
+    ...(files.clientCa === undefined ? {} : { ca: read(files.clientCa, '--client-ca') }),
+  };
+}
