@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import type { AgentLog, Spool } from './spool.js';
 import { reportIdOf } from './spool.js';
+import { isToken } from '../coordinator/tokens.js';
 
 /** What the coordinator did with one report. */
 export type DeliveryOutcome =
@@ -19,11 +20,6 @@ export interface CourierOptions {
   /** PEM of the CA that signed the coordinator's certificate. */
   ca?: Buffer;
   timeoutMs: number;
-}
-
-/** Whether text can be a bearer token: one line of visible characters. */
-export function isToken(text: string): boolean {
-  return /^[\x21-\x7e]+$/.test(text);
 }
 
 /** Statuses that mean this report will never be accepted. */

@@ -3,7 +3,8 @@ import pino from 'pino';
 import { UsageError } from '../core/usage-error.js';
 import type { AgentContext } from './agent.js';
 import { loadAgentConfig, type AgentConfig } from './config.js';
-import { Courier, isToken } from './delivery.js';
+import { Courier } from './delivery.js';
+import { isToken } from '../coordinator/tokens.js';
 import { Spool } from './spool.js';
 
 /** How much the agent logs: a pino level, or nothing. */

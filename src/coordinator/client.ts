@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../core/usage-error.js';
 import type { Matrix } from '../core/matrix.js';
+import { isToken } from './tokens.js';
 
 /** How long a viewer waits for the coordinator's answer. */
 const FETCH_TIMEOUT_MS = 30_000;
 
-/** A bearer token: one line of visible characters. */
-const TOKEN = /^[\x21-\x7e]+$/;
 
 /** Where a viewer gets the matrix: the coordinator's base URL, a viewer token file, a private certificate's CA. */
 export interface MatrixSource {
@@ -77,7 +76,7 @@ function readToken(file: string): string {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new UsageError(`cannot read the token file ${file}: ${code}`);
   }
-  if (!TOKEN.test(token)) {
+  if (!isToken(token)) {
     throw new UsageError(
       `the token file ${file} does not hold a token: expected one line without spaces`,
       'Put the token that `reachgate token create --viewer` printed in it.',

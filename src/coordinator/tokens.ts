@@ -58,3 +58,8 @@ export function bearerToken(header: string | undefined): string | undefined {
   const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
   return match ? match[1] : undefined;
 }
+
+/** Whether text can be a bearer token: one line of visible characters (what an agent or viewer may present). */
+export function isToken(text: string): boolean {
+  return /^[\x21-\x7e]+$/.test(text);
+}

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import type { AgentConfig } from '../agent/config.js';
-import { isToken } from '../agent/delivery.js';
+import { isToken } from '../coordinator/tokens.js';
 import { formatMs } from '../core/duration.js';
 import { VERSION } from '../core/version.js';
 import type { Finding } from './finding.js';
