@@ -18,10 +18,22 @@ import { showBytes } from '../src/net/reply.js';
 export const QUERY_TYPES = ['A', 'AAAA', 'PTR', 'SRV', 'TXT', 'MX', 'SOA', 'NS', 'ANY'] as const;
 
 /** One of {@link QUERY_TYPES}. */
-export type QueryType = typeof QUERY_TYPES[number];
+export type QueryType = (typeof QUERY_TYPES)[number];
 
 /** Response codes of RFC 1035 and RFC 2136, by name. */
-export const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'] as const;
+export const RCODES = [
+  'NOERROR',
+  'FORMERR',
+  'SERVFAIL',
+  'NXDOMAIN',
+  'NOTIMP',
+  'REFUSED',
+  'YXDOMAIN',
+  'YXRRSET',
+  'NXRRSET',
+  'NOTAUTH',
+  'NOTZONE',
+] as const;
 
 /** Options of the dns probe. */
 export interface DnsOptions {
@@ -47,17 +59,47 @@ export const dns: ProbeKind<DnsOptions> = {
   defaultPort: 53,
   defaultAttempts: 3,
   cliOptions: {
-    name: { type: 'string', describe: 'Name to ask about; an IP address with --type PTR is turned into its reverse name (default: the root `.`, which every resolver answers)', requiresArg: true },
-    type: { type: 'string', describe: `Record type: ${QUERY_TYPES.join(', ')} (default: NS for the root, A for any other name)`, requiresArg: true },
-    tcp: { type: 'boolean', describe: 'Ask over TCP instead of UDP (a truncated UDP answer is asked again over TCP anyway)' },
-    recurse: { type: 'boolean', describe: 'Ask the server to recurse (RD, default); --no-recurse asks an authoritative server about its own zones' },
-    'expect-rcode': { type: 'string', describe: 'Response code the answer must carry (default: NOERROR)', requiresArg: true },
-    'expect-address': { type: 'string', describe: 'IP address that must be in the answer; repeat it for several, each must be there', requiresArg: true },
+    name: {
+      type: 'string',
+      describe:
+        'Name to ask about; an IP address with --type PTR is turned into its reverse name (default: the root `.`, which every resolver answers)',
+      requiresArg: true,
+    },
+    type: {
+      type: 'string',
+      describe: `Record type: ${QUERY_TYPES.join(', ')} (default: NS for the root, A for any other name)`,
+      requiresArg: true,
+    },
+    tcp: {
+      type: 'boolean',
+      describe: 'Ask over TCP instead of UDP (a truncated UDP answer is asked again over TCP anyway)',
+    },
+    recurse: {
+      type: 'boolean',
+      describe:
+        'Ask the server to recurse (RD, default); --no-recurse asks an authoritative server about its own zones',
+    },
+    'expect-rcode': {
+      type: 'string',
+      describe: 'Response code the answer must carry (default: NOERROR)',
+      requiresArg: true,
+    },
+    'expect-address': {
+      type: 'string',
+      describe: 'IP address that must be in the answer; repeat it for several, each must be there',
+      requiresArg: true,
+    },
   },
   examples: [
     ['reachgate probe dns 192.0.2.53', 'does this resolver answer (the root NS query)?'],
-    ['reachgate probe dns 192.0.2.53 --name tg.example --expect-address 198.51.100.10', 'does it resolve tg.example to the right address?'],
-    ['reachgate probe dns 192.0.2.53 --tcp --name tg.example --type SOA --no-recurse', 'is the zone served over TCP, authoritatively?'],
+    [
+      'reachgate probe dns 192.0.2.53 --name tg.example --expect-address 198.51.100.10',
+      'does it resolve tg.example to the right address?',
+    ],
+    [
+      'reachgate probe dns 192.0.2.53 --tcp --name tg.example --type SOA --no-recurse',
+      'is the zone served over TCP, authoritatively?',
+    ],
   ],
   parseOptions,
   observe,
@@ -77,7 +119,9 @@ function parseOptions(raw: Record<string, unknown>): DnsOptions {
   const rcodeText = optionalString(raw, 'expect-rcode') ?? 'NOERROR';
   const expectRcode = rcodeText.toUpperCase();
   if (!(RCODES as readonly string[]).includes(expectRcode)) {
-    throw new UsageError(`Expected the \`--expect-rcode\` option to be one of ${RCODES.join(', ')}, got \`${rcodeText}\``);
+    throw new UsageError(
+      `Expected the \`--expect-rcode\` option to be one of ${RCODES.join(', ')}, got \`${rcodeText}\``,
+    );
   }
   const expectAddresses = addressList(raw['expect-address']);
   const wrongFamily = expectAddresses.find((address) => !addressFits(address, queryType));
@@ -106,7 +150,11 @@ function checkedName(text: string): string {
   if (text === '.') return text;
   const name = text.endsWith('.') ? text.slice(0, -1) : text;
   const labels = name.split('.');
-  if (!/^[\x21-\x7e]+$/.test(name) || name.length > 253 || labels.some((label) => label.length === 0 || label.length > 63)) {
+  if (
+    !/^[\x21-\x7e]+$/.test(name) ||
+    name.length > 253 ||
+    labels.some((label) => label.length === 0 || label.length > 63)
+  ) {
     throw new UsageError(
       `Expected the \`--name\` option to be a domain name, got \`${text}\``,
       'Labels of 1 to 63 ASCII characters, 253 in all, e.g. tg.example (internationalised names in their xn-- form); `.` is the root',
@@ -141,7 +189,10 @@ function addressList(value: unknown): string[] {
   const values = Array.isArray(value) ? value : [value];
   return values.map((item) => {
     if (typeof item !== 'string' || !isIP(item)) {
-      throw new UsageError(`Expected the \`--expect-address\` option to be an IP address, got \`${String(item)}\``, 'e.g. --expect-address 198.51.100.10 --expect-address 2001:db8::10');
+      throw new UsageError(
+        `Expected the \`--expect-address\` option to be an IP address, got \`${String(item)}\``,
+        'e.g. --expect-address 198.51.100.10 --expect-address 2001:db8::10',
+      );
     }
     return item;
   });
@@ -223,8 +274,7 @@ function checkedAnswer(
   else if (missing.length > 0) {
     const are = missing.length === 1 ? 'is' : 'are';
     check = { ok: false, detail: `${missing.join(', ')} ${are} not in the answer (${describeAnswers(answers)})` };
-  }
-  else check = { ok: true, detail: `${rcode}: ${describeAnswers(answers)}` };
+  } else check = { ok: true, detail: `${rcode}: ${describeAnswers(answers)}` };
   return answeredWith(how, [check], {
     rtt_ms: first.rttMs,
     attempts,
@@ -269,7 +319,9 @@ function messageEvidence(spec: ResolvedProbeSpec<DnsOptions>, answered: Answered
     ...baseEvidence(spec, answered.transport),
     rcode: message.rcode,
     flags: { aa: message.flag_aa, tc: message.flag_tc, ra: message.flag_ra },
-    answers: answers.slice(0, EVIDENCE_ANSWERS).map((answer) => ({ type: answer.type, name: answer.name, data: answerData(answer, 512) })),
+    answers: answers
+      .slice(0, EVIDENCE_ANSWERS)
+      .map((answer) => ({ type: answer.type, name: answer.name, data: answerData(answer, 512) })),
     ...(answers.length > EVIDENCE_ANSWERS ? { answers_total: answers.length } : {}),
   };
 }
@@ -278,8 +330,10 @@ function messageEvidence(spec: ResolvedProbeSpec<DnsOptions>, answered: Answered
 function answerData(answer: Answer, limit: number): string {
   const text = ((): string => {
     switch (answer.type) {
-      case 'MX': return `${answer.data.preference ?? 0} ${answer.data.exchange}`;
-      case 'SRV': return `${answer.data.priority ?? 0} ${answer.data.weight ?? 0} ${answer.data.port} ${answer.data.target}`;
+      case 'MX':
+        return `${answer.data.preference ?? 0} ${answer.data.exchange}`;
+      case 'SRV':
+        return `${answer.data.priority ?? 0} ${answer.data.weight ?? 0} ${answer.data.port} ${answer.data.target}`;
       case 'SOA': {
         const soa = answer.data;
         return `${soa.mname} ${soa.rname} ${soa.serial ?? 0} ${soa.refresh ?? 0} ${soa.retry ?? 0} ${soa.expire ?? 0} ${soa.minimum ?? 0}`;
@@ -288,7 +342,8 @@ function answerData(answer: Answer, limit: number): string {
         const strings = Array.isArray(answer.data) ? answer.data : [answer.data];
         return strings.map((part) => showBytes(Buffer.from(part), 255)).join(' ');
       }
-      case 'OPT': return 'OPT';
+      case 'OPT':
+        return 'OPT';
       default: {
         const data: unknown = answer.data;
         if (typeof data === 'string') return data;
@@ -337,9 +392,12 @@ function answerTo(bytes: Buffer, options: DnsOptions): DnsMessage | undefined {
     return undefined;
   }
   const question = message.questions?.[0];
-  const echoed = message.questions?.length === 1 && question !== undefined
-    && canonicalName(question.name) === canonicalName(options.name)
-    && question.type === options.type && (question.class ?? 'IN') === 'IN';
+  const echoed =
+    message.questions?.length === 1 &&
+    question !== undefined &&
+    canonicalName(question.name) === canonicalName(options.name) &&
+    question.type === options.type &&
+    (question.class ?? 'IN') === 'IN';
   return message.flag_qr && echoed ? message : undefined;
 }
 
@@ -367,15 +425,20 @@ async function askOverTcp(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeCon
     const framing = { frame: lengthPrefixed(2, MAX_MESSAGE_BYTES), maxBytes: 2 + MAX_MESSAGE_BYTES };
     const read = await readFramed(socket, { ...framing, signal: context.signal });
     if (!read.frame) {
-      const detail = read.end === 'closed'
-        ? `the server closed the connection without an answer${read.bytes.length > 0 ? ` after ${showBytes(read.bytes)}` : ''}`
-        : `no answer within ${formatMs(spec.timeoutMs)}`;
+      const detail =
+        read.end === 'closed'
+          ? `the server closed the connection without an answer${read.bytes.length > 0 ? ` after ${showBytes(read.bytes)}` : ''}`
+          : `no answer within ${formatMs(spec.timeoutMs)}`;
       return { kind: 'no-answer', rttMs, detail };
     }
     const bytes = read.frame.subarray(2);
     const message = bytes.length >= 2 && bytes.readUInt16BE(0) === id ? answerTo(bytes, spec.options) : undefined;
     if (!message) {
-      return { kind: 'no-answer', rttMs, detail: `the server sent something that is not an answer to our query: ${showBytes(bytes)}` };
+      return {
+        kind: 'no-answer',
+        rttMs,
+        detail: `the server sent something that is not an answer to our query: ${showBytes(bytes)}`,
+      };
     }
     return { kind: 'answer', answered: { message, rttMs: performance.now() - sentAt, transport: 'tcp' } };
   } finally {

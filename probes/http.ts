@@ -74,39 +74,74 @@ const MAX_BODY_BYTES = 65_536;
 /** How long to wait for the explanation that follows a proxy's refusal of a tunnel. */
 const REFUSAL_BODY_WAIT_MS = 1000;
 const SHOWN_HEADERS = ['server', 'location', 'content-type', 'via'];
-const URL_FORM = 'http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH, e.g. https://tg.test/ or http://198.51.100.10:8080/health';
+const URL_FORM =
+  'http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH, e.g. https://tg.test/ or http://198.51.100.10:8080/health';
 
 /** HTTP(S) request, directly or through a proxy: status, headers, body and TLS evidence, and every way the path can fail. */
 export const http: ProbeKind<HttpOptions> = {
   name: 'http',
-  summary: 'HTTP(S) request, directly or through a proxy; checks status and body, reports the certificate, says how the path failed',
+  summary:
+    'HTTP(S) request, directly or through a proxy; checks status and body, reports the certificate, says how the path failed',
   protocol: 'tcp',
   defaultPort: 80,
   defaultAttempts: 1,
   cliOptions: {
-    proxy: { type: 'string', describe: 'HTTP proxy to go through, http://[USER:PASS@]HOST:PORT (CONNECT for https URLs)', requiresArg: true },
-    'expect-status': { type: 'string', describe: 'Acceptable status codes, e.g. 200, 200,301-302 or 2xx (default: any below 400)', requiresArg: true },
+    proxy: {
+      type: 'string',
+      describe: 'HTTP proxy to go through, http://[USER:PASS@]HOST:PORT (CONNECT for https URLs)',
+      requiresArg: true,
+    },
+    'expect-status': {
+      type: 'string',
+      describe: 'Acceptable status codes, e.g. 200, 200,301-302 or 2xx (default: any below 400)',
+      requiresArg: true,
+    },
     'expect-body': { type: 'string', describe: 'Regular expression the response body must match', requiresArg: true },
-    'follow-redirects': { type: 'boolean', describe: `Follow up to ${MAX_REDIRECTS} redirects (default: report the redirect and its Location)` },
-    ca: { type: 'string', describe: 'PEM file of the CA the server certificate must chain to (a failure is a failed check)', requiresArg: true },
+    'follow-redirects': {
+      type: 'boolean',
+      describe: `Follow up to ${MAX_REDIRECTS} redirects (default: report the redirect and its Location)`,
+    },
+    ca: {
+      type: 'string',
+      describe: 'PEM file of the CA the server certificate must chain to (a failure is a failed check)',
+      requiresArg: true,
+    },
     header: { type: 'string', describe: 'Request header `Name: value`; repeat for more', requiresArg: true },
     method: { type: 'string', describe: 'GET or HEAD (default GET)', requiresArg: true },
   },
   examples: [
-    ['reachgate probe http https://tg.test/ --ca site-ca.pem', 'does the web server answer, and is its certificate trusted?'],
-    ['reachgate probe http https://example.org/ --proxy http://192.0.2.3:3128', 'can the proxy reach the site (CONNECT)?'],
-    ['reachgate probe http http://198.51.100.10/health --expect-status 200 --expect-body ok', 'is the health page up and healthy?'],
+    [
+      'reachgate probe http https://tg.test/ --ca site-ca.pem',
+      'does the web server answer, and is its certificate trusted?',
+    ],
+    [
+      'reachgate probe http https://example.org/ --proxy http://192.0.2.3:3128',
+      'can the proxy reach the site (CONNECT)?',
+    ],
+    [
+      'reachgate probe http http://198.51.100.10/health --expect-status 200 --expect-body ok',
+      'is the health page up and healthy?',
+    ],
   ],
   prepare: () => Promise.all([loadUndici(), loadTls()]),
   parseOptions(raw) {
     const method = (optionalString(raw, 'method') ?? 'GET').toUpperCase();
-    if (method !== 'GET' && method !== 'HEAD') throw new UsageError(`Expected the \`--method\` option to be GET or HEAD, got \`${String(raw.method)}\``);
-    const options: HttpOptions = { method, headers: parseHeaders(raw.header), followRedirects: flag(raw, 'follow-redirects') };
+    if (method !== 'GET' && method !== 'HEAD')
+      throw new UsageError(`Expected the \`--method\` option to be GET or HEAD, got \`${String(raw.method)}\``);
+    const options: HttpOptions = {
+      method,
+      headers: parseHeaders(raw.header),
+      followRedirects: flag(raw, 'follow-redirects'),
+    };
     const expectStatus = optionalString(raw, 'expect-status');
     if (expectStatus !== undefined) options.expectStatus = parseStatusList(expectStatus);
     const expectBody = optionalRegex(raw, 'expect-body');
     if (expectBody) {
-      if (method === 'HEAD') throw new UsageError('`--expect-body` needs a body, and a HEAD request gets none', 'Leave out --method HEAD, or --expect-body');
+      if (method === 'HEAD')
+        throw new UsageError(
+          '`--expect-body` needs a body, and a HEAD request gets none',
+          'Leave out --method HEAD, or --expect-body',
+        );
       options.expectBody = expectBody;
     }
     const proxy = optionalString(raw, 'proxy');
@@ -134,8 +169,13 @@ function parseUrl(text: string): URL {
   } catch {
     throw new UsageError(`The http target \`${text}\` is not a URL`, `Expected ${URL_FORM}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`The http target \`${text}\` is not an http or https URL`, `Expected ${URL_FORM}`);
-  if (url.username || url.password) throw new UsageError(`The http target \`${text}\` carries credentials`, 'Send them as a header instead, e.g. --header "Authorization: Basic ..."');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`The http target \`${text}\` is not an http or https URL`, `Expected ${URL_FORM}`);
+  if (url.username || url.password)
+    throw new UsageError(
+      `The http target \`${text}\` carries credentials`,
+      'Send them as a header instead, e.g. --header "Authorization: Basic ..."',
+    );
   return url;
 }
 
@@ -146,12 +186,18 @@ function parseProxy(text: string): HttpProxy {
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`Expected the \`--proxy\` option to be an HTTP proxy URL like http://proxy:3128, got \`${text}\``, form);
+    throw new UsageError(
+      `Expected the \`--proxy\` option to be an HTTP proxy URL like http://proxy:3128, got \`${text}\``,
+      form,
+    );
   }
-  if (url.protocol !== 'http:') throw new UsageError(`Expected the \`--proxy\` option to be an http:// proxy URL, got \`${text}\``, form);
+  if (url.protocol !== 'http:')
+    throw new UsageError(`Expected the \`--proxy\` option to be an http:// proxy URL, got \`${text}\``, form);
   if (url.port === '') throw new UsageError(`The \`--proxy\` URL \`${text}\` names no port`, form);
-  if (url.pathname !== '/' || url.search !== '') throw new UsageError(`The \`--proxy\` URL \`${text}\` has a path; a proxy is only HOST:PORT`, form);
-  const credentials = url.username === '' ? undefined : `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  if (url.pathname !== '/' || url.search !== '')
+    throw new UsageError(`The \`--proxy\` URL \`${text}\` has a path; a proxy is only HOST:PORT`, form);
+  const credentials =
+    url.username === '' ? undefined : `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
   return {
     url: `http://${url.host}`,
     host: hostOf(url),
@@ -162,7 +208,10 @@ function parseProxy(text: string): HttpProxy {
 
 /** Parse `--expect-status`: codes, ranges and classes, e.g. `200,301-302` or `2xx`. */
 export function parseStatusList(text: string): StatusRange[] {
-  const wrong = (): UsageError => new UsageError(`Expected the \`--expect-status\` option to be status codes, ranges or classes like 200,301-302 or 2xx, got \`${text}\``);
+  const wrong = (): UsageError =>
+    new UsageError(
+      `Expected the \`--expect-status\` option to be status codes, ranges or classes like 200,301-302 or 2xx, got \`${text}\``,
+    );
   const code = (digits: string): number => {
     const value = Number(digits);
     if (value < 100 || value > 599) throw wrong();
@@ -187,7 +236,11 @@ function parseHeaders(raw: unknown): Array<[string, string]> {
   const values = Array.isArray(raw) ? raw : [raw];
   return values.map((value) => {
     const match = typeof value === 'string' ? /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n]*)$/.exec(value) : null;
-    if (!match) throw new UsageError(`Expected the \`--header\` option to be \`Name: value\`, got \`${String(value)}\``, 'e.g. --header "Accept: text/html"');
+    if (!match)
+      throw new UsageError(
+        `Expected the \`--header\` option to be \`Name: value\`, got \`${String(value)}\``,
+        'e.g. --header "Accept: text/html"',
+      );
     return [match[1]!, match[2]!.trim()];
   });
 }
@@ -204,14 +257,22 @@ function portOf(url: URL): number {
 async function observe(spec: ResolvedProbeSpec<HttpOptions>, context: ProbeContext): Promise<Observation> {
   const { proxy } = spec.options;
   if (proxy && spec.url === undefined) {
-    return { state: 'error', reason: 'an http probe through a proxy needs its target as a URL: the probe connects to the proxy and asks it for the URL', attempts: 0 };
+    return {
+      state: 'error',
+      reason:
+        'an http probe through a proxy needs its target as a URL: the probe connects to the proxy and asks it for the URL',
+      attempts: 0,
+    };
   }
   const url = urlOf(spec);
   const connection = await connectToTarget(spec, context);
   if (connection.kind === 'unanswered') {
     const { observation } = connection;
     if (!proxy) return observation;
-    return { ...observation, reason: `the proxy ${formatEndpoint(spec.target.address, spec.target.port)}: ${observation.reason}` };
+    return {
+      ...observation,
+      reason: `the proxy ${formatEndpoint(spec.target.address, spec.target.port)}: ${observation.reason}`,
+    };
   }
   const { socket, rttMs, attempts } = connection;
   const { Client } = await loadUndici();
@@ -246,7 +307,13 @@ function urlOf(spec: ResolvedProbeSpec<HttpOptions>): URL {
 }
 
 /** Over a connected socket (to the server or the proxy): tunnel if needed, TLS for https, then the request. */
-async function ask(undici: typeof Client, socket: Socket, url: URL, options: HttpOptions, signal: AbortSignal): Promise<Hop> {
+async function ask(
+  undici: typeof Client,
+  socket: Socket,
+  url: URL,
+  options: HttpOptions,
+  signal: AbortSignal,
+): Promise<Hop> {
   let stream: Socket = socket;
   try {
     if (options.proxy && url.protocol === 'https:') {
@@ -259,7 +326,11 @@ async function ask(undici: typeof Client, socket: Socket, url: URL, options: Htt
     if (url.protocol === 'https:') {
       const { handshakeTls } = await loadTls();
       const servername = isIP(hostOf(url)) ? undefined : hostOf(url);
-      const handshake = await handshakeTls(stream, { ...(servername ? { servername } : {}), ...(options.ca ? { ca: options.ca } : {}) }, signal);
+      const handshake = await handshakeTls(
+        stream,
+        { ...(servername ? { servername } : {}), ...(options.ca ? { ca: options.ca } : {}) },
+        signal,
+      );
       if (!handshake.ok) return { url, failedCheck: handshake.check };
       tls = handshake;
       stream = handshake.socket;
@@ -268,9 +339,20 @@ async function ask(undici: typeof Client, socket: Socket, url: URL, options: Htt
     const forwarded = options.proxy !== undefined && url.protocol === 'http:';
     const origin = forwarded && options.proxy ? options.proxy.url : url.origin;
     const ownHost = options.headers.some(([name]) => name.toLowerCase() === 'host');
-    const headers: Array<[string, string]> = [...(ownHost ? [] : [['host', url.host] as [string, string]]), ...options.headers];
+    const headers: Array<[string, string]> = [
+      ...(ownHost ? [] : [['host', url.host] as [string, string]]),
+      ...options.headers,
+    ];
     if (forwarded && options.proxy?.authorization) headers.push(['proxy-authorization', options.proxy.authorization]);
-    const result = await request(undici, stream, origin, forwarded ? url.href : `${url.pathname}${url.search}`, options.method, headers, signal);
+    const result = await request(
+      undici,
+      stream,
+      origin,
+      forwarded ? url.href : `${url.pathname}${url.search}`,
+      options.method,
+      headers,
+      signal,
+    );
     return { url, ...(tls ? { tls } : {}), ...result };
   } finally {
     stream.destroy();
@@ -289,16 +371,30 @@ async function openTunnel(
   const authority = `${url.hostname}:${portOf(url)}`;
   const client = new undici(proxy.url, { connect: handOver(socket) });
   try {
-    const headers: Record<string, string> = { host: authority, ...(proxy.authorization ? { 'proxy-authorization': proxy.authorization } : {}) };
+    const headers: Record<string, string> = {
+      host: authority,
+      ...(proxy.authorization ? { 'proxy-authorization': proxy.authorization } : {}),
+    };
     const tunnel = await client.connect({ path: authority, headers, signal });
     const answerSocket = tunnel.socket as Socket;
     if (tunnel.statusCode >= 200 && tunnel.statusCode < 300) return { socket: answerSocket };
     // The proxy's explanation follows its status line: read what comes before it closes or falls silent, briefly.
-    const body = tunnel.headers?.['content-length'] === '0'
-      ? { bytes: Buffer.alloc(0) }
-      : await exchange(answerSocket, undefined, /(?!)/, AbortSignal.any([signal, AbortSignal.timeout(REFUSAL_BODY_WAIT_MS)]));
+    const body =
+      tunnel.headers?.['content-length'] === '0'
+        ? { bytes: Buffer.alloc(0) }
+        : await exchange(
+            answerSocket,
+            undefined,
+            /(?!)/,
+            AbortSignal.any([signal, AbortSignal.timeout(REFUSAL_BODY_WAIT_MS)]),
+          );
     answerSocket.destroy();
-    const answer = { status: tunnel.statusCode, statusText: '', headers: pickHeaders(tunnel.headers), body: body.bytes.subarray(0, MAX_BODY_BYTES) };
+    const answer = {
+      status: tunnel.statusCode,
+      statusText: '',
+      headers: pickHeaders(tunnel.headers),
+      body: body.bytes.subarray(0, MAX_BODY_BYTES),
+    };
     return { refused: { answer, state: proxyState(tunnel.statusCode, true) ?? 'prohibited' } };
   } catch (error) {
     return { failure: `the proxy did not open a tunnel: ${describeHttpError(error, signal)}` };
@@ -321,7 +417,14 @@ async function request(
   try {
     const response = await client.request({ path, method, headers: headers.flat(), signal, reset: true });
     const body = await readBody(response.body);
-    return { answer: { status: response.statusCode, statusText: response.statusText ?? '', headers: pickHeaders(response.headers), body } };
+    return {
+      answer: {
+        status: response.statusCode,
+        statusText: response.statusText ?? '',
+        headers: pickHeaders(response.headers),
+        body,
+      },
+    };
   } catch (error) {
     return { failure: describeHttpError(error, signal) };
   } finally {
@@ -370,7 +473,8 @@ function describeHttpError(error: unknown, signal: AbortSignal): string {
   if (signal.aborted) return 'no HTTP answer before the deadline';
   const { code, message } = error as { code?: string; message?: string };
   if (code === 'UND_ERR_SOCKET') return `the connection closed without an HTTP answer (${message})`;
-  if (code === 'HPE_INVALID_CONSTANT' || code?.startsWith('HPE_')) return `the answer is not HTTP (${code}: ${message})`;
+  if (code === 'HPE_INVALID_CONSTANT' || code?.startsWith('HPE_'))
+    return `the answer is not HTTP (${code}: ${message})`;
   return `no HTTP answer: ${code ? `${code}: ` : ''}${message ?? String(error)}`;
 }
 
@@ -399,12 +503,17 @@ function followRedirect(from: URL, location: string): URL | string {
   } catch {
     return `the redirect's Location \`${location}\` is not a URL`;
   }
-  if (next.protocol !== 'http:' && next.protocol !== 'https:') return `the redirect leads to ${next.protocol} (${next.href}), not to http or https`;
+  if (next.protocol !== 'http:' && next.protocol !== 'https:')
+    return `the redirect leads to ${next.protocol} (${next.href}), not to http or https`;
   return next;
 }
 
 /** Connect for a redirect: to the proxy again, or to the new URL's host (resolved now, first address). */
-async function connectHop(url: URL, spec: ResolvedProbeSpec<HttpOptions>, context: ProbeContext): Promise<{ socket: Socket } | { failure: string }> {
+async function connectHop(
+  url: URL,
+  spec: ResolvedProbeSpec<HttpOptions>,
+  context: ProbeContext,
+): Promise<{ socket: Socket } | { failure: string }> {
   let endpoint = { address: spec.target.address, port: spec.target.port };
   if (!spec.options.proxy) {
     const resolution = await resolveHost(hostOf(url), spec.timeoutMs);
@@ -421,27 +530,52 @@ async function connectHop(url: URL, spec: ResolvedProbeSpec<HttpOptions>, contex
 }
 
 /** Turn the requests of one probe into an observation: the path state, the checks, the evidence. */
-function observationOf(spec: ResolvedProbeSpec<HttpOptions>, hops: Hop[], redirectFailure: string | undefined, rttMs: number, attempts: number): Observation {
+function observationOf(
+  spec: ResolvedProbeSpec<HttpOptions>,
+  hops: Hop[],
+  redirectFailure: string | undefined,
+  rttMs: number,
+  attempts: number,
+): Observation {
   const { options } = spec;
   const first = hops[0]!;
   const last = hops[hops.length - 1]!;
   const endpoint = formatEndpoint(spec.target.address, spec.target.port);
   const via = options.proxy ? ` via the proxy ${endpoint}` : '';
-  const evidence: Record<string, unknown> = { url: first.url.href, method: options.method, ...(options.proxy ? { proxy: options.proxy.url } : {}) };
+  const evidence: Record<string, unknown> = {
+    url: first.url.href,
+    method: options.method,
+    ...(options.proxy ? { proxy: options.proxy.url } : {}),
+  };
   const base = { rtt_ms: rttMs, attempts, evidence };
   const refused = first.tunnelRefused;
   if (refused) {
     Object.assign(evidence, answerEvidence(refused.answer), { answered_by: 'proxy' });
-    return { ...base, state: refused.state, reason: proxyReason(refused.state, endpoint, `its answer to CONNECT ${first.url.hostname}:${portOf(first.url)} was ${statusLine(refused.answer)}`) };
+    return {
+      ...base,
+      state: refused.state,
+      reason: proxyReason(
+        refused.state,
+        endpoint,
+        `its answer to CONNECT ${first.url.hostname}:${portOf(first.url)} was ${statusLine(refused.answer)}`,
+      ),
+    };
   }
   const proxied = options.proxy && first.answer ? proxyState(first.answer.status, false) : undefined;
   if (proxied && first.answer) {
     Object.assign(evidence, answerEvidence(first.answer), { answered_by: 'proxy' });
-    return { ...base, state: proxied, reason: proxyReason(proxied, endpoint, `it answered ${statusLine(first.answer)}`) };
+    return {
+      ...base,
+      state: proxied,
+      reason: proxyReason(proxied, endpoint, `it answered ${statusLine(first.answer)}`),
+    };
   }
   if (first.tls) evidence.tls = first.tls.evidence;
   if (last.answer) Object.assign(evidence, answerEvidence(last.answer));
-  if (hops.length > 1) evidence.redirects = hops.slice(0, -1).map((hop) => ({ url: hop.url.href, status: hop.answer?.status, location: hop.answer?.headers.location }));
+  if (hops.length > 1)
+    evidence.redirects = hops
+      .slice(0, -1)
+      .map((hop) => ({ url: hop.url.href, status: hop.answer?.status, location: hop.answer?.headers.location }));
   if (last !== first && last.tls) evidence.final_tls = last.tls.evidence;
   const checks = [
     ...hops.flatMap((hop) => (hop.tls ? [hop.tls.check] : [])),
@@ -456,18 +590,28 @@ function observationOf(spec: ResolvedProbeSpec<HttpOptions>, hops: Hop[], redire
 
 /** The status check (and the body check when asked), on the last answer. */
 function answerChecks(answer: HttpAnswer, options: HttpOptions, redirects: number, url: URL): Check[] {
-  const redirect = REDIRECTS.has(answer.status) && answer.headers.location !== undefined
-    ? `, redirect to ${answer.headers.location}${options.followRedirects ? '' : ' (not followed; --follow-redirects follows it)'}`
-    : '';
-  const where = redirects > 0 ? ` from ${url.href} after ${redirects === 1 ? '1 redirect' : `${redirects} redirects`}` : '';
-  const wanted = options.expectStatus ? `expected ${options.expectStatus.map(formatRange).join(',')}` : 'expected below 400';
-  const statusOk = options.expectStatus ? options.expectStatus.some((range) => answer.status >= range.from && answer.status <= range.to) : answer.status < 400;
-  const checks: Check[] = [{ ok: statusOk, detail: `HTTP ${statusLine(answer)}${where}${redirect}${statusOk ? '' : ` (${wanted})`}` }];
+  const redirect =
+    REDIRECTS.has(answer.status) && answer.headers.location !== undefined
+      ? `, redirect to ${answer.headers.location}${options.followRedirects ? '' : ' (not followed; --follow-redirects follows it)'}`
+      : '';
+  const where =
+    redirects > 0 ? ` from ${url.href} after ${redirects === 1 ? '1 redirect' : `${redirects} redirects`}` : '';
+  const wanted = options.expectStatus
+    ? `expected ${options.expectStatus.map(formatRange).join(',')}`
+    : 'expected below 400';
+  const statusOk = options.expectStatus
+    ? options.expectStatus.some((range) => answer.status >= range.from && answer.status <= range.to)
+    : answer.status < 400;
+  const checks: Check[] = [
+    { ok: statusOk, detail: `HTTP ${statusLine(answer)}${where}${redirect}${statusOk ? '' : ` (${wanted})`}` },
+  ];
   if (options.expectBody) {
     const text = answer.body.toString('utf8');
-    checks.push(options.expectBody.test(text)
-      ? { ok: true, detail: `body matched /${options.expectBody.source}/` }
-      : { ok: false, detail: `body did not match /${options.expectBody.source}/: ${showBytes(answer.body)}` });
+    checks.push(
+      options.expectBody.test(text)
+        ? { ok: true, detail: `body matched /${options.expectBody.source}/` }
+        : { ok: false, detail: `body did not match /${options.expectBody.source}/: ${showBytes(answer.body)}` },
+    );
   }
   return checks;
 }
@@ -484,9 +628,12 @@ function answerEvidence(answer: HttpAnswer): Record<string, unknown> {
 function proxyReason(state: State, endpoint: string, answered: string): string {
   const about = 'the state is about the path through the proxy';
   switch (state) {
-    case 'filtered': return `the proxy ${endpoint} timed out reaching the target: ${answered}; ${about}`;
-    case 'unreachable': return `the proxy ${endpoint} could not reach the target: ${answered}; ${about}`;
-    default: return `rejected by the proxy ${endpoint}: ${answered}; ${about}`;
+    case 'filtered':
+      return `the proxy ${endpoint} timed out reaching the target: ${answered}; ${about}`;
+    case 'unreachable':
+      return `the proxy ${endpoint} could not reach the target: ${answered}; ${about}`;
+    default:
+      return `rejected by the proxy ${endpoint}: ${answered}; ${about}`;
   }
 }
 

@@ -12,12 +12,14 @@ import { exchangeEcho, type EchoReply } from '../src/net/icmp-echo.js';
 export type IcmpOptions = Record<string, never>;
 
 const GRANT = 'run as root, or grant it: setcap cap_net_raw+ep "$(command -v node)"';
-const HOP_LIMIT_NOTE = 'the hop limit of an ICMPv6 reply is not available: a raw ICMPv6 socket does not return the IPv6 header';
+const HOP_LIMIT_NOTE =
+  'the hop limit of an ICMPv6 reply is not available: a raw ICMPv6 socket does not return the IPv6 header';
 
 /** ICMP echo (ping) over the shared raw sockets: rtt and ttl, or who rejected the request and how. */
 export const icmp: ProbeKind<IcmpOptions> = {
   name: 'icmp',
-  summary: 'ICMP echo (ping): round-trip time and TTL; says which router rejected it, or that it was dropped (needs CAP_NET_RAW)',
+  summary:
+    'ICMP echo (ping): round-trip time and TTL; says which router rejected it, or that it was dropped (needs CAP_NET_RAW)',
   protocol: 'icmp',
   defaultAttempts: 3,
   cliOptions: {},
@@ -31,7 +33,10 @@ export const icmp: ProbeKind<IcmpOptions> = {
   parseTarget(text) {
     const target = parseTarget(text);
     if (target.ports.length > 0) {
-      throw new UsageError(`The icmp probe takes a host, not a port: \`${text}\``, `Leave out the port, e.g. reachgate probe icmp ${target.host}`);
+      throw new UsageError(
+        `The icmp probe takes a host, not a port: \`${text}\``,
+        `Leave out the port, e.g. reachgate probe icmp ${target.host}`,
+      );
     }
     return target;
   },
@@ -45,7 +50,13 @@ async function observe(spec: ResolvedProbeSpec<IcmpOptions>, context: ProbeConte
     return { state: 'error', reason: withoutRawSocket(context.icmpNote), attempts: 0 };
   }
   const { address } = spec.target;
-  const outcome = await exchangeEcho({ address, attempts: spec.attempts, timeoutMs: spec.timeoutMs, signal: context.signal, listener: context.icmp });
+  const outcome = await exchangeEcho({
+    address,
+    attempts: spec.attempts,
+    timeoutMs: spec.timeoutMs,
+    signal: context.signal,
+    listener: context.icmp,
+  });
   switch (outcome.kind) {
     case 'reply':
       return {
@@ -60,7 +71,8 @@ async function observe(spec: ResolvedProbeSpec<IcmpOptions>, context: ProbeConte
     case 'failed': {
       // EPERM on a raw socket's send is this host's own output filter; the rest mean what they mean for TCP.
       const classified = classifyErrno(outcome.errno, outcome.rttMs, undefined, context.icmpNote);
-      const reason = classified.state === 'error' ? `sending the echo request failed: ${outcome.message}` : classified.reason;
+      const reason =
+        classified.state === 'error' ? `sending the echo request failed: ${outcome.message}` : classified.reason;
       return { ...classified, reason, attempts: outcome.attempts };
     }
     case 'silent':
@@ -70,11 +82,16 @@ async function observe(spec: ResolvedProbeSpec<IcmpOptions>, context: ProbeConte
 
 /** Why echo cannot run, from the note the ICMP listener left when it could not start. */
 function withoutRawSocket(note: string | undefined): string {
-  const why = note === undefined ? 'the ICMP listener is not running'
-    : note.includes('REACHGATE_RAW_SOCKET=off') ? 'raw sockets are switched off (REACHGATE_RAW_SOCKET=off)'
-      : note.includes('raw-socket module') ? 'the optional raw-socket module is not installed (npm install raw-socket)'
-        : note.includes('CAP_NET_RAW') ? 'this process lacks CAP_NET_RAW'
-          : note;
+  const why =
+    note === undefined
+      ? 'the ICMP listener is not running'
+      : note.includes('REACHGATE_RAW_SOCKET=off')
+        ? 'raw sockets are switched off (REACHGATE_RAW_SOCKET=off)'
+        : note.includes('raw-socket module')
+          ? 'the optional raw-socket module is not installed (npm install raw-socket)'
+          : note.includes('CAP_NET_RAW')
+            ? 'this process lacks CAP_NET_RAW'
+            : note;
   return `ICMP echo cannot run: ${why}. It needs a raw ICMP socket, which needs CAP_NET_RAW: ${GRANT}`;
 }
 

@@ -9,7 +9,13 @@ import { readFramed, type FrameCheck, type FramedRead } from '../src/net/framed-
 import { handshakeTls, type HandshakeOutcome } from '../src/net/tls-handshake.js';
 import { showBytes } from '../src/net/reply.js';
 import {
-  MAX_RESPONSE_BYTES, NRPE_HELLO, RESPONSE_PACKET, encodeQuery, readResponse, type NrpeResponse, type NrpeVersion,
+  MAX_RESPONSE_BYTES,
+  NRPE_HELLO,
+  RESPONSE_PACKET,
+  encodeQuery,
+  readResponse,
+  type NrpeResponse,
+  type NrpeVersion,
 } from '../src/net/nrpe.js';
 
 /** Options of the nrpe probe. */
@@ -26,12 +32,17 @@ const STATUS = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'];
 /** NRPE's `_NRPE_CHECK` over TLS (anonymous DH or certificate) or plain TCP; the daemon's version string is the answer. */
 export const nrpe: ProbeKind<NrpeOptions> = {
   name: 'nrpe',
-  summary: 'NRPE _NRPE_CHECK (packet v4, falling back to v2) over TLS or --no-tls; checks the CRC, reports the daemon\'s version',
+  summary:
+    "NRPE _NRPE_CHECK (packet v4, falling back to v2) over TLS or --no-tls; checks the CRC, reports the daemon's version",
   protocol: 'tcp',
   defaultPort: 5666,
   defaultAttempts: 1,
   cliOptions: {
-    tls: { type: 'boolean', default: true, describe: 'Speak TLS (anonymous DH, or the daemon\'s certificate); --no-tls for a daemon started with -n' },
+    tls: {
+      type: 'boolean',
+      default: true,
+      describe: "Speak TLS (anonymous DH, or the daemon's certificate); --no-tls for a daemon started with -n",
+    },
   },
   examples: [
     ['reachgate probe nrpe 198.51.100.10', 'does the NRPE daemon answer, and which version is it?'],
@@ -62,7 +73,12 @@ async function observe(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeConte
   let session = await query(spec, context, version);
   let attempts = 1;
   // A daemon older than nrpe 4 closes the connection on a v4 packet without a word: ask again in v2.
-  if (session.kind === 'exchanged' && session.read.end === 'closed' && session.read.bytes.length === 0 && !context.signal.aborted) {
+  if (
+    session.kind === 'exchanged' &&
+    session.read.end === 'closed' &&
+    session.read.bytes.length === 0 &&
+    !context.signal.aborted
+  ) {
     version = 2;
     session = await query(spec, context, version);
     attempts = 2;
@@ -72,7 +88,11 @@ async function observe(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeConte
   const facts = { rtt_ms: session.rttMs, attempts };
   if (session.kind === 'tls-failed') return answeredWith(connected, [session.check], facts);
   const tlsMode = session.tls ? ('anonymous' in session.tls.evidence ? 'anonymous DH' : 'certificate') : 'off';
-  const evidence: Record<string, unknown> = { packet_version: version, tls_mode: tlsMode, ...(session.tls ? { tls: session.tls.evidence } : {}) };
+  const evidence: Record<string, unknown> = {
+    packet_version: version,
+    tls_mode: tlsMode,
+    ...(session.tls ? { tls: session.tls.evidence } : {}),
+  };
   const { response } = session.read;
   if (response) Object.assign(evidence, { version_string: response.output, result_code: response.resultCode });
   const check = checkResponse(session.read, version, spec, attempts, session.tls?.check);
@@ -81,7 +101,11 @@ async function observe(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeConte
 }
 
 /** One connection: connect, TLS when asked, send `_NRPE_CHECK` as a packet of `version`, read the response. */
-async function query(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeContext, version: NrpeVersion): Promise<Session> {
+async function query(
+  spec: ResolvedProbeSpec<NrpeOptions>,
+  context: ProbeContext,
+  version: NrpeVersion,
+): Promise<Session> {
   const connection = await connectToTarget(spec, context, { attempts: 1 });
   if (connection.kind === 'unanswered') return { kind: 'unanswered', observation: connection.observation };
   const { socket, rttMs } = connection;
@@ -90,7 +114,12 @@ async function query(spec: ResolvedProbeSpec<NrpeOptions>, context: ProbeContext
     let tls: Extract<HandshakeOutcome, { ok: true }> | undefined;
     if (spec.options.tls) {
       const handshake = await handshakeTls(socket, { ciphers: NRPE_CIPHERS }, context.signal);
-      if (!handshake.ok) return { kind: 'tls-failed', check: context.signal.aborted ? handshake.check : tlsFailure(handshake.check), rttMs };
+      if (!handshake.ok)
+        return {
+          kind: 'tls-failed',
+          check: context.signal.aborted ? handshake.check : tlsFailure(handshake.check),
+          rttMs,
+        };
       tls = handshake;
       stream = handshake.socket;
     }
@@ -113,26 +142,49 @@ function responseFrame(bytes: Buffer): FrameCheck {
   return read.reason === undefined ? undefined : { invalid: read.reason };
 }
 
-function checkResponse(read: ResponseRead, version: NrpeVersion, spec: ResolvedProbeSpec<NrpeOptions>, attempts: number, tlsCheck: Check | undefined): Check {
+function checkResponse(
+  read: ResponseRead,
+  version: NrpeVersion,
+  spec: ResolvedProbeSpec<NrpeOptions>,
+  attempts: number,
+  tlsCheck: Check | undefined,
+): Check {
   const { response, bytes } = read;
   if (!response) {
     // A TLS record (content type 21 = alert, 22 = handshake, version 3.x) where an NRPE packet should be.
     if (!spec.options.tls && bytes.length >= 2 && (bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03) {
       return { ok: false, detail: 'the daemon answered with TLS: it expects TLS, probe without --no-tls' };
     }
-    if (read.end === 'invalid') return { ok: false, detail: `the reply is not an NRPE response (${read.invalid}): ${showBytes(bytes, 40)}` };
-    if (bytes.length > 0) return { ok: false, detail: `the reply ended after ${bytes.length} bytes, short of an NRPE packet: ${showBytes(bytes, 40)}` };
+    if (read.end === 'invalid')
+      return { ok: false, detail: `the reply is not an NRPE response (${read.invalid}): ${showBytes(bytes, 40)}` };
+    if (bytes.length > 0)
+      return {
+        ok: false,
+        detail: `the reply ended after ${bytes.length} bytes, short of an NRPE packet: ${showBytes(bytes, 40)}`,
+      };
     if (read.end === 'deadline') return { ok: false, detail: `no NRPE response within ${formatMs(spec.timeoutMs)}` };
     const tried = attempts === 2 ? 'v4 and v2 queries' : `a v${version} query`;
-    const hint = spec.options.tls ? 'this host may be missing from its allowed_hosts' : 'this host may be missing from its allowed_hosts, or it expects TLS';
+    const hint = spec.options.tls
+      ? 'this host may be missing from its allowed_hosts'
+      : 'this host may be missing from its allowed_hosts, or it expects TLS';
     return { ok: false, detail: `the daemon closed the connection without answering (${tried}): ${hint}` };
   }
-  if (!response.crcOk) return { ok: false, detail: `the response's CRC-32 does not match its content: corrupted, or not NRPE (output ${JSON.stringify(response.output.slice(0, 80))})` };
+  if (!response.crcOk)
+    return {
+      ok: false,
+      detail: `the response's CRC-32 does not match its content: corrupted, or not NRPE (output ${JSON.stringify(response.output.slice(0, 80))})`,
+    };
   if (response.type !== RESPONSE_PACKET || response.version !== version) {
-    return { ok: false, detail: `expected a v${version} response packet, got packet type ${response.type} version ${response.version}` };
+    return {
+      ok: false,
+      detail: `expected a v${version} response packet, got packet type ${response.type} version ${response.version}`,
+    };
   }
   if (response.resultCode !== 0) {
-    return { ok: false, detail: `the daemon answered ${NRPE_HELLO} with status ${STATUS[response.resultCode] ?? response.resultCode}: ${JSON.stringify(response.output)}` };
+    return {
+      ok: false,
+      detail: `the daemon answered ${NRPE_HELLO} with status ${STATUS[response.resultCode] ?? response.resultCode}: ${JSON.stringify(response.output)}`,
+    };
   }
   if (tlsCheck && !tlsCheck.ok) return tlsCheck;
   return { ok: true, detail: JSON.stringify(response.output) };
@@ -141,5 +193,8 @@ function checkResponse(read: ResponseRead, version: NrpeVersion, spec: ResolvedP
 // nrpe closes the connection at once for a host not in allowed_hosts, and a daemon without TLS closes
 // it on reading a ClientHello: from here both look like the same reset.
 function tlsFailure(check: Check): Check {
-  return { ok: false, detail: `${check.detail} (this host may be missing from the daemon's allowed_hosts, or the daemon speaks no TLS (nrpe -n): try --no-tls)` };
+  return {
+    ok: false,
+    detail: `${check.detail} (this host may be missing from the daemon's allowed_hosts, or the daemon speaks no TLS (nrpe -n): try --no-tls)`,
+  };
 }

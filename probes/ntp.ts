@@ -6,7 +6,13 @@ import { formatMs, parseDuration } from '../src/core/duration.js';
 import { exchangeWithTarget } from '../src/net/udp-exchange.js';
 import { failureObservation } from '../src/net/classify.js';
 import {
-  describeTime, ntpCodec, ntpEvidence, offsetAndDelay, signedMs, timeProblem, type NtpReply,
+  describeTime,
+  ntpCodec,
+  ntpEvidence,
+  offsetAndDelay,
+  signedMs,
+  timeProblem,
+  type NtpReply,
 } from '../src/net/ntp.js';
 
 /** Options of the ntp probe. */
@@ -18,12 +24,17 @@ export interface NtpOptions {
 /** NTPv4 client request answered by the server's time; checks synchronization, Kiss-o'-Death and offset. */
 export const ntp: ProbeKind<NtpOptions> = {
   name: 'ntp',
-  summary: 'NTPv4 client request; open only on a valid server reply; checks stratum, leap, Kiss-o\'-Death and --max-offset',
+  summary:
+    "NTPv4 client request; open only on a valid server reply; checks stratum, leap, Kiss-o'-Death and --max-offset",
   protocol: 'udp',
   defaultPort: 123,
   defaultAttempts: 3,
   cliOptions: {
-    'max-offset': { type: 'string', describe: 'Fail the check when the server\'s clock is further from ours than this (e.g. 500ms, 2s)', requiresArg: true },
+    'max-offset': {
+      type: 'string',
+      describe: "Fail the check when the server's clock is further from ours than this (e.g. 500ms, 2s)",
+      requiresArg: true,
+    },
   },
   examples: [
     ['reachgate probe ntp 192.0.2.123', 'does the time server answer, and is it synchronized?'],
@@ -34,7 +45,9 @@ export const ntp: ProbeKind<NtpOptions> = {
     if (text === undefined || text === null) return {};
     // A profile's YAML may give a bare number, which parseDuration reads as seconds.
     if (typeof text !== 'string' && typeof text !== 'number') {
-      throw new UsageError(`Expected the \`--max-offset\` option to be a duration like 500ms or 2s, got \`${String(text)}\` (${typeof text})`);
+      throw new UsageError(
+        `Expected the \`--max-offset\` option to be a duration like 500ms or 2s, got \`${String(text)}\` (${typeof text})`,
+      );
     }
     return { maxOffsetMs: parseDuration(String(text), '--max-offset') };
   },
@@ -66,7 +79,10 @@ export function checkReply(reply: NtpReply, options: NtpOptions): Check {
   if (problem) return { ok: false, detail: problem };
   const { offsetMs } = offsetAndDelay(reply);
   if (options.maxOffsetMs !== undefined && Math.abs(offsetMs) > options.maxOffsetMs) {
-    return { ok: false, detail: `offset ${signedMs(offsetMs)} is beyond --max-offset ${formatMs(options.maxOffsetMs)} (stratum ${reply.stratum})` };
+    return {
+      ok: false,
+      detail: `offset ${signedMs(offsetMs)} is beyond --max-offset ${formatMs(options.maxOffsetMs)} (stratum ${reply.stratum})`,
+    };
   }
   return { ok: true, detail: describeTime(reply) };
 }

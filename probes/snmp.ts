@@ -8,9 +8,25 @@ import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
 import { failureObservation } from '../src/net/classify.js';
 import {
-  BerError, TAG, decodeChildren, decodeConstructed, decodeInteger, decodeOid, decodeOne, decodeSmallInteger,
-  decodeUnsigned, encodeInteger, encodeNull, encodeOctetString, encodeOid, encodeSequence, encodeTlv, expectTag,
-  isBerError, parseOid, type Tlv,
+  BerError,
+  TAG,
+  decodeChildren,
+  decodeConstructed,
+  decodeInteger,
+  decodeOid,
+  decodeOne,
+  decodeSmallInteger,
+  decodeUnsigned,
+  encodeInteger,
+  encodeNull,
+  encodeOctetString,
+  encodeOid,
+  encodeSequence,
+  encodeTlv,
+  expectTag,
+  isBerError,
+  parseOid,
+  type Tlv,
 } from '../src/net/ber.js';
 
 /** The SNMP versions the probe speaks. */
@@ -49,7 +65,14 @@ export interface SnmpReport {
 }
 
 const PDU = { getRequest: 0xa0, getResponse: 0xa2, report: 0xa8 } as const;
-const APPLICATION = { ipAddress: 0x40, counter32: 0x41, gauge32: 0x42, timeTicks: 0x43, opaque: 0x44, counter64: 0x46 } as const;
+const APPLICATION = {
+  ipAddress: 0x40,
+  counter32: 0x41,
+  gauge32: 0x42,
+  timeTicks: 0x43,
+  opaque: 0x44,
+  counter64: 0x46,
+} as const;
 // SNMPv2 exceptions (RFC 3416): context-tagged NULLs in place of a value.
 const EXCEPTIONS: Record<number, string> = { 0x80: 'noSuchObject', 0x81: 'noSuchInstance', 0x82: 'endOfMibView' };
 const VERSION_NUMBER: Record<SnmpVersion, number> = { v1: 0, v2c: 1, v3: 3 };
@@ -61,9 +84,25 @@ const MAX_INT32 = 2 ** 31 - 1;
 
 /** RFC 3416 error-status names, by number. */
 export const ERROR_STATUS = [
-  'noError', 'tooBig', 'noSuchName', 'badValue', 'readOnly', 'genErr', 'noAccess', 'wrongType', 'wrongLength',
-  'wrongEncoding', 'wrongValue', 'noCreation', 'inconsistentValue', 'resourceUnavailable', 'commitFailed',
-  'undoFailed', 'authorizationError', 'notWritable', 'inconsistentName',
+  'noError',
+  'tooBig',
+  'noSuchName',
+  'badValue',
+  'readOnly',
+  'genErr',
+  'noAccess',
+  'wrongType',
+  'wrongLength',
+  'wrongEncoding',
+  'wrongValue',
+  'noCreation',
+  'inconsistentValue',
+  'resourceUnavailable',
+  'commitFailed',
+  'undoFailed',
+  'authorizationError',
+  'notWritable',
+  'inconsistentName',
 ];
 
 // The names a technician knows these OIDs by; `--oid` takes them too.
@@ -86,15 +125,23 @@ const SYS_DESCR = '1.3.6.1.2.1.1.1.0';
 /** SNMP GetRequest (v2c, or v1) with a community, or the SNMPv3 engine discovery; open only on a matching answer. */
 export const snmp: ProbeKind<SnmpOptions> = {
   name: 'snmp',
-  summary: 'SNMP v2c/v1 GetRequest (default sysDescr.0) or v3 engine discovery; open only on a matching answer; error-status fails the check',
+  summary:
+    'SNMP v2c/v1 GetRequest (default sysDescr.0) or v3 engine discovery; open only on a matching answer; error-status fails the check',
   protocol: 'udp',
   defaultPort: 161,
   defaultAttempts: 3,
   cliOptions: {
     community: { type: 'string', describe: 'Community of the v2c/v1 request (default: public)', requiresArg: true },
-    oid: { type: 'string', describe: 'OID to get, numeric (1.3.6.1.2.1.1.5.0) or sysDescr.0-style; repeatable (default: sysDescr.0)', requiresArg: true },
+    oid: {
+      type: 'string',
+      describe: 'OID to get, numeric (1.3.6.1.2.1.1.5.0) or sysDescr.0-style; repeatable (default: sysDescr.0)',
+      requiresArg: true,
+    },
     v1: { type: 'boolean', describe: 'Speak SNMPv1 instead of v2c' },
-    v3: { type: 'boolean', describe: 'Send the SNMPv3 engine-discovery request: an agent answers it without credentials' },
+    v3: {
+      type: 'boolean',
+      describe: 'Send the SNMPv3 engine-discovery request: an agent answers it without credentials',
+    },
   },
   examples: [
     ['reachgate probe snmp 198.51.100.10 --community public', 'does the agent answer, and what is its sysDescr?'],
@@ -110,12 +157,19 @@ export default snmp;
 function parseOptions(raw: Record<string, unknown>): SnmpOptions {
   const v1 = flag(raw, 'v1');
   const v3 = flag(raw, 'v3');
-  if (v1 && v3) throw new UsageError('Use either `--v1` or `--v3`, not both', 'Without either, the probe speaks SNMPv2c');
+  if (v1 && v3)
+    throw new UsageError('Use either `--v1` or `--v3`, not both', 'Without either, the probe speaks SNMPv2c');
   const community = optionalString(raw, 'community');
   const oids = oidOption(raw.oid);
-  if (v3 && community !== undefined) throw new UsageError('`--community` does not apply to `--v3`: the engine-discovery request carries no community');
-  if (v3 && oids.length > 0) throw new UsageError('`--oid` does not apply to `--v3`: the engine-discovery request gets no values');
-  return { version: v1 ? 'v1' : v3 ? 'v3' : 'v2c', community: community ?? 'public', oids: oids.length > 0 ? oids : [SYS_DESCR] };
+  if (v3 && community !== undefined)
+    throw new UsageError('`--community` does not apply to `--v3`: the engine-discovery request carries no community');
+  if (v3 && oids.length > 0)
+    throw new UsageError('`--oid` does not apply to `--v3`: the engine-discovery request gets no values');
+  return {
+    version: v1 ? 'v1' : v3 ? 'v3' : 'v2c',
+    community: community ?? 'public',
+    oids: oids.length > 0 ? oids : [SYS_DESCR],
+  };
 }
 
 function oidOption(value: unknown): string[] {
@@ -123,13 +177,17 @@ function oidOption(value: unknown): string[] {
   const texts = Array.isArray(value) ? value : [value];
   return texts.map((text) => {
     if (typeof text !== 'string' || text === '') {
-      throw new UsageError(`Expected the \`--oid\` option to be an OID like 1.3.6.1.2.1.1.1.0 or sysDescr.0, got \`${String(text)}\` (${typeof text})`);
+      throw new UsageError(
+        `Expected the \`--oid\` option to be an OID like 1.3.6.1.2.1.1.1.0 or sysDescr.0, got \`${String(text)}\` (${typeof text})`,
+      );
     }
     const dotted = resolveOidName(text);
     try {
       return parseOid(dotted).join('.');
     } catch (error) {
-      throw new UsageError(`Expected the \`--oid\` option to be an OID like 1.3.6.1.2.1.1.1.0 or sysDescr.0, got \`${text}\`: ${(error as Error).message}`);
+      throw new UsageError(
+        `Expected the \`--oid\` option to be an OID like 1.3.6.1.2.1.1.1.0 or sysDescr.0, got \`${text}\`: ${(error as Error).message}`,
+      );
     }
   });
 }
@@ -138,7 +196,11 @@ function resolveOidName(text: string): string {
   const match = /^([A-Za-z][A-Za-z0-9]*)((?:\.\d+)*)$/.exec(text);
   if (!match) return text;
   const prefix = Object.entries(OID_NAMES).find(([, name]) => name === match[1])?.[0];
-  if (!prefix) throw new UsageError(`Unknown OID name \`${match[1]}\` in the \`--oid\` option`, `Give the OID in numeric form, e.g. 1.3.6.1.2.1.1.5.0; known names: ${Object.values(OID_NAMES).slice(0, 6).join(', ')}`);
+  if (!prefix)
+    throw new UsageError(
+      `Unknown OID name \`${match[1]}\` in the \`--oid\` option`,
+      `Give the OID in numeric form, e.g. 1.3.6.1.2.1.1.5.0; known names: ${Object.values(OID_NAMES).slice(0, 6).join(', ')}`,
+    );
   return `${prefix}${match[2]}`;
 }
 
@@ -153,39 +215,52 @@ export function oidLabel(oid: string): string {
 
 async function observe(spec: ResolvedProbeSpec<SnmpOptions>, context: ProbeContext): Promise<Observation> {
   const { version } = spec.options;
-  const outcome = version === 'v3'
-    ? await exchangeWithTarget(spec, context, discoveryCodec())
-    : await exchangeWithTarget(spec, context, getCodec(spec.options));
+  const outcome =
+    version === 'v3'
+      ? await exchangeWithTarget(spec, context, discoveryCodec())
+      : await exchangeWithTarget(spec, context, getCodec(spec.options));
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');
   }
   if (outcome.kind === 'silent') {
-    const note = version === 'v3'
-      ? 'an agent that speaks only v1/v2c drops an SNMPv3 request silently, so this may be such an agent rather than a filter'
-      : 'SNMP agents silently drop a request with a wrong community, so this may be a wrong --community rather than a filter';
+    const note =
+      version === 'v3'
+        ? 'an agent that speaks only v1/v2c drops an SNMPv3 request silently, so this may be such an agent rather than a filter'
+        : 'SNMP agents silently drop a request with a wrong community, so this may be a wrong --community rather than a filter';
     return silentAfter(spec.timeoutMs, outcome.attempts, { meaning: `silently dropped; note: ${note}` });
   }
-  const { check, evidence } = 'engineId' in outcome.reply ? reportResult(outcome.reply) : responseResult(outcome.reply, version);
+  const { check, evidence } =
+    'engineId' in outcome.reply ? reportResult(outcome.reply) : responseResult(outcome.reply, version);
   const head = `SNMP${version} agent answered in ${formatMs(outcome.rttMs)}`;
   return answeredWith(head, [check], { rtt_ms: outcome.rttMs, attempts: outcome.attempts, evidence });
 }
 
-function responseResult(response: SnmpResponse, version: SnmpVersion): { check: Check; evidence: Record<string, unknown> } {
+function responseResult(
+  response: SnmpResponse,
+  version: SnmpVersion,
+): { check: Check; evidence: Record<string, unknown> } {
   const evidence: Record<string, unknown> = { version, varbinds: response.varbinds };
   if (response.errorStatus !== 0) {
     const name = ERROR_STATUS[response.errorStatus] ?? 'unknown';
     const culprit = response.varbinds[response.errorIndex - 1];
     return {
-      check: { ok: false, detail: `error-status ${name} (${response.errorStatus}) at index ${response.errorIndex}${culprit ? ` (${oidLabel(culprit.oid)})` : ''}` },
+      check: {
+        ok: false,
+        detail: `error-status ${name} (${response.errorStatus}) at index ${response.errorIndex}${culprit ? ` (${oidLabel(culprit.oid)})` : ''}`,
+      },
       evidence: { ...evidence, error_status: name, error_index: response.errorIndex },
     };
   }
   // An exception answers for the agent but not for the value asked for: as v1's noSuchName does, it fails the check.
   const missing = response.varbinds.filter((varbind) => Object.values(EXCEPTIONS).includes(varbind.type));
   if (missing.length > 0) {
-    return { check: { ok: false, detail: missing.map((varbind) => `${oidLabel(varbind.oid)}: ${varbind.type}`).join('; ') }, evidence };
+    return {
+      check: { ok: false, detail: missing.map((varbind) => `${oidLabel(varbind.oid)}: ${varbind.type}`).join('; ') },
+      evidence,
+    };
   }
-  if (response.varbinds.length === 0) return { check: { ok: false, detail: 'the response carries no values' }, evidence };
+  if (response.varbinds.length === 0)
+    return { check: { ok: false, detail: 'the response carries no values' }, evidence };
   return { check: { ok: true, detail: response.varbinds.map(showVarbind).join('; ') }, evidence };
 }
 
@@ -193,8 +268,17 @@ function reportResult(report: SnmpReport): { check: Check; evidence: Record<stri
   const engineId = report.engineId.toString('hex');
   const reported = report.varbinds.map(showVarbind).join('; ');
   return {
-    check: { ok: true, detail: `engine id ${engineId || '(empty)'}, boots ${report.engineBoots}, time ${report.engineTime} s (report: ${reported || 'no values'})` },
-    evidence: { version: 'v3', engine_id: engineId, engine_boots: report.engineBoots, engine_time: report.engineTime, report: report.varbinds },
+    check: {
+      ok: true,
+      detail: `engine id ${engineId || '(empty)'}, boots ${report.engineBoots}, time ${report.engineTime} s (report: ${reported || 'no values'})`,
+    },
+    evidence: {
+      version: 'v3',
+      engine_id: engineId,
+      engine_boots: report.engineBoots,
+      engine_time: report.engineTime,
+      report: report.varbinds,
+    },
   };
 }
 
@@ -223,7 +307,13 @@ export function getCodec(options: Pick<SnmpOptions, 'version' | 'community' | 'o
     },
     accept(datagram) {
       const message = decodeOrUndefined(() => decodeCommunityMessage(datagram));
-      if (!message || message.version !== version || !message.community.equals(community) || message.pduTag !== PDU.getResponse) return undefined;
+      if (
+        !message ||
+        message.version !== version ||
+        !message.community.equals(community) ||
+        message.pduTag !== PDU.getResponse
+      )
+        return undefined;
       const attempt = ids.indexOf(message.requestId);
       return attempt < 0 ? undefined : { reply: message.response, attempt };
     },
@@ -239,7 +329,12 @@ export function discoveryCodec(): UdpCodec<SnmpReport> {
       messageIds[attempt] = randomInt(1, MAX_INT32);
       requestIds[attempt] = randomInt(1, MAX_INT32);
       const usm = encodeSequence(
-        encodeOctetString(''), encodeInteger(0), encodeInteger(0), encodeOctetString(''), encodeOctetString(''), encodeOctetString(''),
+        encodeOctetString(''),
+        encodeInteger(0),
+        encodeInteger(0),
+        encodeOctetString(''),
+        encodeOctetString(''),
+        encodeOctetString(''),
       );
       return encodeSequence(
         encodeInteger(VERSION_NUMBER.v3),
@@ -250,7 +345,11 @@ export function discoveryCodec(): UdpCodec<SnmpReport> {
           encodeInteger(SECURITY_MODEL_USM),
         ),
         encodeOctetString(usm),
-        encodeSequence(encodeOctetString(''), encodeOctetString(''), encodePdu(PDU.getRequest, requestIds[attempt]!, [])),
+        encodeSequence(
+          encodeOctetString(''),
+          encodeOctetString(''),
+          encodePdu(PDU.getRequest, requestIds[attempt]!, []),
+        ),
       );
     },
     accept(datagram) {
@@ -292,7 +391,13 @@ interface DecodedPdu {
 }
 
 /** Decode a v1/v2c message; throws BerError for anything that is not one. */
-export function decodeCommunityMessage(datagram: Buffer): { version: number; community: Buffer; requestId: number; pduTag: number; response: SnmpResponse } {
+export function decodeCommunityMessage(datagram: Buffer): {
+  version: number;
+  community: Buffer;
+  requestId: number;
+  pduTag: number;
+  response: SnmpResponse;
+} {
   const [version, community, pdu, ...extra] = decodeConstructed(decodeOne(datagram), TAG.sequence, 'the message');
   if (extra.length > 0) throw new BerError('the message has extra elements');
   const decoded = decodePdu(pdu);
@@ -306,15 +411,31 @@ export function decodeCommunityMessage(datagram: Buffer): { version: number; com
 }
 
 /** Decode a v3 message with a plaintext scoped PDU; throws BerError for anything else. */
-export function decodeV3Message(datagram: Buffer): { messageId: number; requestId: number; pduTag: number; report: SnmpReport } {
-  const [version, header, securityParameters, scoped, ...extra] = decodeConstructed(decodeOne(datagram), TAG.sequence, 'the message');
+export function decodeV3Message(datagram: Buffer): {
+  messageId: number;
+  requestId: number;
+  pduTag: number;
+  report: SnmpReport;
+} {
+  const [version, header, securityParameters, scoped, ...extra] = decodeConstructed(
+    decodeOne(datagram),
+    TAG.sequence,
+    'the message',
+  );
   if (extra.length > 0) throw new BerError('the message has extra elements');
-  if (decodeSmallInteger(version, 'the version', 0, MAX_INT32) !== VERSION_NUMBER.v3) throw new BerError('not an SNMPv3 message');
+  if (decodeSmallInteger(version, 'the version', 0, MAX_INT32) !== VERSION_NUMBER.v3)
+    throw new BerError('not an SNMPv3 message');
   const [messageId, maxSize, flags, securityModel] = decodeConstructed(header, TAG.sequence, 'the header');
   decodeSmallInteger(maxSize, 'msgMaxSize', 484, MAX_INT32);
-  if (expectTag(flags, TAG.octetString, 'msgFlags').contents.length !== 1) throw new BerError('msgFlags is not one octet');
-  if (decodeSmallInteger(securityModel, 'msgSecurityModel', 0, MAX_INT32) !== SECURITY_MODEL_USM) throw new BerError('not the user-based security model');
-  const usm = decodeConstructed(decodeOne(expectTag(securityParameters, TAG.octetString, 'msgSecurityParameters').contents), TAG.sequence, 'the USM parameters');
+  if (expectTag(flags, TAG.octetString, 'msgFlags').contents.length !== 1)
+    throw new BerError('msgFlags is not one octet');
+  if (decodeSmallInteger(securityModel, 'msgSecurityModel', 0, MAX_INT32) !== SECURITY_MODEL_USM)
+    throw new BerError('not the user-based security model');
+  const usm = decodeConstructed(
+    decodeOne(expectTag(securityParameters, TAG.octetString, 'msgSecurityParameters').contents),
+    TAG.sequence,
+    'the USM parameters',
+  );
   if (usm.length !== 6) throw new BerError('the USM parameters do not have six elements');
   // An encrypted scoped PDU is an OCTET STRING, which expectTag refuses: discovery answers are plaintext.
   const [, , pdu] = decodeConstructed(scoped, TAG.sequence, 'the scoped PDU');
@@ -354,19 +475,31 @@ export function showValue(value: Tlv): { type: string; value: string } {
   const exception = EXCEPTIONS[value.tag];
   if (exception) return { type: exception, value: '' };
   switch (value.tag) {
-    case TAG.integer: return { type: 'INTEGER', value: decodeInteger(value).toString() };
-    case TAG.octetString: return printable(value.contents) ? { type: 'STRING', value: value.contents.toString('utf8') } : { type: 'Hex-STRING', value: hex(value.contents) };
-    case TAG.null: return { type: 'NULL', value: '' };
-    case TAG.oid: return { type: 'OID', value: decodeOid(value) };
+    case TAG.integer:
+      return { type: 'INTEGER', value: decodeInteger(value).toString() };
+    case TAG.octetString:
+      return printable(value.contents)
+        ? { type: 'STRING', value: value.contents.toString('utf8') }
+        : { type: 'Hex-STRING', value: hex(value.contents) };
+    case TAG.null:
+      return { type: 'NULL', value: '' };
+    case TAG.oid:
+      return { type: 'OID', value: decodeOid(value) };
     case APPLICATION.ipAddress:
       if (value.contents.length !== 4) throw new BerError('an IpAddress is not four octets');
       return { type: 'IpAddress', value: [...value.contents].join('.') };
-    case APPLICATION.counter32: return { type: 'Counter32', value: decodeUnsigned(value).toString() };
-    case APPLICATION.gauge32: return { type: 'Gauge32', value: decodeUnsigned(value).toString() };
-    case APPLICATION.timeTicks: return { type: 'Timeticks', value: timeTicks(decodeUnsigned(value)) };
-    case APPLICATION.counter64: return { type: 'Counter64', value: decodeUnsigned(value).toString() };
-    case APPLICATION.opaque: return { type: 'Opaque', value: hex(value.contents) };
-    default: return { type: `tag 0x${value.tag.toString(16).padStart(2, '0')}`, value: hex(value.contents) };
+    case APPLICATION.counter32:
+      return { type: 'Counter32', value: decodeUnsigned(value).toString() };
+    case APPLICATION.gauge32:
+      return { type: 'Gauge32', value: decodeUnsigned(value).toString() };
+    case APPLICATION.timeTicks:
+      return { type: 'Timeticks', value: timeTicks(decodeUnsigned(value)) };
+    case APPLICATION.counter64:
+      return { type: 'Counter64', value: decodeUnsigned(value).toString() };
+    case APPLICATION.opaque:
+      return { type: 'Opaque', value: hex(value.contents) };
+    default:
+      return { type: `tag 0x${value.tag.toString(16).padStart(2, '0')}`, value: hex(value.contents) };
   }
 }
 

@@ -31,7 +31,8 @@ const SD_ID = 'reachgate@32473';
 /** One RFC 5424 message over UDP (no answer possible), TCP (octet-counted) or RELP (acknowledged). */
 export const syslog: ProbeKind<SyslogOptions> = {
   name: 'syslog',
-  summary: 'One RFC 5424 message over UDP (no answer exists: filtered unless ICMP says closed), TCP, or RELP (open answered by rsp 200)',
+  summary:
+    'One RFC 5424 message over UDP (no answer exists: filtered unless ICMP says closed), TCP, or RELP (open answered by rsp 200)',
   protocol: 'udp',
   protocolFor: (options) => (options.transport === 'udp' ? 'udp' : 'tcp'),
   defaultPort: 514,
@@ -40,12 +41,23 @@ export const syslog: ProbeKind<SyslogOptions> = {
   // Over UDP another attempt only logs another copy: nothing can answer it.
   defaultAttempts: 1,
   cliOptions: {
-    transport: { type: 'string', default: 'udp', describe: 'udp (RFC 5426), tcp (RFC 6587 octet counting) or relp (default port 2514)', requiresArg: true },
+    transport: {
+      type: 'string',
+      default: 'udp',
+      describe: 'udp (RFC 5426), tcp (RFC 6587 octet counting) or relp (default port 2514)',
+      requiresArg: true,
+    },
   },
   examples: [
-    ['reachgate probe syslog 198.51.100.10 --transport relp', 'does the RELP listener accept a session and acknowledge a message?'],
+    [
+      'reachgate probe syslog 198.51.100.10 --transport relp',
+      'does the RELP listener accept a session and acknowledge a message?',
+    ],
     ['reachgate probe syslog 198.51.100.10 --transport tcp', 'does syslog over TCP connect?'],
-    ['reachgate probe syslog 198.51.100.10', 'send one message over UDP (look for it in the server\'s log: UDP cannot prove delivery)'],
+    [
+      'reachgate probe syslog 198.51.100.10',
+      "send one message over UDP (look for it in the server's log: UDP cannot prove delivery)",
+    ],
   ],
   parseOptions(raw) {
     const transport = optionalString(raw, 'transport') ?? 'udp';
@@ -71,8 +83,9 @@ async function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeCon
     if (spec.options.transport === 'tcp') {
       await sendOctetCounted(socket, message, context.signal);
       // Nothing answers a message over TCP: there is nothing to check, only what was sent to say.
-      const sent = `${connected} and sent one octet-counted message `
-        + `(TCP carries no syslog answer: look for id ${id} in the server's log)`;
+      const sent =
+        `${connected} and sent one octet-counted message ` +
+        `(TCP carries no syslog answer: look for id ${id} in the server's log)`;
       return answeredWith(sent, [], { rtt_ms: rttMs, attempts: 1, evidence: { transport: 'tcp', message_id: id } });
     }
     const { check, evidence } = await relpSession(socket, message, context.signal, spec.timeoutMs);
@@ -89,9 +102,17 @@ function syslogMessage(id: string, transport: SyslogTransport): string {
   return `<${PRI}>1 ${timestamp} ${hostname() || '-'} reachgate ${process.pid} probe [${SD_ID} id="${id}" transport="${transport}"] reachgate reachability probe, no action needed`;
 }
 
-async function overUdp(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeContext, id: string, message: string): Promise<Observation> {
+async function overUdp(
+  spec: ResolvedProbeSpec<SyslogOptions>,
+  context: ProbeContext,
+  id: string,
+  message: string,
+): Promise<Observation> {
   // No syslog receiver ever answers: only an ICMP error can end this exchange before the deadline.
-  const outcome = await exchangeWithTarget(spec, context, { request: () => Buffer.from(message, 'utf8'), accept: () => undefined });
+  const outcome = await exchangeWithTarget(spec, context, {
+    request: () => Buffer.from(message, 'utf8'),
+    accept: () => undefined,
+  });
   const evidence = { transport: 'udp', message_id: id };
   if (outcome.kind === 'failed') {
     return { ...failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp'), evidence };
@@ -122,16 +143,27 @@ function sendOctetCounted(socket: Socket, message: string, signal: AbortSignal):
 }
 
 /** RELP: `open` must be answered 200, then the message must be acknowledged 200; then `close`. */
-async function relpSession(socket: Socket, message: string, signal: AbortSignal, timeoutMs: number): Promise<{ check: Check; evidence: Record<string, unknown> }> {
+async function relpSession(
+  socket: Socket,
+  message: string,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<{ check: Check; evidence: Record<string, unknown> }> {
   const frames = frameReader(socket, signal);
   const offers = `relp_version=0\nrelp_software=reachgate,${VERSION}\ncommands=syslog`;
   socket.write(encodeFrame(1, 'open', offers));
   const opened = await frames.next();
   const openCheck = responseCheck(opened, 1, 'open', timeoutMs);
   if ('check' in openCheck) return { check: openCheck.check, evidence: {} };
-  const evidence: Record<string, unknown> = { open_status: openCheck.response.status, ...(openCheck.response.offers.relp_software ? { relp_software: openCheck.response.offers.relp_software } : {}) };
+  const evidence: Record<string, unknown> = {
+    open_status: openCheck.response.status,
+    ...(openCheck.response.offers.relp_software ? { relp_software: openCheck.response.offers.relp_software } : {}),
+  };
   if (openCheck.response.status !== 200) {
-    return { check: { ok: false, detail: `RELP open answered ${openCheck.response.status} ${openCheck.response.text}`.trim() }, evidence };
+    return {
+      check: { ok: false, detail: `RELP open answered ${openCheck.response.status} ${openCheck.response.text}`.trim() },
+      evidence,
+    };
   }
   socket.write(encodeFrame(2, 'syslog', message));
   const acknowledged = await frames.next();
@@ -143,7 +175,14 @@ async function relpSession(socket: Socket, message: string, signal: AbortSignal,
   await frames.next();
   const server = evidence.relp_software ? ` by ${String(evidence.relp_software).split(',').slice(0, 2).join(' ')}` : '';
   if (syslogCheck.response.status !== 200) {
-    return { check: { ok: false, detail: `RELP session opened${server}, but the message was answered ${syslogCheck.response.status} ${syslogCheck.response.text}`.trim() }, evidence };
+    return {
+      check: {
+        ok: false,
+        detail:
+          `RELP session opened${server}, but the message was answered ${syslogCheck.response.status} ${syslogCheck.response.text}`.trim(),
+      },
+      evidence,
+    };
   }
   return { check: { ok: true, detail: `RELP open answered 200${server}, message acknowledged 200` }, evidence };
 }
@@ -168,10 +207,14 @@ function frameReader(socket: Socket, signal: AbortSignal): { next(): Promise<Nex
     wake();
   });
   socket.on('error', () => {});
-  signal.addEventListener('abort', () => {
-    ended ??= 'deadline';
-    wake();
-  }, { once: true });
+  signal.addEventListener(
+    'abort',
+    () => {
+      ended ??= 'deadline';
+      wake();
+    },
+    { once: true },
+  );
   return {
     async next() {
       for (;;) {
@@ -193,16 +236,38 @@ function frameReader(socket: Socket, signal: AbortSignal): { next(): Promise<Nex
   };
 }
 
-function responseCheck(next: Next, txnr: number, command: string, timeoutMs: number): { check: Check } | { response: NonNullable<ReturnType<typeof parseResponse>> } {
-  if ('invalid' in next) return { check: { ok: false, detail: `the answer to RELP ${command} is not RELP (${next.invalid}): ${showBytes(next.bytes, 60)}` } };
+function responseCheck(
+  next: Next,
+  txnr: number,
+  command: string,
+  timeoutMs: number,
+): { check: Check } | { response: NonNullable<ReturnType<typeof parseResponse>> } {
+  if ('invalid' in next)
+    return {
+      check: {
+        ok: false,
+        detail: `the answer to RELP ${command} is not RELP (${next.invalid}): ${showBytes(next.bytes, 60)}`,
+      },
+    };
   if ('end' in next) {
-    if (next.end === 'deadline') return { check: { ok: false, detail: `no answer to RELP ${command} within ${formatMs(timeoutMs)}` } };
-    return { check: { ok: false, detail: `the server closed the connection without answering RELP ${command}${next.bytes.length > 0 ? `: ${showBytes(next.bytes, 60)}` : ''}` } };
+    if (next.end === 'deadline')
+      return { check: { ok: false, detail: `no answer to RELP ${command} within ${formatMs(timeoutMs)}` } };
+    return {
+      check: {
+        ok: false,
+        detail: `the server closed the connection without answering RELP ${command}${next.bytes.length > 0 ? `: ${showBytes(next.bytes, 60)}` : ''}`,
+      },
+    };
   }
   const { frame } = next;
   const response = frame.command === 'rsp' ? parseResponse(frame.data) : undefined;
   if (!response || frame.txnr !== txnr) {
-    return { check: { ok: false, detail: `expected rsp to RELP ${command} (txnr ${txnr}), got ${showBytes(encodeFrame(frame.txnr, frame.command, frame.data.toString('utf8')), 60)}` } };
+    return {
+      check: {
+        ok: false,
+        detail: `expected rsp to RELP ${command} (txnr ${txnr}), got ${showBytes(encodeFrame(frame.txnr, frame.command, frame.data.toString('utf8')), 60)}`,
+      },
+    };
   }
   return { response };
 }

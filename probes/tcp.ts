@@ -29,7 +29,8 @@ export interface TcpOptions {
 /** TCP connect, optionally TLS and a request/reply check, classifying every way it can fail. */
 export const tcp: ProbeKind<TcpOptions> = {
   name: 'tcp',
-  summary: 'TCP connect; says refused, dropped, rejected (by which router) or unreachable; optional TLS and banner check',
+  summary:
+    'TCP connect; says refused, dropped, rejected (by which router) or unreachable; optional TLS and banner check',
   protocol: 'tcp',
   defaultAttempts: 1,
   defaultPortFor(options) {
@@ -38,18 +39,37 @@ export const tcp: ProbeKind<TcpOptions> = {
   cliOptions: {
     tls: { type: 'boolean', describe: 'Run a TLS handshake and report the certificate' },
     servername: { type: 'string', describe: 'TLS server name (SNI) to send and verify', requiresArg: true },
-    ca: { type: 'string', describe: 'PEM file of the CA to verify the certificate against (a failure is a failed check)', requiresArg: true },
-    send: { type: 'string', describe: 'Text to send once connected (escapes \\r \\n \\t \\0 \\\\ \\xHH)', requiresArg: true },
+    ca: {
+      type: 'string',
+      describe: 'PEM file of the CA to verify the certificate against (a failure is a failed check)',
+      requiresArg: true,
+    },
+    send: {
+      type: 'string',
+      describe: 'Text to send once connected (escapes \\r \\n \\t \\0 \\\\ \\xHH)',
+      requiresArg: true,
+    },
     'send-hex': { type: 'string', describe: 'Bytes to send once connected, as hex', requiresArg: true },
-    'expect-reply': { type: 'string', describe: 'Regular expression the reply (or the banner, without --send) must match', requiresArg: true },
+    'expect-reply': {
+      type: 'string',
+      describe: 'Regular expression the reply (or the banner, without --send) must match',
+      requiresArg: true,
+    },
     source: { type: 'string', describe: 'Local IP address to connect from', requiresArg: true },
-    service: { type: 'string', describe: `Check for a known service, which sets the request, the expected reply and the default port: ${SERVICE_NAMES.join(', ')}`, requiresArg: true },
+    service: {
+      type: 'string',
+      describe: `Check for a known service, which sets the request, the expected reply and the default port: ${SERVICE_NAMES.join(', ')}`,
+      requiresArg: true,
+    },
   },
   examples: [
     ['reachgate probe tcp 198.51.100.10:5900 --tls', 'is the viewer port open, and what certificate does it show?'],
     ['reachgate probe tcp 198.51.100.10:22 --expect-reply "^SSH-2\\.0"', 'is it really an SSH server?'],
     ['reachgate probe tcp 198.51.100.10:23,80-90 --expect blocked', 'prove that a filter blocks these ports, and how'],
-    ['reachgate probe tcp 198.51.100.20 --service ldap', 'does an LDAP server answer an anonymous rootDSE search on port 389?'],
+    [
+      'reachgate probe tcp 198.51.100.20 --service ldap',
+      'does an LDAP server answer an anonymous rootDSE search on port 389?',
+    ],
   ],
   prepare: (options) => (options.tls ? loadTls() : undefined),
   parseOptions(raw) {
@@ -59,7 +79,8 @@ export const tcp: ProbeKind<TcpOptions> = {
     const ca = optionalFileText(raw, 'ca');
     if (flag(raw, 'tls') || preset?.tls) {
       options.tls = { ...(servername ? { servername } : {}), ...(ca ? { ca } : {}) };
-    } else if (servername !== undefined || ca !== undefined) throw new UsageError('`--servername` and `--ca` need `--tls`');
+    } else if (servername !== undefined || ca !== undefined)
+      throw new UsageError('`--servername` and `--ca` need `--tls`');
     const send = requestBytes(raw) ?? preset?.send;
     if (send) options.send = send;
     const expectReply = optionalRegex(raw, 'expect-reply') ?? preset?.expect;
@@ -105,7 +126,13 @@ async function observe(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContex
 }
 
 /** After the handshake: TLS, then request and reply, each a check on an open port. */
-async function converse(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext, socket: Socket, rttMs: number, attempts: number): Promise<Observation> {
+async function converse(
+  spec: ResolvedProbeSpec<TcpOptions>,
+  context: ProbeContext,
+  socket: Socket,
+  rttMs: number,
+  attempts: number,
+): Promise<Observation> {
   const evidence: Record<string, unknown> = {};
   const checks: Check[] = [];
   let stream: Duplex = socket;
@@ -122,7 +149,10 @@ async function converse(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeConte
   if ((send || expectReply) && checks.every((check) => check.ok)) {
     const reply = await exchange(stream, send, expectReply ?? /[\s\S]/, context.signal);
     if (reply.bytes.length > 0) evidence.reply = showBytes(reply.bytes, 512);
-    if (expectReply) checks.push(replyCheck(reply.bytes, reply.matched, reply.end, expectationOf(spec.options, expectReply), spec.timeoutMs));
+    if (expectReply)
+      checks.push(
+        replyCheck(reply.bytes, reply.matched, reply.end, expectationOf(spec.options, expectReply), spec.timeoutMs),
+      );
   }
   if (stream !== socket) stream.destroy();
   return answeredWith(`connected in ${formatMs(rttMs)}`, checks, { rtt_ms: rttMs, attempts, evidence });
@@ -137,7 +167,13 @@ function expectationOf(options: TcpOptions, pattern: RegExp): string {
 function replyCheck(bytes: Buffer, matched: boolean, end: string, what: string, timeoutMs: number): Check {
   if (matched) return { ok: true, detail: `reply matched ${what}: ${showBytes(bytes)}` };
   if (bytes.length === 0) {
-    return { ok: false, detail: end === 'closed' ? `the peer closed without a reply (expected ${what})` : `no reply within ${formatMs(timeoutMs)} (expected ${what})` };
+    return {
+      ok: false,
+      detail:
+        end === 'closed'
+          ? `the peer closed without a reply (expected ${what})`
+          : `no reply within ${formatMs(timeoutMs)} (expected ${what})`,
+    };
   }
   return { ok: false, detail: `reply did not match ${what}: ${showBytes(bytes)}` };
 }

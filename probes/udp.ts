@@ -18,17 +18,29 @@ export interface UdpOptions {
 /** A generic UDP request: any datagram back from the target's address and port is its reply. */
 export const udp: ProbeKind<UdpOptions> = {
   name: 'udp',
-  summary: 'UDP datagram of your choosing; a datagram back is open, ICMP says closed, rejected (by which router) or unreachable',
+  summary:
+    'UDP datagram of your choosing; a datagram back is open, ICMP says closed, rejected (by which router) or unreachable',
   protocol: 'udp',
   defaultAttempts: 3,
   cliOptions: {
-    send: { type: 'string', describe: 'Text to send (escapes \\r \\n \\t \\0 \\\\ \\xHH); without --send or --send-hex, an empty datagram', requiresArg: true },
+    send: {
+      type: 'string',
+      describe: 'Text to send (escapes \\r \\n \\t \\0 \\\\ \\xHH); without --send or --send-hex, an empty datagram',
+      requiresArg: true,
+    },
     'send-hex': { type: 'string', describe: 'Bytes to send, as hex', requiresArg: true },
-    'expect-reply': { type: 'string', describe: 'Regular expression the reply datagram (read as latin1) must match', requiresArg: true },
+    'expect-reply': {
+      type: 'string',
+      describe: 'Regular expression the reply datagram (read as latin1) must match',
+      requiresArg: true,
+    },
   },
   examples: [
     ['reachgate probe udp 198.51.100.10:7 --send ping --expect-reply ping', 'does the echo service answer?'],
-    ['reachgate probe udp 198.51.100.10:5060 --send "OPTIONS sip:x SIP/2.0\\r\\n\\r\\n" --expect-reply "^SIP/2\\.0 "', 'is a SIP server answering?'],
+    [
+      'reachgate probe udp 198.51.100.10:5060 --send "OPTIONS sip:x SIP/2.0\\r\\n\\r\\n" --expect-reply "^SIP/2\\.0 "',
+      'is a SIP server answering?',
+    ],
   ],
   parseOptions(raw) {
     const options: UdpOptions = { send: requestBytes(raw) ?? Buffer.alloc(0) };

@@ -25,7 +25,16 @@ export async function runCycle(context: AgentContext): Promise<boolean> {
     });
     report.interval_s = config.intervalMs / 1000;
     const entry = spool.add(report);
-    log.info({ report_id: report.id, summary: report.summary, probes: report.results.length, duration_ms: Date.now() - started, spool_file: entry.name }, 'profiles run; report spooled');
+    log.info(
+      {
+        report_id: report.id,
+        summary: report.summary,
+        probes: report.results.length,
+        duration_ms: Date.now() - started,
+        spool_file: entry.name,
+      },
+      'profiles run; report spooled',
+    );
     return true;
   } catch (error) {
     log.error({ err: error }, 'the profiles could not be run this cycle');
@@ -38,7 +47,10 @@ export async function runOnce(context: AgentContext, signal: AbortSignal): Promi
   const ran = await runCycle(context);
   const round = await deliverSpool(context.spool, context.courier, context.log, signal);
   if (round.remaining > 0) {
-    context.log.warn({ spooled: round.remaining, why: round.failure }, 'reports are still spooled; the next run delivers them');
+    context.log.warn(
+      { spooled: round.remaining, why: round.failure },
+      'reports are still spooled; the next run delivers them',
+    );
   }
   return ran && round.remaining === 0 ? 0 : 1;
 }
@@ -64,7 +76,10 @@ export async function runForever(context: AgentContext, signal: AbortSignal): Pr
           failures += 1;
           const wait = retryDelay(failures, config.retryMinMs, config.retryMaxMs);
           nextDelivery = Date.now() + wait;
-          log.warn({ spooled: round.remaining, failures, retry_in_ms: wait }, 'the coordinator did not take every report; retrying later');
+          log.warn(
+            { spooled: round.remaining, failures, retry_in_ms: wait },
+            'the coordinator did not take every report; retrying later',
+          );
         } else if (round.failure === undefined) {
           if (failures > 0) log.info({ failures }, 'delivery works again; the spool is drained');
           failures = 0;

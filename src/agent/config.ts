@@ -81,32 +81,54 @@ export async function loadAgentConfig(file: string): Promise<{ config: AgentConf
   };
   const intervalMs = duration('interval', '5m');
   // No jitter at all is a valid choice, though parseDuration rejects a zero deadline.
-  const jitterMs = raw.jitter === undefined ? Math.round(intervalMs / 10) : /^0+(\.0+)?(ms|s|m)?$/.test(String(raw.jitter)) ? 0 : duration('jitter', '0s');
+  const jitterMs =
+    raw.jitter === undefined
+      ? Math.round(intervalMs / 10)
+      : /^0+(\.0+)?(ms|s|m)?$/.test(String(raw.jitter))
+        ? 0
+        : duration('jitter', '0s');
   const deliveryTimeoutMs = duration('delivery-timeout', '30s');
   const retryMinMs = duration('retry-min', '2s');
   const retryMaxMs = duration('retry-max', '5m');
-  if (jitterMs >= intervalMs && intervalMs > 0) source.report(['jitter'], `\`jitter\` (${raw.jitter}) must be less than \`interval\` (${raw.interval ?? '5m'})`);
-  if (retryMinMs > retryMaxMs && retryMaxMs > 0) source.report(['retry-min'], `\`retry-min\` (${raw['retry-min']}) must not be more than \`retry-max\` (${raw['retry-max'] ?? '5m'})`);
+  if (jitterMs >= intervalMs && intervalMs > 0)
+    source.report(['jitter'], `\`jitter\` (${raw.jitter}) must be less than \`interval\` (${raw.interval ?? '5m'})`);
+  if (retryMinMs > retryMaxMs && retryMaxMs > 0)
+    source.report(
+      ['retry-min'],
+      `\`retry-min\` (${raw['retry-min']}) must not be more than \`retry-max\` (${raw['retry-max'] ?? '5m'})`,
+    );
   let reportsUrl = '';
   try {
     const base = new URL(String(raw.coordinator));
     if (base.protocol !== 'https:' && base.protocol !== 'http:') throw new TypeError('not http');
     reportsUrl = new URL(`${base.pathname.replace(/\/+$/, '')}/api/v1/reports`, base).href;
   } catch {
-    if (raw.coordinator !== undefined) source.report(['coordinator'], `\`coordinator\` must be an https:// (or http://) URL like https://coordinator.example:8443, got \`${String(raw.coordinator)}\``);
+    if (raw.coordinator !== undefined)
+      source.report(
+        ['coordinator'],
+        `\`coordinator\` must be an https:// (or http://) URL like https://coordinator.example:8443, got \`${String(raw.coordinator)}\``,
+      );
   }
   if (source.problems.length > 0) throw invalid(source);
 
   const folder = dirname(resolve(file));
   const site = resolve(folder, raw.site);
-  const loaded = await loadRun(profiles.map((name) => (/\.ya?ml$/.test(name) ? resolve(folder, name) : name)), site);
+  const loaded = await loadRun(
+    profiles.map((name) => (/\.ya?ml$/.test(name) ? resolve(folder, name) : name)),
+    site,
+  );
   const role = [...new Set(loaded.profiles.map((profile) => profile.role))].join('+');
   if (loaded.problems.length === 0 && raw.role !== undefined && raw.role !== role) {
-    source.report(['role'], `\`role\` is \`${raw.role}\`, but the profiles are for role \`${role}\`: name the matching profile, or leave \`role\` out`);
+    source.report(
+      ['role'],
+      `\`role\` is \`${raw.role}\`, but the profiles are for role \`${role}\`: name the matching profile, or leave \`role\` out`,
+    );
   }
   const problems = [...source.problems, ...loaded.problems];
   if (problems.length > 0 || !loaded.site) {
-    throw new UsageError(`the agent config, its profiles or its site are not valid; nothing was probed:\n${formatProblems(problems)}`);
+    throw new UsageError(
+      `the agent config, its profiles or its site are not valid; nothing was probed:\n${formatProblems(problems)}`,
+    );
   }
   return {
     config: {
@@ -139,7 +161,10 @@ function profileList(value: unknown, source: YamlSource): string[] {
   const list = typeof value === 'string' ? [value] : Array.isArray(value) ? value : null;
   if (value === undefined) return [];
   if (list === null || list.length === 0 || list.some((name) => typeof name !== 'string' || name === '')) {
-    source.report(['profile'], '`profile` must name a profile (tightgate/workstation or a YAML file) or list several, e.g. [tightgate/tightgate, tightgate/dns]');
+    source.report(
+      ['profile'],
+      '`profile` must name a profile (tightgate/workstation or a YAML file) or list several, e.g. [tightgate/tightgate, tightgate/dns]',
+    );
     return [];
   }
   return list as string[];
@@ -149,6 +174,9 @@ function spoolLimitOf(value: number | string, source: YamlSource): SpoolLimit {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return { count: value };
   const match = typeof value === 'string' ? /^(\d+) ?MiB$/.exec(value) : null;
   if (match && Number(match[1]) >= 1) return { bytes: Number(match[1]) * MIB };
-  source.report(['spool-max'], `\`spool-max\` must be a number of reports (like 1000) or a size (like 256MiB), got \`${String(value)}\``);
+  source.report(
+    ['spool-max'],
+    `\`spool-max\` must be a number of reports (like 1000) or a size (like 256MiB), got \`${String(value)}\``,
+  );
   return {};
 }

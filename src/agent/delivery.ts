@@ -46,15 +46,23 @@ export class Courier {
     try {
       token = readFileSync(this.#options.tokenFile, 'utf8').trim();
     } catch (error) {
-      return { kind: 'retry', message: `cannot read the token file ${this.#options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` };
+      return {
+        kind: 'retry',
+        message: `cannot read the token file ${this.#options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      };
     }
-    if (!isToken(token)) return { kind: 'retry', message: `the token file ${this.#options.tokenFile} does not hold a token (one line without spaces): ` +
-          'put the token from `reachgate token create` in it' };
+    if (!isToken(token))
+      return {
+        kind: 'retry',
+        message:
+          `the token file ${this.#options.tokenFile} does not hold a token (one line without spaces): ` +
+          'put the token from `reachgate token create` in it',
+      };
     try {
       const response = await request(this.#options.reportsUrl, {
         method: 'POST',
         dispatcher: this.#dispatcher,
-        headers: { 'authorization': `Bearer ${token}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body,
         // The whole exchange has one deadline, as a probe does: a coordinator that accepts and never answers must not hold the agent.
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.#options.timeoutMs)]),
@@ -87,7 +95,12 @@ export interface DeliveryRound {
 }
 
 /** Deliver spooled reports oldest first, deleting each only after its acknowledgement; stop at the first one the coordinator does not take now. */
-export async function deliverSpool(spool: Spool, courier: Courier, log: AgentLog, signal: AbortSignal): Promise<DeliveryRound> {
+export async function deliverSpool(
+  spool: Spool,
+  courier: Courier,
+  log: AgentLog,
+  signal: AbortSignal,
+): Promise<DeliveryRound> {
   const round: DeliveryRound = { delivered: 0, setAside: 0, remaining: 0 };
   for (const entry of spool.entries()) {
     if (signal.aborted) {
@@ -110,13 +123,19 @@ export async function deliverSpool(spool: Spool, courier: Courier, log: AgentLog
     if (outcome.kind === 'delivered') {
       spool.remove(entry);
       round.delivered += 1;
-      log.info({ report_id: spooled.report.id, status: outcome.status, started_at: spooled.report.started_at }, 'report delivered');
+      log.info(
+        { report_id: spooled.report.id, status: outcome.status, started_at: spooled.report.started_at },
+        'report delivered',
+      );
     } else if (outcome.kind === 'rejected') {
       spool.setAside(entry, 'rejected', outcome.message);
       round.setAside += 1;
     } else {
       round.failure = outcome.message;
-      log.warn({ report_id: reportIdOf(entry.name), status: outcome.status, why: outcome.message }, 'delivery failed; the report stays in the spool');
+      log.warn(
+        { report_id: reportIdOf(entry.name), status: outcome.status, why: outcome.message },
+        'delivery failed; the report stays in the spool',
+      );
       break;
     }
   }
@@ -131,7 +150,8 @@ function answerOf(text: string): string {
 
 function hintFor(status: number): string {
   if (status === 401) return ' (check the token file: the coordinator does not know this token, or it was revoked)';
-  if (status === 403) return ' (the token is for another agent or role: check `name` and the profile in the agent config)';
+  if (status === 403)
+    return ' (the token is for another agent or role: check `name` and the profile in the agent config)';
   if (status === 404) return ' (check the coordinator URL: reports go to /api/v1/reports below it)';
   return '';
 }
@@ -140,11 +160,17 @@ function describeError(error: unknown, url: string, timeoutMs: number): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const code = (error as { code?: string }).code;
   const name = (error as Error).name;
-  if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+  if (
+    name === 'TimeoutError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
     return `no answer from ${url} within ${timeoutMs} ms`;
   }
   if (name === 'AbortError') return 'stopped';
   const detail = cause?.code ?? code ?? cause?.message ?? (error as Error).message;
-  if (/CERT|SIGNATURE|ISSUER|ALTNAME/.test(detail)) return `cannot reach ${url}: its TLS certificate is not trusted (${detail}); set \`ca-file\` to the CA that signed it, or check the URL's host name`;
+  if (/CERT|SIGNATURE|ISSUER|ALTNAME/.test(detail))
+    return `cannot reach ${url}: its TLS certificate is not trusted (${detail}); set \`ca-file\` to the CA that signed it, or check the URL's host name`;
   return `cannot reach ${url}: ${detail}`;
 }

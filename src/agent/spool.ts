@@ -1,4 +1,15 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RunReport } from '../core/result.js';
@@ -67,7 +78,9 @@ export class Spool {
 
   /** Spooled reports, oldest first. */
   entries(): SpoolEntry[] {
-    const names = readdirSync(this.dir).filter((name) => ENTRY.test(name)).sort();
+    const names = readdirSync(this.dir)
+      .filter((name) => ENTRY.test(name))
+      .sort();
     const entries: SpoolEntry[] = [];
     for (const name of names) {
       const path = join(this.dir, name);
@@ -100,9 +113,10 @@ export class Spool {
     const aside = `${entry.path}.${reason}`;
     renameSync(entry.path, aside);
     this.#syncDir();
-    const message = reason === 'corrupt'
-      ? 'a spool file is not a whole report: moved aside, it will not be sent'
-      : 'the coordinator refuses this report for good: moved aside, it will not be sent again';
+    const message =
+      reason === 'corrupt'
+        ? 'a spool file is not a whole report: moved aside, it will not be sent'
+        : 'the coordinator refuses this report for good: moved aside, it will not be sent again';
     this.#log.error({ file: entry.path, moved_to: aside, why }, message);
     return aside;
   }
@@ -111,7 +125,9 @@ export class Spool {
     const entries = this.entries();
     let count = entries.length;
     let bytes = entries.reduce((sum, entry) => sum + entry.size, 0);
-    const over = (): boolean => (this.limit.count !== undefined && count > this.limit.count) || (this.limit.bytes !== undefined && bytes > this.limit.bytes);
+    const over = (): boolean =>
+      (this.limit.count !== undefined && count > this.limit.count) ||
+      (this.limit.bytes !== undefined && bytes > this.limit.bytes);
     for (const entry of entries) {
       if (!over()) break;
       // The report just written is kept even when it alone is over the bound: it is the newest evidence.
@@ -119,7 +135,16 @@ export class Spool {
       unlinkSync(entry.path);
       count -= 1;
       bytes -= entry.size;
-      this.#log.warn({ file: entry.path, report_id: reportIdOf(entry.name), spooled: count, spooled_bytes: bytes, limit: this.limit }, 'spool full: dropped the oldest undelivered report');
+      this.#log.warn(
+        {
+          file: entry.path,
+          report_id: reportIdOf(entry.name),
+          spooled: count,
+          spooled_bytes: bytes,
+          limit: this.limit,
+        },
+        'spool full: dropped the oldest undelivered report',
+      );
     }
     this.#syncDir();
   }
@@ -150,6 +175,7 @@ export function reportProblem(body: string): string | null {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object';
   const report = value as Partial<RunReport>;
-  if (typeof report.id !== 'string' || typeof report.agent !== 'string' || !Array.isArray(report.results)) return 'not a RunReport (id, agent or results missing)';
+  if (typeof report.id !== 'string' || typeof report.agent !== 'string' || !Array.isArray(report.results))
+    return 'not a RunReport (id, agent or results missing)';
   return null;
 }

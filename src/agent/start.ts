@@ -15,11 +15,14 @@ export async function prepareAgent(configFile: string, level: AgentLogLevel): Pr
   const { config, run } = await loadAgentConfig(configFile);
   checkTokenFile(config.tokenFile);
   const ca = config.caFile === undefined ? undefined : readConfigFile(config.caFile, 'ca-file');
-  const log = pino({
-    level,
-    base: { agent: config.name, pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  }, pino.destination({ dest: 2, sync: true }));
+  const log = pino(
+    {
+      level,
+      base: { agent: config.name, pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    pino.destination({ dest: 2, sync: true }),
+  );
   warnAboutSetup(config, log);
   const spool = new Spool(config.spoolDir, config.spoolLimit, log);
   try {

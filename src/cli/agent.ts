@@ -16,14 +16,28 @@ export function agentCommand(parser: Argv): Argv {
   return parser.command<AgentArgs>(
     'agent',
     'Run profiles on a schedule, spool each report and deliver it to the coordinator; opens no port',
-    (command) => command
-      .options({
-        'config': { type: 'string', demandOption: true, requiresArg: true, describe: 'The agent config (YAML, see profiles/schema/agent.schema.json)' },
-        'once': { type: 'boolean', default: false, describe: 'Run one cycle, deliver what can be delivered, exit 0 when nothing is left spooled, 1 otherwise' },
-        'log-level': { choices: LEVELS, default: 'info' as const, describe: 'Least important log line written (JSON lines on stderr)' },
-      })
-      .example('reachgate agent --config /etc/reachgate/agent.yaml', 'run as a service')
-      .example('reachgate agent --config agent.yaml --once', 'one cycle, e.g. from cron or for a first test'),
+    (command) =>
+      command
+        .options({
+          config: {
+            type: 'string',
+            demandOption: true,
+            requiresArg: true,
+            describe: 'The agent config (YAML, see profiles/schema/agent.schema.json)',
+          },
+          once: {
+            type: 'boolean',
+            default: false,
+            describe: 'Run one cycle, deliver what can be delivered, exit 0 when nothing is left spooled, 1 otherwise',
+          },
+          'log-level': {
+            choices: LEVELS,
+            default: 'info' as const,
+            describe: 'Least important log line written (JSON lines on stderr)',
+          },
+        })
+        .example('reachgate agent --config /etc/reachgate/agent.yaml', 'run as a service')
+        .example('reachgate agent --config agent.yaml --once', 'one cycle, e.g. from cron or for a first test'),
     async (argv) => {
       process.exitCode = await agent(argv);
     },
@@ -42,7 +56,20 @@ async function agent(argv: AgentArgs): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  log.info({ version: VERSION, role: config.role, profiles: config.profiles, site: run.site.name, coordinator: config.reportsUrl, interval_ms: config.intervalMs, jitter_ms: config.jitterMs, spool: config.spoolDir, once: argv.once }, 'agent started');
+  log.info(
+    {
+      version: VERSION,
+      role: config.role,
+      profiles: config.profiles,
+      site: run.site.name,
+      coordinator: config.reportsUrl,
+      interval_ms: config.intervalMs,
+      jitter_ms: config.jitterMs,
+      spool: config.spoolDir,
+      once: argv.once,
+    },
+    'agent started',
+  );
   try {
     if (argv.once) return await runOnce(context, stop.signal);
     await runForever(context, stop.signal);

@@ -19,19 +19,61 @@ interface CoordinatorArgs {
 export function coordinatorCommand(parser: Argv): Argv {
   return parser.command<CoordinatorArgs>(
     'coordinator',
-    'Receive agents\' reports and serve the site\'s matrix (JSON, HTML, Prometheus metrics)',
-    (command) => command
-      .options({
-        db: { type: 'string', demandOption: true, requiresArg: true, describe: 'SQLite file for reports, tokens and the baseline (created if missing)' },
-        listen: { type: 'string', demandOption: true, requiresArg: true, describe: 'Address and port to listen on: HOST:PORT, [IPv6]:PORT' },
-        'tls-cert': { type: 'string', requiresArg: true, describe: 'Serve HTTPS with this certificate (PEM; with --tls-key)', group: 'TLS:' },
-        'tls-key': { type: 'string', requiresArg: true, describe: 'The certificate\'s private key (PEM)', group: 'TLS:' },
-        'client-ca': { type: 'string', requiresArg: true, describe: 'Also require client certificates signed by this CA (PEM): mutual TLS', group: 'TLS:' },
-        'retention-days': { type: 'number', default: 30, requiresArg: true, describe: 'Delete reports older than this many days, always keeping each agent\'s latest; 0 keeps everything' },
-        'log-level': { choices: LOG_LEVELS, default: 'info' as const, describe: 'Log level; logs are JSON lines on stderr' },
-      })
-      .example('reachgate coordinator --db /var/lib/reachgate/reachgate.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem', 'HTTPS for the agents')
-      .example('reachgate token create --viewer --db /var/lib/reachgate/reachgate.db', 'then open https://HOST:8443/?token=TOKEN once'),
+    "Receive agents' reports and serve the site's matrix (JSON, HTML, Prometheus metrics)",
+    (command) =>
+      command
+        .options({
+          db: {
+            type: 'string',
+            demandOption: true,
+            requiresArg: true,
+            describe: 'SQLite file for reports, tokens and the baseline (created if missing)',
+          },
+          listen: {
+            type: 'string',
+            demandOption: true,
+            requiresArg: true,
+            describe: 'Address and port to listen on: HOST:PORT, [IPv6]:PORT',
+          },
+          'tls-cert': {
+            type: 'string',
+            requiresArg: true,
+            describe: 'Serve HTTPS with this certificate (PEM; with --tls-key)',
+            group: 'TLS:',
+          },
+          'tls-key': {
+            type: 'string',
+            requiresArg: true,
+            describe: "The certificate's private key (PEM)",
+            group: 'TLS:',
+          },
+          'client-ca': {
+            type: 'string',
+            requiresArg: true,
+            describe: 'Also require client certificates signed by this CA (PEM): mutual TLS',
+            group: 'TLS:',
+          },
+          'retention-days': {
+            type: 'number',
+            default: 30,
+            requiresArg: true,
+            describe:
+              "Delete reports older than this many days, always keeping each agent's latest; 0 keeps everything",
+          },
+          'log-level': {
+            choices: LOG_LEVELS,
+            default: 'info' as const,
+            describe: 'Log level; logs are JSON lines on stderr',
+          },
+        })
+        .example(
+          'reachgate coordinator --db /var/lib/reachgate/reachgate.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem',
+          'HTTPS for the agents',
+        )
+        .example(
+          'reachgate token create --viewer --db /var/lib/reachgate/reachgate.db',
+          'then open https://HOST:8443/?token=TOKEN once',
+        ),
     async (argv) => {
       await coordinator(argv);
     },
@@ -39,7 +81,10 @@ export function coordinatorCommand(parser: Argv): Argv {
 }
 
 async function coordinator(argv: CoordinatorArgs): Promise<void> {
-  const logger = pino({ level: argv['log-level'], timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+  const logger = pino(
+    { level: argv['log-level'], timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ fd: 2, sync: true }),
+  );
   const running = await serveCoordinator({
     db: argv.db,
     listen: argv.listen,

@@ -13,20 +13,30 @@ export function docsCommand(parser: Argv): Argv {
   return parser.command<DocsArgs>(
     'docs',
     false,
-    (command) => command
-      .option('out', { type: 'string', demandOption: true, requiresArg: true, describe: 'Directory to write the generated pages to (the repository\'s docs/)' })
-      .example('reachgate docs --out docs', 'after changing a schema, a probe kind\'s options or a built-in profile'),
+    (command) =>
+      command
+        .option('out', {
+          type: 'string',
+          demandOption: true,
+          requiresArg: true,
+          describe: "Directory to write the generated pages to (the repository's docs/)",
+        })
+        .example('reachgate docs --out docs', "after changing a schema, a probe kind's options or a built-in profile"),
     async (argv) => {
       try {
         mkdirSync(argv.out, { recursive: true });
       } catch (error) {
-        throw new UsageError(`cannot create the directory ${argv.out}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+        throw new UsageError(
+          `cannot create the directory ${argv.out}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        );
       }
       for (const doc of await generatedDocs()) {
         const file = join(argv.out, doc.file);
         const before = readIfPresent(file);
         if (before !== doc.text) writeFileSync(file, doc.text);
-        process.stdout.write(`${before === doc.text ? 'unchanged' : before === undefined ? 'written  ' : 'updated  '} ${file}\n`);
+        process.stdout.write(
+          `${before === doc.text ? 'unchanged' : before === undefined ? 'written  ' : 'updated  '} ${file}\n`,
+        );
       }
     },
   );

@@ -60,14 +60,35 @@ async function main(): Promise<void> {
   else if (command === 'docs') (await import('./docs.js')).docsCommand(parser);
   else {
     parser.command('run <profile..>', 'Run role profiles against a site and print the pass/fail matrix, row by row');
-    parser.command('validate <profile..>', 'Check profiles (and a site) and report every problem with file:line:col; sends nothing');
+    parser.command(
+      'validate <profile..>',
+      'Check profiles (and a site) and report every problem with file:line:col; sends nothing',
+    );
     parser.command('profiles', 'List the built-in profiles, their roles, and which rows and invariants each proves');
-    parser.command('coordinator', 'Receive agents\' reports and serve the site\'s matrix (JSON, HTML, Prometheus metrics)');
-    parser.command('agent', 'Run profiles on a schedule, spool each report and deliver it to the coordinator; opens no port');
-    parser.command('matrix', 'Show every agent\'s latest verdict per row: from the coordinator, or offline from RunReport files');
-    parser.command('doctor', 'Say what this host can do and what to fix: raw ICMP socket, open files, resolvers, routes, clock, coordinator, token, spool');
-    parser.command('demo', 'Build a demo site on this machine, run an agent per role, and show the coordinator\'s matrix');
-    parser.command('token <action>', 'Create, list and revoke the tokens agents and viewers use (stored hashed in the coordinator\'s database)');
+    parser.command(
+      'coordinator',
+      "Receive agents' reports and serve the site's matrix (JSON, HTML, Prometheus metrics)",
+    );
+    parser.command(
+      'agent',
+      'Run profiles on a schedule, spool each report and deliver it to the coordinator; opens no port',
+    );
+    parser.command(
+      'matrix',
+      "Show every agent's latest verdict per row: from the coordinator, or offline from RunReport files",
+    );
+    parser.command(
+      'doctor',
+      'Say what this host can do and what to fix: raw ICMP socket, open files, resolvers, routes, clock, coordinator, token, spool',
+    );
+    parser.command(
+      'demo',
+      "Build a demo site on this machine, run an agent per role, and show the coordinator's matrix",
+    );
+    parser.command(
+      'token <action>',
+      "Create, list and revoke the tokens agents and viewers use (stored hashed in the coordinator's database)",
+    );
   }
   await parser.parseAsync();
 }

@@ -24,32 +24,73 @@ interface MatrixArgs {
 export function matrixCommand(parser: Argv): Argv {
   return parser.command<MatrixArgs>(
     'matrix',
-    'Show every agent\'s latest verdict per row: from the coordinator, or offline from RunReport files',
-    (command) => command
-      .options({
-        'coordinator': { type: 'string', requiresArg: true, describe: 'Base URL of the coordinator', group: 'Source:' },
-        'token-file': { type: 'string', requiresArg: true, describe: 'File holding a viewer token (with --coordinator)', group: 'Source:' },
-        'ca': { type: 'string', requiresArg: true, describe: 'PEM file of the CA that signed the coordinator\'s certificate', group: 'Source:' },
-        'reports': { type: 'string', array: true, requiresArg: true, describe: 'RunReport JSON files (from `reachgate run --format json`), instead of a coordinator', group: 'Source:' },
-        'baseline': { type: 'string', requiresArg: true, describe: 'An accepted matrix (`--format json` output) or baseline to mark drift against (with --reports)', group: 'Source:' },
-        'format': { choices: FORMATS, default: 'table' as Format, describe: 'Output format on stdout (with --out: in the file)', group: 'Output:' },
-        'out': { type: 'string', requiresArg: true, describe: 'Write the --format output to this file and show the table on stdout', group: 'Output:' },
-      })
-      .conflicts('coordinator', 'reports')
-      .conflicts('baseline', 'coordinator')
-      .check((argv) => {
-        if (argv.coordinator === undefined && argv.reports === undefined) throw new UsageError('name a source: --coordinator URL --token-file FILE, or --reports FILE...');
-        if (argv.coordinator !== undefined && argv['token-file'] === undefined) throw new UsageError('--coordinator needs --token-file: the file holding a viewer token');
-        return true;
-      })
-      .example('reachgate matrix --reports ws.json tg.json --format html --out matrix.html', 'offline: one page from the reports of each agent')
-      .example('reachgate matrix --reports *.json --format json --out accepted.json', 'keep an accepted state ...')
-      .example('reachgate matrix --reports *.json --baseline accepted.json', '... and show drift against it later')
-      .example('reachgate matrix --coordinator https://coordinator:8443 --token-file viewer.token --format junit', 'for CI'),
+    "Show every agent's latest verdict per row: from the coordinator, or offline from RunReport files",
+    (command) =>
+      command
+        .options({
+          coordinator: { type: 'string', requiresArg: true, describe: 'Base URL of the coordinator', group: 'Source:' },
+          'token-file': {
+            type: 'string',
+            requiresArg: true,
+            describe: 'File holding a viewer token (with --coordinator)',
+            group: 'Source:',
+          },
+          ca: {
+            type: 'string',
+            requiresArg: true,
+            describe: "PEM file of the CA that signed the coordinator's certificate",
+            group: 'Source:',
+          },
+          reports: {
+            type: 'string',
+            array: true,
+            requiresArg: true,
+            describe: 'RunReport JSON files (from `reachgate run --format json`), instead of a coordinator',
+            group: 'Source:',
+          },
+          baseline: {
+            type: 'string',
+            requiresArg: true,
+            describe: 'An accepted matrix (`--format json` output) or baseline to mark drift against (with --reports)',
+            group: 'Source:',
+          },
+          format: {
+            choices: FORMATS,
+            default: 'table' as Format,
+            describe: 'Output format on stdout (with --out: in the file)',
+            group: 'Output:',
+          },
+          out: {
+            type: 'string',
+            requiresArg: true,
+            describe: 'Write the --format output to this file and show the table on stdout',
+            group: 'Output:',
+          },
+        })
+        .conflicts('coordinator', 'reports')
+        .conflicts('baseline', 'coordinator')
+        .check((argv) => {
+          if (argv.coordinator === undefined && argv.reports === undefined)
+            throw new UsageError('name a source: --coordinator URL --token-file FILE, or --reports FILE...');
+          if (argv.coordinator !== undefined && argv['token-file'] === undefined)
+            throw new UsageError('--coordinator needs --token-file: the file holding a viewer token');
+          return true;
+        })
+        .example(
+          'reachgate matrix --reports ws.json tg.json --format html --out matrix.html',
+          'offline: one page from the reports of each agent',
+        )
+        .example('reachgate matrix --reports *.json --format json --out accepted.json', 'keep an accepted state ...')
+        .example('reachgate matrix --reports *.json --baseline accepted.json', '... and show drift against it later')
+        .example(
+          'reachgate matrix --coordinator https://coordinator:8443 --token-file viewer.token --format junit',
+          'for CI',
+        ),
     async (argv) => {
-      const matrix = argv.reports !== undefined
-        ? matrixFromFiles(argv.reports, argv.baseline, new Date())
-        : await fetchMatrix({ coordinator: argv.coordinator!, tokenFile: argv['token-file']!, caFile: argv.ca });
+      const matrix =
+        argv.reports !== undefined
+          ? matrixFromFiles(argv.reports, argv.baseline, new Date())
+          : await fetchMatrix({ coordinator: argv.coordinator!, tokenFile: argv['token-file']!, caFile: argv.ca });
       const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
       if (argv.out) {
         writeFileSync(argv.out, render(matrix, argv.format, false));
@@ -64,10 +105,14 @@ export function matrixCommand(parser: Argv): Argv {
 
 function render(matrix: Matrix, format: Format, colour: boolean): string {
   switch (format) {
-    case 'json': return formatMatrixJson(matrix);
-    case 'junit': return formatMatrixJunit(matrix);
+    case 'json':
+      return formatMatrixJson(matrix);
+    case 'junit':
+      return formatMatrixJunit(matrix);
     // A file handed over must open on its own: the stylesheet and script go inside it.
-    case 'html': return renderMatrixHtml(matrix, { assets: 'inline' });
-    case 'table': return formatMatrixTable(matrix, colour);
+    case 'html':
+      return renderMatrixHtml(matrix, { assets: 'inline' });
+    case 'table':
+      return formatMatrixTable(matrix, colour);
   }
 }

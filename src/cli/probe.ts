@@ -16,9 +16,25 @@ import { formatResultLine, formatSummary } from '../report/table.js';
 
 /** Options of `probe` that every kind shares; the fast path parses these too. */
 export const PROBE_OPTIONS = {
-  expect: { choices: ['reachable', 'blocked'], default: 'reachable', describe: 'What must be true of the path', group: 'Probe:' },
-  timeout: { type: 'string', default: '2s', describe: 'Deadline of each probe, all attempts included (e.g. 500ms, 2s)', group: 'Probe:', requiresArg: true },
-  attempts: { type: 'number', describe: 'Attempts within the deadline (default: the kind\'s)', group: 'Probe:', requiresArg: true },
+  expect: {
+    choices: ['reachable', 'blocked'],
+    default: 'reachable',
+    describe: 'What must be true of the path',
+    group: 'Probe:',
+  },
+  timeout: {
+    type: 'string',
+    default: '2s',
+    describe: 'Deadline of each probe, all attempts included (e.g. 500ms, 2s)',
+    group: 'Probe:',
+    requiresArg: true,
+  },
+  attempts: {
+    type: 'number',
+    describe: "Attempts within the deadline (default: the kind's)",
+    group: 'Probe:',
+    requiresArg: true,
+  },
   ...RUN_OPTIONS,
   json: { type: 'boolean', default: false, describe: 'Print one RunReport as JSON on stdout', group: 'Output:' },
 } as const;
@@ -47,17 +63,34 @@ export async function probeCommand(parser: Argv, args: string[]): Promise<Argv> 
     (command) => {
       command
         .positional('kind', { type: 'string', choices: kindNames(), describe: 'Probe kind' })
-        .positional('target', { type: 'string', array: true, describe: 'HOST[:PORTS], e.g. 198.51.100.10:22,5900,8000-8100 or [2001:db8::10]:443' })
+        .positional('target', {
+          type: 'string',
+          array: true,
+          describe: 'HOST[:PORTS], e.g. 198.51.100.10:22,5900,8000-8100 or [2001:db8::10]:443',
+        })
         .options(PROBE_OPTIONS);
       if (kind) {
-        command.options(Object.fromEntries(Object.entries(kind.cliOptions).map(([name, option]) => [name, { ...option, group: `${kind.name} options:` }])));
+        command.options(
+          Object.fromEntries(
+            Object.entries(kind.cliOptions).map(([name, option]) => [
+              name,
+              { ...option, group: `${kind.name} options:` },
+            ]),
+          ),
+        );
         for (const [example, description] of kind.examples) command.example(example, description);
       } else {
         command
-          .example('reachgate probe tcp 198.51.100.10:5900 --tls', 'is the viewer port open, and what certificate does it show?')
-          .example('reachgate probe tcp 198.51.100.10:22,25,3389 --expect blocked', 'prove these ports blocked, and say how')
+          .example(
+            'reachgate probe tcp 198.51.100.10:5900 --tls',
+            'is the viewer port open, and what certificate does it show?',
+          )
+          .example(
+            'reachgate probe tcp 198.51.100.10:22,25,3389 --expect blocked',
+            'prove these ports blocked, and say how',
+          )
           .example('reachgate probe dns 192.0.2.53 --name tg.example', 'does this DNS server answer for the name?')
-          .example('reachgate probe tcp --help', 'the tcp kind\'s own options and examples (likewise for every kind)');
+          .example('reachgate probe tcp --help', "the tcp kind's own options and examples (likewise for every kind)");
       }
       return command;
     },
@@ -84,7 +117,9 @@ export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
   const startedAt = new Date();
   const plan = await planProbes(request);
   const colour = !argv.json && process.stdout.isTTY === true && !process.env.NO_COLOR;
-  const write = (text: string): void => { process.stdout.write(text); };
+  const write = (text: string): void => {
+    process.stdout.write(text);
+  };
   // Results stream out in plan order and are not kept: a full port sweep stays small in memory.
   const json = argv.json ? new JsonReportWriter(reportHead({ startedAt }), write) : undefined;
   const summary: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };

@@ -30,17 +30,41 @@ export function runCommand(parser: Argv): Argv {
   return parser.command<RunArgs>(
     'run <profile..>',
     'Run role profiles against a site and print the pass/fail matrix, row by row',
-    (command) => withProfileArgument(command)
-      .options({
-        site: { type: 'string', demandOption: true, describe: 'The site file: addresses and features in use', requiresArg: true },
-        format: { choices: FORMATS, default: 'table' as Format, describe: 'Output format on stdout (with --out: in the file)', group: 'Output:' },
-        out: { type: 'string', describe: 'Write the --format output to this file and show the table on stdout', requiresArg: true, group: 'Output:' },
-        agent: { type: 'string', describe: 'Agent name in the report (default: the host name)', requiresArg: true, group: 'Output:' },
-        ...RUN_OPTIONS,
-      })
-      .example('reachgate run tightgate/workstation --site site.yaml', 'acceptance test of a workstation')
-      .example('reachgate run tightgate/tightgate --site site.yaml --format junit --out tightgate.xml', 'for CI, with the table on screen')
-      .example('reachgate run tightgate/monitoring --site site.yaml --format nagios', 'as a Nagios check (exit 0-3)'),
+    (command) =>
+      withProfileArgument(command)
+        .options({
+          site: {
+            type: 'string',
+            demandOption: true,
+            describe: 'The site file: addresses and features in use',
+            requiresArg: true,
+          },
+          format: {
+            choices: FORMATS,
+            default: 'table' as Format,
+            describe: 'Output format on stdout (with --out: in the file)',
+            group: 'Output:',
+          },
+          out: {
+            type: 'string',
+            describe: 'Write the --format output to this file and show the table on stdout',
+            requiresArg: true,
+            group: 'Output:',
+          },
+          agent: {
+            type: 'string',
+            describe: 'Agent name in the report (default: the host name)',
+            requiresArg: true,
+            group: 'Output:',
+          },
+          ...RUN_OPTIONS,
+        })
+        .example('reachgate run tightgate/workstation --site site.yaml', 'acceptance test of a workstation')
+        .example(
+          'reachgate run tightgate/tightgate --site site.yaml --format junit --out tightgate.xml',
+          'for CI, with the table on screen',
+        )
+        .example('reachgate run tightgate/monitoring --site site.yaml --format nagios', 'as a Nagios check (exit 0-3)'),
     async (argv) => {
       process.exitCode = await run(argv);
     },
@@ -58,7 +82,9 @@ async function run(argv: RunArgs): Promise<number> {
     concurrency,
     ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
     ...(resolver === undefined ? {} : { resolver }),
-    onPlanned: (total) => { progress = startProgress(total); },
+    onPlanned: (total) => {
+      progress = startProgress(total);
+    },
     onResult: () => progress?.tick(),
     warn: warnOnStderr,
   });
@@ -76,23 +102,41 @@ async function run(argv: RunArgs): Promise<number> {
 
 function render(report: RunReport, format: Format): string {
   switch (format) {
-    case 'json': return `${JSON.stringify(report)}\n`;
-    case 'junit': return formatJunit(report);
-    case 'tap': return formatTap(report);
-    case 'nagios': return formatNagios(report);
-    case 'table': return formatRunTable(report, false);
+    case 'json':
+      return `${JSON.stringify(report)}\n`;
+    case 'junit':
+      return formatJunit(report);
+    case 'tap':
+      return formatTap(report);
+    case 'nagios':
+      return formatNagios(report);
+    case 'table':
+      return formatRunTable(report, false);
   }
 }
 
 /** Progress on stderr, only on a terminal and only once a run has taken more than a second. */
 function startProgress(total: number): { tick: () => void; stop: () => void } {
   let done = 0;
-  if (!process.stderr.isTTY) return { tick: () => { done += 1; }, stop: () => {} };
-  const show = (): void => { process.stderr.write(`\r${done}/${total} probes done`); };
+  if (!process.stderr.isTTY)
+    return {
+      tick: () => {
+        done += 1;
+      },
+      stop: () => {},
+    };
+  const show = (): void => {
+    process.stderr.write(`\r${done}/${total} probes done`);
+  };
   let timer: NodeJS.Timeout | undefined;
-  const first = setTimeout(() => { show(); timer = setInterval(show, 250); }, 1000);
+  const first = setTimeout(() => {
+    show();
+    timer = setInterval(show, 250);
+  }, 1000);
   return {
-    tick: () => { done += 1; },
+    tick: () => {
+      done += 1;
+    },
     stop: () => {
       clearTimeout(first);
       if (timer) {

@@ -28,7 +28,11 @@ export class ApiError extends Error {
   /** Extra fields of the JSON body, e.g. the offending `path` of a 422. */
   readonly details: Record<string, unknown>;
 
-  constructor(error: ApiErrorCode, message: string, extra: { headers?: Record<string, string>; details?: Record<string, unknown> } = {}) {
+  constructor(
+    error: ApiErrorCode,
+    message: string,
+    extra: { headers?: Record<string, string>; details?: Record<string, unknown> } = {},
+  ) {
     super(message);
     this.error = error;
     this.statusCode = API_ERRORS[error];

@@ -6,7 +6,6 @@ import { isToken } from './tokens.js';
 /** How long a viewer waits for the coordinator's answer. */
 const FETCH_TIMEOUT_MS = 30_000;
 
-
 /** Where a viewer gets the matrix: the coordinator's base URL, a viewer token file, a private certificate's CA. */
 export interface MatrixSource {
   coordinator: string;
@@ -45,9 +44,10 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
     return matrix;
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    const code = (error as { cause?: { code?: string } }).cause?.code
-      ?? (error as { code?: string }).code
-      ?? (error as Error).name;
+    const code =
+      (error as { cause?: { code?: string } }).cause?.code ??
+      (error as { code?: string }).code ??
+      (error as Error).name;
     throw new UsageError(
       `cannot get the matrix from ${url.href}: ${code}`,
       'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',

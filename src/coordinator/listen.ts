@@ -24,9 +24,13 @@ export function parseListen(text: string): ListenAddress {
 /** Why listening failed, in the words an operator acts on. */
 export function whyNotListening(error: NodeJS.ErrnoException): string {
   switch (error.code) {
-    case 'EADDRINUSE': return 'the address is in use';
-    case 'EADDRNOTAVAIL': return 'no local interface has that address';
-    case 'EACCES': return 'permission denied (ports below 1024 need privilege)';
-    default: return error.message;
+    case 'EADDRINUSE':
+      return 'the address is in use';
+    case 'EADDRNOTAVAIL':
+      return 'no local interface has that address';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need privilege)';
+    default:
+      return error.message;
   }
 }

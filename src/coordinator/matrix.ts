@@ -1,6 +1,14 @@
 import type { ProbeResult, RunReport } from '../core/result.js';
 import { summarize } from '../core/verdict.js';
-import type { Baseline, LatestReport, Matrix, MatrixAgent, MatrixCell, MatrixResult, MatrixSummary } from '../core/matrix.js';
+import type {
+  Baseline,
+  LatestReport,
+  Matrix,
+  MatrixAgent,
+  MatrixCell,
+  MatrixResult,
+  MatrixSummary,
+} from '../core/matrix.js';
 import { worstVerdict } from '../core/matrix.js';
 import { groupByRow } from '../core/rows.js';
 
@@ -21,7 +29,15 @@ export function buildMatrix(latest: LatestReport[], options: { now: Date; baseli
     for (const [row, results] of groupByRow(report.results)) {
       if (!rows.includes(row)) rows.push(row);
       const judged = results.map((result) => judgeControl(result, openByRole));
-      cells.push({ agent: agent.name, role: agent.role, row, verdict: worstVerdict(judged.map((r) => r.verdict)), stale: agent.stale, drift: false, results: judged });
+      cells.push({
+        agent: agent.name,
+        role: agent.role,
+        row,
+        verdict: worstVerdict(judged.map((r) => r.verdict)),
+        stale: agent.stale,
+        drift: false,
+        results: judged,
+      });
     }
   }
   const matrix: Omit<Matrix, 'summary'> = {
@@ -46,9 +62,12 @@ function latestPerAgent(latest: readonly LatestReport[]): LatestReport[] {
   const byAgent = new Map<string, LatestReport>();
   for (const entry of latest) {
     const known = byAgent.get(entry.report.agent);
-    if (!known || Date.parse(entry.report.finished_at) > Date.parse(known.report.finished_at)) byAgent.set(entry.report.agent, entry);
+    if (!known || Date.parse(entry.report.finished_at) > Date.parse(known.report.finished_at))
+      byAgent.set(entry.report.agent, entry);
   }
-  return [...byAgent.values()].sort((a, b) => compareRoles(a.report.role, b.report.role) || a.report.agent.localeCompare(b.report.agent));
+  return [...byAgent.values()].sort(
+    (a, b) => compareRoles(a.report.role, b.report.role) || a.report.agent.localeCompare(b.report.agent),
+  );
 }
 
 function compareRoles(a: string | null, b: string | null): number {
@@ -105,7 +124,8 @@ function openAddressesByRole(reports: readonly RunReport[]): Map<string, Map<str
 /** A blocked result proves the block only if an agent of its control role reached the same address. */
 function judgeControl(result: ProbeResult, openByRole: Map<string, Map<string, Set<string>>>): MatrixResult {
   if (result.expect !== 'blocked' || !result.control) return result;
-  const seenBy = result.target.address === null ? undefined : openByRole.get(result.control)?.get(result.target.address);
+  const seenBy =
+    result.target.address === null ? undefined : openByRole.get(result.control)?.get(result.target.address);
   const names: string[] = [];
   for (const name of seenBy ?? []) {
     if (names.length === SEEN_BY_NAMES) break;
@@ -120,14 +140,18 @@ function judgeControl(result: ProbeResult, openByRole: Map<string, Map<string, S
 }
 
 function siteOf(reports: readonly RunReport[]): string | null {
-  const sites = [...new Set(reports.map((report) => report.site).filter((site): site is string => site !== null))].sort();
+  const sites = [
+    ...new Set(reports.map((report) => report.site).filter((site): site is string => site !== null)),
+  ].sort();
   return sites.length === 0 ? null : sites.join(', ');
 }
 
 function sortCells(cells: MatrixCell[], rows: readonly string[], agents: readonly MatrixAgent[]): MatrixCell[] {
   const rowIndex = new Map(rows.map((row, index) => [row, index]));
   const agentIndex = new Map(agents.map((agent, index) => [agent.name, index]));
-  return cells.sort((a, b) => rowIndex.get(a.row)! - rowIndex.get(b.row)! || agentIndex.get(a.agent)! - agentIndex.get(b.agent)!);
+  return cells.sort(
+    (a, b) => rowIndex.get(a.row)! - rowIndex.get(b.row)! || agentIndex.get(a.agent)! - agentIndex.get(b.agent)!,
+  );
 }
 
 function applyBaseline(matrix: Omit<Matrix, 'summary'>, baseline: Baseline): void {

@@ -16,11 +16,26 @@ export class CoordinatorMetrics {
     labelNames: ['status'],
     registers: [this.registry],
   });
-  private readonly lastReportAge = this.gauge('reachgate_agent_last_report_age_seconds', 'Seconds since the agent\'s latest results were taken', ['agent', 'role']);
-  private readonly stale = this.gauge('reachgate_agent_stale', '1 when the agent\'s latest report is older than twice its interval', ['agent', 'role']);
-  private readonly verdict = this.gauge('reachgate_cell_verdict', 'Each matrix cell\'s verdict: 0 pass, 1 inconclusive, 2 fail, 3 error', ['agent', 'role', 'row']);
+  private readonly lastReportAge = this.gauge(
+    'reachgate_agent_last_report_age_seconds',
+    "Seconds since the agent's latest results were taken",
+    ['agent', 'role'],
+  );
+  private readonly stale = this.gauge(
+    'reachgate_agent_stale',
+    "1 when the agent's latest report is older than twice its interval",
+    ['agent', 'role'],
+  );
+  private readonly verdict = this.gauge(
+    'reachgate_cell_verdict',
+    "Each matrix cell's verdict: 0 pass, 1 inconclusive, 2 fail, 3 error",
+    ['agent', 'role', 'row'],
+  );
   private readonly cells = this.gauge('reachgate_cells', 'Matrix cells by verdict', ['verdict']);
-  private readonly drift = this.gauge('reachgate_drift_cells', 'Matrix cells that differ from the accepted baseline (including accepted cells no agent reports any more)');
+  private readonly drift = this.gauge(
+    'reachgate_drift_cells',
+    'Matrix cells that differ from the accepted baseline (including accepted cells no agent reports any more)',
+  );
 
   /** The Content-Type of the exposition text. */
   readonly contentType: string = this.registry.contentType;

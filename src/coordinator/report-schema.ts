@@ -2,7 +2,10 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type { RunReport } from '../core/result.js';
 import { STATES, VERDICTS } from '../core/result.js';
 
-const TIMESTAMP = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$' } as const;
+const TIMESTAMP = {
+  type: 'string',
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$',
+} as const;
 const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
 // Keywords like minLength apply only to values of their type: a list of types makes a value nullable.
 const NULLABLE_NAME = { ...NAME, type: ['string', 'null'] } as const;
@@ -26,7 +29,11 @@ const PROBE_RESULT = {
     },
     expect: { enum: ['reachable', 'blocked'] },
     state: { enum: [...STATES] },
-    check: { type: 'object', required: ['ok', 'detail'], properties: { ok: { type: 'boolean' }, detail: { type: 'string' } } },
+    check: {
+      type: 'object',
+      required: ['ok', 'detail'],
+      properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
+    },
     verdict: { enum: [...VERDICTS] },
     reason: { type: 'string' },
     rtt_ms: { type: 'number', minimum: 0 },
@@ -34,7 +41,11 @@ const PROBE_RESULT = {
     icmp: {
       type: 'object',
       required: ['type', 'code', 'from'],
-      properties: { type: { type: 'integer', minimum: 0, maximum: 255 }, code: { type: 'integer', minimum: 0, maximum: 255 }, from: { type: 'string' } },
+      properties: {
+        type: { type: 'integer', minimum: 0, maximum: 255 },
+        code: { type: 'integer', minimum: 0, maximum: 255 },
+        from: { type: 'string' },
+      },
     },
     started_at: TIMESTAMP,
     evidence: { type: 'object' },
@@ -103,7 +114,10 @@ function describe(error: ErrorObject): ReportProblem {
     case 'required':
       return { path: `${at}/${String(params.missingProperty)}`, message: 'is required' };
     case 'enum':
-      return { path: at || '/', message: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+      return {
+        path: at || '/',
+        message: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      };
     case 'type':
       return { path: at || '/', message: `must be ${[params.type].flat().join(' or ')}` };
     default:

@@ -66,18 +66,22 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
   );
   const retention = retentionDays > 0 ? keepPruning(store, retentionDays, logger) : undefined;
   return {
-    stop: () => new Promise<void>((resolve) => {
-      clearInterval(retention);
-      const force = setTimeout(() => {
-        logger.warn('requests still in flight after the grace period; closing anyway');
-        void store.close().finally(resolve);
-      }, SHUTDOWN_GRACE_MS);
-      force.unref();
-      void app.close().then(() => store.close()).finally(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(retention);
+        const force = setTimeout(() => {
+          logger.warn('requests still in flight after the grace period; closing anyway');
+          void store.close().finally(resolve);
+        }, SHUTDOWN_GRACE_MS);
+        force.unref();
+        void app
+          .close()
+          .then(() => store.close())
+          .finally(() => {
+            clearTimeout(force);
+            resolve();
+          });
+      }),
   };
 }
 
@@ -89,7 +93,9 @@ function keepPruning(store: SqliteStore, retentionDays: number, logger: Logger):
       (deleted) => {
         if (deleted > 0) logger.info({ deleted, before: cutoff.toISOString() }, 'retention deleted old reports');
       },
-      (error: unknown) => { logger.error({ err: error }, 'retention failed; it runs again in an hour'); },
+      (error: unknown) => {
+        logger.error({ err: error }, 'retention failed; it runs again in an hour');
+      },
     );
   };
   prune();

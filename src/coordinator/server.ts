@@ -34,7 +34,8 @@ export const MAX_JSON_DEPTH = 64;
 export const VIEWER_COOKIE = 'reachgate_viewer';
 
 /** The page's policy: scripts and styles only from /assets/, nothing inline, no framing. */
-export const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** Who may call a route: anyone, an agent token, or a viewer token. */
 type Access = 'public' | 'agent' | 'viewer';
@@ -94,7 +95,15 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     connectionTimeout: 60_000,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
-    ...(tls ? { https: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}),
+    ...(tls
+      ? {
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+          },
+        }
+      : {}),
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('token', null);
@@ -116,13 +125,19 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   const authorize = async (presented: string | undefined, access: Exclude<Access, 'public'>): Promise<TokenRecord> => {
     const result = await authenticate(store, presented);
     if (!result.ok) {
-      const challenge = presented === undefined ? 'Bearer realm="reachgate"' : `Bearer realm="reachgate", error="invalid_token", error_description="${result.reason.replace(/["\\]/g, '')}"`;
+      const challenge =
+        presented === undefined
+          ? 'Bearer realm="reachgate"'
+          : `Bearer realm="reachgate", error="invalid_token", error_description="${result.reason.replace(/["\\]/g, '')}"`;
       throw new ApiError('unauthorized', result.reason, { headers: { 'www-authenticate': challenge } });
     }
     if (result.token.kind !== access) {
-      throw new ApiError('forbidden', access === 'agent'
-        ? 'this route takes an agent token; a viewer token may only read'
-        : 'this route takes a viewer token; an agent token may only post its own reports');
+      throw new ApiError(
+        'forbidden',
+        access === 'agent'
+          ? 'this route takes an agent token; a viewer token may only read'
+          : 'this route takes a viewer token; an agent token may only post its own reports',
+      );
     }
     return result.token;
   };
@@ -131,7 +146,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const access = request.routeOptions.config.access ?? 'public';
     if (access === 'public') return;
     // A browser holds the viewer token in a cookie; only reads accept it, so no form elsewhere can make a change.
-    const fromCookie = access === 'viewer' && request.method === 'GET' ? cookieValue(request.headers.cookie, VIEWER_COOKIE) : undefined;
+    const fromCookie =
+      access === 'viewer' && request.method === 'GET' ? cookieValue(request.headers.cookie, VIEWER_COOKIE) : undefined;
     request.token = await authorize(bearerToken(request.headers.authorization) ?? fromCookie, access);
   });
 
@@ -146,7 +162,16 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const route = request.routeOptions.url;
     if (route === '/api/v1/reports' && request.method === 'POST') metrics.countIngest(reply.statusCode);
     // An access log line without the query string: `/?token=` must never reach the log.
-    request.log.info({ method: request.method, path: pathOf(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, token: request.token?.id }, 'request');
+    request.log.info(
+      {
+        method: request.method,
+        path: pathOf(request),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        token: request.token?.id,
+      },
+      'request',
+    );
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -165,7 +190,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   };
 
   app.post('/api/v1/reports', { config: { access: 'agent' } }, async (request, reply) => {
-    if (request.body === undefined || request.bodyText === null) throw new ApiError('bad_request', 'the body is empty: post a RunReport as application/json');
+    if (request.body === undefined || request.bodyText === null)
+      throw new ApiError('bad_request', 'the body is empty: post a RunReport as application/json');
     const checked = checkReport(request.body);
     if ('problem' in checked) {
       const { path, message } = checked.problem;
@@ -174,12 +200,18 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const { report } = checked;
     const token = request.token!;
     if (report.agent !== token.agent || report.role !== token.role) {
-      throw new ApiError('forbidden', `this token may only report as agent ${JSON.stringify(token.agent)} with role ${JSON.stringify(token.role)}; the report says agent ${JSON.stringify(report.agent)} with role ${JSON.stringify(report.role)}`);
+      throw new ApiError(
+        'forbidden',
+        `this token may only report as agent ${JSON.stringify(token.agent)} with role ${JSON.stringify(token.role)}; the report says agent ${JSON.stringify(report.agent)} with role ${JSON.stringify(report.role)}`,
+      );
     }
     const outcome = await store.addReport(report, request.bodyText, now());
     if (outcome.stored) return reply.code(201).send({ id: report.id, stored: true, duplicate: false });
     if (outcome.agent !== report.agent) {
-      throw new ApiError('duplicate_id_conflict', `report id ${report.id} is already stored for another agent; a report needs a fresh id (agents use random UUIDs)`);
+      throw new ApiError(
+        'duplicate_id_conflict',
+        `report id ${report.id} is already stored for another agent; a report needs a fresh id (agents use random UUIDs)`,
+      );
     }
     return reply.code(200).send({ id: report.id, stored: false, duplicate: true });
   });
@@ -191,19 +223,37 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     return { generated_at: matrix.generated_at, agents: matrix.agents };
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/reports/:id', { config: { access: 'viewer' } }, async (request, reply) => {
-    const stored = await store.getReport(request.params.id);
-    if (!stored) throw new ApiError('not_found', `no report with id ${JSON.stringify(request.params.id)} (reports older than the retention period are deleted, except each agent's latest)`);
-    // The stored text is the JSON the agent posted, already checked: embed it as it is.
-    return reply.type('application/json; charset=utf-8').send(`{"id":${JSON.stringify(stored.id)},"received_at":${JSON.stringify(stored.received_at)},"report":${stored.json}}`);
-  });
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/reports/:id',
+    { config: { access: 'viewer' } },
+    async (request, reply) => {
+      const stored = await store.getReport(request.params.id);
+      if (!stored)
+        throw new ApiError(
+          'not_found',
+          `no report with id ${JSON.stringify(request.params.id)} (reports older than the retention period are deleted, except each agent's latest)`,
+        );
+      // The stored text is the JSON the agent posted, already checked: embed it as it is.
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(
+          `{"id":${JSON.stringify(stored.id)},"received_at":${JSON.stringify(stored.received_at)},"report":${stored.json}}`,
+        );
+    },
+  );
 
   app.post('/api/v1/baseline', { config: { access: 'viewer' } }, async (request) => {
     const matrix = await currentMatrix();
     const baseline = baselineOf(matrix);
     const acceptedAt = now().toISOString();
     await store.setBaseline({ baseline, accepted_at: acceptedAt, accepted_by: request.token!.id });
-    return { accepted_at: acceptedAt, accepted_by: request.token!.id, cells: Object.keys(baseline).length, agents: matrix.agents.length, rows: matrix.rows.length };
+    return {
+      accepted_at: acceptedAt,
+      accepted_by: request.token!.id,
+      cells: Object.keys(baseline).length,
+      agents: matrix.agents.length,
+      rows: matrix.rows.length,
+    };
   });
 
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok', version: VERSION }));
@@ -221,7 +271,10 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       const cookie = `${VIEWER_COOKIE}=${fromQuery}; Path=/; HttpOnly; SameSite=Strict${tls ? '; Secure' : ''}`;
       return reply.code(303).header('set-cookie', cookie).header('location', '/').send();
     }
-    request.token = await authorize(bearerToken(request.headers.authorization) ?? cookieValue(request.headers.cookie, VIEWER_COOKIE), 'viewer');
+    request.token = await authorize(
+      bearerToken(request.headers.authorization) ?? cookieValue(request.headers.cookie, VIEWER_COOKIE),
+      'viewer',
+    );
     const html = options.page.render(await currentMatrix(), { refreshSeconds: options.refreshSeconds ?? 60 });
     return reply.type('text/html; charset=utf-8').send(html);
   });
@@ -245,7 +298,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 export function parseJson(text: string): unknown {
   if (text.length === 0) throw new ApiError('bad_request', 'the body is empty: post a RunReport as application/json');
   const deep = deepNesting(text, MAX_JSON_DEPTH);
-  if (deep !== -1) throw new ApiError('json_too_deep', `the JSON nests deeper than ${MAX_JSON_DEPTH} levels (at character ${deep})`);
+  if (deep !== -1)
+    throw new ApiError('json_too_deep', `the JSON nests deeper than ${MAX_JSON_DEPTH} levels (at character ${deep})`);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
@@ -288,19 +342,44 @@ const FASTIFY_ERRORS: Record<string, { error: string; message: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { error: 'body_too_large', message: `the body is larger than ${BODY_LIMIT} bytes` },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { error: 'unsupported_media_type', message: 'send the body as application/json' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { error: 'bad_request', message: 'the Content-Length does not match the body' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { error: 'bad_request', message: 'the body is empty: post a RunReport as application/json' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    error: 'bad_request',
+    message: 'the body is empty: post a RunReport as application/json',
+  },
 };
 
 /** The status, headers and `{error, message}` body for any error a route or fastify raised. */
-function errorAnswer(error: unknown): { status: number; headers: Record<string, string>; body: Record<string, unknown> } {
-  if (isApiError(error)) return { status: error.statusCode, headers: error.headers, body: { error: error.error, message: error.message, ...error.details } };
+function errorAnswer(error: unknown): {
+  status: number;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+} {
+  if (isApiError(error))
+    return {
+      status: error.statusCode,
+      headers: error.headers,
+      body: { error: error.error, message: error.message, ...error.details },
+    };
   const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
   const known = typeof code === 'string' ? FASTIFY_ERRORS[code] : undefined;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
-    return { status: statusCode, headers: {}, body: known ?? { error: 'bad_request', message: (error as Error).message } };
+    return {
+      status: statusCode,
+      headers: {},
+      body: known ?? { error: 'bad_request', message: (error as Error).message },
+    };
   }
-  if (statusCode === 503) return { status: 503, headers: {}, body: { error: 'shutting_down', message: 'the coordinator is shutting down; retry shortly' } };
-  return { status: 500, headers: {}, body: { error: 'internal', message: 'internal error; the coordinator log has the details' } };
+  if (statusCode === 503)
+    return {
+      status: 503,
+      headers: {},
+      body: { error: 'shutting_down', message: 'the coordinator is shutting down; retry shortly' },
+    };
+  return {
+    status: 500,
+    headers: {},
+    body: { error: 'internal', message: 'internal error; the coordinator log has the details' },
+  };
 }
 
 /** The request's path without its query, which may hold a token. */

@@ -91,35 +91,59 @@ export class SqliteStore implements Store {
     this.db = db;
     this.statements = {
       insertReport: db.prepare<[string, string, string | null, string | null, string, string]>(
-        'INSERT INTO reports (id, agent, role, site, received_at, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING'),
+        'INSERT INTO reports (id, agent, role, site, received_at, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      ),
       agentOfReport: db.prepare<[string], { agent: string }>('SELECT agent FROM reports WHERE id = ?'),
-      getReport: db.prepare<[string], ReportRow>('SELECT seq, id, agent, role, site, received_at, json FROM reports WHERE id = ?'),
+      getReport: db.prepare<[string], ReportRow>(
+        'SELECT seq, id, agent, role, site, received_at, json FROM reports WHERE id = ?',
+      ),
       latestReports: db.prepare<[], ReportRow>(
-        'SELECT seq, id, agent, role, site, received_at, json FROM reports WHERE seq IN (SELECT MAX(seq) FROM reports GROUP BY agent)'),
+        'SELECT seq, id, agent, role, site, received_at, json FROM reports WHERE seq IN (SELECT MAX(seq) FROM reports GROUP BY agent)',
+      ),
       prune: db.prepare<[string, number]>(
         `DELETE FROM reports WHERE seq IN (
            SELECT seq FROM reports
            WHERE received_at < ? AND seq NOT IN (SELECT MAX(seq) FROM reports GROUP BY agent)
-           ORDER BY seq LIMIT ?)`),
+           ORDER BY seq LIMIT ?)`,
+      ),
       addToken: db.prepare<[string, string, string | null, string | null, Buffer, string, string | null]>(
-        'INSERT INTO tokens (id, kind, agent, role, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      findToken: db.prepare<[string], TokenRow>('SELECT id, kind, agent, role, hash, created_at, revoked_at FROM tokens WHERE id = ?'),
-      listTokens: db.prepare<[], TokenRecord>('SELECT id, kind, agent, role, created_at, revoked_at FROM tokens ORDER BY created_at, id'),
+        'INSERT INTO tokens (id, kind, agent, role, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      findToken: db.prepare<[string], TokenRow>(
+        'SELECT id, kind, agent, role, hash, created_at, revoked_at FROM tokens WHERE id = ?',
+      ),
+      listTokens: db.prepare<[], TokenRecord>(
+        'SELECT id, kind, agent, role, created_at, revoked_at FROM tokens ORDER BY created_at, id',
+      ),
       revokeToken: db.prepare<[string, string]>('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?'),
       getBaseline: db.prepare<[], { json: string; accepted_at: string; accepted_by: string | null }>(
-        'SELECT json, accepted_at, accepted_by FROM baseline WHERE singleton = 1'),
+        'SELECT json, accepted_at, accepted_by FROM baseline WHERE singleton = 1',
+      ),
       setBaseline: db.prepare<[string, string, string | null]>(
         `INSERT INTO baseline (singleton, json, accepted_at, accepted_by) VALUES (1, ?, ?, ?)
-         ON CONFLICT (singleton) DO UPDATE SET json = excluded.json, accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by`),
+         ON CONFLICT (singleton) DO UPDATE SET json = excluded.json, accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by`,
+      ),
     };
-    this.insertBatch = db.transaction((batch: PendingReport[]) => batch.map((pending) => {
-      const { report } = pending;
-      const info = this.statements.insertReport.run(report.id, report.agent, report.role, report.site, pending.receivedAt, pending.json);
-      if (info.changes === 1) return { stored: true as const, seq: Number(info.lastInsertRowid) };
-      return { stored: false as const, agent: this.statements.agentOfReport.get(report.id)?.agent ?? report.agent };
-    }));
+    this.insertBatch = db.transaction((batch: PendingReport[]) =>
+      batch.map((pending) => {
+        const { report } = pending;
+        const info = this.statements.insertReport.run(
+          report.id,
+          report.agent,
+          report.role,
+          report.site,
+          pending.receivedAt,
+          pending.json,
+        );
+        if (info.changes === 1) return { stored: true as const, seq: Number(info.lastInsertRowid) };
+        return { stored: false as const, agent: this.statements.agentOfReport.get(report.id)?.agent ?? report.agent };
+      }),
+    );
     for (const row of this.statements.latestReports.all()) {
-      this.latest.set(row.agent, { seq: row.seq, latest: { report: JSON.parse(row.json) as RunReport, received_at: row.received_at } });
+      this.latest.set(row.agent, {
+        seq: row.seq,
+        latest: { report: JSON.parse(row.json) as RunReport, received_at: row.received_at },
+      });
     }
   }
 
@@ -127,7 +151,10 @@ export class SqliteStore implements Store {
   static open(file: string, options: SqliteStoreOptions = {}): SqliteStore {
     const created = !existsSync(file);
     if (created && options.mustExist) {
-      throw new UsageError(`no database at ${file}`, 'Give the --db file the coordinator uses; `reachgate token create` or `reachgate coordinator` creates it.');
+      throw new UsageError(
+        `no database at ${file}`,
+        'Give the --db file the coordinator uses; `reachgate token create` or `reachgate coordinator` creates it.',
+      );
     }
     let db: Database.Database | undefined;
     try {
@@ -143,7 +170,10 @@ export class SqliteStore implements Store {
       db?.close();
       if (error instanceof UsageError) throw error;
       const reason = error instanceof Error ? error.message : String(error);
-      throw new UsageError(`cannot open the database ${file}: ${reason}`, 'Give a writable SQLite file made by reachgate (or a new path to create one).');
+      throw new UsageError(
+        `cannot open the database ${file}: ${reason}`,
+        'Give a writable SQLite file made by reachgate (or a new path to create one).',
+      );
     }
   }
 
@@ -180,7 +210,10 @@ export class SqliteStore implements Store {
         const { agent } = pending.report;
         const previous = this.latest.get(agent);
         if (!previous || previous.seq < outcome.seq) {
-          this.latest.set(agent, { seq: outcome.seq, latest: { report: pending.report, received_at: pending.receivedAt } });
+          this.latest.set(agent, {
+            seq: outcome.seq,
+            latest: { report: pending.report, received_at: pending.receivedAt },
+          });
         }
         pending.resolve({ stored: true });
       } else {
@@ -213,7 +246,15 @@ export class SqliteStore implements Store {
   }
 
   async addToken(token: TokenWithHash): Promise<void> {
-    this.statements.addToken.run(token.id, token.kind, token.agent, token.role, token.hash, token.created_at, token.revoked_at);
+    this.statements.addToken.run(
+      token.id,
+      token.kind,
+      token.agent,
+      token.role,
+      token.hash,
+      token.created_at,
+      token.revoked_at,
+    );
   }
 
   async findToken(id: string): Promise<TokenWithHash | null> {
@@ -231,7 +272,13 @@ export class SqliteStore implements Store {
   async getBaseline(): Promise<AcceptedBaseline | null> {
     if (this.baselineCache === undefined) {
       const row = this.statements.getBaseline.get();
-      this.baselineCache = row ? { baseline: JSON.parse(row.json) as AcceptedBaseline['baseline'], accepted_at: row.accepted_at, accepted_by: row.accepted_by } : null;
+      this.baselineCache = row
+        ? {
+            baseline: JSON.parse(row.json) as AcceptedBaseline['baseline'],
+            accepted_at: row.accepted_at,
+            accepted_by: row.accepted_by,
+          }
+        : null;
     }
     return this.baselineCache;
   }
@@ -252,7 +299,10 @@ export class SqliteStore implements Store {
 function migrate(db: Database.Database, file: string): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > MIGRATIONS.length) {
-    throw new UsageError(`the database ${file} has schema version ${version}; this reachgate knows up to ${MIGRATIONS.length}`, 'Run the reachgate version that wrote it, or a newer one.');
+    throw new UsageError(
+      `the database ${file} has schema version ${version}; this reachgate knows up to ${MIGRATIONS.length}`,
+      'Run the reachgate version that wrote it, or a newer one.',
+    );
   }
   for (let next = version; next < MIGRATIONS.length; next++) {
     db.transaction(() => {

@@ -16,13 +16,19 @@ function hashSecret(secret: string): Buffer {
 /** Check an agent name or role for a token: printable, 1 to 128 characters. */
 export function checkTokenName(value: string, option: string): string {
   if (value.length === 0 || value.length > NAME_MAX || /[\x00-\x1f\x7f]/.test(value)) {
-    throw new UsageError(`Expected \`${option}\` to be 1 to ${NAME_MAX} printable characters, got ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `Expected \`${option}\` to be 1 to ${NAME_MAX} printable characters, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
 
 /** Make a token for a grant, store its record and hash, and return the token text (shown once). */
-export async function createToken(store: Store, grant: TokenGrant, now: Date = new Date()): Promise<{ token: string; record: TokenRecord }> {
+export async function createToken(
+  store: Store,
+  grant: TokenGrant,
+  now: Date = new Date(),
+): Promise<{ token: string; record: TokenRecord }> {
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   const record: TokenRecord = {
@@ -48,7 +54,8 @@ export async function authenticate(store: Store, presented: string | undefined):
   const stored = await store.findToken(match[1]!);
   const equal = timingSafeEqual(hashSecret(match[2]!), stored?.hash.length === 32 ? stored.hash : NO_HASH);
   if (!stored || !equal) return { ok: false, reason: 'unknown token' };
-  if (stored.revoked_at !== null) return { ok: false, reason: `the token ${stored.id} was revoked at ${stored.revoked_at}` };
+  if (stored.revoked_at !== null)
+    return { ok: false, reason: `the token ${stored.id} was revoked at ${stored.revoked_at}` };
   const { hash: _hash, ...token } = stored;
   return { ok: true, token };
 }

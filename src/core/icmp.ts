@@ -8,7 +8,13 @@ export interface IcmpError {
   /** The host or router that sent the error. */
   from: string;
   /** What the quoted header says we sent. */
-  quoted: { protocol: 'tcp' | 'udp' | 'icmp' | 'other'; source: string; destination: string; sourcePort: number; destinationPort: number };
+  quoted: {
+    protocol: 'tcp' | 'udp' | 'icmp' | 'other';
+    source: string;
+    destination: string;
+    sourcePort: number;
+    destinationPort: number;
+  };
 }
 
 /** The path of one in-flight probe, as an ICMP error would quote it. */

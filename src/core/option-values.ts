@@ -10,7 +10,8 @@ function received(value: unknown): string {
 export function optionalString(raw: Record<string, unknown>, name: string): string | undefined {
   const value = raw[name];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || value === '') throw new UsageError(`Expected the \`--${name}\` option to be a non-empty string, got ${received(value)}`);
+  if (typeof value !== 'string' || value === '')
+    throw new UsageError(`Expected the \`--${name}\` option to be a non-empty string, got ${received(value)}`);
   return value;
 }
 
@@ -18,7 +19,8 @@ export function optionalString(raw: Record<string, unknown>, name: string): stri
 export function flag(raw: Record<string, unknown>, name: string): boolean {
   const value = raw[name];
   if (value === undefined || value === null) return false;
-  if (typeof value !== 'boolean') throw new UsageError(`Expected the \`--${name}\` option to be true or false, got ${received(value)}`);
+  if (typeof value !== 'boolean')
+    throw new UsageError(`Expected the \`--${name}\` option to be true or false, got ${received(value)}`);
   return value;
 }
 
@@ -29,7 +31,9 @@ export function optionalRegex(raw: Record<string, unknown>, name: string): RegEx
   try {
     return new RegExp(text);
   } catch (error) {
-    throw new UsageError(`Expected the \`--${name}\` option to be a regular expression, got \`${text}\`: ${(error as Error).message}`);
+    throw new UsageError(
+      `Expected the \`--${name}\` option to be a regular expression, got \`${text}\`: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -41,7 +45,10 @@ export function requestBytes(raw: Record<string, unknown>): Buffer | undefined {
   if (hex !== undefined) {
     const digits = hex.replace(/[\s:]/g, '');
     if (!/^(?:[0-9a-fA-F]{2})+$/.test(digits)) {
-      throw new UsageError(`Expected the \`--send-hex\` option to be pairs of hex digits, got \`${hex}\``, 'e.g. --send-hex "16 03 01" or --send-hex 160301');
+      throw new UsageError(
+        `Expected the \`--send-hex\` option to be pairs of hex digits, got \`${hex}\``,
+        'e.g. --send-hex "16 03 01" or --send-hex 160301',
+      );
     }
     return Buffer.from(digits, 'hex');
   }
@@ -51,12 +58,18 @@ export function requestBytes(raw: Record<string, unknown>): Buffer | undefined {
 function unescapeText(text: string): string {
   return text.replace(/\\(x[0-9a-fA-F]{2}|[rnt0\\])/g, (_, code: string) => {
     switch (code) {
-      case 'r': return '\r';
-      case 'n': return '\n';
-      case 't': return '\t';
-      case '0': return '\0';
-      case '\\': return '\\';
-      default: return String.fromCharCode(parseInt(code.slice(1), 16));
+      case 'r':
+        return '\r';
+      case 'n':
+        return '\n';
+      case 't':
+        return '\t';
+      case '0':
+        return '\0';
+      case '\\':
+        return '\\';
+      default:
+        return String.fromCharCode(parseInt(code.slice(1), 16));
     }
   });
 }

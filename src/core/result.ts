@@ -1,12 +1,5 @@
 /** What the network showed for one probe (DESIGN.md "Result model"). */
-export type State =
-  | 'open'
-  | 'closed'
-  | 'filtered'
-  | 'prohibited'
-  | 'unreachable'
-  | 'unresolved'
-  | 'error';
+export type State = 'open' | 'closed' | 'filtered' | 'prohibited' | 'unreachable' | 'unresolved' | 'error';
 
 /** The judgement of a state and check against the expectation. */
 export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'error';
@@ -15,7 +8,15 @@ export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'error';
 export type Expectation = 'reachable' | 'blocked';
 
 /** Every state, in the order the result model lists them. */
-export const STATES: readonly State[] = ['open', 'closed', 'filtered', 'prohibited', 'unreachable', 'unresolved', 'error'];
+export const STATES: readonly State[] = [
+  'open',
+  'closed',
+  'filtered',
+  'prohibited',
+  'unreachable',
+  'unresolved',
+  'error',
+];
 
 /** Every verdict, in the order the result model lists them. */
 export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'inconclusive', 'error'];

@@ -57,14 +57,22 @@ export async function runPlan(
 }
 
 /** Run one probe under its deadline and judge it. */
-export async function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<ProbeResult> {
+export async function runOne(
+  spec: ProbeSpec,
+  kind: ProbeKind,
+  context: Omit<ProbeContext, 'signal'>,
+): Promise<ProbeResult> {
   const startedAt = new Date();
   const resolved = resolvedSpec(spec);
   const observation: Observation = spec.unresolved
     ? { state: 'unresolved', reason: `name not resolved: ${spec.unresolved}`, attempts: 0 }
     : resolved
       ? await observeWithDeadline(resolved, kind, context)
-      : { state: 'error', reason: `internal fault: the ${spec.kind} probe ${spec.id} came without an address`, attempts: 0 };
+      : {
+          state: 'error',
+          reason: `internal fault: the ${spec.kind} probe ${spec.id} came without an address`,
+          attempts: 0,
+        };
   return {
     id: spec.id,
     ...(spec.row === undefined ? {} : { row: spec.row }),
@@ -92,21 +100,33 @@ function resolvedSpec(spec: ProbeSpec): ResolvedProbeSpec | undefined {
   return { ...spec, target: { ...spec.target, address, port: port ?? 0 } };
 }
 
-async function observeWithDeadline(spec: ResolvedProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<Observation> {
+async function observeWithDeadline(
+  spec: ResolvedProbeSpec,
+  kind: ProbeKind,
+  context: Omit<ProbeContext, 'signal'>,
+): Promise<Observation> {
   const controller = new AbortController();
   const deadline = setTimeout(() => controller.abort(DEADLINE), spec.timeoutMs);
   let giveUp: NodeJS.Timeout | undefined;
   const overdue = new Promise<Observation>((resolve) => {
-    giveUp = setTimeout(() => resolve({
-      state: 'error',
-      reason: `internal fault: the ${spec.kind} probe did not settle within its ${formatMs(spec.timeoutMs)} deadline`,
-      attempts: spec.attempts,
-    }), spec.timeoutMs + GRACE_MS);
+    giveUp = setTimeout(
+      () =>
+        resolve({
+          state: 'error',
+          reason: `internal fault: the ${spec.kind} probe did not settle within its ${formatMs(spec.timeoutMs)} deadline`,
+          attempts: spec.attempts,
+        }),
+      spec.timeoutMs + GRACE_MS,
+    );
   });
   try {
     return await Promise.race([kind.observe(spec, { ...context, signal: controller.signal }), overdue]);
   } catch (error) {
-    return { state: 'error', reason: `internal fault in the ${spec.kind} probe: ${messageOf(error)}`, attempts: spec.attempts };
+    return {
+      state: 'error',
+      reason: `internal fault in the ${spec.kind} probe: ${messageOf(error)}`,
+      attempts: spec.attempts,
+    };
   } finally {
     clearTimeout(deadline);
     clearTimeout(giveUp);

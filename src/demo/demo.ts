@@ -24,11 +24,15 @@ export interface DemoOutput {
 export async function runDemo(options: DemoOptions, output: DemoOutput): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'reachgate-demo-'));
   const unavailable = labUnavailable();
-  const say = (line: string): void => { output.stdout(`${line}\n`); };
-  say(unavailable === null
-    ? '# reachgate demo: a site shaped like the TightGate-Pro port table, in network namespaces, with real daemons'
-    : `# reachgate demo: a loopback-only site (${unavailable}; `
-      + 'as root the demo builds a whole site in network namespaces)');
+  const say = (line: string): void => {
+    output.stdout(`${line}\n`);
+  };
+  say(
+    unavailable === null
+      ? '# reachgate demo: a site shaped like the TightGate-Pro port table, in network namespaces, with real daemons'
+      : `# reachgate demo: a loopback-only site (${unavailable}; ` +
+          'as root the demo builds a whole site in network namespaces)',
+  );
   const site = unavailable === null ? await namespaceSite(dir) : await loopbackSite(dir);
   let coordinator: Awaited<ReturnType<typeof startCoordinator>> | undefined;
   let page: Server | undefined;
@@ -42,7 +46,13 @@ export async function runDemo(options: DemoOptions, output: DemoOutput): Promise
     const failures = await runFleet(site.agents, configs);
     for (const failure of failures) say(`# agent ${failure}`);
     const matrix = await reachgate(site.viewerPlace, [
-      'matrix', '--coordinator', coordinator.url, '--token-file', viewer, '--format', 'table',
+      'matrix',
+      '--coordinator',
+      coordinator.url,
+      '--token-file',
+      viewer,
+      '--format',
+      'table',
     ]);
     output.stdout(matrix.stdout);
     if (matrix.stderr.trim()) output.stderr(matrix.stderr);

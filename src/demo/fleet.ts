@@ -28,8 +28,12 @@ export function reachgate(place: Place, args: string[], timeoutMs = 120_000): Pr
     const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -39,7 +43,11 @@ export function reachgate(place: Place, args: string[], timeoutMs = 120_000): Pr
 }
 
 /** Start the coordinator (here or in a namespace) and resolve with its process and URL once it listens. */
-export function startCoordinator(place: Place, db: string, listen: string): Promise<{ child: ChildProcess; url: string }> {
+export function startCoordinator(
+  place: Place,
+  db: string,
+  listen: string,
+): Promise<{ child: ChildProcess; url: string }> {
   const [file, argv] = command(place, ['coordinator', '--db', db, '--listen', listen]);
   const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   return new Promise((resolve, reject) => {
@@ -83,7 +91,13 @@ async function tokenFile(dir: string, db: string, name: string, args: string[]):
 }
 
 /** Give each agent a token and a config; returns the viewer's token file and each agent's config file. */
-export async function enrol(dir: string, db: string, agents: DemoAgent[], site: string, coordinator: string): Promise<{ viewer: string; configs: Map<string, string> }> {
+export async function enrol(
+  dir: string,
+  db: string,
+  agents: DemoAgent[],
+  site: string,
+  coordinator: string,
+): Promise<{ viewer: string; configs: Map<string, string> }> {
   const viewer = await tokenFile(dir, db, 'viewer', ['--viewer']);
   const configs = new Map<string, string>();
   for (const agent of agents) {
@@ -91,17 +105,20 @@ export async function enrol(dir: string, db: string, agents: DemoAgent[], site: 
     const home = join(dir, agent.name);
     mkdirSync(home, { recursive: true });
     const config = join(home, 'agent.yaml');
-    writeFileSync(config, [
-      `name: ${agent.name}`,
-      `role: ${agent.role}`,
-      `profile: ${agent.profile}`,
-      `site: ${site}`,
-      `coordinator: ${coordinator}`,
-      `token-file: ${token}`,
-      'interval: 5m',
-      'spool: spool',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `name: ${agent.name}`,
+        `role: ${agent.role}`,
+        `profile: ${agent.profile}`,
+        `site: ${site}`,
+        `coordinator: ${coordinator}`,
+        `token-file: ${token}`,
+        'interval: 5m',
+        'spool: spool',
+        '',
+      ].join('\n'),
+    );
     configs.set(agent.name, config);
   }
   return { viewer, configs };
@@ -109,6 +126,23 @@ export async function enrol(dir: string, db: string, agents: DemoAgent[], site: 
 
 /** Run every agent's `--once` cycle at the same time; returns the agents whose cycle failed, with why. */
 export async function runFleet(agents: DemoAgent[], configs: Map<string, string>): Promise<string[]> {
-  const runs = await Promise.all(agents.map(async (agent) => [agent, await reachgate(agent.place, ['agent', '--config', configs.get(agent.name)!, '--once', '--log-level', 'warn'])] as const));
-  return runs.filter(([, run]) => run.code !== 0).map(([agent, run]) => `${agent.name} (exit ${run.code}): ${run.stderr.trim().split('\n').slice(-2).join(' ')}`);
+  const runs = await Promise.all(
+    agents.map(
+      async (agent) =>
+        [
+          agent,
+          await reachgate(agent.place, [
+            'agent',
+            '--config',
+            configs.get(agent.name)!,
+            '--once',
+            '--log-level',
+            'warn',
+          ]),
+        ] as const,
+    ),
+  );
+  return runs
+    .filter(([, run]) => run.code !== 0)
+    .map(([agent, run]) => `${agent.name} (exit ${run.code}): ${run.stderr.trim().split('\n').slice(-2).join(' ')}`);
 }

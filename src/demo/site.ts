@@ -87,7 +87,9 @@ export async function loopbackSite(dir: string): Promise<DemoSite> {
   const [open, closed] = await Promise.all([listenOnLoopback(viewer), listenOnLoopback(vacant)]);
   await new Promise((resolve) => vacant.close(resolve));
   const profile = join(dir, 'loopback.yaml');
-  writeFileSync(profile, `profile: demo/loopback
+  writeFileSync(
+    profile,
+    `profile: demo/loopback
 role: workstation
 description: The demo's loopback stand-in for the workstation profile.
 probes:
@@ -101,7 +103,8 @@ probes:
     target: tightgate
     ports: "${closed}"
     expect: blocked
-`);
+`,
+  );
   const site = join(dir, 'site.yaml');
   writeFileSync(site, 'site: demo-loopback\nhosts:\n  tightgate: [127.0.0.1]\n  internet-canaries: [127.0.0.2]\n');
   return {
@@ -110,6 +113,8 @@ probes:
     coordinatorPlace: null,
     listen: '127.0.0.1:0',
     viewerPlace: null,
-    destroy: async () => { viewer.close(); },
+    destroy: async () => {
+      viewer.close();
+    },
   };
 }

@@ -21,11 +21,22 @@ const ATTEMPTS = 3;
 export async function checkClock(site: Site, timeoutMs: number): Promise<Finding> {
   const host = site.hosts['ntp-servers']?.[0];
   if (host === undefined) {
-    return { check: CHECK, status: 'skip', message: 'the site names no ntp-servers: the clock offset was not measured', fix: 'name the site\'s NTP server under hosts.ntp-servers to have doctor measure the offset' };
+    return {
+      check: CHECK,
+      status: 'skip',
+      message: 'the site names no ntp-servers: the clock offset was not measured',
+      fix: "name the site's NTP server under hosts.ntp-servers to have doctor measure the offset",
+    };
   }
   const resolution = await resolveHost(host, timeoutMs);
   if ('error' in resolution) {
-    return { check: CHECK, subject: host, status: 'fail', message: `the NTP server does not resolve: ${resolution.error}`, fix: 'fix the name in DNS, or put the NTP server\'s address in the site file under hosts.ntp-servers' };
+    return {
+      check: CHECK,
+      subject: host,
+      status: 'fail',
+      message: `the NTP server does not resolve: ${resolution.error}`,
+      fix: "fix the name in DNS, or put the NTP server's address in the site file under hosts.ntp-servers",
+    };
   }
   const address = resolution.addresses[0]!;
   const subject = host === address ? host : `${host} (${address})`;
@@ -41,9 +52,10 @@ export async function checkClock(site: Site, timeoutMs: number): Promise<Finding
   // A RATE kiss does not end the exchange; if nothing else came, it is the answer.
   const reply = outcome.kind === 'reply' ? outcome.reply : outcome.kind === 'silent' ? outcome.lastReply : undefined;
   if (reply === undefined) {
-    const failure = outcome.kind === 'failed'
-      ? failureObservation(outcome, outcome.attempts, undefined, 'udp')
-      : { state: 'filtered', reason: silenceReason(timeoutMs, outcome.attempts) };
+    const failure =
+      outcome.kind === 'failed'
+        ? failureObservation(outcome, outcome.attempts, undefined, 'udp')
+        : { state: 'filtered', reason: silenceReason(timeoutMs, outcome.attempts) };
     const evidence = { address, state: failure.state };
     return {
       check: CHECK,

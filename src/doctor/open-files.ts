@@ -8,18 +8,29 @@ const CHECK = 'open-files';
 export function checkOpenFiles(concurrency: number, source: string): Finding {
   const limits = openFilesLimits();
   if (limits === undefined) {
-    return { check: CHECK, status: 'skip', message: 'cannot read the open-files limit here (/proc/self/limits)', fix: 'run doctor on Linux with /proc mounted' };
+    return {
+      check: CHECK,
+      status: 'skip',
+      message: 'cannot read the open-files limit here (/proc/self/limits)',
+      fix: 'run doctor on Linux with /proc mounted',
+    };
   }
   const budget = socketBudget();
   const evidence = { soft: limits.soft, hard: limits.hard, sockets: budget, concurrency, concurrency_from: source };
   if (budget >= concurrency) {
-    return { check: CHECK, status: 'ok', message: `open-files limit ${limits.soft} (hard ${limits.hard}): room for ${budget} sockets, enough for ${concurrency} probes at once (${source})`, evidence };
+    return {
+      check: CHECK,
+      status: 'ok',
+      message: `open-files limit ${limits.soft} (hard ${limits.hard}): room for ${budget} sockets, enough for ${concurrency} probes at once (${source})`,
+      evidence,
+    };
   }
   const wanted = concurrency + (limits.soft - budget);
   // Node raises its soft limit to the hard limit at start-up: the hard limit is the one to raise.
-  const raise = limits.hard >= wanted
-    ? `ulimit -n ${wanted} in the shell that runs reachgate, or LimitNOFILE=${wanted} in its systemd unit`
-    : `raise the hard limit to ${wanted}: LimitNOFILE=${wanted} in the systemd unit, ` +
+  const raise =
+    limits.hard >= wanted
+      ? `ulimit -n ${wanted} in the shell that runs reachgate, or LimitNOFILE=${wanted} in its systemd unit`
+      : `raise the hard limit to ${wanted}: LimitNOFILE=${wanted} in the systemd unit, ` +
         `ulimit -Hn ${wanted} (as root) before starting reachgate, or nofile in /etc/security/limits.conf; ` +
         `or lower the concurrency to ${budget}`;
   return {

@@ -15,7 +15,8 @@ export function checkRawSocket(): Finding {
     return {
       check: CHECK,
       status: 'warn',
-      message: 'the ICMP listener is off on purpose (REACHGATE_RAW_SOCKET=off): rejections read unreachable, never prohibited, and name no router',
+      message:
+        'the ICMP listener is off on purpose (REACHGATE_RAW_SOCKET=off): rejections read unreachable, never prohibited, and name no router',
       fix: 'unset REACHGATE_RAW_SOCKET',
     };
   }
@@ -24,12 +25,14 @@ export function checkRawSocket(): Finding {
     return {
       check: CHECK,
       status: 'warn',
-      message: module === 'missing'
-        ? 'the optional raw-socket module is not installed (its native build failed or was skipped at install): no ICMP listener, no icmp probe'
-        : 'the optional raw-socket module is installed but its native part is not built: no ICMP listener, no icmp probe',
-      fix: module === 'missing'
-        ? `install python3, make and g++, then: npm install --prefix ${PACKAGE_ROOT} --no-save --omit=dev raw-socket@${pinnedVersion()}`
-        : `install python3, make and g++, then: npm rebuild --prefix ${PACKAGE_ROOT} raw-socket`,
+      message:
+        module === 'missing'
+          ? 'the optional raw-socket module is not installed (its native build failed or was skipped at install): no ICMP listener, no icmp probe'
+          : 'the optional raw-socket module is installed but its native part is not built: no ICMP listener, no icmp probe',
+      fix:
+        module === 'missing'
+          ? `install python3, make and g++, then: npm install --prefix ${PACKAGE_ROOT} --no-save --omit=dev raw-socket@${pinnedVersion()}`
+          : `install python3, make and g++, then: npm rebuild --prefix ${PACKAGE_ROOT} raw-socket`,
       evidence: { module },
     };
   }
@@ -49,12 +52,13 @@ export function checkRawSocket(): Finding {
     check: CHECK,
     status: 'warn',
     message: `no raw ICMP socket: ${started.note}`,
-    fix: capable !== true
-      ? 'grant CAP_NET_RAW: under systemd, AmbientCapabilities=CAP_NET_RAW (contrib/systemd/reachgate-agent.service); ' +
-        `or setcap cap_net_raw+ep ${node} (then every program run by this node binary may open raw sockets); ` +
-        'or run as root'
-      : 'the kernel refused the raw socket although this process holds CAP_NET_RAW: check seccomp, SELinux/AppArmor ' +
-        "or the unit's RestrictAddressFamilies (raw ICMP is AF_INET/AF_INET6)",
+    fix:
+      capable !== true
+        ? 'grant CAP_NET_RAW: under systemd, AmbientCapabilities=CAP_NET_RAW (contrib/systemd/reachgate-agent.service); ' +
+          `or setcap cap_net_raw+ep ${node} (then every program run by this node binary may open raw sockets); ` +
+          'or run as root'
+        : 'the kernel refused the raw socket although this process holds CAP_NET_RAW: check seccomp, SELinux/AppArmor ' +
+          "or the unit's RestrictAddressFamilies (raw ICMP is AF_INET/AF_INET6)",
     evidence: { module, cap_net_raw: capable, uid: process.getuid?.(), node },
   };
 }
@@ -102,6 +106,8 @@ function nodeBinary(): string {
 
 /** The raw-socket version reachgate's package.json pins. */
 function pinnedVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { optionalDependencies?: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+    optionalDependencies?: Record<string, string>;
+  };
   return manifest.optionalDependencies?.['raw-socket'] ?? 'latest';
 }

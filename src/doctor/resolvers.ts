@@ -24,7 +24,10 @@ export function checkResolvers(file = '/etc/resolv.conf'): Finding {
   const nameservers: string[] = [];
   const search: string[] = [];
   for (const line of text.split('\n')) {
-    const [key, ...values] = line.replace(/[#;].*$/, '').trim().split(/\s+/);
+    const [key, ...values] = line
+      .replace(/[#;].*$/, '')
+      .trim()
+      .split(/\s+/);
     if (key === 'nameserver' && values[0]) nameservers.push(values[0]);
     // The last search or domain line wins (resolv.conf(5)).
     if ((key === 'search' || key === 'domain') && values.length > 0) search.splice(0, search.length, ...values);
@@ -41,7 +44,8 @@ export function checkResolvers(file = '/etc/resolv.conf'): Finding {
   }
   const notes: string[] = [];
   if (search.length > 0) notes.push(`search ${search.join(' ')}`);
-  if (nameservers.includes(RESOLVED_STUB)) notes.push('127.0.0.53 is systemd-resolved\'s stub: `resolvectl status` shows the servers behind it');
+  if (nameservers.includes(RESOLVED_STUB))
+    notes.push("127.0.0.53 is systemd-resolved's stub: `resolvectl status` shows the servers behind it");
   const listed = `nameserver ${nameservers.join(', ')}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`;
   if (nameservers.length > MAXNS) {
     return {

@@ -50,7 +50,13 @@ export async function checkRoutes(site: Site, resolveTimeoutMs: number): Promise
 async function routeFinding(address: string, subject: string): Promise<Finding> {
   const answer = await ipRouteGet(address);
   if ('missing' in answer) {
-    return { check: CHECK, subject, status: 'skip', message: 'iproute2\'s ip command is not installed: routes not checked', fix: 'apt-get install iproute2 (or your distribution\'s iproute2 package)' };
+    return {
+      check: CHECK,
+      subject,
+      status: 'skip',
+      message: "iproute2's ip command is not installed: routes not checked",
+      fix: "apt-get install iproute2 (or your distribution's iproute2 package)",
+    };
   }
   if ('error' in answer) {
     return {
@@ -63,12 +69,26 @@ async function routeFinding(address: string, subject: string): Promise<Finding> 
     };
   }
   const route = answer.route;
-  const evidence = { address, type: route.type ?? 'unicast', gateway: route.gateway, dev: route.dev, source: route.prefsrc };
-  const path = route.type === 'local'
-    ? `is this host's own address (dev ${route.dev})`
-    : `${route.gateway ? `via ${route.gateway} ` : 'directly '}dev ${route.dev}, source ${route.prefsrc ?? 'chosen by the kernel'}`;
+  const evidence = {
+    address,
+    type: route.type ?? 'unicast',
+    gateway: route.gateway,
+    dev: route.dev,
+    source: route.prefsrc,
+  };
+  const path =
+    route.type === 'local'
+      ? `is this host's own address (dev ${route.dev})`
+      : `${route.gateway ? `via ${route.gateway} ` : 'directly '}dev ${route.dev}, source ${route.prefsrc ?? 'chosen by the kernel'}`;
   if (route.flags?.includes('linkdown')) {
-    return { check: CHECK, subject, status: 'warn', message: `${address} ${path}, but the link of ${route.dev} is down`, fix: `bring ${route.dev} up (ip link set ${route.dev} up) or check its cable or peer`, evidence };
+    return {
+      check: CHECK,
+      subject,
+      status: 'warn',
+      message: `${address} ${path}, but the link of ${route.dev} is down`,
+      fix: `bring ${route.dev} up (ip link set ${route.dev} up) or check its cable or peer`,
+      evidence,
+    };
   }
   return { check: CHECK, subject, status: 'ok', message: `${address} ${path}`, evidence };
 }
@@ -76,16 +96,21 @@ async function routeFinding(address: string, subject: string): Promise<Finding> 
 /** The kernel's route toward an address, its error, or that ip(8) is missing. */
 function ipRouteGet(address: string): Promise<{ route: RouteAnswer } | { error: string } | { missing: true }> {
   return new Promise((resolve) => {
-    execFile('ip', ['-j', 'route', 'get', address], { timeout: IP_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
-      if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') return resolve({ missing: true });
-      if (error) return resolve({ error: stderr.trim().replace(/^RTNETLINK answers: /, '') || error.message });
-      try {
-        const [route] = JSON.parse(stdout) as RouteAnswer[];
-        resolve(route ? { route } : { error: 'ip printed no route' });
-      } catch {
-        resolve({ error: `ip printed no JSON: ${stdout.trim().slice(0, 200)}` });
-      }
-    });
+    execFile(
+      'ip',
+      ['-j', 'route', 'get', address],
+      { timeout: IP_TIMEOUT_MS, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') return resolve({ missing: true });
+        if (error) return resolve({ error: stderr.trim().replace(/^RTNETLINK answers: /, '') || error.message });
+        try {
+          const [route] = JSON.parse(stdout) as RouteAnswer[];
+          resolve(route ? { route } : { error: 'ip printed no route' });
+        } catch {
+          resolve({ error: `ip printed no JSON: ${stdout.trim().slice(0, 200)}` });
+        }
+      },
+    );
   });
 }
 
@@ -94,6 +119,7 @@ function explainRouteError(error: string): string {
   if (/Network is unreachable/i.test(error)) return 'the routing table has no route for it (no default route?)';
   if (/No route to host/i.test(error)) return 'an `unreachable` route covers it';
   if (/Permission denied/i.test(error)) return 'a `prohibit` route covers it';
-  if (/Invalid argument/i.test(error)) return 'a `blackhole` route covers it (the kernel drops what is sent there), or the address cannot be routed';
+  if (/Invalid argument/i.test(error))
+    return 'a `blackhole` route covers it (the kernel drops what is sent there), or the address cannot be routed';
   return `the kernel says: ${error}`;
 }

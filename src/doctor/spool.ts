@@ -14,40 +14,75 @@ const MAX_LISTED = 5;
 export function checkSpool(config: AgentConfig, now = Date.now()): Finding {
   const dir = config.spoolDir;
   if (!existsSync(dir)) {
-    if (existsSync(dirname(dir))) return { check: CHECK, subject: dir, status: 'ok', message: 'no spool yet: the agent creates it (mode 700) at its first run' };
-    return { check: CHECK, subject: dir, status: 'warn', message: `neither the spool nor its parent ${dirname(dir)} exists`, fix: `mkdir -p ${dir} and give it to the agent's user, or let systemd create it (StateDirectory=reachgate)` };
+    if (existsSync(dirname(dir)))
+      return {
+        check: CHECK,
+        subject: dir,
+        status: 'ok',
+        message: 'no spool yet: the agent creates it (mode 700) at its first run',
+      };
+    return {
+      check: CHECK,
+      subject: dir,
+      status: 'warn',
+      message: `neither the spool nor its parent ${dirname(dir)} exists`,
+      fix: `mkdir -p ${dir} and give it to the agent's user, or let systemd create it (StateDirectory=reachgate)`,
+    };
   }
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch (error) {
-    return { check: CHECK, subject: dir, status: 'warn', message: `cannot read the spool (${(error as NodeJS.ErrnoException).code ?? String(error)}) as uid ${process.getuid?.()}`, fix: 'run doctor as the agent\'s user, or as root' };
+    return {
+      check: CHECK,
+      subject: dir,
+      status: 'warn',
+      message: `cannot read the spool (${(error as NodeJS.ErrnoException).code ?? String(error)}) as uid ${process.getuid?.()}`,
+      fix: "run doctor as the agent's user, or as root",
+    };
   }
   // Listing and stat only: Spool.read would move a corrupt file aside, which is the agent's business.
   const entries = new Spool(dir, config.spoolLimit, silentLog).entries();
   const bytes = entries.reduce((sum, entry) => sum + entry.size, 0);
   const oldestMs = entries.length > 0 ? Number(entries[0]!.name.slice(0, 15)) : undefined;
-  const unreadable = entries.filter((entry) => {
-    try {
-      return reportProblem(readFileSync(entry.path, 'utf8')) !== null;
-    } catch {
-      return true;
-    }
-  }).map((entry) => entry.name);
+  const unreadable = entries
+    .filter((entry) => {
+      try {
+        return reportProblem(readFileSync(entry.path, 'utf8')) !== null;
+      } catch {
+        return true;
+      }
+    })
+    .map((entry) => entry.name);
   const corrupt = [...names.filter((name) => name.endsWith('.json.corrupt')), ...unreadable];
   const rejected = names.filter((name) => name.endsWith('.json.rejected'));
-  const evidence = { dir, reports: entries.length, bytes, oldest_age_s: oldestMs === undefined ? null : Math.round((now - oldestMs) / 1000), corrupt, rejected, limit: config.spoolLimit };
-  const state = entries.length === 0
-    ? 'no report waiting for delivery'
-    : `${entries.length} report${entries.length === 1 ? '' : 's'} waiting for delivery, ${size(bytes)}, the oldest from ${age(now - oldestMs!)} ago`;
+  const evidence = {
+    dir,
+    reports: entries.length,
+    bytes,
+    oldest_age_s: oldestMs === undefined ? null : Math.round((now - oldestMs) / 1000),
+    corrupt,
+    rejected,
+    limit: config.spoolLimit,
+  };
+  const state =
+    entries.length === 0
+      ? 'no report waiting for delivery'
+      : `${entries.length} report${entries.length === 1 ? '' : 's'} waiting for delivery, ${size(bytes)}, the oldest from ${age(now - oldestMs!)} ago`;
 
   const problems: string[] = [];
   const fixes: string[] = [];
   if (corrupt.length > 0 || rejected.length > 0) {
-    const kinds = [corrupt.length > 0 ? `${corrupt.length} corrupt (${corrupt.join(', ')})` : '', rejected.length > 0 ? `${rejected.length} refused by the coordinator (${rejected.join(', ')})` : ''].filter(Boolean);
+    const kinds = [
+      corrupt.length > 0 ? `${corrupt.length} corrupt (${corrupt.join(', ')})` : '',
+      rejected.length > 0 ? `${rejected.length} refused by the coordinator (${rejected.join(', ')})` : '',
+    ].filter(Boolean);
     problems.push(`${kinds.join(' and ')}: never sent`);
     const files = [...corrupt, ...rejected];
-    const listed = files.length <= MAX_LISTED ? files.map((name) => join(dir, name)).join(' ') : `${join(dir, '*.corrupt')} ${join(dir, '*.rejected')}`;
+    const listed =
+      files.length <= MAX_LISTED
+        ? files.map((name) => join(dir, name)).join(' ')
+        : `${join(dir, '*.corrupt')} ${join(dir, '*.rejected')}`;
     fixes.push(`look at them, then remove them: rm ${listed}`);
   }
   const delivering = `see the coordinator and token findings; \`reachgate agent --config ${config.file} --once --log-level debug\` shows why delivery fails`;
@@ -56,12 +91,24 @@ export function checkSpool(config: AgentConfig, now = Date.now()): Finding {
     fixes.push(delivering);
   }
   const { count, bytes: maxBytes } = config.spoolLimit;
-  if ((count !== undefined && entries.length >= NEARLY_FULL * count) || (maxBytes !== undefined && bytes >= NEARLY_FULL * maxBytes)) {
-    problems.push(`nearly full (${count !== undefined ? `at most ${count} reports` : `at most ${size(maxBytes!)}`}): the oldest reports are dropped next`);
+  if (
+    (count !== undefined && entries.length >= NEARLY_FULL * count) ||
+    (maxBytes !== undefined && bytes >= NEARLY_FULL * maxBytes)
+  ) {
+    problems.push(
+      `nearly full (${count !== undefined ? `at most ${count} reports` : `at most ${size(maxBytes!)}`}): the oldest reports are dropped next`,
+    );
     if (!fixes.includes(delivering)) fixes.push(delivering);
   }
   if (problems.length === 0) return { check: CHECK, subject: dir, status: 'ok', message: state, evidence };
-  return { check: CHECK, subject: dir, status: 'warn', message: `${state}; ${problems.join('; ')}`, fix: fixes.join('; '), evidence };
+  return {
+    check: CHECK,
+    subject: dir,
+    status: 'warn',
+    message: `${state}; ${problems.join('; ')}`,
+    fix: fixes.join('; '),
+    evidence,
+  };
 }
 
 const silentLog = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };

@@ -152,8 +152,11 @@ table ip ${TABLE} {
   chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
-    ${when(policy.coordinator !== undefined, `ip saddr { ${SITE.workstation}, ${tg}, ${SITE.dns} } ip daddr ${SITE.monitoring} ` +
-        `tcp dport ${policy.coordinator} accept comment "reachgate coordinator"`)}
+    ${when(
+      policy.coordinator !== undefined,
+      `ip saddr { ${SITE.workstation}, ${tg}, ${SITE.dns} } ip daddr ${SITE.monitoring} ` +
+        `tcp dport ${policy.coordinator} accept comment "reachgate coordinator"`,
+    )}
     iifname "${SEGMENTS.workstations.bridge}" ip saddr ${SITE.workstation} jump workstation
     iifname "${SEGMENTS.dmz.bridge}" ip saddr ${tg} jump tightgate
     iifname "${SEGMENTS.management.bridge}" ip saddr ${SITE.monitoring} jump monitoring
@@ -164,8 +167,11 @@ table ip ${TABLE} {
     ${when(policy.sftp, `ip daddr ${tg} tcp dport 22 accept comment "sftp"`)}
     ip daddr ${tg} tcp dport 1-1024 reject with tcp reset comment "tightgate-only-intended"
     ip daddr ${tg} reject with icmp type admin-prohibited comment "tightgate-only-intended"
-    ${when(policy.workstationToInternet.length > 0, `ip daddr ${internet} tcp dport { ${policy.workstationToInternet.join(', ')} } ` +
-        'accept comment "a faulty rule"')}
+    ${when(
+      policy.workstationToInternet.length > 0,
+      `ip daddr ${internet} tcp dport { ${policy.workstationToInternet.join(', ')} } ` +
+        'accept comment "a faulty rule"',
+    )}
     ip daddr ${internet} tcp dport { 22, 25, 80 } reject with icmp type admin-prohibited
     ip daddr ${internet} udp dport 53 reject with icmp type host-prohibited
     ip daddr ${internet} icmp type echo-request reject with icmp type net-prohibited
@@ -234,36 +240,55 @@ export class SiteLab extends Lab {
     await chmod(this.dir, 0o755);
     for (const ns of Object.values(this.hosts)) await this.addNamespace(ns);
     // A sweep draws hundreds of rejects at once: the default rate limit would turn most into silence.
-    await this.sysctl(router, 'net.ipv4.ip_forward=1', 'net.ipv4.icmp_ratelimit=0', 'net.ipv4.icmp_msgs_per_sec=100000', 'net.ipv4.icmp_msgs_burst=100000');
-    await this.ip(router, ...Object.values(SEGMENTS).flatMap((segment) => [
-      `link add ${segment.bridge} type bridge`,
-      ...segment.gateways.map((gateway) => `addr add ${gateway} dev ${segment.bridge}`),
-      `link set ${segment.bridge} up`,
-    ]));
+    await this.sysctl(
+      router,
+      'net.ipv4.ip_forward=1',
+      'net.ipv4.icmp_ratelimit=0',
+      'net.ipv4.icmp_msgs_per_sec=100000',
+      'net.ipv4.icmp_msgs_burst=100000',
+    );
+    await this.ip(
+      router,
+      ...Object.values(SEGMENTS).flatMap((segment) => [
+        `link add ${segment.bridge} type bridge`,
+        ...segment.gateways.map((gateway) => `addr add ${gateway} dev ${segment.bridge}`),
+        `link set ${segment.bridge} up`,
+      ]),
+    );
     await this.attach(SEGMENTS.workstations, 'ws', this.hosts.workstation, [`${SITE.workstation}/26`]);
     await this.attach(SEGMENTS.management, 'mon', this.hosts.monitoring, [`${SITE.monitoring}/26`]);
     await this.attach(SEGMENTS.management, 'dns', this.hosts.dns, [`${SITE.dns}/26`]);
     await this.attach(SEGMENTS.dmz, 'tg', this.hosts.tightgate, [`${SITE.tightgate}/26`]);
-    await this.attach(SEGMENTS.services, 'svc', this.hosts.services, [`${SITE.ntpServer}/28`, `${SITE.nameServer}/25`, `${SITE.mailServer}/25`]);
-    await this.attach(SEGMENTS.internet, 'net', this.hosts.internet, SITE.canaries.map((canary) => `${canary}/24`));
-    await this.route();
-    const cert = await this.certificate({ cn: SITE.tightgateName, sans: [SITE.tightgateName, SITE.tightgate, 'mail.lab.test', SITE.mailServer] });
-    await Promise.all([
-      this.startTightgate(cert),
-      this.startServices(cert),
-      this.startInternet(),
+    await this.attach(SEGMENTS.services, 'svc', this.hosts.services, [
+      `${SITE.ntpServer}/28`,
+      `${SITE.nameServer}/25`,
+      `${SITE.mailServer}/25`,
     ]);
+    await this.attach(
+      SEGMENTS.internet,
+      'net',
+      this.hosts.internet,
+      SITE.canaries.map((canary) => `${canary}/24`),
+    );
+    await this.route();
+    const cert = await this.certificate({
+      cn: SITE.tightgateName,
+      sans: [SITE.tightgateName, SITE.tightgate, 'mail.lab.test', SITE.mailServer],
+    });
+    await Promise.all([this.startTightgate(cert), this.startServices(cert), this.startInternet()]);
   }
 
   /** Plug a host into a segment: a veth from the segment's bridge to the host's eth0 with these addresses (CIDR), default route via the router. */
   private async attach(segment: Segment, name: string, ns: string, addresses: string[]): Promise<void> {
     const port = `${segment.bridge}-${name}`;
-    await this.ip(this.hosts.router,
+    await this.ip(
+      this.hosts.router,
       `link add ${port} type veth peer name eth0 netns ${ns}`,
       `link set ${port} master ${segment.bridge}`,
       `link set ${port} up`,
     );
-    await this.ip(ns,
+    await this.ip(
+      ns,
       ...addresses.map((address) => `addr add ${address} dev eth0`),
       'link set eth0 up',
       `route add default via ${segment.gateways[0]!.replace(/\/\d+$/, '')}`,
@@ -279,31 +304,55 @@ export class SiteLab extends Lab {
     await this.exec(ns, 'mkdir', ['-p', '/run/sshd']);
     const hostKey = join(this.dir, 'ssh_host_ed25519_key');
     await this.exec(ns, 'ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
-    const sshdConfig = await this.file('sshd_config', `ListenAddress ${address}:22\nUsePAM no\nPidFile ${this.dir}/sshd.pid\n`);
+    const sshdConfig = await this.file(
+      'sshd_config',
+      `ListenAddress ${address}:22\nUsePAM no\nPidFile ${this.dir}/sshd.pid\n`,
+    );
     drain(await this.spawn(ns, '/usr/sbin/sshd', ['-D', '-e', '-f', sshdConfig, '-h', hostKey]));
     const sshd = this.listening(ns, 'tcp', 22, 'sshd');
 
     const snmpdConfig = await this.file('snmpd.conf', 'rocommunity public default\nengineID reachgate-site-lab\n');
     // -f: foreground; -Lo: log to stdout; -C: no system config; -M/-m: load no MIB files;
     // SNMP_PERSISTENT_DIR keeps its state out of /var/lib/snmp.
-    const snmpdChild = await this.spawn(ns, 'snmpd', ['-f', '-Lo', '-C', '-M', join(this.dir, 'no-mibs'), '-m', '', '-c', snmpdConfig, '-p', join(this.dir, 'snmpd.pid'), `udp:${address}:161`], {
-      env: { SNMP_PERSISTENT_DIR: join(this.dir, 'snmp-state') },
-    });
+    const snmpdChild = await this.spawn(
+      ns,
+      'snmpd',
+      [
+        '-f',
+        '-Lo',
+        '-C',
+        '-M',
+        join(this.dir, 'no-mibs'),
+        '-m',
+        '',
+        '-c',
+        snmpdConfig,
+        '-p',
+        join(this.dir, 'snmpd.pid'),
+        `udp:${address}:161`,
+      ],
+      {
+        env: { SNMP_PERSISTENT_DIR: join(this.dir, 'snmp-state') },
+      },
+    );
     const snmpd = waitForOutput(snmpdChild, 'stdout', 'NET-SNMP version', 'snmpd');
 
-    const nrpeConfig = await this.file('nrpe.cfg', [
-      `pid_file=${join(this.dir, 'nrpe.pid')}`,
-      'server_port=5666',
-      `server_address=${address}`,
-      'nrpe_user=nagios',
-      'nrpe_group=nagios',
-      `allowed_hosts=${SITE.monitoring}`,
-      'dont_blame_nrpe=0',
-      'command_timeout=10',
-      'connection_timeout=30',
-      'disable_syslog=1',
-      '',
-    ].join('\n'));
+    const nrpeConfig = await this.file(
+      'nrpe.cfg',
+      [
+        `pid_file=${join(this.dir, 'nrpe.pid')}`,
+        'server_port=5666',
+        `server_address=${address}`,
+        'nrpe_user=nagios',
+        'nrpe_group=nagios',
+        `allowed_hosts=${SITE.monitoring}`,
+        'dont_blame_nrpe=0',
+        'command_timeout=10',
+        'connection_timeout=30',
+        'disable_syslog=1',
+        '',
+      ].join('\n'),
+    );
     drain(await this.spawn(ns, 'nrpe', ['-c', nrpeConfig, '-f']));
     const nrpe = this.listening(ns, 'tcp', 5666, 'nrpe');
     await Promise.all([viewer, sshd, snmpd, nrpe]);
@@ -315,13 +364,18 @@ export class SiteLab extends Lab {
     await Promise.all([
       this.chronyd(ns, 'ntp', SITE.ntpServer),
       this.dns(ns, SITE.nameServer, { [SITE.tightgateName]: [SITE.tightgate] }),
-      this.standIn(ns, SITE.mailServer, [
-        { port: 25, banner: '220 mail.lab.test ESMTP stand-in\r\n' },
-        { port: 110, banner: '+OK POP3 stand-in\r\n' },
-        { port: 143, banner: '* OK IMAP4rev1 stand-in\r\n' },
-        { port: 993, banner: '* OK IMAP4rev1 stand-in\r\n', tls: true },
-        { port: 995, banner: '+OK POP3 stand-in\r\n', tls: true },
-      ], cert),
+      this.standIn(
+        ns,
+        SITE.mailServer,
+        [
+          { port: 25, banner: '220 mail.lab.test ESMTP stand-in\r\n' },
+          { port: 110, banner: '+OK POP3 stand-in\r\n' },
+          { port: 143, banner: '* OK IMAP4rev1 stand-in\r\n' },
+          { port: 993, banner: '* OK IMAP4rev1 stand-in\r\n', tls: true },
+          { port: 995, banner: '+OK POP3 stand-in\r\n', tls: true },
+        ],
+        cert,
+      ),
     ]);
   }
 
@@ -343,26 +397,39 @@ export class SiteLab extends Lab {
   }
 
   /** Start the stand-in TCP service on `address` in `ns`; resolves once every port listens. */
-  private async standIn(ns: string, address: string, services: StandIn[], cert?: { certFile: string; keyFile: string }): Promise<void> {
+  private async standIn(
+    ns: string,
+    address: string,
+    services: StandIn[],
+    cert?: { certFile: string; keyFile: string },
+  ): Promise<void> {
     const spec = { address, services, cert: cert?.certFile, key: cert?.keyFile, lifetimeMs: SERVICE_LIFETIME_MS };
     const child = await this.spawn(ns, process.execPath, ['-e', SERVICE, JSON.stringify(spec)]);
-    await waitForOutput(child, 'stdout', 'ready', `stand-in services on ${address} (${services.map((s) => s.port).join(', ')})`);
+    await waitForOutput(
+      child,
+      'stdout',
+      'ready',
+      `stand-in services on ${address} (${services.map((s) => s.port).join(', ')})`,
+    );
   }
 
   /** Start chronyd serving its own clock at stratum 8 on `address` (every address when null). */
   private async chronyd(ns: string, name: string, address: string | null): Promise<void> {
-    const config = await this.file(`chrony-${name}.conf`, [
-      'port 123',
-      ...(address ? [`bindaddress ${address}`] : []),
-      'allow',
-      'local stratum 8',
-      `driftfile ${join(this.dir, `chrony-${name}.drift`)}`,
-      `pidfile ${join(this.dir, `chronyd-${name}.pid`)}`,
-      // No command port and no Unix command socket: it never touches /run/chrony.
-      'cmdport 0',
-      'bindcmdaddress /',
-      '',
-    ].join('\n'));
+    const config = await this.file(
+      `chrony-${name}.conf`,
+      [
+        'port 123',
+        ...(address ? [`bindaddress ${address}`] : []),
+        'allow',
+        'local stratum 8',
+        `driftfile ${join(this.dir, `chrony-${name}.drift`)}`,
+        `pidfile ${join(this.dir, `chronyd-${name}.pid`)}`,
+        // No command port and no Unix command socket: it never touches /run/chrony.
+        'cmdport 0',
+        'bindcmdaddress /',
+        '',
+      ].join('\n'),
+    );
     // -d: foreground, log to stderr; -x: never touch the system clock; -u root: keep the temp files readable.
     const child = await this.spawn(ns, 'chronyd', ['-d', '-x', '-u', 'root', '-f', config]);
     // chronyd opens its NTP sockets just before this warning.
@@ -376,7 +443,9 @@ export class SiteLab extends Lab {
       if (run.stdout.trim() !== '') return;
       await new Promise((resolve) => setTimeout(resolve, READY_INTERVAL_MS));
     }
-    throw new Error(`${what} does not listen on ${protocol} ${port} after ${(READY_TRIES * READY_INTERVAL_MS) / 1000} s`);
+    throw new Error(
+      `${what} does not listen on ${protocol} ${port} after ${(READY_TRIES * READY_INTERVAL_MS) / 1000} s`,
+    );
   }
 
   private async file(name: string, text: string): Promise<string> {

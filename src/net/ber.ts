@@ -90,7 +90,8 @@ export function parseOid(dotted: string): number[] {
   });
   const [first, second] = arcs as [number, number];
   if (first > 2) throw new BerError(`the first arc of \`${dotted}\` must be 0, 1 or 2, got ${first}`);
-  if (first < 2 && second > 39) throw new BerError(`the second arc of \`${dotted}\` must be at most 39 under ${first}, got ${second}`);
+  if (first < 2 && second > 39)
+    throw new BerError(`the second arc of \`${dotted}\` must be at most 39 under ${first}, got ${second}`);
   if (first === 2 && second > MAX_ARC - 80) throw new BerError(`the second arc of \`${dotted}\` is too large`);
   return arcs;
 }
@@ -124,14 +125,16 @@ export function decodeTlv(buffer: Buffer, offset = 0): { tlv: Tlv; end: number }
   if (first & 0x80) {
     const count = first & 0x7f;
     // 0x80 is the indefinite form, which SNMP and Kerberos forbid; more than 4 length bytes is nonsense in a datagram.
-    if (count === 0 || count > 4) throw new BerError(`unsupported length form 0x${first.toString(16)} at byte ${offset + 1}`);
+    if (count === 0 || count > 4)
+      throw new BerError(`unsupported length form 0x${first.toString(16)} at byte ${offset + 1}`);
     if (at + count > buffer.length) throw new BerError(`the length at byte ${offset + 1} is cut off`);
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + buffer[at + i]!;
     at += count;
   }
   const end = at + length;
-  if (end > buffer.length) throw new BerError(`a TLV at byte ${offset} claims ${length} bytes, only ${buffer.length - at} remain`);
+  if (end > buffer.length)
+    throw new BerError(`a TLV at byte ${offset} claims ${length} bytes, only ${buffer.length - at} remain`);
   return { tlv: { tag, contents: buffer.subarray(at, end) }, end };
 }
 
@@ -190,7 +193,8 @@ export function decodeSmallInteger(tlv: Tlv | undefined, what: string, min: numb
 
 function integerBytes(tlv: Tlv): Buffer {
   if (tlv.contents.length === 0) throw new BerError('an integer has no content octets');
-  if (tlv.contents.length > MAX_INTEGER_BYTES) throw new BerError(`an integer of ${tlv.contents.length} octets is too long`);
+  if (tlv.contents.length > MAX_INTEGER_BYTES)
+    throw new BerError(`an integer of ${tlv.contents.length} octets is too long`);
   return tlv.contents;
 }
 

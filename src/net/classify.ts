@@ -28,13 +28,24 @@ export interface Failure {
 }
 
 /** The observation of a failed connect or exchange: state and reason, and the rtt when the network answered. */
-export function failureObservation(failure: Failure, attempts: number, icmpNote: string | undefined, protocol: 'tcp' | 'udp' = 'tcp'): Observation {
+export function failureObservation(
+  failure: Failure,
+  attempts: number,
+  icmpNote: string | undefined,
+  protocol: 'tcp' | 'udp' = 'tcp',
+): Observation {
   const classified = classifyErrno(failure.errno, failure.rttMs, failure.icmp, icmpNote, protocol);
   return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: failure.rttMs }), attempts };
 }
 
 /** Classify a failed socket operation by its errno, with the ICMP error that explains it when one was seen. */
-export function classifyErrno(errno: string, rttMs: number, icmp: IcmpError | undefined, icmpNote: string | undefined, protocol: 'tcp' | 'udp' = 'tcp'): Classified {
+export function classifyErrno(
+  errno: string,
+  rttMs: number,
+  icmp: IcmpError | undefined,
+  icmpNote: string | undefined,
+  protocol: 'tcp' | 'udp' = 'tcp',
+): Classified {
   if (icmp) return classifyIcmp(icmp, rttMs);
   const after = `after ${formatMs(rttMs)}`;
   if (protocol === 'udp') {
@@ -43,9 +54,15 @@ export function classifyErrno(errno: string, rttMs: number, icmp: IcmpError | un
   }
   switch (errno) {
     case 'ECONNREFUSED':
-      return { state: 'closed', reason: `refused (TCP reset) ${after}: nothing listens, or a filter answers with a reset` };
+      return {
+        state: 'closed',
+        reason: `refused (TCP reset) ${after}: nothing listens, or a filter answers with a reset`,
+      };
     case 'ESELFCONNECT':
-      return { state: 'closed', reason: `nothing listens: the kernel gave the probe the target port as its own source port and the socket connected to itself ${after}` };
+      return {
+        state: 'closed',
+        reason: `nothing listens: the kernel gave the probe the target port as its own source port and the socket connected to itself ${after}`,
+      };
     case 'EHOSTUNREACH':
       return {
         state: 'unreachable',
@@ -78,9 +95,15 @@ function classifyUdpErrno(errno: string, after: string, icmpNote: string | undef
     case 'ECONNREFUSED':
       return { state: 'closed', reason: `closed: ICMP port unreachable (ECONNREFUSED) ${after}` };
     case 'EHOSTUNREACH':
-      return { state: 'unreachable', reason: `host unreachable or rejected by a filter (EHOSTUNREACH) ${after}${note || ', the ICMP error itself was not seen'}` };
+      return {
+        state: 'unreachable',
+        reason: `host unreachable or rejected by a filter (EHOSTUNREACH) ${after}${note || ', the ICMP error itself was not seen'}`,
+      };
     case 'EACCES':
-      return { state: 'prohibited', reason: `rejected by a filter (EACCES: ICMPv6 admin-prohibited or policy) ${after}${note}` };
+      return {
+        state: 'prohibited',
+        reason: `rejected by a filter (EACCES: ICMPv6 admin-prohibited or policy) ${after}${note}`,
+      };
     default:
       return undefined;
   }

@@ -87,7 +87,13 @@ export function exchangeEcho(request: EchoRequest): Promise<EchoOutcome> {
       if (settled) return;
       sentAt[attempt] = performance.now();
       listener.send(address, echoRequest(family, identifier, attempt + 1, token)).catch((error: Error) => {
-        settle({ kind: 'failed', errno: errnoOf(error.message), message: error.message, rttMs: sinceLastSend(), attempts: sentAt.length });
+        settle({
+          kind: 'failed',
+          errno: errnoOf(error.message),
+          message: error.message,
+          rttMs: sinceLastSend(),
+          attempts: sentAt.length,
+        });
       });
     };
     sendTimes(request.attempts, request.timeoutMs).forEach((at, attempt) => {
@@ -107,7 +113,12 @@ export function echoRequest(family: 4 | 6, identifier: number, sequence: number,
 }
 
 /** The echo reply a packet is, when it answers our identifier and token; undefined for anything else. */
-export function parseEchoReply(family: 4 | 6, packet: Buffer, identifier: number, token: Buffer): EchoReply | undefined {
+export function parseEchoReply(
+  family: 4 | 6,
+  packet: Buffer,
+  identifier: number,
+  token: Buffer,
+): EchoReply | undefined {
   // An IPv4 raw socket reads the IP header too (its TTL is the evidence); an ICMPv6 one does not.
   const at = family === 4 ? (packet[0]! & 0x0f) * 4 : 0;
   const message = packet.subarray(at);

@@ -33,25 +33,35 @@ interface RawModule {
   SocketOption: { SO_RCVBUF: number };
 }
 
-const CAP_NOTE = 'telling prohibited apart from unreachable needs the ICMP listener, which needs CAP_NET_RAW (run as root, or grant it: setcap cap_net_raw+ep "$(command -v node)")';
+const CAP_NOTE =
+  'telling prohibited apart from unreachable needs the ICMP listener, which needs CAP_NET_RAW (run as root, or grant it: setcap cap_net_raw+ep "$(command -v node)")';
 
 /** Open the ICMP error listener; degrade to a note when raw sockets are unavailable or not permitted. */
 export function startIcmpListener(): ListenerStart {
   if (process.env.REACHGATE_RAW_SOCKET === 'off') {
-    return { listener: null, note: 'the ICMP listener is off (REACHGATE_RAW_SOCKET=off); telling prohibited apart from unreachable needs it' };
+    return {
+      listener: null,
+      note: 'the ICMP listener is off (REACHGATE_RAW_SOCKET=off); telling prohibited apart from unreachable needs it',
+    };
   }
   let raw: RawModule;
   try {
     // raw-socket is an optional native module: load it only when probing, and live without it.
     raw = createRequire(import.meta.url)('raw-socket') as RawModule;
   } catch {
-    return { listener: null, note: 'the optional raw-socket module is not installed here; telling prohibited apart from unreachable needs it (npm install raw-socket)' };
+    return {
+      listener: null,
+      note: 'the optional raw-socket module is not installed here; telling prohibited apart from unreachable needs it (npm install raw-socket)',
+    };
   }
   const sockets = new Map<4 | 6, RawSocket>();
   try {
     sockets.set(4, openSocket(raw, raw.AddressFamily.IPv4, raw.Protocol.ICMP));
   } catch (error) {
-    return { listener: null, note: isPermissionError(error) ? CAP_NOTE : `the ICMP listener could not start: ${(error as Error).message}` };
+    return {
+      listener: null,
+      note: isPermissionError(error) ? CAP_NOTE : `the ICMP listener could not start: ${(error as Error).message}`,
+    };
   }
   try {
     sockets.set(6, openSocket(raw, raw.AddressFamily.IPv6, raw.Protocol.ICMPv6));
@@ -67,7 +77,11 @@ function openSocket(raw: RawModule, family: number, protocol: number): RawSocket
   // A burst of rejected probes sends a burst of ICMP errors: give the kernel room to queue them.
   const size = Buffer.alloc(4);
   size.writeUInt32LE(4 * 1024 * 1024);
-  try { socket.setOption(raw.SocketLevel.SOL_SOCKET, raw.SocketOption.SO_RCVBUF, size, 4); } catch { /* the default buffer still works */ }
+  try {
+    socket.setOption(raw.SocketLevel.SOL_SOCKET, raw.SocketOption.SO_RCVBUF, size, 4);
+  } catch {
+    /* the default buffer still works */
+  }
   drainEachWakeUp(socket);
   return socket;
 }
@@ -88,7 +102,9 @@ function drainEachWakeUp(socket: RawSocket): void {
   wrap.on('recvReady', () => {
     for (let read = 0; read < DRAIN_LIMIT; read++) {
       try {
-        wrap.recv(buffer, (data, bytes, source) => socket.emit('message', Buffer.from(data.subarray(0, bytes)), source));
+        wrap.recv(buffer, (data, bytes, source) =>
+          socket.emit('message', Buffer.from(data.subarray(0, bytes)), source),
+        );
       } catch {
         return;
       }
@@ -117,10 +133,12 @@ class Watch implements IcmpWatch {
 
   matches(error: IcmpError): boolean {
     const quoted = error.quoted;
-    return quoted.protocol === this.key.protocol
-      && sameAddress(quoted.destination, this.key.remote)
-      && quoted.destinationPort === this.key.port
-      && (this.key.localPort === undefined || quoted.sourcePort === this.key.localPort);
+    return (
+      quoted.protocol === this.key.protocol &&
+      sameAddress(quoted.destination, this.key.remote) &&
+      quoted.destinationPort === this.key.port &&
+      (this.key.localPort === undefined || quoted.sourcePort === this.key.localPort)
+    );
   }
 
   deliver(error: IcmpError): void {
@@ -165,7 +183,10 @@ class RawIcmpListener implements IcmpListener {
 
   send(address: string, message: Buffer): Promise<void> {
     const socket = this.#sockets.get(isIP(address) === 6 ? 6 : 4);
-    if (!socket) return Promise.reject(new Error(`no raw ICMP socket for ${address} here (Address family not supported by protocol)`));
+    if (!socket)
+      return Promise.reject(
+        new Error(`no raw ICMP socket for ${address} here (Address family not supported by protocol)`),
+      );
     return new Promise((resolve, reject) => {
       socket.send(message, 0, message.length, address, (error) => (error ? reject(error) : resolve()));
     });

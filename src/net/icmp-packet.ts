@@ -19,7 +19,10 @@ export function parseIcmp4(packet: Buffer, from: string): IcmpError | null {
   const transportAt = quotedAt + quotedHeader;
   if (packet.length < transportAt + 4) return null;
   return {
-    family: 4, type, code, from,
+    family: 4,
+    type,
+    code,
+    from,
     quoted: {
       protocol: PROTOCOLS[packet[quotedAt + 9]!] ?? 'other',
       source: packet.subarray(quotedAt + 12, quotedAt + 16).join('.'),
@@ -40,7 +43,10 @@ export function parseIcmp6(message: Buffer, from: string): IcmpError | null {
   if (message.length < transportAt + 4) return null;
   const nextHeader = message[quotedAt + 6]!;
   return {
-    family: 6, type, code, from,
+    family: 6,
+    type,
+    code,
+    from,
     quoted: {
       protocol: PROTOCOLS[nextHeader] ?? 'other',
       source: ipv6(message.subarray(quotedAt + 8, quotedAt + 24)),
@@ -63,10 +69,16 @@ export function ipv6(bytes: Buffer): string {
   let bestStart = -1;
   let bestLength = 0;
   for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) { i++; continue; }
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength && j - i > 1) { bestStart = i; bestLength = j - i; }
+    if (j - i > bestLength && j - i > 1) {
+      bestStart = i;
+      bestLength = j - i;
+    }
     i = j;
   }
   const hex = groups.map((group) => group.toString(16));
@@ -74,17 +86,38 @@ export function ipv6(bytes: Buffer): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
 
-interface Meaning { state: State; name: string }
+interface Meaning {
+  state: State;
+  name: string;
+}
 
 // Destination unreachable codes by number: ICMPv4 (RFC 792, RFC 1812 5.2.7.1), ICMPv6 (RFC 4443 3.1).
 const V4_UNREACHABLE = [
-  'net-unreachable', 'host-unreachable', 'protocol-unreachable', 'port-unreachable', 'fragmentation-needed',
-  'source-route-failed', 'net-unknown', 'host-unknown', 'source-host-isolated', 'net-prohibited', 'host-prohibited',
-  'net-unreachable-for-tos', 'host-unreachable-for-tos', 'admin-prohibited', 'host-precedence-violation',
+  'net-unreachable',
+  'host-unreachable',
+  'protocol-unreachable',
+  'port-unreachable',
+  'fragmentation-needed',
+  'source-route-failed',
+  'net-unknown',
+  'host-unknown',
+  'source-host-isolated',
+  'net-prohibited',
+  'host-prohibited',
+  'net-unreachable-for-tos',
+  'host-unreachable-for-tos',
+  'admin-prohibited',
+  'host-precedence-violation',
   'precedence-cutoff',
 ];
 const V6_UNREACHABLE = [
-  'no-route', 'admin-prohibited', 'beyond-scope', 'addr-unreachable', 'port-unreachable', 'policy-fail', 'reject-route',
+  'no-route',
+  'admin-prohibited',
+  'beyond-scope',
+  'addr-unreachable',
+  'port-unreachable',
+  'policy-fail',
+  'reject-route',
 ];
 
 /** The codes that prove more than unreachable: the host itself answered (closed), or a filter rejected (prohibited). */

@@ -20,9 +20,7 @@ export interface NrpeResponse {
 }
 
 /** What reading a response found so far. */
-export type NrpeRead =
-  | { complete: true; response: NrpeResponse; size: number }
-  | { complete: false; reason?: string };
+export type NrpeRead = { complete: true; response: NrpeResponse; size: number } | { complete: false; reason?: string };
 
 /** The command that asks the daemon for its version, without running any plugin. */
 export const NRPE_HELLO = '_NRPE_CHECK';
@@ -65,12 +63,17 @@ export function readResponse(bytes: Buffer): NrpeRead {
   const version = bytes.readInt16BE(0);
   if (version === 2) {
     if (bytes.length < V2_PACKET_BYTES) return { complete: false };
-    return { complete: true, size: V2_PACKET_BYTES, response: parse(bytes.subarray(0, V2_PACKET_BYTES), 10, V2_BUFFER_BYTES) };
+    return {
+      complete: true,
+      size: V2_PACKET_BYTES,
+      response: parse(bytes.subarray(0, V2_PACKET_BYTES), 10, V2_BUFFER_BYTES),
+    };
   }
   if (version === 4) {
     if (bytes.length < V4_HEADER_BYTES) return { complete: false };
     const length = bytes.readUInt32BE(12);
-    if (length > MAX_V4_BUFFER_BYTES) return { complete: false, reason: `a v4 packet claiming ${length} bytes of output` };
+    if (length > MAX_V4_BUFFER_BYTES)
+      return { complete: false, reason: `a v4 packet claiming ${length} bytes of output` };
     if (bytes.length < V4_HEADER_BYTES + length) return { complete: false };
     const size = V4_HEADER_BYTES + length;
     return { complete: true, size, response: parse(bytes.subarray(0, size), V4_HEADER_BYTES, length) };

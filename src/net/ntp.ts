@@ -29,7 +29,7 @@ export type KissCode = 'RATE' | 'DENY' | 'RSTR';
 const KISS_MEANING: Record<KissCode, string> = {
   RATE: 'the server rate-limits this client and asks it to poll less often',
   DENY: 'the server denies this client access',
-  RSTR: 'the server restricts this client\'s access',
+  RSTR: "the server restricts this client's access",
 };
 
 const PACKET_BYTES = 48;
@@ -80,7 +80,9 @@ function wallClock(): () => number {
 }
 
 /** A server-mode packet's fields and the originate timestamp it echoes; undefined for anything else. */
-export function parseReply(datagram: Buffer): { reply: Omit<NtpReply, 'sentMs' | 'arrivedMs'>; originate: Buffer } | undefined {
+export function parseReply(
+  datagram: Buffer,
+): { reply: Omit<NtpReply, 'sentMs' | 'arrivedMs'>; originate: Buffer } | undefined {
   if (datagram.length < PACKET_BYTES) return undefined;
   const first = datagram[0]!;
   const leap = first >> 6;
@@ -129,9 +131,12 @@ function timestampMs(packet: Buffer, at: number): number {
 }
 
 /** The clock offset and round-trip delay of an exchange (RFC 5905 section 8), in milliseconds. */
-export function offsetAndDelay(reply: Pick<NtpReply, 'sentMs' | 'receiveMs' | 'transmitMs' | 'arrivedMs'>): { offsetMs: number; delayMs: number } {
+export function offsetAndDelay(reply: Pick<NtpReply, 'sentMs' | 'receiveMs' | 'transmitMs' | 'arrivedMs'>): {
+  offsetMs: number;
+  delayMs: number;
+} {
   const { sentMs: t1, receiveMs: t2, transmitMs: t3, arrivedMs: t4 } = reply;
-  return { offsetMs: ((t2 - t1) + (t3 - t4)) / 2, delayMs: (t4 - t1) - (t3 - t2) };
+  return { offsetMs: (t2 - t1 + (t3 - t4)) / 2, delayMs: t4 - t1 - (t3 - t2) };
 }
 
 /** Why the server has no good time to give: a Kiss-o'-Death, or unsynchronized; undefined when it has. */
@@ -162,7 +167,12 @@ export function ntpEvidence(reply: NtpReply): Record<string, unknown> {
   };
   if (reply.kiss) return { ...evidence, kiss_code: reply.kiss };
   const { offsetMs, delayMs } = offsetAndDelay(reply);
-  return { ...evidence, offset_ms: round3(offsetMs), delay_ms: round3(delayMs), server_time: new Date(reply.transmitMs).toISOString() };
+  return {
+    ...evidence,
+    offset_ms: round3(offsetMs),
+    delay_ms: round3(delayMs),
+    server_time: new Date(reply.transmitMs).toISOString(),
+  };
 }
 
 /** Stratum 0 and 1 carry four ASCII characters (a kiss code or a clock source such as GPS); higher strata an IPv4 address. */

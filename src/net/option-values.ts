@@ -8,7 +8,8 @@ import { UsageError } from '../core/usage-error.js';
 /** An IP address option. */
 export function optionalAddress(raw: Record<string, unknown>, name: string): string | undefined {
   const text = optionalString(raw, name);
-  if (text !== undefined && !isIP(text)) throw new UsageError(`Expected the \`--${name}\` option to be an IP address, got \`${text}\``);
+  if (text !== undefined && !isIP(text))
+    throw new UsageError(`Expected the \`--${name}\` option to be an IP address, got \`${text}\``);
   return text;
 }
 
@@ -19,6 +20,8 @@ export function optionalFileText(raw: Record<string, unknown>, name: string): st
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`Cannot read the \`--${name}\` file \`${path}\`: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `Cannot read the \`--${name}\` file \`${path}\`: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }

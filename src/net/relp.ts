@@ -19,10 +19,7 @@ export interface RelpResponse {
 }
 
 /** What the bytes read so far hold: a frame and the bytes after it, nothing whole yet, or no RELP at all. */
-export type FrameRead =
-  | { frame: RelpFrame; rest: Buffer }
-  | { incomplete: true }
-  | { invalid: string };
+export type FrameRead = { frame: RelpFrame; rest: Buffer } | { incomplete: true } | { invalid: string };
 
 const HEADER = /^(\d{1,9}) ([A-Za-z]{1,32}) (\d{1,9})/;
 /** A header is at most 9 + 1 + 32 + 1 + 9 bytes. */
@@ -41,7 +38,9 @@ export function readFrame(bytes: Buffer): FrameRead {
   if (!head) {
     const soFar = bytes.subarray(0, MAX_HEADER_BYTES).toString('latin1');
     // Could this still become a header once more bytes come?
-    return /^\d{0,9}( [A-Za-z]{0,32}( \d{0,9})?)?$/.test(soFar) && bytes.length < MAX_HEADER_BYTES ? { incomplete: true } : { invalid: 'no RELP frame header' };
+    return /^\d{0,9}( [A-Za-z]{0,32}( \d{0,9})?)?$/.test(soFar) && bytes.length < MAX_HEADER_BYTES
+      ? { incomplete: true }
+      : { invalid: 'no RELP frame header' };
   }
   const [text, txnr, command, length] = head as unknown as [string, string, string, string];
   const dataLength = Number(length);
@@ -53,7 +52,10 @@ export function readFrame(bytes: Buffer): FrameRead {
   }
   if (bytes.length < at + dataLength + 1) return { incomplete: true };
   if (bytes[at + dataLength] !== 0x0a) return { invalid: 'the frame does not end in LF' };
-  return { frame: { txnr: Number(txnr), command, data: bytes.subarray(at, at + dataLength) }, rest: bytes.subarray(at + dataLength + 1) };
+  return {
+    frame: { txnr: Number(txnr), command, data: bytes.subarray(at, at + dataLength) },
+    rest: bytes.subarray(at + dataLength + 1),
+  };
 }
 
 /** Parse a `rsp` frame's data; undefined when it does not start with a 3-digit status. */

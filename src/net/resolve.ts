@@ -17,7 +17,10 @@ export function parseResolver(text: string): ResolverAddress {
   const address = match?.[1] ?? text;
   const port = match?.[2] === undefined ? 53 : Number(match[2]);
   if (!isIP(address) || port < 1 || port > 65535) {
-    throw new UsageError(`Expected the \`--resolver\` option to be an IP address with an optional port, got \`${text}\``, 'e.g. --resolver 192.0.2.53 or --resolver [2001:db8::53]:5353');
+    throw new UsageError(
+      `Expected the \`--resolver\` option to be an IP address with an optional port, got \`${text}\``,
+      'e.g. --resolver 192.0.2.53 or --resolver [2001:db8::53]:5353',
+    );
   }
   return { address, port };
 }
@@ -32,11 +35,16 @@ async function viaSystem(host: string, timeoutMs: number): Promise<Resolution> {
   let timer: NodeJS.Timeout | undefined;
   // getaddrinfo cannot be cancelled; we only stop waiting for it.
   const timeout = new Promise<Resolution>((resolve) => {
-    timer = setTimeout(() => resolve({ error: `${host}: no answer from the system resolver within ${timeoutMs} ms` }), timeoutMs);
+    timer = setTimeout(
+      () => resolve({ error: `${host}: no answer from the system resolver within ${timeoutMs} ms` }),
+      timeoutMs,
+    );
   });
   const answer = lookup(host, { all: true, order: 'verbatim' }).then(
     (entries): Resolution => ({ addresses: [...new Set(entries.map((entry) => entry.address))] }),
-    (error: NodeJS.ErrnoException): Resolution => ({ error: `${host}: ${describeDnsError(error.code)} (system resolver)` }),
+    (error: NodeJS.ErrnoException): Resolution => ({
+      error: `${host}: ${describeDnsError(error.code)} (system resolver)`,
+    }),
   );
   try {
     return await Promise.race([answer, timeout]);
@@ -52,7 +60,9 @@ async function viaResolver(host: string, timeoutMs: number, server: ResolverAddr
   const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
   const addresses = [v4, v6].flatMap((answer) => (answer.status === 'fulfilled' ? answer.value : []));
   if (addresses.length > 0) return { addresses };
-  const failure = [v4, v6].find((answer): answer is PromiseRejectedResult => answer.status === 'rejected' && answer.reason?.code !== 'ENODATA');
+  const failure = [v4, v6].find(
+    (answer): answer is PromiseRejectedResult => answer.status === 'rejected' && answer.reason?.code !== 'ENODATA',
+  );
   const code = failure ? (failure.reason as NodeJS.ErrnoException).code : 'ENODATA';
   return { error: `${host}: ${describeDnsError(code)} (resolver ${where})` };
 }
@@ -60,13 +70,21 @@ async function viaResolver(host: string, timeoutMs: number, server: ResolverAddr
 /** Name a resolver error code in words a technician knows. */
 function describeDnsError(code: string | undefined): string {
   switch (code) {
-    case 'ENOTFOUND': return 'name does not exist (NXDOMAIN)';
-    case 'ENODATA': return 'no A or AAAA record';
-    case 'ESERVFAIL': return 'the DNS server failed (SERVFAIL)';
-    case 'EREFUSED': return 'the DNS server refused the query (REFUSED)';
-    case 'ETIMEOUT': return 'no answer from the DNS server (timeout)';
-    case 'ECONNREFUSED': return 'the DNS server port is closed (connection refused)';
-    case 'EAI_AGAIN': return 'temporary resolver failure (EAI_AGAIN)';
-    default: return `resolver error ${code ?? 'unknown'}`;
+    case 'ENOTFOUND':
+      return 'name does not exist (NXDOMAIN)';
+    case 'ENODATA':
+      return 'no A or AAAA record';
+    case 'ESERVFAIL':
+      return 'the DNS server failed (SERVFAIL)';
+    case 'EREFUSED':
+      return 'the DNS server refused the query (REFUSED)';
+    case 'ETIMEOUT':
+      return 'no answer from the DNS server (timeout)';
+    case 'ECONNREFUSED':
+      return 'the DNS server port is closed (connection refused)';
+    case 'EAI_AGAIN':
+      return 'temporary resolver failure (EAI_AGAIN)';
+    default:
+      return `resolver error ${code ?? 'unknown'}`;
   }
 }

@@ -16,17 +16,38 @@ export interface ServicePreset {
 // LDAPMessage { messageID 1, SearchRequest { baseObject "", scope baseObject, derefAliases never,
 // sizeLimit 0, timeLimit 0, typesOnly FALSE, filter (objectClass=*), attributes [supportedLDAPVersion] } }
 const LDAP_ROOT_DSE_SEARCH = Buffer.from([
-  0x30, 0x3b, // LDAPMessage SEQUENCE, 59 bytes
-  0x02, 0x01, 0x01, // messageID 1
-  0x63, 0x36, // [APPLICATION 3] SearchRequest, 54 bytes
-  0x04, 0x00, // baseObject ""
-  0x0a, 0x01, 0x00, // scope baseObject
-  0x0a, 0x01, 0x00, // derefAliases neverDerefAliases
-  0x02, 0x01, 0x00, // sizeLimit 0
-  0x02, 0x01, 0x00, // timeLimit 0
-  0x01, 0x01, 0x00, // typesOnly FALSE
-  0x87, 0x0b, ...Buffer.from('objectClass'), // filter: present [7] objectClass
-  0x30, 0x16, 0x04, 0x14, ...Buffer.from('supportedLDAPVersion'), // attributes
+  0x30,
+  0x3b, // LDAPMessage SEQUENCE, 59 bytes
+  0x02,
+  0x01,
+  0x01, // messageID 1
+  0x63,
+  0x36, // [APPLICATION 3] SearchRequest, 54 bytes
+  0x04,
+  0x00, // baseObject ""
+  0x0a,
+  0x01,
+  0x00, // scope baseObject
+  0x0a,
+  0x01,
+  0x00, // derefAliases neverDerefAliases
+  0x02,
+  0x01,
+  0x00, // sizeLimit 0
+  0x02,
+  0x01,
+  0x00, // timeLimit 0
+  0x01,
+  0x01,
+  0x00, // typesOnly FALSE
+  0x87,
+  0x0b,
+  ...Buffer.from('objectClass'), // filter: present [7] objectClass
+  0x30,
+  0x16,
+  0x04,
+  0x14,
+  ...Buffer.from('supportedLDAPVersion'), // attributes
 ]);
 
 // The answer to message 1: a SearchResultEntry [APPLICATION 4] or SearchResultDone [APPLICATION 5]
@@ -38,9 +59,25 @@ const LDAP_ANSWER = /^\x30(?:[\x00-\x7f]|\x81[\s\S]|\x82[\s\S]{2}|\x83[\s\S]{3}|
 // CredSSP (MS-RDPBCGR 2.2.1.1): any RDP server answers with an X.224 Connection Confirm (0xd0), even
 // when it then refuses the protocols asked for.
 const RDP_CONNECTION_REQUEST = Buffer.from([
-  0x03, 0x00, 0x00, 0x13, // TPKT version 3, length 19
-  0x0e, 0xe0, 0x00, 0x00, 0x00, 0x00, 0x00, // X.224 length 14, CR, dst-ref, src-ref, class 0
-  0x01, 0x00, 0x08, 0x00, 0x03, 0x00, 0x00, 0x00, // RDP_NEG_REQ, length 8, PROTOCOL_SSL | PROTOCOL_HYBRID
+  0x03,
+  0x00,
+  0x00,
+  0x13, // TPKT version 3, length 19
+  0x0e,
+  0xe0,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+  0x00, // X.224 length 14, CR, dst-ref, src-ref, class 0
+  0x01,
+  0x00,
+  0x08,
+  0x00,
+  0x03,
+  0x00,
+  0x00,
+  0x00, // RDP_NEG_REQ, length 8, PROTOCOL_SSL | PROTOCOL_HYBRID
 ]);
 
 // RTMP handshake: C0 (version 3) and C1 (time 0, zero 0, 1528 bytes); a zero C1 selects the plain
@@ -57,11 +94,32 @@ export const SERVICE_PRESETS: Readonly<Record<string, ServicePreset>> = {
   pop3s: { expect: /^\+OK/, port: 995, tls: true, describe: 'a POP3 +OK greeting inside TLS' },
   imap: { expect: /^\* (?:OK|PREAUTH)/, port: 143, describe: 'an IMAP * OK greeting' },
   imaps: { expect: /^\* (?:OK|PREAUTH)/, port: 993, tls: true, describe: 'an IMAP * OK greeting inside TLS' },
-  ldap: { send: LDAP_ROOT_DSE_SEARCH, expect: LDAP_ANSWER, port: 389, describe: 'an LDAP answer to an anonymous rootDSE search' },
-  ldaps: { send: LDAP_ROOT_DSE_SEARCH, expect: LDAP_ANSWER, port: 636, tls: true, describe: 'an LDAP answer to an anonymous rootDSE search inside TLS' },
-  rdp: { send: RDP_CONNECTION_REQUEST, expect: /^\x03\x00[\s\S]{2}[\s\S]\xd0/, port: 3389, describe: 'an X.224 Connection Confirm (RDP)' },
+  ldap: {
+    send: LDAP_ROOT_DSE_SEARCH,
+    expect: LDAP_ANSWER,
+    port: 389,
+    describe: 'an LDAP answer to an anonymous rootDSE search',
+  },
+  ldaps: {
+    send: LDAP_ROOT_DSE_SEARCH,
+    expect: LDAP_ANSWER,
+    port: 636,
+    tls: true,
+    describe: 'an LDAP answer to an anonymous rootDSE search inside TLS',
+  },
+  rdp: {
+    send: RDP_CONNECTION_REQUEST,
+    expect: /^\x03\x00[\s\S]{2}[\s\S]\xd0/,
+    port: 3389,
+    describe: 'an X.224 Connection Confirm (RDP)',
+  },
   ica: { expect: /^\x7f\x7fICA\x00/, port: 1494, describe: 'the Citrix ICA banner' },
-  rtmp: { send: RTMP_C0_C1, expect: /^\x03[\s\S]{1536}/, port: 1935, describe: 'an RTMP handshake answer (S0 version 3 and S1)' },
+  rtmp: {
+    send: RTMP_C0_C1,
+    expect: /^\x03[\s\S]{1536}/,
+    port: 1935,
+    describe: 'an RTMP handshake answer (S0 version 3 and S1)',
+  },
   vnc: { expect: /^RFB \d{3}\.\d{3}\n/, port: 5900, describe: 'an RFB (VNC) banner' },
 };
 

@@ -15,10 +15,12 @@ export function parseTarget(text: string): TargetSpec {
   let ports: string | undefined;
   if (input.startsWith('[')) {
     const close = input.indexOf(']');
-    if (close < 0) throw new UsageError(`The target \`${input}\` opens a bracket but does not close it`, `Expected ${FORM}`);
+    if (close < 0)
+      throw new UsageError(`The target \`${input}\` opens a bracket but does not close it`, `Expected ${FORM}`);
     host = input.slice(1, close);
     const rest = input.slice(close + 1);
-    if (rest !== '' && !rest.startsWith(':')) throw new UsageError(`Unexpected \`${rest}\` after the address in \`${input}\``, `Expected ${FORM}`);
+    if (rest !== '' && !rest.startsWith(':'))
+      throw new UsageError(`Unexpected \`${rest}\` after the address in \`${input}\``, `Expected ${FORM}`);
     ports = rest === '' ? undefined : rest.slice(1);
     if (isIP(host) !== 6) throw new UsageError(`\`${host}\` in brackets is not an IPv6 address`, `Expected ${FORM}`);
   } else if (isIP(input) === 6) {
@@ -26,7 +28,10 @@ export function parseTarget(text: string): TargetSpec {
   } else {
     const colon = input.lastIndexOf(':');
     if (colon >= 0 && input.indexOf(':') !== colon) {
-      throw new UsageError(`\`${input}\` is not an IPv6 address; put an IPv6 address in brackets to add ports`, `Expected ${FORM}`);
+      throw new UsageError(
+        `\`${input}\` is not an IPv6 address; put an IPv6 address in brackets to add ports`,
+        `Expected ${FORM}`,
+      );
     }
     host = colon < 0 ? input : input.slice(0, colon);
     ports = colon < 0 ? undefined : input.slice(colon + 1);
@@ -46,7 +51,11 @@ export function parsePorts(text: string, where = text): number[] {
     if (range) {
       const first = portNumber(range[1]!, where);
       const last = portNumber(range[2]!, where);
-      if (first > last) throw new UsageError(`The port range \`${part}\` in \`${where}\` runs backwards`, 'Write the lower port first, e.g. 8000-8100');
+      if (first > last)
+        throw new UsageError(
+          `The port range \`${part}\` in \`${where}\` runs backwards`,
+          'Write the lower port first, e.g. 8000-8100',
+        );
       for (let port = first; port <= last; port++) ports.add(port);
     } else {
       ports.add(portNumber(part, where));
@@ -57,7 +66,10 @@ export function parsePorts(text: string, where = text): number[] {
 
 function portNumber(text: string, where: string): number {
   if (!/^\d+$/.test(text)) {
-    throw new UsageError(`\`${text}\` in \`${where}\` is not a port number`, 'Ports are numbers from 1 to 65535, lists with commas, ranges with a dash: 22,5900,8000-8100');
+    throw new UsageError(
+      `\`${text}\` in \`${where}\` is not a port number`,
+      'Ports are numbers from 1 to 65535, lists with commas, ranges with a dash: 22,5900,8000-8100',
+    );
   }
   const port = Number(text);
   if (port < 1 || port > 65535) {

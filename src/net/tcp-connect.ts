@@ -116,8 +116,13 @@ export async function connectToTarget(
   const { address, port } = options.endpoint ?? spec.target;
   const attempts = options.attempts ?? spec.attempts;
   const localAddress = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
-  const connect = (signal: AbortSignal): Promise<ConnectOutcome> => connectTcp({ address, port, signal, icmp: context.icmp, ...localAddress });
-  const { outcome, attempts: started } = await firstAnswer({ attempts, timeoutMs: spec.timeoutMs }, context.signal, connect);
+  const connect = (signal: AbortSignal): Promise<ConnectOutcome> =>
+    connectTcp({ address, port, signal, icmp: context.icmp, ...localAddress });
+  const { outcome, attempts: started } = await firstAnswer(
+    { attempts, timeoutMs: spec.timeoutMs },
+    context.signal,
+    connect,
+  );
   if (outcome.kind === 'connected') {
     return { kind: 'connected', socket: outcome.socket, rttMs: outcome.rttMs, attempts: started };
   }

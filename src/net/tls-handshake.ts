@@ -61,11 +61,20 @@ export function handshakeTls(socket: Socket, options: TlsOptions, signal: AbortS
       if (!outcome.ok) tls.destroy();
       resolve(outcome);
     };
-    const onAbort = (): void => settle({ ok: false, check: { ok: false, detail: 'TLS handshake did not finish before the deadline' } });
+    const onAbort = (): void =>
+      settle({ ok: false, check: { ok: false, detail: 'TLS handshake did not finish before the deadline' } });
     signal.addEventListener('abort', onAbort, { once: true });
     // A deadline that passed already fires no event: settle now rather than run unbounded.
     if (signal.aborted) onAbort();
-    tls.once('error', (error: NodeJS.ErrnoException) => settle({ ok: false, check: { ok: false, detail: `TLS handshake failed: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' ').trim() } }));
+    tls.once('error', (error: NodeJS.ErrnoException) =>
+      settle({
+        ok: false,
+        check: {
+          ok: false,
+          detail: `TLS handshake failed: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' ').trim(),
+        },
+      }),
+    );
     tls.once('secureConnect', () => {
       tls.on('error', () => {});
       if (!tls.getPeerCertificate().raw) return settle({ ok: true, socket: tls, ...anonymous(tls, options) });
@@ -79,7 +88,8 @@ export function handshakeTls(socket: Socket, options: TlsOptions, signal: AbortS
 function anonymous(tls: TLSSocket, options: TlsOptions): { evidence: AnonymousTlsEvidence; check: Check } {
   const evidence: AnonymousTlsEvidence = { protocol: tls.getProtocol(), cipher: tls.getCipher().name, anonymous: true };
   const summary = `${evidence.protocol} anonymous ${evidence.cipher}, no certificate`;
-  if (options.ca) return { evidence, check: { ok: false, detail: `no certificate to verify against --ca (${summary})` } };
+  if (options.ca)
+    return { evidence, check: { ok: false, detail: `no certificate to verify against --ca (${summary})` } };
   return { evidence, check: { ok: true, detail: `TLS ${summary}: the server is not authenticated` } };
 }
 
@@ -105,12 +115,16 @@ function evidenceOf(tls: TLSSocket, options: TlsOptions): TlsEvidence {
 
 function checkOf(evidence: TlsEvidence, options: TlsOptions): Check {
   const summary = `${evidence.protocol} ${evidence.subject}, not after ${evidence.not_after.slice(0, 10)}`;
-  if (evidence.days_left < 0) return { ok: false, detail: `certificate expired ${-evidence.days_left} days ago (${summary})` };
-  if (options.ca && !evidence.verified) return { ok: false, detail: `certificate not trusted by --ca: ${evidence.verify_error} (${summary})` };
+  if (evidence.days_left < 0)
+    return { ok: false, detail: `certificate expired ${-evidence.days_left} days ago (${summary})` };
+  if (options.ca && !evidence.verified)
+    return { ok: false, detail: `certificate not trusted by --ca: ${evidence.verify_error} (${summary})` };
   return { ok: true, detail: `TLS ${summary}, ${evidence.days_left} days left${options.ca ? ', verified' : ''}` };
 }
 
 function distinguishedName(name: PeerCertificate['subject'] | undefined): string {
   if (!name) return '';
-  return Object.entries(name).map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('+') : value}`).join(', ');
+  return Object.entries(name)
+    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('+') : value}`)
+    .join(', ');
 }

@@ -69,7 +69,8 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
     };
     // Set while a socket error waits for its ICMP error: the deadline then settles with the failure.
     let failure: UdpOutcome<Reply> | undefined;
-    const onAbort = (): void => settle(failure ?? { kind: 'silent', attempts: sentAt.length, ...(lastReply === undefined ? {} : { lastReply }) });
+    const onAbort = (): void =>
+      settle(failure ?? { kind: 'silent', attempts: sentAt.length, ...(lastReply === undefined ? {} : { lastReply }) });
     const send = (attempt: number): void => {
       if (settled) return;
       sentAt[attempt] = performance.now();
@@ -95,7 +96,12 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
     });
     const onError = (error: NodeJS.ErrnoException): void => {
       if (settled) return;
-      const failed = { kind: 'failed' as const, errno: error.code ?? 'EUNKNOWN', rttMs: rttSince(sentAt.length - 1), attempts: sentAt.length };
+      const failed = {
+        kind: 'failed' as const,
+        errno: error.code ?? 'EUNKNOWN',
+        rttMs: rttSince(sentAt.length - 1),
+        attempts: sentAt.length,
+      };
       if (!watch) return settle(failed);
       // The socket error says little (3/13 and 3/10 both read EHOSTUNREACH, 3/9 reads ENETUNREACH): the ICMP error says what it was.
       failure = failed;
@@ -112,7 +118,14 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       watch = request.icmp?.watch({ protocol: 'udp', remote: address, port, localPort: socket.address().port });
       // net/host unreachable never reaches a connected UDP socket: only the ICMP listener sees it.
       void watch?.wait(request.timeoutMs).then((seen) => {
-        if (seen && !settled) settle({ kind: 'failed', errno: 'ICMP', rttMs: rttSince(sentAt.length - 1), attempts: sentAt.length, icmp: seen });
+        if (seen && !settled)
+          settle({
+            kind: 'failed',
+            errno: 'ICMP',
+            rttMs: rttSince(sentAt.length - 1),
+            attempts: sentAt.length,
+            icmp: seen,
+          });
       });
       // A connect error (ENETUNREACH: no local route) comes to this callback, not to 'error'.
       socket.connect(port, address, (error?: Error) => {

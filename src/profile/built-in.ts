@@ -7,6 +7,10 @@ export function builtInProfiles(): string[] {
   const root = join(PACKAGE_ROOT, 'profiles');
   return readdirSync(root, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && entry.name !== 'schema' && entry.name !== 'examples')
-    .flatMap((dir) => readdirSync(join(root, dir.name)).filter((file) => file.endsWith('.yaml')).map((file) => `${dir.name}/${file.slice(0, -5)}`))
+    .flatMap((dir) =>
+      readdirSync(join(root, dir.name))
+        .filter((file) => file.endsWith('.yaml'))
+        .map((file) => `${dir.name}/${file.slice(0, -5)}`),
+    )
     .sort();
 }

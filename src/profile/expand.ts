@@ -28,7 +28,11 @@ interface Candidate {
 }
 
 /** Expand profiles for a site into one plan: features decide expectations, overlaps are resolved once. */
-export function expandProfiles(profiles: readonly Profile[], site: Site, kinds: ReadonlyMap<string, ProbeKind>): Expansion {
+export function expandProfiles(
+  profiles: readonly Profile[],
+  site: Site,
+  kinds: ReadonlyMap<string, ProbeKind>,
+): Expansion {
   const candidates: Candidate[] = [];
   const notProven: NotProven[] = [];
   for (const profile of profiles) {
@@ -52,33 +56,41 @@ function expandProbe(profile: Profile, probe: ProfileProbe, site: Site, kind: Pr
   // An optional row the site does not use must be closed: the same probe, expected blocked.
   const expect: Expectation = inUse ? probe.expect : 'blocked';
   const hosts = probe.target.flatMap((variable) => site.hosts[variable] ?? []);
-  const targets = hosts.length > 0 ? hosts : site.hosts[probe.fallback ?? 'internet-canaries'] ?? [];
+  const targets = hosts.length > 0 ? hosts : (site.hosts[probe.fallback ?? 'internet-canaries'] ?? []);
   const options = kind.parseOptions(interpolate(probe.options, site.settings).value as Record<string, unknown>);
   const ports = portsFor(probe, site, kind, options);
   const protocol = kind.protocolFor?.(options) ?? kind.protocol;
   const timeoutMs = parseDuration(probe.timeout ?? site.settings.timeout, 'timeout');
-  const note = [probe.note, inUse ? undefined : `feature ${probe.feature} is not in use at ${site.name}: this path must be closed`].filter(Boolean).join('; ');
-  return targets.flatMap((host) => ports.map((port): Candidate => ({
-    sweep: probe.ports === 'sweep',
-    inUse,
-    spec: {
-      id: `${profile.role}/${probe.row}/${probe.kind}/${port === null ? host : formatEndpoint(host, port)}`,
-      row: probe.row,
-      kind: probe.kind,
-      target: { host, address: null, port, protocol },
-      expect,
-      options,
-      timeoutMs,
-      attempts: probe.attempts ?? kind.defaultAttempts,
-      ...(probe.control && expect === 'blocked' ? { control: probe.control } : {}),
-      ...(note ? { note } : {}),
-      ...(probe.ports === 'sweep' ? { sweep: true } : {}),
-    },
-  })));
+  const note = [
+    probe.note,
+    inUse ? undefined : `feature ${probe.feature} is not in use at ${site.name}: this path must be closed`,
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return targets.flatMap((host) =>
+    ports.map((port): Candidate => ({
+      sweep: probe.ports === 'sweep',
+      inUse,
+      spec: {
+        id: `${profile.role}/${probe.row}/${probe.kind}/${port === null ? host : formatEndpoint(host, port)}`,
+        row: probe.row,
+        kind: probe.kind,
+        target: { host, address: null, port, protocol },
+        expect,
+        options,
+        timeoutMs,
+        attempts: probe.attempts ?? kind.defaultAttempts,
+        ...(probe.control && expect === 'blocked' ? { control: probe.control } : {}),
+        ...(note ? { note } : {}),
+        ...(probe.ports === 'sweep' ? { sweep: true } : {}),
+      },
+    })),
+  );
 }
 
 function portsFor(probe: ProfileProbe, site: Site, kind: ProbeKind, options: unknown): Array<number | null> {
-  if (probe.ports === undefined) return kind.protocol === 'icmp' ? [null] : [kind.defaultPortFor?.(options) ?? kind.defaultPort ?? null];
+  if (probe.ports === undefined)
+    return kind.protocol === 'icmp' ? [null] : [kind.defaultPortFor?.(options) ?? kind.defaultPort ?? null];
   const ports = portsOf(interpolate(probe.ports, site.settings).value);
   return ports === 'sweep' ? sweepPorts(site.sweep) : ports;
 }
@@ -99,7 +111,8 @@ function resolveOverlaps(candidates: Candidate[]): { plan: ProbeSpec[]; overlaps
       kept.set(key, candidate);
       continue;
     }
-    const winner = candidate.inUse && candidate.spec.expect === 'reachable' && holder.spec.expect === 'blocked' ? candidate : holder;
+    const winner =
+      candidate.inUse && candidate.spec.expect === 'reachable' && holder.spec.expect === 'blocked' ? candidate : holder;
     const loser = winner === candidate ? holder : candidate;
     kept.set(key, winner);
     overlaps.push({
@@ -108,9 +121,10 @@ function resolveOverlaps(candidates: Candidate[]): { plan: ProbeSpec[]; overlaps
       target: host,
       port,
       protocol,
-      reason: winner.spec.expect === loser.spec.expect
-        ? `also covered by row ${winner.spec.row}, probed once`
-        : `row ${winner.spec.row} is in use and expects it ${winner.spec.expect}; row ${loser.spec.row} would expect ${loser.spec.expect}: probed once, as ${winner.spec.row}`,
+      reason:
+        winner.spec.expect === loser.spec.expect
+          ? `also covered by row ${winner.spec.row}, probed once`
+          : `row ${winner.spec.row} is in use and expects it ${winner.spec.expect}; row ${loser.spec.row} would expect ${loser.spec.expect}: probed once, as ${winner.spec.row}`,
     });
   }
   const survivors = new Set(kept.values());

@@ -13,7 +13,8 @@ export function interpolate(value: unknown, settings: Partial<SiteSettings>): { 
       return item.replace(PLACEHOLDER, (_, name: string) => String(lookup(name) ?? ''));
     }
     if (Array.isArray(item)) return item.map(visit);
-    if (item !== null && typeof item === 'object') return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key, visit(inner)]));
+    if (item !== null && typeof item === 'object')
+      return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key, visit(inner)]));
     return item;
   };
   const lookup = (name: string): unknown => {

@@ -68,7 +68,10 @@ interface RawProfile {
 }
 
 /** Load a profile; problems are recorded on the source and the profile is null when there was any. */
-export async function loadProfile(name: string, settings: Partial<SiteSettings> = DEFAULT_SETTINGS): Promise<{ source: YamlSource; profile: Profile | null }> {
+export async function loadProfile(
+  name: string,
+  settings: Partial<SiteSettings> = DEFAULT_SETTINGS,
+): Promise<{ source: YamlSource; profile: Profile | null }> {
   const file = profileFile(name);
   const source = YamlSource.read(file);
   if (source.problems.length > 0) return { source, profile: null };
@@ -79,7 +82,8 @@ export async function loadProfile(name: string, settings: Partial<SiteSettings> 
   const kinds = await loadKinds(raw.probes, source);
   const probes = raw.probes.map((probe, index) => checkProbe(probe, index, source, kinds, settings));
   raw['not-proven']?.forEach((entry, index) => {
-    if (entry.feature !== undefined && !FEATURES.includes(entry.feature)) source.report(['not-proven', index, 'feature'], unknownFeature(entry.feature));
+    if (entry.feature !== undefined && !FEATURES.includes(entry.feature))
+      source.report(['not-proven', index, 'feature'], unknownFeature(entry.feature));
   });
   if (source.problems.length > 0) return { source, profile: null };
   return {
@@ -107,7 +111,10 @@ async function loadKinds(probes: RawProbe[], source: YamlSource): Promise<Map<st
     }
     if (typeof probe?.kind !== 'string' || kinds.has(probe.kind)) continue;
     if (!known.includes(probe.kind)) {
-      source.report(['probes', index, 'kind'], `unknown probe kind \`${probe.kind}\`${didYouMean(probe.kind, known)}; known kinds: ${known.join(', ')}`);
+      source.report(
+        ['probes', index, 'kind'],
+        `unknown probe kind \`${probe.kind}\`${didYouMean(probe.kind, known)}; known kinds: ${known.join(', ')}`,
+      );
       continue;
     }
     kinds.set(probe.kind, await loadKind(probe.kind));
@@ -119,22 +126,37 @@ function unknownFeature(feature: string): string {
   return `unknown feature \`${feature}\`${didYouMean(feature, FEATURES)}; features are: ${FEATURES.join(', ')}`;
 }
 
-function checkProbe(probe: RawProbe, index: number, source: YamlSource, kinds: Map<string, ProbeKind>, settings: Partial<SiteSettings>): ProfileProbe | null {
+function checkProbe(
+  probe: RawProbe,
+  index: number,
+  source: YamlSource,
+  kinds: Map<string, ProbeKind>,
+  settings: Partial<SiteSettings>,
+): ProfileProbe | null {
   if (probe === null || typeof probe !== 'object') return null;
   const at = (...path: Array<string | number>) => ['probes', index, ...path];
   const variables = Object.keys(HOST_VARIABLES);
   const targets = typeof probe.target === 'string' ? [probe.target] : Array.isArray(probe.target) ? probe.target : [];
-  if (targets.length === 0) source.report(at('target'), '`target` must name a site variable or a list of them, e.g. tightgate or [ntp-servers]');
+  if (targets.length === 0)
+    source.report(
+      at('target'),
+      '`target` must name a site variable or a list of them, e.g. tightgate or [ntp-servers]',
+    );
   targets.forEach((target, i) => {
     if (typeof target !== 'string' || !variables.includes(target)) {
-      source.report(typeof probe.target === 'string' ? at('target') : at('target', i), `unknown variable \`${String(target)}\`${didYouMean(String(target), variables)}; site variables are: ${variables.join(', ')}`);
+      source.report(
+        typeof probe.target === 'string' ? at('target') : at('target', i),
+        `unknown variable \`${String(target)}\`${didYouMean(String(target), variables)}; site variables are: ${variables.join(', ')}`,
+      );
     }
   });
   for (const key of ['fallback', 'if-set', 'unless-set'] as const) {
     const variable = probe[key];
-    if (variable !== undefined && !variables.includes(variable)) source.report(at(key), `unknown variable \`${variable}\`${didYouMean(variable, variables)}`);
+    if (variable !== undefined && !variables.includes(variable))
+      source.report(at(key), `unknown variable \`${variable}\`${didYouMean(variable, variables)}`);
   }
-  if (probe.feature !== undefined && !FEATURES.includes(probe.feature)) source.report(at('feature'), unknownFeature(probe.feature));
+  if (probe.feature !== undefined && !FEATURES.includes(probe.feature))
+    source.report(at('feature'), unknownFeature(probe.feature));
   if (probe.ports !== undefined) checkPorts(probe.ports, at('ports'), source, settings);
   const kind = kinds.get(probe.kind);
   if (kind) checkOptions(kind, probe.options ?? {}, at('options'), source, settings);
@@ -151,10 +173,19 @@ function checkProbe(probe: RawProbe, index: number, source: YamlSource, kinds: M
 export function portsOf(raw: unknown): number[] | 'sweep' {
   if (raw === 'sweep') return 'sweep';
   const items = Array.isArray(raw) ? raw : [raw];
-  return [...new Set(items.flatMap((item) => (typeof item === 'number' ? parsePorts(String(item)) : parsePorts(String(item)))))];
+  return [
+    ...new Set(
+      items.flatMap((item) => (typeof item === 'number' ? parsePorts(String(item)) : parsePorts(String(item)))),
+    ),
+  ];
 }
 
-function checkPorts(raw: unknown, path: Array<string | number>, source: YamlSource, settings: Partial<SiteSettings>): void {
+function checkPorts(
+  raw: unknown,
+  path: Array<string | number>,
+  source: YamlSource,
+  settings: Partial<SiteSettings>,
+): void {
   const filled = interpolate(raw, settings);
   for (const name of filled.unknown) source.report(path, unknownSetting(name));
   if (filled.unknown.length > 0) return;
@@ -162,7 +193,10 @@ function checkPorts(raw: unknown, path: Array<string | number>, source: YamlSour
   items.forEach((item, i) => {
     const where = Array.isArray(filled.value) ? [...path, i] : path;
     if (typeof item !== 'number' && typeof item !== 'string') {
-      source.report(where, `a port must be a number, a list like 22,5900, a range like 8000-8100, or sweep; got \`${JSON.stringify(item)}\``);
+      source.report(
+        where,
+        `a port must be a number, a list like 22,5900, a range like 8000-8100, or sweep; got \`${JSON.stringify(item)}\``,
+      );
       return;
     }
     if (item === 'sweep' && !Array.isArray(filled.value)) return;
@@ -180,13 +214,23 @@ function unknownSetting(name: string): string {
   return `unknown setting \`settings.${name}\`${didYouMean(name, known)}`;
 }
 
-function checkOptions(kind: ProbeKind, options: Record<string, unknown>, path: Array<string | number>, source: YamlSource, settings: Partial<SiteSettings>): void {
+function checkOptions(
+  kind: ProbeKind,
+  options: Record<string, unknown>,
+  path: Array<string | number>,
+  source: YamlSource,
+  settings: Partial<SiteSettings>,
+): void {
   if (options === null || typeof options !== 'object') return;
   const known = Object.keys(kind.cliOptions);
   let ok = true;
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      source.report([...path, key], `the ${kind.name} probe has no option \`${key}\`${didYouMean(key, known)}; its options are: ${known.join(', ') || 'none'}`, true);
+      source.report(
+        [...path, key],
+        `the ${kind.name} probe has no option \`${key}\`${didYouMean(key, known)}; its options are: ${known.join(', ') || 'none'}`,
+        true,
+      );
       ok = false;
     }
   }

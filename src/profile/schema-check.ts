@@ -31,7 +31,12 @@ async function validator(name: SchemaName): Promise<ValidateFunction> {
  * Check a file's data against its schema and report each problem at its line and column.
  * Paths in `ownChecks` are left to the caller's own, clearer checks (values with several valid forms).
  */
-export async function checkSchema(source: YamlSource, data: unknown, name: SchemaName, ownChecks: RegExp[] = []): Promise<void> {
+export async function checkSchema(
+  source: YamlSource,
+  data: unknown,
+  name: SchemaName,
+  ownChecks: RegExp[] = [],
+): Promise<void> {
   const validate = await validator(name);
   if (validate(data)) return;
   for (const error of validate.errors ?? []) {
@@ -43,7 +48,12 @@ export async function checkSchema(source: YamlSource, data: unknown, name: Schem
 }
 
 function pointerPath(pointer: string): string[] {
-  return pointer === '' ? [] : pointer.slice(1).split('/').map((step) => step.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer === ''
+    ? []
+    : pointer
+        .slice(1)
+        .split('/')
+        .map((step) => step.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function nameOf(path: string[]): string {
@@ -57,13 +67,22 @@ function shown(value: unknown): string {
   return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
 }
 
-function describe(error: ErrorObject, path: string[]): { path: string[]; message: string; atKey?: boolean } | undefined {
+function describe(
+  error: ErrorObject,
+  path: string[],
+): { path: string[]; message: string; atKey?: boolean } | undefined {
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
-      const known = Object.keys((error.parentSchema as { properties?: object })?.properties ?? {}).filter((k) => k !== '$schema');
-      return { path: [...path, key], atKey: true, message: `unknown key \`${key}\`${didYouMean(key, known)}; expected one of: ${known.join(', ')}` };
+      const known = Object.keys((error.parentSchema as { properties?: object })?.properties ?? {}).filter(
+        (k) => k !== '$schema',
+      );
+      return {
+        path: [...path, key],
+        atKey: true,
+        message: `unknown key \`${key}\`${didYouMean(key, known)}; expected one of: ${known.join(', ')}`,
+      };
     }
     case 'required':
       return { path, message: `${nameOf(path)} is missing the required key \`${String(params.missingProperty)}\`` };
@@ -71,19 +90,34 @@ function describe(error: ErrorObject, path: string[]): { path: string[]; message
       return { path, message: `${nameOf(path)} must be ${article(String(params.type))}, got ${shown(error.data)}` };
     case 'enum': {
       const allowed = (params.allowedValues as unknown[]).map(String);
-      return { path, message: `${nameOf(path)} must be one of ${allowed.join(', ')}; got ${shown(error.data)}${didYouMean(String(error.data), allowed)}` };
+      return {
+        path,
+        message: `${nameOf(path)} must be one of ${allowed.join(', ')}; got ${shown(error.data)}${didYouMean(String(error.data), allowed)}`,
+      };
     }
     case 'minimum':
     case 'maximum':
-      return { path, message: `${nameOf(path)} must be ${error.keyword === 'minimum' ? 'at least' : 'at most'} ${String(params.limit)}, got ${shown(error.data)}` };
+      return {
+        path,
+        message: `${nameOf(path)} must be ${error.keyword === 'minimum' ? 'at least' : 'at most'} ${String(params.limit)}, got ${shown(error.data)}`,
+      };
     case 'minItems':
-      return { path, message: `${nameOf(path)} must list at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}` };
+      return {
+        path,
+        message: `${nameOf(path)} must list at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`,
+      };
     case 'minLength':
       return { path, message: `${nameOf(path)} must not be empty` };
     case 'uniqueItems':
-      return { path: [...path, String(params.j)], message: `${nameOf(path)} lists ${shown((error.data as unknown[])[params.j as number])} twice` };
+      return {
+        path: [...path, String(params.j)],
+        message: `${nameOf(path)} lists ${shown((error.data as unknown[])[params.j as number])} twice`,
+      };
     case 'pattern':
-      return { path, message: `${nameOf(path)} ${shown(error.data)} is not of the expected form ${patternHint(String(params.pattern))}` };
+      return {
+        path,
+        message: `${nameOf(path)} ${shown(error.data)} is not of the expected form ${patternHint(String(params.pattern))}`,
+      };
     case 'anyOf':
       return undefined;
     default:
@@ -92,7 +126,14 @@ function describe(error: ErrorObject, path: string[]): { path: string[]; message
 }
 
 function article(type: string): string {
-  const names: Record<string, string> = { integer: 'a whole number', object: 'a mapping (key: value)', array: 'a list', string: 'a string', boolean: 'true or false', number: 'a number' };
+  const names: Record<string, string> = {
+    integer: 'a whole number',
+    object: 'a mapping (key: value)',
+    array: 'a list',
+    string: 'a string',
+    boolean: 'true or false',
+    number: 'a number',
+  };
   return names[type] ?? type;
 }
 

@@ -23,7 +23,12 @@ export class YamlSource {
     this.document = parseDocument(text, { lineCounter: this.#lines, prettyErrors: true, uniqueKeys: true });
     for (const error of [...this.document.errors, ...this.document.warnings]) {
       const [line, col] = error.linePos?.[0] ? [error.linePos[0].line, error.linePos[0].col] : [1, 1];
-      this.problems.push({ file, line, col, message: `YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` });
+      this.problems.push({
+        file,
+        line,
+        col,
+        message: `YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+      });
     }
   }
 
@@ -34,7 +39,12 @@ export class YamlSource {
       text = readFileSync(file, 'utf8');
     } catch (error) {
       const source = new YamlSource(file, '');
-      source.problems.push({ file, line: 1, col: 1, message: `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+      source.problems.push({
+        file,
+        line: 1,
+        col: 1,
+        message: `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      });
       return source;
     }
     return new YamlSource(file, text);
@@ -59,7 +69,9 @@ export class YamlSource {
     for (const [index, step] of path.entries()) {
       const last = index === path.length - 1;
       if (isMap(node)) {
-        const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(step));
+        const pair = node.items.find(
+          (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(step),
+        );
         if (!pair) return offset;
         if (last && atKey) return rangeStart(pair.key) ?? offset;
         node = pair.value;

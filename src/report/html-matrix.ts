@@ -36,19 +36,20 @@ export function matrixAsset(name: string): { body: string; contentType: string }
   return { body: readFileSync(join(MATRIX_ASSETS_DIR, name), 'utf8'), contentType };
 }
 
-
 const LEGEND: Record<Verdict | 'stale' | 'drift', string> = {
   pass: 'every probe of the row gave the expected answer',
   fail: 'a path that must be open is not, or one that must be blocked answered',
-  inconclusive: 'nothing proven: a blocked path whose control role did not reach the target, or silence from a protocol that never answers',
+  inconclusive:
+    'nothing proven: a blocked path whose control role did not reach the target, or silence from a protocol that never answers',
   error: 'a probe could not run on the agent',
-  stale: 'the agent\'s latest report is older than twice its interval',
+  stale: "the agent's latest report is older than twice its interval",
   drift: 'the verdict differs from the accepted baseline',
 };
 
 /** The matrix as a full HTML page: grid, legend, flow picture, agents and every probe result; every value escaped, and with linked assets no inline script or style. */
 export function renderMatrixHtml(matrix: Matrix, options: MatrixHtmlOptions = {}): string {
-  const refresh = options.refreshSeconds !== undefined && options.refreshSeconds > 0 ? Math.round(options.refreshSeconds) : 0;
+  const refresh =
+    options.refreshSeconds !== undefined && options.refreshSeconds > 0 ? Math.round(options.refreshSeconds) : 0;
   const title = `reachgate matrix${matrix.site ? ` · ${matrix.site}` : ''}`;
   const head = [
     '<meta charset="utf-8">',
@@ -82,16 +83,25 @@ export function renderMatrixHtml(matrix: Matrix, options: MatrixHtmlOptions = {}
 }
 
 function assetTags(mode: 'link' | 'inline'): string[] {
-  if (mode === 'link') return ['<link rel="stylesheet" href="/assets/matrix.css">', '<script src="/assets/matrix.js" defer></script>'];
+  if (mode === 'link')
+    return ['<link rel="stylesheet" href="/assets/matrix.css">', '<script src="/assets/matrix.js" defer></script>'];
   const css = matrixAsset('matrix.css')!.body;
   // The script runs at the end of the body in the inline form, where `defer` has no effect.
-  return [`<style>\n${css}</style>`, `<script>\ndocument.addEventListener('DOMContentLoaded', () => {\n${matrixAsset('matrix.js')!.body}});\n</script>`];
+  return [
+    `<style>\n${css}</style>`,
+    `<script>\ndocument.addEventListener('DOMContentLoaded', () => {\n${matrixAsset('matrix.js')!.body}});\n</script>`,
+  ];
 }
 
 function renderHeader(matrix: Matrix): string {
-  const counts = VERDICTS.map((verdict) => `<li class="v-${verdict}"><span class="count">${escape(String(matrix.summary[verdict] ?? 0))}</span> ${verdict}</li>`);
+  const counts = VERDICTS.map(
+    (verdict) =>
+      `<li class="v-${verdict}"><span class="count">${escape(String(matrix.summary[verdict] ?? 0))}</span> ${verdict}</li>`,
+  );
   const stale = matrix.agents.filter((agent) => agent.stale).length;
-  counts.push(`<li class="stale-count"><span class="count">${stale}</span> stale ${stale === 1 ? 'agent' : 'agents'}</li>`);
+  counts.push(
+    `<li class="stale-count"><span class="count">${stale}</span> stale ${stale === 1 ? 'agent' : 'agents'}</li>`,
+  );
   counts.push(`<li class="drift-count"><span class="count">${escape(String(matrix.drift_count))}</span> drift</li>`);
   return [
     '<header>',
@@ -103,9 +113,13 @@ function renderHeader(matrix: Matrix): string {
 }
 
 function renderLegend(): string {
-  const items = VERDICTS.map((verdict) => `<li><span class="swatch v-${verdict}"></span><b>${verdict}</b>: ${escape(LEGEND[verdict])}</li>`);
+  const items = VERDICTS.map(
+    (verdict) => `<li><span class="swatch v-${verdict}"></span><b>${verdict}</b>: ${escape(LEGEND[verdict])}</li>`,
+  );
   items.push(`<li><span class="swatch v-pass stale"></span><b>stale</b> (hatched): ${escape(LEGEND.stale)}</li>`);
-  items.push(`<li><span class="swatch v-pass drift"></span><b>drift</b> (outlined, marked Δ): ${escape(LEGEND.drift)}</li>`);
+  items.push(
+    `<li><span class="swatch v-pass drift"></span><b>drift</b> (outlined, marked Δ): ${escape(LEGEND.drift)}</li>`,
+  );
   return `<section class="legend" aria-label="Legend">\n<h2>Legend</h2>\n<ul>${items.join('\n')}</ul>\n<p class="hint">Click a cell to see its probes: what was sent where, what came back, and why it got its verdict.</p>\n</section>`;
 }
 
@@ -121,20 +135,37 @@ function roleGroups(agents: readonly MatrixAgent[]): Array<{ role: string | null
 }
 
 function renderGrid(matrix: Matrix): string {
-  if (matrix.agents.length === 0) return '<section class="grid"><h2>Matrix</h2><p class="empty">No agent has reported yet.</p></section>';
+  if (matrix.agents.length === 0)
+    return '<section class="grid"><h2>Matrix</h2><p class="empty">No agent has reported yet.</p></section>';
   const groups = roleGroups(matrix.agents);
   const cells = new Map(matrix.cells.map((cell) => [`${cell.agent}\u0000${cell.row}`, cell]));
-  const out = ['<section class="grid">', '<h2>Matrix</h2>', '<div class="scroll">', '<table class="matrix">', '<thead>'];
-  out.push(`<tr><th rowspan="2" class="corner">row \\ agent</th>${groups.map((group) => `<th colspan="${group.agents.length}" scope="colgroup" class="role">${escape(group.role ?? '(no role)')}</th>`).join('')}</tr>`);
-  out.push(`<tr>${matrix.agents.map((agent) => `<th scope="col" class="agent${agent.stale ? ' stale' : ''}">${escape(agent.name)}</th>`).join('')}</tr>`);
+  const out = [
+    '<section class="grid">',
+    '<h2>Matrix</h2>',
+    '<div class="scroll">',
+    '<table class="matrix">',
+    '<thead>',
+  ];
+  out.push(
+    `<tr><th rowspan="2" class="corner">row \\ agent</th>${groups.map((group) => `<th colspan="${group.agents.length}" scope="colgroup" class="role">${escape(group.role ?? '(no role)')}</th>`).join('')}</tr>`,
+  );
+  out.push(
+    `<tr>${matrix.agents.map((agent) => `<th scope="col" class="agent${agent.stale ? ' stale' : ''}">${escape(agent.name)}</th>`).join('')}</tr>`,
+  );
   out.push('</thead>', '<tbody>');
   for (const row of matrix.rows) {
-    out.push(`<tr><th scope="row" class="row">${escape(row)}</th>${matrix.agents.map((agent) => renderCell(cells.get(`${agent.name}\u0000${row}`), agent, row)).join('')}</tr>`);
+    out.push(
+      `<tr><th scope="row" class="row">${escape(row)}</th>${matrix.agents.map((agent) => renderCell(cells.get(`${agent.name}\u0000${row}`), agent, row)).join('')}</tr>`,
+    );
   }
   out.push('</tbody>', '</table>', '</div>');
   if (matrix.vanished?.length) {
-    out.push('<p class="vanished">In the baseline but no longer reported (counted as drift):</p>', '<ul class="vanished">');
-    for (const cell of matrix.vanished) out.push(`<li>${escape(cell.agent)} · ${escape(cell.row)}: was ${escape(cell.baseline)}</li>`);
+    out.push(
+      '<p class="vanished">In the baseline but no longer reported (counted as drift):</p>',
+      '<ul class="vanished">',
+    );
+    for (const cell of matrix.vanished)
+      out.push(`<li>${escape(cell.agent)} · ${escape(cell.row)}: was ${escape(cell.baseline)}</li>`);
     out.push('</ul>');
   }
   out.push('</section>');
@@ -142,16 +173,26 @@ function renderGrid(matrix: Matrix): string {
 }
 
 function renderCell(cell: MatrixCell | undefined, agent: MatrixAgent, row: string): string {
-  if (!cell) return `<td class="cell none" data-agent="${escape(agent.name)}" data-row="${escape(row)}"><span class="none">·</span></td>`;
-  const classes = ['cell', `v-${escape(cell.verdict)}`, ...(cell.stale ? ['stale'] : []), ...(cell.drift ? ['drift'] : [])];
+  if (!cell)
+    return `<td class="cell none" data-agent="${escape(agent.name)}" data-row="${escape(row)}"><span class="none">·</span></td>`;
+  const classes = [
+    'cell',
+    `v-${escape(cell.verdict)}`,
+    ...(cell.stale ? ['stale'] : []),
+    ...(cell.drift ? ['drift'] : []),
+  ];
   const badges = [
     ...(cell.drift ? [`<span class="badge drift" title="drift">Δ</span>`] : []),
     ...(cell.stale ? ['<span class="badge stale">stale</span>'] : []),
   ];
   const count = `${cell.results.length} ${cell.results.length === 1 ? 'probe' : 'probes'}`;
   const heading = [`<h3>${escape(cell.row)} <span class="from">from</span> ${escape(cell.agent)}</h3>`];
-  heading.push(`<p class="cell-verdict">Verdict <b class="verdict v-${escape(cell.verdict)}">${escape(cell.verdict)}</b>, worst of ${count}${cell.stale ? '; the agent is <b>stale</b>' : ''}${cell.drift ? `; <b>drift</b>: the baseline says ${escape(cell.baseline ?? 'nothing (new cell)')}` : ''}.</p>`);
-  heading.push(`<p class="hint">Agent ${escape(agent.name)} (${escape(agent.role ?? 'no role')}), report ${escape(agent.report_id)} of ${escape(agent.last_report_at)}. Click the cell again or press Esc to close.</p>`);
+  heading.push(
+    `<p class="cell-verdict">Verdict <b class="verdict v-${escape(cell.verdict)}">${escape(cell.verdict)}</b>, worst of ${count}${cell.stale ? '; the agent is <b>stale</b>' : ''}${cell.drift ? `; <b>drift</b>: the baseline says ${escape(cell.baseline ?? 'nothing (new cell)')}` : ''}.</p>`,
+  );
+  heading.push(
+    `<p class="hint">Agent ${escape(agent.name)} (${escape(agent.role ?? 'no role')}), report ${escape(agent.report_id)} of ${escape(agent.last_report_at)}. Click the cell again or press Esc to close.</p>`,
+  );
   return [
     `<td class="${classes.join(' ')}" data-agent="${escape(cell.agent)}" data-row="${escape(cell.row)}" data-verdict="${escape(cell.verdict)}">`,
     `<details><summary><span class="verdict">${escape(cell.verdict)}</span>${badges.join('')}<span class="count">${count}</span></summary>`,
@@ -174,9 +215,10 @@ function renderResult(result: MatrixResult): string {
   if (result.control) facts.push(['control', controlText(result)]);
   if (result.note) facts.push(['note', result.note]);
   facts.push(['started', result.started_at]);
-  const evidence = result.evidence && Object.keys(result.evidence).length > 0
-    ? `<pre class="json">${escape(JSON.stringify(result.evidence, null, 2))}</pre>`
-    : '';
+  const evidence =
+    result.evidence && Object.keys(result.evidence).length > 0
+      ? `<pre class="json">${escape(JSON.stringify(result.evidence, null, 2))}</pre>`
+      : '';
   const list = facts.map(([name, value]) => `<dt>${name}</dt><dd>${escape(value)}</dd>`).join('');
   return `<li class="result v-${escape(result.verdict)}"><p><b class="verdict v-${escape(result.verdict)}">${escape(result.verdict)}</b> ${escape(result.kind)} ${escape(describeTarget(result))}</p><dl>${list}</dl>${evidence}</li>`;
 }
@@ -196,7 +238,8 @@ function renderFlow(matrix: Matrix): string {
   if (roles.length === 0 || matrix.rows.length === 0) return '';
   const step = FLOW.box + FLOW.gap;
   const height = FLOW.top * 2 + Math.max(roles.length, matrix.rows.length) * step;
-  const yOf = (index: number, count: number): number => FLOW.top + ((height - FLOW.top * 2 - count * step) / 2) + index * step;
+  const yOf = (index: number, count: number): number =>
+    FLOW.top + (height - FLOW.top * 2 - count * step) / 2 + index * step;
   const byRoleRow = new Map<string, Verdict[]>();
   for (const cell of matrix.cells) {
     const key = `${cell.role ?? '(no role)'}\u0000${cell.row}`;
@@ -211,11 +254,15 @@ function renderFlow(matrix: Matrix): string {
       const y2 = yOf(w, matrix.rows.length) + FLOW.box / 2;
       const x1 = FLOW.roleX + FLOW.roleWidth;
       const x2 = FLOW.rowX;
-      parts.push(`<path class="edge v-${escape(worstVerdict(verdicts))}" d="M${x1} ${y1.toFixed(1)} C${x1 + 90} ${y1.toFixed(1)} ${x2 - 90} ${y2.toFixed(1)} ${x2} ${y2.toFixed(1)}"><title>${escape(`${role} → ${row}: ${worstVerdict(verdicts)}`)}</title></path>`);
+      parts.push(
+        `<path class="edge v-${escape(worstVerdict(verdicts))}" d="M${x1} ${y1.toFixed(1)} C${x1 + 90} ${y1.toFixed(1)} ${x2 - 90} ${y2.toFixed(1)} ${x2} ${y2.toFixed(1)}"><title>${escape(`${role} → ${row}: ${worstVerdict(verdicts)}`)}</title></path>`,
+      );
     });
   });
   roles.forEach((role, r) => {
-    const verdict = worstVerdict(matrix.cells.filter((cell) => (cell.role ?? '(no role)') === role).map((cell) => cell.verdict));
+    const verdict = worstVerdict(
+      matrix.cells.filter((cell) => (cell.role ?? '(no role)') === role).map((cell) => cell.verdict),
+    );
     parts.push(flowBox(FLOW.roleX, yOf(r, roles.length), FLOW.roleWidth, role, verdict, `role ${role}: ${verdict}`));
   });
   matrix.rows.forEach((row, w) => {
@@ -239,18 +286,20 @@ function flowBox(x: number, y: number, width: number, label: string, verdict: Ve
 
 function renderAgents(matrix: Matrix): string {
   if (matrix.agents.length === 0) return '';
-  const rows = matrix.agents.map((agent) => [
-    `<tr${agent.stale ? ' class="stale"' : ''}>`,
-    `<th scope="row">${escape(agent.name)}</th>`,
-    `<td>${escape(agent.role ?? '-')}</td>`,
-    `<td>${escape(agent.version)}</td>`,
-    `<td>${escape(agent.profile?.name ?? '-')}</td>`,
-    `<td class="hash">${escape(agent.profile?.hash ?? '-')}</td>`,
-    `<td><time datetime="${escape(agent.last_report_at)}">${escape(agent.last_report_at)}</time></td>`,
-    `<td>${agent.interval_s === undefined ? '-' : escape(`${agent.interval_s} s`)}</td>`,
-    `<td>${agent.stale ? '<b>stale</b>' : 'current'}</td>`,
-    '</tr>',
-  ].join(''));
+  const rows = matrix.agents.map((agent) =>
+    [
+      `<tr${agent.stale ? ' class="stale"' : ''}>`,
+      `<th scope="row">${escape(agent.name)}</th>`,
+      `<td>${escape(agent.role ?? '-')}</td>`,
+      `<td>${escape(agent.version)}</td>`,
+      `<td>${escape(agent.profile?.name ?? '-')}</td>`,
+      `<td class="hash">${escape(agent.profile?.hash ?? '-')}</td>`,
+      `<td><time datetime="${escape(agent.last_report_at)}">${escape(agent.last_report_at)}</time></td>`,
+      `<td>${agent.interval_s === undefined ? '-' : escape(`${agent.interval_s} s`)}</td>`,
+      `<td>${agent.stale ? '<b>stale</b>' : 'current'}</td>`,
+      '</tr>',
+    ].join(''),
+  );
   return [
     '<section class="agents">',
     '<h2>Agents</h2>',
@@ -266,11 +315,17 @@ function renderResults(matrix: Matrix): string {
   const out = ['<section class="all-results">', '<h2>Probe results</h2>'];
   for (const agent of matrix.agents) {
     const cells = matrix.cells.filter((cell) => cell.agent === agent.name);
-    out.push(`<h3>${escape(agent.name)} <span class="from">(${escape(agent.role ?? 'no role')}, ${escape(agent.last_report_at)})</span></h3>`);
-    out.push('<table class="results"><thead><tr><th scope="col">row</th><th scope="col">verdict</th><th scope="col">probe</th><th scope="col">expected</th><th scope="col">state</th><th scope="col">rtt</th><th scope="col">reason</th></tr></thead><tbody>');
+    out.push(
+      `<h3>${escape(agent.name)} <span class="from">(${escape(agent.role ?? 'no role')}, ${escape(agent.last_report_at)})</span></h3>`,
+    );
+    out.push(
+      '<table class="results"><thead><tr><th scope="col">row</th><th scope="col">verdict</th><th scope="col">probe</th><th scope="col">expected</th><th scope="col">state</th><th scope="col">rtt</th><th scope="col">reason</th></tr></thead><tbody>',
+    );
     for (const cell of cells) {
       for (const result of cell.results) {
-        out.push(`<tr><td>${escape(cell.row)}</td><td class="verdict v-${escape(result.verdict)}">${escape(result.verdict)}</td><td>${escape(`${result.kind} ${describeTarget(result)}`)}</td><td>${escape(result.expect)}</td><td>${escape(result.state)}</td><td>${result.rtt_ms === undefined ? '-' : escape(formatMs(result.rtt_ms))}</td><td>${escape(result.reason)}${result.control ? `<br><span class="control">control ${escape(controlText(result))}</span>` : ''}</td></tr>`);
+        out.push(
+          `<tr><td>${escape(cell.row)}</td><td class="verdict v-${escape(result.verdict)}">${escape(result.verdict)}</td><td>${escape(`${result.kind} ${describeTarget(result)}`)}</td><td>${escape(result.expect)}</td><td>${escape(result.state)}</td><td>${result.rtt_ms === undefined ? '-' : escape(formatMs(result.rtt_ms))}</td><td>${escape(result.reason)}${result.control ? `<br><span class="control">control ${escape(controlText(result))}</span>` : ''}</td></tr>`,
+        );
       }
     }
     out.push('</tbody></table>');

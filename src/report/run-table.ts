@@ -13,12 +13,16 @@ export function formatRunTable(report: RunReport, colour: boolean): string {
   lines.push(`site ${report.site ?? '-'} · role ${report.role ?? '-'} · agent ${report.agent} · profile ${profile}`);
   for (const [row, results] of groupByRow(report.results)) {
     const failed = results.filter((result) => result.verdict !== 'pass').length;
-    lines.push('', `${row}  (${results.length} ${results.length === 1 ? 'probe' : 'probes'}${failed ? `, ${failed} not passed` : ''})`);
+    lines.push(
+      '',
+      `${row}  (${results.length} ${results.length === 1 ? 'probe' : 'probes'}${failed ? `, ${failed} not passed` : ''})`,
+    );
     for (const line of collapse(results, colour)) lines.push(`  ${line}`);
   }
   if (report.overlaps?.length) {
     lines.push('', 'probed once where rows overlap:');
-    for (const overlap of report.overlaps) lines.push(`  ${overlap.target}:${overlap.port ?? '-'}/${overlap.protocol}: ${overlap.reason}`);
+    for (const overlap of report.overlaps)
+      lines.push(`  ${overlap.target}:${overlap.port ?? '-'}/${overlap.protocol}: ${overlap.reason}`);
   }
   if (report.not_proven?.length) {
     lines.push('', 'not proven by this run:');
@@ -31,7 +35,15 @@ export function formatRunTable(report: RunReport, colour: boolean): string {
 function collapse(results: readonly ProbeResult[], colour: boolean): string[] {
   const groups = new Map<string, ProbeResult[]>();
   for (const result of results) {
-    const key = [result.kind, result.target.host, result.target.address, result.target.protocol, result.expect, result.state, result.verdict].join('|');
+    const key = [
+      result.kind,
+      result.target.host,
+      result.target.address,
+      result.target.protocol,
+      result.expect,
+      result.state,
+      result.verdict,
+    ].join('|');
     let group = groups.get(key);
     if (!group) groups.set(key, (group = []));
     group.push(result);

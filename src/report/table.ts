@@ -3,7 +3,12 @@ import { formatMs } from '../core/duration.js';
 import { formatEndpoint } from '../net/target.js';
 
 /** The terminal colour of each verdict, and the code that ends it. */
-export const COLOURS: Record<Verdict, string> = { pass: '\x1b[32m', fail: '\x1b[31m', inconclusive: '\x1b[33m', error: '\x1b[35m' };
+export const COLOURS: Record<Verdict, string> = {
+  pass: '\x1b[32m',
+  fail: '\x1b[31m',
+  inconclusive: '\x1b[33m',
+  error: '\x1b[35m',
+};
 export const RESET = '\x1b[0m';
 
 /** Where a result points, as a user would write it: `tg.test 198.51.100.10:5900/tcp`. */

@@ -26,11 +26,17 @@ export interface ExecuteOptions {
  * limit. Named rows run before sweeps: on a busy host a thousand sweep probes in flight would
  * otherwise starve a TLS handshake of the row that matters past its deadline.
  */
-export async function executePlan(plan: ProbeSpec[], kindOf: (name: string) => ProbeKind, options: ExecuteOptions): Promise<ProbeResult[]> {
+export async function executePlan(
+  plan: ProbeSpec[],
+  kindOf: (name: string) => ProbeKind,
+  options: ExecuteOptions,
+): Promise<ProbeResult[]> {
   const budget = socketBudget();
   if (options.concurrency > budget) {
-    options.warn(`--concurrency ${options.concurrency} is above what the open-files limit allows; `
-      + `using ${budget} (raise it with ulimit -n)`);
+    options.warn(
+      `--concurrency ${options.concurrency} is above what the open-files limit allows; ` +
+        `using ${budget} (raise it with ulimit -n)`,
+    );
   }
   await prepareKinds(plan, kindOf);
   const retain = options.retain !== false;
@@ -38,13 +44,20 @@ export async function executePlan(plan: ProbeSpec[], kindOf: (name: string) => P
   const icmp = plan.some((spec) => !spec.unresolved) ? startIcmpListener() : { listener: null, note: undefined };
   try {
     for (const indexes of phases(plan)) {
-      const part = await runPlan(indexes.map((index) => plan[index]!), kindOf, { icmp: icmp.listener, icmpNote: icmp.note }, {
-        concurrency: Math.min(options.concurrency, budget),
-        ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
-        ...(options.onResult ? { onResult: (result, index) => options.onResult!(result, indexes[index]!) } : {}),
-        retain,
+      const part = await runPlan(
+        indexes.map((index) => plan[index]!),
+        kindOf,
+        { icmp: icmp.listener, icmpNote: icmp.note },
+        {
+          concurrency: Math.min(options.concurrency, budget),
+          ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+          ...(options.onResult ? { onResult: (result, index) => options.onResult!(result, indexes[index]!) } : {}),
+          retain,
+        },
+      );
+      part.forEach((result, index) => {
+        results[indexes[index]!] = result;
       });
-      part.forEach((result, index) => { results[indexes[index]!] = result; });
     }
   } finally {
     icmp.listener?.close();

@@ -22,10 +22,15 @@ export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
   const defaultPort = kind.defaultPortFor?.(request.options) ?? kind.defaultPort;
   for (const target of request.targets) {
     if (target.ports.length === 0 && defaultPort === undefined && kind.protocol !== 'icmp') {
-      throw new UsageError(`The target \`${target.host}\` names no port, and ${kind.name} has no standard port`, `Add the port: ${target.host}:PORT, e.g. ${target.host}:5900 or ${target.host}:22,80-90`);
+      throw new UsageError(
+        `The target \`${target.host}\` names no port, and ${kind.name} has no standard port`,
+        `Add the port: ${target.host}:PORT, e.g. ${target.host}:5900 or ${target.host}:22,80-90`,
+      );
     }
   }
-  const resolutions = await Promise.all(request.targets.map((target) => resolveHost(target.host, request.timeoutMs, request.resolver)));
+  const resolutions = await Promise.all(
+    request.targets.map((target) => resolveHost(target.host, request.timeoutMs, request.resolver)),
+  );
   const protocol = kind.protocolFor?.(request.options) ?? kind.protocol;
   const plan: ProbeSpec[] = [];
   request.targets.forEach((target, index) => {
@@ -53,9 +58,15 @@ export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
 }
 
 /** Resolve the hosts of a plan whose specs name hosts only: each host once, each address a probe of its own. */
-export async function resolvePlan(plan: readonly ProbeSpec[], timeoutMs: number, resolver?: ResolverAddress): Promise<ProbeSpec[]> {
+export async function resolvePlan(
+  plan: readonly ProbeSpec[],
+  timeoutMs: number,
+  resolver?: ResolverAddress,
+): Promise<ProbeSpec[]> {
   const hosts = [...new Set(plan.map((spec) => spec.target.host))];
-  const answers = new Map(await Promise.all(hosts.map(async (host) => [host, await resolveHost(host, timeoutMs, resolver)] as const)));
+  const answers = new Map(
+    await Promise.all(hosts.map(async (host) => [host, await resolveHost(host, timeoutMs, resolver)] as const)),
+  );
   return plan.flatMap((spec): ProbeSpec[] => {
     const resolution = answers.get(spec.target.host)!;
     if ('error' in resolution) return [{ ...spec, unresolved: resolution.error }];

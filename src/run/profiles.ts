@@ -41,7 +41,11 @@ export async function runProfiles(loaded: ValidRun, options: ProfileRunOptions):
   const { site, profiles, kinds } = loaded;
   const startedAt = new Date();
   const expansion = expandProfiles(profiles, site, kinds);
-  const plan = await resolvePlan(expansion.plan, parseDuration(site.settings.timeout, 'settings.timeout'), options.resolver);
+  const plan = await resolvePlan(
+    expansion.plan,
+    parseDuration(site.settings.timeout, 'settings.timeout'),
+    options.resolver,
+  );
   options.onPlanned?.(plan.length);
   const results = await executePlan(plan, (name) => kinds.get(name) as ProbeKind, {
     concurrency: options.concurrency,
