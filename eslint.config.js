@@ -27,7 +27,8 @@ export default tseslint.config(
       'no-control-regex': 'off',
       eqeqeq: ['error', 'always'],
       'no-var': 'error',
-      'prefer-const': 'error',
+      // A callback may read a variable that is assigned once, later (a listener's stop function).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
     },

@@ -524,6 +524,11 @@ function timeTicks(ticks: bigint): string {
   const hundredths = total % 100;
   const seconds = Math.floor(total / 100);
   const pad = (n: number): string => String(n).padStart(2, '0');
-  const clock = `${Math.floor(seconds / 86400)}:${pad(Math.floor(seconds / 3600) % 24)}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}.${pad(hundredths)}`;
+  const [days, hours, minutes] = [
+    Math.floor(seconds / 86400),
+    Math.floor(seconds / 3600) % 24,
+    Math.floor(seconds / 60) % 60,
+  ];
+  const clock = `${days}:${pad(hours)}:${pad(minutes)}:${pad(seconds % 60)}.${pad(hundredths)}`;
   return `${total} (${clock})`;
 }

@@ -99,7 +99,10 @@ async function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeCon
 /** The probe's message (RFC 5424): it says what it is, so nobody at the log server need wonder. */
 function syslogMessage(id: string, transport: SyslogTransport): string {
   const timestamp = new Date().toISOString();
-  return `<${PRI}>1 ${timestamp} ${hostname() || '-'} reachgate ${process.pid} probe [${SD_ID} id="${id}" transport="${transport}"] reachgate reachability probe, no action needed`;
+  return (
+    `<${PRI}>1 ${timestamp} ${hostname() || '-'} reachgate ${process.pid} probe [${SD_ID} id="${id}" ` +
+    `transport="${transport}"] reachgate reachability probe, no action needed`
+  );
 }
 
 async function overUdp(
@@ -120,7 +123,9 @@ async function overUdp(
   const sent = outcome.attempts === 1 ? 'sent 1 message' : `sent ${outcome.attempts} copies of the message`;
   return {
     state: 'filtered',
-    reason: `${sent} and no ICMP error came back within ${formatMs(spec.timeoutMs)}; syslog over UDP never answers, so this cannot tell delivered from dropped and proves nothing open (look for id ${id} in the server's log)`,
+    reason:
+      `${sent} and no ICMP error came back within ${formatMs(spec.timeoutMs)}; syslog over UDP never ` +
+      `answers, so this cannot tell delivered from dropped and proves nothing open (look for id ${id} in the server's log)`,
     attempts: outcome.attempts,
     silenceExpected: true,
     evidence,
@@ -265,7 +270,9 @@ function responseCheck(
     return {
       check: {
         ok: false,
-        detail: `expected rsp to RELP ${command} (txnr ${txnr}), got ${showBytes(encodeFrame(frame.txnr, frame.command, frame.data.toString('utf8')), 60)}`,
+        detail:
+          `expected rsp to RELP ${command} (txnr ${txnr}), got ` +
+          `${showBytes(encodeFrame(frame.txnr, frame.command, frame.data.toString('utf8')), 60)}`,
       },
     };
   }

@@ -107,7 +107,8 @@ function servicePreset(raw: Record<string, unknown>): ServicePreset | undefined 
   const conflicting = ['send', 'send-hex', 'expect-reply'].filter((option) => raw[option] !== undefined);
   if (conflicting.length > 0) {
     throw new UsageError(
-      `\`--service ${name}\` sets the request and the expected reply; it cannot be combined with ${conflicting.map((option) => `\`--${option}\``).join(' or ')}`,
+      `\`--service ${name}\` sets the request and the expected reply; it cannot be combined with ` +
+        `${conflicting.map((option) => `\`--${option}\``).join(' or ')}`,
       'Use either --service, or --send/--send-hex with --expect-reply for a service without a preset',
     );
   }

@@ -20,7 +20,8 @@ export function doctorCommand(parser: Argv): Argv {
             type: 'string',
             requiresArg: true,
             describe:
-              'A site file: the route and source address toward each of its hosts (asks the kernel, sends nothing), the clock against its NTP server (one NTP query)',
+              'A site file: the route and source address toward each of its hosts (asks the kernel, ' +
+              'sends nothing), the clock against its NTP server (one NTP query)',
           },
           'agent-config': {
             type: 'string',
@@ -36,7 +37,10 @@ export function doctorCommand(parser: Argv): Argv {
         )
         .example('reachgate doctor --site site.yaml --json', 'routes and clock for a site, as JSON')
         .epilogue(
-          "Doctor asks the kernel for routes (ip route get sends nothing). Besides resolving the site's host names with the system resolver, it sends only one NTP exchange (up to 3 requests) to the site's first NTP server and two requests to the coordinator. Exit 0 when every finding is ok, 1 when any warns or fails, 2 for an invalid site or config.",
+          'Doctor asks the kernel for routes (ip route get sends nothing). Besides resolving the ' +
+            "site's host names with the system resolver, it sends only one NTP exchange (up to 3 " +
+            "requests) to the site's first NTP server and two requests to the coordinator. Exit " +
+            '0 when every finding is ok, 1 when any warns or fails, 2 for an invalid site or config.',
         ),
     async (argv) => {
       const report = await runDoctor({

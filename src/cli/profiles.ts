@@ -33,9 +33,14 @@ function describeProfile(profile: Profile): string {
   const lines = [`${profile.name}  (role ${profile.role})`, `  ${profile.description.trim()}`];
   const rows = new Map<string, string[]>();
   for (const probe of profile.probes) {
-    const what =
-      `${probe.kind}${probe.ports === undefined ? '' : ` ${Array.isArray(probe.ports) ? probe.ports.join(',') : String(probe.ports)}`} -> ${probe.target.join(', ')}` +
-      `${probe.expect === 'blocked' ? ' must be blocked' : ''}${probe.feature ? ` [feature ${probe.feature}; blocked when unused]` : ''}${probe.control ? ` (control: ${probe.control})` : ''}`;
+    const ports =
+      probe.ports === undefined ? '' : ` ${Array.isArray(probe.ports) ? probe.ports.join(',') : String(probe.ports)}`;
+    const what = [
+      `${probe.kind}${ports} -> ${probe.target.join(', ')}`,
+      probe.expect === 'blocked' ? ' must be blocked' : '',
+      probe.feature ? ` [feature ${probe.feature}; blocked when unused]` : '',
+      probe.control ? ` (control: ${probe.control})` : '',
+    ].join('');
     rows.set(probe.row, [...(rows.get(probe.row) ?? []), what]);
   }
   for (const [row, probes] of rows) lines.push(`  ${row}: ${probes.join('; ')}`);

@@ -202,7 +202,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     if (report.agent !== token.agent || report.role !== token.role) {
       throw new ApiError(
         'forbidden',
-        `this token may only report as agent ${JSON.stringify(token.agent)} with role ${JSON.stringify(token.role)}; the report says agent ${JSON.stringify(report.agent)} with role ${JSON.stringify(report.role)}`,
+        `this token may only report as agent ${JSON.stringify(token.agent)} with role ` +
+          `${JSON.stringify(token.role)}; the report says agent ${JSON.stringify(report.agent)} with role ${JSON.stringify(report.role)}`,
       );
     }
     const outcome = await store.addReport(report, request.bodyText, now());

@@ -27,11 +27,19 @@ const TRANSPORTS = ['tcp', 'udp'] as const;
 
 /** Work out which probe proves which row of the port table, and what is missing. */
 export function coverageOf(profiles: readonly Profile[], kinds: ReadonlyMap<string, ProbeKind>): Coverage {
-  const probes = profiles.flatMap((profile) => profile.probes.map((probe) => covering(profile, probe, kinds.get(probe.kind) as ProbeKind)));
+  const probes = profiles.flatMap((profile) =>
+    profile.probes.map((probe) => covering(profile, probe, kinds.get(probe.kind) as ProbeKind)),
+  );
   const gaps: string[] = [];
-  const known = new Set([...PORT_TABLE_ROWS.map((row) => row.id), ...PORT_TABLE_INVARIANTS.map((invariant) => invariant.id)]);
+  const known = new Set([
+    ...PORT_TABLE_ROWS.map((row) => row.id),
+    ...PORT_TABLE_INVARIANTS.map((invariant) => invariant.id),
+  ]);
   for (const { profile, probe } of probes) {
-    if (!known.has(probe.row)) gaps.push(`${profile.name} probe ${probe.index + 1} names row \`${probe.row}\`, which is neither a row nor an invariant of the port table`);
+    if (!known.has(probe.row))
+      gaps.push(
+        `${profile.name} probe ${probe.index + 1} names row \`${probe.row}\`, which is neither a row nor an invariant of the port table`,
+      );
   }
   for (const row of PORT_TABLE_ROWS) gaps.push(...rowGaps(row, probes, profiles));
   for (const id of ['no-direct-internet', 'tightgate-only-intended']) {
@@ -59,13 +67,28 @@ function rowGaps(row: PortTableRow, probes: readonly CoveringProbe[], profiles: 
   if (mine.length === 0) return [`row \`${row.id}\`: no built-in profile probes it`];
   const gaps: string[] = [];
   for (const { profile, probe } of mine) {
-    if (profile.role !== row.from) gaps.push(`row \`${row.id}\` is a path from ${row.from}, but ${profile.name} (role ${profile.role}) probes it`);
-    if (probe.feature !== row.feature) gaps.push(`row \`${row.id}\`: ${profile.name} probe ${probe.index + 1} has feature ${probe.feature ?? 'none'}, the port table ${row.feature ?? 'none'}`);
+    if (profile.role !== row.from)
+      gaps.push(`row \`${row.id}\` is a path from ${row.from}, but ${profile.name} (role ${profile.role}) probes it`);
+    if (probe.feature !== row.feature)
+      gaps.push(
+        `row \`${row.id}\`: ${profile.name} probe ${probe.index + 1} has feature ${probe.feature ?? 'none'}, the port table ${row.feature ?? 'none'}`,
+      );
   }
-  const declared = profiles.some((profile) => profile.role === row.from && profile.notProven.some((entry) => entry.row === row.id));
+  const declared = profiles.some(
+    (profile) => profile.role === row.from && profile.notProven.some((entry) => entry.row === row.id),
+  );
   for (const transport of TRANSPORTS) {
-    const missing = (row.ports[transport] ?? []).filter((port) => !mine.some((candidate) => candidate.transport === transport && Array.isArray(candidate.ports) && candidate.ports.includes(port)));
-    if (missing.length > 0 && !declared) gaps.push(`row \`${row.id}\`: ${transport.toUpperCase()} ${missing.join(', ')} is not probed, and no profile lists it as not proven`);
+    const missing = (row.ports[transport] ?? []).filter(
+      (port) =>
+        !mine.some(
+          (candidate) =>
+            candidate.transport === transport && Array.isArray(candidate.ports) && candidate.ports.includes(port),
+        ),
+    );
+    if (missing.length > 0 && !declared)
+      gaps.push(
+        `row \`${row.id}\`: ${transport.toUpperCase()} ${missing.join(', ')} is not probed, and no profile lists it as not proven`,
+      );
   }
   return gaps;
 }
@@ -83,52 +106,79 @@ export function coverageReference(profiles: readonly Profile[], kinds: ReadonlyM
     '',
     '- **expectation** `reachable`: the path must answer (for UDP, with a real protocol answer); `blocked`: it must be',
     '  `filtered`, `prohibited`, `unreachable` or `closed`.',
-    '- **feature**: the row is optional. When the site\'s `features` list does not name it, the same probe runs',
+    "- **feature**: the row is optional. When the site's `features` list does not name it, the same probe runs",
     '  expecting `blocked` (the closed-when-unused invariant), so an unused path is proven closed, not assumed.',
     '- **control**: for a negative probe, the role that must reach the same address. In the matrix a `blocked`',
     '  result whose control role did not see that address answer is `inconclusive`: an unreachable target proves',
     '  nothing about the firewall.',
     '- Ports and transports that depend on a site setting (`${settings.NAME}` in `ports` or `options`) are shown',
-    '  with that setting\'s default.',
-    '- `#` is the probe\'s position in its profile file; `reachgate profiles` prints the same list.',
+    "  with that setting's default.",
+    "- `#` is the probe's position in its profile file; `reachgate profiles` prints the same list.",
     '',
     '## Rows',
     '',
-    table(['row', 'from → to', 'port table', 'proven by', 'expectation'], PORT_TABLE_ROWS.map((row) => {
-      const mine = probes.filter(({ probe }) => probe.row === row.id);
-      return [
-        code(row.id),
-        `${row.from} → ${row.to}`,
-        row.portsText,
-        mine.map(describeProbe).join('; ') || '**nothing**',
-        row.feature ? `reachable when feature ${code(row.feature)} is in use, else blocked` : 'reachable',
-      ];
-    })),
+    table(
+      ['row', 'from → to', 'port table', 'proven by', 'expectation'],
+      PORT_TABLE_ROWS.map((row) => {
+        const mine = probes.filter(({ probe }) => probe.row === row.id);
+        return [
+          code(row.id),
+          `${row.from} → ${row.to}`,
+          row.portsText,
+          mine.map(describeProbe).join('; ') || '**nothing**',
+          row.feature ? `reachable when feature ${code(row.feature)} is in use, else blocked` : 'reachable',
+        ];
+      }),
+    ),
     '## Invariants',
     '',
-    table(['invariant', 'from', 'must hold', 'proven by'], PORT_TABLE_INVARIANTS.map((invariant) => [
-      code(invariant.id),
-      invariant.from,
-      invariant.mustHold,
-      invariant.id === 'closed-when-unused'
-        ? `every probe with a feature (${optionalRows(probes)}): expected blocked when the site does not use the feature`
-        : probes.filter(({ probe }) => probe.row === invariant.id).map((entry) => `${describeProbe(entry)}, blocked${entry.probe.control ? `, control ${entry.probe.control}` : ''}`).join('; ') || '**nothing**',
-    ])),
+    table(
+      ['invariant', 'from', 'must hold', 'proven by'],
+      PORT_TABLE_INVARIANTS.map((invariant) => [
+        code(invariant.id),
+        invariant.from,
+        invariant.mustHold,
+        invariant.id === 'closed-when-unused'
+          ? `every probe with a feature (${optionalRows(probes)}): expected blocked when the site does not use the feature`
+          : probes
+              .filter(({ probe }) => probe.row === invariant.id)
+              .map(
+                (entry) =>
+                  `${describeProbe(entry)}, blocked${entry.probe.control ? `, control ${entry.probe.control}` : ''}`,
+              )
+              .join('; ') || '**nothing**',
+      ]),
+    ),
     ...controls(probes),
     '## By profile',
     '',
-    ...profiles.flatMap((profile) => profileSection(profile, probes.filter((entry) => entry.profile === profile))),
+    ...profiles.flatMap((profile) =>
+      profileSection(
+        profile,
+        probes.filter((entry) => entry.profile === profile),
+      ),
+    ),
     '## Not proven',
     '',
     'Each profile lists what its probes cannot prove; the list travels in every RunReport (`not_proven`) when its',
     'condition holds.',
     '',
-    table(['profile', 'row', 'when', 'what is not proven'], profiles.flatMap((profile) => profile.notProven.map((entry) => [
-      profile.name,
-      code(entry.row),
-      [entry.feature ? `feature ${code(entry.feature)} in use` : '', entry['if-set'] ? `the site names ${code(entry['if-set'])}` : ''].filter(Boolean).join(', ') || 'always',
-      entry.text,
-    ]))),
+    table(
+      ['profile', 'row', 'when', 'what is not proven'],
+      profiles.flatMap((profile) =>
+        profile.notProven.map((entry) => [
+          profile.name,
+          code(entry.row),
+          [
+            entry.feature ? `feature ${code(entry.feature)} in use` : '',
+            entry['if-set'] ? `the site names ${code(entry['if-set'])}` : '',
+          ]
+            .filter(Boolean)
+            .join(', ') || 'always',
+          entry.text,
+        ]),
+      ),
+    ),
     '## Gaps',
     '',
     gaps.length === 0
@@ -140,7 +190,9 @@ export function coverageReference(profiles: readonly Profile[], kinds: ReadonlyM
 
 /** "tightgate/tightgate #1: tcp 80, 443 → internet-canaries". */
 function describeProbe({ profile, probe, transport, ports }: CoveringProbe): string {
-  return `${profile.name} #${probe.index + 1}: ${probe.kind}${probe.kind === transport ? '' : `/${transport}`} ${portsText(probe, ports)} → ${probe.target.join(', ')}${conditions(probe) ? ` (${conditions(probe)})` : ''}`;
+  const kind = probe.kind === transport ? probe.kind : `${probe.kind}/${transport}`;
+  const when = conditions(probe) ? ` (${conditions(probe)})` : '';
+  return `${profile.name} #${probe.index + 1}: ${kind} ${portsText(probe, ports)} → ${probe.target.join(', ')}${when}`;
 }
 
 function portsText(probe: ProfileProbe, ports: CoveringProbe['ports']): string {
@@ -158,13 +210,17 @@ function conditions(probe: ProfileProbe): string {
     probe['if-set'] ? `only when the site names ${probe['if-set']}` : '',
     probe['unless-set'] ? `only when the site names no ${probe['unless-set']}` : '',
     probe.edition ? `edition ${probe.edition} only` : '',
-  ].filter(Boolean).join('; ');
+  ]
+    .filter(Boolean)
+    .join('; ');
 }
 
 function optionalRows(probes: readonly CoveringProbe[]): string {
   const rows = new Map<string, string>();
   for (const { probe } of probes) if (probe.feature) rows.set(probe.row, probe.feature);
-  return [...rows].map(([row, feature]) => (row === feature ? code(row) : `${code(row)} (${code(feature)})`)).join(', ');
+  return [...rows]
+    .map(([row, feature]) => (row === feature ? code(row) : `${code(row)} (${code(feature)})`))
+    .join(', ');
 }
 
 /** For each control role and target of the negative probes: which of the control role's probes reach the same hosts. */
@@ -181,7 +237,12 @@ function controls(probes: readonly CoveringProbe[]): string[] {
   }
   if (pairs.size === 0) return [];
   const rows = [...pairs.values()].map(({ role, variable, rows: negativeRows }) => {
-    const positive = probes.filter(({ profile, probe }) => profile.role === role && probe.expect === 'reachable' && (probe.target.includes(variable) || probe.fallback === variable));
+    const positive = probes.filter(
+      ({ profile, probe }) =>
+        profile.role === role &&
+        probe.expect === 'reachable' &&
+        (probe.target.includes(variable) || probe.fallback === variable),
+    );
     return [
       [...negativeRows].map(code).join(', '),
       variable,
@@ -195,27 +256,32 @@ function controls(probes: readonly CoveringProbe[]): string[] {
     'A negative probe with a control passes in the matrix only when an agent of the control role saw the same',
     'address answer in its latest report. These probes of the control role give it that chance:',
     '',
-    table(['negative rows', 'target', 'control role', 'control role\'s probes of the same hosts'], rows),
+    table(['negative rows', 'target', 'control role', "control role's probes of the same hosts"], rows),
   ];
 }
 
 function profileSection(profile: Profile, probes: readonly CoveringProbe[]): string[] {
   const lines = [`### ${profile.name} (role ${profile.role})`, '', profile.description.trim(), ''];
-  lines.push(table(['#', 'row', 'kind', 'transport', 'ports', 'target', 'expectation', 'feature', 'control', 'note'], probes.map((entry) => {
-    const { probe, transport, ports } = entry;
-    return [
-      String(probe.index + 1),
-      code(probe.row),
-      probe.kind,
-      transport,
-      portsText(probe, ports),
-      `${probe.target.join(', ')}${conditions(probe) ? ` (${conditions(probe)})` : ''}`,
-      probe.feature ? `${probe.expect} when in use, else blocked` : probe.expect,
-      probe.feature ?? '',
-      probe.control ?? '',
-      [optionsText(probe), probe.note ?? ''].filter(Boolean).join('; '),
-    ];
-  })));
+  lines.push(
+    table(
+      ['#', 'row', 'kind', 'transport', 'ports', 'target', 'expectation', 'feature', 'control', 'note'],
+      probes.map((entry) => {
+        const { probe, transport, ports } = entry;
+        return [
+          String(probe.index + 1),
+          code(probe.row),
+          probe.kind,
+          transport,
+          portsText(probe, ports),
+          `${probe.target.join(', ')}${conditions(probe) ? ` (${conditions(probe)})` : ''}`,
+          probe.feature ? `${probe.expect} when in use, else blocked` : probe.expect,
+          probe.feature ?? '',
+          probe.control ?? '',
+          [optionsText(probe), probe.note ?? ''].filter(Boolean).join('; '),
+        ];
+      }),
+    ),
+  );
   return lines;
 }
 

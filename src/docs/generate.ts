@@ -31,10 +31,11 @@ export async function generatedDocs(): Promise<GeneratedDoc[]> {
       from: 'profiles/schema/profile.schema.json and probes/*.ts',
       text: `${schemaReference(readSchema('profile'), {
         schemaFile: 'profiles/schema/profile.schema.json',
-        intro: 'A profile is role-specific and site-neutral: which probes, against which site variables, with which expectation, '
-          + 'and which port-table row each proves. The built-in ones are in [profiles/tightgate/](../profiles/tightgate/); '
-          + '`reachgate profiles` lists them, `reachgate validate FILE` checks one, and [port-table-coverage.md](port-table-coverage.md) '
-          + 'shows which row each probe proves.',
+        intro:
+          'A profile is role-specific and site-neutral: which probes, against which site variables, with which expectation, ' +
+          'and which port-table row each proves. The built-in ones are in [profiles/tightgate/](../profiles/tightgate/); ' +
+          '`reachgate profiles` lists them, `reachgate validate FILE` checks one, and [port-table-coverage.md](port-table-coverage.md) ' +
+          'shows which row each probe proves.',
       }).trimEnd()}\n\n${settingsReference(site)}\n${probeKindsReference(kinds).trimEnd()}\n`,
     },
     {
@@ -42,9 +43,10 @@ export async function generatedDocs(): Promise<GeneratedDoc[]> {
       from: 'profiles/schema/site.schema.json',
       text: schemaReference(site, {
         schemaFile: 'profiles/schema/site.schema.json',
-        intro: 'A site file names the addresses behind the profiles\' variables and the optional features in use. '
-          + 'A commented example: [profiles/examples/site.example.yaml](../profiles/examples/site.example.yaml). '
-          + 'Check one with `reachgate validate tightgate/workstation --site site.yaml`; it sends nothing.',
+        intro:
+          "A site file names the addresses behind the profiles' variables and the optional features in use. " +
+          'A commented example: [profiles/examples/site.example.yaml](../profiles/examples/site.example.yaml). ' +
+          'Check one with `reachgate validate tightgate/workstation --site site.yaml`; it sends nothing.',
       }),
     },
     {
@@ -52,9 +54,10 @@ export async function generatedDocs(): Promise<GeneratedDoc[]> {
       from: 'profiles/schema/agent.schema.json',
       text: schemaReference(readSchema('agent'), {
         schemaFile: 'profiles/schema/agent.schema.json',
-        intro: '`reachgate agent --config agent.yaml` reads this file; paths in it are relative to the file. '
-          + 'A commented example: [profiles/examples/agent.example.yaml](../profiles/examples/agent.example.yaml). '
-          + 'Try one cycle with `reachgate agent --config agent.yaml --once`.',
+        intro:
+          '`reachgate agent --config agent.yaml` reads this file; paths in it are relative to the file. ' +
+          'A commented example: [profiles/examples/agent.example.yaml](../profiles/examples/agent.example.yaml). ' +
+          'Try one cycle with `reachgate agent --config agent.yaml --once`.',
       }),
     },
     {
@@ -73,7 +76,10 @@ async function loadBuiltInProfiles(): Promise<Profile[]> {
   const profiles: Profile[] = [];
   for (const name of builtInProfiles()) {
     const { profile, source } = await loadProfile(name);
-    if (!profile) throw new Error(`the built-in profile ${name} is not valid, so its docs cannot be generated:\n${formatProblems(source.problems)}`);
+    if (!profile)
+      throw new Error(
+        `the built-in profile ${name} is not valid, so its docs cannot be generated:\n${formatProblems(source.problems)}`,
+      );
     profiles.push(profile);
   }
   return profiles;
@@ -85,13 +91,16 @@ function settingsReference(site: SchemaNode): string {
   return [
     '## Site settings in profiles',
     '',
-    'A probe\'s `ports` and `options` may use `${settings.NAME}`; the site\'s `settings` fill them in (see',
+    "A probe's `ports` and `options` may use `${settings.NAME}`; the site's `settings` fill them in (see",
     '[site-reference.md](site-reference.md#settings)).',
     '',
-    table(['setting', 'default', 'description'], Object.entries(settings).map(([name, node]) => [
-      code(`\${settings.${name}}`),
-      node.default === undefined ? '' : value(node.default),
-      text(node.description ?? ''),
-    ])),
+    table(
+      ['setting', 'default', 'description'],
+      Object.entries(settings).map(([name, node]) => [
+        code(`\${settings.${name}}`),
+        node.default === undefined ? '' : value(node.default),
+        text(node.description ?? ''),
+      ]),
+    ),
   ].join('\n');
 }

@@ -1,6 +1,9 @@
 /** Text for one Markdown table cell: pipes escaped, line breaks folded. */
 export function cell(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|').trim();
+  return text
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/\|/g, '\\|')
+    .trim();
 }
 
 /** Plain text for Markdown: backslashes and angle brackets stay literal. */
@@ -26,16 +29,23 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
 
 /** The anchor GitHub gives a heading, for links inside one generated file. */
 export function anchor(heading: string): string {
-  return heading.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
+  return heading
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replace(/ /g, '-');
 }
 
 /** The first line where two texts differ (1-based) with both versions of it, or null when they are equal. */
-export function firstDifference(expected: string, actual: string): { line: number; expected: string; actual: string } | null {
+export function firstDifference(
+  expected: string,
+  actual: string,
+): { line: number; expected: string; actual: string } | null {
   if (expected === actual) return null;
   const want = expected.split('\n');
   const have = actual.split('\n');
   for (let i = 0; i < Math.max(want.length, have.length); i++) {
-    if (want[i] !== have[i]) return { line: i + 1, expected: want[i] ?? '(end of file)', actual: have[i] ?? '(end of file)' };
+    if (want[i] !== have[i])
+      return { line: i + 1, expected: want[i] ?? '(end of file)', actual: have[i] ?? '(end of file)' };
   }
   return null;
 }

@@ -74,8 +74,11 @@ function renderSection(section: Section, root: SchemaNode, sections: Section[]):
     const path = section.path === '' ? key : `${section.path}.${key}`;
     const nested = nestedSection(key, path, child, root);
     if (nested) sections.push(nested);
-    const description = [child.description, itemDescription(child, root)].filter(Boolean).map((part) => text(part as string))
-      .concat(nested ? [`See [${nested.heading}](#${anchor(nested.heading)}).`] : []).join(' ');
+    const description = [child.description, itemDescription(child, root)]
+      .filter(Boolean)
+      .map((part) => text(part as string))
+      .concat(nested ? [`See [${nested.heading}](#${anchor(nested.heading)}).`] : [])
+      .join(' ');
     return [
       code(key),
       typeOf(child, root),
@@ -118,7 +121,8 @@ function typeOf(raw: SchemaNode, root: SchemaNode): string {
   const node = resolve(raw, root);
   const alternatives = branches(node);
   if (alternatives) return [...new Set(alternatives.map((branch) => typeOf(branch, root)))].join(' or ');
-  if (node.enum) return [...new Set(node.enum.map((value) => (Number.isInteger(value) ? 'integer' : typeof value)))].join(' or ');
+  if (node.enum)
+    return [...new Set(node.enum.map((value) => (Number.isInteger(value) ? 'integer' : typeof value)))].join(' or ');
   const type = Array.isArray(node.type) ? node.type.join(' or ') : node.type;
   if (type === 'array') return node.items ? `list of ${typeOf(node.items, root)}` : 'list';
   if (type === 'object' && !node.properties) return 'mapping';
@@ -142,9 +146,11 @@ function allowed(raw: SchemaNode, root: SchemaNode): string {
   else if (node.minimum !== undefined) rules.push(`at least ${node.minimum}`);
   else if (node.maximum !== undefined) rules.push(`at most ${node.maximum}`);
   if (node.minLength !== undefined && node.minLength > 0) rules.push('not empty');
-  if (node.pattern === DURATION_PATTERN) rules.push('a duration: a number with `ms`, `s` or `m` (e.g. `500ms`, `2s`, `5m`); a bare number is seconds');
+  if (node.pattern === DURATION_PATTERN)
+    rules.push('a duration: a number with `ms`, `s` or `m` (e.g. `500ms`, `2s`, `5m`); a bare number is seconds');
   else if (node.pattern !== undefined) rules.push(`matches ${code(node.pattern)}`);
-  if (node.minItems !== undefined && node.minItems > 0) rules.push(`at least ${node.minItems} ${node.minItems === 1 ? 'entry' : 'entries'}`);
+  if (node.minItems !== undefined && node.minItems > 0)
+    rules.push(`at least ${node.minItems} ${node.minItems === 1 ? 'entry' : 'entries'}`);
   if (node.uniqueItems) rules.push('no duplicates');
   if (node.items) {
     const items = resolve(node.items, root);
@@ -160,7 +166,9 @@ function itemDescription(node: SchemaNode, root: SchemaNode): string | undefined
   const items = resolve(node.items, root);
   if (items.properties || !items.description) return undefined;
   // "An IP address" reads on as "each entry: an IP address"; an acronym keeps its capital.
-  const description = /^[A-Z][a-z]/.test(items.description) ? items.description[0]!.toLowerCase() + items.description.slice(1) : items.description;
+  const description = /^[A-Z][a-z]/.test(items.description)
+    ? items.description[0]!.toLowerCase() + items.description.slice(1)
+    : items.description;
   return `Each entry: ${description}`;
 }
 

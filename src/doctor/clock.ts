@@ -85,7 +85,9 @@ export async function checkClock(site: Site, timeoutMs: number): Promise<Finding
       check: CHECK,
       subject,
       status: 'warn',
-      message: `this host's clock is ${formatMs(Math.abs(offsetMs))} ${offsetMs > 0 ? 'behind' : 'ahead of'} the NTP server (more than ${formatMs(MAX_OFFSET_MS)})`,
+      message:
+        `this host's clock is ${formatMs(Math.abs(offsetMs))} ${offsetMs > 0 ? 'behind' : 'ahead of'} ` +
+        `the NTP server (more than ${formatMs(MAX_OFFSET_MS)})`,
       fix: `synchronize this host's clock with ${address}: e.g. \`server ${address} iburst\` in chrony.conf, or timedatectl set-ntp true`,
       evidence,
     };

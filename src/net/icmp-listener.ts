@@ -34,7 +34,8 @@ interface RawModule {
 }
 
 const CAP_NOTE =
-  'telling prohibited apart from unreachable needs the ICMP listener, which needs CAP_NET_RAW (run as root, or grant it: setcap cap_net_raw+ep "$(command -v node)")';
+  'telling prohibited apart from unreachable needs the ICMP listener, which needs CAP_NET_RAW (run ' +
+  'as root, or grant it: setcap cap_net_raw+ep "$(command -v node)")';
 
 /** Open the ICMP error listener; degrade to a note when raw sockets are unavailable or not permitted. */
 export function startIcmpListener(): ListenerStart {

@@ -124,7 +124,8 @@ function resolveOverlaps(candidates: Candidate[]): { plan: ProbeSpec[]; overlaps
       reason:
         winner.spec.expect === loser.spec.expect
           ? `also covered by row ${winner.spec.row}, probed once`
-          : `row ${winner.spec.row} is in use and expects it ${winner.spec.expect}; row ${loser.spec.row} would expect ${loser.spec.expect}: probed once, as ${winner.spec.row}`,
+          : `row ${winner.spec.row} is in use and expects it ${winner.spec.expect}; row ${loser.spec.row} ` +
+            `would expect ${loser.spec.expect}: probed once, as ${winner.spec.row}`,
     });
   }
   const survivors = new Set(kept.values());

@@ -46,7 +46,10 @@ const LEGEND: Record<Verdict | 'stale' | 'drift', string> = {
   drift: 'the verdict differs from the accepted baseline',
 };
 
-/** The matrix as a full HTML page: grid, legend, flow picture, agents and every probe result; every value escaped, and with linked assets no inline script or style. */
+/**
+ * The matrix as a full HTML page: grid, legend, flow picture, agents and every probe result; every value escaped,
+ * and with linked assets no inline script or style.
+ */
 export function renderMatrixHtml(matrix: Matrix, options: MatrixHtmlOptions = {}): string {
   const refresh =
     options.refreshSeconds !== undefined && options.refreshSeconds > 0 ? Math.round(options.refreshSeconds) : 0;
@@ -106,7 +109,9 @@ function renderHeader(matrix: Matrix): string {
   return [
     '<header>',
     `<h1>reachgate matrix${matrix.site ? ` <span class="site">${escape(matrix.site)}</span>` : ''}</h1>`,
-    `<p class="meta">Generated <time datetime="${escape(matrix.generated_at)}">${escape(matrix.generated_at)}</time> · ${matrix.agents.length} ${matrix.agents.length === 1 ? 'agent' : 'agents'} · ${matrix.rows.length} ${matrix.rows.length === 1 ? 'row' : 'rows'} · ${matrix.cells.length} cells</p>`,
+    `<p class="meta">Generated <time datetime="${escape(matrix.generated_at)}">${escape(matrix.generated_at)}</time> ` +
+      `· ${matrix.agents.length} ${matrix.agents.length === 1 ? 'agent' : 'agents'} · ${matrix.rows.length} ` +
+      `${matrix.rows.length === 1 ? 'row' : 'rows'} · ${matrix.cells.length} cells</p>`,
     `<ul class="summary">${counts.join('')}</ul>`,
     '</header>',
   ].join('\n');
@@ -120,7 +125,10 @@ function renderLegend(): string {
   items.push(
     `<li><span class="swatch v-pass drift"></span><b>drift</b> (outlined, marked Δ): ${escape(LEGEND.drift)}</li>`,
   );
-  return `<section class="legend" aria-label="Legend">\n<h2>Legend</h2>\n<ul>${items.join('\n')}</ul>\n<p class="hint">Click a cell to see its probes: what was sent where, what came back, and why it got its verdict.</p>\n</section>`;
+  return (
+    `<section class="legend" aria-label="Legend">\n<h2>Legend</h2>\n<ul>${items.join('\n')}</ul>\n<p ` +
+    `class="hint">Click a cell to see its probes: what was sent where, what came back, and why it got its verdict.</p>\n</section>`
+  );
 }
 
 /** Agents grouped by role, in matrix order: the column groups. */
@@ -146,17 +154,18 @@ function renderGrid(matrix: Matrix): string {
     '<table class="matrix">',
     '<thead>',
   ];
-  out.push(
-    `<tr><th rowspan="2" class="corner">row \\ agent</th>${groups.map((group) => `<th colspan="${group.agents.length}" scope="colgroup" class="role">${escape(group.role ?? '(no role)')}</th>`).join('')}</tr>`,
+  const roleHeads = groups.map(
+    (group) =>
+      `<th colspan="${group.agents.length}" scope="colgroup" class="role">${escape(group.role ?? '(no role)')}</th>`,
   );
+  out.push(`<tr><th rowspan="2" class="corner">row \\ agent</th>${roleHeads.join('')}</tr>`);
   out.push(
     `<tr>${matrix.agents.map((agent) => `<th scope="col" class="agent${agent.stale ? ' stale' : ''}">${escape(agent.name)}</th>`).join('')}</tr>`,
   );
   out.push('</thead>', '<tbody>');
   for (const row of matrix.rows) {
-    out.push(
-      `<tr><th scope="row" class="row">${escape(row)}</th>${matrix.agents.map((agent) => renderCell(cells.get(`${agent.name}\u0000${row}`), agent, row)).join('')}</tr>`,
-    );
+    const rowCells = matrix.agents.map((agent) => renderCell(cells.get(`${agent.name}\u0000${row}`), agent, row));
+    out.push(`<tr><th scope="row" class="row">${escape(row)}</th>${rowCells.join('')}</tr>`);
   }
   out.push('</tbody>', '</table>', '</div>');
   if (matrix.vanished?.length) {
@@ -187,11 +196,15 @@ function renderCell(cell: MatrixCell | undefined, agent: MatrixAgent, row: strin
   ];
   const count = `${cell.results.length} ${cell.results.length === 1 ? 'probe' : 'probes'}`;
   const heading = [`<h3>${escape(cell.row)} <span class="from">from</span> ${escape(cell.agent)}</h3>`];
+  const stale = cell.stale ? '; the agent is <b>stale</b>' : '';
+  const drift = cell.drift ? `; <b>drift</b>: the baseline says ${escape(cell.baseline ?? 'nothing (new cell)')}` : '';
   heading.push(
-    `<p class="cell-verdict">Verdict <b class="verdict v-${escape(cell.verdict)}">${escape(cell.verdict)}</b>, worst of ${count}${cell.stale ? '; the agent is <b>stale</b>' : ''}${cell.drift ? `; <b>drift</b>: the baseline says ${escape(cell.baseline ?? 'nothing (new cell)')}` : ''}.</p>`,
+    `<p class="cell-verdict">Verdict <b class="verdict v-${escape(cell.verdict)}">${escape(cell.verdict)}</b>, ` +
+      `worst of ${count}${stale}${drift}.</p>`,
   );
   heading.push(
-    `<p class="hint">Agent ${escape(agent.name)} (${escape(agent.role ?? 'no role')}), report ${escape(agent.report_id)} of ${escape(agent.last_report_at)}. Click the cell again or press Esc to close.</p>`,
+    `<p class="hint">Agent ${escape(agent.name)} (${escape(agent.role ?? 'no role')}), report ` +
+      `${escape(agent.report_id)} of ${escape(agent.last_report_at)}. Click the cell again or press Esc to close.</p>`,
   );
   return [
     `<td class="${classes.join(' ')}" data-agent="${escape(cell.agent)}" data-row="${escape(cell.row)}" data-verdict="${escape(cell.verdict)}">`,
@@ -220,7 +233,11 @@ function renderResult(result: MatrixResult): string {
       ? `<pre class="json">${escape(JSON.stringify(result.evidence, null, 2))}</pre>`
       : '';
   const list = facts.map(([name, value]) => `<dt>${name}</dt><dd>${escape(value)}</dd>`).join('');
-  return `<li class="result v-${escape(result.verdict)}"><p><b class="verdict v-${escape(result.verdict)}">${escape(result.verdict)}</b> ${escape(result.kind)} ${escape(describeTarget(result))}</p><dl>${list}</dl>${evidence}</li>`;
+  return (
+    `<li class="result v-${escape(result.verdict)}"><p><b class="verdict ` +
+    `v-${escape(result.verdict)}">${escape(result.verdict)}</b> ${escape(result.kind)} ` +
+    `${escape(describeTarget(result))}</p><dl>${list}</dl>${evidence}</li>`
+  );
 }
 
 function controlText(result: MatrixResult): string {
@@ -255,7 +272,9 @@ function renderFlow(matrix: Matrix): string {
       const x1 = FLOW.roleX + FLOW.roleWidth;
       const x2 = FLOW.rowX;
       parts.push(
-        `<path class="edge v-${escape(worstVerdict(verdicts))}" d="M${x1} ${y1.toFixed(1)} C${x1 + 90} ${y1.toFixed(1)} ${x2 - 90} ${y2.toFixed(1)} ${x2} ${y2.toFixed(1)}"><title>${escape(`${role} → ${row}: ${worstVerdict(verdicts)}`)}</title></path>`,
+        `<path class="edge v-${escape(worstVerdict(verdicts))}" d="M${x1} ${y1.toFixed(1)} C${x1 + 90} ` +
+          `${y1.toFixed(1)} ${x2 - 90} ${y2.toFixed(1)} ${x2} ` +
+          `${y2.toFixed(1)}"><title>${escape(`${role} → ${row}: ${worstVerdict(verdicts)}`)}</title></path>`,
       );
     });
   });
@@ -272,7 +291,8 @@ function renderFlow(matrix: Matrix): string {
   return [
     '<section class="flow">',
     '<h2>Flow</h2>',
-    `<svg class="flow" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${FLOW.width} ${height}" width="${FLOW.width}" height="${height}" role="img" aria-label="Roles and the rows they probe, coloured by verdict">`,
+    `<svg class="flow" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${FLOW.width} ${height}" ` +
+      `width="${FLOW.width}" height="${height}" role="img" aria-label="Roles and the rows they probe, coloured by verdict">`,
     ...parts,
     '</svg>',
     '</section>',
@@ -281,7 +301,10 @@ function renderFlow(matrix: Matrix): string {
 
 function flowBox(x: number, y: number, width: number, label: string, verdict: Verdict, title: string): string {
   const shown = label.length > 30 ? `${label.slice(0, 29)}…` : label;
-  return `<g class="node v-${escape(verdict)}"><title>${escape(title)}</title><rect x="${x}" y="${y.toFixed(1)}" width="${width}" height="${FLOW.box}" rx="3"></rect><text x="${x + 6}" y="${(y + FLOW.box - 5).toFixed(1)}">${escape(shown)}</text></g>`;
+  return (
+    `<g class="node v-${escape(verdict)}"><title>${escape(title)}</title><rect x="${x}" y="${y.toFixed(1)}" ` +
+    `width="${width}" height="${FLOW.box}" rx="3"></rect><text x="${x + 6}" y="${(y + FLOW.box - 5).toFixed(1)}">${escape(shown)}</text></g>`
+  );
 }
 
 function renderAgents(matrix: Matrix): string {
@@ -303,7 +326,9 @@ function renderAgents(matrix: Matrix): string {
   return [
     '<section class="agents">',
     '<h2>Agents</h2>',
-    '<table class="agents"><thead><tr><th scope="col">agent</th><th scope="col">role</th><th scope="col">version</th><th scope="col">profile</th><th scope="col">profile sha256</th><th scope="col">last report</th><th scope="col">interval</th><th scope="col">status</th></tr></thead>',
+    '<table class="agents"><thead><tr><th scope="col">agent</th><th scope="col">role</th><th ' +
+      'scope="col">version</th><th scope="col">profile</th><th scope="col">profile sha256</th><th ' +
+      'scope="col">last report</th><th scope="col">interval</th><th scope="col">status</th></tr></thead>',
     `<tbody>${rows.join('\n')}</tbody></table>`,
     '</section>',
   ].join('\n');
@@ -319,13 +344,24 @@ function renderResults(matrix: Matrix): string {
       `<h3>${escape(agent.name)} <span class="from">(${escape(agent.role ?? 'no role')}, ${escape(agent.last_report_at)})</span></h3>`,
     );
     out.push(
-      '<table class="results"><thead><tr><th scope="col">row</th><th scope="col">verdict</th><th scope="col">probe</th><th scope="col">expected</th><th scope="col">state</th><th scope="col">rtt</th><th scope="col">reason</th></tr></thead><tbody>',
+      '<table class="results"><thead><tr><th scope="col">row</th><th scope="col">verdict</th><th ' +
+        'scope="col">probe</th><th scope="col">expected</th><th scope="col">state</th><th ' +
+        'scope="col">rtt</th><th scope="col">reason</th></tr></thead><tbody>',
     );
     for (const cell of cells) {
       for (const result of cell.results) {
-        out.push(
-          `<tr><td>${escape(cell.row)}</td><td class="verdict v-${escape(result.verdict)}">${escape(result.verdict)}</td><td>${escape(`${result.kind} ${describeTarget(result)}`)}</td><td>${escape(result.expect)}</td><td>${escape(result.state)}</td><td>${result.rtt_ms === undefined ? '-' : escape(formatMs(result.rtt_ms))}</td><td>${escape(result.reason)}${result.control ? `<br><span class="control">control ${escape(controlText(result))}</span>` : ''}</td></tr>`,
-        );
+        const rtt = result.rtt_ms === undefined ? '-' : escape(formatMs(result.rtt_ms));
+        const control = result.control ? `<br><span class="control">control ${escape(controlText(result))}</span>` : '';
+        const columns = [
+          `<td>${escape(cell.row)}</td>`,
+          `<td class="verdict v-${escape(result.verdict)}">${escape(result.verdict)}</td>`,
+          `<td>${escape(`${result.kind} ${describeTarget(result)}`)}</td>`,
+          `<td>${escape(result.expect)}</td>`,
+          `<td>${escape(result.state)}</td>`,
+          `<td>${rtt}</td>`,
+          `<td>${escape(result.reason)}${control}</td>`,
+        ];
+        out.push(`<tr>${columns.join('')}</tr>`);
       }
     }
     out.push('</tbody></table>');

@@ -20,13 +20,15 @@ export function formatJunit(report: RunReport): string {
   const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
   const { pass, fail, inconclusive, error } = report.summary;
   out.push(
-    `<testsuites name="${xml(`reachgate ${report.site ?? ''} ${report.role ?? ''}`.trim())}" tests="${pass + fail + inconclusive + error}" failures="${fail + inconclusive}" errors="${error}" time="${seconds.toFixed(3)}">`,
+    `<testsuites name="${xml(`reachgate ${report.site ?? ''} ${report.role ?? ''}`.trim())}" ` +
+      `tests="${pass + fail + inconclusive + error}" failures="${fail + inconclusive}" errors="${error}" time="${seconds.toFixed(3)}">`,
   );
   for (const [row, results] of groupByRow(report.results)) {
     const failures = results.filter((r) => r.verdict === 'fail' || r.verdict === 'inconclusive').length;
     const errors = results.filter((r) => r.verdict === 'error').length;
     out.push(
-      `  <testsuite name="${xml(row)}" tests="${results.length}" failures="${failures}" errors="${errors}" timestamp="${xml(report.started_at)}" hostname="${xml(report.agent)}">`,
+      `  <testsuite name="${xml(row)}" tests="${results.length}" failures="${failures}" errors="${errors}" ` +
+        `timestamp="${xml(report.started_at)}" hostname="${xml(report.agent)}">`,
     );
     for (const result of results) {
       const name = `${result.kind} ${describeTarget(result)} expect ${result.expect}`;

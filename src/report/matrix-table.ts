@@ -10,13 +10,15 @@ const SHORT: Record<Verdict, string> = { pass: 'PASS', fail: 'FAIL', inconclusiv
 export function formatMatrixTable(matrix: Matrix, colour: boolean): string {
   const lines: string[] = [];
   lines.push(
-    `site ${matrix.site ?? '-'} · generated ${matrix.generated_at} · ${count(matrix.agents.length, 'agent')} · ${count(matrix.rows.length, 'row')}${matrix.drift_count ? ` · drift ${matrix.drift_count}` : ''}`,
+    `site ${matrix.site ?? '-'} · generated ${matrix.generated_at} · ${count(matrix.agents.length, 'agent')} ` +
+      `· ${count(matrix.rows.length, 'row')}${matrix.drift_count ? ` · drift ${matrix.drift_count}` : ''}`,
   );
   lines.push('');
   for (const agent of matrix.agents) {
     const profile = agent.profile ? `${agent.profile.name} (sha256 ${agent.profile.hash.slice(0, 12)})` : '-';
     lines.push(
-      `  ${agent.name}  role ${agent.role ?? '-'} · reachgate ${agent.version} · profile ${profile} · last report ${agent.last_report_at}${agent.stale ? ' · STALE' : ''}`,
+      `  ${agent.name}  role ${agent.role ?? '-'} · reachgate ${agent.version} · profile ${profile} ` +
+        `· last report ${agent.last_report_at}${agent.stale ? ' · STALE' : ''}`,
     );
   }
   if (matrix.agents.length === 0) lines.push('  no agent has reported yet');
@@ -54,7 +56,8 @@ export function formatMatrixTable(matrix: Matrix, colour: boolean): string {
         ? ` [control ${result.control}: ${result.control_seen_by?.length ? `seen open by ${seenByText(result)}` : 'target not seen open'}]`
         : '';
       lines.push(
-        `    ${result.verdict.toUpperCase().padEnd(13)}${result.state.padEnd(12)}${result.kind} ${describeTarget(result)}  ${result.reason}${control}`,
+        `    ${result.verdict.toUpperCase().padEnd(13)}${result.state.padEnd(12)}${result.kind} ` +
+          `${describeTarget(result)}  ${result.reason}${control}`,
       );
     }
   }
@@ -64,7 +67,8 @@ export function formatMatrixTable(matrix: Matrix, colour: boolean): string {
   const stale = matrix.agents.filter((agent) => agent.stale).length;
   lines.push(
     '',
-    `${count(matrix.cells.length, 'cell')}: ${pass} pass, ${fail} fail, ${inconclusive} inconclusive, ${error} error; ${stale} stale ${stale === 1 ? 'agent' : 'agents'}; ${matrix.drift_count} drift`,
+    `${count(matrix.cells.length, 'cell')}: ${pass} pass, ${fail} fail, ${inconclusive} inconclusive, ` +
+      `${error} error; ${stale} stale ${stale === 1 ? 'agent' : 'agents'}; ${matrix.drift_count} drift`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -91,14 +95,17 @@ export function formatMatrixJunit(matrix: Matrix): string {
     matrix.cells.filter((cell) => cell.verdict !== 'error' && failing(cell)).length + (matrix.vanished?.length ?? 0);
   const errors = matrix.cells.filter((cell) => cell.verdict === 'error').length;
   out.push(
-    `<testsuites name="${xml(`reachgate matrix ${matrix.site ?? ''}`.trim())}" tests="${matrix.cells.length + (matrix.vanished?.length ?? 0)}" failures="${failures}" errors="${errors}" timestamp="${xml(matrix.generated_at)}">`,
+    `<testsuites name="${xml(`reachgate matrix ${matrix.site ?? ''}`.trim())}" ` +
+      `tests="${matrix.cells.length + (matrix.vanished?.length ?? 0)}" failures="${failures}" ` +
+      `errors="${errors}" timestamp="${xml(matrix.generated_at)}">`,
   );
   for (const agent of matrix.agents) {
     const cells = matrix.cells.filter((cell) => cell.agent === agent.name);
     const suiteFailures = cells.filter((cell) => cell.verdict !== 'error' && failing(cell)).length;
     const suiteErrors = cells.filter((cell) => cell.verdict === 'error').length;
     out.push(
-      `  <testsuite name="${xml(agent.name)}" tests="${cells.length}" failures="${suiteFailures}" errors="${suiteErrors}" timestamp="${xml(agent.last_report_at)}" hostname="${xml(agent.name)}">`,
+      `  <testsuite name="${xml(agent.name)}" tests="${cells.length}" failures="${suiteFailures}" ` +
+        `errors="${suiteErrors}" timestamp="${xml(agent.last_report_at)}" hostname="${xml(agent.name)}">`,
     );
     out.push('    <properties>');
     out.push(`      <property name="role" value="${xml(agent.role ?? '')}"/>`);
@@ -123,9 +130,10 @@ export function formatMatrixJunit(matrix: Matrix): string {
       const message = `${[cell.verdict, ...marks].join(', ')}${reasons[0] ? `: ${reasons[0]}` : ''}`;
       if (cell.verdict === 'error') out.push(`      <error type="error" message="${xml(message)}"/>`);
       else if (failing(cell)) out.push(`      <failure type="${xml(cell.verdict)}" message="${xml(message)}"/>`);
-      out.push(
-        `      <system-out>${xml(cell.results.map((result) => `${result.verdict} ${result.kind} ${describeTarget(result)} ${result.state}: ${result.reason}`).join('\n'))}</system-out>`,
+      const lines = cell.results.map(
+        (result) => `${result.verdict} ${result.kind} ${describeTarget(result)} ${result.state}: ${result.reason}`,
       );
+      out.push(`      <system-out>${xml(lines.join('\n'))}</system-out>`);
       out.push('    </testcase>');
     }
     out.push('  </testsuite>');

@@ -23,12 +23,11 @@ export function formatNagios(report: RunReport): string {
   const first = bad[0] ? `; first: ${bad[0].row ?? bad[0].kind} ${describeTarget(bad[0])} ${bad[0].reason}` : '';
   const where = [report.site, report.role].filter(Boolean).join(' ');
   // "|" separates perfdata: it must not appear in the text part.
-  const text =
-    `REACHGATE ${status.toUpperCase()} - ${pass} of ${total} pass, ${fail} fail, ${inconclusive} inconclusive, ${error} error${where ? ` (${where})` : ''}${first}`.replace(
-      /\|/g,
-      '/',
-    );
-  const perf = `pass=${pass};;;0;${total} fail=${fail};;1;0;${total} inconclusive=${inconclusive};1;;0;${total} error=${error};;;0;${total} duration=${seconds.toFixed(3)}s;;;0;`;
+  const counts = `${pass} of ${total} pass, ${fail} fail, ${inconclusive} inconclusive, ${error} error`;
+  const text = `REACHGATE ${status.toUpperCase()} - ${counts}${where ? ` (${where})` : ''}${first}`.replace(/\|/g, '/');
+  const perf =
+    `pass=${pass};;;0;${total} fail=${fail};;1;0;${total} inconclusive=${inconclusive};1;;0;${total} ` +
+    `error=${error};;;0;${total} duration=${seconds.toFixed(3)}s;;;0;`;
   const details = bad
     .slice(0, 50)
     .map((result) =>

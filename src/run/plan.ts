@@ -39,9 +39,12 @@ export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
     const addresses = 'addresses' in resolution ? resolution.addresses : [null];
     for (const address of addresses) {
       for (const port of ports) {
+        // A URL target names what was asked for; the endpoint says where it was asked (the server, or a proxy).
+        const asked = target.url === undefined ? '' : `${target.url}@`;
+        const endpoint =
+          address === null ? `${target.host}${port === null ? '' : `:${port}`}` : formatEndpoint(address, port);
         plan.push({
-          // A URL target names what was asked for; the endpoint says where it was asked (the server, or a proxy).
-          id: `${kind.name}:${target.url === undefined ? '' : `${target.url}@`}${address === null ? target.host : formatEndpoint(address, port)}${address === null && port !== null ? `:${port}` : ''}`,
+          id: `${kind.name}:${asked}${endpoint}`,
           kind: kind.name,
           target: { host: target.host, address, port, protocol },
           expect: request.expect,
