@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -21,7 +21,7 @@ export function readableCopy(): Promise<string> {
 }
 
 async function makeCopy(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'reachgate-readable-'));
+  const dir = mkdtempSync(join(searchableTemp(), 'reachgate-readable-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
   const paths = ['package.json', ...manifest.files, ...productionModules().flatMap(withoutBuildSources)];
@@ -30,6 +30,12 @@ async function makeCopy(): Promise<string> {
   // Readable whatever the umask of the checkout was; X leaves plain files that were not executable so.
   await run('chmod', ['-R', 'a+rX', dir]);
   return dir;
+}
+
+/** A temp directory other users can reach: TMPDIR may be private (libpam-tmpdir sets /tmp/user/0, mode 0700). */
+function searchableTemp(): string {
+  const searchable = (dir: string): boolean => (statSync(dir).mode & 0o001) !== 0 && (dir === '/' || searchable(dirname(dir)));
+  return [tmpdir(), '/tmp', '/var/tmp'].find((dir) => existsSync(dir) && searchable(dir)) ?? tmpdir();
 }
 
 /** The top-level node_modules folders the installed package needs: the lockfile's entries that are not dev-only. */

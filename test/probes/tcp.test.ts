@@ -47,7 +47,8 @@ if (!needsLab(t)) {
     const elapsed = Date.now() - started;
     t.match(result, { state: 'filtered', verdict: 'fail', attempts: 1 });
     t.match(result.reason, /no answer within 500 ms \(1 attempt\): silently dropped/);
-    t.ok(elapsed < 2000, `answered in ${elapsed} ms`);
+    // The whole CLI run, start-up included: a loaded machine adds seconds to that, never the kernel's two minutes.
+    t.ok(elapsed < 15_000, `answered in ${elapsed} ms`);
   });
 
   t.test('a reject rule with admin-prohibited gives prohibited and names the router', async (t) => {
