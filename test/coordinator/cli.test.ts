@@ -31,7 +31,8 @@ t.test('token list shows ids, kinds, agents and roles, never a secret', async (t
   t.match(lines[1], new RegExp(`^${agent.slice(3, 19)}\\s+agent\\s+ws-01\\s+workstation\\s+\\d{4}-\\S+\\s+-$`));
   t.match(lines[2], new RegExp(`^${viewer.slice(3, 19)}\\s+viewer\\s+-\\s+-\\s+\\d{4}-\\S+\\s+-$`));
   for (const token of [agent, viewer]) t.notMatch(list.stdout, token.slice(20));
-  const { json: { tokens } } = await reachgateJson<{ tokens: Array<Record<string, unknown>> }>(['token', 'list', '--json', '--db', db]);
+  type TokenList = { tokens: Array<Record<string, unknown>> };
+  const { json: { tokens } } = await reachgateJson<TokenList>(['token', 'list', '--json', '--db', db]);
   t.same(tokens.map((token) => Object.keys(token).sort()), [0, 1].map(() => ['agent', 'created_at', 'id', 'kind', 'revoked_at', 'role']));
 });
 

@@ -182,7 +182,9 @@ t.test('offline, `reachgate matrix --reports` builds the same matrix from RunRep
   t.same([tg.code, ws.code], [0, 0]);
   const reports = [join(dir, 'tg.json'), join(dir, 'ws.json')];
 
-  const json = await reachgateJson<ReturnType<typeof buildMatrix>>(['matrix', '--reports', ...reports, '--format', 'json']);
+  const json = await reachgateJson<ReturnType<typeof buildMatrix>>(
+    ['matrix', '--reports', ...reports, '--format', 'json'],
+  );
   const { json: matrix } = json;
   t.equal(json.code, 0, 'every cell passes: the control saw the canary open');
   t.same(matrix.agents.map((agent) => [agent.role, agent.name]), [['tightgate', 'tg-01'], ['workstation', 'ws-01']]);

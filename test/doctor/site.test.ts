@@ -82,7 +82,8 @@ t.test('doctor --site in the lab', async (t) => {
       '  timeout: 2s',
       '',
     ].join('\n'));
-    const { code, json: report } = await reachgateJson<DoctorReport>(['doctor', '--site', site, '--json'], { netns: lab.ns.client });
+    const args = ['doctor', '--site', site, '--json'];
+    const { code, json: report } = await reachgateJson<DoctorReport>(args, { netns: lab.ns.client });
     return { code, report };
   };
 

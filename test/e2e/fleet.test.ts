@@ -170,8 +170,9 @@ if (!needsLab(t)) {
   };
   /** `reachgate matrix --coordinator ... --format json` on the workstation: exit code and matrix. */
   const matrixCli = async (): Promise<{ code: number | null; matrix: Matrix }> => {
-    const args = ['matrix', '--coordinator', COORDINATOR, '--token-file', viewerToken, '--ca', cert.certFile, '--format', 'json'];
-    const { code, json: matrix } = await reachgateJson<Matrix>(args, { netns: lab.hosts.workstation });
+    const args = ['matrix', '--coordinator', COORDINATOR, '--token-file', viewerToken, '--ca', cert.certFile];
+    const options = { netns: lab.hosts.workstation };
+    const { code, json: matrix } = await reachgateJson<Matrix>([...args, '--format', 'json'], options);
     return { code, matrix };
   };
   /** The ids of the reports in the coordinator's database, per agent (read beside the running coordinator: WAL). */

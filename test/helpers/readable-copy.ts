@@ -34,13 +34,15 @@ async function makeCopy(): Promise<string> {
 
 /** A temp directory other users can reach: TMPDIR may be private (libpam-tmpdir sets /tmp/user/0, mode 0700). */
 function searchableTemp(): string {
-  const searchable = (dir: string): boolean => (statSync(dir).mode & 0o001) !== 0 && (dir === '/' || searchable(dirname(dir)));
+  const searchable = (dir: string): boolean =>
+    (statSync(dir).mode & 0o001) !== 0 && (dir === '/' || searchable(dirname(dir)));
   return [tmpdir(), '/tmp', '/var/tmp'].find((dir) => existsSync(dir) && searchable(dir)) ?? tmpdir();
 }
 
 /** The top-level node_modules folders the installed package needs: the lockfile's entries that are not dev-only. */
 function productionModules(): string[] {
-  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+  type Lockfile = { packages: Record<string, { dev?: boolean }> };
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as Lockfile;
   return Object.entries(lock.packages)
     .filter(([path, entry]) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(path) && !entry.dev)
     .map(([path]) => path);
@@ -53,6 +55,8 @@ function withoutBuildSources(module: string): string[] {
   const addons = existsSync(join(ROOT, release))
     ? readdirSync(join(ROOT, release)).filter((name) => name.endsWith('.node')).map((name) => join(release, name))
     : [];
-  const rest = readdirSync(join(ROOT, module)).filter((name) => !['build', 'deps', 'src'].includes(name)).map((name) => join(module, name));
+  const rest = readdirSync(join(ROOT, module))
+    .filter((name) => !['build', 'deps', 'src'].includes(name))
+    .map((name) => join(module, name));
   return [...rest, ...addons];
 }

@@ -23,13 +23,20 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Run a command as a user's shell would, bounded in time. */
-function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliRun> {
+function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<CliRun> {
   const { NODE_OPTIONS: _loader, ...env } = process.env;
   return new Promise((resolve, reject) => {
     // Through env(1): tap wraps the node processes it sees spawned (npm and reachgate are node scripts) with its loader.
     // Its own process group: a timeout ends npm and the compilers it started, not npm alone.
     const child = spawn('env', ['-u', 'NODE_OPTIONS', command, ...args], {
-      cwd: options.cwd ?? ROOT, env: { ...env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      cwd: options.cwd ?? ROOT,
+      env: { ...env, NO_COLOR: '1', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     let stdout = '';
     let stderr = '';
@@ -64,7 +71,8 @@ const ADDON = 'build/Release/better_sqlite3.node';
 async function prebuiltFrom(module: string, into: string): Promise<NodeJS.ProcessEnv> {
   const { version } = JSON.parse(readFileSync(join(module, 'package.json'), 'utf8')) as { version: string };
   mkdirSync(into);
-  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  const { modules } = process.versions;
+  const name = `better-sqlite3-v${version}-node-v${modules}-${process.platform}-${process.arch}.tar.gz`;
   const tar = await run('tar', ['-czf', join(into, name), '-C', module, ADDON]);
   if (tar.code !== 0) throw new Error(`tar failed: ${tar.stderr}`);
   return {
@@ -116,7 +124,8 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     t.equal(version.stdout, `${VERSION}\n`, version.stderr);
     const probe = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, '--json']);
     t.equal(probe.code, 0, probe.stderr);
-    t.match(printedJson<RunReport>(probe).results, [{ state: 'open', verdict: 'pass', target: { address: '127.0.0.1', port } }]);
+    const opened = { state: 'open', verdict: 'pass', target: { address: '127.0.0.1', port } };
+    t.match(printedJson<RunReport>(probe).results, [opened]);
     t.ok(existsSync(join(full, INSTALLED, 'node_modules/raw-socket/build/Release/raw.node')), 'raw-socket was built');
     if (root) {
       const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
@@ -136,7 +145,8 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     t.equal(probe.code, 0, probe.stderr);
     t.match(printedJson<RunReport>(probe).results, [{ state: 'open', verdict: 'pass' }]);
     const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
-    t.match(printedJson<RunReport>(echo).results, [{ state: 'error', verdict: 'error', reason: /raw-socket module is not installed/ }]);
+    const off = { state: 'error', verdict: 'error', reason: /raw-socket module is not installed/ };
+    t.match(printedJson<RunReport>(echo).results, [off]);
 
     const doctor = await run(bin, ['doctor', '--json']);
     const raw = printedJson<DoctorReport>(doctor).findings.find((finding) => finding.check === 'raw-socket');

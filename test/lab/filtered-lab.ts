@@ -22,12 +22,15 @@ export interface RouterRules {
 
 /** The router's ruleset for `rules`, as `nft -f` reads it. */
 export function routerRuleset(rules: RouterRules): string {
-  const ports = (list: number[]): string => `meta l4proto { ${rules.protocols.join(', ')} } th dport { ${list.join(', ')} }`;
+  const ports = (list: number[]): string =>
+    `meta l4proto { ${rules.protocols.join(', ')} } th dport { ${list.join(', ')} }`;
   const lines: string[] = [];
   if (rules.drop?.length) lines.push(`${ports(rules.drop)} drop`);
   if (rules.prohibited?.length) {
     lines.push(`meta nfproto ipv4 ${ports(rules.prohibited)} reject with icmp type admin-prohibited`);
-    if (rules.prohibitedV6) lines.push(`meta nfproto ipv6 ${ports(rules.prohibited)} reject with icmpv6 type admin-prohibited`);
+    if (rules.prohibitedV6) {
+      lines.push(`meta nfproto ipv6 ${ports(rules.prohibited)} reject with icmpv6 type admin-prohibited`);
+    }
   }
   if (rules.lossy?.length) lines.push(`${ports(rules.lossy)} numgen inc mod 10 < 3 drop`);
   lines.push(...(rules.more ?? []));
