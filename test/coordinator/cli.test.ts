@@ -1,7 +1,7 @@
 import t from 'tap';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { reachgate } from '../helpers/cli.js';
+import { reachgate, reachgateJson } from '../helpers/cli.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { call, makeReport, makeTokens, postReport, startCoordinator, tempDir } from './coordinator-process.js';
 
@@ -31,8 +31,8 @@ t.test('token list shows ids, kinds, agents and roles, never a secret', async (t
   t.match(lines[1], new RegExp(`^${agent.slice(3, 19)}\\s+agent\\s+ws-01\\s+workstation\\s+\\d{4}-\\S+\\s+-$`));
   t.match(lines[2], new RegExp(`^${viewer.slice(3, 19)}\\s+viewer\\s+-\\s+-\\s+\\d{4}-\\S+\\s+-$`));
   for (const token of [agent, viewer]) t.notMatch(list.stdout, token.slice(20));
-  const json = await reachgate(['token', 'list', '--json', '--db', db]);
-  const { tokens } = JSON.parse(json.stdout) as { tokens: Array<Record<string, unknown>> };
+  type TokenList = { tokens: Array<Record<string, unknown>> };
+  const { json: { tokens } } = await reachgateJson<TokenList>(['token', 'list', '--json', '--db', db]);
   t.same(tokens.map((token) => Object.keys(token).sort()), [0, 1].map(() => ['agent', 'created_at', 'id', 'kind', 'revoked_at', 'role']));
 });
 

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reachgate } from '../helpers/cli.js';
+import { reachgate, reachgateJson } from '../helpers/cli.js';
 import { freePort, listener } from '../agent/fleet.js';
 import type { ProbeResult, RunReport, Verdict } from '../../src/core/result.js';
 import { summarize } from '../../src/core/verdict.js';
@@ -183,9 +183,11 @@ t.test('offline, `reachgate matrix --reports` builds the same matrix from RunRep
   t.same([tg.code, ws.code], [0, 0]);
   const reports = [join(dir, 'tg.json'), join(dir, 'ws.json')];
 
-  const json = await reachgate(['matrix', '--reports', ...reports, '--format', 'json']);
+  const json = await reachgateJson<ReturnType<typeof buildMatrix>>(
+    ['matrix', '--reports', ...reports, '--format', 'json'],
+  );
+  const { json: matrix } = json;
   t.equal(json.code, 0, 'every cell passes: the control saw the canary open');
-  const matrix = JSON.parse(json.stdout) as ReturnType<typeof buildMatrix>;
   t.same(matrix.agents.map((agent) => [agent.role, agent.name]), [['tightgate', 'tg-01'], ['workstation', 'ws-01']]);
   t.same(matrix.cells.map((c) => [c.agent, c.row, c.verdict]), [['tg-01', 'web', 'pass'], ['ws-01', 'no-direct-internet', 'pass']]);
   t.same(matrix.cells[1]!.results[0]!.control_seen_by, ['tg-01']);

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { reachgate } from '../helpers/cli.js';
+import { reachgateJson } from '../helpers/cli.js';
 import { agentFiles, freePort } from '../agent/fleet.js';
 import { call, makeReport, makeTokens, startCoordinator, tempDir } from '../coordinator/coordinator-process.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
@@ -11,12 +11,8 @@ import type { Finding } from '../../src/doctor/finding.js';
 
 /** Run `reachgate doctor --agent-config CONFIG --json` and parse its report. */
 async function doctor(config: string): Promise<{ code: number | null; report: DoctorReport }> {
-  const run = await reachgate(['doctor', '--agent-config', config, '--json']);
-  try {
-    return { code: run.code, report: JSON.parse(run.stdout) as DoctorReport };
-  } catch {
-    throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-  }
+  const { code, json: report } = await reachgateJson<DoctorReport>(['doctor', '--agent-config', config, '--json']);
+  return { code, report };
 }
 
 function finding(report: DoctorReport, check: string): Finding | undefined {

@@ -1,20 +1,16 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import t from 'tap';
-import { BIN, reachgate, type CliRun } from '../helpers/cli.js';
+import { BIN, printedJson, reachgate, reachgateJson, type CliOptions, type CliRun } from '../helpers/cli.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
 import type { Finding } from '../../src/doctor/finding.js';
 
 // `doctor` without a site or an agent config looks at this host only and sends nothing.
 
 /** Run `reachgate doctor --json ARGS` and parse its report. */
-async function doctor(args: string[] = [], options: Parameters<typeof reachgate>[1] = {}): Promise<CliRun & { report: DoctorReport }> {
-  const run = await reachgate(['doctor', '--json', ...args], options);
-  try {
-    return { ...run, report: JSON.parse(run.stdout) as DoctorReport };
-  } catch {
-    throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-  }
+async function doctor(args: string[] = [], options: CliOptions = {}): Promise<CliRun & { report: DoctorReport }> {
+  const { json: report, ...run } = await reachgateJson<DoctorReport>(['doctor', '--json', ...args], options);
+  return { ...run, report };
 }
 
 function finding(report: DoctorReport, check: string): Finding {
@@ -73,7 +69,7 @@ t.test('an open-files limit below the default concurrency warns with the number 
     });
   });
   t.equal(run.code, 1, run.stderr);
-  const report = JSON.parse(run.stdout) as DoctorReport;
+  const report = printedJson<DoctorReport>(run);
   t.match(finding(report, 'open-files'), {
     status: 'warn',
     message: 'open-files limit 200 leaves room for 136 sockets: probes run 136 at a time, not 256 (the default --concurrency)',

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { LAB, Lab, needsLab, waitForOutput } from '../lab/lab.js';
-import { reachgate } from '../helpers/cli.js';
+import { reachgateJson } from '../helpers/cli.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
 import type { Finding } from '../../src/doctor/finding.js';
 
@@ -82,12 +82,9 @@ t.test('doctor --site in the lab', async (t) => {
       '  timeout: 2s',
       '',
     ].join('\n'));
-    const run = await reachgate(['doctor', '--site', site, '--json'], { netns: lab.ns.client });
-    try {
-      return { code: run.code, report: JSON.parse(run.stdout) as DoctorReport };
-    } catch {
-      throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-    }
+    const args = ['doctor', '--site', site, '--json'];
+    const { code, json: report } = await reachgateJson<DoctorReport>(args, { netns: lab.ns.client });
+    return { code, report };
   };
 
   const { code, report } = await doctor(SERVER, ['  proxy: [nx.test]']);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { needsLab, waitForOutput } from '../lab/lab.js';
 import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
-import { BIN, reachgate, type CliRun } from '../helpers/cli.js';
+import { BIN, reachgate, reachgateJson, type CliRun } from '../helpers/cli.js';
 import { logLines } from '../agent/fleet.js';
 import type { Matrix, MatrixCell } from '../../src/core/matrix.js';
 
@@ -170,12 +170,10 @@ if (!needsLab(t)) {
   };
   /** `reachgate matrix --coordinator ... --format json` on the workstation: exit code and matrix. */
   const matrixCli = async (): Promise<{ code: number | null; matrix: Matrix }> => {
-    const run = await reachgate(['matrix', '--coordinator', COORDINATOR, '--token-file', viewerToken, '--ca', cert.certFile, '--format', 'json'], { netns: lab.hosts.workstation });
-    try {
-      return { code: run.code, matrix: JSON.parse(run.stdout) as Matrix };
-    } catch {
-      throw new Error(`reachgate matrix printed no JSON (exit ${run.code}): ${run.stderr}`);
-    }
+    const args = ['matrix', '--coordinator', COORDINATOR, '--token-file', viewerToken, '--ca', cert.certFile];
+    const options = { netns: lab.hosts.workstation };
+    const { code, json: matrix } = await reachgateJson<Matrix>([...args, '--format', 'json'], options);
+    return { code, matrix };
   };
   /** The ids of the reports in the coordinator's database, per agent (read beside the running coordinator: WAL). */
   const storedIds = (): Map<string, string[]> => {

@@ -3,7 +3,7 @@ import type { Test } from 'tap';
 import { join } from 'node:path';
 import { needsLab } from '../lab/lab.js';
 import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
-import { reachgate, type CliRun } from '../helpers/cli.js';
+import { printedJson, reachgate, type CliRun } from '../helpers/cli.js';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
 
 // `reachgate run` with every built-in TightGate-Pro profile, each from its own host in the site lab
@@ -24,15 +24,6 @@ function probeLine(result: ProbeResult): string {
 /** The probes of a report that did not pass, sorted. */
 function failing(report: RunReport): string[] {
   return report.results.filter((result) => result.verdict !== 'pass').map(probeLine).sort();
-}
-
-/** The JSON report a run printed, or a failure that shows what the run said instead. */
-function reportOf(run: CliRun): RunReport {
-  try {
-    return JSON.parse(run.stdout) as RunReport;
-  } catch {
-    throw new Error(`no JSON report (exit ${run.code}): ${run.stderr.slice(0, 2000)}`);
-  }
 }
 
 /**
@@ -77,7 +68,7 @@ if (!needsLab(t)) {
   /** Run a role's profile with the JSON format; returns the exit code and the report. */
   const runJson = async (role: Role, site?: string): Promise<{ code: number | null; report: RunReport }> => {
     const result = await run(role, site === undefined ? {} : { site });
-    return { code: result.code, report: reportOf(result) };
+    return { code: result.code, report: printedJson<RunReport>(result) };
   };
 
   /** Assert that exactly `expected` failed, and the run exited 1; returns the failed results. */

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
 import { fileURLToPath } from 'node:url';
+import { readableCopy } from './readable-copy.js';
 
 /** The compiled CLI launcher, as users run it. */
 export const BIN = fileURLToPath(new URL('../../bin/reachgate', import.meta.url));
@@ -12,14 +14,28 @@ export interface CliRun {
   stderr: string;
 }
 
+/** How to run the CLI: inside a network namespace, as another user, with extra environment, within a time bound. */
+export interface CliOptions {
+  netns?: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Run as this user, from a world-readable copy of the CLI (the checkout may sit in a home only root can enter). */
+  user?: string;
+}
+
 /** Run `reachgate ARGS` (optionally inside a network namespace), bounded in time. */
-export function reachgate(args: string[], options: { netns?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; user?: string } = {}): Promise<CliRun> {
+export async function reachgate(args: string[], options: CliOptions = {}): Promise<CliRun> {
+  const bin = options.user ? join(await readableCopy(), 'bin', 'reachgate') : BIN;
   // Through env(1): tap wraps spawned node processes with its own loader; a user's shell would not.
-  const command = ['env', '-u', 'NODE_OPTIONS', process.execPath, BIN, ...args];
-  if (options.user) command.unshift('setpriv', `--reuid=${options.user}`, `--regid=${options.user === 'nobody' ? 'nogroup' : options.user}`, '--clear-groups', '--inh-caps=-all');
+  const command = ['env', '-u', 'NODE_OPTIONS', process.execPath, bin, ...args];
+  if (options.user) {
+    const group = options.user === 'nobody' ? 'nogroup' : options.user;
+    command.unshift('setpriv', `--reuid=${options.user}`, `--regid=${group}`, '--clear-groups', '--inh-caps=-all');
+  }
   if (options.netns) command.unshift('ip', 'netns', 'exec', options.netns);
   return new Promise((resolve) => {
-    const child = spawn(command[0]!, command.slice(1), { env: { ...cleanEnv(), NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...cleanEnv(), NO_COLOR: '1', ...options.env };
+    const child = spawn(command[0]!, command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
@@ -38,20 +54,29 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The one JSON document a run printed on stdout; a run that printed none is a test error that shows its stderr. */
+export function printedJson<T>(run: CliRun): T {
+  try {
+    return JSON.parse(run.stdout) as T;
+  } catch {
+    throw new Error(`no JSON on stdout (exit ${run.code}): ${run.stderr.slice(0, 2000)}`);
+  }
+}
+
+/** Run `reachgate ARGS` and parse the JSON document it printed. */
+export async function reachgateJson<T>(args: string[], options: CliOptions = {}): Promise<CliRun & { json: T }> {
+  const run = await reachgate(args, options);
+  return { ...run, json: printedJson<T>(run) };
+}
+
 /** What `reachgate probe KIND ... --json` reported: the RunReport and its first result. */
 export interface ProbeRun extends CliRun {
   report: RunReport;
   result: ProbeResult;
 }
 
-/** Run `reachgate probe KIND ARGS --json` and parse its RunReport; no JSON on stdout is a test error that shows stderr. */
-export async function probeJson(kind: string, args: string[], options: Parameters<typeof reachgate>[1] = {}): Promise<ProbeRun> {
-  const run = await reachgate(['probe', kind, ...args, '--json'], options);
-  let report: RunReport;
-  try {
-    report = JSON.parse(run.stdout) as RunReport;
-  } catch {
-    throw new Error(`no JSON report (exit ${run.code}): ${run.stderr}`);
-  }
+/** Run `reachgate probe KIND ARGS --json` and parse its RunReport. */
+export async function probeJson(kind: string, args: string[], options: CliOptions = {}): Promise<ProbeRun> {
+  const { json: report, ...run } = await reachgateJson<RunReport>(['probe', kind, ...args, '--json'], options);
   return { ...run, report, result: report.results[0] as ProbeResult };
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,34 +7,48 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { RunReport } from '../../src/core/result.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
+import { printedJson, type CliRun } from '../helpers/cli.js';
 
 // The path a user takes: `npm pack`, then `npm install -g` of the tarball into a temporary prefix, then the
-// installed `reachgate`. Twice at once: a normal install, and one where raw-socket's native build fails (a C++
-// compiler that refuses raw-socket), which npm must survive by leaving the optional module out. Each install
-// compiles better-sqlite3 from source (about a minute of CPU), so the file gets a long timeout.
+// installed `reachgate`. Twice: a normal install, which builds raw-socket, and one where raw-socket's native build
+// fails (a C++ compiler that refuses raw-socket), which npm must survive by leaving the optional module out.
+// better-sqlite3 arrives as a prebuilt addon, the way most users get it, from a local folder instead of its download
+// site: for the first install the checkout's own build, for the second the first install's. Should the resolved
+// better-sqlite3 differ from the checkout's, the first install compiles it from source (minutes of CPU on a loaded
+// machine, hence the long timeout), and still only once.
 const INSTALL_TIMEOUT_MS = 6 * 60_000;
 t.setTimeout(INSTALL_TIMEOUT_MS + 2 * 60_000);
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run a command as a user's shell would, bounded in time. */
-function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<Run> {
+function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<CliRun> {
   const { NODE_OPTIONS: _loader, ...env } = process.env;
   return new Promise((resolve, reject) => {
     // Through env(1): tap wraps the node processes it sees spawned (npm and reachgate are node scripts) with its loader.
-    const child = spawn('env', ['-u', 'NODE_OPTIONS', command, ...args], { cwd: options.cwd ?? ROOT, env: { ...env, NO_COLOR: '1', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a timeout ends npm and the compilers it started, not npm alone.
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', command, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...env, NO_COLOR: '1', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // The group ended between the deadline and its close event.
+      }
+    }, options.timeoutMs ?? 60_000);
     child.once('error', (error) => {
       clearTimeout(timer);
       reject(error);
@@ -46,13 +60,27 @@ function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv
   });
 }
 
-/** A RunReport printed by an installed `reachgate probe ... --json`. */
-function reportOf(result: Run): RunReport {
-  try {
-    return JSON.parse(result.stdout) as RunReport;
-  } catch {
-    throw new Error(`no JSON report (exit ${result.code}): ${result.stderr}`);
-  }
+const SQLITE = 'node_modules/better-sqlite3';
+const INSTALLED = 'lib/node_modules/reachgate';
+const ADDON = 'build/Release/better_sqlite3.node';
+
+/**
+ * Pack the addon of an installed better-sqlite3 into `into` as prebuild-install's file for this Node and platform,
+ * and return the environment that has an install take it from there.
+ */
+async function prebuiltFrom(module: string, into: string): Promise<NodeJS.ProcessEnv> {
+  const { version } = JSON.parse(readFileSync(join(module, 'package.json'), 'utf8')) as { version: string };
+  mkdirSync(into);
+  const { modules } = process.versions;
+  const name = `better-sqlite3-v${version}-node-v${modules}-${process.platform}-${process.arch}.tar.gz`;
+  const tar = await run('tar', ['-czf', join(into, name), '-C', module, ADDON]);
+  if (tar.code !== 0) throw new Error(`tar failed: ${tar.stderr}`);
+  return {
+    npm_config_better_sqlite3_local_prebuilds: into,
+    // No prebuilt addon for the resolved version: the download fails on loopback (nothing listens on port 1) and
+    // better-sqlite3 compiles from source, rather than reach for its download site.
+    npm_config_better_sqlite3_binary_host: 'http://127.0.0.1:1',
+  };
 }
 
 const root = process.getuid?.() === 0;
@@ -70,16 +98,19 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
   const compiler = join(dir, 'c++-without-raw-socket');
   writeFileSync(compiler, '#!/bin/sh\ncase "$(pwd -P)" in */node_modules/raw-socket/*) echo "no C++ compiler here" >&2; exit 1 ;; esac\nexec g++ "$@"\n');
   chmodSync(compiler, 0o755);
-  const install = (prefix: string, env: NodeJS.ProcessEnv = {}): Promise<Run> => run('npm', [
+  const install = (prefix: string, env: NodeJS.ProcessEnv): Promise<CliRun> => run('npm', [
     'install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline',
     // npm 11 asks for install scripts to be allowed by name on global installs (and will refuse unlisted ones).
     '--allow-scripts=better-sqlite3,raw-socket',
     tarball,
-  // Build better-sqlite3 from source rather than let prebuild-install reach for a download host.
-  ], { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS, env: { npm_config_build_from_source: 'true', ...env } });
+  ], { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS, env });
   const full = join(dir, 'full');
   const degraded = join(dir, 'no-raw-socket');
-  const [fullInstall, degradedInstall] = await Promise.all([install(full), install(degraded, { CXX: compiler })]);
+  const fullInstall = await install(full, await prebuiltFrom(join(ROOT, SQLITE), join(dir, 'prebuilds-checkout')));
+  const degradedInstall = await install(degraded, {
+    CXX: compiler,
+    ...(fullInstall.code === 0 ? await prebuiltFrom(join(full, INSTALLED, SQLITE), join(dir, 'prebuilds-full')) : {}),
+  });
 
   const listener = createServer((socket) => socket.end());
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
@@ -93,28 +124,32 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     t.equal(version.stdout, `${VERSION}\n`, version.stderr);
     const probe = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, '--json']);
     t.equal(probe.code, 0, probe.stderr);
-    t.match(reportOf(probe).results, [{ state: 'open', verdict: 'pass', target: { address: '127.0.0.1', port } }]);
-    t.ok(existsSync(join(full, 'lib/node_modules/reachgate/node_modules/raw-socket/build/Release/raw.node')), 'raw-socket was built');
+    const opened = { state: 'open', verdict: 'pass', target: { address: '127.0.0.1', port } };
+    t.match(printedJson<RunReport>(probe).results, [opened]);
+    t.ok(existsSync(join(full, INSTALLED, 'node_modules/raw-socket/build/Release/raw.node')), 'raw-socket was built');
     if (root) {
       const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
-      t.match(reportOf(echo).results, [{ state: 'open', verdict: 'pass' }], echo.stderr);
+      t.match(printedJson<RunReport>(echo).results, [{ state: 'open', verdict: 'pass' }], echo.stderr);
     }
   });
 
   t.test('when raw-socket cannot be built the install still succeeds, TCP probes work and ICMP says why it is off', async (t) => {
     t.equal(degradedInstall.code, 0, degradedInstall.stderr);
-    const installed = join(degraded, 'lib/node_modules/reachgate');
+    const installed = join(degraded, INSTALLED);
     t.notOk(existsSync(join(installed, 'node_modules/raw-socket')), 'npm left the optional module out');
+    const addon = (prefix: string): Buffer => readFileSync(join(prefix, INSTALLED, SQLITE, ADDON));
+    t.ok(addon(degraded).equals(addon(full)), 'better-sqlite3 came prebuilt from the first install');
     const bin = join(degraded, 'bin/reachgate');
     t.equal((await run(bin, ['--version'])).stdout, `${VERSION}\n`);
     const probe = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, '--json']);
     t.equal(probe.code, 0, probe.stderr);
-    t.match(reportOf(probe).results, [{ state: 'open', verdict: 'pass' }]);
+    t.match(printedJson<RunReport>(probe).results, [{ state: 'open', verdict: 'pass' }]);
     const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
-    t.match(reportOf(echo).results, [{ state: 'error', verdict: 'error', reason: /raw-socket module is not installed/ }]);
+    const off = { state: 'error', verdict: 'error', reason: /raw-socket module is not installed/ };
+    t.match(printedJson<RunReport>(echo).results, [off]);
 
     const doctor = await run(bin, ['doctor', '--json']);
-    const raw = (JSON.parse(doctor.stdout) as DoctorReport).findings.find((finding) => finding.check === 'raw-socket');
+    const raw = printedJson<DoctorReport>(doctor).findings.find((finding) => finding.check === 'raw-socket');
     t.match(raw, { status: 'warn', message: /raw-socket module is not installed/, evidence: { module: 'missing' } });
     t.match(raw?.fix, new RegExp(`then: npm install --prefix ${installed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} --no-save --omit=dev raw-socket@\\S+$`));
 
@@ -124,7 +159,7 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     t.equal(repaired.code, 0, repaired.stderr);
     if (root) {
       const again = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
-      t.match(reportOf(again).results, [{ state: 'open', verdict: 'pass' }], again.stderr);
+      t.match(printedJson<RunReport>(again).results, [{ state: 'open', verdict: 'pass' }], again.stderr);
     }
   });
 });

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import t from 'tap'
 import { LAB, Lab, needsLab } from './lab.js'
+import { filteredLab } from './filtered-lab.js'
 
 interface Connection {
   host: string
@@ -169,6 +170,18 @@ t.test('an nft drop rule in the router silences a port', async (t) => {
   t.same(await connect(lab, lab.ns.client, { host: LAB.server.v4, port: 8002, timeoutMs: 1000 }), {
     error: 'timeout',
   })
+})
+
+t.test('a filtered lab drops, rejects and passes each port as its rules say', async (t) => {
+  if (needsLab(t)) return
+  const { lab, dir } = await filteredLab(t, 'lab', { protocols: ['tcp'], drop: [8002], prohibited: [8003] })
+  t.ok(existsSync(dir), 'a temp dir for daemon files')
+  await lab.listen(lab.ns.server, { address: LAB.server.v4, ports: [8001, 8002, 8003], banner: 'up\n' })
+  const to = (port: number): Promise<Outcome> =>
+    connect(lab, lab.ns.client, { host: LAB.server.v4, port, until: '\n', timeoutMs: 1000 })
+  t.same(await to(8001), { data: 'up\n' })
+  t.same(await to(8002), { error: 'timeout' })
+  t.same(await to(8003), { error: 'EHOSTUNREACH' })
 })
 
 t.test("nft rejects a bad ruleset with nft's own message", async (t) => {

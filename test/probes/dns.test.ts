@@ -1,5 +1,6 @@
 import t from 'tap';
-import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { LAB, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 
@@ -34,16 +35,10 @@ t.test('bad dns options exit 2 with a message that names the option', async (t) 
 
 t.test('on real packets: a client, a router with nftables, a server with dnsmasq', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
-  await lab.nft(lab.ns.router, `
-    table inet filter {
-      chain forward {
-        type filter hook forward priority 0; policy accept;
-        meta l4proto { tcp, udp } th dport ${PORT.drop} drop
-        meta nfproto ipv4 meta l4proto { tcp, udp } th dport ${PORT.prohibited} reject with icmp type admin-prohibited
-        tcp dport ${PORT.udpOnly} reject with tcp reset
-      }
-    }`);
+  const { lab } = await filteredLab(t, 'dns', {
+    protocols: ['tcp', 'udp'], drop: [PORT.drop], prohibited: [PORT.prohibited],
+    more: [`tcp dport ${PORT.udpOnly} reject with tcp reset`],
+  });
   const dnsmasq = (port: number) => lab.spawn(lab.ns.server, 'dnsmasq', [
     // In the foreground, no config, no upstream: it knows only what is named here and refuses the rest.
     '--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll', '--log-facility=-',

@@ -1,11 +1,11 @@
 import t from 'tap';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 import type { ResolvedProbeSpec } from '../../src/core/probe-kind.js';
 import http, { type HttpOptions } from '../../probes/http.js';
@@ -56,21 +56,13 @@ t.test('a HOST:PORT target without a URL, as a profile plans it, asks for / ther
 
 t.test('http on real packets', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
-  const dir = await mkdtemp(join(tmpdir(), 'reachgate-http-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { lab, dir } = await filteredLab(t, 'http', {
+    protocols: ['tcp'], drop: [PORT.dropped], prohibited: [PORT.prohibited],
+    more: [`ip saddr 192.0.2.0/24 tcp dport ${PORT.proxiedOnly} drop`],
+  });
   await chmod(dir, 0o755);
   const cert = await lab.certificate({ cn: 'web.test', sans: ['web.test', SERVER] });
   const otherCa = await lab.certificate({ cn: 'other-ca.test', sans: ['other-ca.test'] });
-  await lab.nft(lab.ns.router, `
-    table inet filter {
-      chain forward {
-        type filter hook forward priority 0; policy accept;
-        tcp dport ${PORT.dropped} drop
-        tcp dport ${PORT.prohibited} reject with icmp type admin-prohibited
-        ip saddr 192.0.2.0/24 tcp dport ${PORT.proxiedOnly} drop
-      }
-    }`);
 
   const nginxConf = join(dir, 'nginx.conf');
   await writeFile(nginxConf, `

@@ -1,8 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { LAB, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 import { decodeKdcReply, encodeAsRequest, errorName } from '../../src/net/kerberos.js';
@@ -90,17 +90,9 @@ setTimeout(() => process.exit(0), 120000);
 
 t.test('against a real MIT KDC in the lab', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
-  const dir = await mkdtemp(join(tmpdir(), 'reachgate-krb-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await lab.nft(lab.ns.router, `
-    table inet filter {
-      chain forward {
-        type filter hook forward priority 0; policy accept;
-        meta l4proto { udp, tcp } th dport ${PORT.drop} drop
-        meta nfproto ipv4 meta l4proto { udp, tcp } th dport ${PORT.prohibited} reject with icmp type admin-prohibited
-      }
-    }`);
+  const { lab, dir } = await filteredLab(t, 'krb', {
+    protocols: ['udp', 'tcp'], drop: [PORT.drop], prohibited: [PORT.prohibited],
+  });
 
   const env = { KRB5_CONFIG: join(dir, 'krb5.conf'), KRB5_KDC_PROFILE: join(dir, 'kdc.conf') };
   await writeFile(env.KRB5_CONFIG, `[libdefaults]\n default_realm = ${REALM}\n dns_lookup_kdc = false\n`);

@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { probeJson } from '../helpers/cli.js';
 import { encodeQuery, readResponse } from '../../src/net/nrpe.js';
@@ -96,17 +96,9 @@ async function listening(lab: Lab, ns: string, port: number, what: string): Prom
 
 t.test('against real nrpe daemons in the lab', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
-  const dir = await mkdtemp(join(tmpdir(), 'reachgate-nrpe-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await lab.nft(lab.ns.router, `
-    table inet filter {
-      chain forward {
-        type filter hook forward priority 0; policy accept;
-        tcp dport ${PORT.drop} drop
-        meta nfproto ipv4 tcp dport ${PORT.prohibited} reject with icmp type admin-prohibited
-      }
-    }`);
+  const { lab, dir } = await filteredLab(t, 'nrpe', {
+    protocols: ['tcp'], drop: [PORT.drop], prohibited: [PORT.prohibited],
+  });
   const cert = await lab.certificate({ cn: 'nrpe.test', sans: ['nrpe.test', SERVER] });
 
   /** Start nrpe in the foreground in the server namespace; `-n` turns TLS off. */

@@ -1,11 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { LAB, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
-import type { RunReport } from '../../src/core/result.js';
 import { decodeV3Message, discoveryCodec, getCodec, oidLabel, showValue } from '../../probes/snmp.js';
 import {
   TAG, decodeChildren, decodeInteger, decodeOid, decodeOne, encodeInteger, encodeOctetString, encodeOid, encodeSequence,
@@ -198,22 +197,9 @@ setTimeout(() => process.exit(0), 120000);
 
 t.test('on real packets in the lab', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
-  const dir = await mkdtemp(join(tmpdir(), 'reachgate-snmp-'));
-  // After the lab's own teardown: daemons write their state as they stop.
-  t.teardown(async () => {
-    await lab.destroy();
-    await rm(dir, { recursive: true, force: true });
+  const { lab, dir } = await filteredLab(t, 'snmp', {
+    protocols: ['udp'], drop: [PORT.drop], prohibited: [PORT.prohibited], lossy: [PORT.lossy],
   });
-  await lab.nft(lab.ns.router, `
-    table inet filter {
-      chain forward {
-        type filter hook forward priority 0; policy accept;
-        udp dport ${PORT.drop} drop
-        meta nfproto ipv4 udp dport ${PORT.prohibited} reject with icmp type admin-prohibited
-        udp dport ${PORT.lossy} numgen inc mod 10 < 3 drop
-      }
-    }`);
   const conf = join(dir, 'snmpd.conf');
   await writeFile(conf, ['rocommunity public default', 'rocommunity6 public default', 'engineID reachgate-lab', ''].join('\n'));
   const listen = [PORT.agent, PORT.drop, PORT.prohibited, PORT.lossy].map((port) => `udp:${SERVER}:${port}`).concat(`udp6:[${LAB.server.v6}]:${PORT.agent}`);
@@ -319,8 +305,8 @@ t.test('on real packets in the lab', async (t) => {
     // nftables `numgen inc` drops requests 0-2 of every 10: never four in a row, so a fourth attempt always gets
     // through. (Random loss, where four losses in a row happen by chance, is measured in bench/, not asserted here.)
     const targets = Array.from({ length: 20 }, () => `${SERVER}:${PORT.lossy}`);
-    const run = await reachgate(['probe', 'snmp', ...targets, '--attempts', '4', '--timeout', '2s', '--concurrency', '1', '--json'], { netns: lab.ns.client, timeoutMs: 90_000 });
-    const report = JSON.parse(run.stdout) as RunReport;
+    const args = [...targets, '--attempts', '4', '--timeout', '2s', '--concurrency', '1'];
+    const { report } = await probeJson('snmp', args, { netns: lab.ns.client, timeoutMs: 90_000 });
     t.equal(report.results.length, 20);
     t.same(report.results.filter((result) => result.state !== 'open').map((result) => result.reason), [], 'every probe open');
     t.ok(report.results.some((result) => result.attempts === 4), 'some probes needed all four attempts');

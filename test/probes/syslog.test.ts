@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 import { encodeFrame, parseResponse, readFrame } from '../../src/net/relp.js';
@@ -70,17 +70,9 @@ async function listening(lab: Lab, ns: string, ports: { tcp: number[]; udp: numb
 
 t.test('against a real rsyslogd in the lab', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
-  const dir = await mkdtemp(join(tmpdir(), 'reachgate-syslog-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await lab.nft(lab.ns.router, `
-    table inet filter {
-      chain forward {
-        type filter hook forward priority 0; policy accept;
-        meta l4proto { udp, tcp } th dport { ${PORT.drop}, ${PORT.relpDrop} } drop
-        meta nfproto ipv4 meta l4proto { udp, tcp } th dport { ${PORT.prohibited}, ${PORT.relpProhibited} } reject with icmp type admin-prohibited
-      }
-    }`);
+  const { lab, dir } = await filteredLab(t, 'syslog', {
+    protocols: ['udp', 'tcp'], drop: [PORT.drop, PORT.relpDrop], prohibited: [PORT.prohibited, PORT.relpProhibited],
+  });
 
   const log = join(dir, 'messages.log');
   const conf = join(dir, 'rsyslog.conf');

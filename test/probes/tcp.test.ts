@@ -1,5 +1,6 @@
 import t from 'tap';
-import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { LAB, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
 import { probeJson } from '../helpers/cli.js';
 
 // Every state of the result model, on real packets: a client, a router with nftables, a server.
@@ -7,18 +8,13 @@ const PORT = { open: 7000, drop: 7001, prohibited: 7002, hostUnreachable: 7003, 
 const SERVER = LAB.server.v4;
 
 if (!needsLab(t)) {
-  const lab = await Lab.create(t);
-  await lab.nft(lab.ns.router, `
-    table inet filter {
-      chain forward {
-        type filter hook forward priority 0; policy accept;
-        tcp dport ${PORT.drop} drop
-        meta nfproto ipv4 tcp dport ${PORT.prohibited} reject with icmp type admin-prohibited
-        meta nfproto ipv6 tcp dport ${PORT.prohibited} reject with icmpv6 type admin-prohibited
-        tcp dport ${PORT.hostUnreachable} reject with icmp type host-unreachable
-        tcp dport ${PORT.reset} reject with tcp reset
-      }
-    }`);
+  const { lab } = await filteredLab(t, 'tcp', {
+    protocols: ['tcp'], drop: [PORT.drop], prohibited: [PORT.prohibited], prohibitedV6: true,
+    more: [
+      `tcp dport ${PORT.hostUnreachable} reject with icmp type host-unreachable`,
+      `tcp dport ${PORT.reset} reject with tcp reset`,
+    ],
+  });
   const cert = await lab.certificate({ cn: 'tg.test', sans: ['tg.test', SERVER] });
   const otherCa = await lab.certificate({ cn: 'other-ca.test', sans: ['other-ca.test'] });
   await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open], banner: 'SSH-2.0-lab\r\n' });
@@ -51,7 +47,8 @@ if (!needsLab(t)) {
     const elapsed = Date.now() - started;
     t.match(result, { state: 'filtered', verdict: 'fail', attempts: 1 });
     t.match(result.reason, /no answer within 500 ms \(1 attempt\): silently dropped/);
-    t.ok(elapsed < 2000, `answered in ${elapsed} ms`);
+    // The whole CLI run, start-up included: a loaded machine adds seconds to that, never the kernel's two minutes.
+    t.ok(elapsed < 15_000, `answered in ${elapsed} ms`);
   });
 
   t.test('a reject rule with admin-prohibited gives prohibited and names the router', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import dnsPacket from 'dns-packet';
-import { LAB, Lab, needsLab } from '../lab/lab.js';
+import { LAB, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { probeJson, reachgate } from '../helpers/cli.js';
 
@@ -41,16 +42,9 @@ t.test('bad udp options exit 2 before anything is sent', async (t) => {
 
 t.test('on real packets: a client, a router with nftables, a server with an echo responder and dnsmasq', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
-  await lab.nft(lab.ns.router, `
-    table inet filter {
-      chain forward {
-        type filter hook forward priority 0; policy accept;
-        udp dport ${PORT.drop} drop
-        meta nfproto ipv4 udp dport ${PORT.prohibited} reject with icmp type admin-prohibited
-        meta nfproto ipv6 udp dport ${PORT.prohibited} reject with icmpv6 type admin-prohibited
-      }
-    }`);
+  const { lab } = await filteredLab(t, 'udp', {
+    protocols: ['udp'], drop: [PORT.drop], prohibited: [PORT.prohibited], prohibitedV6: true,
+  });
   await printed(await lab.spawn(lab.ns.server, process.execPath, ['-e', ECHO]), 'ready', 'the UDP echo responder');
   await lab.dns(lab.ns.server, SERVER, { 'tg.test': [SERVER] });
 

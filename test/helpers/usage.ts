@@ -1,0 +1,20 @@
+import { fastProbe } from '../../src/cli/probe-fast.js';
+import { isUsageError } from '../../src/core/usage-error.js';
+
+/**
+ * What the CLI prints (message, then hint) when its own checks refuse `reachgate probe ARGS`, found in-process on
+ * the path the CLI takes for a probe command line, without a process per case. A command line that this path hands
+ * on to yargs or that it runs is a test error; give loopback targets only, in case a check lets one through.
+ */
+export async function probeUsageError(args: string[]): Promise<string> {
+  let code: number | undefined;
+  try {
+    code = await fastProbe(['probe', ...args]);
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    return error.hint === undefined ? error.message : `${error.message}\n${error.hint}`;
+  }
+  throw new Error(code === undefined
+    ? `\`probe ${args.join(' ')}\` goes to yargs: test it with a CLI run`
+    : `\`probe ${args.join(' ')}\` was accepted and probed (exit ${code})`);
+}
