@@ -8,20 +8,23 @@ import { agentFiles, freePort, logLines } from './fleet.js';
 t.test('every problem of an agent config is named with file:line:col, and nothing is probed (exit 2)', async (t) => {
   const agent = await agentFiles(t, await freePort());
   const config = join(agent.dir, 'bad.yaml');
-  writeFileSync(config, [
-    'name: ws-01',
-    'profile: workstation.yaml',
-    'site: site.yaml',
-    'coordinator: ftp://coordinator.example',
-    'token-file: token',
-    'interval: 5 minutes',
-    'jitter: 2m',
-    'spool: spool',
-    'spool-max: 12 GB',
-    'retry-max: 2h',
-    'intervall: 5m',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'name: ws-01',
+      'profile: workstation.yaml',
+      'site: site.yaml',
+      'coordinator: ftp://coordinator.example',
+      'token-file: token',
+      'interval: 5 minutes',
+      'jitter: 2m',
+      'spool: spool',
+      'spool-max: 12 GB',
+      'retry-max: 2h',
+      'intervall: 5m',
+      '',
+    ].join('\n'),
+  );
   const run = await reachgate(['agent', '--config', config, '--once']);
   t.equal(run.code, 2);
   t.equal(run.stdout, '');
@@ -38,13 +41,22 @@ t.test('every problem of an agent config is named with file:line:col, and nothin
 
 t.test('a role that does not match the profile, and a profile with an error, are reported together', async (t) => {
   const agent = await agentFiles(t, await freePort());
-  writeFileSync(join(agent.dir, 'broken.yaml'), 'role: workstation\nprobes:\n  - row: viewer\n    kind: tcpp\n    target: tightgate\n');
+  writeFileSync(
+    join(agent.dir, 'broken.yaml'),
+    'role: workstation\nprobes:\n  - row: viewer\n    kind: tcpp\n    target: tightgate\n',
+  );
   const config = join(agent.dir, 'role.yaml');
-  writeFileSync(config, `name: ws-01\nrole: tightgate\nprofile: workstation.yaml\nsite: site.yaml\ncoordinator: http://127.0.0.1:9\ntoken-file: token\nspool: spool\n`);
+  writeFileSync(
+    config,
+    `name: ws-01\nrole: tightgate\nprofile: workstation.yaml\nsite: site.yaml\ncoordinator: http://127.0.0.1:9\ntoken-file: token\nspool: spool\n`,
+  );
   const run = await reachgate(['agent', '--config', config, '--once']);
   t.equal(run.code, 2);
   t.match(run.stderr, /role\.yaml:2:7: `role` is `tightgate`, but the profiles are for role `workstation`/);
-  writeFileSync(config, `profile: [broken.yaml]\nsite: site.yaml\ncoordinator: http://127.0.0.1:9\ntoken-file: token\nspool: spool\n`);
+  writeFileSync(
+    config,
+    `profile: [broken.yaml]\nsite: site.yaml\ncoordinator: http://127.0.0.1:9\ntoken-file: token\nspool: spool\n`,
+  );
   const broken = await reachgate(['agent', '--config', config, '--once']);
   t.equal(broken.code, 2);
   t.match(broken.stderr, /broken\.yaml:4:11: unknown probe kind `tcpp` \(did you mean `tcp`\?\)/);
@@ -66,13 +78,25 @@ t.test('a token file others can read gets a warning', async (t) => {
   const agent = await agentFiles(t, await freePort());
   chmodSync(join(agent.dir, 'token'), 0o644);
   const run = await reachgate(['agent', '--config', agent.config, '--once']);
-  t.match(logLines(run.stderr).find((line) => line.level === 40), { msg: /token file is readable by others/, mode: '644' });
+  t.match(
+    logLines(run.stderr).find((line) => line.level === 40),
+    { msg: /token file is readable by others/, mode: '644' },
+  );
 });
 
 t.test('the example agent config in profiles/examples is valid', async (t) => {
   const { loadAgentConfig } = await import('../../src/agent/config.js');
   const { config, run } = await loadAgentConfig(join(PACKAGE_ROOT, 'profiles', 'examples', 'agent.example.yaml'));
-  t.match(config, { name: 'ws-0815', role: 'workstation', reportsUrl: 'https://reachgate.example-hq.invalid:8443/api/v1/reports', intervalMs: 300_000, jitterMs: 30_000, spoolLimit: { bytes: 256 * 1024 * 1024 }, retryMinMs: 2000, retryMaxMs: 300_000 });
+  t.match(config, {
+    name: 'ws-0815',
+    role: 'workstation',
+    reportsUrl: 'https://reachgate.example-hq.invalid:8443/api/v1/reports',
+    intervalMs: 300_000,
+    jitterMs: 30_000,
+    spoolLimit: { bytes: 256 * 1024 * 1024 },
+    retryMinMs: 2000,
+    retryMaxMs: 300_000,
+  });
   t.equal(run.site.name, 'example-hq');
   t.equal(run.profiles[0]!.name, 'tightgate/workstation');
 });

@@ -1,5 +1,10 @@
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -43,7 +48,9 @@ export class FakeCoordinator {
     const handle = (request: IncomingMessage, response: ServerResponse): void => {
       let body = '';
       request.setEncoding('utf8');
-      request.on('data', (chunk: string) => { body += chunk; });
+      request.on('data', (chunk: string) => {
+        body += chunk;
+      });
       request.on('end', () => {
         if (request.method !== 'POST' || request.url !== '/api/v1/reports') {
           response.writeHead(404).end();
@@ -56,11 +63,15 @@ export class FakeCoordinator {
         if (this.mode === 'fail') {
           response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"database is locked"}');
         } else if (this.mode === 'refuse') {
-          response.writeHead(422, { 'content-type': 'application/json' }).end('{"error":"/results/0/verdict must be one of pass, fail, inconclusive, error"}');
+          response
+            .writeHead(422, { 'content-type': 'application/json' })
+            .end('{"error":"/results/0/verdict must be one of pass, fail, inconclusive, error"}');
         } else {
           const duplicate = this.stored.has(report.id);
           if (!duplicate) this.stored.set(report.id, received);
-          response.writeHead(duplicate ? 200 : 201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: report.id, duplicate }));
+          response
+            .writeHead(duplicate ? 200 : 201, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ id: report.id, duplicate }));
         }
       });
     };
@@ -119,62 +130,86 @@ export interface AgentFiles {
 }
 
 /** Write an agent whose profile probes only 127.0.0.1 and 127.0.0.2 and delivers to 127.0.0.1:coordinatorPort. */
-export async function agentFiles(t: Teardown, coordinatorPort: number, extra: Record<string, string | number> = {}): Promise<AgentFiles> {
+export async function agentFiles(
+  t: Teardown,
+  coordinatorPort: number,
+  extra: Record<string, string | number> = {},
+): Promise<AgentFiles> {
   const dir = mkdtempSync(join(tmpdir(), 'reachgate-agent-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const viewer = await listener(t);
-  writeFileSync(join(dir, 'site.yaml'), [
-    'site: loopback-lab',
-    'hosts:',
-    '  tightgate: [127.0.0.1]',
-    '  internet-canaries: [127.0.0.2]',
-    'settings:',
-    '  timeout: 500ms',
-    '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'workstation.yaml'), [
-    'profile: test/loopback-workstation',
-    'role: workstation',
-    'probes:',
-    '  - row: viewer',
-    '    kind: tcp',
-    '    target: tightgate',
-    `    ports: ${viewer}`,
-    '  - row: no-direct-internet',
-    '    kind: tcp',
-    '    target: internet-canaries',
-    `    ports: ${viewer}`,
-    '    expect: blocked',
-    '    control: tightgate',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'site.yaml'),
+    [
+      'site: loopback-lab',
+      'hosts:',
+      '  tightgate: [127.0.0.1]',
+      '  internet-canaries: [127.0.0.2]',
+      'settings:',
+      '  timeout: 500ms',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(dir, 'workstation.yaml'),
+    [
+      'profile: test/loopback-workstation',
+      'role: workstation',
+      'probes:',
+      '  - row: viewer',
+      '    kind: tcp',
+      '    target: tightgate',
+      `    ports: ${viewer}`,
+      '  - row: no-direct-internet',
+      '    kind: tcp',
+      '    target: internet-canaries',
+      `    ports: ${viewer}`,
+      '    expect: blocked',
+      '    control: tightgate',
+      '',
+    ].join('\n'),
+  );
   const token = 'rg_agent_ws01_0123456789abcdef';
   writeFileSync(join(dir, 'token'), `${token}\n`);
   chmodSync(join(dir, 'token'), 0o600);
   const settings: Record<string, string | number> = {
-    'name': 'ws-01',
-    'profile': 'workstation.yaml',
-    'site': 'site.yaml',
-    'coordinator': `http://127.0.0.1:${coordinatorPort}`,
+    name: 'ws-01',
+    profile: 'workstation.yaml',
+    site: 'site.yaml',
+    coordinator: `http://127.0.0.1:${coordinatorPort}`,
     'token-file': 'token',
-    'interval': '1s',
-    'jitter': '0s',
-    'spool': 'spool',
+    interval: '1s',
+    jitter: '0s',
+    spool: 'spool',
     'delivery-timeout': '1s',
     'retry-min': '100ms',
     'retry-max': '400ms',
     ...extra,
   };
   const config = join(dir, 'agent.yaml');
-  writeFileSync(config, `${Object.entries(settings).map(([key, value]) => `${key}: ${value}`).join('\n')}\n`);
+  writeFileSync(
+    config,
+    `${Object.entries(settings)
+      .map(([key, value]) => `${key}: ${value}`)
+      .join('\n')}\n`,
+  );
   const spool = join(dir, 'spool');
-  const list = (): string[] => { try { return readdirSync(spool).sort(); } catch { return []; } };
+  const list = (): string[] => {
+    try {
+      return readdirSync(spool).sort();
+    } catch {
+      return [];
+    }
+  };
   return { dir, config, spool, token, spooled: () => list().filter((name) => name.endsWith('.json')), all: list };
 }
 
 /** The JSON log lines of an agent's stderr. */
 export function logLines(stderr: string): Array<Record<string, unknown> & { level: number; msg: string }> {
-  return stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown> & { level: number; msg: string });
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown> & { level: number; msg: string });
 }
 
 /** The report id in a spool file name. */

@@ -35,32 +35,51 @@ function listeningPorts(pid: number): number[] {
   return ports;
 }
 
-t.test('the long-running agent keeps its schedule while the coordinator is down, drains the spool with backoff once it is back, and listens on no port', async (t) => {
-  const port = await freePort();
-  const agent = await agentFiles(t, port);
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, 'agent', '--config', agent.config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+t.test(
+  'the long-running agent keeps its schedule while the coordinator is down, drains the spool with backoff once it is back, and listens on no port',
+  async (t) => {
+    const port = await freePort();
+    const agent = await agentFiles(t, port);
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, 'agent', '--config', agent.config], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
 
-  t.ok(await until(() => agent.spooled().length >= 3, 15_000), 'a report per interval piles up in the spool');
-  t.same(listeningPorts(child.pid!), [], 'no listening socket');
-  const failures = logLines(stderr).filter((line) => line.msg.startsWith('the coordinator did not take'));
-  t.ok(failures.length >= 2, 'deliveries were retried');
-  const waits = failures.map((line) => line.retry_in_ms as number);
-  t.ok(waits.every((wait) => wait >= 50 && wait <= 400), `backoff stays between half of retry-min and retry-max: ${waits.join(', ')}`);
+    t.ok(await until(() => agent.spooled().length >= 3, 15_000), 'a report per interval piles up in the spool');
+    t.same(listeningPorts(child.pid!), [], 'no listening socket');
+    const failures = logLines(stderr).filter((line) => line.msg.startsWith('the coordinator did not take'));
+    t.ok(failures.length >= 2, 'deliveries were retried');
+    const waits = failures.map((line) => line.retry_in_ms as number);
+    t.ok(
+      waits.every((wait) => wait >= 50 && wait <= 400),
+      `backoff stays between half of retry-min and retry-max: ${waits.join(', ')}`,
+    );
 
-  const waiting = agent.spooled().map(idOf);
-  const coordinator = await FakeCoordinator.start(t, port);
-  t.ok(await until(() => waiting.every((id) => coordinator.stored.has(id)), 15_000), 'every spooled report arrives once the coordinator is back');
-  const order = coordinator.posted.map((report) => report.id);
-  t.same(order.slice(0, waiting.length), waiting, 'oldest first');
-  t.equal(new Set(order).size, order.length, 'none sent twice');
-  t.ok(await until(() => logLines(stderr).some((line) => line.msg.startsWith('delivery works again')), 5000));
+    const waiting = agent.spooled().map(idOf);
+    const coordinator = await FakeCoordinator.start(t, port);
+    t.ok(
+      await until(() => waiting.every((id) => coordinator.stored.has(id)), 15_000),
+      'every spooled report arrives once the coordinator is back',
+    );
+    const order = coordinator.posted.map((report) => report.id);
+    t.same(order.slice(0, waiting.length), waiting, 'oldest first');
+    t.equal(new Set(order).size, order.length, 'none sent twice');
+    t.ok(await until(() => logLines(stderr).some((line) => line.msg.startsWith('delivery works again')), 5000));
 
-  child.kill('SIGTERM');
-  t.equal(await exited, 0, 'SIGTERM stops it cleanly');
-  t.match(logLines(stderr).at(-1), { msg: 'agent stopped' });
-  t.same(agent.all().filter((name) => !name.endsWith('.json')), [], 'no temporary or set-aside files');
-});
+    child.kill('SIGTERM');
+    t.equal(await exited, 0, 'SIGTERM stops it cleanly');
+    t.match(logLines(stderr).at(-1), { msg: 'agent stopped' });
+    t.same(
+      agent.all().filter((name) => !name.endsWith('.json')),
+      [],
+      'no temporary or set-aside files',
+    );
+  },
+);

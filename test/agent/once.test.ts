@@ -6,29 +6,43 @@ import { agentFiles, FakeCoordinator, freePort, idOf, logLines } from './fleet.j
 
 const once = (config: string) => reachgate(['agent', '--config', config, '--once'], { timeoutMs: 30_000 });
 
-t.test('reports spool while the coordinator is down; once it is back all are delivered oldest first and deleted after the ack', async (t) => {
-  const port = await freePort();
-  const agent = await agentFiles(t, port);
-  for (const round of [1, 2]) {
+t.test(
+  'reports spool while the coordinator is down; once it is back all are delivered oldest first and deleted after the ack',
+  async (t) => {
+    const port = await freePort();
+    const agent = await agentFiles(t, port);
+    for (const round of [1, 2]) {
+      const run = await once(agent.config);
+      t.equal(run.code, 1, `run ${round}: some reports are still spooled`);
+      t.equal(agent.spooled().length, round);
+      t.match(logLines(run.stderr), [
+        { msg: 'agent started' },
+        { msg: /report spooled/ },
+        { level: 40, msg: /delivery failed/, why: /ECONNREFUSED/ },
+        { level: 40, msg: /still spooled/ },
+      ]);
+    }
+    const waiting = agent.spooled().map(idOf);
+    const coordinator = await FakeCoordinator.start(t, port);
     const run = await once(agent.config);
-    t.equal(run.code, 1, `run ${round}: some reports are still spooled`);
-    t.equal(agent.spooled().length, round);
-    t.match(logLines(run.stderr), [{ msg: 'agent started' }, { msg: /report spooled/ }, { level: 40, msg: /delivery failed/, why: /ECONNREFUSED/ }, { level: 40, msg: /still spooled/ }]);
-  }
-  const waiting = agent.spooled().map(idOf);
-  const coordinator = await FakeCoordinator.start(t, port);
-  const run = await once(agent.config);
-  t.equal(run.code, 0, 'everything delivered');
-  t.same(agent.all(), [], 'each report deleted after its acknowledgement');
-  const ids = coordinator.posted.map((report) => report.id);
-  t.same(ids.slice(0, 2), waiting, 'the older reports go first, in the order they were written');
-  t.equal(ids.length, 3);
-  t.same([...coordinator.stored.keys()], ids, 'each stored once');
-  const newest = coordinator.posted[2]!;
-  t.match(newest, { agent: 'ws-01', role: 'workstation', interval_s: 1, authorization: `Bearer ${agent.token}` });
-  t.same(newest.results.map((result) => [result.row, result.state, result.verdict]), [['viewer', 'open', 'pass'], ['no-direct-internet', 'closed', 'pass']]);
-  t.equal(logLines(run.stderr).filter((line) => line.msg === 'report delivered').length, 3);
-});
+    t.equal(run.code, 0, 'everything delivered');
+    t.same(agent.all(), [], 'each report deleted after its acknowledgement');
+    const ids = coordinator.posted.map((report) => report.id);
+    t.same(ids.slice(0, 2), waiting, 'the older reports go first, in the order they were written');
+    t.equal(ids.length, 3);
+    t.same([...coordinator.stored.keys()], ids, 'each stored once');
+    const newest = coordinator.posted[2]!;
+    t.match(newest, { agent: 'ws-01', role: 'workstation', interval_s: 1, authorization: `Bearer ${agent.token}` });
+    t.same(
+      newest.results.map((result) => [result.row, result.state, result.verdict]),
+      [
+        ['viewer', 'open', 'pass'],
+        ['no-direct-internet', 'closed', 'pass'],
+      ],
+    );
+    t.equal(logLines(run.stderr).filter((line) => line.msg === 'report delivered').length, 3);
+  },
+);
 
 t.test('a coordinator that answers 500 or never answers loses no report', async (t) => {
   const coordinator = await FakeCoordinator.start(t);
@@ -45,7 +59,10 @@ t.test('a coordinator that answers 500 or never answers loses no report', async 
   t.equal(hung.code, 1);
   t.ok(Date.now() - started < 20_000, 'the delivery deadline ends the wait');
   t.equal(agent.spooled().length, 2, 'kept after a timeout');
-  t.match(logLines(hung.stderr).find((line) => line.level === 40), { why: /no answer from .* within 1000 ms/ });
+  t.match(
+    logLines(hung.stderr).find((line) => line.level === 40),
+    { why: /no answer from .* within 1000 ms/ },
+  );
 
   coordinator.mode = 'store';
   const spooled = agent.spooled().map(idOf);
@@ -65,7 +82,10 @@ t.test('a report the coordinator refuses for good (422) is set aside and the res
   const aside = agent.all();
   t.equal(aside.length, 1);
   t.match(aside[0], /\.json\.rejected$/, 'kept for a human, out of the queue');
-  t.match(logLines(refused.stderr).find((line) => line.level === 50), { msg: /refuses this report for good/, why: /HTTP 422/ });
+  t.match(
+    logLines(refused.stderr).find((line) => line.level === 50),
+    { msg: /refuses this report for good/, why: /HTTP 422/ },
+  );
   coordinator.mode = 'store';
   t.equal((await once(agent.config)).code, 0);
   t.equal(coordinator.stored.size, 1, 'only the new report is sent; the refused one is not retried');
@@ -85,7 +105,10 @@ t.test('a truncated spool file is moved aside with a log line, never sent, and t
   t.same(agent.spooled(), []);
   t.equal(coordinator.posted.length, 1, 'only the whole report was sent');
   t.not(coordinator.posted[0]!.id, idOf(file!));
-  t.match(logLines(run.stderr).find((line) => line.level === 50), { msg: /not a whole report/, file: path, why: /not valid JSON/ });
+  t.match(
+    logLines(run.stderr).find((line) => line.level === 50),
+    { msg: /not a whole report/, file: path, why: /not valid JSON/ },
+  );
 });
 
 t.test('a full spool drops the oldest report with a warning', async (t) => {
@@ -98,13 +121,21 @@ t.test('a full spool drops the oldest report with a warning', async (t) => {
     const run = await once(agent.config);
     t.equal(run.code, 1);
     last = run.stderr;
-    ids.push(...agent.spooled().filter((name) => !before.has(name)).map(idOf));
+    ids.push(
+      ...agent
+        .spooled()
+        .filter((name) => !before.has(name))
+        .map(idOf),
+    );
   }
   t.same(agent.spooled().map(idOf), ids.slice(1), 'the newest two are kept');
-  t.match(logLines(last).find((line) => line.msg.startsWith('spool full')), { level: 40, msg: 'spool full: dropped the oldest undelivered report', report_id: ids[0], spooled: 2 });
+  t.match(
+    logLines(last).find((line) => line.msg.startsWith('spool full')),
+    { level: 40, msg: 'spool full: dropped the oldest undelivered report', report_id: ids[0], spooled: 2 },
+  );
 });
 
-t.test('the agent\'s log lines are JSON on stderr and --log-level quiets them; stdout stays empty', async (t) => {
+t.test("the agent's log lines are JSON on stderr and --log-level quiets them; stdout stays empty", async (t) => {
   const coordinator = await FakeCoordinator.start(t);
   const agent = await agentFiles(t, coordinator.port);
   const quiet = await reachgate(['agent', '--config', agent.config, '--once', '--log-level', 'warn']);
@@ -114,5 +145,8 @@ t.test('the agent\'s log lines are JSON on stderr and --log-level quiets them; s
   const chatty = await reachgate(['agent', '--config', agent.config, '--once', '--log-level', 'debug']);
   const lines = logLines(chatty.stderr);
   t.ok(lines.length >= 3);
-  t.ok(lines.every((line) => typeof line.time === 'string' && line.agent === 'ws-01'), 'every line is JSON with time and agent');
+  t.ok(
+    lines.every((line) => typeof line.time === 'string' && line.agent === 'ws-01'),
+    'every line is JSON with time and agent',
+  );
 });

@@ -7,13 +7,20 @@ import { Spool } from '../../src/agent/spool.js';
 import { socketBudget } from '../../src/run/fd-limit.js';
 import { agentFiles, freePort } from './fleet.js';
 
-t.test('a run warning (concurrency above the open-files limit) is a line of the agent\'s log', async (t) => {
+t.test("a run warning (concurrency above the open-files limit) is a line of the agent's log", async (t) => {
   const budget = socketBudget();
   t.ok(Number.isFinite(budget), 'the open-files limit is known (/proc/self/limits)');
   const agent = await agentFiles(t, await freePort());
   const { config, run } = await loadAgentConfig(agent.config);
   const lines: string[] = [];
-  const log = pino({ base: null }, { write: (line: string) => { lines.push(line); } });
+  const log = pino(
+    { base: null },
+    {
+      write: (line: string) => {
+        lines.push(line);
+      },
+    },
+  );
   const spool = new Spool(config.spoolDir, config.spoolLimit, log);
   spool.open();
   const courier = new Courier({ reportsUrl: config.reportsUrl, tokenFile: config.tokenFile, timeoutMs: 1000 });
@@ -31,6 +38,9 @@ t.test('a run warning (concurrency above the open-files limit) is a line of the 
   }
   const warning = `--concurrency ${budget + 1} is above what the open-files limit allows; using ${budget} (raise it`;
   const logged = lines.map((line) => JSON.parse(line) as unknown);
-  t.match(logged, [{ level: 40, msg: warning }, { level: 30, msg: /report spooled/ }]);
+  t.match(logged, [
+    { level: 40, msg: warning },
+    { level: 30, msg: /report spooled/ },
+  ]);
   t.same(stderr, [], 'nothing on stderr outside the log');
 });

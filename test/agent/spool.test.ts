@@ -9,15 +9,39 @@ import type { SpoolLimit } from '../../src/agent/config.js';
 /** A log that keeps its lines for the test to read. */
 function memoryLog(): AgentLog & { lines: Array<{ level: string; fields: Record<string, unknown>; msg: string }> } {
   const lines: Array<{ level: string; fields: Record<string, unknown>; msg: string }> = [];
-  const at = (level: string) => (fields: unknown, msg?: unknown) => { lines.push({ level, fields: fields as Record<string, unknown>, msg: String(msg) }); };
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } as unknown as AgentLog & { lines: typeof lines };
+  const at = (level: string) => (fields: unknown, msg?: unknown) => {
+    lines.push({ level, fields: fields as Record<string, unknown>, msg: String(msg) });
+  };
+  return {
+    lines,
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  } as unknown as AgentLog & { lines: typeof lines };
 }
 
 function report(id: string, results = 0): RunReport {
   return {
-    id, agent: 'ws-01', role: 'workstation', site: 'lab', profile: null, version: '0.1.0',
-    started_at: '2026-11-26T12:00:00.000Z', finished_at: '2026-11-26T12:00:01.000Z',
-    results: Array.from({ length: results }, (_, i) => ({ id: `r${i}`, kind: 'tcp', target: { host: 'h', address: '127.0.0.1', port: i, protocol: 'tcp' as const }, expect: 'reachable' as const, state: 'open' as const, verdict: 'pass' as const, reason: 'x'.repeat(100), attempts: 1, started_at: '2026-11-26T12:00:00.000Z' })),
+    id,
+    agent: 'ws-01',
+    role: 'workstation',
+    site: 'lab',
+    profile: null,
+    version: '0.1.0',
+    started_at: '2026-11-26T12:00:00.000Z',
+    finished_at: '2026-11-26T12:00:01.000Z',
+    results: Array.from({ length: results }, (_, i) => ({
+      id: `r${i}`,
+      kind: 'tcp',
+      target: { host: 'h', address: '127.0.0.1', port: i, protocol: 'tcp' as const },
+      expect: 'reachable' as const,
+      state: 'open' as const,
+      verdict: 'pass' as const,
+      reason: 'x'.repeat(100),
+      attempts: 1,
+      started_at: '2026-11-26T12:00:00.000Z',
+    })),
     summary: { pass: results, fail: 0, inconclusive: 0, error: 0 },
   };
 }
@@ -35,8 +59,14 @@ t.test('reports are read back oldest first, whole, and leave no temporary file',
   const { spool, dir } = openSpool(t);
   for (const id of ['first', 'second', 'third']) spool.add(report(id));
   const entries = spool.entries();
-  t.same(entries.map((entry) => spool.read(entry)?.report.id), ['first', 'second', 'third']);
-  t.same(readdirSync(dir).filter((name) => name.endsWith('.tmp')), []);
+  t.same(
+    entries.map((entry) => spool.read(entry)?.report.id),
+    ['first', 'second', 'third'],
+  );
+  t.same(
+    readdirSync(dir).filter((name) => name.endsWith('.tmp')),
+    [],
+  );
   spool.remove(entries[0]!);
   t.equal(spool.entries().length, 2);
 });
@@ -50,8 +80,14 @@ t.test('a truncated spool file is moved aside with a log line, never returned', 
   t.equal(spool.read(first!), null);
   t.equal(spool.read(second!)?.report.id, 'whole');
   t.ok(existsSync(`${truncated.path}.corrupt`), 'kept for a human as *.corrupt');
-  t.same(spool.entries().map((entry) => entry.name), [second!.name], 'no longer queued');
-  t.match(log.lines, [{ level: 'error', msg: /not a whole report/, fields: { file: truncated.path, why: /not valid JSON/ } }]);
+  t.same(
+    spool.entries().map((entry) => entry.name),
+    [second!.name],
+    'no longer queued',
+  );
+  t.match(log.lines, [
+    { level: 'error', msg: /not a whole report/, fields: { file: truncated.path, why: /not valid JSON/ } },
+  ]);
 });
 
 t.test('a file that is JSON but not a report is set aside too', async (t) => {
@@ -65,7 +101,10 @@ t.test('a file that is JSON but not a report is set aside too', async (t) => {
 t.test('a full spool drops the oldest report with a warning, by count', async (t) => {
   const { spool, log } = openSpool(t, { count: 2 });
   for (const id of ['a', 'b', 'c', 'd']) spool.add(report(id));
-  t.same(spool.entries().map((entry) => spool.read(entry)?.report.id), ['c', 'd']);
+  t.same(
+    spool.entries().map((entry) => spool.read(entry)?.report.id),
+    ['c', 'd'],
+  );
   const warnings = log.lines.filter((line) => line.level === 'warn');
   t.equal(warnings.length, 2);
   t.match(warnings[0], { msg: /spool full: dropped the oldest/, fields: { report_id: 'a', spooled: 2 } });
@@ -75,9 +114,16 @@ t.test('a full spool drops the oldest report with a warning, by size; the newest
   const one = JSON.stringify(report('size-probe', 10)).length;
   const { spool, log } = openSpool(t, { bytes: Math.floor(one * 2.5) });
   for (const id of ['a', 'b', 'c']) spool.add(report(id, 10));
-  t.same(spool.entries().map((entry) => spool.read(entry)?.report.id), ['b', 'c']);
+  t.same(
+    spool.entries().map((entry) => spool.read(entry)?.report.id),
+    ['b', 'c'],
+  );
   spool.add(report('huge', 200));
-  t.same(spool.entries().map((entry) => spool.read(entry)?.report.id), ['huge'], 'a report larger than the bound replaces the rest');
+  t.same(
+    spool.entries().map((entry) => spool.read(entry)?.report.id),
+    ['huge'],
+    'a report larger than the bound replaces the rest',
+  );
   t.equal(log.lines.filter((line) => line.level === 'warn').length, 3);
 });
 

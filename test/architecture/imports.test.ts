@@ -8,10 +8,17 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Each room's floor: a module imports its own room and rooms on lower floors only. */
 const FLOORS: Record<string, number> = {
   cli: 6,
-  agent: 5, doctor: 5, docs: 5, demo: 5,
+  agent: 5,
+  doctor: 5,
+  docs: 5,
+  demo: 5,
   run: 4,
-  probes: 3, report: 3, profile: 3,
-  net: 2, coordinator: 2, lab: 2,
+  probes: 3,
+  report: 3,
+  profile: 3,
+  net: 2,
+  coordinator: 2,
+  lab: 2,
   core: 1,
 };
 
@@ -55,7 +62,10 @@ function roomOf(path: string): string | undefined {
 /** The repository path a relative import names, with the .ts source of a .js name. */
 function target(entry: Import): string | undefined {
   if (!entry.specifier.startsWith('.')) return undefined;
-  return relative(ROOT, join(ROOT, dirname(entry.file), entry.specifier)).split('\\').join('/').replace(/\.js$/, '.ts');
+  return relative(ROOT, join(ROOT, dirname(entry.file), entry.specifier))
+    .split('\\')
+    .join('/')
+    .replace(/\.js$/, '.ts');
 }
 
 /** Each import of a room above the importer's, or of another probe, as one line naming both. */
@@ -110,8 +120,8 @@ t.test('the check names file, line and both rooms of every kind of import that g
     'src/net/example.ts:5 (net) imports src/run/execute.ts (run): run is not below net',
   ]);
   t.same(violations(importsOf('probes/dns.ts', "import { firstAnswer } from './tcp.js';")), [
-    'probes/dns.ts:1 (probes) imports probes/tcp.ts (probes): a probe never imports another probe; '
-      + 'shared code goes to src/net',
+    'probes/dns.ts:1 (probes) imports probes/tcp.ts (probes): a probe never imports another probe; ' +
+      'shared code goes to src/net',
   ]);
   const io = "import { lookup } from 'node:dns';\nimport { readFile } from 'fs/promises';";
   t.same(coreIo(importsOf('src/core/example.ts', io)), [

@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +20,9 @@ import t, { type Test } from 'tap';
 // (sysinit.target, ...) are missing from the unit path: --recursive-errors=no limits the errors to our units.
 const CONTRIB = fileURLToPath(new URL('../../contrib/', import.meta.url));
 const SYSTEMD = join(CONTRIB, 'systemd');
-const UNITS = readdirSync(SYSTEMD).filter((name) => /\.(service|timer)$/.test(name)).sort();
+const UNITS = readdirSync(SYSTEMD)
+  .filter((name) => /\.(service|timer)$/.test(name))
+  .sort();
 const LAUNCHER = '/usr/local/bin/reachgate';
 
 /** Run a command, bounded; its exit code and output. */
@@ -50,7 +61,12 @@ if (available.error || available.status !== 0) {
   else t.plan(0, 'systemd-analyze is not installed (apt-get install systemd)');
 } else {
   t.test('the agent, its timer alternative and the coordinator units are all there', async (t) => {
-    t.same(UNITS, ['reachgate-agent-once.service', 'reachgate-agent.service', 'reachgate-agent.timer', 'reachgate-coordinator.service']);
+    t.same(UNITS, [
+      'reachgate-agent-once.service',
+      'reachgate-agent.service',
+      'reachgate-agent.timer',
+      'reachgate-coordinator.service',
+    ]);
   });
 
   t.test('systemd-analyze verify passes on every unit', async (t) => {
@@ -71,7 +87,12 @@ if (available.error || available.status !== 0) {
     t.not(typo.code, 0);
     t.match(typo.stderr, /Unknown key 'ProtectSytem'/);
     rmSync(join(root, LAUNCHER));
-    const missing = run('systemd-analyze', ['verify', '--recursive-errors=no', `--root=${root}`, 'reachgate-agent.service']);
+    const missing = run('systemd-analyze', [
+      'verify',
+      '--recursive-errors=no',
+      `--root=${root}`,
+      'reachgate-agent.service',
+    ]);
     t.not(missing.code, 0);
     t.match(missing.stderr, /Command \/usr\/local\/bin\/reachgate is not executable/);
   });
@@ -79,24 +100,32 @@ if (available.error || available.status !== 0) {
   t.test('the agent runs unprivileged with CAP_NET_RAW only, its spool under StateDirectory', async (t) => {
     for (const unit of ['reachgate-agent.service', 'reachgate-agent-once.service']) {
       const set = settings(unit);
-      t.match(Object.fromEntries([...set].map(([key, values]) => [key, values.join(' ')])), {
-        User: 'reachgate',
-        AmbientCapabilities: 'CAP_NET_RAW',
-        CapabilityBoundingSet: 'CAP_NET_RAW',
-        NoNewPrivileges: 'yes',
-        ProtectSystem: 'strict',
-        ProtectHome: 'yes',
-        PrivateTmp: 'yes',
-        StateDirectory: 'reachgate',
-        ConfigurationDirectory: 'reachgate',
-        RestrictAddressFamilies: 'AF_INET AF_INET6 AF_NETLINK AF_UNIX',
-        SystemCallArchitectures: 'native',
-      }, unit);
+      t.match(
+        Object.fromEntries([...set].map(([key, values]) => [key, values.join(' ')])),
+        {
+          User: 'reachgate',
+          AmbientCapabilities: 'CAP_NET_RAW',
+          CapabilityBoundingSet: 'CAP_NET_RAW',
+          NoNewPrivileges: 'yes',
+          ProtectSystem: 'strict',
+          ProtectHome: 'yes',
+          PrivateTmp: 'yes',
+          StateDirectory: 'reachgate',
+          ConfigurationDirectory: 'reachgate',
+          RestrictAddressFamilies: 'AF_INET AF_INET6 AF_NETLINK AF_UNIX',
+          SystemCallArchitectures: 'native',
+        },
+        unit,
+      );
       t.notOk(set.has('MemoryDenyWriteExecute'), `${unit}: V8's JIT needs writable code pages`);
       t.notOk(set.has('PrivateUsers'), `${unit}: capabilities in a user namespace open no raw socket`);
     }
-    t.match(settings('reachgate-agent.service').get('ExecStart'), [`${LAUNCHER} agent --config /etc/reachgate/agent.yaml`]);
-    t.match(settings('reachgate-agent-once.service').get('ExecStart'), [`${LAUNCHER} agent --config /etc/reachgate/agent.yaml --once`]);
+    t.match(settings('reachgate-agent.service').get('ExecStart'), [
+      `${LAUNCHER} agent --config /etc/reachgate/agent.yaml`,
+    ]);
+    t.match(settings('reachgate-agent-once.service').get('ExecStart'), [
+      `${LAUNCHER} agent --config /etc/reachgate/agent.yaml --once`,
+    ]);
     t.match(settings('reachgate-agent-once.service').get('Type'), ['oneshot']);
   });
 
@@ -113,7 +142,11 @@ if (available.error || available.status !== 0) {
     t.same(set.get('CapabilityBoundingSet'), ['']);
     t.same(set.get('StateDirectory'), ['reachgate/coordinator']);
     t.match(set.get('ExecStart')![0], /--db \/var\/lib\/reachgate\/coordinator\/reachgate\.db /);
-    t.match(set.get('ExecStart')![0], /--tls-key %d\/tls\.key/, 'the key comes from LoadCredential, readable by this service alone');
+    t.match(
+      set.get('ExecStart')![0],
+      /--tls-key %d\/tls\.key/,
+      'the key comes from LoadCredential, readable by this service alone',
+    );
   });
 
   t.test('systemd-analyze security rates every service exposure OK (below 3 of 10)', async (t) => {
@@ -139,7 +172,10 @@ t.test('the cron line runs one agent cycle every 5 minutes as reachgate, under f
   const text = readFileSync(join(CONTRIB, 'cron/reachgate-agent'), 'utf8');
   t.ok(text.endsWith('\n'), 'cron ignores a last line without a newline');
   const lines = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
-  t.ok(lines.includes('PATH=/usr/local/bin:/usr/bin:/bin'), 'cron\'s default PATH has neither reachgate nor node in /usr/local/bin');
+  t.ok(
+    lines.includes('PATH=/usr/local/bin:/usr/bin:/bin'),
+    "cron's default PATH has neither reachgate nor node in /usr/local/bin",
+  );
   const jobs = lines.filter((line) => !/^[A-Z]+=/.test(line));
   t.equal(jobs.length, 1);
   const [minute, hour, day, month, weekday, user, ...command] = jobs[0]!.split(/\s+/);

@@ -8,12 +8,12 @@ import { CONTENT_SECURITY_POLICY } from '../../src/coordinator/server.js';
 // One coordinator process for the file, on a real SQLite file, over real HTTP on loopback.
 const dir = tempDir(t);
 const db = join(dir, 'reachgate.db');
-const [wsToken, tgToken, viewerToken, revokedToken] = await makeTokens(db, [
+const [wsToken, tgToken, viewerToken, revokedToken] = (await makeTokens(db, [
   { kind: 'agent', agent: 'ws-01', role: 'workstation' },
   { kind: 'agent', agent: 'tg-01', role: 'tightgate' },
   { kind: 'viewer' },
   { kind: 'agent', agent: 'ws-02', role: 'workstation' },
-]) as [string, string, string, string];
+])) as [string, string, string, string];
 const coordinator = await startCoordinator(t, db);
 const { url } = coordinator;
 
@@ -23,22 +23,25 @@ t.test('a new report is stored: 201 {stored: true}', async (t) => {
   t.same(answer.json(), { id: 'first-report', stored: true, duplicate: false });
 });
 
-t.test('the same report posted five times is stored once and answered 200 {duplicate: true} after the first', async (t) => {
-  const report = makeReport('ws-01', 'workstation');
-  const statuses: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const answer = await postReport(url, wsToken, report);
-    statuses.push(answer.status);
-    if (i > 0) t.same(answer.json(), { id: report.id, stored: false, duplicate: true });
-  }
-  t.same(statuses, [201, 200, 200, 200, 200]);
-  const concurrent = makeReport('ws-01', 'workstation');
-  const answers = await Promise.all(Array.from({ length: 5 }, () => postReport(url, wsToken, concurrent)));
-  t.same(answers.map((a) => a.status).sort(), [200, 200, 200, 200, 201], 'five at once: one stored, four duplicates');
-  const stored = await call(`${url}/api/v1/reports/${concurrent.id}`, { token: viewerToken });
-  t.equal(stored.status, 200);
-  t.equal((stored.json().report as { id: string }).id, concurrent.id);
-});
+t.test(
+  'the same report posted five times is stored once and answered 200 {duplicate: true} after the first',
+  async (t) => {
+    const report = makeReport('ws-01', 'workstation');
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const answer = await postReport(url, wsToken, report);
+      statuses.push(answer.status);
+      if (i > 0) t.same(answer.json(), { id: report.id, stored: false, duplicate: true });
+    }
+    t.same(statuses, [201, 200, 200, 200, 200]);
+    const concurrent = makeReport('ws-01', 'workstation');
+    const answers = await Promise.all(Array.from({ length: 5 }, () => postReport(url, wsToken, concurrent)));
+    t.same(answers.map((a) => a.status).sort(), [200, 200, 200, 200, 201], 'five at once: one stored, four duplicates');
+    const stored = await call(`${url}/api/v1/reports/${concurrent.id}`, { token: viewerToken });
+    t.equal(stored.status, 200);
+    t.equal((stored.json().report as { id: string }).id, concurrent.id);
+  },
+);
 
 t.test('malformed JSON is 400 and says where the parser stopped', async (t) => {
   const answer = await postReport(url, wsToken, '{"id": "x", ');
@@ -76,10 +79,20 @@ t.test('a body that is not application/json is 415', async (t) => {
 t.test('a report that fails the schema is 422 naming the offending path', async (t) => {
   const good = makeReport('ws-01', 'workstation');
   const cases: Array<[string, unknown, string, RegExp]> = [
-    ['a wrong verdict', { ...good, results: [{ ...good.results[0], verdict: 'maybe' }] }, '/results/0/verdict', /must be one of "pass", "fail", "inconclusive", "error"/],
+    [
+      'a wrong verdict',
+      { ...good, results: [{ ...good.results[0], verdict: 'maybe' }] },
+      '/results/0/verdict',
+      /must be one of "pass", "fail", "inconclusive", "error"/,
+    ],
     ['a missing field', (({ summary: _s, ...rest }) => rest)(good), '/summary', /is required/],
     ['a wrong type', { ...good, results: 'none' }, '/results', /must be array/],
-    ['a port out of range', { ...good, results: [{ ...good.results[0], target: { ...good.results[0]!.target, port: 70000 } }] }, '/results/0/target/port', /must be <= 65535/],
+    [
+      'a port out of range',
+      { ...good, results: [{ ...good.results[0], target: { ...good.results[0]!.target, port: 70000 } }] },
+      '/results/0/target/port',
+      /must be <= 65535/,
+    ],
     ['a timestamp that is not one', { ...good, started_at: 'yesterday' }, '/started_at', /must match pattern/],
     ['not an object at all', [1, 2, 3], '/', /must be object/],
   ];
@@ -125,7 +138,11 @@ t.test('an agent posting as another agent or role is 403 and nothing is stored',
   const asOther = makeReport('tg-01', 'tightgate');
   const answer = await postReport(url, wsToken, asOther);
   t.equal(answer.status, 403);
-  t.match(answer.json(), { error: 'forbidden', message: 'this token may only report as agent "ws-01" with role "workstation"; the report says agent "tg-01" with role "tightgate"' });
+  t.match(answer.json(), {
+    error: 'forbidden',
+    message:
+      'this token may only report as agent "ws-01" with role "workstation"; the report says agent "tg-01" with role "tightgate"',
+  });
   t.equal((await call(`${url}/api/v1/reports/${asOther.id}`, { token: viewerToken })).status, 404);
   const otherRole = await postReport(url, wsToken, makeReport('ws-01', 'tightgate'));
   t.equal(otherRole.status, 403);
@@ -166,7 +183,7 @@ t.test('an unknown route is 404 JSON, and an unknown report id is 404', async (t
   t.match(report.json().message, /no report with id "no-such-report"/);
 });
 
-t.test('GET /api/v1/matrix shows every agent\'s latest report; the agents route lists them', async (t) => {
+t.test("GET /api/v1/matrix shows every agent's latest report; the agents route lists them", async (t) => {
   t.equal((await postReport(url, tgToken, makeReport('tg-01', 'tightgate', { intervalS: 300 }))).status, 201);
   const answer = await call(`${url}/api/v1/matrix`, { token: viewerToken });
   t.equal(answer.status, 200);
@@ -176,7 +193,11 @@ t.test('GET /api/v1/matrix shows every agent\'s latest report; the agents route 
   t.equal(matrix.cells.length, 12);
   const agents = await call(`${url}/api/v1/agents`, { token: viewerToken });
   t.equal(agents.status, 200);
-  t.same((agents.json().agents as Array<{ name: string }>).map((agent) => agent.name).sort(), ['tg-01', 'ws-01', 'ws-02']);
+  t.same((agents.json().agents as Array<{ name: string }>).map((agent) => agent.name).sort(), [
+    'tg-01',
+    'ws-01',
+    'ws-02',
+  ]);
 });
 
 t.test('GET /api/v1/reports/:id returns the report as posted, with when it was received', async (t) => {
@@ -202,7 +223,10 @@ t.test('POST /api/v1/baseline accepts the current matrix; a change afterwards is
   t.equal((await postReport(url, wsToken, failing)).status, 201);
   matrix = (await call(`${url}/api/v1/matrix`, { token: viewerToken })).json() as unknown as Matrix;
   t.equal(matrix.drift_count, 1);
-  t.match(matrix.cells.find((cell) => cell.drift), { agent: 'ws-01', row: 'row-0', verdict: 'fail', baseline: 'pass' });
+  t.match(
+    matrix.cells.find((cell) => cell.drift),
+    { agent: 'ws-01', row: 'row-0', verdict: 'fail', baseline: 'pass' },
+  );
 });
 
 t.test('GET /metrics is Prometheus text: agent ages, cell verdicts, drift, ingest counters', async (t) => {
@@ -226,32 +250,38 @@ t.test('GET /healthz answers without a token', async (t) => {
   t.match(answer.json(), { status: 'ok' });
 });
 
-t.test('the HTML page: ?token= once becomes an HttpOnly SameSite=Strict cookie, the page comes with a strict CSP', async (t) => {
-  const exchange = await call(`${url}/?token=${viewerToken}`);
-  t.equal(exchange.status, 303);
-  t.equal(exchange.headers.location, '/');
-  const cookie = String(exchange.headers['set-cookie']);
-  t.equal(cookie, `reachgate_viewer=${viewerToken}; Path=/; HttpOnly; SameSite=Strict`);
-  const page = await call(`${url}/`, { headers: { cookie: cookie.split(';')[0]! } });
-  t.equal(page.status, 200);
-  t.match(page.headers['content-type'], /^text\/html; charset=utf-8/);
-  t.equal(page.headers['content-security-policy'], CONTENT_SECURITY_POLICY);
-  t.notMatch(String(page.headers['content-security-policy']), /unsafe-inline/);
-  t.match(page.text, /<link rel="stylesheet" href="\/assets\/matrix\.css">/);
-  t.notMatch(page.text, /<script>/, 'no inline script');
-  t.match(page.text, /ws-01/);
-  const bearer = await call(`${url}/`, { token: viewerToken });
-  t.equal(bearer.status, 200, 'a viewer token in Authorization works too');
-  const wrong = await call(`${url}/?token=${wsToken}`);
-  t.equal(wrong.status, 403, 'an agent token is not traded for a cookie');
-  t.notOk(wrong.headers['set-cookie']);
-  const cookieOnPost = await call(`${url}/api/v1/baseline`, { method: 'POST', headers: { cookie: cookie.split(';')[0]! } });
-  t.equal(cookieOnPost.status, 401, 'the cookie does not authorize a change');
-  const logged = JSON.stringify(coordinator.logs);
-  t.notMatch(logged, viewerToken.slice(20), 'no token secret in the log');
-});
+t.test(
+  'the HTML page: ?token= once becomes an HttpOnly SameSite=Strict cookie, the page comes with a strict CSP',
+  async (t) => {
+    const exchange = await call(`${url}/?token=${viewerToken}`);
+    t.equal(exchange.status, 303);
+    t.equal(exchange.headers.location, '/');
+    const cookie = String(exchange.headers['set-cookie']);
+    t.equal(cookie, `reachgate_viewer=${viewerToken}; Path=/; HttpOnly; SameSite=Strict`);
+    const page = await call(`${url}/`, { headers: { cookie: cookie.split(';')[0]! } });
+    t.equal(page.status, 200);
+    t.match(page.headers['content-type'], /^text\/html; charset=utf-8/);
+    t.equal(page.headers['content-security-policy'], CONTENT_SECURITY_POLICY);
+    t.notMatch(String(page.headers['content-security-policy']), /unsafe-inline/);
+    t.match(page.text, /<link rel="stylesheet" href="\/assets\/matrix\.css">/);
+    t.notMatch(page.text, /<script>/, 'no inline script');
+    t.match(page.text, /ws-01/);
+    const bearer = await call(`${url}/`, { token: viewerToken });
+    t.equal(bearer.status, 200, 'a viewer token in Authorization works too');
+    const wrong = await call(`${url}/?token=${wsToken}`);
+    t.equal(wrong.status, 403, 'an agent token is not traded for a cookie');
+    t.notOk(wrong.headers['set-cookie']);
+    const cookieOnPost = await call(`${url}/api/v1/baseline`, {
+      method: 'POST',
+      headers: { cookie: cookie.split(';')[0]! },
+    });
+    t.equal(cookieOnPost.status, 401, 'the cookie does not authorize a change');
+    const logged = JSON.stringify(coordinator.logs);
+    t.notMatch(logged, viewerToken.slice(20), 'no token secret in the log');
+  },
+);
 
-t.test('the page\'s stylesheet and script are served from /assets/, anything else there is 404', async (t) => {
+t.test("the page's stylesheet and script are served from /assets/, anything else there is 404", async (t) => {
   const css = await call(`${url}/assets/matrix.css`);
   t.equal(css.status, 200);
   t.match(css.headers['content-type'], /^text\/css/);

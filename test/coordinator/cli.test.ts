@@ -11,9 +11,15 @@ t.test('token create prints an agent token once on stdout and stores only its ha
   t.equal(run.code, 0, run.stderr);
   t.match(run.stdout, /^rg_[0-9a-f]{16}_[A-Za-z0-9_-]{43}\n$/);
   const id = run.stdout.slice(3, 19);
-  t.equal(run.stderr, `reachgate: token ${id} created for agent "ws-01" (role "workstation"); it is shown only this once, keep it now (the database holds only its hash)\n`);
+  t.equal(
+    run.stderr,
+    `reachgate: token ${id} created for agent "ws-01" (role "workstation"); it is shown only this once, keep it now (the database holds only its hash)\n`,
+  );
   const secret = run.stdout.trim().slice(20);
-  const files = [db, `${db}-wal`].filter((path) => existsSync(path)).map((path) => readFileSync(path).toString('latin1')).join('');
+  const files = [db, `${db}-wal`]
+    .filter((path) => existsSync(path))
+    .map((path) => readFileSync(path).toString('latin1'))
+    .join('');
   t.notMatch(files, secret);
   const viewer = await reachgate(['token', 'create', '--viewer', '--db', db]);
   t.equal(viewer.code, 0, viewer.stderr);
@@ -22,7 +28,9 @@ t.test('token create prints an agent token once on stdout and stores only its ha
 
 t.test('token list shows ids, kinds, agents and roles, never a secret', async (t) => {
   const db = join(tempDir(t), 'reachgate.db');
-  const agent = (await reachgate(['token', 'create', '--agent', 'ws-01', '--role', 'workstation', '--db', db])).stdout.trim();
+  const agent = (
+    await reachgate(['token', 'create', '--agent', 'ws-01', '--role', 'workstation', '--db', db])
+  ).stdout.trim();
   const viewer = (await reachgate(['token', 'create', '--viewer', '--db', db])).stdout.trim();
   const list = await reachgate(['token', 'list', '--db', db]);
   t.equal(list.code, 0, list.stderr);
@@ -32,8 +40,13 @@ t.test('token list shows ids, kinds, agents and roles, never a secret', async (t
   t.match(lines[2], new RegExp(`^${viewer.slice(3, 19)}\\s+viewer\\s+-\\s+-\\s+\\d{4}-\\S+\\s+-$`));
   for (const token of [agent, viewer]) t.notMatch(list.stdout, token.slice(20));
   type TokenList = { tokens: Array<Record<string, unknown>> };
-  const { json: { tokens } } = await reachgateJson<TokenList>(['token', 'list', '--json', '--db', db]);
-  t.same(tokens.map((token) => Object.keys(token).sort()), [0, 1].map(() => ['agent', 'created_at', 'id', 'kind', 'revoked_at', 'role']));
+  const {
+    json: { tokens },
+  } = await reachgateJson<TokenList>(['token', 'list', '--json', '--db', db]);
+  t.same(
+    tokens.map((token) => Object.keys(token).sort()),
+    [0, 1].map(() => ['agent', 'created_at', 'id', 'kind', 'revoked_at', 'role']),
+  );
 });
 
 t.test('token revoke marks a token revoked; an unknown id is a usage error', async (t) => {
@@ -46,7 +59,10 @@ t.test('token revoke marks a token revoked; an unknown id is a usage error', asy
   const again = await reachgate(['token', 'revoke', id, '--db', db]);
   t.equal(again.code, 0);
   t.match(again.stderr, `token ${id} was already revoked at `);
-  t.match((await reachgate(['token', 'list', '--db', db])).stdout, new RegExp(`${id}\\s+viewer\\s+-\\s+-\\s+\\S+\\s+\\d{4}-`));
+  t.match(
+    (await reachgate(['token', 'list', '--db', db])).stdout,
+    new RegExp(`${id}\\s+viewer\\s+-\\s+-\\s+\\S+\\s+\\d{4}-`),
+  );
   const unknown = await reachgate(['token', 'revoke', '0123456789abcdef', '--db', db]);
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, `reachgate: no token with id "0123456789abcdef" in ${db}`);
@@ -59,7 +75,10 @@ t.test('token usage errors exit 2 with a message that says what to give', async 
     [['token', 'create', '--db', db], /give either `--agent NAME --role ROLE` \(an agent token\) or `--viewer`/],
     [['token', 'create', '--viewer', '--agent', 'ws-01', '--db', db], /give either/],
     [['token', 'create', '--agent', 'ws-01', '--db', db], /an agent token needs both `--agent NAME` and `--role ROLE`/],
-    [['token', 'create', '--agent', '', '--role', 'workstation', '--db', db], /Not enough arguments following: agent|Expected `--agent` to be 1 to 128 printable characters/],
+    [
+      ['token', 'create', '--agent', '', '--role', 'workstation', '--db', db],
+      /Not enough arguments following: agent|Expected `--agent` to be 1 to 128 printable characters/,
+    ],
     [['token', 'list', '--db', join(dir, 'typo.db')], /no database at .*typo\.db/],
     [['token', 'revoke', 'abc', '--db', join(dir, 'typo.db')], /no database at .*typo\.db/],
     [['token', 'rotate', '--db', db], /Did you mean create\?/],
@@ -81,11 +100,20 @@ t.test('coordinator usage errors exit 2 before listening', async (t) => {
     [['--listen', '127.0.0.1'], /Expected `--listen` to be HOST:PORT or \[IPv6\]:PORT, got `127\.0\.0\.1`/],
     [['--listen', '127.0.0.1:70000'], /Expected `--listen`/],
     [['--listen', '[127.0.0.1]:80'], /Expected `--listen`/],
-    [['--listen', '127.0.0.1:0', '--retention-days', '-1'], /Expected `--retention-days` to be a whole number from 0 to 36500, got `-1`/],
+    [
+      ['--listen', '127.0.0.1:0', '--retention-days', '-1'],
+      /Expected `--retention-days` to be a whole number from 0 to 36500, got `-1`/,
+    ],
     [['--listen', '127.0.0.1:0', '--tls-cert', join(dir, 'bad.pem')], /`--tls-cert` and `--tls-key` go together/],
     [['--listen', '127.0.0.1:0', '--client-ca', join(dir, 'bad.pem')], /`--client-ca` needs HTTPS/],
-    [['--listen', '127.0.0.1:0', '--tls-cert', join(dir, 'missing.pem'), '--tls-key', join(dir, 'bad.pem')], /cannot read `--tls-cert` .*missing\.pem: ENOENT/],
-    [['--listen', '127.0.0.1:0', '--tls-cert', join(dir, 'bad.pem'), '--tls-key', join(dir, 'bad.pem')], /cannot serve HTTPS with --tls-cert/],
+    [
+      ['--listen', '127.0.0.1:0', '--tls-cert', join(dir, 'missing.pem'), '--tls-key', join(dir, 'bad.pem')],
+      /cannot read `--tls-cert` .*missing\.pem: ENOENT/,
+    ],
+    [
+      ['--listen', '127.0.0.1:0', '--tls-cert', join(dir, 'bad.pem'), '--tls-key', join(dir, 'bad.pem')],
+      /cannot serve HTTPS with --tls-cert/,
+    ],
     [['--listen', '127.0.0.1:0', '--log-level', 'loud'], /Invalid values:[\s\S]*log-level/],
   ];
   for (const [args, message] of cases) {
@@ -108,18 +136,31 @@ t.test('a second coordinator on a port in use is a usage error', async (t) => {
   await first.stop();
 });
 
-t.test('--retention-days deletes old reports at start-up and keeps each agent\'s latest', async (t) => {
+t.test("--retention-days deletes old reports at start-up and keeps each agent's latest", async (t) => {
   const db = join(tempDir(t), 'reachgate.db');
-  const [token, viewer] = await makeTokens(db, [{ kind: 'agent', agent: 'ws-01', role: 'workstation' }, { kind: 'viewer' }]) as [string, string];
+  const [token, viewer] = (await makeTokens(db, [
+    { kind: 'agent', agent: 'ws-01', role: 'workstation' },
+    { kind: 'viewer' },
+  ])) as [string, string];
   const store = SqliteStore.open(db);
-  const old = [makeReport('ws-01', 'workstation'), makeReport('ws-01', 'workstation'), makeReport('tg-01', 'tightgate')];
-  for (const report of old) await store.addReport(report, JSON.stringify(report), new Date(Date.now() - 10 * 86_400_000));
+  const old = [
+    makeReport('ws-01', 'workstation'),
+    makeReport('ws-01', 'workstation'),
+    makeReport('tg-01', 'tightgate'),
+  ];
+  for (const report of old)
+    await store.addReport(report, JSON.stringify(report), new Date(Date.now() - 10 * 86_400_000));
   await store.close();
   const coordinator = await startCoordinator(t, db, ['--retention-days', '7']);
-  const status = async (id: string) => (await call(`${coordinator.url}/api/v1/reports/${id}`, { token: viewer })).status;
+  const status = async (id: string) =>
+    (await call(`${coordinator.url}/api/v1/reports/${id}`, { token: viewer })).status;
   // Retention runs right after start-up; wait for its log line (bounded).
-  for (let i = 0; i < 50 && !coordinator.logs.some((entry) => entry.msg === 'retention deleted old reports'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
-  t.match(coordinator.logs.find((entry) => entry.msg === 'retention deleted old reports'), { deleted: 1 });
+  for (let i = 0; i < 50 && !coordinator.logs.some((entry) => entry.msg === 'retention deleted old reports'); i++)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  t.match(
+    coordinator.logs.find((entry) => entry.msg === 'retention deleted old reports'),
+    { deleted: 1 },
+  );
   t.same([await status(old[0]!.id), await status(old[1]!.id), await status(old[2]!.id)], [404, 200, 200]);
   t.equal((await postReport(coordinator.url, token, makeReport('ws-01', 'workstation'))).status, 201);
   t.equal((await coordinator.stop()).code, 0);

@@ -38,10 +38,14 @@ export function tempDir(t: Teardown): string {
 /** Start `reachgate coordinator --db DB --listen 127.0.0.1:0 ...` and wait until it listens (killed at teardown). */
 export async function startCoordinator(t: Teardown, db: string, args: string[] = []): Promise<CoordinatorProcess> {
   // Through env(1): tap wraps node processes it sees spawned with its own loader; a user's shell would not.
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...args], {
-    env: withoutLoader(),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    'env',
+    ['-u', 'NODE_OPTIONS', process.execPath, BIN, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...args],
+    {
+      env: withoutLoader(),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const logs: Array<Record<string, unknown>> = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -113,7 +117,11 @@ export async function makeTokens(db: string, grants: TokenGrant[]): Promise<stri
 let reportCounter = 0;
 
 /** A RunReport like an agent posts, with `results` probe results over a few rows. */
-export function makeReport(agent: string, role: string, options: { id?: string; results?: number; finishedAt?: Date; intervalS?: number } = {}): RunReport {
+export function makeReport(
+  agent: string,
+  role: string,
+  options: { id?: string; results?: number; finishedAt?: Date; intervalS?: number } = {},
+): RunReport {
   const finished = options.finishedAt ?? new Date();
   const started = new Date(finished.getTime() - 2000);
   const results: ProbeResult[] = Array.from({ length: options.results ?? 4 }, (_, index) => {
@@ -157,7 +165,17 @@ export interface Answer {
 }
 
 /** One HTTP request, its body read whole, bounded in time. */
-export async function call(url: string, options: { method?: Dispatcher.HttpMethod; token?: string; body?: string | Buffer; contentType?: string; headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<Answer> {
+export async function call(
+  url: string,
+  options: {
+    method?: Dispatcher.HttpMethod;
+    token?: string;
+    body?: string | Buffer;
+    contentType?: string;
+    headers?: Record<string, string>;
+    dispatcher?: Dispatcher;
+  } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
@@ -179,6 +197,15 @@ export async function call(url: string, options: { method?: Dispatcher.HttpMetho
 }
 
 /** Post a report as an agent. */
-export function postReport(url: string, token: string | undefined, report: unknown, dispatcher?: Dispatcher): Promise<Answer> {
-  return call(`${url}/api/v1/reports`, { ...(token === undefined ? {} : { token }), body: typeof report === 'string' ? report : JSON.stringify(report), ...(dispatcher ? { dispatcher } : {}) });
+export function postReport(
+  url: string,
+  token: string | undefined,
+  report: unknown,
+  dispatcher?: Dispatcher,
+): Promise<Answer> {
+  return call(`${url}/api/v1/reports`, {
+    ...(token === undefined ? {} : { token }),
+    body: typeof report === 'string' ? report : JSON.stringify(report),
+    ...(dispatcher ? { dispatcher } : {}),
+  });
 }

@@ -16,9 +16,15 @@ t.test('every acknowledged report survives kill -9 of the coordinator, and redel
   const dir = tempDir(t);
   const db = join(dir, 'reachgate.db');
   const names = Array.from({ length: AGENTS }, (_, i) => `ws-${String(i).padStart(2, '0')}`);
-  const tokens = await makeTokens(db, [...names.map((agent) => ({ kind: 'agent' as const, agent, role: 'workstation' })), { kind: 'viewer' }]);
+  const tokens = await makeTokens(db, [
+    ...names.map((agent) => ({ kind: 'agent' as const, agent, role: 'workstation' })),
+    { kind: 'viewer' },
+  ]);
   const viewer = tokens.at(-1)!;
-  const reports = Array.from({ length: REPORTS }, (_, i) => ({ token: tokens[i % AGENTS]!, report: makeReport(names[i % AGENTS]!, 'workstation', { results: 40 }) }));
+  const reports = Array.from({ length: REPORTS }, (_, i) => ({
+    token: tokens[i % AGENTS]!,
+    report: makeReport(names[i % AGENTS]!, 'workstation', { results: 40 }),
+  }));
 
   const first = await startCoordinator(t, db);
   const pool = new Pool(first.url, { connections: CONCURRENCY });
@@ -47,27 +53,42 @@ t.test('every acknowledged report survives kill -9 of the coordinator, and redel
   const exit = await first.exited;
   t.equal(exit.signal, 'SIGKILL', 'the coordinator was killed mid-burst');
   t.same(failed, [], 'no delivery was refused before the kill');
-  t.ok(acked.size >= KILL_AFTER_ACKS && acked.size < REPORTS, `${acked.size} reports were acknowledged before the kill`);
+  t.ok(
+    acked.size >= KILL_AFTER_ACKS && acked.size < REPORTS,
+    `${acked.size} reports were acknowledged before the kill`,
+  );
 
   const stored = new Database(db, { readonly: true });
   const ids = new Set(stored.prepare('SELECT id FROM reports').pluck().all() as string[]);
   stored.close();
   const lost = [...acked].filter((id) => !ids.has(id));
-  t.same(lost, [], `all ${acked.size} acknowledged reports are in the database (${ids.size} rows: acks cut off by the kill are stored too)`);
+  t.same(
+    lost,
+    [],
+    `all ${acked.size} acknowledged reports are in the database (${ids.size} rows: acks cut off by the kill are stored too)`,
+  );
 
   const second = await startCoordinator(t, db);
   for (const id of [...acked].slice(0, 20)) {
-    t.equal((await call(`${second.url}/api/v1/reports/${id}`, { token: viewer })).status, 200, `report ${id} is served after the restart`);
+    t.equal(
+      (await call(`${second.url}/api/v1/reports/${id}`, { token: viewer })).status,
+      200,
+      `report ${id} is served after the restart`,
+    );
   }
   const statuses = new Map<number, number>();
   for (const { token, report } of reports) {
     const answer = await postReport(second.url, token, report as RunReport);
     statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-    if (acked.has(report.id)) t.equal(answer.status, 200, `acknowledged report ${report.id} is a duplicate on redelivery`);
+    if (acked.has(report.id))
+      t.equal(answer.status, 200, `acknowledged report ${report.id} is a duplicate on redelivery`);
   }
   t.same([...statuses.keys()].sort(), [200, 201], 'redelivery: stored (201) or already there (200), nothing else');
   const check = new Database(db, { readonly: true });
-  const rows = check.prepare('SELECT COUNT(*) AS rows, COUNT(DISTINCT id) AS ids FROM reports').get() as { rows: number; ids: number };
+  const rows = check.prepare('SELECT COUNT(*) AS rows, COUNT(DISTINCT id) AS ids FROM reports').get() as {
+    rows: number;
+    ids: number;
+  };
   check.close();
   t.same(rows, { rows: REPORTS, ids: REPORTS }, 'every report stored exactly once');
   t.equal((await second.stop()).code, 0);

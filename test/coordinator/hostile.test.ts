@@ -1,6 +1,14 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { call, makeReport, makeTokens, postReport, startCoordinator, tempDir, type Answer } from './coordinator-process.js';
+import {
+  call,
+  makeReport,
+  makeTokens,
+  postReport,
+  startCoordinator,
+  tempDir,
+  type Answer,
+} from './coordinator-process.js';
 
 // A thousand hostile bodies against a real coordinator: every answer is a 4xx or a 2xx, never a 5xx,
 // and the process is still up and storing at the end. Seeded, so a failure can be replayed.
@@ -25,7 +33,26 @@ const int = (n: number): number => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
 
 function randomString(max: number): string {
-  const alphabet = ['a', 'Z', '0', ' ', '"', '\\', '\u0000', '\u001f', 'é', '\ud800', '\udfff', '😀', '<', '>', '&', '{', '[', '\n'];
+  const alphabet = [
+    'a',
+    'Z',
+    '0',
+    ' ',
+    '"',
+    '\\',
+    '\u0000',
+    '\u001f',
+    'é',
+    '\ud800',
+    '\udfff',
+    '😀',
+    '<',
+    '>',
+    '&',
+    '{',
+    '[',
+    '\n',
+  ];
   return Array.from({ length: int(max) }, () => pick(alphabet)).join('');
 }
 
@@ -41,13 +68,25 @@ function percentBytes(max: number): string {
 
 function randomJson(depth: number): unknown {
   switch (depth <= 0 ? int(5) : int(7)) {
-    case 0: return null;
-    case 1: return random() < 0.5;
-    case 2: return pick([0, -0, 1e308, -1e-308, 2 ** 53 + 1, 65536, -1, 3.5]);
-    case 3: return randomString(40);
-    case 4: return pick(['pass', 'open', '2026-11-26T10:00:00Z', '', 'rg_0000000000000000_x']);
-    case 5: return Array.from({ length: int(5) }, () => randomJson(depth - 1));
-    default: return Object.fromEntries(Array.from({ length: int(5) }, () => [pick(['id', 'agent', 'role', 'results', 'summary', '__proto__', 'constructor', randomString(8)]), randomJson(depth - 1)]));
+    case 0:
+      return null;
+    case 1:
+      return random() < 0.5;
+    case 2:
+      return pick([0, -0, 1e308, -1e-308, 2 ** 53 + 1, 65536, -1, 3.5]);
+    case 3:
+      return randomString(40);
+    case 4:
+      return pick(['pass', 'open', '2026-11-26T10:00:00Z', '', 'rg_0000000000000000_x']);
+    case 5:
+      return Array.from({ length: int(5) }, () => randomJson(depth - 1));
+    default:
+      return Object.fromEntries(
+        Array.from({ length: int(5) }, () => [
+          pick(['id', 'agent', 'role', 'results', 'summary', '__proto__', 'constructor', randomString(8)]),
+          randomJson(depth - 1),
+        ]),
+      );
   }
 }
 
@@ -60,7 +99,7 @@ function mutate(report: Record<string, unknown>): Record<string, unknown> {
     const key = pick(keys);
     const next = target[key];
     if (next && typeof next === 'object' && random() < 0.6) {
-      target = (Array.isArray(next) ? next[0] ?? next : next) as Record<string, unknown>;
+      target = (Array.isArray(next) ? (next[0] ?? next) : next) as Record<string, unknown>;
       continue;
     }
     if (random() < 0.3) delete target[key];
@@ -76,7 +115,10 @@ function deep(levels: number, open: string, close: string, inner = '0'): string 
 
 const dir = tempDir(t);
 const db = join(dir, 'reachgate.db');
-const [agentToken, viewerToken] = await makeTokens(db, [{ kind: 'agent', agent: 'ws-01', role: 'workstation' }, { kind: 'viewer' }]) as [string, string];
+const [agentToken, viewerToken] = (await makeTokens(db, [
+  { kind: 'agent', agent: 'ws-01', role: 'workstation' },
+  { kind: 'viewer' },
+])) as [string, string];
 const coordinator = await startCoordinator(t, db);
 const { url } = coordinator;
 
@@ -85,28 +127,83 @@ type Hostile = { what: string; send: () => Promise<Answer> };
 
 function hostile(index: number): Hostile {
   const valid = makeReport('ws-01', 'workstation') as unknown as Record<string, unknown>;
-  const post = (what: string, body: string | Buffer, options: { token?: string; contentType?: string } = {}): Hostile => ({
+  const post = (
+    what: string,
+    body: string | Buffer,
+    options: { token?: string; contentType?: string } = {},
+  ): Hostile => ({
     what,
-    send: () => call(`${url}/api/v1/reports`, { method: 'POST', token: options.token ?? agentToken, body, contentType: options.contentType ?? 'application/json' }),
+    send: () =>
+      call(`${url}/api/v1/reports`, {
+        method: 'POST',
+        token: options.token ?? agentToken,
+        body,
+        contentType: options.contentType ?? 'application/json',
+      }),
   });
   switch (index % 14) {
-    case 0: return post('random bytes', Buffer.from(Array.from({ length: int(4096) }, () => int(256))));
-    case 1: return post('random JSON', JSON.stringify(randomJson(6)) ?? 'null');
-    case 2: return post('a report with a value of the wrong type', JSON.stringify(mutate(valid)));
-    case 3: return post('a report with a huge string', JSON.stringify({ ...valid, site: 'x'.repeat(int(2 * 1024 * 1024)) }));
-    case 4: return post('100k levels of nesting', index % 28 === 4 ? deep(100_000, '[', ']') : deep(100_000, '{"a":', '}'));
-    case 5: return post('nesting inside a valid report', JSON.stringify({ ...valid, evidence: null }).replace('"evidence":null', `"evidence":${deep(70, '{"e":', '}')}`));
-    case 6: return post('invalid UTF-8 in a string', Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]));
+    case 0:
+      return post('random bytes', Buffer.from(Array.from({ length: int(4096) }, () => int(256))));
+    case 1:
+      return post('random JSON', JSON.stringify(randomJson(6)) ?? 'null');
+    case 2:
+      return post('a report with a value of the wrong type', JSON.stringify(mutate(valid)));
+    case 3:
+      return post('a report with a huge string', JSON.stringify({ ...valid, site: 'x'.repeat(int(2 * 1024 * 1024)) }));
+    case 4:
+      return post('100k levels of nesting', index % 28 === 4 ? deep(100_000, '[', ']') : deep(100_000, '{"a":', '}'));
+    case 5:
+      return post(
+        'nesting inside a valid report',
+        JSON.stringify({ ...valid, evidence: null }).replace('"evidence":null', `"evidence":${deep(70, '{"e":', '}')}`),
+      );
+    case 6:
+      return post(
+        'invalid UTF-8 in a string',
+        Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]),
+      );
     case 7: {
       const text = JSON.stringify(valid);
       return post('a truncated report', text.slice(0, int(text.length)));
     }
-    case 8: return post('a report for another agent', JSON.stringify({ ...valid, agent: randomString(20) || 'x' }));
-    case 9: return post('a garbage token', JSON.stringify(valid), { token: pick(['', 'rg_', `${agentToken}x`, printable(60), 'rg_zzzzzzzzzzzzzzzz_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']) });
-    case 10: return post('a strange content type', JSON.stringify(valid), { contentType: pick(['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'multipart/form-data; boundary=x', 'application/jsonx', '*/*']) });
-    case 11: return post('numbers and keys JSON allows', `{"id":1e400,"agent":-0,"__proto__":{"polluted":true},"constructor":{"prototype":{}},"results":[${'1,'.repeat(int(1000))}1]}`);
-    case 12: return post('duplicate keys and lone surrogates', `{"id":"a","id":"b","agent":"\\ud800","role":"\\udfff","results":[],"summary":{}}`);
-    default: return { what: 'a random path', send: () => call(`${url}/${percentBytes(30)}?token=${percentBytes(10)}`, { token: viewerToken }) };
+    case 8:
+      return post('a report for another agent', JSON.stringify({ ...valid, agent: randomString(20) || 'x' }));
+    case 9:
+      return post('a garbage token', JSON.stringify(valid), {
+        token: pick([
+          '',
+          'rg_',
+          `${agentToken}x`,
+          printable(60),
+          'rg_zzzzzzzzzzzzzzzz_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        ]),
+      });
+    case 10:
+      return post('a strange content type', JSON.stringify(valid), {
+        contentType: pick([
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'application/json; charset=latin1',
+          'multipart/form-data; boundary=x',
+          'application/jsonx',
+          '*/*',
+        ]),
+      });
+    case 11:
+      return post(
+        'numbers and keys JSON allows',
+        `{"id":1e400,"agent":-0,"__proto__":{"polluted":true},"constructor":{"prototype":{}},"results":[${'1,'.repeat(int(1000))}1]}`,
+      );
+    case 12:
+      return post(
+        'duplicate keys and lone surrogates',
+        `{"id":"a","id":"b","agent":"\\ud800","role":"\\udfff","results":[],"summary":{}}`,
+      );
+    default:
+      return {
+        what: 'a random path',
+        send: () => call(`${url}/${percentBytes(30)}?token=${percentBytes(10)}`, { token: viewerToken }),
+      };
   }
 }
 
@@ -123,7 +220,8 @@ t.test(`${BODIES} random and hostile requests get no 5xx and the coordinator sta
       if (answer.status >= 500) serverErrors.push(`${request.what}: ${answer.status} ${answer.text.slice(0, 200)}`);
       else if (answer.status >= 400) {
         const body = answer.json();
-        if (typeof body.error !== 'string' || typeof body.message !== 'string') serverErrors.push(`${request.what}: ${answer.status} without {error, message}: ${answer.text.slice(0, 200)}`);
+        if (typeof body.error !== 'string' || typeof body.message !== 'string')
+          serverErrors.push(`${request.what}: ${answer.status} without {error, message}: ${answer.text.slice(0, 200)}`);
       }
     }
   };

@@ -44,9 +44,12 @@ t.test('each file a user names wrongly is a usage error that says what is wrong 
   const cases: Array<[string[], string | undefined, RegExp, RegExp | undefined]> = [
     [[join(dir, 'missing.json')], undefined, /^cannot read the report .*missing\.json: ENOENT$/, undefined],
     [[join(dir, 'broken.json')], undefined, /broken\.json: not valid JSON \(/, /The report must be one JSON document/],
-    [[join(dir, 'partial.json')], undefined,
+    [
+      [join(dir, 'partial.json')],
+      undefined,
       /partial\.json: not a RunReport \(missing agent, version, started_at, finished_at\)$/,
-      /reachgate run PROFILE --site SITE --format json --out FILE/],
+      /reachgate run PROFILE --site SITE --format json --out FILE/,
+    ],
     [[join(dir, 'list.json')], undefined, /list\.json: not a RunReport \(missing id, agent, version/, /reachgate run/],
     [[join(dir, 'results.json')], undefined, /results\.json: not a RunReport \(no results list\)$/, /reachgate run/],
     [[good], join(dir, 'broken.json'), /broken\.json: not valid JSON \(/, /The baseline must be one JSON document/],

@@ -13,11 +13,15 @@ t.test('--listen takes HOST:PORT and [IPv6]:PORT, port 0 included', async (t) =>
   t.same(parseListen('[::1]:0'), { host: '::1', port: 0 });
   const hint = 'e.g. --listen 127.0.0.1:8080, --listen 0.0.0.0:8443, --listen [::]:8443';
   for (const text of ['127.0.0.1', '127.0.0.1:70000', '[127.0.0.1]:80', '::1:80', 'host:port', ':80']) {
-    t.throws(() => parseListen(text), {
-      name: 'UsageError',
-      message: `Expected \`--listen\` to be HOST:PORT or [IPv6]:PORT, got \`${text}\``,
-      hint,
-    }, text);
+    t.throws(
+      () => parseListen(text),
+      {
+        name: 'UsageError',
+        message: `Expected \`--listen\` to be HOST:PORT or [IPv6]:PORT, got \`${text}\``,
+        hint,
+      },
+      text,
+    );
   }
 });
 
@@ -58,7 +62,10 @@ t.test('a served coordinator answers on the address it logs, and stop closes it'
   const listening = logs.map((entry) => /coordinator listening at (\S+)/.exec(String(entry.msg))?.[1]).find(Boolean);
   t.match(listening, /^http:\/\/127\.0\.0\.1:\d+$/);
   const ready = { tls: false, client_certificates: false, retention_days: 30 };
-  t.match(logs.find((entry) => entry.msg === 'coordinator ready'), ready);
+  t.match(
+    logs.find((entry) => entry.msg === 'coordinator ready'),
+    ready,
+  );
   const health = await fetch(`${listening}/healthz`);
   t.equal(health.status, 200);
   await running.stop();

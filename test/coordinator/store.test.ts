@@ -17,7 +17,11 @@ t.test('a new database is private, in WAL mode, and at the latest schema version
   const raw = new Database(db, { readonly: true });
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
   t.equal(raw.pragma('user_version', { simple: true }), 1);
-  t.same((raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all()), ['baseline', 'reports', 'tokens']);
+  t.same(raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), [
+    'baseline',
+    'reports',
+    'tokens',
+  ]);
   raw.close();
 });
 
@@ -26,7 +30,10 @@ t.test('a database from a newer reachgate is refused with a message that says wh
   const raw = new Database(db);
   raw.pragma('user_version = 99');
   raw.close();
-  t.throws(() => SqliteStore.open(db), { name: 'UsageError', message: `the database ${db} has schema version 99; this reachgate knows up to 1` });
+  t.throws(() => SqliteStore.open(db), {
+    name: 'UsageError',
+    message: `the database ${db} has schema version 99; this reachgate knows up to 1`,
+  });
 });
 
 t.test('a file that is not a database is refused as a usage error, not a crash', async (t) => {
@@ -40,7 +47,9 @@ t.test('a file that is not a database is refused as a usage error, not a crash',
     t.ok(isUsageError(error));
     t.match((error as Error).message, `cannot open the database ${notDb}: file is not a database`);
   }
-  t.throws(() => SqliteStore.open(join(dir, 'missing.db'), { mustExist: true }), { message: `no database at ${join(dir, 'missing.db')}` });
+  t.throws(() => SqliteStore.open(join(dir, 'missing.db'), { mustExist: true }), {
+    message: `no database at ${join(dir, 'missing.db')}`,
+  });
 });
 
 t.test('a report id is stored once, also when the copies arrive in the same transaction', async (t) => {
@@ -48,7 +57,13 @@ t.test('a report id is stored once, also when the copies arrive in the same tran
   const report = makeReport('ws-01', 'workstation');
   const json = JSON.stringify(report);
   const outcomes = await Promise.all(Array.from({ length: 5 }, () => store.addReport(report, json, new Date())));
-  t.same(outcomes, [{ stored: true }, { stored: false, agent: 'ws-01' }, { stored: false, agent: 'ws-01' }, { stored: false, agent: 'ws-01' }, { stored: false, agent: 'ws-01' }]);
+  t.same(outcomes, [
+    { stored: true },
+    { stored: false, agent: 'ws-01' },
+    { stored: false, agent: 'ws-01' },
+    { stored: false, agent: 'ws-01' },
+    { stored: false, agent: 'ws-01' },
+  ]);
   t.equal((await store.getReport(report.id))?.json, json, 'the JSON is kept as posted');
   await store.close();
 });
@@ -68,14 +83,17 @@ t.test('the latest report of each agent is what the matrix gets, also after reop
   await store.close();
 });
 
-t.test('retention deletes reports older than the cutoff but always keeps every agent\'s latest', async (t) => {
+t.test("retention deletes reports older than the cutoff but always keeps every agent's latest", async (t) => {
   const store = SqliteStore.open(join(tempDir(t), 'retention.db'));
   const now = Date.now();
   const at = (days: number) => new Date(now - days * DAY_MS);
   // ws-01 reported long ago and recently; tg-01 only long ago (silent since: its latest stays).
   const plan: Array<[string, string, number]> = [
-    ['ws-01', 'workstation', 40], ['ws-01', 'workstation', 35], ['ws-01', 'workstation', 1],
-    ['tg-01', 'tightgate', 50], ['tg-01', 'tightgate', 45],
+    ['ws-01', 'workstation', 40],
+    ['ws-01', 'workstation', 35],
+    ['ws-01', 'workstation', 1],
+    ['tg-01', 'tightgate', 50],
+    ['tg-01', 'tightgate', 45],
   ];
   const stored: Record<string, string[]> = {};
   for (const [agent, role, days] of plan) {
@@ -106,33 +124,49 @@ t.test('tokens: only a hash is stored; the right token authenticates, a wrong or
   t.match(token, /^rg_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
   const secret = token.slice(20);
   t.same(await authenticate(store, token), { ok: true, token: record });
-  t.match(await authenticate(store, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`), { ok: false, reason: 'unknown token' });
+  t.match(await authenticate(store, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`), {
+    ok: false,
+    reason: 'unknown token',
+  });
   t.match(await authenticate(store, `rg_ffffffffffffffff_${secret}`), { ok: false, reason: 'unknown token' });
   t.match(await authenticate(store, undefined), { ok: false, reason: /no token/ });
   t.ok(await store.revokeToken(record.id, new Date('2026-11-26T12:00:00Z')));
   t.ok(await store.revokeToken(record.id, new Date('2026-11-27T12:00:00Z')), 'revoking twice is fine');
-  t.same(await authenticate(store, token), { ok: false, reason: `the token ${record.id} was revoked at 2026-11-26T12:00:00.000Z` });
+  t.same(await authenticate(store, token), {
+    ok: false,
+    reason: `the token ${record.id} was revoked at 2026-11-26T12:00:00.000Z`,
+  });
   t.notOk(await store.revokeToken('0000000000000000', new Date()));
   await store.close();
   const raw = new Database(db, { readonly: true });
   const row = raw.prepare('SELECT * FROM tokens').get() as Record<string, unknown>;
   raw.close();
   t.equal((row.hash as Buffer).length, 32, 'a SHA-256 hash');
-  const files = [db, `${db}-wal`].filter((path) => existsSync(path)).map((path) => readFileSync(path).toString('latin1')).join('');
+  const files = [db, `${db}-wal`]
+    .filter((path) => existsSync(path))
+    .map((path) => readFileSync(path).toString('latin1'))
+    .join('');
   t.notMatch(files, secret, 'the secret is nowhere in the database files');
 });
 
-t.test('token secrets are compared with crypto.timingSafeEqual, never with == or Buffer.equals (review check)', async (t) => {
-  const source = readFileSync(new URL('../../src/coordinator/tokens.ts', import.meta.url), 'utf8');
-  t.match(source, /timingSafeEqual\(hashSecret\(/);
-  t.notMatch(source, /\.equals\(|hash\s*===|===\s*\w*hash/i);
-});
+t.test(
+  'token secrets are compared with crypto.timingSafeEqual, never with == or Buffer.equals (review check)',
+  async (t) => {
+    const source = readFileSync(new URL('../../src/coordinator/tokens.ts', import.meta.url), 'utf8');
+    t.match(source, /timingSafeEqual\(hashSecret\(/);
+    t.notMatch(source, /\.equals\(|hash\s*===|===\s*\w*hash/i);
+  },
+);
 
 t.test('an agent token needs a printable agent name and role', async (t) => {
   const store = SqliteStore.open(join(tempDir(t), 'names.db'));
-  await t.rejects(createToken(store, { kind: 'agent', agent: '', role: 'workstation' }), { message: 'Expected `--agent` to be 1 to 128 printable characters, got ""' });
+  await t.rejects(createToken(store, { kind: 'agent', agent: '', role: 'workstation' }), {
+    message: 'Expected `--agent` to be 1 to 128 printable characters, got ""',
+  });
   await t.rejects(createToken(store, { kind: 'agent', agent: 'ws\n01', role: 'workstation' }), { name: 'UsageError' });
-  await t.rejects(createToken(store, { kind: 'agent', agent: 'ws-01', role: 'r'.repeat(129) }), { message: /`--role` to be 1 to 128/ });
+  await t.rejects(createToken(store, { kind: 'agent', agent: 'ws-01', role: 'r'.repeat(129) }), {
+    message: /`--role` to be 1 to 128/,
+  });
   t.same(await store.listTokens(), []);
   await store.close();
 });
@@ -141,7 +175,11 @@ t.test('the accepted baseline survives a reopen', async (t) => {
   const db = join(tempDir(t), 'baseline.db');
   let store = SqliteStore.open(db);
   t.equal(await store.getBaseline(), null);
-  const accepted = { baseline: { 'ws-01|viewer': 'pass', 'tg-01|viewer': 'fail' }, accepted_at: '2026-11-26T12:00:00.000Z', accepted_by: 'abcdef0123456789' };
+  const accepted = {
+    baseline: { 'ws-01|viewer': 'pass', 'tg-01|viewer': 'fail' },
+    accepted_at: '2026-11-26T12:00:00.000Z',
+    accepted_by: 'abcdef0123456789',
+  };
   await store.setBaseline(accepted);
   await store.close();
   store = SqliteStore.open(db);

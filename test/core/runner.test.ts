@@ -7,7 +7,12 @@ import type { ProbeResult } from '../../src/core/result.js';
 function fakeKind(behaviour: 'answers' | 'ignores-deadline' | 'throws') {
   const stats = { inFlight: 0, peak: 0 };
   const kind: ProbeKind = {
-    name: 'fake', summary: 'test double', protocol: 'tcp', defaultAttempts: 1, cliOptions: {}, examples: [],
+    name: 'fake',
+    summary: 'test double',
+    protocol: 'tcp',
+    defaultAttempts: 1,
+    cliOptions: {},
+    examples: [],
     parseOptions: () => ({}),
     async observe(spec, context) {
       stats.inFlight += 1;
@@ -17,9 +22,15 @@ function fakeKind(behaviour: 'answers' | 'ignores-deadline' | 'throws') {
         const delay = spec.target.port;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
-          if (behaviour === 'answers') context.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); });
+          if (behaviour === 'answers')
+            context.signal.addEventListener('abort', () => {
+              clearTimeout(timer);
+              resolve();
+            });
         });
-        return context.signal.aborted ? { state: 'filtered', reason: 'deadline', attempts: 1 } : { state: 'open', reason: 'ok', attempts: 1 };
+        return context.signal.aborted
+          ? { state: 'filtered', reason: 'deadline', attempts: 1 }
+          : { state: 'open', reason: 'ok', attempts: 1 };
       } finally {
         stats.inFlight -= 1;
       }
@@ -30,20 +41,33 @@ function fakeKind(behaviour: 'answers' | 'ignores-deadline' | 'throws') {
 
 function plan(delays: number[], timeoutMs = 1000): ProbeSpec[] {
   return delays.map((port, i) => ({
-    id: `p${i}`, kind: 'fake', target: { host: 'h', address: '192.0.2.1', port, protocol: 'tcp' },
-    expect: 'reachable', options: {}, timeoutMs, attempts: 1,
+    id: `p${i}`,
+    kind: 'fake',
+    target: { host: 'h', address: '192.0.2.1', port, protocol: 'tcp' },
+    expect: 'reachable',
+    options: {},
+    timeoutMs,
+    attempts: 1,
   }));
 }
 
 t.test('results come back in plan order whatever order they finish in', async (t) => {
   const { kind } = fakeKind('answers');
   const results = await runPlan(plan([30, 1, 15]), () => kind, { icmp: null, icmpNote: undefined }, { concurrency: 3 });
-  t.same(results.map((r) => r.id), ['p0', 'p1', 'p2']);
+  t.same(
+    results.map((r) => r.id),
+    ['p0', 'p1', 'p2'],
+  );
 });
 
 t.test('no more probes are in flight than the concurrency bound', async (t) => {
   const { kind, stats } = fakeKind('answers');
-  await runPlan(plan(Array.from({ length: 20 }, () => 2)), () => kind, { icmp: null, icmpNote: undefined }, { concurrency: 4 });
+  await runPlan(
+    plan(Array.from({ length: 20 }, () => 2)),
+    () => kind,
+    { icmp: null, icmpNote: undefined },
+    { concurrency: 4 },
+  );
   t.equal(stats.peak, 4);
 });
 
@@ -62,14 +86,24 @@ t.test('a probe that ignores its deadline is cut off as an internal fault', asyn
 t.test('a probe kind that throws gives an error result and the run goes on', async (t) => {
   const { kind } = fakeKind('throws');
   const results = await runPlan(plan([1, 1]), () => kind, { icmp: null, icmpNote: undefined }, { concurrency: 1 });
-  t.same(results.map((r) => [r.state, r.verdict]), [['error', 'error'], ['error', 'error']]);
+  t.same(
+    results.map((r) => [r.state, r.verdict]),
+    [
+      ['error', 'error'],
+      ['error', 'error'],
+    ],
+  );
   t.match(results[0]!.reason, /internal fault in the fake probe: codec bug/);
 });
 
 t.test('an unresolved target is reported without being probed', async (t) => {
   const { kind, stats } = fakeKind('answers');
   const specs = plan([1]);
-  specs[0] = { ...specs[0]!, target: { ...specs[0]!.target, address: null }, unresolved: 'h: name does not exist (NXDOMAIN)' };
+  specs[0] = {
+    ...specs[0]!,
+    target: { ...specs[0]!.target, address: null },
+    unresolved: 'h: name does not exist (NXDOMAIN)',
+  };
   const [result] = await runPlan(specs, () => kind, { icmp: null, icmpNote: undefined }, { concurrency: 1 });
   t.match(result, { state: 'unresolved', attempts: 0, reason: 'name not resolved: h: name does not exist (NXDOMAIN)' });
   t.equal(stats.peak, 0);
@@ -78,7 +112,12 @@ t.test('an unresolved target is reported without being probed', async (t) => {
 t.test('a rate limit spaces probe starts', async (t) => {
   const { kind } = fakeKind('answers');
   const started = performance.now();
-  await runPlan(plan([0, 0, 0, 0, 0]), () => kind, { icmp: null, icmpNote: undefined }, { concurrency: 5, ratePerSecond: 50 });
+  await runPlan(
+    plan([0, 0, 0, 0, 0]),
+    () => kind,
+    { icmp: null, icmpNote: undefined },
+    { concurrency: 5, ratePerSecond: 50 },
+  );
   // Five starts at 50/s are four intervals of 20 ms apart: at least 80 ms, whatever the machine's speed.
   t.ok(performance.now() - started >= 75);
 });

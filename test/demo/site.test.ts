@@ -30,6 +30,6 @@ t.test('the loopback site has one agent, a viewer port that answers and a port n
   const profile = readFileSync(site.agents[0]!.profile, 'utf8');
   const open = Number(/ports: (\d+)\n/.exec(profile)?.[1]);
   const closed = Number(/ports: "(\d+)"\n {4}expect: blocked/.exec(profile)?.[1]);
-  t.equal(await knock(open), 'RFB 003.008\n', 'the viewer row\'s port answers like a VNC server');
-  t.equal(await knock(closed), 'ECONNREFUSED', 'the blocked row\'s port refuses');
+  t.equal(await knock(open), 'RFB 003.008\n', "the viewer row's port answers like a VNC server");
+  t.equal(await knock(closed), 'ECONNREFUSED', "the blocked row's port refuses");
 });

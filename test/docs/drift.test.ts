@@ -23,7 +23,10 @@ function committed(file: string): string | undefined {
 const docs = await generatedDocs();
 
 t.test('the generator makes the four reference pages', async (t) => {
-  t.same(docs.map((doc) => doc.file), ['profile-reference.md', 'site-reference.md', 'agent-reference.md', 'port-table-coverage.md']);
+  t.same(
+    docs.map((doc) => doc.file),
+    ['profile-reference.md', 'site-reference.md', 'agent-reference.md', 'port-table-coverage.md'],
+  );
 });
 
 for (const doc of docs) {
@@ -57,7 +60,11 @@ t.test('reachgate docs --out writes the same pages the drift check compares', as
   }
   const again = await reachgate(['docs', '--out', dir]);
   t.equal(again.code, 0, again.stderr);
-  t.equal(again.stdout.split('\n').filter((line) => line.startsWith('unchanged')).length, docs.length, 'a second run changes nothing');
+  t.equal(
+    again.stdout.split('\n').filter((line) => line.startsWith('unchanged')).length,
+    docs.length,
+    'a second run changes nothing',
+  );
 });
 
 for (const name of ['profile', 'site', 'agent'] as SchemaName[]) {
@@ -76,7 +83,7 @@ t.test('each reference lists every top-level key of its schema with its default 
   const profile = docs.find((doc) => doc.file === 'profile-reference.md')!.text;
   t.match(profile, /## probes entries/);
   t.match(profile, /\| `expect` \| string \| no \| `reachable` \| one of `reachable`, `blocked` \|/);
-  t.match(profile, /### snmp[\s\S]*\| `community` \| string \|/, 'each kind\'s options, as a profile names them');
+  t.match(profile, /### snmp[\s\S]*\| `community` \| string \|/, "each kind's options, as a profile names them");
   const agent = docs.find((doc) => doc.file === 'agent-reference.md')!.text;
   t.match(agent, /\| `interval` \| string \| no \| `5m` \| a duration/);
 });

@@ -31,7 +31,10 @@ t.test('the guide explains every ICMP error reachgate names', async (t) => {
   ];
   for (const error of errors) {
     const { name } = meaningOf(error);
-    t.ok(GUIDE.includes(`\`${name}\``) || GUIDE.includes(`ICMP${error.family === 6 ? 'v6' : ''} ${name} (`), `${name} (${error.type}/${error.code})`);
+    t.ok(
+      GUIDE.includes(`\`${name}\``) || GUIDE.includes(`ICMP${error.family === 6 ? 'v6' : ''} ${name} (`),
+      `${name} (${error.type}/${error.code})`,
+    );
   }
 });
 
@@ -54,15 +57,22 @@ t.test('every reachgate command line in the guide names a command, kind and opti
 });
 
 t.test('every link in docs/ and the README points at a file and heading that exist', async (t) => {
-  const files = [join(ROOT, 'README.md'), ...readdirSync(join(ROOT, 'docs')).filter((file) => file.endsWith('.md')).map((file) => join(ROOT, 'docs', file))];
-  const headings = (file: string): Set<string> => new Set([...readFileSync(file, 'utf8').matchAll(/^#+ (.+)$/gm)].map((match) => anchor(match[1]!)));
+  const files = [
+    join(ROOT, 'README.md'),
+    ...readdirSync(join(ROOT, 'docs'))
+      .filter((file) => file.endsWith('.md'))
+      .map((file) => join(ROOT, 'docs', file)),
+  ];
+  const headings = (file: string): Set<string> =>
+    new Set([...readFileSync(file, 'utf8').matchAll(/^#+ (.+)$/gm)].map((match) => anchor(match[1]!)));
   for (const file of files) {
     for (const [, target] of readFileSync(file, 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
       if (/^[a-z]+:/.test(target!)) continue;
       const [path, fragment] = target!.split('#');
       const linked = path ? resolve(dirname(file), path) : file;
       t.ok(existsSync(linked), `${file}: ${target} exists`);
-      if (fragment && linked.endsWith('.md') && existsSync(linked)) t.ok(headings(linked).has(fragment), `${file}: #${fragment} is a heading of ${path || 'the same file'}`);
+      if (fragment && linked.endsWith('.md') && existsSync(linked))
+        t.ok(headings(linked).has(fragment), `${file}: #${fragment} is a heading of ${path || 'the same file'}`);
     }
   }
 });

@@ -15,7 +15,17 @@ async function listedCommands(): Promise<string[]> {
 const commands = await listedCommands();
 
 t.test('--help lists the commands of the design, and completion', async (t) => {
-  for (const command of ['probe', 'run', 'validate', 'profiles', 'agent', 'coordinator', 'token', 'matrix', 'completion']) {
+  for (const command of [
+    'probe',
+    'run',
+    'validate',
+    'profiles',
+    'agent',
+    'coordinator',
+    'token',
+    'matrix',
+    'completion',
+  ]) {
     t.ok(commands.includes(command), `${command} is listed`);
   }
 });
@@ -24,7 +34,9 @@ t.test('--help lists the commands of the design, and completion', async (t) => {
 const helped = [
   ...commands.filter((command) => command !== 'completion').map((command) => [command]),
   ['docs'],
-  ['token', 'create'], ['token', 'list'], ['token', 'revoke'],
+  ['token', 'create'],
+  ['token', 'list'],
+  ['token', 'revoke'],
   ...kindNames().map((kind) => ['probe', kind]),
 ];
 
@@ -46,18 +58,25 @@ t.test('reachgate completion prints a bash completion script for reachgate', asy
   t.match(run.stdout, /^complete .* -F _reachgate_yargs_completions reachgate$/m);
 });
 
-t.test('completion offers the commands, then a command\'s own options', async (t) => {
+t.test("completion offers the commands, then a command's own options", async (t) => {
   const top = await reachgate(['--get-yargs-completions', 'reachgate', '']);
   t.equal(top.code, 0, top.stderr);
   for (const command of ['probe', 'run', 'validate', 'matrix']) t.match(top.stdout, new RegExp(`^${command}$`, 'm'));
   const run = await reachgate(['--get-yargs-completions', 'reachgate', 'run', '--']);
   t.match(run.stdout, /^--site$/m);
   t.match(run.stdout, /^--format$/m);
-  const formats = await reachgate(['--get-yargs-completions', 'reachgate', 'run', 'tightgate/workstation', '--format', '']);
+  const formats = await reachgate([
+    '--get-yargs-completions',
+    'reachgate',
+    'run',
+    'tightgate/workstation',
+    '--format',
+    '',
+  ]);
   t.same(formats.stdout.trim().split('\n'), ['table', 'json', 'junit', 'tap', 'nagios']);
 });
 
-t.test('completion offers the probe kinds, and a kind\'s own options once it is named', async (t) => {
+t.test("completion offers the probe kinds, and a kind's own options once it is named", async (t) => {
   const kinds = await reachgate(['--get-yargs-completions', 'reachgate', 'probe', '']);
   for (const kind of kindNames()) t.match(kinds.stdout, new RegExp(`^${kind}$`, 'm'));
   const tcp = await reachgate(['--get-yargs-completions', 'reachgate', 'probe', 'tcp', '198.51.100.10:22', '--']);

@@ -21,7 +21,10 @@ function finding(report: DoctorReport, check: string): Finding | undefined {
 
 t.test('against a real coordinator', async (t) => {
   const db = join(tempDir(t), 'reachgate.db');
-  const [agentToken, viewerToken] = await makeTokens(db, [{ kind: 'agent', agent: 'ws-01', role: 'workstation' }, { kind: 'viewer' }]);
+  const [agentToken, viewerToken] = await makeTokens(db, [
+    { kind: 'agent', agent: 'ws-01', role: 'workstation' },
+    { kind: 'viewer' },
+  ]);
   const coordinator = await startCoordinator(t, db);
   const port = Number(new URL(coordinator.url).port);
   const agent = await agentFiles(t, port);
@@ -30,20 +33,37 @@ t.test('against a real coordinator', async (t) => {
     chmodSync(join(agent.dir, 'token'), 0o600);
   };
 
-  t.test('the agent\'s own token: the coordinator answers with its version and takes the token', async (t) => {
+  t.test("the agent's own token: the coordinator answers with its version and takes the token", async (t) => {
     useToken(agentToken!);
     const { code, report } = await doctor(agent.config);
-    t.match(finding(report, 'coordinator'), { status: 'ok', subject: `${coordinator.url}/healthz`, message: /^the coordinator answers in .* ms: reachgate \d+\.\d+\.\d+$/ });
-    t.match(finding(report, 'token'), { status: 'ok', subject: join(agent.dir, 'token'), message: 'the coordinator accepts this agent token (reports must say agent ws-01, role workstation)' });
-    t.match(finding(report, 'open-files'), { evidence: { concurrency: 256, concurrency_from: `concurrency in ${agent.config}` } });
-    t.match(report.findings.filter((item) => item.check === 'route'), [
-      { status: 'ok', subject: 'tightgate 127.0.0.1', message: '127.0.0.1 is this host\'s own address (dev lo)' },
-      { status: 'ok', subject: 'internet-canaries 127.0.0.2' },
-    ]);
+    t.match(finding(report, 'coordinator'), {
+      status: 'ok',
+      subject: `${coordinator.url}/healthz`,
+      message: /^the coordinator answers in .* ms: reachgate \d+\.\d+\.\d+$/,
+    });
+    t.match(finding(report, 'token'), {
+      status: 'ok',
+      subject: join(agent.dir, 'token'),
+      message: 'the coordinator accepts this agent token (reports must say agent ws-01, role workstation)',
+    });
+    t.match(finding(report, 'open-files'), {
+      evidence: { concurrency: 256, concurrency_from: `concurrency in ${agent.config}` },
+    });
+    t.match(
+      report.findings.filter((item) => item.check === 'route'),
+      [
+        { status: 'ok', subject: 'tightgate 127.0.0.1', message: "127.0.0.1 is this host's own address (dev lo)" },
+        { status: 'ok', subject: 'internet-canaries 127.0.0.2' },
+      ],
+    );
     t.match(finding(report, 'clock'), { status: 'skip', fix: /hosts\.ntp-servers/ });
     t.match(finding(report, 'spool'), { status: 'ok', message: /^no spool yet/ });
     t.equal(code, report.summary.warn + report.summary.fail > 0 ? 1 : 0);
-    t.same(readdirSync(agent.dir).sort(), ['agent.yaml', 'site.yaml', 'token', 'workstation.yaml'], 'doctor created nothing');
+    t.same(
+      readdirSync(agent.dir).sort(),
+      ['agent.yaml', 'site.yaml', 'token', 'workstation.yaml'],
+      'doctor created nothing',
+    );
     const { json } = await call(`${coordinator.url}/api/v1/agents`, { token: viewerToken! });
     t.same(json().agents, [], 'the token check stored no report');
   });
@@ -56,14 +76,20 @@ t.test('against a real coordinator', async (t) => {
     t.match(finding(report, 'token'), {
       status: 'fail',
       message: 'the coordinator refuses the token: unknown token',
-      fix: `on the coordinator: reachgate token create --agent ws-01 --role workstation --db DB, and put the token it prints in ${join(agent.dir, 'token')} (chmod 600)`,
+      fix:
+        `on the coordinator: reachgate token create --agent ws-01 --role workstation --db DB, and put ` +
+        `the token it prints in ${join(agent.dir, 'token')} (chmod 600)`,
     });
   });
 
   t.test('a viewer token is not an agent token', async (t) => {
     useToken(viewerToken!);
     const { report } = await doctor(agent.config);
-    t.match(finding(report, 'token'), { status: 'fail', message: /^the token is not an agent token: this route takes an agent token/, fix: /reachgate token create --agent ws-01/ });
+    t.match(finding(report, 'token'), {
+      status: 'fail',
+      message: /^the token is not an agent token: this route takes an agent token/,
+      fix: /reachgate token create --agent ws-01/,
+    });
   });
 
   t.test('a token file others may read is a warning', async (t) => {
@@ -79,16 +105,21 @@ t.test('against a real coordinator', async (t) => {
     await coordinator.stop();
     const { code, report } = await doctor(agent.config);
     t.equal(code, 1);
-    t.match(finding(report, 'coordinator'), { status: 'fail', message: 'cannot reach the coordinator: ECONNREFUSED', fix: new RegExp(`reachgate probe tcp 127\\.0\\.0\\.1:${port}$`) });
+    t.match(finding(report, 'coordinator'), {
+      status: 'fail',
+      message: 'cannot reach the coordinator: ECONNREFUSED',
+      fix: new RegExp(`reachgate probe tcp 127\\.0\\.0\\.1:${port}$`),
+    });
     t.match(finding(report, 'token'), { status: 'skip', fix: 'fix the coordinator finding first' });
   });
 });
 
-t.test('the spool: waiting reports, the oldest one\'s age, corrupt files; doctor moves nothing', async (t) => {
+t.test("the spool: waiting reports, the oldest one's age, corrupt files; doctor moves nothing", async (t) => {
   const agent = await agentFiles(t, await freePort());
   mkdirSync(agent.spool, { mode: 0o700 });
   const now = Date.now();
-  const name = (ms: number, sequence: number, id: string): string => `${String(ms).padStart(15, '0')}-${String(sequence).padStart(6, '0')}-${id}.json`;
+  const name = (ms: number, sequence: number, id: string): string =>
+    `${String(ms).padStart(15, '0')}-${String(sequence).padStart(6, '0')}-${id}.json`;
   const whole = JSON.stringify(makeReport('ws-01', 'workstation'));
   const files = {
     old: name(now - 3_600_000, 1, 'old'),
@@ -106,8 +137,14 @@ t.test('the spool: waiting reports, the oldest one\'s age, corrupt files; doctor
   t.match(spool, {
     status: 'warn',
     subject: agent.spool,
-    message: new RegExp(`^3 reports waiting for delivery, .* KiB, the oldest from 60 min ago; 2 corrupt \\(${files.aside.replace(/\./g, '\\.')}, ${files.truncated.replace(/\./g, '\\.')}\\): never sent; reports wait longer than two intervals \\(2 s\\): delivery is failing$`),
-    fix: `look at them, then remove them: rm ${join(agent.spool, files.aside)} ${join(agent.spool, files.truncated)}; see the coordinator and token findings; \`reachgate agent --config ${agent.config} --once --log-level debug\` shows why delivery fails`,
+    message: new RegExp(
+      `^3 reports waiting for delivery, .* KiB, the oldest from 60 min ago; 2 corrupt ` +
+        `\\(${files.aside.replace(/\./g, '\\.')}, ${files.truncated.replace(/\./g, '\\.')}\\): never ` +
+        `sent; reports wait longer than two intervals \\(2 s\\): delivery is failing$`,
+    ),
+    fix:
+      `look at them, then remove them: rm ${join(agent.spool, files.aside)} ${join(agent.spool, files.truncated)}; ` +
+      `see the coordinator and token findings; \`reachgate agent --config ${agent.config} --once --log-level debug\` shows why delivery fails`,
     evidence: { reports: 3, corrupt: [files.aside, files.truncated], rejected: [] },
   });
   t.ok(Math.abs(Number(spool?.evidence?.oldest_age_s) - 3600) < 60);

@@ -35,9 +35,23 @@ const ROLES: Role[] = ['workstation', 'tightgate', 'monitoring', 'dns'];
 const NAMES: Record<Role, string> = { workstation: 'ws-01', tightgate: 'tg-01', monitoring: 'mon-01', dns: 'dns-01' };
 /** The rows of the four built-in profiles on the lab's site (test/e2e/run-port-table.test.ts pins them per profile). */
 const ROWS = [
-  'viewer', 'sftp', 'no-direct-internet', 'tightgate-only-intended',
-  'web', 'updates', 'rtmp', 'ntp', 'dns', 'email', 'directory', 'file-servers', 'syslog', 'terminal-servers',
-  'snmp', 'nrpe', 'cluster-dns',
+  'viewer',
+  'sftp',
+  'no-direct-internet',
+  'tightgate-only-intended',
+  'web',
+  'updates',
+  'rtmp',
+  'ntp',
+  'dns',
+  'email',
+  'directory',
+  'file-servers',
+  'syslog',
+  'terminal-servers',
+  'snmp',
+  'nrpe',
+  'cluster-dns',
 ];
 
 // A viewer's HTTPS call from inside a namespace (the test process itself cannot enter one):
@@ -45,7 +59,8 @@ const ROWS = [
 const VIEWER_CALL = `
 const https = require('node:https'), fs = require('node:fs');
 const { url, method, tokenFile, ca } = JSON.parse(process.argv[1]);
-const request = https.request(url, { method, ca: fs.readFileSync(ca), timeout: 15000, headers: { authorization: 'Bearer ' + fs.readFileSync(tokenFile, 'utf8').trim() } }, (response) => {
+const headers = { authorization: 'Bearer ' + fs.readFileSync(tokenFile, 'utf8').trim() };
+const request = https.request(url, { method, ca: fs.readFileSync(ca), timeout: 15000, headers }, (response) => {
   let body = '';
   response.setEncoding('utf8');
   response.on('data', (chunk) => { body += chunk; });
@@ -64,7 +79,8 @@ function logged(run: CliRun, msg: string): Array<Record<string, unknown>> {
 /** The report id an agent run wrote to its spool (one cycle, one report). */
 function spooledId(run: CliRun): string {
   const [line] = logged(run, 'profiles run; report spooled');
-  if (typeof line?.report_id !== 'string') throw new Error(`the agent spooled no report (exit ${run.code}): ${run.stderr.slice(0, 2000)}`);
+  if (typeof line?.report_id !== 'string')
+    throw new Error(`the agent spooled no report (exit ${run.code}): ${run.stderr.slice(0, 2000)}`);
   return line.report_id;
 }
 
@@ -90,8 +106,19 @@ if (!needsLab(t)) {
   /** Start the coordinator on the monitoring host (tracked by the lab, killed at teardown); resolves once it listens. */
   const startCoordinator = async (): Promise<ChildProcess> => {
     const child = await lab.spawn(lab.hosts.monitoring, 'env', [
-      '-u', 'NODE_OPTIONS', process.execPath, BIN, 'coordinator',
-      '--db', db, '--listen', `${SITE.monitoring}:${PORT}`, '--tls-cert', cert.certFile, '--tls-key', cert.keyFile,
+      '-u',
+      'NODE_OPTIONS',
+      process.execPath,
+      BIN,
+      'coordinator',
+      '--db',
+      db,
+      '--listen',
+      `${SITE.monitoring}:${PORT}`,
+      '--tls-cert',
+      cert.certFile,
+      '--tls-key',
+      cert.keyFile,
     ]);
     await waitForOutput(child, 'stderr', 'coordinator listening at', 'the coordinator');
     return child;
@@ -103,7 +130,11 @@ if (!needsLab(t)) {
     process.kill(child.pid!, 'SIGKILL');
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the coordinator (PID ${child.pid}) did not exit within ${STOP_TIMEOUT_MS} ms of SIGKILL`)), STOP_TIMEOUT_MS);
+      timer = setTimeout(
+        () =>
+          reject(new Error(`the coordinator (PID ${child.pid}) did not exit within ${STOP_TIMEOUT_MS} ms of SIGKILL`)),
+        STOP_TIMEOUT_MS,
+      );
     });
     try {
       await Promise.race([exited, late]);
@@ -130,34 +161,55 @@ if (!needsLab(t)) {
     const home = join(dir, name);
     mkdirSync(home);
     const config = join(home, 'agent.yaml');
-    writeFileSync(config, [
-      `name: ${name}`,
-      `role: ${role}`,
-      `profile: tightgate/${role}`,
-      `site: ${site}`,
-      `coordinator: ${COORDINATOR}`,
-      `token-file: ${token}`,
-      `ca-file: ${cert.certFile}`,
-      'interval: 10m',
-      'jitter: 0s',
-      'spool: spool',
-      'delivery-timeout: 10s',
-      `concurrency: ${CONCURRENCY}`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `name: ${name}`,
+        `role: ${role}`,
+        `profile: tightgate/${role}`,
+        `site: ${site}`,
+        `coordinator: ${COORDINATOR}`,
+        `token-file: ${token}`,
+        `ca-file: ${cert.certFile}`,
+        'interval: 10m',
+        'jitter: 0s',
+        'spool: spool',
+        'delivery-timeout: 10s',
+        `concurrency: ${CONCURRENCY}`,
+        '',
+      ].join('\n'),
+    );
     agents.set(role, { config, spool: join(home, 'spool') });
   }
 
   /** `reachgate agent --config ... --once` on the agent's own host. */
-  const runAgent = (role: Role): Promise<CliRun> => reachgate(['agent', '--config', agents.get(role)!.config, '--once'], { netns: lab.hosts[role], timeoutMs: RUN_TIMEOUT_MS });
+  const runAgent = (role: Role): Promise<CliRun> =>
+    reachgate(['agent', '--config', agents.get(role)!.config, '--once'], {
+      netns: lab.hosts[role],
+      timeoutMs: RUN_TIMEOUT_MS,
+    });
   /** Every agent at once; their runs by role. */
-  const runFleet = async (): Promise<Map<Role, CliRun>> => new Map(await Promise.all(ROLES.map(async (role) => [role, await runAgent(role)] as const)));
+  const runFleet = async (): Promise<Map<Role, CliRun>> =>
+    new Map(await Promise.all(ROLES.map(async (role) => [role, await runAgent(role)] as const)));
   /** Report files waiting in an agent's spool. */
-  const spooled = (role: Role): string[] => readdirSync(agents.get(role)!.spool).filter((name) => name.endsWith('.json')).sort();
+  const spooled = (role: Role): string[] =>
+    readdirSync(agents.get(role)!.spool)
+      .filter((name) => name.endsWith('.json'))
+      .sort();
 
   /** A viewer's request to the coordinator, from the workstation's namespace; the status and the parsed body. */
-  const viewer = async (method: 'GET' | 'POST', path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
-    const run = await lab.exec(lab.hosts.workstation, 'env', ['-u', 'NODE_OPTIONS', process.execPath, '-e', VIEWER_CALL, JSON.stringify({ url: `${COORDINATOR}${path}`, method, tokenFile: viewerToken, ca: cert.certFile })]);
+  const viewer = async (
+    method: 'GET' | 'POST',
+    path: string,
+  ): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const run = await lab.exec(lab.hosts.workstation, 'env', [
+      '-u',
+      'NODE_OPTIONS',
+      process.execPath,
+      '-e',
+      VIEWER_CALL,
+      JSON.stringify({ url: `${COORDINATOR}${path}`, method, tokenFile: viewerToken, ca: cert.certFile }),
+    ]);
     if (run.code !== 0) throw new Error(`${method} ${path} failed: ${run.stderr}`);
     const answer = JSON.parse(run.stdout) as { status: number; body: string };
     return { status: answer.status, body: JSON.parse(answer.body) as Record<string, unknown> };
@@ -179,7 +231,10 @@ if (!needsLab(t)) {
   const storedIds = (): Map<string, string[]> => {
     const store = new Database(db, { readonly: true, fileMustExist: true });
     try {
-      const rows = store.prepare('SELECT agent, id FROM reports ORDER BY seq').all() as Array<{ agent: string; id: string }>;
+      const rows = store.prepare('SELECT agent, id FROM reports ORDER BY seq').all() as Array<{
+        agent: string;
+        id: string;
+      }>;
       const byAgent = new Map<string, string[]>();
       for (const { agent, id } of rows) byAgent.set(agent, [...(byAgent.get(agent) ?? []), id]);
       return byAgent;
@@ -198,79 +253,158 @@ if (!needsLab(t)) {
 
   let coordinator = await startCoordinator();
 
-  t.test('four agents on their own hosts deliver over HTTPS; the viewer\'s matrix has every agent and row, all passing', async (t) => {
-    const runs = await runFleet();
-    for (const [role, run] of runs) {
-      const id = record(role, run);
-      t.equal(run.code, 0, `${role}: exit 0, delivered`);
-      t.same(spooled(role), [], `${role}: the spool is empty`);
-      t.match(logged(run, 'report delivered'), [{ report_id: id, status: 201 }], `${role}: its report acknowledged as stored`);
-    }
+  t.test(
+    "four agents on their own hosts deliver over HTTPS; the viewer's matrix has every agent and row, all passing",
+    async (t) => {
+      const runs = await runFleet();
+      for (const [role, run] of runs) {
+        const id = record(role, run);
+        t.equal(run.code, 0, `${role}: exit 0, delivered`);
+        t.same(spooled(role), [], `${role}: the spool is empty`);
+        t.match(
+          logged(run, 'report delivered'),
+          [{ report_id: id, status: 201 }],
+          `${role}: its report acknowledged as stored`,
+        );
+      }
 
-    const matrix = await matrixApi();
-    t.same(matrix.agents.map((agent) => agent.name).sort(), Object.values(NAMES).sort(), 'every agent is a column');
-    for (const role of ROLES) {
-      t.match(matrix.agents.find((agent) => agent.name === NAMES[role]), { role, stale: false, interval_s: 600, profile: { name: `tightgate/${role}` }, report_id: produced.get(NAMES[role])![0] });
-    }
-    t.same([...matrix.rows].sort(), [...ROWS].sort(), 'every row of the four profiles');
-    t.equal(matrix.cells.length, ROWS.length, 'one cell per row: each row is one role\'s');
-    t.same(matrix.cells.filter((cell) => cell.verdict !== 'pass').map((cell) => `${cell.agent}|${cell.row}: ${cell.verdict}`), [], 'every cell passes');
-    const judged = matrix.cells.flatMap((cell) => cell.results);
-    t.same(judged.filter((result) => result.verdict !== 'pass').map((result) => `${result.row} ${result.target.address}:${result.target.port}: ${result.verdict} (${result.state}: ${result.reason})`), [], 'no result is inconclusive or anything but pass');
-    t.match(matrix.summary, { pass: ROWS.length, fail: 0, inconclusive: 0, error: 0, agents: 4, stale_agents: 0, drift: 0 });
-    t.equal(matrix.site, 'site-lab');
+      const matrix = await matrixApi();
+      t.same(matrix.agents.map((agent) => agent.name).sort(), Object.values(NAMES).sort(), 'every agent is a column');
+      for (const role of ROLES) {
+        t.match(
+          matrix.agents.find((agent) => agent.name === NAMES[role]),
+          {
+            role,
+            stale: false,
+            interval_s: 600,
+            profile: { name: `tightgate/${role}` },
+            report_id: produced.get(NAMES[role])![0],
+          },
+        );
+      }
+      t.same([...matrix.rows].sort(), [...ROWS].sort(), 'every row of the four profiles');
+      t.equal(matrix.cells.length, ROWS.length, "one cell per row: each row is one role's");
+      t.same(
+        matrix.cells
+          .filter((cell) => cell.verdict !== 'pass')
+          .map((cell) => `${cell.agent}|${cell.row}: ${cell.verdict}`),
+        [],
+        'every cell passes',
+      );
+      const judged = matrix.cells.flatMap((cell) => cell.results);
+      t.same(
+        judged
+          .filter((result) => result.verdict !== 'pass')
+          .map(
+            (result) =>
+              `${result.row} ${result.target.address}:${result.target.port}: ${result.verdict} (${result.state}: ${result.reason})`,
+          ),
+        [],
+        'no result is inconclusive or anything but pass',
+      );
+      t.match(matrix.summary, {
+        pass: ROWS.length,
+        fail: 0,
+        inconclusive: 0,
+        error: 0,
+        agents: 4,
+        stale_agents: 0,
+        drift: 0,
+      });
+      t.equal(matrix.site, 'site-lab');
 
-    const negative = cellOf(matrix, NAMES.workstation, 'no-direct-internet');
-    t.ok(negative.results.length >= 2 * 10, `${negative.results.length} negative probes to the canaries`);
-    const unproven = negative.results.filter((result) => result.control !== 'tightgate' || !result.control_seen_by?.includes(NAMES.tightgate));
-    t.same(unproven.map((result) => `${result.kind} ${result.target.address}:${result.target.port}`), [], 'each negative probe\'s control: tightgate saw its target open');
-    t.same([...new Set(negative.results.map((result) => result.target.address))].sort(), [...SITE.canaries].sort());
+      const negative = cellOf(matrix, NAMES.workstation, 'no-direct-internet');
+      t.ok(negative.results.length >= 2 * 10, `${negative.results.length} negative probes to the canaries`);
+      const unproven = negative.results.filter(
+        (result) => result.control !== 'tightgate' || !result.control_seen_by?.includes(NAMES.tightgate),
+      );
+      t.same(
+        unproven.map((result) => `${result.kind} ${result.target.address}:${result.target.port}`),
+        [],
+        "each negative probe's control: tightgate saw its target open",
+      );
+      t.same([...new Set(negative.results.map((result) => result.target.address))].sort(), [...SITE.canaries].sort());
 
-    const cli = await matrixCli();
-    t.equal(cli.code, 0, 'reachgate matrix: exit 0, everything passes');
-    t.same(cli.matrix.cells.map((cell) => `${cell.agent}|${cell.row}|${cell.verdict}`), matrix.cells.map((cell) => `${cell.agent}|${cell.row}|${cell.verdict}`), 'the CLI shows the API\'s matrix');
-  });
+      const cli = await matrixCli();
+      t.equal(cli.code, 0, 'reachgate matrix: exit 0, everything passes');
+      t.same(
+        cli.matrix.cells.map((cell) => `${cell.agent}|${cell.row}|${cell.verdict}`),
+        matrix.cells.map((cell) => `${cell.agent}|${cell.row}|${cell.verdict}`),
+        "the CLI shows the API's matrix",
+      );
+    },
+  );
 
-  t.test('with the coordinator killed the agents keep their reports and exit 1; after a restart on the same database each arrives once', async (t) => {
-    await killByPid(coordinator);
-    const down = await runFleet();
-    const waiting = new Map<Role, string>();
-    for (const [role, run] of down) {
-      waiting.set(role, record(role, run));
-      t.equal(run.code, 1, `${role}: exit 1, the report is still spooled`);
-      t.equal(spooled(role).length, 1, `${role}: one report in the spool`);
-      t.match(logged(run, 'delivery failed; the report stays in the spool'), [{ why: /ECONNREFUSED/ }], `${role}: says the coordinator refused the connection`);
-    }
-    // A copy of a report that will be delivered, to deliver it once more later: a retry after a lost acknowledgement.
-    const [retryName] = spooled('dns');
-    const retry = join(dir, retryName!);
-    copyFileSync(join(agents.get('dns')!.spool, retryName!), retry);
+  t.test(
+    'with the coordinator killed the agents keep their reports and exit 1; after a restart on the same database each arrives once',
+    async (t) => {
+      await killByPid(coordinator);
+      const down = await runFleet();
+      const waiting = new Map<Role, string>();
+      for (const [role, run] of down) {
+        waiting.set(role, record(role, run));
+        t.equal(run.code, 1, `${role}: exit 1, the report is still spooled`);
+        t.equal(spooled(role).length, 1, `${role}: one report in the spool`);
+        t.match(
+          logged(run, 'delivery failed; the report stays in the spool'),
+          [{ why: /ECONNREFUSED/ }],
+          `${role}: says the coordinator refused the connection`,
+        );
+      }
+      // A copy of a report that will be delivered, to deliver it once more later: a retry after a lost acknowledgement.
+      const [retryName] = spooled('dns');
+      const retry = join(dir, retryName!);
+      copyFileSync(join(agents.get('dns')!.spool, retryName!), retry);
 
-    coordinator = await startCoordinator();
-    const up = await runFleet();
-    for (const [role, run] of up) {
-      const id = record(role, run);
-      t.equal(run.code, 0, `${role}: exit 0, everything delivered`);
-      t.same(spooled(role), [], `${role}: the spool is empty`);
-      t.same(logged(run, 'report delivered').map((line) => line.report_id), [waiting.get(role), id], `${role}: the older report first, then this run's`);
-    }
-    const stored = storedIds();
-    for (const [name, ids] of produced) t.same(stored.get(name), ids, `${name}: every report it produced is stored, once, in order`);
+      coordinator = await startCoordinator();
+      const up = await runFleet();
+      for (const [role, run] of up) {
+        const id = record(role, run);
+        t.equal(run.code, 0, `${role}: exit 0, everything delivered`);
+        t.same(spooled(role), [], `${role}: the spool is empty`);
+        t.same(
+          logged(run, 'report delivered').map((line) => line.report_id),
+          [waiting.get(role), id],
+          `${role}: the older report first, then this run's`,
+        );
+      }
+      const stored = storedIds();
+      for (const [name, ids] of produced)
+        t.same(stored.get(name), ids, `${name}: every report it produced is stored, once, in order`);
 
-    copyFileSync(retry, join(agents.get('dns')!.spool, retryName!));
-    const dns = await runAgent('dns');
-    const fresh = record('dns', dns);
-    t.equal(dns.code, 0);
-    t.same(spooled('dns'), []);
-    t.match(logged(dns, 'report delivered'), [{ report_id: waiting.get('dns'), status: 200 }, { report_id: fresh, status: 201 }], 'the retried report is acknowledged as already stored');
-    t.same(storedIds().get(NAMES.dns), produced.get(NAMES.dns), 'and stored once');
+      copyFileSync(retry, join(agents.get('dns')!.spool, retryName!));
+      const dns = await runAgent('dns');
+      const fresh = record('dns', dns);
+      t.equal(dns.code, 0);
+      t.same(spooled('dns'), []);
+      t.match(
+        logged(dns, 'report delivered'),
+        [
+          { report_id: waiting.get('dns'), status: 200 },
+          { report_id: fresh, status: 201 },
+        ],
+        'the retried report is acknowledged as already stored',
+      );
+      t.same(storedIds().get(NAMES.dns), produced.get(NAMES.dns), 'and stored once');
 
-    const report = await viewer('GET', `/api/v1/reports/${waiting.get('workstation')}`);
-    t.match(report, { status: 200, body: { id: waiting.get('workstation'), report: { agent: NAMES.workstation, role: 'workstation' } } }, 'a report spooled while the coordinator was down can be read back');
-    const matrix = await matrixApi();
-    t.same(matrix.agents.map((agent) => [agent.name, agent.report_id]).sort(), ROLES.map((role) => [NAMES[role], produced.get(NAMES[role])!.at(-1)]).sort(), 'the matrix shows each agent\'s newest report');
-    t.equal(matrix.summary.pass, ROWS.length);
-  });
+      const report = await viewer('GET', `/api/v1/reports/${waiting.get('workstation')}`);
+      t.match(
+        report,
+        {
+          status: 200,
+          body: { id: waiting.get('workstation'), report: { agent: NAMES.workstation, role: 'workstation' } },
+        },
+        'a report spooled while the coordinator was down can be read back',
+      );
+      const matrix = await matrixApi();
+      t.same(
+        matrix.agents.map((agent) => [agent.name, agent.report_id]).sort(),
+        ROLES.map((role) => [NAMES[role], produced.get(NAMES[role])!.at(-1)]).sort(),
+        "the matrix shows each agent's newest report",
+      );
+      t.equal(matrix.summary.pass, ROWS.length);
+    },
+  );
 
   t.test('after a baseline is accepted, losing the 5900 rule shows as drift on the viewer row alone', async (t) => {
     const accepted = await viewer('POST', '/api/v1/baseline');
@@ -281,13 +415,17 @@ if (!needsLab(t)) {
     t.teardown(() => lab.route({ coordinator: PORT }));
     const run = await runAgent('workstation');
     record('workstation', run);
-    t.equal(run.code, 0, 'delivered: the agent\'s exit code is about delivery, not verdicts');
+    t.equal(run.code, 0, "delivered: the agent's exit code is about delivery, not verdicts");
 
     const matrix = await matrixApi();
     const cell = cellOf(matrix, NAMES.workstation, 'viewer');
     t.match(cell, { verdict: 'fail', drift: true, baseline: 'pass' });
     t.match(cell.results, [{ state: 'prohibited', expect: 'reachable', icmp: { from: SITE.gateway.workstations } }]);
-    t.same(matrix.cells.filter((c) => c.drift).map((c) => `${c.agent}|${c.row}`), [`${NAMES.workstation}|viewer`], 'no other cell drifted');
+    t.same(
+      matrix.cells.filter((c) => c.drift).map((c) => `${c.agent}|${c.row}`),
+      [`${NAMES.workstation}|viewer`],
+      'no other cell drifted',
+    );
     t.equal(matrix.drift_count, 1);
     t.match(matrix.summary, { pass: ROWS.length - 1, fail: 1, drift: 1 });
 

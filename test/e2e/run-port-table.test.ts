@@ -23,7 +23,10 @@ function probeLine(result: ProbeResult): string {
 
 /** The probes of a report that did not pass, sorted. */
 function failing(report: RunReport): string[] {
-  return report.results.filter((result) => result.verdict !== 'pass').map(probeLine).sort();
+  return report.results
+    .filter((result) => result.verdict !== 'pass')
+    .map(probeLine)
+    .sort();
 }
 
 /**
@@ -60,10 +63,20 @@ if (!needsLab(t)) {
   const SITE_FILE = join(dir, 'site.yaml');
 
   /** `reachgate run tightgate/ROLE` on the role's own host. */
-  const run = (role: Role, options: { site?: string; format?: string } = {}): Promise<CliRun> => reachgate(
-    ['run', `tightgate/${role}`, '--site', options.site ?? SITE_FILE, '--format', options.format ?? 'json', '--agent', role],
-    { netns: lab.hosts[role], timeoutMs: RUN_TIMEOUT_MS },
-  );
+  const run = (role: Role, options: { site?: string; format?: string } = {}): Promise<CliRun> =>
+    reachgate(
+      [
+        'run',
+        `tightgate/${role}`,
+        '--site',
+        options.site ?? SITE_FILE,
+        '--format',
+        options.format ?? 'json',
+        '--agent',
+        role,
+      ],
+      { netns: lab.hosts[role], timeoutMs: RUN_TIMEOUT_MS },
+    );
 
   /** Run a role's profile with the JSON format; returns the exit code and the report. */
   const runJson = async (role: Role, site?: string): Promise<{ code: number | null; report: RunReport }> => {
@@ -75,7 +88,12 @@ if (!needsLab(t)) {
   const exactlyFailing = (t: Test, code: number | null, report: RunReport, expected: string[]): ProbeResult[] => {
     t.same(failing(report), [...expected].sort(), 'exactly these probes fail');
     t.equal(code, 1, 'exit 1: a verdict failed');
-    t.same(report.summary, { pass: report.results.length - expected.length, fail: expected.length, inconclusive: 0, error: 0 });
+    t.same(report.summary, {
+      pass: report.results.length - expected.length,
+      fail: expected.length,
+      inconclusive: 0,
+      error: 0,
+    });
     return report.results.filter((result) => result.verdict !== 'pass');
   };
 
@@ -87,30 +105,76 @@ if (!needsLab(t)) {
       baseline.set(role, report);
       t.same(failing(report), [], `${role}: no probe fails`);
       t.equal(code, 0, `${role}: exit 0`);
-      t.match(report, { role, site: 'site-lab', agent: role, profile: { name: `tightgate/${role}`, hash: /^[0-9a-f]{64}$/ }, summary: { fail: 0, inconclusive: 0, error: 0 } });
+      t.match(report, {
+        role,
+        site: 'site-lab',
+        agent: role,
+        profile: { name: `tightgate/${role}`, hash: /^[0-9a-f]{64}$/ },
+        summary: { fail: 0, inconclusive: 0, error: 0 },
+      });
     }
     const rows = (role: Role) => [...new Set(baseline.get(role)!.results.map((result) => result.row))];
     t.same(rows('workstation'), ['viewer', 'sftp', 'no-direct-internet', 'tightgate-only-intended']);
-    t.same(rows('tightgate'), ['web', 'updates', 'rtmp', 'ntp', 'dns', 'email', 'directory', 'file-servers', 'syslog', 'terminal-servers']);
+    t.same(rows('tightgate'), [
+      'web',
+      'updates',
+      'rtmp',
+      'ntp',
+      'dns',
+      'email',
+      'directory',
+      'file-servers',
+      'syslog',
+      'terminal-servers',
+    ]);
     t.same(rows('monitoring'), ['snmp', 'nrpe']);
     t.same(rows('dns'), ['cluster-dns']);
 
     const workstation = baseline.get('workstation')!;
     const sweep = workstation.results.filter((result) => result.row === 'tightgate-only-intended');
     t.ok(sweep.length > 1000, `the common sweep probes ${sweep.length} ports of tightgate`);
-    t.notOk(sweep.some((result) => [22, 5900].includes(result.target.port!)), 'the viewer and sftp ports are their rows\' own, not the sweep\'s');
-    t.same(workstation.overlaps!.map((overlap) => `${overlap.row} -> ${overlap.kept}:${overlap.port}`).sort(), ['tightgate-only-intended -> sftp:22', 'tightgate-only-intended -> viewer:5900'], 'listed as overlaps');
+    t.notOk(
+      sweep.some((result) => [22, 5900].includes(result.target.port!)),
+      "the viewer and sftp ports are their rows' own, not the sweep's",
+    );
+    t.same(
+      workstation.overlaps!.map((overlap) => `${overlap.row} -> ${overlap.kept}:${overlap.port}`).sort(),
+      ['tightgate-only-intended -> sftp:22', 'tightgate-only-intended -> viewer:5900'],
+      'listed as overlaps',
+    );
     const viewer = workstation.results.find((result) => result.row === 'viewer')!;
     t.match(viewer, { state: 'open', check: { ok: true }, evidence: { tls: { subject: `CN=${SITE.tightgateName}` } } });
-    t.match(workstation.results.find((result) => result.row === 'sftp'), { state: 'open', check: { ok: true, detail: /SSH/ } });
+    t.match(
+      workstation.results.find((result) => result.row === 'sftp'),
+      { state: 'open', check: { ok: true, detail: /SSH/ } },
+    );
 
     const tightgate = baseline.get('tightgate')!;
-    const unused = tightgate.results.filter((result) => ['email', 'directory', 'file-servers', 'syslog', 'terminal-servers'].includes(result.row!));
-    t.ok(unused.every((result) => result.expect === 'blocked'), 'every row whose feature is off is a negative probe');
-    t.same([...new Set(tightgate.results.filter((result) => result.row === 'email').map((result) => result.target.address))], [SITE.mailServer], 'email (off) probes the named mail server');
-    t.match(tightgate.results.find((result) => result.row === 'ntp'), { state: 'open', check: { ok: true, detail: /^stratum 8/ } });
+    const unused = tightgate.results.filter((result) =>
+      ['email', 'directory', 'file-servers', 'syslog', 'terminal-servers'].includes(result.row!),
+    );
+    t.ok(
+      unused.every((result) => result.expect === 'blocked'),
+      'every row whose feature is off is a negative probe',
+    );
+    t.same(
+      [...new Set(tightgate.results.filter((result) => result.row === 'email').map((result) => result.target.address))],
+      [SITE.mailServer],
+      'email (off) probes the named mail server',
+    );
+    t.match(
+      tightgate.results.find((result) => result.row === 'ntp'),
+      { state: 'open', check: { ok: true, detail: /^stratum 8/ } },
+    );
     t.match(baseline.get('monitoring')!.not_proven, [{ row: 'nrpe', text: /UDP/ }]);
-    t.match(baseline.get('dns')!.results, [{ row: 'cluster-dns', expect: 'blocked', state: 'prohibited', target: { address: SITE.tightgate, port: 53, protocol: 'udp' } }]);
+    t.match(baseline.get('dns')!.results, [
+      {
+        row: 'cluster-dns',
+        expect: 'blocked',
+        state: 'prohibited',
+        target: { address: SITE.tightgate, port: 53, protocol: 'udp' },
+      },
+    ]);
   });
 
   t.test('every rejected probe names the router that rejected it; none blames a missing neighbour', async (t) => {
@@ -120,28 +184,59 @@ if (!needsLab(t)) {
     for (const role of ROLES) {
       const results = baseline.get(role)!.results;
       const misread = results.filter((result) => !['open', 'closed', 'filtered', 'prohibited'].includes(result.state));
-      t.same(misread.map((result) => `${probeLine(result)} ${result.state}: ${result.reason}`), [], `${role}: every state is open, closed, filtered or prohibited`);
+      t.same(
+        misread.map((result) => `${probeLine(result)} ${result.state}: ${result.reason}`),
+        [],
+        `${role}: every state is open, closed, filtered or prohibited`,
+      );
       for (const result of results.filter((r) => r.state === 'prohibited')) {
-        if (!gateways.includes(result.icmp?.from ?? '')) t.fail(`${role}: ${probeLine(result)} prohibited without the router's ICMP error: ${result.reason}`);
+        if (!gateways.includes(result.icmp?.from ?? ''))
+          t.fail(`${role}: ${probeLine(result)} prohibited without the router's ICMP error: ${result.reason}`);
       }
     }
     const workstation = baseline.get('workstation')!;
-    const states = (row: string) => [...new Set(workstation.results.filter((result) => result.row === row).map((result) => result.state))].sort();
-    t.same(states('no-direct-internet'), ['filtered', 'prohibited'], 'the router drops some Internet traffic and rejects the rest');
+    const states = (row: string) =>
+      [...new Set(workstation.results.filter((result) => result.row === row).map((result) => result.state))].sort();
+    t.same(
+      states('no-direct-internet'),
+      ['filtered', 'prohibited'],
+      'the router drops some Internet traffic and rejects the rest',
+    );
     t.same(states('tightgate-only-intended'), ['closed', 'prohibited'], 'resets below 1025, admin-prohibited above');
-    const prohibited = workstation.results.filter((result) => result.row === 'no-direct-internet' && result.state === 'prohibited');
-    t.same(prohibited.map((result) => `${result.kind}:${result.target.port ?? '-'}`).sort(), ['dns:53', 'dns:53', 'icmp:-', 'icmp:-', ...['22', '25', '80'].flatMap((port) => [`tcp:${port}`, `tcp:${port}`])].sort(), 'TCP 22, 25, 80, DNS and echo are rejected, on both canaries');
-    for (const result of prohibited) t.match(result.reason, /^rejected by 192\.0\.2\.1: ICMP (admin|host|net)-prohibited \(3\/(13|10|9)\)/);
+    const prohibited = workstation.results.filter(
+      (result) => result.row === 'no-direct-internet' && result.state === 'prohibited',
+    );
+    t.same(
+      prohibited.map((result) => `${result.kind}:${result.target.port ?? '-'}`).sort(),
+      [
+        'dns:53',
+        'dns:53',
+        'icmp:-',
+        'icmp:-',
+        ...['22', '25', '80'].flatMap((port) => [`tcp:${port}`, `tcp:${port}`]),
+      ].sort(),
+      'TCP 22, 25, 80, DNS and echo are rejected, on both canaries',
+    );
+    for (const result of prohibited)
+      t.match(result.reason, /^rejected by 192\.0\.2\.1: ICMP (admin|host|net)-prohibited \(3\/(13|10|9)\)/);
   });
 
   t.test('JUnit, TAP and Nagios output of the same run are well-formed and agree with it', async (t) => {
-    const [junit, tap, nagios] = await Promise.all([run('tightgate', { format: 'junit' }), run('tightgate', { format: 'tap' }), run('tightgate', { format: 'nagios' })]);
+    const [junit, tap, nagios] = await Promise.all([
+      run('tightgate', { format: 'junit' }),
+      run('tightgate', { format: 'tap' }),
+      run('tightgate', { format: 'nagios' }),
+    ]);
     const expected = baseline.get('tightgate')!;
     const rows = [...new Set(expected.results.map((result) => result.row))];
 
     t.equal(junit.code, 0, junit.stderr);
     t.equal(xmlProblem(junit.stdout), null, 'JUnit is well-formed XML');
-    t.same([...junit.stdout.matchAll(/<testsuite name="([^"]*)"/g)].map((match) => match[1]), rows, 'a testsuite per row');
+    t.same(
+      [...junit.stdout.matchAll(/<testsuite name="([^"]*)"/g)].map((match) => match[1]),
+      rows,
+      'a testsuite per row',
+    );
     t.equal(junit.stdout.match(/<testcase /g)?.length, expected.results.length, 'a testcase per probe');
     t.notMatch(junit.stdout, /<failure/);
 
@@ -153,14 +248,25 @@ if (!needsLab(t)) {
     const points = lines.filter((line) => /^(not )?ok \d+ /.test(line));
     t.equal(points.length, Number(plan?.[1]), 'the plan matches the test points');
     t.equal(points.length, expected.results.length);
-    t.ok(points.every((line, index) => line.startsWith(`ok ${index + 1} - `)), 'numbered in order, all ok');
+    t.ok(
+      points.every((line, index) => line.startsWith(`ok ${index + 1} - `)),
+      'numbered in order, all ok',
+    );
 
     t.equal(nagios.code, 0, 'Nagios OK is exit 0');
     const [status, ...details] = nagios.stdout.trimEnd().split('\n');
     const total = expected.results.length;
-    t.match(status, new RegExp(`^REACHGATE OK - ${total} of ${total} pass, 0 fail, 0 inconclusive, 0 error \\(site-lab tightgate\\) \\| `));
+    t.match(
+      status,
+      new RegExp(
+        `^REACHGATE OK - ${total} of ${total} pass, 0 fail, 0 inconclusive, 0 error \\(site-lab tightgate\\) \\| `,
+      ),
+    );
     const perfdata = status!.split(' | ')[1]!.split(' ');
-    t.ok(perfdata.every((item) => /^[a-z]+=[\d.]+s?;[\d.]*;[\d.]*;[\d.]*;[\d.]*$/.test(item)), `perfdata label=value;warn;crit;min;max: ${perfdata.join(' ')}`);
+    t.ok(
+      perfdata.every((item) => /^[a-z]+=[\d.]+s?;[\d.]*;[\d.]*;[\d.]*;[\d.]*$/.test(item)),
+      `perfdata label=value;warn;crit;min;max: ${perfdata.join(' ')}`,
+    );
     t.same(details, [], 'no detail lines when everything passed');
   });
 
@@ -169,22 +275,34 @@ if (!needsLab(t)) {
     t.teardown(() => lab.route());
     const { code, report } = await runJson('workstation');
     const [viewer] = exactlyFailing(t, code, report, [`viewer tcp ${SITE.tightgate}:5900/tcp`]);
-    t.match(viewer, { state: 'prohibited', expect: 'reachable', icmp: { type: 3, code: 13, from: SITE.gateway.workstations } });
+    t.match(viewer, {
+      state: 'prohibited',
+      expect: 'reachable',
+      icmp: { type: 3, code: 13, from: SITE.gateway.workstations },
+    });
     t.match(viewer!.reason, /^rejected by 192\.0\.2\.1: ICMP admin-prohibited/);
   });
 
-  t.test('a rule that opens workstation -> Internet 443 fails exactly no-direct-internet on 443, as open', async (t) => {
-    await lab.route({ workstationToInternet: [443] });
-    t.teardown(() => lab.route());
-    const { code, report } = await runJson('workstation');
-    const failed = exactlyFailing(t, code, report, SITE.canaries.map((canary) => `no-direct-internet tcp ${canary}:443/tcp`));
-    for (const result of failed) {
-      t.match(result, { state: 'open', expect: 'blocked', control: 'tightgate' });
-      t.match(result.reason, /^connected in /);
-    }
-  });
+  t.test(
+    'a rule that opens workstation -> Internet 443 fails exactly no-direct-internet on 443, as open',
+    async (t) => {
+      await lab.route({ workstationToInternet: [443] });
+      t.teardown(() => lab.route());
+      const { code, report } = await runJson('workstation');
+      const failed = exactlyFailing(
+        t,
+        code,
+        report,
+        SITE.canaries.map((canary) => `no-direct-internet tcp ${canary}:443/tcp`),
+      );
+      for (const result of failed) {
+        t.match(result, { state: 'open', expect: 'blocked', control: 'tightgate' });
+        t.match(result.reason, /^connected in /);
+      }
+    },
+  );
 
-  t.test('an NTP drop fails exactly the tightgate\'s ntp row, as filtered; Nagios says CRITICAL', async (t) => {
+  t.test("an NTP drop fails exactly the tightgate's ntp row, as filtered; Nagios says CRITICAL", async (t) => {
     await lab.route({ ntp: 'drop' });
     t.teardown(() => lab.route());
     const [json, nagios] = await Promise.all([runJson('tightgate'), run('tightgate', { format: 'nagios' })]);
@@ -193,13 +311,21 @@ if (!needsLab(t)) {
     t.ok(ntp!.attempts > 1, `asked ${ntp!.attempts} times`);
     t.match(ntp!.reason, /^no answer within 1 s \(\d attempts\): silently dropped/);
     t.equal(nagios.code, 2, 'Nagios CRITICAL is exit 2');
-    t.match(nagios.stdout, /^REACHGATE CRITICAL - \d+ of \d+ pass, 1 fail, .*; first: ntp 198\.51\.100\.123:123\/udp no answer within 1 s/);
+    t.match(
+      nagios.stdout,
+      /^REACHGATE CRITICAL - \d+ of \d+ pass, 1 fail, .*; first: ntp 198\.51\.100\.123:123\/udp no answer within 1 s/,
+    );
     t.match(nagios.stdout, /\nFAIL ntp: ntp 198\.51\.100\.123:123\/udp filtered: no answer within/);
   });
 
   t.test('email turned on without a router rule fails exactly the email row, rejected by the router', async (t) => {
     const { code, report } = await runJson('tightgate', join(dir, 'site-email.yaml'));
-    const failed = exactlyFailing(t, code, report, [25, 110, 143, 993, 995].map((port) => `email tcp ${SITE.mailServer}:${port}/tcp`));
+    const failed = exactlyFailing(
+      t,
+      code,
+      report,
+      [25, 110, 143, 993, 995].map((port) => `email tcp ${SITE.mailServer}:${port}/tcp`),
+    );
     for (const result of failed) {
       t.match(result, { state: 'prohibited', expect: 'reachable', icmp: { from: SITE.gateway.dmz } });
       t.match(result.reason, /^rejected by 198\.51\.100\.1: ICMP admin-prohibited/);

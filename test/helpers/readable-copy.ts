@@ -53,7 +53,9 @@ function withoutBuildSources(module: string): string[] {
   if (!existsSync(join(ROOT, module, 'binding.gyp'))) return [module];
   const release = join(module, 'build', 'Release');
   const addons = existsSync(join(ROOT, release))
-    ? readdirSync(join(ROOT, release)).filter((name) => name.endsWith('.node')).map((name) => join(release, name))
+    ? readdirSync(join(ROOT, release))
+        .filter((name) => name.endsWith('.node'))
+        .map((name) => join(release, name))
     : [];
   const rest = readdirSync(join(ROOT, module))
     .filter((name) => !['build', 'deps', 'src'].includes(name))

@@ -14,7 +14,9 @@ export async function probeUsageError(args: string[]): Promise<string> {
     if (!isUsageError(error)) throw error;
     return error.hint === undefined ? error.message : `${error.message}\n${error.hint}`;
   }
-  throw new Error(code === undefined
-    ? `\`probe ${args.join(' ')}\` goes to yargs: test it with a CLI run`
-    : `\`probe ${args.join(' ')}\` was accepted and probed (exit ${code})`);
+  throw new Error(
+    code === undefined
+      ? `\`probe ${args.join(' ')}\` goes to yargs: test it with a CLI run`
+      : `\`probe ${args.join(' ')}\` was accepted and probed (exit ${code})`,
+  );
 }

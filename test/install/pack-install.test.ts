@@ -40,8 +40,12 @@ function run(
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
@@ -96,14 +100,28 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
 
   // raw-socket's build fails on a host without a C++ compiler; this compiler refuses raw-socket alone.
   const compiler = join(dir, 'c++-without-raw-socket');
-  writeFileSync(compiler, '#!/bin/sh\ncase "$(pwd -P)" in */node_modules/raw-socket/*) echo "no C++ compiler here" >&2; exit 1 ;; esac\nexec g++ "$@"\n');
+  writeFileSync(
+    compiler,
+    '#!/bin/sh\ncase "$(pwd -P)" in */node_modules/raw-socket/*) echo "no C++ compiler here" >&2; exit 1 ;; esac\nexec g++ "$@"\n',
+  );
   chmodSync(compiler, 0o755);
-  const install = (prefix: string, env: NodeJS.ProcessEnv): Promise<CliRun> => run('npm', [
-    'install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline',
-    // npm 11 asks for install scripts to be allowed by name on global installs (and will refuse unlisted ones).
-    '--allow-scripts=better-sqlite3,raw-socket',
-    tarball,
-  ], { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS, env });
+  const install = (prefix: string, env: NodeJS.ProcessEnv): Promise<CliRun> =>
+    run(
+      'npm',
+      [
+        'install',
+        '--global',
+        '--prefix',
+        prefix,
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        // npm 11 asks for install scripts to be allowed by name on global installs (and will refuse unlisted ones).
+        '--allow-scripts=better-sqlite3,raw-socket',
+        tarball,
+      ],
+      { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS, env },
+    );
   const full = join(dir, 'full');
   const degraded = join(dir, 'no-raw-socket');
   const fullInstall = await install(full, await prebuiltFrom(join(ROOT, SQLITE), join(dir, 'prebuilds-checkout')));
@@ -133,33 +151,44 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     }
   });
 
-  t.test('when raw-socket cannot be built the install still succeeds, TCP probes work and ICMP says why it is off', async (t) => {
-    t.equal(degradedInstall.code, 0, degradedInstall.stderr);
-    const installed = join(degraded, INSTALLED);
-    t.notOk(existsSync(join(installed, 'node_modules/raw-socket')), 'npm left the optional module out');
-    const addon = (prefix: string): Buffer => readFileSync(join(prefix, INSTALLED, SQLITE, ADDON));
-    t.ok(addon(degraded).equals(addon(full)), 'better-sqlite3 came prebuilt from the first install');
-    const bin = join(degraded, 'bin/reachgate');
-    t.equal((await run(bin, ['--version'])).stdout, `${VERSION}\n`);
-    const probe = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, '--json']);
-    t.equal(probe.code, 0, probe.stderr);
-    t.match(printedJson<RunReport>(probe).results, [{ state: 'open', verdict: 'pass' }]);
-    const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
-    const off = { state: 'error', verdict: 'error', reason: /raw-socket module is not installed/ };
-    t.match(printedJson<RunReport>(echo).results, [off]);
+  t.test(
+    'when raw-socket cannot be built the install still succeeds, TCP probes work and ICMP says why it is off',
+    async (t) => {
+      t.equal(degradedInstall.code, 0, degradedInstall.stderr);
+      const installed = join(degraded, INSTALLED);
+      t.notOk(existsSync(join(installed, 'node_modules/raw-socket')), 'npm left the optional module out');
+      const addon = (prefix: string): Buffer => readFileSync(join(prefix, INSTALLED, SQLITE, ADDON));
+      t.ok(addon(degraded).equals(addon(full)), 'better-sqlite3 came prebuilt from the first install');
+      const bin = join(degraded, 'bin/reachgate');
+      t.equal((await run(bin, ['--version'])).stdout, `${VERSION}\n`);
+      const probe = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, '--json']);
+      t.equal(probe.code, 0, probe.stderr);
+      t.match(printedJson<RunReport>(probe).results, [{ state: 'open', verdict: 'pass' }]);
+      const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
+      const off = { state: 'error', verdict: 'error', reason: /raw-socket module is not installed/ };
+      t.match(printedJson<RunReport>(echo).results, [off]);
 
-    const doctor = await run(bin, ['doctor', '--json']);
-    const raw = printedJson<DoctorReport>(doctor).findings.find((finding) => finding.check === 'raw-socket');
-    t.match(raw, { status: 'warn', message: /raw-socket module is not installed/, evidence: { module: 'missing' } });
-    t.match(raw?.fix, new RegExp(`then: npm install --prefix ${installed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} --no-save --omit=dev raw-socket@\\S+$`));
+      const doctor = await run(bin, ['doctor', '--json']);
+      const raw = printedJson<DoctorReport>(doctor).findings.find((finding) => finding.check === 'raw-socket');
+      t.match(raw, { status: 'warn', message: /raw-socket module is not installed/, evidence: { module: 'missing' } });
+      t.match(
+        raw?.fix,
+        new RegExp(
+          `then: npm install --prefix ${installed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} --no-save --omit=dev raw-socket@\\S+$`,
+        ),
+      );
 
-    // doctor's fix line, taken literally, brings the ICMP features back once a compiler is there.
-    const fix = raw!.fix!.replace(/^.*then: /, '').split(' ');
-    const repaired = await run(fix[0]!, [...fix.slice(1), '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS });
-    t.equal(repaired.code, 0, repaired.stderr);
-    if (root) {
-      const again = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
-      t.match(printedJson<RunReport>(again).results, [{ state: 'open', verdict: 'pass' }], again.stderr);
-    }
-  });
+      // doctor's fix line, taken literally, brings the ICMP features back once a compiler is there.
+      const fix = raw!.fix!.replace(/^.*then: /, '').split(' ');
+      const repaired = await run(fix[0]!, [...fix.slice(1), '--no-audit', '--no-fund', '--prefer-offline'], {
+        cwd: dir,
+        timeoutMs: INSTALL_TIMEOUT_MS,
+      });
+      t.equal(repaired.code, 0, repaired.stderr);
+      if (root) {
+        const again = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
+        t.match(printedJson<RunReport>(again).results, [{ state: 'open', verdict: 'pass' }], again.stderr);
+      }
+    },
+  );
 });

@@ -1,12 +1,26 @@
 import t from 'tap';
 import {
-  BerError, TAG, decodeChildren, decodeInteger, decodeOid, decodeOne, decodeSmallInteger, decodeTlv, decodeUnsigned,
-  encodeInteger, encodeNull, encodeOctetString, encodeOid, encodeSequence, encodeTlv, parseOid,
+  BerError,
+  TAG,
+  decodeChildren,
+  decodeInteger,
+  decodeOid,
+  decodeOne,
+  decodeSmallInteger,
+  decodeTlv,
+  decodeUnsigned,
+  encodeInteger,
+  encodeNull,
+  encodeOctetString,
+  encodeOid,
+  encodeSequence,
+  encodeTlv,
+  parseOid,
 } from '../../src/net/ber.js';
 
 const hex = (bytes: Buffer): string => bytes.toString('hex');
 
-t.test('integers encode in the fewest two\'s-complement octets', async (t) => {
+t.test("integers encode in the fewest two's-complement octets", async (t) => {
   t.equal(hex(encodeInteger(0)), '020100');
   t.equal(hex(encodeInteger(127)), '02017f');
   t.equal(hex(encodeInteger(128)), '02020080');
@@ -30,8 +44,14 @@ t.test('integers decode back, signed for INTEGER and unsigned for counters', asy
 t.test('an integer that is empty or absurdly long is an error', async (t) => {
   t.throws(() => decodeInteger({ tag: TAG.integer, contents: Buffer.alloc(0) }), BerError);
   t.throws(() => decodeInteger({ tag: TAG.integer, contents: Buffer.alloc(17, 1) }), BerError);
-  t.throws(() => decodeSmallInteger(decodeOne(encodeInteger(2 ** 40)), 'the request-id', 0, 2 ** 31 - 1), /the request-id is 1099511627776, outside/);
-  t.throws(() => decodeSmallInteger(decodeOne(encodeNull()), 'the version', 0, 3), /the version has tag 0x05, expected 0x02/);
+  t.throws(
+    () => decodeSmallInteger(decodeOne(encodeInteger(2 ** 40)), 'the request-id', 0, 2 ** 31 - 1),
+    /the request-id is 1099511627776, outside/,
+  );
+  t.throws(
+    () => decodeSmallInteger(decodeOne(encodeNull()), 'the version', 0, 3),
+    /the version has tag 0x05, expected 0x02/,
+  );
 });
 
 t.test('OIDs encode and decode in base 128 with the first two arcs combined', async (t) => {
@@ -71,8 +91,14 @@ t.test('lengths use the long form from 128 bytes and decode back', async (t) => 
 t.test('nested sequences decode into their children', async (t) => {
   const message = encodeSequence(encodeInteger(1), encodeOctetString('public'), encodeTlv(0xa0, encodeNull()));
   const children = decodeChildren(decodeOne(message));
-  t.same(children.map((child) => child.tag), [TAG.integer, TAG.octetString, 0xa0]);
-  t.same(decodeChildren(children[2]!).map((child) => child.tag), [TAG.null]);
+  t.same(
+    children.map((child) => child.tag),
+    [TAG.integer, TAG.octetString, 0xa0],
+  );
+  t.same(
+    decodeChildren(children[2]!).map((child) => child.tag),
+    [TAG.null],
+  );
 });
 
 t.test('garbage never crashes the decoder: it is a BerError', async (t) => {
@@ -89,7 +115,11 @@ t.test('garbage never crashes the decoder: it is a BerError', async (t) => {
   for (const [what, bytes] of cases) {
     t.throws(() => decodeOne(Buffer.from(bytes.replace(/\s/g, ''), 'hex')), BerError, what);
   }
-  t.throws(() => decodeChildren({ tag: TAG.sequence, contents: Buffer.from('0201010205', 'hex') }), BerError, 'a child cut off');
+  t.throws(
+    () => decodeChildren({ tag: TAG.sequence, contents: Buffer.from('0201010205', 'hex') }),
+    BerError,
+    'a child cut off',
+  );
   t.throws(() => decodeTlv(Buffer.from('0201', 'hex'), 0), BerError);
 });
 

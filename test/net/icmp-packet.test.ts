@@ -23,16 +23,34 @@ function icmp4(type: number, code: number): Buffer {
 t.test('an admin-prohibited error names the router and quotes the probe it answers', async (t) => {
   const error = parseIcmp4(icmp4(3, 13), '192.0.2.1');
   t.same(error, {
-    family: 4, type: 3, code: 13, from: '192.0.2.1',
-    quoted: { protocol: 'tcp', source: '192.0.2.2', destination: '198.51.100.10', sourcePort: 40000, destinationPort: 5900 },
+    family: 4,
+    type: 3,
+    code: 13,
+    from: '192.0.2.1',
+    quoted: {
+      protocol: 'tcp',
+      source: '192.0.2.2',
+      destination: '198.51.100.10',
+      sourcePort: 40000,
+      destinationPort: 5900,
+    },
   });
   t.equal(meaningOf(error!).state, 'prohibited');
   t.equal(describeIcmp(error!), 'ICMP admin-prohibited (3/13)');
 });
 
 t.test('ICMP codes map to the states of the result model', async (t) => {
-  const states = Object.fromEntries([0, 1, 3, 9, 10, 13].map((code) => [code, meaningOf({ family: 4, type: 3, code }).state]));
-  t.same(states, { 0: 'unreachable', 1: 'unreachable', 3: 'closed', 9: 'prohibited', 10: 'prohibited', 13: 'prohibited' });
+  const states = Object.fromEntries(
+    [0, 1, 3, 9, 10, 13].map((code) => [code, meaningOf({ family: 4, type: 3, code }).state]),
+  );
+  t.same(states, {
+    0: 'unreachable',
+    1: 'unreachable',
+    3: 'closed',
+    9: 'prohibited',
+    10: 'prohibited',
+    13: 'prohibited',
+  });
   t.equal(meaningOf({ family: 4, type: 11, code: 0 }).state, 'unreachable');
   t.equal(meaningOf({ family: 6, type: 1, code: 1 }).state, 'prohibited');
   t.equal(meaningOf({ family: 6, type: 1, code: 4 }).state, 'closed');
@@ -57,7 +75,13 @@ t.test('an ICMPv6 admin-prohibited error quotes the IPv6 probe', async (t) => {
   message.writeUInt16BE(50000, 48);
   message.writeUInt16BE(53, 50);
   const error = parseIcmp6(message, '2001:db8:1::1');
-  t.same(error?.quoted, { protocol: 'udp', source: '2001:db8:1::2', destination: '2001:db8:2::10', sourcePort: 50000, destinationPort: 53 });
+  t.same(error?.quoted, {
+    protocol: 'udp',
+    source: '2001:db8:1::2',
+    destination: '2001:db8:2::10',
+    sourcePort: 50000,
+    destinationPort: 53,
+  });
   t.equal(describeIcmp(error!), 'ICMPv6 admin-prohibited (1/1)');
 });
 

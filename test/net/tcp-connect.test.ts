@@ -7,8 +7,13 @@ import { tcpListener, vacantTcpPort } from '../probes/in-process.js';
 
 function spec(port: number, attempts = 1): ResolvedProbeSpec {
   return {
-    id: `tcp:127.0.0.1:${port}`, kind: 'tcp', target: { host: '127.0.0.1', address: '127.0.0.1', port, protocol: 'tcp' },
-    expect: 'reachable', options: {}, timeoutMs: 1000, attempts,
+    id: `tcp:127.0.0.1:${port}`,
+    kind: 'tcp',
+    target: { host: '127.0.0.1', address: '127.0.0.1', port, protocol: 'tcp' },
+    expect: 'reachable',
+    options: {},
+    timeoutMs: 1000,
+    attempts,
   };
 }
 
@@ -30,7 +35,10 @@ t.test('a listener gives a connected socket with its round-trip time and the att
 t.test('a refusal is the observation of a closed port', async (t) => {
   const port = await vacantTcpPort();
   const connection = await connectToTarget(spec(port), context());
-  t.match(connection, { kind: 'unanswered', observation: { state: 'closed', attempts: 1, reason: /^refused \(TCP reset\)/ } });
+  t.match(connection, {
+    kind: 'unanswered',
+    observation: { state: 'closed', attempts: 1, reason: /^refused \(TCP reset\)/ },
+  });
 });
 
 t.test('a deadline already passed with several attempts ends at once as silence, one attempt started', async (t) => {

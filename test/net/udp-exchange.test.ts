@@ -17,10 +17,15 @@ t.test('sendTimes starts at once and doubles the gap, all inside the deadline', 
 });
 
 /** A loopback responder: `answer` says what to send back to a request, from which socket. */
-async function responder(t: Test, answer: (request: Buffer, count: number) => Array<{ bytes: Buffer; fromOther?: boolean }>): Promise<{ port: number; requests: Buffer[] }> {
+async function responder(
+  t: Test,
+  answer: (request: Buffer, count: number) => Array<{ bytes: Buffer; fromOther?: boolean }>,
+): Promise<{ port: number; requests: Buffer[] }> {
   const main = createSocket('udp4');
   const other = createSocket('udp4');
-  await Promise.all([main, other].map((socket) => new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))));
+  await Promise.all(
+    [main, other].map((socket) => new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))),
+  );
   t.teardown(() => {
     main.close();
     other.close();
@@ -28,7 +33,8 @@ async function responder(t: Test, answer: (request: Buffer, count: number) => Ar
   const requests: Buffer[] = [];
   main.on('message', (request, peer) => {
     requests.push(request);
-    for (const { bytes, fromOther } of answer(request, requests.length)) (fromOther ? other : main).send(bytes, peer.port, peer.address);
+    for (const { bytes, fromOther } of answer(request, requests.length))
+      (fromOther ? other : main).send(bytes, peer.port, peer.address);
   });
   return { port: main.address().port, requests };
 }
@@ -49,11 +55,21 @@ function idCodec(): UdpCodec<number> & { ids: Set<number> } {
   };
 }
 
-function exchange<Reply>(port: number, codec: UdpCodec<Reply>, options: { attempts?: number; timeoutMs?: number; signal?: AbortSignal; localAddress?: string } = {}): Promise<UdpOutcome<Reply>> {
+function exchange<Reply>(
+  port: number,
+  codec: UdpCodec<Reply>,
+  options: { attempts?: number; timeoutMs?: number; signal?: AbortSignal; localAddress?: string } = {},
+): Promise<UdpOutcome<Reply>> {
   const timeoutMs = options.timeoutMs ?? 400;
   const signal = options.signal ?? AbortSignal.timeout(timeoutMs);
   return exchangeUdp({
-    address: '127.0.0.1', port, codec, attempts: options.attempts ?? 3, timeoutMs, signal, icmp: null,
+    address: '127.0.0.1',
+    port,
+    codec,
+    attempts: options.attempts ?? 3,
+    timeoutMs,
+    signal,
+    icmp: null,
     ...(options.localAddress ? { localAddress: options.localAddress } : {}),
   });
 }
@@ -80,9 +96,14 @@ t.test('only wrong ids back is silence after every attempt', async (t) => {
 });
 
 t.test('each attempt is a fresh request, and an answer to the third ends it', async (t) => {
-  const { port, requests } = await responder(t, (request, count) => (count === 3 ? [{ bytes: reply(request[1]!) }] : []));
+  const { port, requests } = await responder(t, (request, count) =>
+    count === 3 ? [{ bytes: reply(request[1]!) }] : [],
+  );
   t.match(await exchange(port, idCodec(), { attempts: 4 }), { kind: 'reply', reply: 102, attempts: 3 });
-  t.same(requests.map((request) => request[1]), [100, 101, 102]);
+  t.same(
+    requests.map((request) => request[1]),
+    [100, 101, 102],
+  );
 });
 
 t.test('an answer to an earlier attempt still counts after a retry', async (t) => {
@@ -90,7 +111,7 @@ t.test('an answer to an earlier attempt still counts after a retry', async (t) =
   t.match(await exchange(port, idCodec()), { kind: 'reply', reply: 100, attempts: 2 });
 });
 
-t.test('a valid reply from another port is ignored: the connected socket takes only the target\'s', async (t) => {
+t.test("a valid reply from another port is ignored: the connected socket takes only the target's", async (t) => {
   const { port } = await responder(t, (request) => [{ bytes: reply(request[1]!), fromOther: true }]);
   t.same(await exchange(port, idCodec()), { kind: 'silent', attempts: 3 });
 });
@@ -134,7 +155,12 @@ t.test('a deadline that already passed settles at once, having sent nothing', as
 
 t.test('a local address this host lacks fails with EADDRNOTAVAIL before anything is sent', async (t) => {
   const { port, requests } = await responder(t, () => []);
-  t.match(await exchange(port, idCodec(), { localAddress: '192.0.2.99' }), { kind: 'failed', errno: 'EADDRNOTAVAIL', attempts: 0, rttMs: 0 });
+  t.match(await exchange(port, idCodec(), { localAddress: '192.0.2.99' }), {
+    kind: 'failed',
+    errno: 'EADDRNOTAVAIL',
+    attempts: 0,
+    rttMs: 0,
+  });
   t.equal(requests.length, 0);
 });
 

@@ -133,9 +133,11 @@ t.test('SERVFAIL fails the check', async (t) => {
 });
 
 t.test('a truncated UDP answer is asked again over TCP', async (t) => {
-  const port = await responder(t, (_query, transport) => (transport === 'udp'
-    ? { flags: dnsPacket.RECURSION_AVAILABLE | dnsPacket.TRUNCATED_RESPONSE }
-    : { flags: dnsPacket.RECURSION_AVAILABLE, answers: [A_RECORD] }));
+  const port = await responder(t, (_query, transport) =>
+    transport === 'udp'
+      ? { flags: dnsPacket.RECURSION_AVAILABLE | dnsPacket.TRUNCATED_RESPONSE }
+      : { flags: dnsPacket.RECURSION_AVAILABLE, answers: [A_RECORD] },
+  );
   const result = await probeInProcess(dns, loopbackSpec(dns, port, { name: 'tg.example' }));
   t.match(result, {
     state: 'open',
@@ -190,8 +192,9 @@ t.test('a server that stays silent gives filtered after every attempt', async (t
     state: 'filtered',
     verdict: 'fail',
     attempts: 3,
-    reason: 'no answer within 400 ms (3 attempts): silently dropped '
-      + '(by a filter on the way, or by a server that ignores queries from this client)',
+    reason:
+      'no answer within 400 ms (3 attempts): silently dropped ' +
+      '(by a filter on the way, or by a server that ignores queries from this client)',
   });
 });
 

@@ -34,9 +34,17 @@ t.test('an echo request carries its identifier, sequence and a valid checksum', 
 
 t.test('an echo reply counts only with our identifier and token, and shows the IPv4 TTL', async (t) => {
   const request = echoRequest(4, 0x1234, 1, TOKEN);
-  t.same(parseEchoReply(4, ipv4(63, replyTo(request, 0)), 0x1234, TOKEN), { sequence: 1, ttl: 63, bytes: request.length });
+  t.same(parseEchoReply(4, ipv4(63, replyTo(request, 0)), 0x1234, TOKEN), {
+    sequence: 1,
+    ttl: 63,
+    bytes: request.length,
+  });
   t.equal(parseEchoReply(4, ipv4(63, replyTo(request, 0)), 0x4321, TOKEN), undefined, 'another identifier');
-  t.equal(parseEchoReply(4, ipv4(63, replyTo(request, 0)), 0x1234, Buffer.alloc(8)), undefined, 'another token: another process');
+  t.equal(
+    parseEchoReply(4, ipv4(63, replyTo(request, 0)), 0x1234, Buffer.alloc(8)),
+    undefined,
+    'another token: another process',
+  );
   t.equal(parseEchoReply(4, ipv4(63, request), 0x1234, TOKEN), undefined, 'a request, not a reply');
   const v6 = echoRequest(6, 0x1234, 3, TOKEN);
   t.same(parseEchoReply(6, replyTo(v6, 129), 0x1234, TOKEN), { sequence: 3, ttl: null, bytes: v6.length });
@@ -53,21 +61,32 @@ t.test('ICMP echo on real packets', async (t) => {
   if (needsLab(t)) return;
   const lab = await Lab.create(t);
   /** Load the router's forward rules, replacing the ones before. */
-  const forward = (rules: string): Promise<void> => lab.nft(lab.ns.router, `
+  const forward = (rules: string): Promise<void> =>
+    lab.nft(
+      lab.ns.router,
+      `
     flush ruleset
     table inet filter {
       chain forward {
         type filter hook forward priority 0; policy accept;
         ${rules}
       }
-    }`);
-  const probe = (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) => probeJson('icmp', args, { netns: lab.ns.client, ...options });
+    }`,
+    );
+  const probe = (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) =>
+    probeJson('icmp', args, { netns: lab.ns.client, ...options });
 
   t.test('the server answers: open, with the round-trip time and the TTL one router took off', async (t) => {
     await forward('');
     const { code, result } = await probe([SERVER]);
     t.equal(code, 0);
-    t.match(result, { state: 'open', verdict: 'pass', attempts: 1, target: { address: SERVER, port: null, protocol: 'icmp' }, evidence: { ttl: 63, sequence: 1 } });
+    t.match(result, {
+      state: 'open',
+      verdict: 'pass',
+      attempts: 1,
+      target: { address: SERVER, port: null, protocol: 'icmp' },
+      evidence: { ttl: 63, sequence: 1 },
+    });
     t.ok(result.rtt_ms! > 0);
     t.match(result.reason, /^echo reply in [\d.]+ ms, ttl 63$/);
   });
@@ -86,12 +105,15 @@ t.test('ICMP echo on real packets', async (t) => {
 
   t.test('several hosts in one run each get the answer meant for them', async (t) => {
     const { report } = await probe([SERVER, ROUTER, LAB.unroutedV4, LAB.server.v6]);
-    t.same(report.results.map((r) => [r.target.address, r.state]), [
-      [SERVER, 'open'],
-      [ROUTER, 'open'],
-      [LAB.unroutedV4, 'unreachable'],
-      [LAB.server.v6, 'open'],
-    ]);
+    t.same(
+      report.results.map((r) => [r.target.address, r.state]),
+      [
+        [SERVER, 'open'],
+        [ROUTER, 'open'],
+        [LAB.unroutedV4, 'unreachable'],
+        [LAB.server.v6, 'open'],
+      ],
+    );
     t.match(report.results[1], { evidence: { ttl: 64 } });
   });
 
@@ -104,7 +126,9 @@ t.test('ICMP echo on real packets', async (t) => {
   });
 
   t.test('a reject rule with admin-prohibited gives prohibited and names the router', async (t) => {
-    await forward('icmp type echo-request reject with icmp type admin-prohibited\nicmpv6 type echo-request reject with icmpv6 type admin-prohibited');
+    await forward(
+      'icmp type echo-request reject with icmp type admin-prohibited\nicmpv6 type echo-request reject with icmpv6 type admin-prohibited',
+    );
     const { result } = await probe([SERVER]);
     t.match(result, { state: 'prohibited', verdict: 'fail', icmp: { type: 3, code: 13, from: ROUTER } });
     t.match(result.reason, /^rejected by 192\.0\.2\.1: ICMP admin-prohibited \(3\/13\) after /);
@@ -112,21 +136,31 @@ t.test('ICMP echo on real packets', async (t) => {
     t.match(v6.result, { state: 'prohibited', icmp: { type: 1, code: 1, from: LAB.router.clientV6 } });
   });
 
-  t.test('without raw sockets (REACHGATE_RAW_SOCKET=off) each probe is an error that says how to grant CAP_NET_RAW', async (t) => {
-    await forward('');
-    const { code, report } = await probe([SERVER, ROUTER], { env: { REACHGATE_RAW_SOCKET: 'off' } });
-    t.equal(code, 1, 'exit 1, not a crash');
-    t.equal(report.results.length, 2, 'the rest of the run goes on');
-    for (const result of report.results) {
-      t.match(result, { state: 'error', verdict: 'error', attempts: 0 });
-      t.match(result.reason, /REACHGATE_RAW_SOCKET=off.*CAP_NET_RAW: run as root, or grant it: setcap cap_net_raw\+ep/);
-    }
-  });
+  t.test(
+    'without raw sockets (REACHGATE_RAW_SOCKET=off) each probe is an error that says how to grant CAP_NET_RAW',
+    async (t) => {
+      await forward('');
+      const { code, report } = await probe([SERVER, ROUTER], { env: { REACHGATE_RAW_SOCKET: 'off' } });
+      t.equal(code, 1, 'exit 1, not a crash');
+      t.equal(report.results.length, 2, 'the rest of the run goes on');
+      for (const result of report.results) {
+        t.match(result, { state: 'error', verdict: 'error', attempts: 0 });
+        t.match(
+          result.reason,
+          /REACHGATE_RAW_SOCKET=off.*CAP_NET_RAW: run as root, or grant it: setcap cap_net_raw\+ep/,
+        );
+      }
+    },
+  );
 
   t.test('as an unprivileged user the probe is an error that says it lacks CAP_NET_RAW, and exits 1', async (t) => {
     const { code, result, stderr } = await probe([SERVER], { user: 'nobody' });
     t.equal(code, 1);
-    t.match(result, { state: 'error', verdict: 'error', reason: /this process lacks CAP_NET_RAW.*setcap cap_net_raw\+ep/ });
+    t.match(result, {
+      state: 'error',
+      verdict: 'error',
+      reason: /this process lacks CAP_NET_RAW.*setcap cap_net_raw\+ep/,
+    });
     t.notMatch(stderr, /internal error/);
   });
 });

@@ -14,7 +14,13 @@ const REALM = 'LAB.TEST';
 const PORT = { kdc: 88, drop: 1088, prohibited: 2088, wrongRealm: 3088, garbage: 3089, vacant: 89 };
 
 t.test('an AS-REQ is application 10 with pvno 5, msg-type 10, our realm, krbtgt/REALM and the nonce', async (t) => {
-  const request = encodeAsRequest({ cname: ['reachgate-probe'], realm: REALM, nonce: 0x12345678, etypes: [18, 17], till: new Date('2030-01-02T03:04:05Z') });
+  const request = encodeAsRequest({
+    cname: ['reachgate-probe'],
+    realm: REALM,
+    nonce: 0x12345678,
+    etypes: [18, 17],
+    till: new Date('2030-01-02T03:04:05Z'),
+  });
   t.equal(request[0], 0x6a, '[APPLICATION 10]');
   const text = request.toString('latin1');
   t.match(text, /\xa1\x03\x02\x01\x05/, 'pvno [1] INTEGER 5');
@@ -23,7 +29,11 @@ t.test('an AS-REQ is application 10 with pvno 5, msg-type 10, our realm, krbtgt/
   t.match(text, /\x1b\x06krbtgt\x1b\x08LAB\.TEST/, 'sname krbtgt/LAB.TEST');
   t.match(text, /\x02\x04\x12\x34\x56\x78/, 'nonce');
   t.match(text, /20300102030405Z/, 'till as KerberosTime');
-  t.equal(request.length, request[1]! & 0x80 ? 2 + (request[1]! & 0x7f) + request.readUIntBE(2, request[1]! & 0x7f) : 2 + request[1]!, 'the outer length covers the message exactly');
+  t.equal(
+    request.length,
+    request[1]! & 0x80 ? 2 + (request[1]! & 0x7f) + request.readUIntBE(2, request[1]! & 0x7f) : 2 + request[1]!,
+    'the outer length covers the message exactly',
+  );
 });
 
 t.test('anything but a well-formed KRB-ERROR or AS-REP decodes to nothing', async (t) => {
@@ -42,7 +52,10 @@ t.test('bad kerberos options exit 2 before anything is sent', async (t) => {
     [[], /The kerberos probe needs `--realm`: the realm the KDC serves[\s\S]*--realm EXAMPLE\.ORG/],
     [['--realm', 'LAB TEST'], /`--realm` option to be a realm name like EXAMPLE\.ORG .*got `LAB TEST`/],
     [['--realm', 'a@b'], /`--realm` option to be a realm name/],
-    [['--realm', REALM, '--principal', 'user@LAB.TEST'], /`--principal` option to be a principal name like user or service\/host, without @REALM, got `user@LAB\.TEST`[\s\S]*--realm/],
+    [
+      ['--realm', REALM, '--principal', 'user@LAB.TEST'],
+      /`--principal` option to be a principal name like user or service\/host, without @REALM, got `user@LAB\.TEST`[\s\S]*--realm/,
+    ],
     [['--realm', REALM, '--principal', 'host//x'], /`--principal` option to be a principal name/],
     [['--realm'], /Not enough arguments following: realm/],
   ];
@@ -91,84 +104,160 @@ setTimeout(() => process.exit(0), 120000);
 t.test('against a real MIT KDC in the lab', async (t) => {
   if (needsLab(t)) return;
   const { lab, dir } = await filteredLab(t, 'krb', {
-    protocols: ['udp', 'tcp'], drop: [PORT.drop], prohibited: [PORT.prohibited],
+    protocols: ['udp', 'tcp'],
+    drop: [PORT.drop],
+    prohibited: [PORT.prohibited],
   });
 
   const env = { KRB5_CONFIG: join(dir, 'krb5.conf'), KRB5_KDC_PROFILE: join(dir, 'kdc.conf') };
   await writeFile(env.KRB5_CONFIG, `[libdefaults]\n default_realm = ${REALM}\n dns_lookup_kdc = false\n`);
   // The KDC answers on three ports, so the drop and reject rules stand in front of a live KDC.
   const ports = [PORT.kdc, PORT.drop, PORT.prohibited].join(', ');
-  await writeFile(env.KRB5_KDC_PROFILE, [
-    '[kdcdefaults]',
-    ` kdc_listen = ${ports}`,
-    ` kdc_tcp_listen = ${ports}`,
-    '[realms]',
-    ` ${REALM} = {`,
-    `  database_name = ${join(dir, 'principal')}`,
-    `  key_stash_file = ${join(dir, 'stash')}`,
-    `  acl_file = ${join(dir, 'kadm5.acl')}`,
-    '  supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal',
-    ' }',
-    '[logging]',
-    ' kdc = STDERR',
-    '',
-  ].join('\n'));
+  await writeFile(
+    env.KRB5_KDC_PROFILE,
+    [
+      '[kdcdefaults]',
+      ` kdc_listen = ${ports}`,
+      ` kdc_tcp_listen = ${ports}`,
+      '[realms]',
+      ` ${REALM} = {`,
+      `  database_name = ${join(dir, 'principal')}`,
+      `  key_stash_file = ${join(dir, 'stash')}`,
+      `  acl_file = ${join(dir, 'kadm5.acl')}`,
+      '  supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal',
+      ' }',
+      '[logging]',
+      ' kdc = STDERR',
+      '',
+    ].join('\n'),
+  );
   const admin = async (cmd: string, args: string[]): Promise<void> => {
     const run = await lab.exec(lab.ns.server, cmd, args, { env });
     if (run.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${run.stderr}`);
   };
   await admin('kdb5_util', ['create', '-s', '-r', REALM, '-P', 'lab-master-password', '-d', join(dir, 'principal')]);
   await admin('kadmin.local', ['-r', REALM, '-d', join(dir, 'principal'), '-q', 'addprinc -pw x known-user']);
-  await admin('kadmin.local', ['-r', REALM, '-d', join(dir, 'principal'), '-q', 'addprinc -pw x +requires_preauth preauth-user']);
+  await admin('kadmin.local', [
+    '-r',
+    REALM,
+    '-d',
+    join(dir, 'principal'),
+    '-q',
+    'addprinc -pw x +requires_preauth preauth-user',
+  ]);
   const kdc = await lab.spawn(lab.ns.server, 'krb5kdc', ['-n', '-r', REALM], { env });
   await printed(kdc, 'commencing operation', 'krb5kdc');
-  const rewriter = await lab.spawn(lab.ns.server, process.execPath, ['-e', REWRITER, SERVER, String(PORT.kdc), `${PORT.wrongRealm}:wrong-realm`, `${PORT.garbage}:garbage`]);
+  const rewriter = await lab.spawn(lab.ns.server, process.execPath, [
+    '-e',
+    REWRITER,
+    SERVER,
+    String(PORT.kdc),
+    `${PORT.wrongRealm}:wrong-realm`,
+    `${PORT.garbage}:garbage`,
+  ]);
   await printed(rewriter, 'ready', 'the reply rewriter');
 
   /** Probe from the client namespace and return the RunReport it printed. */
   const probe = (args: string[]) => probeJson('kerberos', args, { netns: lab.ns.client });
 
   for (const transport of ['udp', 'tcp'] as const) {
-    t.test(`over ${transport}, the made-up principal draws KRB-ERROR C_PRINCIPAL_UNKNOWN: open, the KDC answered`, async (t) => {
-      const { code, result } = await probe([SERVER, '--realm', REALM, ...(transport === 'tcp' ? ['--tcp'] : [])]);
-      t.equal(code, 0);
-      t.match(result, { state: 'open', verdict: 'pass', check: { ok: true }, target: { port: 88, protocol: transport } });
-      t.match(result.evidence, { message: 'KRB-ERROR', transport, error_code: 6, error_name: 'KDC_ERR_C_PRINCIPAL_UNKNOWN', realm: REALM, principal: `reachgate-probe@${REALM}` });
-      t.ok(Math.abs(Date.parse((result.evidence as { server_time: string }).server_time) - Date.now()) < 60_000, 'the KDC\'s clock');
-      t.match(result.reason, /^KDC answered in .* ms; KRB-ERROR 6 KDC_ERR_C_PRINCIPAL_UNKNOWN for reachgate-probe@LAB\.TEST \(as expected: reachgate-probe is made up\)$/);
-    });
+    t.test(
+      `over ${transport}, the made-up principal draws KRB-ERROR C_PRINCIPAL_UNKNOWN: open, the KDC answered`,
+      async (t) => {
+        const { code, result } = await probe([SERVER, '--realm', REALM, ...(transport === 'tcp' ? ['--tcp'] : [])]);
+        t.equal(code, 0);
+        t.match(result, {
+          state: 'open',
+          verdict: 'pass',
+          check: { ok: true },
+          target: { port: 88, protocol: transport },
+        });
+        t.match(result.evidence, {
+          message: 'KRB-ERROR',
+          transport,
+          error_code: 6,
+          error_name: 'KDC_ERR_C_PRINCIPAL_UNKNOWN',
+          realm: REALM,
+          principal: `reachgate-probe@${REALM}`,
+        });
+        t.ok(
+          Math.abs(Date.parse((result.evidence as { server_time: string }).server_time) - Date.now()) < 60_000,
+          "the KDC's clock",
+        );
+        t.match(
+          result.reason,
+          /^KDC answered in .* ms; KRB-ERROR 6 KDC_ERR_C_PRINCIPAL_UNKNOWN for reachgate-probe@LAB\.TEST \(as expected: reachgate-probe is made up\)$/,
+        );
+      },
+    );
   }
 
   t.test('a principal that needs pre-authentication draws KDC_ERR_PREAUTH_REQUIRED', async (t) => {
     const { result } = await probe([SERVER, '--realm', REALM, '--principal', 'preauth-user']);
-    t.match(result, { state: 'open', verdict: 'pass', evidence: { error_code: 25, error_name: 'KDC_ERR_PREAUTH_REQUIRED' } });
+    t.match(result, {
+      state: 'open',
+      verdict: 'pass',
+      evidence: { error_code: 25, error_name: 'KDC_ERR_PREAUTH_REQUIRED' },
+    });
     t.match(result.reason, /the principal exists and needs pre-authentication/);
   });
 
   t.test('a principal without pre-authentication draws an AS-REP, accepted on its cleartext names', async (t) => {
     for (const extra of [[], ['--tcp']]) {
       const { result } = await probe([SERVER, '--realm', REALM, '--principal', 'known-user', ...extra]);
-      t.match(result, { state: 'open', verdict: 'pass', evidence: { message: 'AS-REP', realm: REALM, ticket_service: `krbtgt/${REALM}@${REALM}` } });
+      t.match(result, {
+        state: 'open',
+        verdict: 'pass',
+        evidence: { message: 'AS-REP', realm: REALM, ticket_service: `krbtgt/${REALM}@${REALM}` },
+      });
       t.match(result.reason, /AS-REP: it issued a ticket for known-user@LAB\.TEST without pre-authentication/);
     }
   });
 
-  t.test('a realm the KDC does not serve, for a principal that must exist, is a failed check naming the realm', async (t) => {
-    // MIT's single-realm KDC looks every name up in its one database: known-user@OTHER.TEST is "unknown".
-    const { code, result } = await probe([SERVER, '--realm', 'OTHER.TEST', '--principal', 'known-user', '--expect-known-principal']);
-    t.equal(code, 1);
-    t.match(result, { state: 'open', verdict: 'fail', check: { ok: false }, evidence: { error_code: 6, realm: 'OTHER.TEST' } });
-    t.match(result.check!.detail, /^KRB-ERROR 6 KDC_ERR_C_PRINCIPAL_UNKNOWN: the KDC does not know known-user@OTHER\.TEST: the realm is wrong or the principal does not exist$/);
-    const existing = await probe([SERVER, '--realm', REALM, '--principal', 'known-user', '--expect-known-principal']);
-    t.match(existing.result, { state: 'open', verdict: 'pass' });
-  });
+  t.test(
+    'a realm the KDC does not serve, for a principal that must exist, is a failed check naming the realm',
+    async (t) => {
+      // MIT's single-realm KDC looks every name up in its one database: known-user@OTHER.TEST is "unknown".
+      const { code, result } = await probe([
+        SERVER,
+        '--realm',
+        'OTHER.TEST',
+        '--principal',
+        'known-user',
+        '--expect-known-principal',
+      ]);
+      t.equal(code, 1);
+      t.match(result, {
+        state: 'open',
+        verdict: 'fail',
+        check: { ok: false },
+        evidence: { error_code: 6, realm: 'OTHER.TEST' },
+      });
+      t.match(
+        result.check!.detail,
+        /^KRB-ERROR 6 KDC_ERR_C_PRINCIPAL_UNKNOWN: the KDC does not know known-user@OTHER\.TEST: the realm is wrong or the principal does not exist$/,
+      );
+      const existing = await probe([SERVER, '--realm', REALM, '--principal', 'known-user', '--expect-known-principal']);
+      t.match(existing.result, { state: 'open', verdict: 'pass' });
+    },
+  );
 
-  t.test('KDC_ERR_WRONG_REALM (the real KDC\'s reply with its error code rewritten to 68) is a failed check naming the realm', async (t) => {
-    const { code, result } = await probe([`${SERVER}:${PORT.wrongRealm}`, '--realm', REALM]);
-    t.equal(code, 1);
-    t.match(result, { state: 'open', verdict: 'fail', evidence: { error_code: 68, error_name: 'KDC_ERR_WRONG_REALM' } });
-    t.match(result.reason, /^KDC answered in .*, but KRB-ERROR 68 KDC_ERR_WRONG_REALM: the KDC does not serve realm LAB\.TEST$/);
-  });
+  t.test(
+    "KDC_ERR_WRONG_REALM (the real KDC's reply with its error code rewritten to 68) is a failed check naming the realm",
+    async (t) => {
+      const { code, result } = await probe([`${SERVER}:${PORT.wrongRealm}`, '--realm', REALM]);
+      t.equal(code, 1);
+      t.match(result, {
+        state: 'open',
+        verdict: 'fail',
+        evidence: { error_code: 68, error_name: 'KDC_ERR_WRONG_REALM' },
+      });
+      t.match(
+        result.reason,
+        /^KDC answered in .*, but KRB-ERROR 68 KDC_ERR_WRONG_REALM: the KDC does not serve realm LAB\.TEST$/,
+      );
+    },
+  );
 
   t.test('replies that are not a whole Kerberos message are ignored: filtered', async (t) => {
     const { result } = await probe([`${SERVER}:${PORT.garbage}`, '--realm', REALM, '--timeout', '1s']);
@@ -186,7 +275,12 @@ t.test('against a real MIT KDC in the lab', async (t) => {
 
   t.test('a drop rule in front of the live KDC gives filtered after every attempt', async (t) => {
     const udp = await probe([`${SERVER}:${PORT.drop}`, '--realm', REALM, '--timeout', '1s']);
-    t.match(udp.result, { state: 'filtered', verdict: 'fail', attempts: 3, reason: /^no answer within 1 s \(3 attempts\): silently dropped/ });
+    t.match(udp.result, {
+      state: 'filtered',
+      verdict: 'fail',
+      attempts: 3,
+      reason: /^no answer within 1 s \(3 attempts\): silently dropped/,
+    });
     const tcp = await probe([`${SERVER}:${PORT.drop}`, '--realm', REALM, '--tcp', '--timeout', '1s']);
     t.match(tcp.result, { state: 'filtered', attempts: 1, target: { protocol: 'tcp' } });
   });

@@ -60,10 +60,12 @@ t.test('a banner that does not match fails the check on an open port', async (t)
 
 t.test('--send writes the request and the reply is checked', async (t) => {
   t.plan(2);
-  const { port } = await tcpListener(t, (socket) => socket.once('data', (request) => {
-    t.equal(request.toString('latin1'), 'PING\r\n');
-    socket.write('+PONG\r\n');
-  }));
+  const { port } = await tcpListener(t, (socket) =>
+    socket.once('data', (request) => {
+      t.equal(request.toString('latin1'), 'PING\r\n');
+      socket.write('+PONG\r\n');
+    }),
+  );
   const result = await probeInProcess(tcp, loopbackSpec(tcp, port, { send: 'PING\\r\\n', 'expect-reply': '^\\+PONG' }));
   t.match(result, {
     state: 'open',

@@ -4,12 +4,24 @@ import { filteredLab } from '../lab/filtered-lab.js';
 import { probeJson } from '../helpers/cli.js';
 
 // Every state of the result model, on real packets: a client, a router with nftables, a server.
-const PORT = { open: 7000, drop: 7001, prohibited: 7002, hostUnreachable: 7003, reset: 7004, vacant: 7005, tls: 7443, echo: 7007 };
+const PORT = {
+  open: 7000,
+  drop: 7001,
+  prohibited: 7002,
+  hostUnreachable: 7003,
+  reset: 7004,
+  vacant: 7005,
+  tls: 7443,
+  echo: 7007,
+};
 const SERVER = LAB.server.v4;
 
 if (!needsLab(t)) {
   const { lab } = await filteredLab(t, 'tcp', {
-    protocols: ['tcp'], drop: [PORT.drop], prohibited: [PORT.prohibited], prohibitedV6: true,
+    protocols: ['tcp'],
+    drop: [PORT.drop],
+    prohibited: [PORT.prohibited],
+    prohibitedV6: true,
     more: [
       `tcp dport ${PORT.hostUnreachable} reject with icmp type host-unreachable`,
       `tcp dport ${PORT.reset} reject with tcp reset`,
@@ -18,17 +30,28 @@ if (!needsLab(t)) {
   const cert = await lab.certificate({ cn: 'tg.test', sans: ['tg.test', SERVER] });
   const otherCa = await lab.certificate({ cn: 'other-ca.test', sans: ['other-ca.test'] });
   await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open], banner: 'SSH-2.0-lab\r\n' });
-  await lab.listen(lab.ns.server, { address: SERVER, ports: [PORT.tls], banner: 'RFB 003.008\n', tls: { cert: cert.certFile, key: cert.keyFile } });
+  await lab.listen(lab.ns.server, {
+    address: SERVER,
+    ports: [PORT.tls],
+    banner: 'RFB 003.008\n',
+    tls: { cert: cert.certFile, key: cert.keyFile },
+  });
   await lab.listen(lab.ns.server, { address: SERVER, ports: [PORT.echo], echo: true });
   await lab.dns(lab.ns.client, '127.0.0.1', { 'tg.test': [SERVER, LAB.server.v6] });
 
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) => probeJson('tcp', args, { netns: lab.ns.client, ...options });
+  const probe = (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) =>
+    probeJson('tcp', args, { netns: lab.ns.client, ...options });
 
   t.test('a listener gives open with its round-trip time', async (t) => {
     const { code, result } = await probe([`${SERVER}:${PORT.open}`]);
     t.equal(code, 0);
-    t.match(result, { state: 'open', verdict: 'pass', attempts: 1, target: { address: SERVER, port: PORT.open, protocol: 'tcp' } });
+    t.match(result, {
+      state: 'open',
+      verdict: 'pass',
+      attempts: 1,
+      target: { address: SERVER, port: PORT.open, protocol: 'tcp' },
+    });
     t.ok(result.rtt_ms! > 0);
     t.match(result.reason, /^connected in /);
   });
@@ -41,7 +64,7 @@ if (!needsLab(t)) {
     t.notOk(result.icmp);
   });
 
-  t.test('a drop rule gives filtered at the deadline, far from the kernel\'s two minutes', async (t) => {
+  t.test("a drop rule gives filtered at the deadline, far from the kernel's two minutes", async (t) => {
     const started = Date.now();
     const { result } = await probe([`${SERVER}:${PORT.drop}`, '--timeout', '500ms']);
     const elapsed = Date.now() - started;
@@ -54,7 +77,10 @@ if (!needsLab(t)) {
   t.test('a reject rule with admin-prohibited gives prohibited and names the router', async (t) => {
     const { result } = await probe([`${SERVER}:${PORT.prohibited}`]);
     t.match(result, { state: 'prohibited', icmp: { type: 3, code: 13, from: LAB.router.clientV4 } });
-    t.match(result.reason, new RegExp(`^rejected by ${LAB.router.clientV4.replace(/\./g, '\\.')}: ICMP admin-prohibited \\(3/13\\) after `));
+    t.match(
+      result.reason,
+      new RegExp(`^rejected by ${LAB.router.clientV4.replace(/\./g, '\\.')}: ICMP admin-prohibited \\(3/13\\) after `),
+    );
   });
 
   t.test('an ICMPv6 admin-prohibited gives prohibited for an IPv6 target', async (t) => {
@@ -79,19 +105,31 @@ if (!needsLab(t)) {
     t.match(result, { state: 'closed', verdict: 'fail' });
   });
 
-  t.test('several ports in one target each get their own state, and blocked passes on every blocking state', async (t) => {
-    const ports = [PORT.drop, PORT.prohibited, PORT.hostUnreachable, PORT.reset, PORT.vacant];
-    const { code, report } = await probe([`${SERVER}:${ports.join(',')}`, '--expect', 'blocked', '--timeout', '500ms']);
-    t.same(report.results.map((r) => [r.target.port, r.state, r.verdict]), [
-      [PORT.drop, 'filtered', 'pass'],
-      [PORT.prohibited, 'prohibited', 'pass'],
-      [PORT.hostUnreachable, 'unreachable', 'pass'],
-      [PORT.reset, 'closed', 'pass'],
-      [PORT.vacant, 'closed', 'pass'],
-    ]);
-    t.same(report.summary, { pass: 5, fail: 0, inconclusive: 0, error: 0 });
-    t.equal(code, 0);
-  });
+  t.test(
+    'several ports in one target each get their own state, and blocked passes on every blocking state',
+    async (t) => {
+      const ports = [PORT.drop, PORT.prohibited, PORT.hostUnreachable, PORT.reset, PORT.vacant];
+      const { code, report } = await probe([
+        `${SERVER}:${ports.join(',')}`,
+        '--expect',
+        'blocked',
+        '--timeout',
+        '500ms',
+      ]);
+      t.same(
+        report.results.map((r) => [r.target.port, r.state, r.verdict]),
+        [
+          [PORT.drop, 'filtered', 'pass'],
+          [PORT.prohibited, 'prohibited', 'pass'],
+          [PORT.hostUnreachable, 'unreachable', 'pass'],
+          [PORT.reset, 'closed', 'pass'],
+          [PORT.vacant, 'closed', 'pass'],
+        ],
+      );
+      t.same(report.summary, { pass: 5, fail: 0, inconclusive: 0, error: 0 });
+      t.equal(code, 0);
+    },
+  );
 
   t.test('an open port fails a blocked expectation and exits 1', async (t) => {
     const { code, result } = await probe([`${SERVER}:${PORT.open}`, '--expect', 'blocked']);
@@ -101,7 +139,12 @@ if (!needsLab(t)) {
 
   t.test('a name the test resolver does not know gives unresolved with its answer', async (t) => {
     const { code, result } = await probe(['nowhere.test:22', '--resolver', '127.0.0.1']);
-    t.match(result, { state: 'unresolved', verdict: 'fail', attempts: 0, target: { host: 'nowhere.test', address: null, port: 22 } });
+    t.match(result, {
+      state: 'unresolved',
+      verdict: 'fail',
+      attempts: 0,
+      target: { host: 'nowhere.test', address: null, port: 22 },
+    });
     t.match(result.reason, /nowhere\.test: name does not exist \(NXDOMAIN\) \(resolver 127\.0\.0\.1:53\)/);
     t.equal(code, 1);
   });
@@ -117,15 +160,29 @@ if (!needsLab(t)) {
   t.test('--tls reports the certificate a listener shows', async (t) => {
     const { result } = await probe([`${SERVER}:${PORT.tls}`, '--tls', '--servername', 'tg.test']);
     t.match(result, { state: 'open', verdict: 'pass', check: { ok: true } });
-    t.match(result.evidence, { tls: { subject: /CN=tg\.test/, sans: ['DNS:tg.test', `IP Address:${SERVER}`], days_left: 29 } });
+    t.match(result.evidence, {
+      tls: { subject: /CN=tg\.test/, sans: ['DNS:tg.test', `IP Address:${SERVER}`], days_left: 29 },
+    });
     t.match((result.evidence as { tls: { protocol: string } }).tls.protocol, /^TLSv1\.[23]$/);
   });
 
   t.test('--ca verifies the certificate, and an untrusted one is a failed check, not a crash', async (t) => {
     const trusted = await probe([`${SERVER}:${PORT.tls}`, '--tls', '--servername', 'tg.test', '--ca', cert.certFile]);
     t.match(trusted.result, { state: 'open', verdict: 'pass', evidence: { tls: { verified: true } } });
-    const untrusted = await probe([`${SERVER}:${PORT.tls}`, '--tls', '--servername', 'tg.test', '--ca', otherCa.certFile]);
-    t.match(untrusted.result, { state: 'open', verdict: 'fail', check: { ok: false, detail: /not trusted by --ca/ }, evidence: { tls: { verified: false } } });
+    const untrusted = await probe([
+      `${SERVER}:${PORT.tls}`,
+      '--tls',
+      '--servername',
+      'tg.test',
+      '--ca',
+      otherCa.certFile,
+    ]);
+    t.match(untrusted.result, {
+      state: 'open',
+      verdict: 'fail',
+      check: { ok: false, detail: /not trusted by --ca/ },
+      evidence: { tls: { verified: false } },
+    });
     t.equal(untrusted.code, 1);
   });
 
@@ -138,11 +195,21 @@ if (!needsLab(t)) {
     const good = await probe([`${SERVER}:${PORT.open}`, '--expect-reply', '^SSH-2\\.0']);
     t.match(good.result, { state: 'open', verdict: 'pass', check: { ok: true } });
     const bad = await probe([`${SERVER}:${PORT.open}`, '--expect-reply', '^220 ']);
-    t.match(bad.result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'reply did not match /^220 /: "SSH-2.0-lab\\r\\n"' } });
+    t.match(bad.result, {
+      state: 'open',
+      verdict: 'fail',
+      check: { ok: false, detail: 'reply did not match /^220 /: "SSH-2.0-lab\\r\\n"' },
+    });
   });
 
   t.test('--send writes a request and the reply is checked', async (t) => {
-    const { result } = await probe([`${SERVER}:${PORT.echo}`, '--send', 'PING reachgate\\r\\n', '--expect-reply', 'PING reachgate']);
+    const { result } = await probe([
+      `${SERVER}:${PORT.echo}`,
+      '--send',
+      'PING reachgate\\r\\n',
+      '--expect-reply',
+      'PING reachgate',
+    ]);
     t.match(result, { state: 'open', verdict: 'pass' });
   });
 

@@ -62,10 +62,14 @@ t.test('a silent server gives filtered after every attempt, each carrying the re
     state: 'filtered',
     verdict: 'fail',
     attempts: 3,
-    reason: 'no answer within 400 ms (3 attempts): dropped on the way, '
-      + 'or the service ignores this request (UDP silence cannot tell them apart)',
+    reason:
+      'no answer within 400 ms (3 attempts): dropped on the way, ' +
+      'or the service ignores this request (UDP silence cannot tell them apart)',
   });
-  t.same(received.map((datagram) => datagram.toString('hex')), ['0001', '0001', '0001']);
+  t.same(
+    received.map((datagram) => datagram.toString('hex')),
+    ['0001', '0001', '0001'],
+  );
 });
 
 t.test('a closed port gives closed from the ICMP port unreachable', async (t) => {

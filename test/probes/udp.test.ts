@@ -21,7 +21,9 @@ setTimeout(() => process.exit(0), 120000);
 
 /** A DNS query for `name` A with a fixed id, as hex for --send-hex. */
 function dnsQueryHex(name: string, id: number): string {
-  return dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name, class: 'IN' }] }).toString('hex');
+  return dnsPacket
+    .encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name, class: 'IN' }] })
+    .toString('hex');
 }
 
 t.test('bad udp options exit 2 before anything is sent', async (t) => {
@@ -43,19 +45,31 @@ t.test('bad udp options exit 2 before anything is sent', async (t) => {
 t.test('on real packets: a client, a router with nftables, a server with an echo responder and dnsmasq', async (t) => {
   if (needsLab(t)) return;
   const { lab } = await filteredLab(t, 'udp', {
-    protocols: ['udp'], drop: [PORT.drop], prohibited: [PORT.prohibited], prohibitedV6: true,
+    protocols: ['udp'],
+    drop: [PORT.drop],
+    prohibited: [PORT.prohibited],
+    prohibitedV6: true,
   });
   await printed(await lab.spawn(lab.ns.server, process.execPath, ['-e', ECHO]), 'ready', 'the UDP echo responder');
   await lab.dns(lab.ns.server, SERVER, { 'tg.test': [SERVER] });
 
   /** Probe from a lab namespace (the client by default) and return the RunReport it printed. */
-  const probe = (args: string[], options: { netns?: string; env?: NodeJS.ProcessEnv } = {}) => probeJson('udp', args, { netns: lab.ns.client, ...options });
+  const probe = (args: string[], options: { netns?: string; env?: NodeJS.ProcessEnv } = {}) =>
+    probeJson('udp', args, { netns: lab.ns.client, ...options });
 
   t.test('a datagram back from the target is open, and --expect-reply checks it', async (t) => {
-    const { code, result } = await probe([`${SERVER}:${PORT.echo}`, '--send', 'ping\\r\\n', '--expect-reply', '^echo:ping\\r\\n$']);
+    const { code, result } = await probe([
+      `${SERVER}:${PORT.echo}`,
+      '--send',
+      'ping\\r\\n',
+      '--expect-reply',
+      '^echo:ping\\r\\n$',
+    ]);
     t.equal(code, 0);
     t.match(result, {
-      state: 'open', verdict: 'pass', check: { ok: true },
+      state: 'open',
+      verdict: 'pass',
+      check: { ok: true },
       target: { address: SERVER, port: PORT.echo, protocol: 'udp' },
       evidence: { reply: '"echo:ping\\r\\n"', length: 11 },
     });
@@ -72,13 +86,23 @@ t.test('on real packets: a client, a router with nftables, a server with an echo
   t.test('a reply that does not match is a failed check on an open port, showing the bytes', async (t) => {
     const { code, result } = await probe([`${SERVER}:${PORT.echo}`, '--send', 'ping', '--expect-reply', '^pong']);
     t.equal(code, 1);
-    t.match(result, { state: 'open', verdict: 'fail', check: { ok: false, detail: 'reply did not match /^pong/: "echo:ping"' } });
+    t.match(result, {
+      state: 'open',
+      verdict: 'fail',
+      check: { ok: false, detail: 'reply did not match /^pong/: "echo:ping"' },
+    });
     t.match(result.reason, /, but reply did not match/);
   });
 
-  t.test('hand-made DNS bytes get a real DNS server\'s answer, matched as latin1', async (t) => {
+  t.test("hand-made DNS bytes get a real DNS server's answer, matched as latin1", async (t) => {
     // The answer echoes the id 0x5247 and carries 198.51.100.10 as the bytes c6 33 64 0a.
-    const { result } = await probe([`${SERVER}:${PORT.dns}`, '--send-hex', dnsQueryHex('tg.test', 0x5247), '--expect-reply', '^RG[\\s\\S]*\\xc6\\x33\\x64\\x0a']);
+    const { result } = await probe([
+      `${SERVER}:${PORT.dns}`,
+      '--send-hex',
+      dnsQueryHex('tg.test', 0x5247),
+      '--expect-reply',
+      '^RG[\\s\\S]*\\xc6\\x33\\x64\\x0a',
+    ]);
     t.match(result, { state: 'open', verdict: 'pass', check: { ok: true } });
   });
 
@@ -89,11 +113,17 @@ t.test('on real packets: a client, a router with nftables, a server with an echo
     t.match(result.reason, /^closed: ICMP port-unreachable \(3\/3\) from 198\.51\.100\.10/);
   });
 
-  t.test('a drop rule gives filtered after every attempt, saying silence cannot tell drop from a deaf service', async (t) => {
-    const { result } = await probe([`${SERVER}:${PORT.drop}`, '--send', 'ping', '--timeout', '600ms']);
-    t.match(result, { state: 'filtered', verdict: 'fail', attempts: 3 });
-    t.match(result.reason, /^no answer within 600 ms \(3 attempts\): dropped on the way, or the service ignores this request/);
-  });
+  t.test(
+    'a drop rule gives filtered after every attempt, saying silence cannot tell drop from a deaf service',
+    async (t) => {
+      const { result } = await probe([`${SERVER}:${PORT.drop}`, '--send', 'ping', '--timeout', '600ms']);
+      t.match(result, { state: 'filtered', verdict: 'fail', attempts: 3 });
+      t.match(
+        result.reason,
+        /^no answer within 600 ms \(3 attempts\): dropped on the way, or the service ignores this request/,
+      );
+    },
+  );
 
   t.test('a reject rule with admin-prohibited gives prohibited and names the router', async (t) => {
     const { result } = await probe([`${SERVER}:${PORT.prohibited}`, '--send', 'ping']);

@@ -26,39 +26,61 @@ async function validate(t: Test, profile: string, site = GOOD_SITE) {
 }
 
 const PROFILE_CASES: Array<[string, string, string]> = [
-  ['an unknown key is named with a did-you-mean',
+  [
+    'an unknown key is named with a did-you-mean',
     'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    portz: 5900\n',
-    'profile.yaml:6:5: unknown key `portz` (did you mean `ports`?)'],
-  ['a wrong type says what was expected and what came',
+    'profile.yaml:6:5: unknown key `portz` (did you mean `ports`?)',
+  ],
+  [
+    'a wrong type says what was expected and what came',
     'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    attempts: many\n',
-    'profile.yaml:6:15: `attempts` must be a whole number, got `many`'],
-  ['an unknown variable is named with a did-you-mean',
+    'profile.yaml:6:15: `attempts` must be a whole number, got `many`',
+  ],
+  [
+    'an unknown variable is named with a did-you-mean',
     'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgat\n    ports: 5900\n',
-    'profile.yaml:5:13: unknown variable `tightgat` (did you mean `tightgate`?)'],
-  ['an unknown feature is named with a did-you-mean',
+    'profile.yaml:5:13: unknown variable `tightgat` (did you mean `tightgate`?)',
+  ],
+  [
+    'an unknown feature is named with a did-you-mean',
     'role: workstation\nprobes:\n  - row: sftp\n    kind: tcp\n    target: tightgate\n    ports: 22\n    feature: sfpt\n',
-    'profile.yaml:7:14: unknown feature `sfpt` (did you mean `sftp`?)'],
-  ['a port out of range is an error at the port',
+    'profile.yaml:7:14: unknown feature `sfpt` (did you mean `sftp`?)',
+  ],
+  [
+    'a port out of range is an error at the port',
     'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    ports: [5900, 70000]\n',
-    'profile.yaml:6:19: Port 70000 is out of range'],
-  ['an unknown probe kind is named with a did-you-mean',
+    'profile.yaml:6:19: Port 70000 is out of range',
+  ],
+  [
+    'an unknown probe kind is named with a did-you-mean',
     'role: workstation\nprobes:\n  - row: viewer\n    kind: tpc\n    target: tightgate\n    ports: 5900\n',
-    'profile.yaml:4:11: unknown probe kind `tpc` (did you mean `tcp`?)'],
-  ['a kind that is not a name is named at its value',
+    'profile.yaml:4:11: unknown probe kind `tpc` (did you mean `tcp`?)',
+  ],
+  [
+    'a kind that is not a name is named at its value',
     'role: workstation\nprobes:\n  - row: viewer\n    kind: 5\n    target: tightgate\n    ports: 5900\n',
-    'profile.yaml:4:11: `kind` must be a string, got `5`\n'],
-  ['a kind option that does not exist is named at its key',
+    'profile.yaml:4:11: `kind` must be a string, got `5`\n',
+  ],
+  [
+    'a kind option that does not exist is named at its key',
     'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    ports: 5900\n    options: { tsl: true }\n',
-    'profile.yaml:7:16: the tcp probe has no option `tsl` (did you mean `tls`?)'],
-  ['a bad kind option value is the kind\'s own message at the options',
+    'profile.yaml:7:16: the tcp probe has no option `tsl` (did you mean `tls`?)',
+  ],
+  [
+    "a bad kind option value is the kind's own message at the options",
     'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    ports: 5900\n    options: { expect-reply: "(" }\n',
-    'profile.yaml:7:14: tcp options: Expected the `--expect-reply` option to be a regular expression'],
-  ['a missing required key names the probe',
+    'profile.yaml:7:14: tcp options: Expected the `--expect-reply` option to be a regular expression',
+  ],
+  [
+    'a missing required key names the probe',
     'role: workstation\nprobes:\n  - row: viewer\n    target: tightgate\n',
-    'profile.yaml:3:5: item 1 of `probes` is missing the required key `kind`'],
-  ['broken YAML is reported at its position',
+    'profile.yaml:3:5: item 1 of `probes` is missing the required key `kind`',
+  ],
+  [
+    'broken YAML is reported at its position',
     'role: workstation\nprobes:\n  - row: viewer\n   kind: tcp\n',
-    'profile.yaml:4:'],
+    'profile.yaml:4:',
+  ],
 ];
 
 for (const [what, profile, expected] of PROFILE_CASES) {
@@ -71,7 +93,10 @@ for (const [what, profile, expected] of PROFILE_CASES) {
 }
 
 t.test('every problem in a file is reported at once', async (t) => {
-  const run = await validate(t, 'role: workstation\nprobes:\n  - row: a\n    kind: tpc\n    target: tightgat\n  - row: b\n    kind: tcp\n    target: tightgate\n    expect: maybe\n');
+  const run = await validate(
+    t,
+    'role: workstation\nprobes:\n  - row: a\n    kind: tpc\n    target: tightgat\n  - row: b\n    kind: tcp\n    target: tightgate\n    expect: maybe\n',
+  );
   t.equal(run.code, 2);
   t.match(run.stderr, /:4:11: unknown probe kind/);
   t.match(run.stderr, /:5:13: unknown variable/);
@@ -79,26 +104,40 @@ t.test('every problem in a file is reported at once', async (t) => {
 });
 
 const SITE_CASES: Array<[string, string, string]> = [
-  ['a feature the edition does not have',
+  [
+    'a feature the edition does not have',
     'site: lab\nedition: cc-1.4\nfeatures: [sftp]\nhosts:\n  tightgate: [198.51.100.10]\n  internet-canaries: [203.0.113.80]\n',
-    'site.yaml:3:12: feature `sftp` does not exist on edition cc-1.4'],
-  ['a feature in use without its servers',
+    'site.yaml:3:12: feature `sftp` does not exist on edition cc-1.4',
+  ],
+  [
+    'a feature in use without its servers',
     'site: lab\nfeatures: [ntp]\nhosts:\n  tightgate: [198.51.100.10]\n  internet-canaries: [203.0.113.80]\n',
-    'site.yaml:2:12: feature `ntp` is in use, but `hosts.ntp-servers` names no server to probe'],
-  ['missing Internet canaries, which are never defaulted',
+    'site.yaml:2:12: feature `ntp` is in use, but `hosts.ntp-servers` names no server to probe',
+  ],
+  [
+    'missing Internet canaries, which are never defaulted',
     'site: lab\nhosts:\n  tightgate: [198.51.100.10]\n',
-    'site.yaml:3:3: `hosts` is missing the required key `internet-canaries`'],
-  ['a misspelt feature',
+    'site.yaml:3:3: `hosts` is missing the required key `internet-canaries`',
+  ],
+  [
+    'a misspelt feature',
     'site: lab\nfeatures: [emial]\nhosts:\n  tightgate: [198.51.100.10]\n  internet-canaries: [203.0.113.80]\n',
-    'site.yaml:2:12: item 1 of `features` must be one of'],
-  ['a host that is neither an address nor a name',
+    'site.yaml:2:12: item 1 of `features` must be one of',
+  ],
+  [
+    'a host that is neither an address nor a name',
     'site: lab\nhosts:\n  tightgate: ["bad host"]\n  internet-canaries: [203.0.113.80]\n',
-    'site.yaml:3:15: `bad host` is neither an IP address nor a host name'],
+    'site.yaml:3:15: `bad host` is neither an IP address nor a host name',
+  ],
 ];
 
 for (const [what, site, expected] of SITE_CASES) {
   t.test(`a site with ${what} is invalid, with its position`, async (t) => {
-    const run = await validate(t, 'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    ports: 5900\n', site);
+    const run = await validate(
+      t,
+      'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    ports: 5900\n',
+      site,
+    );
     t.equal(run.code, 2);
     t.match(run.stderr, expected);
   });
@@ -126,4 +165,3 @@ t.test('the profiles command lists every built-in profile with its rows', async 
   t.match(run.stdout, /no-direct-internet: .*must be blocked.*\(control: tightgate\)/);
   t.match(run.stdout, /not proven, nrpe: NRPE over UDP/);
 });
-

@@ -4,8 +4,13 @@ import { executePlan } from '../../src/run/execute.js';
 
 function spec(id: string, sweep: boolean, options: object): ProbeSpec {
   return {
-    id, kind: 'fake', target: { host: 'h', address: null, port: 1, protocol: 'tcp' },
-    expect: 'reachable', options, timeoutMs: 1000, attempts: 1,
+    id,
+    kind: 'fake',
+    target: { host: 'h', address: null, port: 1, protocol: 'tcp' },
+    expect: 'reachable',
+    options,
+    timeoutMs: 1000,
+    attempts: 1,
     ...(sweep ? { sweep: true } : {}),
   };
 }
@@ -14,9 +19,17 @@ t.test('named rows run before sweeps, and results keep plan order', async (t) =>
   const started: string[] = [];
   const prepared: unknown[] = [];
   const kind: ProbeKind = {
-    name: 'fake', summary: 'test double', protocol: 'tcp', defaultAttempts: 1, cliOptions: {}, examples: [],
+    name: 'fake',
+    summary: 'test double',
+    protocol: 'tcp',
+    defaultAttempts: 1,
+    cliOptions: {},
+    examples: [],
     parseOptions: () => ({}),
-    prepare: (options) => { prepared.push(options); return Promise.resolve(); },
+    prepare: (options) => {
+      prepared.push(options);
+      return Promise.resolve();
+    },
     async observe(probe) {
       started.push(probe.id);
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -24,8 +37,12 @@ t.test('named rows run before sweeps, and results keep plan order', async (t) =>
     },
   };
   const shared = { tls: true };
-  const plan = [spec('sweep-1', true, shared), spec('viewer', false, shared), spec('sweep-2', true, shared), spec('sftp', false, {})]
-    .map((probe) => ({ ...probe, target: { ...probe.target, address: '127.0.0.1' } }));
+  const plan = [
+    spec('sweep-1', true, shared),
+    spec('viewer', false, shared),
+    spec('sweep-2', true, shared),
+    spec('sftp', false, {}),
+  ].map((probe) => ({ ...probe, target: { ...probe.target, address: '127.0.0.1' } }));
   const seen: number[] = [];
   const results = await executePlan(plan, () => kind, {
     concurrency: 8,
@@ -33,14 +50,22 @@ t.test('named rows run before sweeps, and results keep plan order', async (t) =>
     warn: (message) => t.fail(message),
   });
   t.same(started.slice(0, 2).sort(), ['sftp', 'viewer'], 'both named rows start before any sweep probe');
-  t.same(results.map((result) => result.id), ['sweep-1', 'viewer', 'sweep-2', 'sftp']);
+  t.same(
+    results.map((result) => result.id),
+    ['sweep-1', 'viewer', 'sweep-2', 'sftp'],
+  );
   t.same(seen.sort(), [0, 1, 2, 3], 'onResult gets plan indexes');
   t.equal(prepared.length, 2, 'each distinct options object is prepared once');
 });
 
 t.test('a concurrency above the open-files limit is a warning for the caller, not a line on stderr', async (t) => {
   const kind: ProbeKind = {
-    name: 'fake', summary: 'test double', protocol: 'tcp', defaultAttempts: 1, cliOptions: {}, examples: [],
+    name: 'fake',
+    summary: 'test double',
+    protocol: 'tcp',
+    defaultAttempts: 1,
+    cliOptions: {},
+    examples: [],
     parseOptions: () => ({}),
     observe: async () => ({ state: 'open', reason: 'ok', attempts: 1 }),
   };
