@@ -31,8 +31,7 @@ const SD_ID = 'reachgate@32473';
 /** One RFC 5424 message over UDP (no answer possible), TCP (octet-counted) or RELP (acknowledged). */
 export const syslog: ProbeKind<SyslogOptions> = {
   name: 'syslog',
-  summary:
-    'One RFC 5424 message over UDP (no answer exists: filtered unless ICMP says closed), TCP, or RELP (open answered by rsp 200)',
+  summary: 'RFC 5424 message over UDP (unanswered: filtered unless ICMP says closed), TCP, or RELP (open on rsp 200)',
   protocol: 'udp',
   protocolFor: (options) => (options.transport === 'udp' ? 'udp' : 'tcp'),
   defaultPort: 514,

@@ -6,6 +6,7 @@ import { fetchMatrix } from '../coordinator/client.js';
 import { matrixFromFiles } from '../coordinator/matrix-files.js';
 import { formatMatrixJson, formatMatrixJunit, formatMatrixTable, matrixExitCode } from '../report/matrix-table.js';
 import { renderMatrixHtml } from '../report/html-matrix.js';
+import { outputOptions } from './output-options.js';
 
 const FORMATS = ['table', 'json', 'junit', 'html'] as const;
 type Format = (typeof FORMATS)[number];
@@ -54,18 +55,7 @@ export function matrixCommand(parser: Argv): Argv {
             describe: 'An accepted matrix (`--format json` output) or baseline to mark drift against (with --reports)',
             group: 'Source:',
           },
-          format: {
-            choices: FORMATS,
-            default: 'table' as Format,
-            describe: 'Output format on stdout (with --out: in the file)',
-            group: 'Output:',
-          },
-          out: {
-            type: 'string',
-            requiresArg: true,
-            describe: 'Write the --format output to this file and show the table on stdout',
-            group: 'Output:',
-          },
+          ...outputOptions(FORMATS),
         })
         .conflicts('coordinator', 'reports')
         .conflicts('baseline', 'coordinator')

@@ -10,6 +10,7 @@ import { formatNagios, nagiosStatus, NAGIOS } from '../report/nagios.js';
 import { loadValidRun, runProfiles } from '../run/profiles.js';
 import { parseRate, RUN_OPTIONS, warnOnStderr, wholeNumber } from './run-options.js';
 import { withProfileArgument } from './profile-argument.js';
+import { outputOptions } from './output-options.js';
 
 const FORMATS = ['table', 'json', 'junit', 'tap', 'nagios'] as const;
 type Format = (typeof FORMATS)[number];
@@ -39,18 +40,7 @@ export function runCommand(parser: Argv): Argv {
             describe: 'The site file: addresses and features in use',
             requiresArg: true,
           },
-          format: {
-            choices: FORMATS,
-            default: 'table' as Format,
-            describe: 'Output format on stdout (with --out: in the file)',
-            group: 'Output:',
-          },
-          out: {
-            type: 'string',
-            describe: 'Write the --format output to this file and show the table on stdout',
-            requiresArg: true,
-            group: 'Output:',
-          },
+          ...outputOptions(FORMATS),
           agent: {
             type: 'string',
             describe: 'Agent name in the report (default: the host name)',

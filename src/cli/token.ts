@@ -55,9 +55,7 @@ export function tokenCommand(parser: Argv): Argv {
                 'an agent token into its token file',
               )
               .example('reachgate token create --viewer --db reachgate.db', 'a viewer token'),
-          async (argv) => {
-            await create(argv);
-          },
+          create,
         )
         .command<ListArgs>(
           'list',
@@ -69,9 +67,7 @@ export function tokenCommand(parser: Argv): Argv {
                 json: { type: 'boolean', default: false, describe: 'Print one JSON document' },
               })
               .example('reachgate token list --db reachgate.db', 'which tokens exist, and which are revoked'),
-          async (argv) => {
-            await list(argv);
-          },
+          list,
         )
         .command<RevokeArgs>(
           'revoke <id>',
@@ -84,9 +80,7 @@ export function tokenCommand(parser: Argv): Argv {
                 'reachgate token revoke TOKEN-ID --db reachgate.db',
                 'the agent or viewer with that token is refused from now on',
               ),
-          async (argv) => {
-            await revoke(argv);
-          },
+          revoke,
         )
         .demandCommand(1, 'Name a token action: create, list or revoke.')
         .example(

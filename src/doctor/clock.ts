@@ -5,7 +5,7 @@ import { failureObservation } from '../net/classify.js';
 import { exchangeUdp } from '../net/udp-exchange.js';
 import { describeTime, ntpCodec, ntpEvidence, offsetAndDelay, timeProblem } from '../net/ntp.js';
 import type { Site } from '../profile/site.js';
-import type { Finding } from './finding.js';
+import { skipped, type Finding } from './finding.js';
 
 const CHECK = 'clock';
 /**
@@ -21,12 +21,11 @@ const ATTEMPTS = 3;
 export async function checkClock(site: Site, timeoutMs: number): Promise<Finding> {
   const host = site.hosts['ntp-servers']?.[0];
   if (host === undefined) {
-    return {
-      check: CHECK,
-      status: 'skip',
-      message: 'the site names no ntp-servers: the clock offset was not measured',
-      fix: "name the site's NTP server under hosts.ntp-servers to have doctor measure the offset",
-    };
+    return skipped(
+      CHECK,
+      'the site names no ntp-servers: the clock offset was not measured',
+      "name the site's NTP server under hosts.ntp-servers to have doctor measure the offset",
+    );
   }
   const resolution = await resolveHost(host, timeoutMs);
   if ('error' in resolution) {

@@ -8,7 +8,7 @@ import { formatProblems } from '../profile/source.js';
 import { DEFAULT_CONCURRENCY } from '../run/execute.js';
 import { checkClock } from './clock.js';
 import { checkCoordinator } from './coordinator.js';
-import type { Finding, FindingStatus } from './finding.js';
+import { skipped, type Finding, type FindingStatus } from './finding.js';
 import { checkOpenFiles } from './open-files.js';
 import { checkRawSocket } from './raw-socket.js';
 import { checkResolvers } from './resolvers.js';
@@ -52,22 +52,24 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     const timeoutMs = parseDuration(site.settings.timeout, 'settings.timeout');
     findings.push(...(await checkRoutes(site, timeoutMs)), await checkClock(site, timeoutMs));
   } else {
-    findings.push({
-      check: 'route',
-      status: 'skip',
-      message: 'no site given: routes toward its hosts and the clock were not checked',
-      fix: 'give --site FILE (or --agent-config FILE)',
-    });
+    findings.push(
+      skipped(
+        'route',
+        'no site given: routes toward its hosts and the clock were not checked',
+        'give --site FILE (or --agent-config FILE)',
+      ),
+    );
   }
   if (config) {
     findings.push(...(await checkCoordinator(config)), checkSpool(config));
   } else {
-    findings.push({
-      check: 'coordinator',
-      status: 'skip',
-      message: 'no agent config given: coordinator, token and spool were not checked',
-      fix: 'give --agent-config FILE',
-    });
+    findings.push(
+      skipped(
+        'coordinator',
+        'no agent config given: coordinator, token and spool were not checked',
+        'give --agent-config FILE',
+      ),
+    );
   }
   const summary: Record<FindingStatus, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };
   for (const finding of findings) summary[finding.status] += 1;

@@ -16,3 +16,8 @@ interface FindingBase {
 export type Finding =
   | (FindingBase & { status: 'ok'; fix?: undefined })
   | (FindingBase & { status: Exclude<FindingStatus, 'ok'>; /** One line: what to do. */ fix: string });
+
+/** A check that did not run for want of input or a tool: what was not checked, and how to have it checked. */
+export function skipped(check: string, message: string, fix: string, subject?: string): Finding {
+  return { check, ...(subject === undefined ? {} : { subject }), status: 'skip', message, fix };
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { socketBudget } from '../run/fd-limit.js';
-import type { Finding } from './finding.js';
+import { skipped, type Finding } from './finding.js';
 
 const CHECK = 'open-files';
 
@@ -8,12 +8,11 @@ const CHECK = 'open-files';
 export function checkOpenFiles(concurrency: number, source: string): Finding {
   const limits = openFilesLimits();
   if (limits === undefined) {
-    return {
-      check: CHECK,
-      status: 'skip',
-      message: 'cannot read the open-files limit here (/proc/self/limits)',
-      fix: 'run doctor on Linux with /proc mounted',
-    };
+    return skipped(
+      CHECK,
+      'cannot read the open-files limit here (/proc/self/limits)',
+      'run doctor on Linux with /proc mounted',
+    );
   }
   const budget = socketBudget();
   const evidence = { soft: limits.soft, hard: limits.hard, sockets: budget, concurrency, concurrency_from: source };

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { resolveHost } from '../net/resolve.js';
 import type { Site } from '../profile/site.js';
-import type { Finding } from './finding.js';
+import { skipped, type Finding } from './finding.js';
 
 const CHECK = 'route';
 const IP_TIMEOUT_MS = 5_000;
@@ -50,13 +50,12 @@ export async function checkRoutes(site: Site, resolveTimeoutMs: number): Promise
 async function routeFinding(address: string, subject: string): Promise<Finding> {
   const answer = await ipRouteGet(address);
   if ('missing' in answer) {
-    return {
-      check: CHECK,
+    return skipped(
+      CHECK,
+      "iproute2's ip command is not installed: routes not checked",
+      "apt-get install iproute2 (or your distribution's iproute2 package)",
       subject,
-      status: 'skip',
-      message: "iproute2's ip command is not installed: routes not checked",
-      fix: "apt-get install iproute2 (or your distribution's iproute2 package)",
-    };
+    );
   }
   if ('error' in answer) {
     return {
