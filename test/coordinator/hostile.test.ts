@@ -207,15 +207,31 @@ function hostile(index: number): Hostile {
   }
 }
 
+/** Whether a request failed because the server closed the connection while the body was still being sent. */
+function closedWhileSending(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET';
+}
+
 t.test(`${BODIES} random and hostile requests get no 5xx and the coordinator stays up`, async (t) => {
   const statuses = new Map<number, number>();
   const serverErrors: string[] = [];
   const requests = Array.from({ length: BODIES }, (_, index) => hostile(index));
   let next = 0;
+  let closedEarly = 0;
   const worker = async (): Promise<void> => {
     while (next < requests.length) {
       const request = requests[next++]!;
-      const answer = await request.send();
+      let answer: Answer;
+      try {
+        answer = await request.send();
+      } catch (error) {
+        // The coordinator may answer (401, 413) before it has read a body and close the connection: the
+        // client's write then fails. That is a refusal, not a fault; the checks below show the process is up.
+        if (!closedWhileSending(error)) throw error;
+        closedEarly += 1;
+        continue;
+      }
       statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
       if (answer.status >= 500) serverErrors.push(`${request.what}: ${answer.status} ${answer.text.slice(0, 200)}`);
       else if (answer.status >= 400) {
@@ -227,7 +243,9 @@ t.test(`${BODIES} random and hostile requests get no 5xx and the coordinator sta
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   t.same(serverErrors, [], 'no 5xx, and every 4xx says {error, message}');
-  t.comment(`statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+  t.comment(
+    `statuses: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; closed while sending: ${closedEarly}`,
+  );
   for (const status of [400, 401, 403, 404, 413, 415, 422]) t.ok(statuses.get(status), `some answers were ${status}`);
   t.equal(coordinator.child.exitCode, null, 'the process is still running');
   t.equal((await call(`${url}/healthz`)).status, 200);
