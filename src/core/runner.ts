@@ -106,7 +106,12 @@ async function observeWithDeadline(
   context: Omit<ProbeContext, 'signal'>,
 ): Promise<Observation> {
   const controller = new AbortController();
-  const deadline = setTimeout(() => controller.abort(DEADLINE), spec.timeoutMs);
+  // Abort one turn after the deadline: an answer already waiting in a socket is read first (I/O is polled before
+  // setImmediate runs), so an event loop that stalled past the deadline cannot turn a queued reset into silence.
+  let lastTurn: NodeJS.Immediate | undefined;
+  const deadline = setTimeout(() => {
+    lastTurn = setImmediate(() => controller.abort(DEADLINE));
+  }, spec.timeoutMs);
   let giveUp: NodeJS.Timeout | undefined;
   const overdue = new Promise<Observation>((resolve) => {
     giveUp = setTimeout(
@@ -129,6 +134,7 @@ async function observeWithDeadline(
     };
   } finally {
     clearTimeout(deadline);
+    clearImmediate(lastTurn);
     clearTimeout(giveUp);
   }
 }
