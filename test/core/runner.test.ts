@@ -1,19 +1,13 @@
 import t from 'tap';
 import { inPlanOrder, runPlan } from '../../src/core/runner.js';
-import type { ProbeKind, ProbeSpec } from '../../src/core/probe-kind.js';
+import type { ProbeSpec } from '../../src/core/probe-kind.js';
 import type { ProbeResult } from '../../src/core/result.js';
+import { testKind } from '../helpers/test-kind.js';
 
 /** A probe kind that answers after the delay its port names, and counts how many run at once. */
 function fakeKind(behaviour: 'answers' | 'ignores-deadline' | 'throws') {
   const stats = { inFlight: 0, peak: 0 };
-  const kind: ProbeKind = {
-    name: 'fake',
-    summary: 'test double',
-    protocol: 'tcp',
-    defaultAttempts: 1,
-    cliOptions: {},
-    examples: [],
-    parseOptions: () => ({}),
+  const kind = testKind({
     async observe(spec, context) {
       stats.inFlight += 1;
       stats.peak = Math.max(stats.peak, stats.inFlight);
@@ -35,7 +29,7 @@ function fakeKind(behaviour: 'answers' | 'ignores-deadline' | 'throws') {
         stats.inFlight -= 1;
       }
     },
-  };
+  });
   return { kind, stats };
 }
 

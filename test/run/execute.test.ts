@@ -1,6 +1,7 @@
 import t from 'tap';
-import type { ProbeKind, ProbeSpec } from '../../src/core/probe-kind.js';
+import type { ProbeSpec } from '../../src/core/probe-kind.js';
 import { executePlan } from '../../src/run/execute.js';
+import { testKind } from '../helpers/test-kind.js';
 
 function spec(id: string, sweep: boolean, options: object): ProbeSpec {
   return {
@@ -18,14 +19,7 @@ function spec(id: string, sweep: boolean, options: object): ProbeSpec {
 t.test('named rows run before sweeps, and results keep plan order', async (t) => {
   const started: string[] = [];
   const prepared: unknown[] = [];
-  const kind: ProbeKind = {
-    name: 'fake',
-    summary: 'test double',
-    protocol: 'tcp',
-    defaultAttempts: 1,
-    cliOptions: {},
-    examples: [],
-    parseOptions: () => ({}),
+  const kind = testKind({
     prepare: (options) => {
       prepared.push(options);
       return Promise.resolve();
@@ -35,7 +29,7 @@ t.test('named rows run before sweeps, and results keep plan order', async (t) =>
       await new Promise((resolve) => setTimeout(resolve, 5));
       return { state: 'open', reason: 'ok', attempts: 1 };
     },
-  };
+  });
   const shared = { tls: true };
   const plan = [
     spec('sweep-1', true, shared),
@@ -59,16 +53,9 @@ t.test('named rows run before sweeps, and results keep plan order', async (t) =>
 });
 
 t.test('a concurrency above the open-files limit is a warning for the caller, not a line on stderr', async (t) => {
-  const kind: ProbeKind = {
-    name: 'fake',
-    summary: 'test double',
-    protocol: 'tcp',
-    defaultAttempts: 1,
-    cliOptions: {},
-    examples: [],
-    parseOptions: () => ({}),
+  const kind = testKind({
     observe: async () => ({ state: 'open', reason: 'ok', attempts: 1 }),
-  };
+  });
   const warnings: string[] = [];
   const written: string[] = [];
   const write = process.stderr.write;
