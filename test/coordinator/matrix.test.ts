@@ -10,28 +10,13 @@ import type { ProbeResult, RunReport, Verdict } from '../../src/core/result.js';
 import { summarize } from '../../src/core/verdict.js';
 import { baselineOf, buildMatrix } from '../../src/coordinator/matrix.js';
 import { worstVerdict, type LatestReport } from '../../src/core/matrix.js';
+import { tcpResult } from '../helpers/probe-results.js';
 
 const NOW = new Date('2026-11-26T12:00:00.000Z');
 
-function result(row: string, address: string, port: number, fields: Partial<ProbeResult> = {}): ProbeResult {
-  return {
-    id: `${row}/${address}:${port}`,
-    row,
-    kind: 'tcp',
-    target: { host: address, address, port, protocol: 'tcp' },
-    expect: 'reachable',
-    state: 'open',
-    verdict: 'pass',
-    reason: 'connected in 0.4 ms',
-    attempts: 1,
-    started_at: '2026-11-26T11:59:00.000Z',
-    ...fields,
-  };
-}
-
 /** A blocked probe tied to a control role: it reported pass (the path looked closed). */
 function negative(row: string, address: string, port: number, control: string): ProbeResult {
-  return result(row, address, port, {
+  return tcpResult(row, address, port, {
     expect: 'blocked',
     state: 'filtered',
     verdict: 'pass',
@@ -84,14 +69,14 @@ t.test('a cell is the worst verdict of its results: error > fail > inconclusive 
   const matrix = buildMatrix(
     [
       latest('ws-01', 'workstation', [
-        result('viewer', '198.51.100.10', 5900),
-        result('viewer', '198.51.100.10', 5900, {
+        tcpResult('viewer', '198.51.100.10', 5900),
+        tcpResult('viewer', '198.51.100.10', 5900, {
           id: 'second',
           state: 'filtered',
           verdict: 'fail',
           reason: 'no answer',
         }),
-        result('sftp', '198.51.100.10', 22),
+        tcpResult('sftp', '198.51.100.10', 22),
       ]),
     ],
     { now: NOW },
@@ -108,16 +93,16 @@ t.test('a cell is the worst verdict of its results: error > fail > inconclusive 
 t.test('columns are agents grouped by role, and each agent shows only its newest report', async (t) => {
   const matrix = buildMatrix(
     [
-      latest('ws-02', 'workstation', [result('viewer', '198.51.100.10', 5900)]),
-      latest('tg-01', 'tightgate', [result('web', '203.0.113.80', 443)]),
+      latest('ws-02', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)]),
+      latest('tg-01', 'tightgate', [tcpResult('web', '203.0.113.80', 443)]),
       latest(
         'ws-01',
         'workstation',
-        [result('viewer', '198.51.100.10', 5900, { verdict: 'fail', state: 'filtered' })],
+        [tcpResult('viewer', '198.51.100.10', 5900, { verdict: 'fail', state: 'filtered' })],
         { finished_at: '2026-11-26T11:50:00.000Z', id: 'old' },
       ),
-      latest('ws-01', 'workstation', [result('viewer', '198.51.100.10', 5900)], { id: 'new' }),
-      latest('probe-host', null, [result('viewer', '198.51.100.10', 5900)]),
+      latest('ws-01', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)], { id: 'new' }),
+      latest('probe-host', null, [tcpResult('viewer', '198.51.100.10', 5900)]),
     ],
     { now: NOW },
   );
@@ -137,15 +122,15 @@ t.test('columns are agents grouped by role, and each agent shows only its newest
 });
 
 t.test('an agent whose last report is older than twice its interval is stale, and so are its cells', async (t) => {
-  const fresh = latest('ws-01', 'workstation', [result('viewer', '198.51.100.10', 5900)], {
+  const fresh = latest('ws-01', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)], {
     finished_at: '2026-11-26T11:50:01.000Z',
     interval_s: 300,
   });
-  const old = latest('ws-02', 'workstation', [result('viewer', '198.51.100.10', 5900)], {
+  const old = latest('ws-02', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)], {
     finished_at: '2026-11-26T11:49:59.000Z',
     interval_s: 300,
   });
-  const once = latest('ws-03', 'workstation', [result('viewer', '198.51.100.10', 5900)], {
+  const once = latest('ws-03', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)], {
     finished_at: '2026-11-20T00:00:00.000Z',
     interval_s: undefined,
   });
@@ -168,7 +153,7 @@ t.test('an agent clock running ahead cannot make an old report look fresh: the a
   const ahead = latest(
     'ws-01',
     'workstation',
-    [result('viewer', '198.51.100.10', 5900)],
+    [tcpResult('viewer', '198.51.100.10', 5900)],
     { finished_at: '2026-11-27T00:00:00.000Z', interval_s: 60 },
     '2026-11-26T11:50:00.000Z',
   );
@@ -182,7 +167,7 @@ t.test('a blocked probe whose control role saw the same address open passes', as
     [
       latest('ws-01', 'workstation', [negative('no-direct-internet', '203.0.113.80', 443, 'tightgate')]),
       // The control reached the canary on another port: any port proves the address answers.
-      latest('tg-01', 'tightgate', [result('web', '203.0.113.80', 80)]),
+      latest('tg-01', 'tightgate', [tcpResult('web', '203.0.113.80', 80)]),
     ],
     { now: NOW },
   );
@@ -197,10 +182,10 @@ t.test('a blocked probe whose control did not see the target open is inconclusiv
     ['no agent of the control role reported', []],
     [
       'the control saw the address closed',
-      [latest('tg-01', 'tightgate', [result('web', '203.0.113.80', 443, { state: 'closed', verdict: 'fail' })])],
+      [latest('tg-01', 'tightgate', [tcpResult('web', '203.0.113.80', 443, { state: 'closed', verdict: 'fail' })])],
     ],
-    ['the control saw another address open', [latest('tg-01', 'tightgate', [result('web', '203.0.113.81', 443)])]],
-    ['an agent of another role saw it open', [latest('dns-01', 'dns', [result('web', '203.0.113.80', 443)])]],
+    ['the control saw another address open', [latest('tg-01', 'tightgate', [tcpResult('web', '203.0.113.81', 443)])]],
+    ['an agent of another role saw it open', [latest('dns-01', 'dns', [tcpResult('web', '203.0.113.80', 443)])]],
   ];
   for (const [name, others] of cases) {
     const matrix = buildMatrix(
@@ -221,14 +206,14 @@ t.test(
       [
         latest('ws-01', 'workstation', [
           negative('no-direct-internet', '203.0.113.80', 443, 'tightgate'),
-          result('no-direct-internet', '203.0.113.81', 443, {
+          tcpResult('no-direct-internet', '203.0.113.81', 443, {
             expect: 'blocked',
             state: 'open',
             verdict: 'fail',
             control: 'tightgate',
           }),
         ]),
-        latest('tg-01', 'tightgate+dns', [result('web', '203.0.113.80', 443)]),
+        latest('tg-01', 'tightgate+dns', [tcpResult('web', '203.0.113.80', 443)]),
       ],
       { now: NOW },
     );
@@ -244,8 +229,11 @@ t.test(
 t.test('drift: cells that differ from the baseline, are new, or vanished are marked and counted', async (t) => {
   const accepted = buildMatrix(
     [
-      latest('ws-01', 'workstation', [result('viewer', '198.51.100.10', 5900), result('sftp', '198.51.100.10', 22)]),
-      latest('ws-02', 'workstation', [result('viewer', '198.51.100.10', 5900)]),
+      latest('ws-01', 'workstation', [
+        tcpResult('viewer', '198.51.100.10', 5900),
+        tcpResult('sftp', '198.51.100.10', 22),
+      ]),
+      latest('ws-02', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)]),
     ],
     { now: NOW },
   );
@@ -255,8 +243,11 @@ t.test('drift: cells that differ from the baseline, are new, or vanished are mar
 
   const same = buildMatrix(
     [
-      latest('ws-01', 'workstation', [result('viewer', '198.51.100.10', 5900), result('sftp', '198.51.100.10', 22)]),
-      latest('ws-02', 'workstation', [result('viewer', '198.51.100.10', 5900)]),
+      latest('ws-01', 'workstation', [
+        tcpResult('viewer', '198.51.100.10', 5900),
+        tcpResult('sftp', '198.51.100.10', 22),
+      ]),
+      latest('ws-02', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)]),
     ],
     { now: NOW, baseline },
   );
@@ -265,9 +256,11 @@ t.test('drift: cells that differ from the baseline, are new, or vanished are mar
 
   const later = buildMatrix(
     [
-      latest('ws-01', 'workstation', [result('viewer', '198.51.100.10', 5900, { state: 'filtered', verdict: 'fail' })]),
-      latest('ws-02', 'workstation', [result('viewer', '198.51.100.10', 5900)]),
-      latest('ws-03', 'workstation', [result('viewer', '198.51.100.10', 5900)]),
+      latest('ws-01', 'workstation', [
+        tcpResult('viewer', '198.51.100.10', 5900, { state: 'filtered', verdict: 'fail' }),
+      ]),
+      latest('ws-02', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)]),
+      latest('ws-03', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)]),
     ],
     { now: NOW, baseline },
   );
@@ -421,7 +414,7 @@ t.test(
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'reachgate-matrix-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const served = buildMatrix([latest('ws-01', 'workstation', [result('viewer', '198.51.100.10', 5900)])], {
+    const served = buildMatrix([latest('ws-01', 'workstation', [tcpResult('viewer', '198.51.100.10', 5900)])], {
       now: NOW,
     });
     const asked: Array<string | undefined> = [];

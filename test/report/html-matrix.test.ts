@@ -11,27 +11,15 @@ import { summarize } from '../../src/core/verdict.js';
 import { buildMatrix } from '../../src/coordinator/matrix.js';
 import type { Matrix } from '../../src/core/matrix.js';
 import { matrixAsset, renderMatrixHtml } from '../../src/report/html-matrix.js';
+import { tcpResult } from '../helpers/probe-results.js';
 
 const CSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:";
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const NOW = new Date('2026-11-26T12:00:00.000Z');
 
-function result(row: string, address: string, port: number, fields: Partial<ProbeResult> = {}): ProbeResult {
-  return {
-    id: `${row}/${address}:${port}`,
-    row,
-    kind: 'tcp',
-    target: { host: address, address, port, protocol: 'tcp' },
-    expect: 'reachable',
-    state: 'open',
-    verdict: 'pass',
-    reason: 'connected in 0.4 ms',
-    rtt_ms: 0.4,
-    attempts: 1,
-    started_at: '2026-11-26T11:59:00.000Z',
-    ...fields,
-  };
-}
+/** The shared TCP result, with a round-trip time for the page to show. */
+const result = (row: string, address: string, port: number, fields: Partial<ProbeResult> = {}): ProbeResult =>
+  tcpResult(row, address, port, { rtt_ms: 0.4, ...fields });
 
 function report(agent: string, role: string, results: ProbeResult[], fields: Partial<RunReport> = {}): RunReport {
   return {
