@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import pino from 'pino';
+import { DEFAULT_LIMITS } from '../coordinator/limits.js';
 import { serveCoordinator } from '../coordinator/serve.js';
 import { matrixAsset, renderMatrixHtml } from '../report/html-matrix.js';
 
@@ -13,6 +14,11 @@ interface CoordinatorArgs {
   'client-ca'?: string;
   'retention-days': number;
   'log-level': (typeof LOG_LEVELS)[number];
+  'rate-limit': number;
+  'rate-burst': number;
+  'agent-bytes-per-day': number;
+  'max-connections': number;
+  'stale-after-hours': number;
 }
 
 /** Add `reachgate coordinator --db FILE --listen HOST:PORT`. */
@@ -65,6 +71,41 @@ export function coordinatorCommand(parser: Argv): Argv {
             default: 'info' as const,
             describe: 'Log level; logs are JSON lines on stderr',
           },
+          'rate-limit': {
+            type: 'number',
+            default: DEFAULT_LIMITS.ratePerSecond,
+            requiresArg: true,
+            describe: 'Requests per second one agent token may make on average; more get 429 with Retry-After',
+            group: 'Limits:',
+          },
+          'rate-burst': {
+            type: 'number',
+            default: DEFAULT_LIMITS.rateBurst,
+            requiresArg: true,
+            describe: 'Requests one agent token may make at once (a spool delivered after an outage)',
+            group: 'Limits:',
+          },
+          'agent-bytes-per-day': {
+            type: 'number',
+            default: DEFAULT_LIMITS.agentBytesPerDay,
+            requiresArg: true,
+            describe: 'Bytes of reports stored per agent per day; more get 429 and stay in the agent spool',
+            group: 'Limits:',
+          },
+          'max-connections': {
+            type: 'number',
+            default: DEFAULT_LIMITS.maxConnections,
+            requiresArg: true,
+            describe: 'Open connections at most; further ones are closed as they arrive',
+            group: 'Limits:',
+          },
+          'stale-after-hours': {
+            type: 'number',
+            default: DEFAULT_LIMITS.staleAfterHours,
+            requiresArg: true,
+            describe: 'An agent whose latest results are older than this is stale, whatever interval it reports',
+            group: 'Limits:',
+          },
         })
         .example(
           'reachgate coordinator --db /var/lib/reachgate/reachgate.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem',
@@ -90,6 +131,13 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
     listen: argv.listen,
     tls: { cert: argv['tls-cert'], key: argv['tls-key'], clientCa: argv['client-ca'] },
     retentionDays: argv['retention-days'],
+    limits: {
+      ratePerSecond: argv['rate-limit'],
+      rateBurst: argv['rate-burst'],
+      agentBytesPerDay: argv['agent-bytes-per-day'],
+      maxConnections: argv['max-connections'],
+      staleAfterHours: argv['stale-after-hours'],
+    },
     logger,
     page: { render: renderMatrixHtml, asset: matrixAsset },
   });

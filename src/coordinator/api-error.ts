@@ -8,9 +8,12 @@ export const API_ERRORS = {
   not_found: 404,
   method_not_allowed: 405,
   duplicate_id_conflict: 409,
+  report_body_conflict: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
   invalid_report: 422,
+  duplicate_key: 422,
+  rate_limited: 429,
   internal: 500,
   shutting_down: 503,
 } as const;

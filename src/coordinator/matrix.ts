@@ -17,10 +17,16 @@ export function cellKey(agent: string, row: string): string {
   return `${agent}|${row}`;
 }
 
-/** Build the matrix from every agent's latest report: verdicts per row, controls, staleness and drift. */
-export function buildMatrix(latest: LatestReport[], options: { now: Date; baseline?: Baseline | null }): Matrix {
+/**
+ * Build the matrix from every agent's latest report: verdicts per row, controls, staleness and drift.
+ * `maxAgeMs`: results older than this are stale whatever interval the agent claims (the coordinator's bound).
+ */
+export function buildMatrix(
+  latest: LatestReport[],
+  options: { now: Date; baseline?: Baseline | null; maxAgeMs?: number },
+): Matrix {
   const entries = latestPerAgent(latest);
-  const agents = entries.map((entry) => describeAgent(entry, options.now));
+  const agents = entries.map((entry) => describeAgent(entry, options.now, options.maxAgeMs ?? Infinity));
   const openByRole = openAddressesByRole(entries.map((entry) => entry.report));
   const rows: string[] = [];
   const cells: MatrixCell[] = [];
@@ -77,12 +83,16 @@ function compareRoles(a: string | null, b: string | null): number {
   return a.localeCompare(b);
 }
 
-function describeAgent({ report, received_at }: LatestReport, now: Date): MatrixAgent {
+function describeAgent({ report, received_at }: LatestReport, now: Date, maxAgeMs: number): MatrixAgent {
   // The results' own time, but never later than their arrival: an agent clock running ahead cannot make old results look fresh.
   const taken = Math.min(Date.parse(report.finished_at), Date.parse(received_at) || Infinity);
   const lastReportAt = Number.isFinite(taken) ? new Date(taken).toISOString() : report.finished_at;
   const interval = report.interval_s;
-  const stale = typeof interval === 'number' && interval > 0 && now.getTime() - taken > 2 * interval * 1000;
+  const staleAfterMs = Math.min(
+    typeof interval === 'number' && interval > 0 ? 2 * interval * 1000 : Infinity,
+    maxAgeMs,
+  );
+  const stale = now.getTime() - taken > staleAfterMs;
   return {
     name: report.agent,
     role: report.role,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Verdict } from '../core/result.js';
 import type { Matrix } from '../core/matrix.js';
@@ -5,7 +6,17 @@ import type { Matrix } from '../core/matrix.js';
 /** A cell's verdict as a number, worse is higher (the matrix's own order). */
 const VERDICT_CODE: Record<Verdict, number> = { pass: 0, inconclusive: 1, fail: 2, error: 3 };
 /** Statuses the ingest route answers, counted from zero so that rate() works from the first scrape. */
-const INGEST_STATUSES = [200, 201, 400, 401, 403, 409, 413, 415, 422, 500, 503];
+const INGEST_STATUSES = [200, 201, 400, 401, 403, 409, 413, 415, 422, 429, 500, 503];
+
+/** Longest label value exported; longer names are cut and keep a hash of the whole, so series stay apart. */
+export const LABEL_VALUE_MAX = 128;
+
+/** A name as a label value of at most LABEL_VALUE_MAX characters. */
+export function labelValue(name: string): string {
+  if (name.length <= LABEL_VALUE_MAX) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 12);
+  return `${name.slice(0, LABEL_VALUE_MAX - hash.length - 2)}…~${hash}`;
+}
 
 /** The coordinator's Prometheus metrics: ingest counters, and matrix gauges set from the matrix at each scrape. */
 export class CoordinatorMetrics {
@@ -59,13 +70,16 @@ export class CoordinatorMetrics {
   async render(matrix: Matrix, now: Date): Promise<string> {
     for (const gauge of [this.lastReportAge, this.stale, this.verdict, this.cells]) gauge.reset();
     for (const agent of matrix.agents) {
-      const labels = { agent: agent.name, role: agent.role ?? '' };
+      const labels = { agent: labelValue(agent.name), role: labelValue(agent.role ?? '') };
       this.lastReportAge.set(labels, Math.max(0, (now.getTime() - Date.parse(agent.last_report_at)) / 1000));
       this.stale.set(labels, agent.stale ? 1 : 0);
     }
     const counts: Record<Verdict, number> = { pass: 0, inconclusive: 0, fail: 0, error: 0 };
     for (const cell of matrix.cells) {
-      this.verdict.set({ agent: cell.agent, role: cell.role ?? '', row: cell.row }, VERDICT_CODE[cell.verdict]);
+      this.verdict.set(
+        { agent: labelValue(cell.agent), role: labelValue(cell.role ?? ''), row: labelValue(cell.row) },
+        VERDICT_CODE[cell.verdict],
+      );
       counts[cell.verdict] += 1;
     }
     for (const [verdict, count] of Object.entries(counts)) this.cells.set({ verdict }, count);

@@ -1,12 +1,18 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import type { RunReport } from '../core/result.js';
 import { STATES, VERDICTS } from '../core/result.js';
+import { INTERVAL_MAX_S, NAME_MAX, RESULT_ID_MAX, RESULTS_MAX, TEXT_MAX } from './limits.js';
+import { findBoundsProblem } from './report-bounds.js';
 
 const TIMESTAMP = {
   type: 'string',
   pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$',
 } as const;
-const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const NAME = { type: 'string', minLength: 1, maxLength: NAME_MAX } as const;
+/** A string that may be empty, at most a name long (a host, an address, a hash). */
+const SHORT = { type: 'string', maxLength: NAME_MAX } as const;
+/** Free text: a reason, a check's detail, a note. */
+const TEXT = { type: 'string', maxLength: TEXT_MAX } as const;
 // Keywords like minLength apply only to values of their type: a list of types makes a value nullable.
 const NULLABLE_NAME = { ...NAME, type: ['string', 'null'] } as const;
 
@@ -14,15 +20,15 @@ const PROBE_RESULT = {
   type: 'object',
   required: ['id', 'kind', 'target', 'expect', 'state', 'verdict', 'reason', 'attempts', 'started_at'],
   properties: {
-    id: { type: 'string', minLength: 1 },
-    row: { type: 'string', minLength: 1 },
-    kind: { type: 'string', minLength: 1 },
+    id: { type: 'string', minLength: 1, maxLength: RESULT_ID_MAX },
+    row: NAME,
+    kind: NAME,
     target: {
       type: 'object',
       required: ['host', 'address', 'port', 'protocol'],
       properties: {
-        host: { type: 'string' },
-        address: { type: ['string', 'null'] },
+        host: SHORT,
+        address: { ...SHORT, type: ['string', 'null'] },
         port: { type: ['integer', 'null'], minimum: 0, maximum: 65535 },
         protocol: { enum: ['tcp', 'udp', 'icmp'] },
       },
@@ -32,10 +38,10 @@ const PROBE_RESULT = {
     check: {
       type: 'object',
       required: ['ok', 'detail'],
-      properties: { ok: { type: 'boolean' }, detail: { type: 'string' } },
+      properties: { ok: { type: 'boolean' }, detail: TEXT },
     },
     verdict: { enum: [...VERDICTS] },
-    reason: { type: 'string' },
+    reason: TEXT,
     rtt_ms: { type: 'number', minimum: 0 },
     attempts: { type: 'integer', minimum: 0 },
     icmp: {
@@ -44,13 +50,13 @@ const PROBE_RESULT = {
       properties: {
         type: { type: 'integer', minimum: 0, maximum: 255 },
         code: { type: 'integer', minimum: 0, maximum: 255 },
-        from: { type: 'string' },
+        from: SHORT,
       },
     },
     started_at: TIMESTAMP,
     evidence: { type: 'object' },
-    control: { type: 'string' },
-    note: { type: 'string' },
+    control: NAME,
+    note: TEXT,
   },
 } as const;
 
@@ -58,7 +64,8 @@ const COUNT = { type: 'integer', minimum: 0 } as const;
 
 /**
  * JSON Schema (draft-07) of a RunReport as agents post it. Unknown properties are allowed, so that
- * an older coordinator accepts reports of a newer agent; every known one is checked.
+ * an older coordinator accepts reports of a newer agent; every known one is checked, every string
+ * bounded. What the schema cannot name (unknown properties, evidence) report-bounds.ts bounds.
  */
 export const REPORT_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -69,25 +76,25 @@ export const REPORT_SCHEMA = {
     id: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
     agent: NAME,
     role: NULLABLE_NAME,
-    site: { type: ['string', 'null'], maxLength: 256 },
+    site: { ...SHORT, type: ['string', 'null'] },
     profile: {
       type: ['object', 'null'],
       required: ['name', 'hash'],
-      properties: { name: { type: 'string', minLength: 1 }, hash: { type: 'string' } },
+      properties: { name: NAME, hash: SHORT },
     },
     version: { type: 'string', minLength: 1, maxLength: 64 },
     started_at: TIMESTAMP,
     finished_at: TIMESTAMP,
-    interval_s: { type: 'number', exclusiveMinimum: 0 },
-    results: { type: 'array', items: PROBE_RESULT },
+    interval_s: { type: 'number', exclusiveMinimum: 0, maximum: INTERVAL_MAX_S },
+    results: { type: 'array', maxItems: RESULTS_MAX, items: PROBE_RESULT },
     summary: {
       type: 'object',
       required: [...VERDICTS],
       properties: { pass: COUNT, fail: COUNT, inconclusive: COUNT, error: COUNT },
     },
-    site_hash: { type: 'string' },
-    overlaps: { type: 'array', items: { type: 'object' } },
-    not_proven: { type: 'array', items: { type: 'object' } },
+    site_hash: SHORT,
+    overlaps: { type: 'array', maxItems: RESULTS_MAX, items: { type: 'object' } },
+    not_proven: { type: 'array', maxItems: RESULTS_MAX, items: { type: 'object' } },
   },
 } as const;
 
@@ -101,7 +108,10 @@ export interface ReportProblem {
 export function compileReportCheck(): (value: unknown) => { report: RunReport } | { problem: ReportProblem } {
   const validate = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile<RunReport>(REPORT_SCHEMA);
   return (value) => {
-    if (validate(value)) return { report: value };
+    if (validate(value)) {
+      const problem = findBoundsProblem(value);
+      return problem ? { problem } : { report: value };
+    }
     const error = validate.errors?.[0];
     return { problem: error ? describe(error) : { path: '/', message: 'is not a RunReport' } };
   };

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { UsageError } from '../core/usage-error.js';
+import { resolveLimits, type CoordinatorLimits } from './limits.js';
 import { parseListen, whyNotListening } from './listen.js';
 import { createCoordinatorServer, type CoordinatorTls, type MatrixPage } from './server.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -26,6 +27,8 @@ export interface ServeOptions {
   retentionDays: number;
   logger: Logger;
   page: MatrixPage;
+  /** Rates, budgets and connection limits; the defaults where not given. */
+  limits?: Partial<CoordinatorLimits>;
 }
 
 /** A listening coordinator. */
@@ -43,11 +46,12 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
       `Expected \`--retention-days\` to be a whole number from 0 to 36500, got \`${String(retentionDays)}\``,
     );
   }
+  const limits = resolveLimits(options.limits);
   const tls = readTls(options.tls);
   const store = SqliteStore.open(options.db);
   let app;
   try {
-    app = createCoordinatorServer({ store, logger, page: options.page, ...(tls ? { tls } : {}) });
+    app = createCoordinatorServer({ store, logger, page: options.page, limits, ...(tls ? { tls } : {}) });
   } catch (error) {
     await store.close();
     const { cert, key } = options.tls;
@@ -61,7 +65,13 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     throw new UsageError(`cannot listen on ${options.listen}: ${whyNotListening(error as NodeJS.ErrnoException)}`);
   }
   logger.info(
-    { db: options.db, tls: Boolean(tls), client_certificates: Boolean(tls?.ca), retention_days: retentionDays },
+    {
+      db: options.db,
+      tls: Boolean(tls),
+      client_certificates: Boolean(tls?.ca),
+      retention_days: retentionDays,
+      limits,
+    },
     'coordinator ready',
   );
   const retention = retentionDays > 0 ? keepPruning(store, retentionDays, logger) : undefined;

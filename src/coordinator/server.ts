@@ -5,7 +5,9 @@
 //                                            (both are the ack, sent after the commit); 400 malformed or
 //                                            empty or too deep; 401 no/unknown/revoked token; 403 another
 //                                            agent or role, or a viewer token; 409 id stored for another
-//                                            agent; 413 over 1 MiB; 415 not JSON; 422 schema, with `path`
+//                                            agent or with another body; 413 over 1 MiB; 415 not JSON;
+//                                            422 schema, bounds or a repeated key, with `path`; 429 over
+//                                            the token's rate or the agent's daily bytes, with Retry-After
 //   GET  /api/v1/matrix        viewer        the Matrix (matrix.ts)
 //   GET  /api/v1/agents        viewer        {generated_at, agents}
 //   GET  /api/v1/reports/:id   viewer        {id, received_at, report} (the JSON as posted); 404
@@ -20,6 +22,10 @@ import type { Logger } from 'pino';
 import type { Matrix } from '../core/matrix.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
+import { IngestGuard, type Refusal } from './ingest-guard.js';
+import { findDuplicateKey } from './json-keys.js';
+import { resolveLimits, type CoordinatorLimits } from './limits.js';
+import { canonicalDigest } from './report-digest.js';
 import { baselineOf, buildMatrix } from './matrix.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
@@ -75,6 +81,8 @@ export interface CoordinatorOptions {
   tls?: CoordinatorTls;
   /** The HTML page reloads itself this often (seconds); 0 turns it off. */
   refreshSeconds?: number;
+  /** Rates, budgets, connection limits and timeouts (limits.ts); the defaults where not given. */
+  limits?: Partial<CoordinatorLimits>;
   /** The clock (tests). */
   now?: () => Date;
 }
@@ -85,19 +93,25 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   const now = options.now ?? (() => new Date());
   const checkReport = compileReportCheck();
   const metrics = new CoordinatorMetrics();
+  const limits = resolveLimits(options.limits);
+  const guard = new IngestGuard(limits);
+  // Timeouts are checked every second, not at Node's default 30 s, so a slow client is cut close to them.
+  const serverTimeouts = { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: 1000 };
   const app = Fastify({
     loggerInstance: options.logger,
     // One access line per request (onResponse below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     // A slow or stalled client must not hold a connection for ever.
-    requestTimeout: 30_000,
+    requestTimeout: limits.requestTimeoutMs,
     connectionTimeout: 60_000,
+    http: serverTimeouts,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
     ...(tls
       ? {
           https: {
+            ...serverTimeouts,
             cert: tls.cert,
             key: tls.key,
             ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
@@ -105,6 +119,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
         }
       : {}),
   }) as unknown as FastifyInstance;
+  // Connections past the limit are closed as they are accepted, before any byte is read.
+  app.server.maxConnections = limits.maxConnections;
 
   app.decorateRequest('token', null);
   app.decorateRequest('bodyText', null);
@@ -149,6 +165,10 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const fromCookie =
       access === 'viewer' && request.method === 'GET' ? cookieValue(request.headers.cookie, VIEWER_COOKIE) : undefined;
     request.token = await authorize(bearerToken(request.headers.authorization) ?? fromCookie, access);
+    if (access === 'agent') {
+      const refusal = guard.admitRequest(request.token.id);
+      if (refusal) throw tooMany(refusal);
+    }
   });
 
   app.addHook('onSend', async (_request, reply) => {
@@ -177,6 +197,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   app.setErrorHandler((error, request, reply) => {
     const answer = errorAnswer(error);
     if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (CLOSING_STATUSES.has(answer.status)) void reply.header('connection', 'close');
     void reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
 
@@ -186,7 +207,11 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 
   const currentMatrix = async (): Promise<Matrix> => {
     const [latest, accepted] = await Promise.all([store.latestReports(), store.getBaseline()]);
-    return buildMatrix(latest, { now: now(), baseline: accepted?.baseline ?? null });
+    return buildMatrix(latest, {
+      now: now(),
+      baseline: accepted?.baseline ?? null,
+      maxAgeMs: limits.staleAfterHours * 3_600_000,
+    });
   };
 
   app.post('/api/v1/reports', { config: { access: 'agent' } }, async (request, reply) => {
@@ -206,12 +231,30 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
           `${JSON.stringify(token.role)}; the report says agent ${JSON.stringify(report.agent)} with role ${JSON.stringify(report.role)}`,
       );
     }
-    const outcome = await store.addReport(report, request.bodyText, now());
+    const size = Buffer.byteLength(request.bodyText);
+    const overBudget = guard.reserveBytes(report.agent, size);
+    if (overBudget) throw tooMany(overBudget);
+    let outcome;
+    try {
+      outcome = await store.addReport(report, request.bodyText, now());
+    } catch (error) {
+      guard.releaseBytes(report.agent, size);
+      throw error;
+    }
     if (outcome.stored) return reply.code(201).send({ id: report.id, stored: true, duplicate: false });
+    guard.releaseBytes(report.agent, size);
     if (outcome.agent !== report.agent) {
       throw new ApiError(
         'duplicate_id_conflict',
         `report id ${report.id} is already stored for another agent; a report needs a fresh id (agents use random UUIDs)`,
+      );
+    }
+    // The same id again is a retry only if it says the same: compare canonical digests, so spacing and key order do not count.
+    const stored = await store.getReport(report.id);
+    if (stored && canonicalDigest(JSON.parse(stored.json)) !== canonicalDigest(report)) {
+      throw new ApiError(
+        'report_body_conflict',
+        `report id ${report.id} is already stored with a different body; a changed report needs a fresh id`,
       );
     }
     return reply.code(200).send({ id: report.id, stored: false, duplicate: true });
@@ -301,12 +344,31 @@ export function parseJson(text: string): unknown {
   const deep = deepNesting(text, MAX_JSON_DEPTH);
   if (deep !== -1)
     throw new ApiError('json_too_deep', `the JSON nests deeper than ${MAX_JSON_DEPTH} levels (at character ${deep})`);
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new ApiError('malformed_json', `the body is not valid JSON: ${(error as Error).message}`);
   }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate)
+    throw new ApiError(
+      'duplicate_key',
+      `the JSON repeats the key at ${duplicate.path}: each key once, so that the stored report means what was checked`,
+      { details: { path: duplicate.path } },
+    );
+  return value;
 }
+
+/** A 429 with Retry-After. */
+function tooMany(refusal: Refusal): ApiError {
+  return new ApiError('rate_limited', refusal.message, {
+    headers: { 'retry-after': String(refusal.retryAfterS) },
+  });
+}
+
+/** Answers sent before the body was read: the connection is closed after them instead of reading the rest. */
+const CLOSING_STATUSES = new Set([401, 413, 429]);
 
 /** The offset where JSON text opens its (max + 1)th nested array or object, or -1: a scan, no recursion. */
 function deepNesting(text: string, max: number): number {

@@ -19,7 +19,7 @@ export interface MatrixAgent {
   profile: { name: string; hash: string } | null;
   /** When the agent's latest results were taken. */
   last_report_at: string;
-  /** The latest report is older than twice the agent's interval. */
+  /** The latest report is older than twice the agent's interval, or than the coordinator's maximum age. */
   stale: boolean;
   /** The agent's interval in seconds, when it reported one. */
   interval_s?: number;

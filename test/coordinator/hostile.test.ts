@@ -119,7 +119,8 @@ const [agentToken, viewerToken] = (await makeTokens(db, [
   { kind: 'agent', agent: 'ws-01', role: 'workstation' },
   { kind: 'viewer' },
 ])) as [string, string];
-const coordinator = await startCoordinator(t, db);
+// Rate limits off (their own test is bounds.test.ts): a thousand requests from one token are the point here.
+const coordinator = await startCoordinator(t, db, ['--rate-limit', '100000', '--rate-burst', '100000']);
 const { url } = coordinator;
 
 /** One hostile request; `what` names it in a failure. */

@@ -1,0 +1,62 @@
+import { escapeToken } from './json-keys.js';
+import { EVIDENCE_DEPTH_MAX, EVIDENCE_SIZE_MAX, NAME_MAX, TEXT_MAX } from './limits.js';
+
+/** Why a value is out of bounds: the JSON Pointer of the value and the bound it breaks. */
+export interface BoundsProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * The bounds the schema cannot say for values it does not name (unknown properties, evidence):
+ * every key at most NAME_MAX characters, every string at most TEXT_MAX, and each result's
+ * evidence at most EVIDENCE_DEPTH_MAX levels deep and EVIDENCE_SIZE_MAX characters as JSON.
+ * Runs after the schema, on a parsed report (at most the body limit, nesting already bounded).
+ */
+export function findBoundsProblem(report: unknown): BoundsProblem | null {
+  const results = (report as { results?: unknown }).results;
+  if (Array.isArray(results)) {
+    for (const [index, result] of results.entries()) {
+      const evidence = (result as { evidence?: unknown } | null)?.evidence;
+      if (evidence === undefined) continue;
+      const path = `/results/${index}/evidence`;
+      const deep = deeperThan(evidence, EVIDENCE_DEPTH_MAX, path);
+      if (deep) return { path: deep, message: `nests deeper than ${EVIDENCE_DEPTH_MAX} levels of evidence` };
+      const size = JSON.stringify(evidence).length;
+      if (size > EVIDENCE_SIZE_MAX)
+        return { path, message: `must NOT be larger than ${EVIDENCE_SIZE_MAX} characters as JSON (it is ${size})` };
+    }
+  }
+  return oversized(report, '');
+}
+
+/** The path of the first value nested deeper than `max` levels below `value`, or null. */
+function deeperThan(value: unknown, max: number, path: string): string | null {
+  const pending: Array<{ value: unknown; path: string; depth: number }> = [{ value, path, depth: 1 }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    if (next.value === null || typeof next.value !== 'object') continue;
+    if (next.depth > max) return next.path;
+    for (const [key, child] of Object.entries(next.value))
+      pending.push({ value: child, path: `${next.path}/${escapeToken(key)}`, depth: next.depth + 1 });
+  }
+  return null;
+}
+
+/** The first key longer than NAME_MAX or string longer than TEXT_MAX anywhere in `value`. */
+function oversized(value: unknown, path: string): BoundsProblem | null {
+  const pending: Array<{ value: unknown; path: string }> = [{ value, path }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { value: current } = next;
+    if (typeof current === 'string') {
+      if (current.length > TEXT_MAX)
+        return { path: next.path || '/', message: `must NOT have more than ${TEXT_MAX} characters` };
+    } else if (current !== null && typeof current === 'object') {
+      for (const [key, child] of Object.entries(current)) {
+        const childPath = `${next.path}/${escapeToken(key)}`;
+        if (key.length > NAME_MAX) return { path: childPath, message: `has a key of more than ${NAME_MAX} characters` };
+        pending.push({ value: child, path: childPath });
+      }
+    }
+  }
+  return null;
+}
