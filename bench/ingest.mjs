@@ -31,6 +31,8 @@ const RATIO_GOAL = 0.5;
 const MATRIX_GOAL_MS = 300;
 const RSS_GOAL_MIB = 300;
 const REQUEST_TIMEOUT_MS = 120_000;
+/** Coordinator options that lift the per-token rate and per-agent byte limits. */
+const UNLIMITED = ['--rate-limit', '100000', '--rate-burst', '1000000', '--agent-bytes-per-day', String(2 ** 40)];
 
 const dist = (path) => import(pathToFileURL(join(ROOT, 'dist', 'src', path)).href);
 
@@ -71,9 +73,14 @@ function reportJson(id, agent, role) {
 
 /** Start `reachgate coordinator` on 127.0.0.1:0; resolves with its URL, pid and a stop function. */
 async function startCoordinator(db) {
-  const child = spawn(process.execPath, [REACHGATE, 'coordinator', '--db', db, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  // Fifty agents posting as fast as they can are a load test, not a fleet: the per-token limits are lifted.
+  const child = spawn(
+    process.execPath,
+    [REACHGATE, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...UNLIMITED],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   let seen = '';
   const url = await new Promise((resolve, reject) => {

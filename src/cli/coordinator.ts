@@ -89,7 +89,8 @@ export function coordinatorCommand(parser: Argv): Argv {
             type: 'number',
             default: DEFAULT_LIMITS.agentBytesPerDay,
             requiresArg: true,
-            describe: 'Bytes of reports stored per agent per day; more get 429 and stay in the agent spool',
+            describe:
+              "Bytes of reports stored per agent per day, at most an hour's share at once; more get 429 and stay in the agent's spool",
             group: 'Limits:',
           },
           'max-connections': {

@@ -1,4 +1,4 @@
-import type { CoordinatorLimits } from './limits.js';
+import { ONE_REPORT_MAX, type CoordinatorLimits } from './limits.js';
 
 // Per-token request rate and per-agent stored bytes, both token buckets kept in this process's
 // memory. A refusal is a 429 with Retry-After: the report stays in the agent's spool and is sent
@@ -77,6 +77,11 @@ class BucketMap {
   }
 }
 
+/** An hour's share of a daily byte budget, or one largest report if that is more: what an agent may send at once. */
+export function burstBytes(perDay: number): number {
+  return Math.max(Math.ceil(perDay / 24), ONE_REPORT_MAX);
+}
+
 /** The coordinator's ingest limits: reports a second per agent token, and stored bytes a day per agent. */
 export class IngestGuard {
   private readonly requests: BucketMap;
@@ -88,7 +93,7 @@ export class IngestGuard {
     this.limits = limits;
     this.nowMs = nowMs;
     this.requests = new BucketMap(limits.rateBurst, limits.ratePerSecond);
-    this.bytes = new BucketMap(limits.agentBytesPerDay, limits.agentBytesPerDay / 86_400);
+    this.bytes = new BucketMap(burstBytes(limits.agentBytesPerDay), limits.agentBytesPerDay / 86_400);
   }
 
   /** Count one request of an agent token, whatever it turns out to be; a refusal when it is over its rate. */
@@ -116,8 +121,8 @@ export class IngestGuard {
       retryAfterS,
       message:
         `agent ${JSON.stringify(agent)} has used its budget of ${this.limits.agentBytesPerDay} bytes of stored ` +
-        `reports a day (the coordinator's --agent-bytes-per-day); this report of ${size} bytes fits in ` +
-        `${retryAfterS} s; the agent keeps it spooled until then`,
+        `reports a day, spent at most an hour's share at once (the coordinator's --agent-bytes-per-day); ` +
+        `this report of ${size} bytes fits in ${retryAfterS} s; the agent keeps it spooled until then`,
     };
   }
 

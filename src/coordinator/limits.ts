@@ -24,7 +24,7 @@ export interface CoordinatorLimits {
   ratePerSecond: number;
   /** Reports one agent token may post at once after a quiet spell (the bucket's size). */
   rateBurst: number;
-  /** Bytes of stored reports one agent may add per day (a bucket refilled evenly over 24 h). */
+  /** Bytes of stored reports one agent may add per day: refilled evenly over 24 h, an hour's share at once at most. */
   agentBytesPerDay: number;
   /** Open connections at most; more are closed at once by the kernel-facing server. */
   maxConnections: number;
@@ -48,7 +48,7 @@ export const DEFAULT_LIMITS: Readonly<CoordinatorLimits> = {
 };
 
 /** The body limit the limits must leave room for (one report must fit in a day's byte budget). */
-const ONE_REPORT_MAX = 1024 * 1024;
+export const ONE_REPORT_MAX = 1024 * 1024;
 
 const RANGES: Record<keyof CoordinatorLimits, { option: string; min: number; max: number; integer: boolean }> = {
   ratePerSecond: { option: '--rate-limit', min: 0.001, max: 100_000, integer: false },
