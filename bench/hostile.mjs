@@ -27,6 +27,8 @@ const ROWS = 40;
 const P99_GOAL_MS = 100;
 const PAGE_GOAL_MS = 1000;
 const REQUEST_TIMEOUT_MS = 60_000;
+/** USER_HZ: the unit of /proc/PID/stat's CPU times (100 on Linux everywhere in practice). */
+const CLOCK_TICKS = 100;
 
 const dist = (path) => import(pathToFileURL(join(ROOT, 'dist', 'src', path)).href);
 
@@ -92,13 +94,18 @@ async function startCoordinator(db) {
     });
   });
   const hwmMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
+  // utime + stime of /proc/PID/stat (fields 14 and 15, after the command name in parentheses), in ms.
+  const cpuMs = () => {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  };
   const stop = async () => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
     child.kill('SIGTERM');
     await exited;
     clearTimeout(timer);
   };
-  return { url, hwmMiB, stop };
+  return { url, hwmMiB, cpuMs, stop };
 }
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
@@ -119,7 +126,8 @@ async function post(pool, token, body) {
 }
 
 /** One phase: the steady load and the page for PHASE_MS, with `attack` (or nothing) beside them. */
-async function phase(url, tokens, viewer, attack) {
+async function phase({ url, cpuMs }, tokens, viewer, attack) {
+  const cpuBefore = cpuMs();
   const good = new Pool(url, { connections: 16 });
   const bad = new Pool(url, { connections: ATTACK_IN_FLIGHT });
   const ends = performance.now() + PHASE_MS;
@@ -186,6 +194,7 @@ async function phase(url, tokens, viewer, attack) {
   await Promise.all([pacer, pager, attacker]);
   await Promise.all(pending);
   await Promise.all([good.close(), bad.close()]);
+  const cpu = cpuMs() - cpuBefore;
   ingest.sort((a, b) => a - b);
   pages.sort((a, b) => a - b);
   return {
@@ -199,6 +208,7 @@ async function phase(url, tokens, viewer, attack) {
     attackStatuses,
     attackSent,
     attackMiB: attackBytesStored / 1024 / 1024,
+    cpuShare: cpu / PHASE_MS,
   };
 }
 
@@ -244,7 +254,7 @@ export default async function hostile({ reps = 2 } = {}) {
         const order = Object.keys(attacks);
         for (let k = 0; k < order.length; k++) {
           const name = order[(rep + k) % order.length];
-          runs[name].push(await phase(coordinator.url, tokens, viewer, attacks[name]));
+          runs[name].push(await phase(coordinator, tokens, viewer, attacks[name]));
         }
       }
     } finally {
@@ -289,8 +299,23 @@ export default async function hostile({ reps = 2 } = {}) {
       goal: null,
       met: null,
     });
+    const quietCpu = med('quiet', 'cpuShare');
+    for (const name of ['row', 'flood']) {
+      const share = med(name, 'cpuShare');
+      rows.push({
+        metric: `coordinator CPU during the ${name === 'row' ? '200 KB row' : '1 MiB flood'} (CPU s per s; peer: no attacker)`,
+        unit: 'CPU s/s',
+        reachgate: Number(share.toFixed(2)),
+        peer: Number(quietCpu.toFixed(2)),
+        ratio: share / quietCpu,
+        goal: null,
+        met: null,
+      });
+    }
     const describe = (run) =>
-      `other p50/p99/max ${run.p50.toFixed(1)}/${run.p99.toFixed(1)}/${run.max.toFixed(1)} ms ${JSON.stringify(run.goodStatuses)}, ` +
+      `coordinator CPU ${run.cpuShare.toFixed(2)} s/s, ` +
+      `other p50/p99/max ${[run.p50, run.p99, run.max].map((ms) => ms.toFixed(1)).join('/')} ms ` +
+      `${JSON.stringify(run.goodStatuses)}, ` +
       `page p50/max ${run.pageP50.toFixed(0)}/${run.pageMax.toFixed(0)} ms ${JSON.stringify(run.pageStatuses)}` +
       (run.attackSent ? `, attacker sent ${run.attackSent}: ${JSON.stringify(run.attackStatuses)}` : '');
     return {

@@ -231,18 +231,23 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
           `${JSON.stringify(token.role)}; the report says agent ${JSON.stringify(report.agent)} with role ${JSON.stringify(report.role)}`,
       );
     }
+    // Bytes are reserved before the write and given back if nothing was stored. A retry of a report
+    // already stored (its ack was lost) adds nothing, so it gets its answer even over the budget.
     const size = Buffer.byteLength(request.bodyText);
     const overBudget = guard.reserveBytes(report.agent, size);
-    if (overBudget) throw tooMany(overBudget);
+    if (overBudget && !(await store.getReport(report.id))) throw tooMany(overBudget);
+    const release = (): void => {
+      if (!overBudget) guard.releaseBytes(report.agent, size);
+    };
     let outcome;
     try {
       outcome = await store.addReport(report, request.bodyText, now());
     } catch (error) {
-      guard.releaseBytes(report.agent, size);
+      release();
       throw error;
     }
     if (outcome.stored) return reply.code(201).send({ id: report.id, stored: true, duplicate: false });
-    guard.releaseBytes(report.agent, size);
+    release();
     if (outcome.agent !== report.agent) {
       throw new ApiError(
         'duplicate_id_conflict',

@@ -202,14 +202,19 @@ t.test(
     };
     const statuses: number[] = [];
     let refusal: Answer | undefined;
-    for (let sent = 0; sent < 3; sent++) {
-      const answer = await beside(t, () => postReport(url, bulk, large()));
+    const sent: Report[] = [];
+    for (let count = 0; count < 3; count++) {
+      sent.push(large());
+      const answer = await beside(t, () => postReport(url, bulk, sent.at(-1)));
       statuses.push(answer.status);
       if (answer.status === 429) refusal = answer;
     }
     t.same(statuses, [201, 201, 429]);
     t.match(refusal?.json().message, /agent "ws-bulk" has used its budget of 1048576 bytes .*--agent-bytes-per-day/);
     t.match(refusal?.headers['retry-after'], /^\d+$/);
+    const retry = await postReport(url, bulk, sent[1]);
+    t.equal(retry.status, 200, 'a retry of a stored report (its ack lost) is still acknowledged over the budget');
+    t.equal(retry.json().duplicate, true);
   },
 );
 
