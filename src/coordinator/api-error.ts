@@ -13,6 +13,7 @@ export const API_ERRORS = {
   invalid_report: 422,
   internal: 500,
   shutting_down: 503,
+  store_unavailable: 503,
 } as const;
 
 /** A stable code of the API's error catalogue. */

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { UsageError } from '../core/usage-error.js';
 import { parseListen, whyNotListening } from './listen.js';
 import { createCoordinatorServer, type CoordinatorTls, type MatrixPage } from './server.js';
-import { SqliteStore } from './sqlite-store.js';
+import { isPostgresUrl, openStore } from './open-store.js';
+import type { Store } from './store.js';
 
 const HOUR_MS = 3_600_000;
 /** How long a shutdown waits for requests in flight before it closes anyway. */
@@ -16,7 +17,7 @@ export interface TlsFiles {
   clientCa?: string | undefined;
 }
 
-/** What a coordinator process serves: its database, address, TLS files, retention, log and HTML page. */
+/** What a coordinator process serves: its database (SQLite file or postgres:// URL), address, TLS files, retention, log and HTML page. */
 export interface ServeOptions {
   db: string;
   /** HOST:PORT or [IPv6]:PORT. */
@@ -44,7 +45,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     );
   }
   const tls = readTls(options.tls);
-  const store = SqliteStore.open(options.db);
+  const store = await openStore(options.db);
   let app;
   try {
     app = createCoordinatorServer({ store, logger, page: options.page, ...(tls ? { tls } : {}) });
@@ -61,7 +62,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     throw new UsageError(`cannot listen on ${options.listen}: ${whyNotListening(error as NodeJS.ErrnoException)}`);
   }
   logger.info(
-    { db: options.db, tls: Boolean(tls), client_certificates: Boolean(tls?.ca), retention_days: retentionDays },
+    { db: isPostgresUrl(options.db) ? 'postgresql' : options.db, tls: Boolean(tls), client_certificates: Boolean(tls?.ca), retention_days: retentionDays },
     'coordinator ready',
   );
   const retention = retentionDays > 0 ? keepPruning(store, retentionDays, logger) : undefined;
@@ -86,7 +87,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
 }
 
 /** Delete old reports now and every hour after. */
-function keepPruning(store: SqliteStore, retentionDays: number, logger: Logger): NodeJS.Timeout {
+function keepPruning(store: Store, retentionDays: number, logger: Logger): NodeJS.Timeout {
   const prune = (): void => {
     const cutoff = new Date(Date.now() - retentionDays * 24 * HOUR_MS);
     store.pruneReports(cutoff).then(

@@ -23,13 +23,15 @@ import { ApiError, isApiError } from './api-error.js';
 import { baselineOf, buildMatrix } from './matrix.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
-import type { Store, TokenRecord } from './store.js';
+import { isStoreUnavailable, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
 
 /** Largest accepted request body: a RunReport of 40 results is about 16 KiB. */
 export const BODY_LIMIT = 1024 * 1024;
 /** Deepest accepted JSON nesting; a RunReport needs about 6 levels, evidence a few more. */
 export const MAX_JSON_DEPTH = 64;
+/** Seconds a client is told to wait (Retry-After) when the store is unavailable. */
+export const STORE_RETRY_AFTER_S = 5;
 /** The cookie a browser gets after opening `/?token=VIEWER_TOKEN` once. */
 export const VIEWER_COOKIE = 'reachgate_viewer';
 
@@ -176,7 +178,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 
   app.setErrorHandler((error, request, reply) => {
     const answer = errorAnswer(error);
-    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (isStoreUnavailable(error)) request.log.warn({ why: error.message }, 'store unavailable');
+    else if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
     void reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
 
@@ -360,6 +363,12 @@ function errorAnswer(error: unknown): {
       status: error.statusCode,
       headers: error.headers,
       body: { error: error.error, message: error.message, ...error.details },
+    };
+  if (isStoreUnavailable(error))
+    return {
+      status: 503,
+      headers: { 'retry-after': String(STORE_RETRY_AFTER_S) },
+      body: { error: 'store_unavailable', message: `${error.message}; retry shortly (nothing was stored)` },
     };
   const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
   const known = typeof code === 'string' ? FASTIFY_ERRORS[code] : undefined;

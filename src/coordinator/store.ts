@@ -41,6 +41,22 @@ export interface AcceptedBaseline {
 }
 
 /**
+ * The store cannot be reached now (a network database down or restarting): the request may be
+ * retried later. The server answers 503 with Retry-After; nothing was acknowledged.
+ */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Type guard for StoreUnavailableError. */
+export function isStoreUnavailable(error: unknown): error is StoreUnavailableError {
+  return error instanceof StoreUnavailableError;
+}
+
+/**
  * Where the coordinator keeps reports, tokens and the baseline. Every method is asynchronous so
  * that a network database (PostgreSQL) can implement it; the SQLite store is the default.
  */
