@@ -15,6 +15,7 @@ interface CoordinatorArgs {
   'tls-key'?: string;
   'client-ca'?: string;
   'retention-days': number;
+  'metrics-per-agent': number;
   'log-level': (typeof LOG_LEVELS)[number];
 }
 
@@ -68,6 +69,13 @@ export function coordinatorCommand(parser: Argv): Argv {
             describe:
               "Delete reports older than this many days, always keeping each agent's latest; 0 keeps everything",
           },
+          'metrics-per-agent': {
+            type: 'number',
+            default: 0,
+            requiresArg: true,
+            describe:
+              'Also export per-agent series in /metrics (age, stale, each cell) for at most this many agents; 0: aggregates per site, role and row only',
+          },
           'log-level': {
             choices: LOG_LEVELS,
             default: 'info' as const,
@@ -114,6 +122,7 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
     listen: argv.listen!,
     tls: { cert: argv['tls-cert'], key: argv['tls-key'], clientCa: argv['client-ca'] },
     retentionDays: argv['retention-days'],
+    metricsPerAgent: argv['metrics-per-agent'],
     logger,
     page: { render: renderMatrixHtml, asset: matrixAsset },
   });

@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import type { RunReport } from '../core/result.js';
-import type { LatestReport } from '../core/matrix.js';
+import { agentStateOf, CELL_SCHEMA, type AgentState } from './cells.js';
 import { UsageError } from '../core/usage-error.js';
 import {
   StoreUnavailableError,
@@ -44,7 +44,10 @@ const MIGRATIONS: readonly string[] = [
      accepted_at TEXT NOT NULL,
      accepted_by TEXT
    );`,
+  CELL_SCHEMA,
 ];
+/** The version from which the cell tables exist: migrating to it fills them from each agent's latest report. */
+const CELLS_VERSION = 2;
 
 /** The advisory lock key that serializes migrations between coordinators starting at once ("reachgat"). */
 const MIGRATION_LOCK = 0x7265616368676174n;
@@ -197,15 +200,25 @@ export class PgStore implements Store {
   private insertBatch(sql: Sql, batch: PendingReport[]): Promise<AddReportOutcome[]> {
     return sql.begin(async (tx) => {
       const column = <K extends keyof RunReport>(key: K) => batch.map((pending) => pending.report[key]);
-      const inserted = await tx<Array<{ id: string }>>`
+      const inserted = await tx<Array<{ id: string; seq: string }>>`
         INSERT INTO reports (id, agent, role, site, received_at, json)
         SELECT * FROM unnest(
           ${column('id') as string[]}::text[], ${column('agent') as string[]}::text[],
           ${column('role') as string[]}::text[], ${column('site') as string[]}::text[],
           ${batch.map((pending) => pending.receivedAt)}::text[], ${batch.map((pending) => pending.json)}::text[])
         ON CONFLICT (id) DO NOTHING
-        RETURNING id`;
-      const stored = new Set(inserted.map((row) => row.id));
+        RETURNING id, seq`;
+      const seqOf = new Map(inserted.map((row) => [row.id, Number(row.seq)]));
+      const stored = new Set(seqOf.keys());
+      // Each agent's newest report of this batch, then the cell tables where it is newer than the stored one.
+      const newest = new Map<string, AgentState>();
+      for (const pending of batch) {
+        const seq = seqOf.get(pending.report.id);
+        const known = newest.get(pending.report.agent);
+        if (seq !== undefined && (!known || known.agent.seq < seq))
+          newest.set(pending.report.agent, agentStateOf(pending.report, seq, pending.receivedAt));
+      }
+      if (newest.size > 0) await replaceStates(tx, [...newest.values()]);
       const others = batch.filter((pending) => !stored.has(pending.report.id)).map((pending) => pending.report.id);
       const owners = new Map<string, string>();
       if (others.length > 0) {
@@ -230,12 +243,12 @@ export class PgStore implements Store {
     });
   }
 
-  latestReports(): Promise<LatestReport[]> {
-    return this.run('reading the latest reports', async (sql) => {
-      const rows = await sql<Array<{ json: string; received_at: string }>>`
-        SELECT DISTINCT ON (agent) json, received_at FROM reports ORDER BY agent, seq DESC`;
-      return rows.map((row) => ({ report: JSON.parse(row.json) as RunReport, received_at: row.received_at }));
-    });
+  read<T>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
+    let n = 0;
+    return this.query<T>(
+      text.replace(/\?/g, () => `$${++n}`),
+      [...parameters],
+    );
   }
 
   async pruneReports(cutoff: Date): Promise<number> {
@@ -245,8 +258,7 @@ export class PgStore implements Store {
       const { count } = await this.run('deleting old reports', (sql) => sql`
         DELETE FROM reports WHERE seq IN (
           SELECT r.seq FROM reports r
-          WHERE r.received_at < ${before}
-            AND r.seq < (SELECT max(l.seq) FROM reports l WHERE l.agent = r.agent)
+          WHERE r.received_at < ${before} AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.seq = r.seq)
           ORDER BY r.seq LIMIT ${PRUNE_BATCH})`);
       deleted += count;
       if (count < PRUNE_BATCH || this.closed) return deleted;
@@ -297,11 +309,22 @@ export class PgStore implements Store {
   }
 
   async setBaseline(accepted: AcceptedBaseline): Promise<void> {
-    await this.run('storing the baseline', (sql) => sql`
-      INSERT INTO baseline (singleton, json, accepted_at, accepted_by)
-      VALUES (1, ${JSON.stringify(accepted.baseline)}, ${accepted.accepted_at}, ${accepted.accepted_by})
-      ON CONFLICT (singleton) DO UPDATE
-        SET json = excluded.json, accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by`);
+    const keys = Object.keys(accepted.baseline);
+    const split = keys.map((key) => key.lastIndexOf('|'));
+    await this.run('storing the baseline', (sql) =>
+      sql.begin(async (tx) => {
+        await tx`
+          INSERT INTO baseline (singleton, json, accepted_at, accepted_by)
+          VALUES (1, ${JSON.stringify(accepted.baseline)}, ${accepted.accepted_at}, ${accepted.accepted_by})
+          ON CONFLICT (singleton) DO UPDATE
+            SET json = excluded.json, accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by`;
+        await tx`DELETE FROM baseline_cells`;
+        await tx`
+          INSERT INTO baseline_cells (agent, row_name, verdict)
+          SELECT * FROM unnest(${keys.map((key, i) => key.slice(0, split[i]))}::text[],
+            ${keys.map((key, i) => key.slice(split[i]! + 1))}::text[], ${Object.values(accepted.baseline)}::text[])`;
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -351,6 +374,65 @@ async function migrate(sql: Sql): Promise<void> {
       if (applied.has(index + 1)) continue;
       await tx.unsafe(migration).simple();
       await tx`INSERT INTO reachgate_migrations (version) VALUES (${index + 1})`;
+      if (index + 1 === CELLS_VERSION) {
+        const latest = await tx<Array<{ seq: string; json: string; received_at: string }>>`
+          SELECT DISTINCT ON (agent) seq, json, received_at FROM reports ORDER BY agent, seq DESC`;
+        const states = latest.map((row) => agentStateOf(JSON.parse(row.json) as RunReport, Number(row.seq), row.received_at));
+        for (let start = 0; start < states.length; start += MAX_BATCH)
+          await replaceStates(tx, states.slice(start, start + MAX_BATCH));
+      }
     }
   });
+}
+
+/**
+ * Replace the cell rows of agents whose new report is newer than the stored one, in the caller's
+ * transaction. Agents are locked in name order, so that two coordinators' batches cannot deadlock.
+ */
+async function replaceStates(tx: postgres.TransactionSql, states: AgentState[]): Promise<void> {
+  states.sort((a, b) => (a.agent.agent < b.agent.agent ? -1 : a.agent.agent > b.agent.agent ? 1 : 0));
+  const agents = states.map((state) => state.agent);
+  const pick = <K extends keyof (typeof agents)[number]>(key: K) => agents.map((agent) => agent[key]);
+  const updated = await tx<Array<{ agent: string }>>`
+    INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at)
+    SELECT * FROM unnest(${pick('agent') as string[]}::text[], ${pick('seq') as number[]}::bigint[],
+      ${pick('report_id') as string[]}::text[], ${pick('role') as string[]}::text[], ${pick('site') as string[]}::text[],
+      ${pick('version') as string[]}::text[], ${pick('profile') as string[]}::text[], ${pick('taken_at') as string[]}::text[],
+      ${pick('interval_s') as number[]}::double precision[], ${pick('stale_at') as number[]}::bigint[])
+    ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
+      site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
+      interval_s = excluded.interval_s, stale_at = excluded.stale_at
+    WHERE agents.seq < excluded.seq
+    RETURNING agent`;
+  if (updated.length === 0) return;
+  const names = new Set(updated.map((row) => row.agent));
+  const fresh = states.filter((state) => names.has(state.agent.agent));
+  const list = [...names];
+  await tx`DELETE FROM cells WHERE agent = ANY(${list}::text[])`;
+  await tx`DELETE FROM control_needs WHERE agent = ANY(${list}::text[])`;
+  await tx`DELETE FROM open_seen WHERE agent = ANY(${list}::text[])`;
+  const cells = fresh.flatMap((state) => state.cells);
+  const col = <K extends keyof (typeof cells)[number]>(key: K) => cells.map((cell) => cell[key]);
+  await tx`
+    INSERT INTO cells (agent, row_name, row_pos, role, site, report_id, rank, needs, results, pass, fail, inconclusive, error, json)
+    SELECT * FROM unnest(${col('agent') as string[]}::text[], ${col('row_name') as string[]}::text[],
+      ${col('row_pos') as number[]}::int[], ${col('role') as string[]}::text[], ${col('site') as string[]}::text[],
+      ${col('report_id') as string[]}::text[], ${col('rank') as number[]}::int[], ${col('needs') as number[]}::int[],
+      ${col('results') as number[]}::int[], ${col('pass') as number[]}::int[], ${col('fail') as number[]}::int[],
+      ${col('inconclusive') as number[]}::int[], ${col('error') as number[]}::int[], ${col('json') as string[]}::text[])`;
+  const needs = fresh.flatMap((state) => state.needs);
+  if (needs.length > 0) {
+    await tx`
+      INSERT INTO control_needs (agent, row_name, control, address, results)
+      SELECT * FROM unnest(${needs.map((need) => need.agent)}::text[], ${needs.map((need) => need.row_name)}::text[],
+        ${needs.map((need) => need.control)}::text[], ${needs.map((need) => need.address)}::text[],
+        ${needs.map((need) => need.results)}::int[])`;
+  }
+  const seen = fresh.flatMap((state) => state.seen);
+  if (seen.length > 0) {
+    await tx`
+      INSERT INTO open_seen (role, address, agent)
+      SELECT * FROM unnest(${seen.map((row) => row.role)}::text[], ${seen.map((row) => row.address)}::text[],
+        ${seen.map((row) => row.agent)}::text[])`;
+  }
 }

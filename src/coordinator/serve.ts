@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { UsageError } from '../core/usage-error.js';
 import { parseListen, whyNotListening } from './listen.js';
 import { createCoordinatorServer, type CoordinatorTls, type MatrixPage } from './server.js';
+import { PER_AGENT_MAX } from './metrics.js';
 import { isPostgresUrl, openStore } from './open-store.js';
 import type { Store } from './store.js';
 
@@ -27,6 +28,8 @@ export interface ServeOptions {
   retentionDays: number;
   logger: Logger;
   page: MatrixPage;
+  /** Per-agent series in /metrics for at most this many agents (0: aggregates only). */
+  metricsPerAgent?: number;
 }
 
 /** A listening coordinator. */
@@ -44,11 +47,23 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
       `Expected \`--retention-days\` to be a whole number from 0 to 36500, got \`${String(retentionDays)}\``,
     );
   }
+  const perAgent = options.metricsPerAgent ?? 0;
+  if (!Number.isInteger(perAgent) || perAgent < 0 || perAgent > PER_AGENT_MAX) {
+    throw new UsageError(
+      `Expected \`--metrics-per-agent\` to be a whole number from 0 to ${PER_AGENT_MAX}, got \`${String(perAgent)}\``,
+    );
+  }
   const tls = readTls(options.tls);
   const store = await openStore(options.db);
   let app;
   try {
-    app = createCoordinatorServer({ store, logger, page: options.page, ...(tls ? { tls } : {}) });
+    app = createCoordinatorServer({
+      store,
+      logger,
+      page: options.page,
+      metricsPerAgent: options.metricsPerAgent ?? 0,
+      ...(tls ? { tls } : {}),
+    });
   } catch (error) {
     await store.close();
     const { cert, key } = options.tls;
