@@ -95,7 +95,10 @@ export function coordinatorCommand(parser: Argv): Argv {
           'reachgate coordinator --db postgres://reachgate@db.example/reachgate --listen 0.0.0.0:8080',
           'one of several coordinators sharing a PostgreSQL database, behind a load balancer',
         )
-        .example('reachgate coordinator --db postgres://reachgate@db.example/reachgate --migrate-only', 'update the schema, then exit')
+        .example(
+          'reachgate coordinator --db postgres://reachgate@db.example/reachgate --migrate-only',
+          'update the schema, then exit',
+        )
         .example(
           'reachgate token create --viewer --db /var/lib/reachgate/reachgate.db',
           'then open https://HOST:8443/?token=TOKEN once',

@@ -417,14 +417,7 @@ export async function readCellPage(
      ${outer.length > 0 ? `WHERE ${outer.join(' AND ')}` : ''}
      ORDER BY CASE WHEN x.role IS NULL THEN 1 ELSE 0 END, x.role, x.agent, x.row_pos
      LIMIT ? OFFSET ?`,
-    [
-      now.getTime(),
-      hasBaseline ? 1 : 0,
-      ...innerParameters,
-      ...outerParameters,
-      filter.limit,
-      filter.offset,
-    ],
+    [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, ...outerParameters, filter.limit, filter.offset],
   );
   const cells = rows.map((row): CellSummary => {
     const unmet = Number(row.unmet);
@@ -522,7 +515,10 @@ export async function readCellResults(
   };
   const out: Array<MatrixResult[] | null> = [];
   for (const { agent, row } of cells) {
-    const [cell] = await read<{ json: string }>('SELECT json FROM cells WHERE agent = ? AND row_name = ?', [agent, row]);
+    const [cell] = await read<{ json: string }>('SELECT json FROM cells WHERE agent = ? AND row_name = ?', [
+      agent,
+      row,
+    ]);
     if (!cell) {
       out.push(null);
       continue;
@@ -550,9 +546,18 @@ export async function readCellResults(
 /** Judged cells counted per site, role, row and verdict, with how many drifted (for /metrics). */
 export async function readCellCounts(
   read: ReadQuery,
-): Promise<Array<{ site: string | null; role: string | null; row: string; verdict: Verdict; cells: number; drift: number }>> {
+): Promise<
+  Array<{ site: string | null; role: string | null; row: string; verdict: Verdict; cells: number; drift: number }>
+> {
   const [baseline] = await read<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline', []);
-  const rows = await read<{ site: string | null; role: string | null; row_name: string; vrank: number; cells: number; drift: number }>(
+  const rows = await read<{
+    site: string | null;
+    role: string | null;
+    row_name: string;
+    vrank: number;
+    cells: number;
+    drift: number;
+  }>(
     `SELECT x.site, x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
      FROM ${judgedCells('')} GROUP BY x.site, x.role, x.row_name, x.vrank`,
     [(baseline?.n ?? 0) > 0 ? 1 : 0],
@@ -600,7 +605,9 @@ export async function readAgentCells(
 }
 
 /** Every cell's judged verdict, to accept as the baseline. */
-export async function readCellVerdicts(read: ReadQuery): Promise<Array<{ agent: string; row: string; verdict: Verdict }>> {
+export async function readCellVerdicts(
+  read: ReadQuery,
+): Promise<Array<{ agent: string; row: string; verdict: Verdict }>> {
   const rows = await read<{ agent: string; row_name: string; vrank: number }>(
     `SELECT x.agent, x.row_name, x.vrank FROM ${judgedCells('')}`,
     [],

@@ -29,12 +29,11 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
   // undici is loaded only by the commands that talk to a coordinator.
   const { Agent } = await import('undici');
   const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
-  let url = base;
   try {
     let matrix: Matrix | undefined;
     const agents = new Map<string, Matrix['agents'][number]>();
     for (let offset: number | null = 0, pages = 0; offset !== null && pages < MAX_PAGES; pages++) {
-      url = new URL(`${base.href}?results=true&limit=${PAGE_CELLS}&offset=${offset}`);
+      const url = new URL(`${base.href}?results=true&limit=${PAGE_CELLS}&offset=${offset}`);
       const page = await fetchPage(url, base, token, dispatcher);
       if (!matrix) matrix = { ...page, cells: [] };
       matrix.cells.push(...page.cells);

@@ -50,7 +50,7 @@ export class CoordinatorMetrics {
   private readonly agents = this.gauge('reachgate_agents', 'Agents by site and role', ['site', 'role']);
   private readonly staleAgents = this.gauge(
     'reachgate_stale_agents',
-    "Agents whose latest report is older than twice their interval, by site and role",
+    'Agents whose latest report is older than twice their interval, by site and role',
     ['site', 'role'],
   );
   private readonly lastReportAge: Gauge | undefined;
@@ -71,10 +71,11 @@ export class CoordinatorMetrics {
         "Seconds since the agent's latest results were taken",
         ['agent', 'role'],
       );
-      this.stale = this.gauge('reachgate_agent_stale', "1 when the agent's latest report is older than twice its interval", [
-        'agent',
-        'role',
-      ]);
+      this.stale = this.gauge(
+        'reachgate_agent_stale',
+        "1 when the agent's latest report is older than twice its interval",
+        ['agent', 'role'],
+      );
       this.verdict = this.gauge(
         'reachgate_cell_verdict',
         "Each matrix cell's verdict: 0 pass, 1 inconclusive, 2 fail, 3 error",

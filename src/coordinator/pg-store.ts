@@ -255,20 +255,26 @@ export class PgStore implements Store {
     const before = cutoff.toISOString();
     let deleted = 0;
     for (;;) {
-      const { count } = await this.run('deleting old reports', (sql) => sql`
+      const { count } = await this.run(
+        'deleting old reports',
+        (sql) => sql`
         DELETE FROM reports WHERE seq IN (
           SELECT r.seq FROM reports r
           WHERE r.received_at < ${before} AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.seq = r.seq)
-          ORDER BY r.seq LIMIT ${PRUNE_BATCH})`);
+          ORDER BY r.seq LIMIT ${PRUNE_BATCH})`,
+      );
       deleted += count;
       if (count < PRUNE_BATCH || this.closed) return deleted;
     }
   }
 
   async addToken(token: TokenWithHash): Promise<void> {
-    await this.run('storing a token', (sql) => sql`
+    await this.run(
+      'storing a token',
+      (sql) => sql`
       INSERT INTO tokens (id, kind, agent, role, hash, created_at, revoked_at)
-      VALUES (${token.id}, ${token.kind}, ${token.agent}, ${token.role}, ${token.hash}, ${token.created_at}, ${token.revoked_at})`);
+      VALUES (${token.id}, ${token.kind}, ${token.agent}, ${token.role}, ${token.hash}, ${token.created_at}, ${token.revoked_at})`,
+    );
   }
 
   findToken(id: string): Promise<TokenWithHash | null> {
@@ -362,7 +368,9 @@ async function migrate(sql: Sql): Promise<void> {
   await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK.toString()}::bigint)`;
     await tx`CREATE TABLE IF NOT EXISTS reachgate_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`;
-    const applied = new Set((await tx<Array<{ version: number }>>`SELECT version FROM reachgate_migrations`).map((row) => row.version));
+    const applied = new Set(
+      (await tx<Array<{ version: number }>>`SELECT version FROM reachgate_migrations`).map((row) => row.version),
+    );
     const newest = Math.max(0, ...applied);
     if (newest > MIGRATIONS.length) {
       throw new UsageError(
@@ -377,7 +385,9 @@ async function migrate(sql: Sql): Promise<void> {
       if (index + 1 === CELLS_VERSION) {
         const latest = await tx<Array<{ seq: string; json: string; received_at: string }>>`
           SELECT DISTINCT ON (agent) seq, json, received_at FROM reports ORDER BY agent, seq DESC`;
-        const states = latest.map((row) => agentStateOf(JSON.parse(row.json) as RunReport, Number(row.seq), row.received_at));
+        const states = latest.map((row) =>
+          agentStateOf(JSON.parse(row.json) as RunReport, Number(row.seq), row.received_at),
+        );
         for (let start = 0; start < states.length; start += MAX_BATCH)
           await replaceStates(tx, states.slice(start, start + MAX_BATCH));
       }

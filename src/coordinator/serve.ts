@@ -77,7 +77,12 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     throw new UsageError(`cannot listen on ${options.listen}: ${whyNotListening(error as NodeJS.ErrnoException)}`);
   }
   logger.info(
-    { db: isPostgresUrl(options.db) ? 'postgresql' : options.db, tls: Boolean(tls), client_certificates: Boolean(tls?.ca), retention_days: retentionDays },
+    {
+      db: isPostgresUrl(options.db) ? 'postgresql' : options.db,
+      tls: Boolean(tls),
+      client_certificates: Boolean(tls?.ca),
+      retention_days: retentionDays,
+    },
     'coordinator ready',
   );
   const retention = retentionDays > 0 ? keepPruning(store, retentionDays, logger) : undefined;

@@ -415,7 +415,10 @@ function text(query: Record<string, unknown>, name: string): string | undefined 
   const value = query[name];
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value.length > 1024)
-    throw new ApiError('bad_request', `the query parameter ${name} must be given once, as text of at most 1024 characters`);
+    throw new ApiError(
+      'bad_request',
+      `the query parameter ${name} must be given once, as text of at most 1024 characters`,
+    );
   return value;
 }
 
@@ -434,7 +437,10 @@ function whole(query: Record<string, unknown>, name: string, min: number, max: n
   if (value === undefined) return fallback;
   const number = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
   if (!(number >= min && number <= max))
-    throw new ApiError('bad_request', `the query parameter ${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    throw new ApiError(
+      'bad_request',
+      `the query parameter ${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    );
   return number;
 }
 
@@ -442,7 +448,10 @@ function whole(query: Record<string, unknown>, name: string, min: number, max: n
 function cellFilter(query: Record<string, unknown>, maxLimit: number): CellFilter {
   const verdict = text(query, 'verdict');
   if (verdict !== undefined && !(VERDICTS as readonly string[]).includes(verdict))
-    throw new ApiError('bad_request', `the query parameter verdict must be one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdict)}`);
+    throw new ApiError(
+      'bad_request',
+      `the query parameter verdict must be one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdict)}`,
+    );
   return {
     site: text(query, 'site'),
     role: text(query, 'role'),

@@ -324,8 +324,10 @@ function cellWriter(db: Database.Database): (state: AgentState) => boolean {
 function schemaVersion(db: Database.Database): number {
   const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
   if (!table) return db.pragma('user_version', { simple: true }) as number;
-  return (db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number | null })
-    .version ?? 0;
+  return (
+    (db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number | null }).version ??
+    0
+  );
 }
 
 function migrate(db: Database.Database, file: string): void {

@@ -25,7 +25,9 @@ if (why !== null) {
     const url = urlOf('migrations');
     const stores = await Promise.all(Array.from({ length: 4 }, () => PgStore.open(url)));
     const store = stores[0]!;
-    const versions = await store.query<{ version: number }>('SELECT version FROM reachgate_migrations ORDER BY version');
+    const versions = await store.query<{ version: number }>(
+      'SELECT version FROM reachgate_migrations ORDER BY version',
+    );
     t.same(
       versions.map((row) => row.version),
       Array.from({ length: PgStore.schemaVersion }, (_, index) => index + 1),
@@ -48,23 +50,29 @@ if (why !== null) {
   t.test('an unreachable server is a usage error naming it, without the password', async (t) => {
     await t.rejects(PgStore.open('postgres://reachgate:s3cret@127.0.0.1:1/reachgate'), {
       name: 'UsageError',
-      message: /^cannot open the PostgreSQL database postgres:\/\/reachgate:\*\*\*@127\.0\.0\.1:1\/reachgate: connect ECONNREFUSED/,
+      message:
+        /^cannot open the PostgreSQL database postgres:\/\/reachgate:\*\*\*@127\.0\.0\.1:1\/reachgate: connect ECONNREFUSED/,
     });
   });
 
-  t.test('with the server stopped calls fail as unavailable; after it is back the same store works again', async (t) => {
-    const store = await PgStore.open(urlOf('restart'));
-    const before = makeReport('ws-01', 'workstation');
-    t.same(await store.addReport(before, JSON.stringify(before), new Date()), { stored: true });
-    pg.stop();
-    const during = makeReport('ws-01', 'workstation');
-    const failure = await store.addReport(during, JSON.stringify(during), new Date()).catch((error: unknown) => error);
-    t.ok(isStoreUnavailable(failure), `ingest: ${String(failure)}`);
-    const read = await store.findToken('0123456789abcdef').catch((error: unknown) => error);
-    t.ok(isStoreUnavailable(read), `a read: ${String(read)}`);
-    pg.start();
-    t.same(await store.addReport(during, JSON.stringify(during), new Date()), { stored: true }, 'reconnected');
-    t.equal((await store.getReport(before.id))?.id, before.id, 'what was acknowledged before is there');
-    await store.close();
-  });
+  t.test(
+    'with the server stopped calls fail as unavailable; after it is back the same store works again',
+    async (t) => {
+      const store = await PgStore.open(urlOf('restart'));
+      const before = makeReport('ws-01', 'workstation');
+      t.same(await store.addReport(before, JSON.stringify(before), new Date()), { stored: true });
+      pg.stop();
+      const during = makeReport('ws-01', 'workstation');
+      const failure = await store
+        .addReport(during, JSON.stringify(during), new Date())
+        .catch((error: unknown) => error);
+      t.ok(isStoreUnavailable(failure), `ingest: ${String(failure)}`);
+      const read = await store.findToken('0123456789abcdef').catch((error: unknown) => error);
+      t.ok(isStoreUnavailable(read), `a read: ${String(read)}`);
+      pg.start();
+      t.same(await store.addReport(during, JSON.stringify(during), new Date()), { stored: true }, 'reconnected');
+      t.equal((await store.getReport(before.id))?.id, before.id, 'what was acknowledged before is there');
+      await store.close();
+    },
+  );
 }

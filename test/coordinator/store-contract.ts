@@ -105,7 +105,12 @@ export function storeContract(t: Test, factory: StoreFactory): void {
       return report;
     };
     const cell = async (agent: string) => {
-      const page = await readCellPage(read, { agent, row: 'no-direct-internet', offset: 0, limit: 1 }, new Date(), false);
+      const page = await readCellPage(
+        read,
+        { agent, row: 'no-direct-internet', offset: 0, limit: 1 },
+        new Date(),
+        false,
+      );
       const [results] = await readCellResults(read, [{ agent, row: 'no-direct-internet' }]);
       return { verdict: page.cells[0]?.verdict, counts: page.cells[0]?.counts, results };
     };
@@ -161,7 +166,10 @@ export function storeContract(t: Test, factory: StoreFactory): void {
     const first = await page({}, 0, 4);
     const rest = await page({}, 4, 10);
     t.equal(first.total, 9);
-    t.same([...first.cells, ...rest.cells].map((cell) => `${cell.agent}|${cell.row}`), await names({}));
+    t.same(
+      [...first.cells, ...rest.cells].map((cell) => `${cell.agent}|${cell.row}`),
+      await names({}),
+    );
     t.equal(rest.cells.length, 5);
     const whole = await readMatrixWhole(read, now);
     t.match(whole.summary, { pass: 9, cells: 9, rows: 3, agents: 3, stale_agents: 1, drift: 0 });

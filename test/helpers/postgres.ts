@@ -26,7 +26,10 @@ const PG_USER = 'nobody';
 /** Where initdb and pg_ctl are, or null. */
 export function pgBinDir(): string | null {
   try {
-    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dir = execFileSync('pg_config', ['--bindir'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     if (existsSync(join(dir, 'initdb'))) return dir;
   } catch {
     // No pg_config (libpq-dev): look where Debian's postgresql puts the server.
@@ -60,17 +63,24 @@ export function startPostgres(t: Teardown, options: { fsync?: boolean } = {}): P
   chownSync(dir, uid, gid);
   const data = join(dir, 'data');
   const asUser = (command: string, args: string[]): void => {
-    const run = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', join(bin, command), ...args], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', HOME: dir },
-      timeout: 60_000,
-    });
+    const run = spawnSync(
+      'setpriv',
+      [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', join(bin, command), ...args],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', HOME: dir },
+        timeout: 60_000,
+      },
+    );
     if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${run.stderr || run.stdout}`);
   };
   // Fsync off unless asked (benchmarks): pg_ctl stop -m immediate loses no committed data without it, only a machine crash would.
   asUser('initdb', ['-D', data, '-U', 'reachgate', '--auth=trust', '-E', 'UTF8', '--no-instructions', '--no-sync']);
-  const serverOptions = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c fsync=${options.fsync ? 'on' : 'off'} -c max_connections=60 -c shared_buffers=32MB`;
-  const start = (): void => asUser('pg_ctl', ['-D', data, '-w', '-t', '30', '-l', join(dir, 'log'), '-o', serverOptions, 'start']);
+  const serverOptions =
+    `-c listen_addresses='' -c unix_socket_directories='${dir}' -c fsync=${options.fsync ? 'on' : 'off'} ` +
+    '-c max_connections=60 -c shared_buffers=32MB';
+  const start = (): void =>
+    asUser('pg_ctl', ['-D', data, '-w', '-t', '30', '-l', join(dir, 'log'), '-o', serverOptions, 'start']);
   const stop = (): void => asUser('pg_ctl', ['-D', data, '-w', '-m', 'immediate', 'stop']);
   start();
   t.teardown(() => {
@@ -81,13 +91,18 @@ export function startPostgres(t: Teardown, options: { fsync?: boolean } = {}): P
     }
     rmSync(dir, { recursive: true, force: true });
   });
-  const urlOf = (database: string): string => `postgres://reachgate@localhost/${database}?host=${encodeURIComponent(dir)}`;
+  const urlOf = (database: string): string =>
+    `postgres://reachgate@localhost/${database}?host=${encodeURIComponent(dir)}`;
 
   const psql = (sql: string): void => {
-    const run = spawnSync(join(bin, 'psql'), ['-h', dir, '-U', 'reachgate', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = spawnSync(
+      join(bin, 'psql'),
+      ['-h', dir, '-U', 'reachgate', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     if (run.status !== 0) throw new Error(`psql failed: ${run.stderr}`);
   };
   return {
