@@ -37,7 +37,7 @@ const UNLIMITED = ['--rate-limit', '100000', '--rate-burst', '1000000', '--agent
 const dist = (path) => import(pathToFileURL(join(ROOT, 'dist', 'src', path)).href);
 
 /** A RunReport of 40 results, one per row, as its JSON text. */
-function reportJson(id, agent, role) {
+export function reportJson(id, agent, role) {
   const now = new Date().toISOString();
   const results = Array.from({ length: ROWS }, (_, k) => {
     const blocked = k % 3 === 0;
@@ -71,8 +71,24 @@ function reportJson(id, agent, role) {
   });
 }
 
+/** Agent tokens ws-0… made in `store` (closed after), and `batch(count)`: reports cycling through those agents. */
+export async function ingestFixtures(store, createToken, agents) {
+  const tokens = {};
+  for (let i = 0; i < agents; i++)
+    tokens[`ws-${i}`] = (await createToken(store, { kind: 'agent', agent: `ws-${i}`, role: 'workstation' })).token;
+  await store.close();
+  let serial = 0;
+  const batch = (count) =>
+    Array.from({ length: count }, () => {
+      const agent = `ws-${serial % agents}`;
+      const id = `bench-${++serial}`;
+      return { id, agent, agentName: agent, body: reportJson(id, agent, 'workstation') };
+    });
+  return { tokens, batch };
+}
+
 /** Start `reachgate coordinator` on 127.0.0.1:0; resolves with its URL, pid and a stop function. */
-async function startCoordinator(db) {
+export async function startCoordinator(db) {
   // Fifty agents posting as fast as they can are a load test, not a fleet: the per-token limits are lifted.
   const child = spawn(
     process.execPath,
@@ -116,30 +132,33 @@ async function startCoordinator(db) {
   return { url, memory, stop };
 }
 
-/** Post `bodies` with IN_FLIGHT requests at a time; every answer must be 201. */
-async function deliver(pool, bodies, tokens) {
+/** Post `bodies` with `inFlight` requests at a time through each of `pools` (one pool or several); every answer must be 201. */
+export async function deliver(pools, bodies, tokens, inFlight = IN_FLIGHT) {
   const latencies = [];
   const wrong = [];
   let next = 0;
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < bodies.length) {
-        const { body, agent } = bodies[next++];
-        const t0 = performance.now();
-        const response = await pool.request({
-          path: '/api/v1/reports',
-          method: 'POST',
-          headers: { authorization: `Bearer ${tokens[agent]}`, 'content-type': 'application/json' },
-          body,
-          headersTimeout: REQUEST_TIMEOUT_MS,
-          bodyTimeout: REQUEST_TIMEOUT_MS,
-        });
-        const text = await response.body.text();
-        latencies.push(performance.now() - t0);
-        if (response.statusCode !== 201 && wrong.length < 3) wrong.push(`${response.statusCode} ${text.slice(0, 120)}`);
-      }
-    }),
+    [pools].flat().flatMap((pool) =>
+      Array.from({ length: inFlight }, async () => {
+        while (next < bodies.length) {
+          const { body, agent } = bodies[next++];
+          const t0 = performance.now();
+          const response = await pool.request({
+            path: '/api/v1/reports',
+            method: 'POST',
+            headers: { authorization: `Bearer ${tokens[agent]}`, 'content-type': 'application/json' },
+            body,
+            headersTimeout: REQUEST_TIMEOUT_MS,
+            bodyTimeout: REQUEST_TIMEOUT_MS,
+          });
+          const text = await response.body.text();
+          latencies.push(performance.now() - t0);
+          if (response.statusCode !== 201 && wrong.length < 3)
+            wrong.push(`${response.statusCode} ${text.slice(0, 120)}`);
+        }
+      }),
+    ),
   );
   const wallMs = performance.now() - started;
   latencies.sort((a, b) => a - b);
@@ -201,17 +220,7 @@ export default async function ingest({ reps = 3 } = {}) {
     // Ingest.
     const db = join(dir, 'ingest.db');
     const store = SqliteStore.open(db);
-    const tokens = {};
-    for (let i = 0; i < INGEST_AGENTS; i++)
-      tokens[`ws-${i}`] = (await createToken(store, { kind: 'agent', agent: `ws-${i}`, role: 'workstation' })).token;
-    await store.close();
-    let serial = 0;
-    const batch = (count) =>
-      Array.from({ length: count }, () => {
-        const agent = `ws-${serial % INGEST_AGENTS}`;
-        const id = `bench-${++serial}`;
-        return { id, agent, agentName: agent, body: reportJson(id, agent, 'workstation') };
-      });
+    const { tokens, batch } = await ingestFixtures(store, createToken, INGEST_AGENTS);
     const coordinator = await startCoordinator(db);
     const pool = new Pool(coordinator.url, { connections: IN_FLIGHT });
     const coordinatorRuns = [];
@@ -273,8 +282,8 @@ export default async function ingest({ reps = 3 } = {}) {
           wallMs,
           bytes: text.length,
           status: response.statusCode,
-          agents: matrix?.agents.length,
-          cells: matrix?.cells.length,
+          agents: matrix?.summary.agents,
+          cells: matrix?.summary.cells,
         });
       }
       matrixMemory = matrixCoordinator.memory();
@@ -339,7 +348,7 @@ export default async function ingest({ reps = 3 } = {}) {
         `32-per-transaction: ${batchedRuns.map((r) => Math.round(r.rate)).join(', ')}.`,
       `Coordinator peak RSS during ingest: ${ingestMemory.hwmMiB.toFixed(1)} MiB.`,
       `Matrix: ${matrixRuns.length} requests, ${(matrixRuns[0].bytes / 1e6).toFixed(1)} MB of JSON ` +
-        `each (every cell embeds its probe results: ${MATRIX_AGENTS * ROWS} results); times ` +
+        `each (the first page: 1,000 cells of ${MATRIX_AGENTS * ROWS}, without results, and the whole summary); times ` +
         `${matrixRuns.map((r) => Math.round(r.wallMs)).join(', ')} ms (request to last byte read).`,
     ];
     if (wrong.length) notes.push(`Ingest answers other than 201: ${wrong.join('; ')}.`);

@@ -1,18 +1,22 @@
 import type { Argv } from 'yargs';
 import pino from 'pino';
 import { DEFAULT_LIMITS } from '../coordinator/limits.js';
+import { openStore } from '../coordinator/open-store.js';
 import { serveCoordinator } from '../coordinator/serve.js';
+import { UsageError } from '../core/usage-error.js';
 import { matrixAsset, renderMatrixHtml } from '../report/html-matrix.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 interface CoordinatorArgs {
   db: string;
-  listen: string;
+  listen?: string;
+  'migrate-only': boolean;
   'tls-cert'?: string;
   'tls-key'?: string;
   'client-ca'?: string;
   'retention-days': number;
+  'metrics-per-agent': number;
   'log-level': (typeof LOG_LEVELS)[number];
   'rate-limit': number;
   'rate-burst': number;
@@ -33,13 +37,18 @@ export function coordinatorCommand(parser: Argv): Argv {
             type: 'string',
             demandOption: true,
             requiresArg: true,
-            describe: 'SQLite file for reports, tokens and the baseline (created if missing)',
+            describe:
+              'SQLite file for reports, tokens and the baseline (created if missing), or a PostgreSQL URL postgres://USER:PASSWORD@HOST:PORT/DB that several coordinators may share',
           },
           listen: {
             type: 'string',
-            demandOption: true,
             requiresArg: true,
             describe: 'Address and port to listen on: HOST:PORT, [IPv6]:PORT',
+          },
+          'migrate-only': {
+            type: 'boolean',
+            default: false,
+            describe: "Bring the database's schema up to date and exit, without listening",
           },
           'tls-cert': {
             type: 'string',
@@ -65,6 +74,13 @@ export function coordinatorCommand(parser: Argv): Argv {
             requiresArg: true,
             describe:
               "Delete reports older than this many days, always keeping each agent's latest; 0 keeps everything",
+          },
+          'metrics-per-agent': {
+            type: 'number',
+            default: 0,
+            requiresArg: true,
+            describe:
+              'Also export per-agent series in /metrics (age, stale, each cell) for at most this many agents; 0: aggregates per site, role and row only',
           },
           'log-level': {
             choices: LOG_LEVELS,
@@ -112,6 +128,19 @@ export function coordinatorCommand(parser: Argv): Argv {
           'reachgate coordinator --db /var/lib/reachgate/reachgate.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem',
           'HTTPS for the agents',
         )
+        .check((argv) => {
+          if (argv.listen === undefined && !argv['migrate-only'])
+            throw new UsageError('Missing required argument: listen (or --migrate-only to only update the schema)');
+          return true;
+        })
+        .example(
+          'reachgate coordinator --db postgres://reachgate@db.example/reachgate --listen 0.0.0.0:8080',
+          'one of several coordinators sharing a PostgreSQL database, behind a load balancer',
+        )
+        .example(
+          'reachgate coordinator --db postgres://reachgate@db.example/reachgate --migrate-only',
+          'update the schema, then exit',
+        )
         .example(
           'reachgate token create --viewer --db /var/lib/reachgate/reachgate.db',
           'then open https://HOST:8443/?token=TOKEN once',
@@ -127,9 +156,15 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
     { level: argv['log-level'], timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ fd: 2, sync: true }),
   );
+  if (argv['migrate-only']) {
+    const store = await openStore(argv.db);
+    await store.close();
+    process.stderr.write('reachgate: the database schema is up to date\n');
+    return;
+  }
   const running = await serveCoordinator({
     db: argv.db,
-    listen: argv.listen,
+    listen: argv.listen!,
     tls: { cert: argv['tls-cert'], key: argv['tls-key'], clientCa: argv['client-ca'] },
     retentionDays: argv['retention-days'],
     limits: {
@@ -139,6 +174,7 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
       maxConnections: argv['max-connections'],
       staleAfterHours: argv['stale-after-hours'],
     },
+    metricsPerAgent: argv['metrics-per-agent'],
     logger,
     page: { render: renderMatrixHtml, asset: matrixAsset },
   });

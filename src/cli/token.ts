@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { UsageError } from '../core/usage-error.js';
-import { SqliteStore } from '../coordinator/sqlite-store.js';
+import { openStore } from '../coordinator/open-store.js';
 import type { TokenRecord } from '../coordinator/store.js';
 import { createToken } from '../coordinator/tokens.js';
 
@@ -25,7 +25,7 @@ const DB_OPTION = {
   type: 'string',
   demandOption: true,
   requiresArg: true,
-  describe: "The coordinator's SQLite file",
+  describe: "The coordinator's database: its SQLite file or postgres:// URL",
 } as const;
 
 /** Add `reachgate token create|list|revoke`. */
@@ -101,7 +101,7 @@ async function create(argv: CreateArgs): Promise<void> {
       'an agent token needs both `--agent NAME` and `--role ROLE`: the coordinator accepts reports only with that agent and role',
     );
   }
-  const store = SqliteStore.open(argv.db);
+  const store = await openStore(argv.db);
   try {
     const grant = argv.viewer
       ? { kind: 'viewer' as const }
@@ -121,7 +121,7 @@ async function create(argv: CreateArgs): Promise<void> {
 }
 
 async function list(argv: ListArgs): Promise<void> {
-  const store = SqliteStore.open(argv.db, { mustExist: true });
+  const store = await openStore(argv.db, { mustExist: true });
   try {
     const tokens = await store.listTokens();
     process.stdout.write(argv.json ? `${JSON.stringify({ tokens })}\n` : formatTokens(tokens));
@@ -131,7 +131,7 @@ async function list(argv: ListArgs): Promise<void> {
 }
 
 async function revoke(argv: RevokeArgs): Promise<void> {
-  const store = SqliteStore.open(argv.db, { mustExist: true });
+  const store = await openStore(argv.db, { mustExist: true });
   try {
     const known = await store.findToken(argv.id);
     if (!known)

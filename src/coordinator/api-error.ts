@@ -16,6 +16,7 @@ export const API_ERRORS = {
   rate_limited: 429,
   internal: 500,
   shutting_down: 503,
+  store_unavailable: 503,
 } as const;
 
 /** A stable code of the API's error catalogue. */

@@ -13,15 +13,67 @@ export interface MatrixSource {
   caFile?: string | undefined;
 }
 
-/** Get the site's matrix from a coordinator with a viewer token; every failure is a UsageError that names the cause. */
+/** Cells asked for per request, with their results. */
+const PAGE_CELLS = 1000;
+/** Requests at most for one matrix: ten million cells. */
+const MAX_PAGES = 10_000;
+
+/**
+ * Get the site's whole matrix from a coordinator with a viewer token, page by page with each cell's
+ * results; every failure is a UsageError that names the cause.
+ */
 export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
-  const url = matrixUrl(source.coordinator);
+  const base = matrixUrl(source.coordinator);
   const token = readToken(source.tokenFile);
   const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
   // undici is loaded only by the commands that talk to a coordinator.
-  const { Agent, request } = await import('undici');
+  const { Agent } = await import('undici');
   const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
   try {
+    let matrix: Matrix | undefined;
+    const agents = new Map<string, Matrix['agents'][number]>();
+    for (let offset: number | null = 0, pages = 0; offset !== null && pages < MAX_PAGES; pages++) {
+      const url = new URL(`${base.href}?results=true&limit=${PAGE_CELLS}&offset=${offset}`);
+      const page = await fetchPage(url, base, token, dispatcher);
+      if (!matrix) matrix = { ...page, cells: [] };
+      matrix.cells.push(...page.cells);
+      for (const agent of page.agents) agents.set(agent.name, agent);
+      offset = page.page?.next_offset ?? null;
+    }
+    const { page: _page, ...whole } = matrix! as Matrix & { page?: unknown };
+    const order = new Map(whole.rows.map((row, index) => [row, index]));
+    const columns = [...agents.values()];
+    const column = new Map(columns.map((agent, index) => [agent.name, index]));
+    // Row by row, as the offline matrix lists them.
+    whole.cells.sort(
+      (a, b) =>
+        (order.get(a.row) ?? 0) - (order.get(b.row) ?? 0) || (column.get(a.agent) ?? 0) - (column.get(b.agent) ?? 0),
+    );
+    return { ...whole, agents: columns };
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const code =
+      (error as { cause?: { code?: string } }).cause?.code ??
+      (error as { code?: string }).code ??
+      (error as Error).name;
+    throw new UsageError(
+      `cannot get the matrix from ${base.href}: ${code}`,
+      'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',
+    );
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+/** One page of the matrix API. */
+async function fetchPage(
+  url: URL,
+  base: URL,
+  token: string,
+  dispatcher: import('undici').Agent,
+): Promise<Matrix & { page?: { next_offset: number | null } }> {
+  const { request } = await import('undici');
+  {
     const response = await request(url, {
       headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
       dispatcher,
@@ -31,29 +83,22 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
     if (response.statusCode !== 200) {
       const answer = text.replace(/\s+/g, ' ').slice(0, 300);
       throw new UsageError(
-        `the coordinator at ${url.href} answered HTTP ${response.statusCode}: ${answer}`,
+        `the coordinator at ${base.href} answered HTTP ${response.statusCode}: ${answer}`,
         response.statusCode === 401 || response.statusCode === 403
           ? 'Use a viewer token: `reachgate token create --viewer`.'
           : undefined,
       );
     }
-    const matrix = JSON.parse(text) as Matrix;
-    if (!Array.isArray(matrix?.cells) || !Array.isArray(matrix.agents)) {
-      throw new UsageError(`the coordinator at ${url.href} did not answer with a matrix`);
+    let matrix: Matrix & { page?: { next_offset: number | null } };
+    try {
+      matrix = JSON.parse(text) as typeof matrix;
+    } catch {
+      throw new UsageError(`the coordinator at ${base.href} did not answer with a matrix`);
+    }
+    if (!Array.isArray(matrix?.cells) || !Array.isArray(matrix.agents) || !Array.isArray(matrix.rows)) {
+      throw new UsageError(`the coordinator at ${base.href} did not answer with a matrix`);
     }
     return matrix;
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const code =
-      (error as { cause?: { code?: string } }).cause?.code ??
-      (error as { code?: string }).code ??
-      (error as Error).name;
-    throw new UsageError(
-      `cannot get the matrix from ${url.href}: ${code}`,
-      'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',
-    );
-  } finally {
-    await dispatcher.close();
   }
 }
 

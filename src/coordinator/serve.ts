@@ -4,7 +4,9 @@ import { UsageError } from '../core/usage-error.js';
 import { resolveLimits, type CoordinatorLimits } from './limits.js';
 import { parseListen, whyNotListening } from './listen.js';
 import { createCoordinatorServer, type CoordinatorTls, type MatrixPage } from './server.js';
-import { SqliteStore } from './sqlite-store.js';
+import { PER_AGENT_MAX } from './metrics.js';
+import { isPostgresUrl, openStore } from './open-store.js';
+import type { Store } from './store.js';
 
 const HOUR_MS = 3_600_000;
 /** How long a shutdown waits for requests in flight before it closes anyway. */
@@ -17,7 +19,7 @@ export interface TlsFiles {
   clientCa?: string | undefined;
 }
 
-/** What a coordinator process serves: its database, address, TLS files, retention, log and HTML page. */
+/** What a coordinator process serves: its database (SQLite file or postgres:// URL), address, TLS files, retention, log and HTML page. */
 export interface ServeOptions {
   db: string;
   /** HOST:PORT or [IPv6]:PORT. */
@@ -29,6 +31,8 @@ export interface ServeOptions {
   page: MatrixPage;
   /** Rates, budgets and connection limits; the defaults where not given. */
   limits?: Partial<CoordinatorLimits>;
+  /** Per-agent series in /metrics for at most this many agents (0: aggregates only). */
+  metricsPerAgent?: number;
 }
 
 /** A listening coordinator. */
@@ -47,11 +51,24 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     );
   }
   const limits = resolveLimits(options.limits);
+  const perAgent = options.metricsPerAgent ?? 0;
+  if (!Number.isInteger(perAgent) || perAgent < 0 || perAgent > PER_AGENT_MAX) {
+    throw new UsageError(
+      `Expected \`--metrics-per-agent\` to be a whole number from 0 to ${PER_AGENT_MAX}, got \`${String(perAgent)}\``,
+    );
+  }
   const tls = readTls(options.tls);
-  const store = SqliteStore.open(options.db);
+  const store = await openStore(options.db);
   let app;
   try {
-    app = createCoordinatorServer({ store, logger, page: options.page, limits, ...(tls ? { tls } : {}) });
+    app = createCoordinatorServer({
+      store,
+      logger,
+      page: options.page,
+      limits,
+      metricsPerAgent: perAgent,
+      ...(tls ? { tls } : {}),
+    });
   } catch (error) {
     await store.close();
     const { cert, key } = options.tls;
@@ -66,7 +83,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
   }
   logger.info(
     {
-      db: options.db,
+      db: isPostgresUrl(options.db) ? 'postgresql' : options.db,
       tls: Boolean(tls),
       client_certificates: Boolean(tls?.ca),
       retention_days: retentionDays,
@@ -96,7 +113,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
 }
 
 /** Delete old reports now and every hour after. */
-function keepPruning(store: SqliteStore, retentionDays: number, logger: Logger): NodeJS.Timeout {
+function keepPruning(store: Store, retentionDays: number, logger: Logger): NodeJS.Timeout {
   const prune = (): void => {
     const cutoff = new Date(Date.now() - retentionDays * 24 * HOUR_MS);
     store.pruneReports(cutoff).then(

@@ -8,7 +8,12 @@
 //                                            agent or with another body; 413 over 1 MiB; 415 not JSON;
 //                                            422 schema, bounds or a repeated key, with `path`; 429 over
 //                                            the token's rate or the agent's daily bytes, with Retry-After
-//   GET  /api/v1/matrix        viewer        the Matrix (matrix.ts)
+//   GET  /api/v1/matrix        viewer        one page of the matrix from the cell tables (cells.ts): cells with
+//                                            verdict, stale, drift, counts and report id; filters site, role,
+//                                            row, agent, verdict, stale, drift; offset and limit; results=true
+//                                            embeds each cell's judged results (smaller pages); ETag and
+//                                            If-None-Match (304)
+//   GET  /api/v1/cell          viewer        ?agent=&row=: one cell with its judged results; 404
 //   GET  /api/v1/agents        viewer        {generated_at, agents}
 //   GET  /api/v1/reports/:id   viewer        {id, received_at, report} (the JSON as posted); 404
 //   POST /api/v1/baseline      viewer        accept the current matrix as the baseline (Authorization only)
@@ -19,23 +24,43 @@
 //   GET  /healthz              none          {status: 'ok', version}
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Matrix } from '../core/matrix.js';
+import { createHash } from 'node:crypto';
+import type { Baseline, Matrix, MatrixCell } from '../core/matrix.js';
+import { VERDICTS, type Verdict } from '../core/result.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
 import { IngestGuard, type Refusal } from './ingest-guard.js';
 import { findDuplicateKey } from './json-keys.js';
 import { resolveLimits, type CoordinatorLimits } from './limits.js';
 import { canonicalDigest } from './report-digest.js';
-import { baselineOf, buildMatrix } from './matrix.js';
+import {
+  matrixVersion,
+  readAgents,
+  readAllAgents,
+  readCellPage,
+  readCellResults,
+  readCellVerdicts,
+  readMatrixWhole,
+  type CellFilter,
+  type MatrixPageData,
+  type MatrixWhole,
+  type ReadQuery,
+} from './cells.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
-import type { Store, TokenRecord } from './store.js';
+import { isStoreUnavailable, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
 
 /** Largest accepted request body: a RunReport of 40 results is about 16 KiB. */
 export const BODY_LIMIT = 1024 * 1024;
 /** Deepest accepted JSON nesting; a RunReport needs about 6 levels, evidence a few more. */
 export const MAX_JSON_DEPTH = 64;
+/** Seconds a client is told to wait (Retry-After) when the store is unavailable. */
+export const STORE_RETRY_AFTER_S = 5;
+/** Cells per matrix page: by default, at most, and at most with their results embedded. */
+export const MATRIX_PAGE = { default: 1000, max: 10_000, maxWithResults: 1000 } as const;
+/** Cells the HTML page shows with their results; a larger site is shown without them. */
+const PAGE_CELLS_WITH_RESULTS = 2000;
 /** The cookie a browser gets after opening `/?token=VIEWER_TOKEN` once. */
 export const VIEWER_COOKIE = 'reachgate_viewer';
 
@@ -85,6 +110,8 @@ export interface CoordinatorOptions {
   limits?: Partial<CoordinatorLimits>;
   /** The clock (tests). */
   now?: () => Date;
+  /** Export per-agent series in /metrics for at most this many agents (0: aggregates only). */
+  metricsPerAgent?: number;
 }
 
 /** Build the coordinator's HTTP(S) server with every route; the caller listens and closes. */
@@ -92,7 +119,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   const { store, tls } = options;
   const now = options.now ?? (() => new Date());
   const checkReport = compileReportCheck();
-  const metrics = new CoordinatorMetrics();
+  const metrics = new CoordinatorMetrics({ perAgent: options.metricsPerAgent ?? 0 });
+  const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
   const limits = resolveLimits(options.limits);
   const guard = new IngestGuard(limits);
   // Timeouts are checked every second, not at Node's default 30 s, so a slow client is cut close to them.
@@ -196,7 +224,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 
   app.setErrorHandler((error, request, reply) => {
     const answer = errorAnswer(error);
-    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (isStoreUnavailable(error)) request.log.warn({ why: error.message }, 'store unavailable');
+    else if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
     if (CLOSING_STATUSES.has(answer.status)) void reply.header('connection', 'close');
     void reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
@@ -205,13 +234,65 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     void reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${pathOf(request)}` });
   });
 
-  const currentMatrix = async (): Promise<Matrix> => {
-    const [latest, accepted] = await Promise.all([store.latestReports(), store.getBaseline()]);
-    return buildMatrix(latest, {
-      now: now(),
-      baseline: accepted?.baseline ?? null,
-      maxAgeMs: limits.staleAfterHours * 3_600_000,
-    });
+  // The whole-matrix parts (rows in order, summary, vanished cells) for the latest version read.
+  let whole: { version: string; value: Promise<MatrixWhole> } | null = null;
+  const matrixWhole = (version: string, at: Date): Promise<MatrixWhole> => {
+    if (whole?.version !== version) {
+      const value = readMatrixWhole(read, at);
+      whole = { version, value };
+      value.catch(() => {
+        if (whole?.value === value) whole = null;
+      });
+    }
+    return whole.value;
+  };
+
+  /** One page of the matrix, or null when the client's ETag still holds. */
+  const matrixPage = async (
+    filter: CellFilter,
+    withResults: boolean,
+    ifNoneMatch: string | undefined,
+  ): Promise<{ etag: string; page: (MatrixPageData & { generated_at: string }) | null }> => {
+    const at = now();
+    const version = await matrixVersion(read, at);
+    const etag = `W/"${createHash('sha256')
+      .update(`${version}\n${JSON.stringify(filter)}\n${withResults}`)
+      .digest('base64url')
+      .slice(0, 27)}"`;
+    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*'))
+      return { etag, page: null };
+    const parts = await matrixWhole(version, at);
+    const { cells, total } = await readCellPage(read, filter, at, parts.hasBaseline);
+    if (withResults) {
+      const results = await readCellResults(read, cells);
+      cells.forEach((cell, index) => (cell.results = results[index] ?? []));
+    }
+    const agents = await readAgents(read, [...new Set(cells.map((cell) => cell.agent))], at);
+    const next = filter.offset + cells.length;
+    return {
+      etag,
+      page: {
+        generated_at: at.toISOString(),
+        site: parts.site,
+        rows: parts.rows,
+        agents,
+        cells,
+        drift_count: parts.drift_count,
+        ...(parts.vanishedCount > 0 ? { vanished: parts.vanished } : {}),
+        summary: parts.summary,
+        page: { offset: filter.offset, limit: filter.limit, total, next_offset: next < total ? next : null },
+      },
+    };
+  };
+
+  /** The matrix the HTML page shows: with results for a site of a few thousand cells, without above. */
+  const pageMatrix = async (): Promise<Matrix> => {
+    const { page } = await matrixPage({ offset: 0, limit: PAGE_CELLS_WITH_RESULTS }, false, undefined);
+    const data = page!;
+    const withResults = data.page.total <= PAGE_CELLS_WITH_RESULTS;
+    const results = withResults ? await readCellResults(read, data.cells) : [];
+    const cells: MatrixCell[] = data.cells.map((cell, index) => ({ ...cell, results: results[index] ?? [] }));
+    return { ...data, cells };
   };
 
   app.post('/api/v1/reports', { config: { access: 'agent' } }, async (request, reply) => {
@@ -265,11 +346,40 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     return reply.code(200).send({ id: report.id, stored: false, duplicate: true });
   });
 
-  app.get('/api/v1/matrix', { config: { access: 'viewer' } }, async () => currentMatrix());
+  app.get<{ Querystring: Record<string, unknown> }>(
+    '/api/v1/matrix',
+    { config: { access: 'viewer' } },
+    async (request, reply) => {
+      const withResults = flag(request.query, 'results') ?? false;
+      const filter = cellFilter(request.query, withResults ? MATRIX_PAGE.maxWithResults : MATRIX_PAGE.max);
+      const { etag, page } = await matrixPage(filter, withResults, request.headers['if-none-match']);
+      void reply.header('etag', etag).header('cache-control', 'private, no-cache');
+      if (page === null) return reply.code(304).send();
+      return page;
+    },
+  );
+
+  app.get<{ Querystring: Record<string, unknown> }>(
+    '/api/v1/cell',
+    { config: { access: 'viewer' } },
+    async (request) => {
+      const agent = text(request.query, 'agent');
+      const row = text(request.query, 'row');
+      if (agent === undefined || row === undefined)
+        throw new ApiError('bad_request', 'name the cell: /api/v1/cell?agent=NAME&row=ROW');
+      const at = now();
+      const parts = await matrixWhole(await matrixVersion(read, at), at);
+      const { cells } = await readCellPage(read, { agent, row, offset: 0, limit: 1 }, at, parts.hasBaseline);
+      const [results] = await readCellResults(read, [{ agent, row }]);
+      if (cells.length === 0 || !results)
+        throw new ApiError('not_found', `no cell for agent ${JSON.stringify(agent)} and row ${JSON.stringify(row)}`);
+      return { generated_at: at.toISOString(), ...cells[0], results };
+    },
+  );
 
   app.get('/api/v1/agents', { config: { access: 'viewer' } }, async () => {
-    const matrix = await currentMatrix();
-    return { generated_at: matrix.generated_at, agents: matrix.agents };
+    const at = now();
+    return { generated_at: at.toISOString(), agents: await readAllAgents(read, at) };
   });
 
   app.get<{ Params: { id: string } }>(
@@ -292,24 +402,25 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   );
 
   app.post('/api/v1/baseline', { config: { access: 'viewer' } }, async (request) => {
-    const matrix = await currentMatrix();
-    const baseline = baselineOf(matrix);
+    const verdicts = await readCellVerdicts(read);
+    const baseline: Baseline = {};
+    for (const cell of verdicts) baseline[`${cell.agent}|${cell.row}`] = cell.verdict;
     const acceptedAt = now().toISOString();
     await store.setBaseline({ baseline, accepted_at: acceptedAt, accepted_by: request.token!.id });
     return {
       accepted_at: acceptedAt,
       accepted_by: request.token!.id,
-      cells: Object.keys(baseline).length,
-      agents: matrix.agents.length,
-      rows: matrix.rows.length,
+      cells: verdicts.length,
+      agents: new Set(verdicts.map((cell) => cell.agent)).size,
+      rows: new Set(verdicts.map((cell) => cell.row)).size,
     };
   });
 
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok', version: VERSION }));
 
   app.get('/metrics', { config: { access: 'viewer' } }, async (_request, reply) => {
-    const text = await metrics.render(await currentMatrix(), now());
-    return reply.type(metrics.contentType).send(text);
+    const exposition = await metrics.render(read, now());
+    return reply.type(metrics.contentType).send(exposition);
   });
 
   app.get<{ Querystring: { token?: unknown } }>('/', { config: { access: 'public' } }, async (request, reply) => {
@@ -324,7 +435,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       bearerToken(request.headers.authorization) ?? cookieValue(request.headers.cookie, VIEWER_COOKIE),
       'viewer',
     );
-    const html = options.page.render(await currentMatrix(), { refreshSeconds: options.refreshSeconds ?? 60 });
+    const html = options.page.render(await pageMatrix(), { refreshSeconds: options.refreshSeconds ?? 60 });
     return reply.type('text/html; charset=utf-8').send(html);
   });
 
@@ -341,6 +452,61 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   });
 
   return app;
+}
+
+/** A query parameter given once as text (at most 1,024 characters), or undefined; 400 otherwise. */
+function text(query: Record<string, unknown>, name: string): string | undefined {
+  const value = query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length > 1024)
+    throw new ApiError(
+      'bad_request',
+      `the query parameter ${name} must be given once, as text of at most 1024 characters`,
+    );
+  return value;
+}
+
+/** A true/false query parameter, or undefined. */
+function flag(query: Record<string, unknown>, name: string): boolean | undefined {
+  const value = text(query, name);
+  if (value === undefined) return undefined;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new ApiError('bad_request', `the query parameter ${name} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** A whole number query parameter in [min, max], or the default. */
+function whole(query: Record<string, unknown>, name: string, min: number, max: number, fallback: number): number {
+  const value = text(query, name);
+  if (value === undefined) return fallback;
+  const number = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!(number >= min && number <= max))
+    throw new ApiError(
+      'bad_request',
+      `the query parameter ${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
+    );
+  return number;
+}
+
+/** The matrix route's filter and page from its query. */
+function cellFilter(query: Record<string, unknown>, maxLimit: number): CellFilter {
+  const verdict = text(query, 'verdict');
+  if (verdict !== undefined && !(VERDICTS as readonly string[]).includes(verdict))
+    throw new ApiError(
+      'bad_request',
+      `the query parameter verdict must be one of ${VERDICTS.join(', ')}, got ${JSON.stringify(verdict)}`,
+    );
+  return {
+    site: text(query, 'site'),
+    role: text(query, 'role'),
+    row: text(query, 'row'),
+    agent: text(query, 'agent'),
+    verdict: verdict as Verdict | undefined,
+    stale: flag(query, 'stale'),
+    drift: flag(query, 'drift'),
+    offset: whole(query, 'offset', 0, 1_000_000_000, 0),
+    limit: whole(query, 'limit', 1, maxLimit, Math.min(MATRIX_PAGE.default, maxLimit)),
+  };
 }
 
 /** Parse a JSON body, refusing nesting deeper than MAX_JSON_DEPTH before parsing anything. */
@@ -427,6 +593,12 @@ function errorAnswer(error: unknown): {
       status: error.statusCode,
       headers: error.headers,
       body: { error: error.error, message: error.message, ...error.details },
+    };
+  if (isStoreUnavailable(error))
+    return {
+      status: 503,
+      headers: { 'retry-after': String(STORE_RETRY_AFTER_S) },
+      body: { error: 'store_unavailable', message: `${error.message}; retry shortly (nothing was stored)` },
     };
   const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
   const known = typeof code === 'string' ? FASTIFY_ERRORS[code] : undefined;

@@ -2,10 +2,13 @@ import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
-import type { LatestReport } from '../core/matrix.js';
+import { agentStateOf, CELL_SCHEMA, type AgentState } from './cells.js';
 import type { AcceptedBaseline, AddReportOutcome, Store, StoredReport, TokenRecord, TokenWithHash } from './store.js';
 
-/** Schema migrations: entry N takes a database from `user_version` N to N + 1. Append only. */
+/**
+ * Schema migrations: entry N takes a database to version N + 1. Append only; each runs once, in one
+ * transaction with its row in schema_migrations (version 1 predates that table: `user_version` 1).
+ */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE reports (
      seq INTEGER PRIMARY KEY,
@@ -34,7 +37,12 @@ const MIGRATIONS: readonly string[] = [
      accepted_at TEXT NOT NULL,
      accepted_by TEXT
    );`,
+  `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+   INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+   ${CELL_SCHEMA}`,
 ];
+/** The version from which the cell tables exist: migrating to it fills them from each agent's latest report. */
+const CELLS_VERSION = 2;
 
 /** Reports committed in one transaction at most; more wait for the next one. */
 const MAX_BATCH = 256;
@@ -47,11 +55,6 @@ interface PendingReport {
   receivedAt: string;
   resolve: (outcome: AddReportOutcome) => void;
   reject: (error: unknown) => void;
-}
-
-interface LatestEntry {
-  seq: number;
-  latest: LatestReport;
 }
 
 interface ReportRow extends StoredReport {
@@ -79,8 +82,7 @@ export class SqliteStore implements Store {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly statements;
-  private readonly insertBatch: (batch: PendingReport[]) => Array<AddReportOutcome & { seq?: number }>;
-  private readonly latest = new Map<string, LatestEntry>();
+  private readonly insertBatch: (batch: PendingReport[]) => AddReportOutcome[];
   private baselineCache: AcceptedBaseline | null | undefined;
   private queue: PendingReport[] = [];
   private flushScheduled = false;
@@ -97,13 +99,10 @@ export class SqliteStore implements Store {
       getReport: db.prepare<[string], ReportRow>(
         'SELECT seq, id, agent, role, site, received_at, json FROM reports WHERE id = ?',
       ),
-      latestReports: db.prepare<[], ReportRow>(
-        'SELECT seq, id, agent, role, site, received_at, json FROM reports WHERE seq IN (SELECT MAX(seq) FROM reports GROUP BY agent)',
-      ),
       prune: db.prepare<[string, number]>(
         `DELETE FROM reports WHERE seq IN (
            SELECT seq FROM reports
-           WHERE received_at < ? AND seq NOT IN (SELECT MAX(seq) FROM reports GROUP BY agent)
+           WHERE received_at < ? AND seq NOT IN (SELECT seq FROM agents)
            ORDER BY seq LIMIT ?)`,
       ),
       addToken: db.prepare<[string, string, string | null, string | null, Buffer, string, string | null]>(
@@ -124,6 +123,7 @@ export class SqliteStore implements Store {
          ON CONFLICT (singleton) DO UPDATE SET json = excluded.json, accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by`,
       ),
     };
+    const replaceState = cellWriter(db);
     this.insertBatch = db.transaction((batch: PendingReport[]) =>
       batch.map((pending) => {
         const { report } = pending;
@@ -135,16 +135,18 @@ export class SqliteStore implements Store {
           pending.receivedAt,
           pending.json,
         );
-        if (info.changes === 1) return { stored: true as const, seq: Number(info.lastInsertRowid) };
+        if (info.changes === 1) {
+          replaceState(agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt));
+          return { stored: true as const };
+        }
         return { stored: false as const, agent: this.statements.agentOfReport.get(report.id)?.agent ?? report.agent };
       }),
     );
-    for (const row of this.statements.latestReports.all()) {
-      this.latest.set(row.agent, {
-        seq: row.seq,
-        latest: { report: JSON.parse(row.json) as RunReport, received_at: row.received_at },
-      });
-    }
+  }
+
+  /** Run a read-only query with `?` placeholders (the cell queries of cells.ts). */
+  async read<T>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
+    return this.db.prepare(sql).all(...parameters) as T[];
   }
 
   /** Open (or create) the database file, switch it to WAL and bring its schema up to date. */
@@ -197,29 +199,14 @@ export class SqliteStore implements Store {
     const batch = this.queue.splice(0, MAX_BATCH);
     if (this.queue.length > 0) this.scheduleFlush();
     if (batch.length === 0) return;
-    let outcomes: Array<AddReportOutcome & { seq?: number }>;
+    let outcomes: AddReportOutcome[];
     try {
       outcomes = this.insertBatch(batch);
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;
     }
-    batch.forEach((pending, index) => {
-      const outcome = outcomes[index]!;
-      if (outcome.seq !== undefined) {
-        const { agent } = pending.report;
-        const previous = this.latest.get(agent);
-        if (!previous || previous.seq < outcome.seq) {
-          this.latest.set(agent, {
-            seq: outcome.seq,
-            latest: { report: pending.report, received_at: pending.receivedAt },
-          });
-        }
-        pending.resolve({ stored: true });
-      } else {
-        pending.resolve(outcome);
-      }
-    });
+    batch.forEach((pending, index) => pending.resolve(outcomes[index]!));
   }
 
   async getReport(id: string): Promise<StoredReport | null> {
@@ -227,10 +214,6 @@ export class SqliteStore implements Store {
     if (!row) return null;
     const { seq: _seq, ...report } = row;
     return report;
-  }
-
-  async latestReports(): Promise<LatestReport[]> {
-    return [...this.latest.values()].map((entry) => entry.latest);
   }
 
   async pruneReports(cutoff: Date): Promise<number> {
@@ -284,7 +267,17 @@ export class SqliteStore implements Store {
   }
 
   async setBaseline(accepted: AcceptedBaseline): Promise<void> {
-    this.statements.setBaseline.run(JSON.stringify(accepted.baseline), accepted.accepted_at, accepted.accepted_by);
+    const insertCell = this.db.prepare<[string, string, string]>(
+      'INSERT INTO baseline_cells (agent, row_name, verdict) VALUES (?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      this.statements.setBaseline.run(JSON.stringify(accepted.baseline), accepted.accepted_at, accepted.accepted_by);
+      this.db.exec('DELETE FROM baseline_cells');
+      for (const [key, verdict] of Object.entries(accepted.baseline)) {
+        const split = key.lastIndexOf('|');
+        insertCell.run(key.slice(0, split), key.slice(split + 1), verdict);
+      }
+    })();
     this.baselineCache = accepted;
   }
 
@@ -296,18 +289,81 @@ export class SqliteStore implements Store {
   }
 }
 
+/** Replaces an agent's cell rows with a newer report's, in the caller's transaction; false when it is not newer. */
+function cellWriter(db: Database.Database): (state: AgentState) => boolean {
+  const upsertAgent = db.prepare(
+    `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at)
+     VALUES (@agent, @seq, @report_id, @role, @site, @version, @profile, @taken_at, @interval_s, @stale_at)
+     ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
+       site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
+       interval_s = excluded.interval_s, stale_at = excluded.stale_at
+     WHERE agents.seq < excluded.seq`,
+  );
+  const clear = ['cells', 'control_needs', 'open_seen'].map((table) =>
+    db.prepare<[string]>(`DELETE FROM ${table} WHERE agent = ?`),
+  );
+  const insertCell = db.prepare(
+    `INSERT INTO cells (agent, row_name, row_pos, role, site, report_id, rank, needs, results, pass, fail, inconclusive, error, json)
+     VALUES (@agent, @row_name, @row_pos, @role, @site, @report_id, @rank, @needs, @results, @pass, @fail, @inconclusive, @error, @json)`,
+  );
+  const insertNeed = db.prepare(
+    'INSERT INTO control_needs (agent, row_name, control, address, results) VALUES (@agent, @row_name, @control, @address, @results)',
+  );
+  const insertSeen = db.prepare('INSERT INTO open_seen (role, address, agent) VALUES (@role, @address, @agent)');
+  return (state) => {
+    if (upsertAgent.run(state.agent).changes === 0) return false;
+    for (const statement of clear) statement.run(state.agent.agent);
+    for (const cell of state.cells) insertCell.run(cell);
+    for (const need of state.needs) insertNeed.run(need);
+    for (const seen of state.seen) insertSeen.run(seen);
+    return true;
+  };
+}
+
+/** The applied version: the newest row of schema_migrations, or `user_version` before that table. */
+function schemaVersion(db: Database.Database): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!table) return db.pragma('user_version', { simple: true }) as number;
+  return (
+    (db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number | null }).version ??
+    0
+  );
+}
+
 function migrate(db: Database.Database, file: string): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > MIGRATIONS.length) {
-    throw new UsageError(
-      `the database ${file} has schema version ${version}; this reachgate knows up to ${MIGRATIONS.length}`,
-      'Run the reachgate version that wrote it, or a newer one.',
-    );
+  for (;;) {
+    // IMMEDIATE: the write lock before reading the version, so that two processes opening at once take turns.
+    const done = db
+      .transaction(() => {
+        const version = schemaVersion(db);
+        if (version > MIGRATIONS.length) {
+          throw new UsageError(
+            `the database ${file} has schema version ${version}; this reachgate knows up to ${MIGRATIONS.length}`,
+            'Run the reachgate version that wrote it, or a newer one.',
+          );
+        }
+        if (version === MIGRATIONS.length) return true;
+        db.exec(MIGRATIONS[version]!);
+        if (version + 1 >= 2) {
+          db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+            version + 1,
+            new Date().toISOString(),
+          );
+        }
+        db.pragma(`user_version = ${version + 1}`);
+        if (version + 1 === CELLS_VERSION) fillCells(db);
+        return false;
+      })
+      .immediate();
+    if (done) return;
   }
-  for (let next = version; next < MIGRATIONS.length; next++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[next]!);
-      db.pragma(`user_version = ${next + 1}`);
-    })();
-  }
+}
+
+/** Fill the cell tables from each agent's latest report (a database from before they existed). */
+function fillCells(db: Database.Database): void {
+  const replace = cellWriter(db);
+  const latest = db.prepare<[], { seq: number; json: string; received_at: string }>(
+    'SELECT seq, json, received_at FROM reports WHERE seq IN (SELECT MAX(seq) FROM reports GROUP BY agent)',
+  );
+  for (const row of latest.all()) replace(agentStateOf(JSON.parse(row.json) as RunReport, row.seq, row.received_at));
 }

@@ -1,5 +1,5 @@
 import type { RunReport } from '../core/result.js';
-import type { Baseline, LatestReport } from '../core/matrix.js';
+import type { Baseline } from '../core/matrix.js';
 
 /** A report as the coordinator stored it: the JSON exactly as the agent posted it. */
 export interface StoredReport {
@@ -41,6 +41,22 @@ export interface AcceptedBaseline {
 }
 
 /**
+ * The store cannot be reached now (a network database down or restarting): the request may be
+ * retried later. The server answers 503 with Retry-After; nothing was acknowledged.
+ */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Type guard for StoreUnavailableError. */
+export function isStoreUnavailable(error: unknown): error is StoreUnavailableError {
+  return error instanceof StoreUnavailableError;
+}
+
+/**
  * Where the coordinator keeps reports, tokens and the baseline. Every method is asynchronous so
  * that a network database (PostgreSQL) can implement it; the SQLite store is the default.
  */
@@ -49,8 +65,11 @@ export interface Store {
   addReport(report: RunReport, json: string, receivedAt: Date): Promise<AddReportOutcome>;
   /** One stored report by id, or null. */
   getReport(id: string): Promise<StoredReport | null>;
-  /** The latest report of every agent (latest received), for the matrix. */
-  latestReports(): Promise<LatestReport[]>;
+  /**
+   * Run a read-only query with `?` placeholders on the cell tables (cells.ts), which the store keeps
+   * in the same transaction as each report: every agent's latest report (latest received) as cells.
+   */
+  read<T>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]>;
   /** Delete reports received before `cutoff`, always keeping every agent's latest; returns how many went. */
   pruneReports(cutoff: Date): Promise<number>;
   /** Store a new token's record and the hash of its secret. */
@@ -63,7 +82,7 @@ export interface Store {
   revokeToken(id: string, at: Date): Promise<boolean>;
   /** The accepted baseline, or null before the first one. */
   getBaseline(): Promise<AcceptedBaseline | null>;
-  /** Replace the accepted baseline. */
+  /** Replace the accepted baseline (also as one row per cell, for drift). */
   setBaseline(accepted: AcceptedBaseline): Promise<void>;
   /** Finish pending writes and close. */
   close(): Promise<void>;

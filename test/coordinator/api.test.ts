@@ -14,7 +14,7 @@ const [wsToken, tgToken, viewerToken, revokedToken] = (await makeTokens(db, [
   { kind: 'viewer' },
   { kind: 'agent', agent: 'ws-02', role: 'workstation' },
 ])) as [string, string, string, string];
-const coordinator = await startCoordinator(t, db);
+const coordinator = await startCoordinator(t, db, ['--metrics-per-agent', '100']);
 const { url } = coordinator;
 
 t.test('a new report is stored: 201 {stored: true}', async (t) => {

@@ -31,7 +31,7 @@ t.test('the matrix is asked for under the base path with the viewer token as a b
   const matrix = await fetchMatrix({ coordinator: `${url}/reachgate/`, tokenFile: tokenFile(t, 'rg_viewer\n') });
   t.same(matrix, MATRIX);
   t.equal(seen.length, 1);
-  t.equal(seen[0]!.url, '/reachgate/api/v1/matrix');
+  t.equal(seen[0]!.url, '/reachgate/api/v1/matrix?results=true&limit=1000&offset=0', 'the first page, with results');
   t.equal(seen[0]!.headers.authorization, 'Bearer rg_viewer');
 });
 
@@ -48,9 +48,7 @@ t.test('a refused token names the status and says which token to use', async (t)
 t.test('an answer that is not a matrix is a usage error, not a crash', async (t) => {
   for (const body of ['{"cells":[]}', 'not json']) {
     const { url } = await coordinator(t, 200, body);
-    const expected = body.startsWith('{')
-      ? `the coordinator at ${url}/api/v1/matrix did not answer with a matrix`
-      : `cannot get the matrix from ${url}/api/v1/matrix: SyntaxError`;
+    const expected = `the coordinator at ${url}/api/v1/matrix did not answer with a matrix`;
     const source = { coordinator: url, tokenFile: tokenFile(t, 'rg_viewer') };
     await t.rejects(fetchMatrix(source), { message: expected }, body);
   }

@@ -216,7 +216,7 @@ if (!needsLab(t)) {
   };
   /** `GET /api/v1/matrix` as the viewer. */
   const matrixApi = async (): Promise<Matrix> => {
-    const { status, body } = await viewer('GET', '/api/v1/matrix');
+    const { status, body } = await viewer('GET', '/api/v1/matrix?results=true');
     if (status !== 200) throw new Error(`GET /api/v1/matrix answered ${status}: ${JSON.stringify(body)}`);
     return body as unknown as Matrix;
   };

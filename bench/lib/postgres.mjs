@@ -1,0 +1,58 @@
+// A throwaway PostgreSQL cluster for a benchmark: initdb as `nobody` into a temp dir under /tmp,
+// pg_ctl start on a Unix socket in it (no TCP port), fsync on (the durability a deployment has).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+function binDir() {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return null;
+  for (const version of readdirSync(base).sort().reverse()) {
+    const dir = join(base, version, 'bin');
+    if (existsSync(join(dir, 'initdb'))) return dir;
+  }
+  return null;
+}
+
+/** Why no cluster can be started here, or null. */
+export function whyNoPostgres() {
+  if (process.getuid?.() !== 0) return 'needs root (initdb and the server run as nobody)';
+  if (binDir() === null) return 'needs the Debian package postgresql (no initdb under /usr/lib/postgresql)';
+  return null;
+}
+
+/** Start a cluster; returns { url, stop }. */
+export function startPostgres() {
+  const bin = binDir();
+  const dir = mkdtempSync('/tmp/reachgate-bench-pg-');
+  chmodSync(dir, 0o755);
+  const uid = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim());
+  chownSync(dir, uid, gid);
+  const asNobody = (command, args) => {
+    const run = spawnSync(
+      'setpriv',
+      [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', join(bin, command), ...args],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', HOME: dir },
+        timeout: 120_000,
+      },
+    );
+    if (run.status !== 0) throw new Error(`${command} failed: ${run.stderr || run.stdout}`);
+  };
+  const data = join(dir, 'data');
+  asNobody('initdb', ['-D', data, '-U', 'reachgate', '--auth=trust', '-E', 'UTF8', '--no-instructions']);
+  const options = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c max_connections=100 -c shared_buffers=128MB`;
+  asNobody('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', options, 'start']);
+  return {
+    url: `postgres://reachgate@localhost/postgres?host=${encodeURIComponent(dir)}`,
+    stop() {
+      try {
+        asNobody('pg_ctl', ['-D', data, '-w', '-m', 'fast', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}

@@ -1,0 +1,260 @@
+// Benchmark: several coordinators on one PostgreSQL, and the cells-only matrix at fleet scale.
+//
+// Ingest: two coordinator processes on one PostgreSQL database (fsync on), 50 agents' 40-result
+// reports posted to both alternately, 16 requests in flight at each. Beside it, alternating, a bare
+// loop over one connection inserts the same report rows into the same schema, one transaction
+// per report (same durability: synchronous_commit on, fsync on); and the same with 32 reports per
+// transaction (reference).
+//
+// Matrix: a store seeded with N agents x 40 rows (one 40-result report each) through the store,
+// then GET /api/v1/matrix (the default page: 1,000 cells, whole summary), GET /metrics, and every
+// cell read page by page (10,000 per request); the coordinator's peak RSS (VmHWM). SQLite and
+// PostgreSQL at 5,000 agents; PostgreSQL at 50,000 when REACHGATE_BENCH_50K=1 (about 2 GB of reports).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Pool, request } from 'undici';
+import { ROOT, median } from './lib/measure.mjs';
+import { startPostgres, whyNoPostgres } from './lib/postgres.mjs';
+import { deliver, ingestFixtures, reportJson, startCoordinator } from './ingest.mjs';
+
+export const title =
+  'Coordinators on PostgreSQL: ingest through two processes, and the cells-only matrix at 5,000 (and 50,000) agents';
+
+const INGEST_AGENTS = 50;
+const INGEST_REPORTS = 2000;
+const WARMUP_REPORTS = 200;
+const IN_FLIGHT_EACH = 16;
+const ROWS = 40;
+const RATE_GOAL = 2000;
+const RATIO_GOAL = 0.5;
+const MATRIX_GOAL_MS = 300;
+const RSS_GOAL_MIB = 300;
+const TIMEOUT_MS = 300_000;
+const ROLES = ['workstation', 'tightgate', 'monitoring', 'dmz'];
+
+const dist = (path) => import(pathToFileURL(join(ROOT, 'dist', 'src', path)).href);
+
+/** The same report rows through one bare postgres.js connection, `perTransaction` per commit, into a fresh schema. */
+async function bareLoop(postgres, url, schema, bodies, perTransaction) {
+  const sql = postgres(url.replace(/\?host=([^&]+)/, ''), {
+    host: decodeURIComponent(/\?host=([^&]+)/.exec(url)[1]),
+    max: 1,
+    onnotice: () => {},
+  });
+  try {
+    await sql
+      .unsafe(
+        `CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.reports (seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, ` +
+          'agent TEXT NOT NULL, role TEXT, site TEXT, received_at TEXT NOT NULL, json TEXT NOT NULL)',
+      )
+      .simple();
+    const started = performance.now();
+    for (let i = 0; i < bodies.length; i += perTransaction) {
+      const rows = bodies.slice(i, i + perTransaction);
+      await sql.begin(async (tx) => {
+        for (const { id, agentName, body } of rows)
+          await tx`INSERT INTO ${tx(schema)}.reports (id, agent, role, site, received_at, json)
+                   VALUES (${id}, ${agentName}, 'workstation', 'bench', ${new Date().toISOString()}, ${body}) ON CONFLICT (id) DO NOTHING`;
+      });
+    }
+    return { rate: bodies.length / ((performance.now() - started) / 1000) };
+  } finally {
+    await sql.unsafe(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Seed a store with `agents` agents' 40-row reports, 250 at a time. */
+async function seed(store, agents) {
+  for (let chunk = 0; chunk < agents; chunk += 250) {
+    await Promise.all(
+      Array.from({ length: Math.min(250, agents - chunk) }, (_, j) => {
+        const i = chunk + j;
+        const agent = `agent-${String(i).padStart(5, '0')}`;
+        const text = reportJson(`seed-${i}`, agent, ROLES[i % ROLES.length]);
+        return store.addReport(JSON.parse(text), text, new Date());
+      }),
+    );
+  }
+}
+
+async function timedGet(url, viewer) {
+  const t0 = performance.now();
+  const response = await request(url, {
+    headers: { authorization: `Bearer ${viewer}` },
+    headersTimeout: TIMEOUT_MS,
+    bodyTimeout: TIMEOUT_MS,
+  });
+  const text = await response.body.text();
+  return { ms: performance.now() - t0, status: response.statusCode, text };
+}
+
+/** Matrix, metrics and full paging against a coordinator on `db`. */
+async function measureMatrix(db, viewer, agents, reps) {
+  const coordinator = await startCoordinator(db);
+  try {
+    const afterStart = coordinator.memory();
+    const matrix = [];
+    let summary;
+    for (let rep = 0; rep < Math.max(reps, 5); rep++) {
+      const got = await timedGet(`${coordinator.url}/api/v1/matrix`, viewer);
+      matrix.push(got.ms);
+      if (got.status !== 200) throw new Error(`GET /api/v1/matrix: ${got.status} ${got.text.slice(0, 200)}`);
+      summary = JSON.parse(got.text).summary;
+      matrix.bytes = got.text.length;
+    }
+    const metrics = [];
+    for (let rep = 0; rep < 3; rep++) metrics.push((await timedGet(`${coordinator.url}/metrics`, viewer)).ms);
+    const t0 = performance.now();
+    let cells = 0;
+    for (let offset = 0; offset !== null;) {
+      const got = await timedGet(`${coordinator.url}/api/v1/matrix?limit=10000&offset=${offset}`, viewer);
+      const page = JSON.parse(got.text);
+      cells += page.cells.length;
+      offset = page.page.next_offset;
+    }
+    const allMs = performance.now() - t0;
+    const ok = summary.agents === agents && summary.cells === agents * ROWS && cells === agents * ROWS;
+    return { matrix, metrics, allMs, cells, ok, summary, memory: coordinator.memory(), afterStart };
+  } finally {
+    await coordinator.stop();
+  }
+}
+
+function row(metric, unit, reachgate, peer = null, goal = null, met = null) {
+  return { metric, unit, reachgate, peer, ratio: peer ? reachgate / peer : null, goal, met };
+}
+
+export default async function pgFleet({ reps = 3 } = {}) {
+  const why = whyNoPostgres();
+  if (why) return { title, skipped: why };
+  const { PgStore } = await dist('coordinator/pg-store.js');
+  const { SqliteStore } = await dist('coordinator/sqlite-store.js');
+  const { createToken } = await dist('coordinator/tokens.js');
+  const postgres = (await import('postgres')).default;
+  const cluster = startPostgres();
+  const dir = mkdtempSync(join(tmpdir(), 'reachgate-bench-pg-fleet-'));
+  const notes = [];
+  const rows = [];
+  const samples = {};
+  try {
+    // Ingest through two coordinators.
+    const ingestUrl = `${cluster.url}&search_path=ingest`;
+    const setup = postgres(cluster.url.replace(/\?host=([^&]+)/, ''), {
+      host: decodeURIComponent(/\?host=([^&]+)/.exec(cluster.url)[1]),
+      max: 1,
+      onnotice: () => {},
+    });
+    await setup.unsafe('CREATE SCHEMA ingest; CREATE SCHEMA m5k; CREATE SCHEMA m50k').simple();
+    await setup.end();
+    const store = await PgStore.open(ingestUrl);
+    const { tokens, batch } = await ingestFixtures(store, createToken, INGEST_AGENTS);
+    const coordinators = [await startCoordinator(ingestUrl), await startCoordinator(ingestUrl)];
+    const pools = coordinators.map((one) => new Pool(one.url, { connections: IN_FLIGHT_EACH }));
+    const runs = [];
+    const bare = [];
+    const batched = [];
+    try {
+      await deliver(pools, batch(WARMUP_REPORTS), tokens, IN_FLIGHT_EACH);
+      for (let rep = 0; rep < reps; rep++) {
+        const bodies = batch(INGEST_REPORTS);
+        const sides = [
+          async () => runs.push(await deliver(pools, bodies, tokens, IN_FLIGHT_EACH)),
+          async () => bare.push(await bareLoop(postgres, cluster.url, `bare${rep}`, bodies, 1)),
+          async () => batched.push(await bareLoop(postgres, cluster.url, `batched${rep}`, bodies, 32)),
+        ];
+        for (let k = 0; k < sides.length; k++) await sides[(rep + k) % sides.length]();
+      }
+    } finally {
+      await Promise.all(pools.map((pool) => pool.close()));
+      await Promise.all(coordinators.map((one) => one.stop()));
+    }
+    const rate = median(runs.map((r) => r.rate));
+    const wrong = runs.flatMap((r) => r.wrong);
+    rows.push(
+      row(
+        'ingest, two coordinators, 32 in flight (peer: bare loop, one transaction per report)',
+        'reports/s',
+        Math.round(rate),
+        Math.round(median(bare.map((r) => r.rate))),
+        `>= ${RATE_GOAL} reports/s and >= ${RATIO_GOAL} of the bare loop`,
+        !wrong.length && rate >= RATE_GOAL && rate / median(bare.map((r) => r.rate)) >= RATIO_GOAL,
+      ),
+      row(
+        'ingest (peer: bare loop, 32 reports per transaction; reference)',
+        'reports/s',
+        Math.round(rate),
+        Math.round(median(batched.map((r) => r.rate))),
+      ),
+      row('ingest latency p50 (reference)', 'ms', median(runs.map((r) => r.p50))),
+      row('ingest latency p99 (reference)', 'ms', median(runs.map((r) => r.p99))),
+    );
+    samples['two coordinators reports/s'] = runs.map((r) => r.rate);
+    samples['bare loop reports/s'] = bare.map((r) => r.rate);
+    samples['bare loop, 32 per transaction, reports/s'] = batched.map((r) => r.rate);
+    if (wrong.length) notes.push(`Ingest answers other than 201: ${wrong.join('; ')}.`);
+
+    // The matrix at 5,000 agents on both stores, and at 50,000 on PostgreSQL when asked.
+    const sizes = [
+      ['SQLite', 5000, join(dir, 'm5k.db')],
+      ['PostgreSQL', 5000, `${cluster.url}&search_path=m5k`],
+      ...(process.env.REACHGATE_BENCH_50K === '1' ? [['PostgreSQL', 50_000, `${cluster.url}&search_path=m50k`]] : []),
+    ];
+    for (const [kind, agents, db] of sizes) {
+      const opened = kind === 'SQLite' ? SqliteStore.open(db) : await PgStore.open(db);
+      const viewer = (await createToken(opened, { kind: 'viewer' })).token;
+      const seedStart = performance.now();
+      await seed(opened, agents);
+      const seedS = (performance.now() - seedStart) / 1000;
+      await opened.close();
+      const m = await measureMatrix(db, viewer, agents, reps);
+      const p50 = median(m.matrix);
+      rows.push(
+        row(
+          `${kind}: GET /api/v1/matrix p50, ${agents} agents x ${ROWS} rows`,
+          'ms',
+          p50,
+          null,
+          `<= ${MATRIX_GOAL_MS} ms`,
+          m.ok && p50 <= MATRIX_GOAL_MS,
+        ),
+        row(
+          `${kind}: coordinator peak RSS (VmHWM), ${agents} agents`,
+          'MiB',
+          m.memory.hwmMiB,
+          null,
+          `<= ${RSS_GOAL_MIB} MiB`,
+          m.memory.hwmMiB <= RSS_GOAL_MIB,
+        ),
+        row(`${kind}: GET /metrics p50, ${agents} agents (reference)`, 'ms', median(m.metrics)),
+        row(`${kind}: every cell, 10,000 per request, ${agents} agents (reference)`, 'ms', m.allMs),
+      );
+      samples[`${kind} ${agents}: GET /api/v1/matrix ms`] = m.matrix;
+      notes.push(
+        `${kind}, ${agents} agents: seeded in ${seedS.toFixed(0)} s; matrix page ${(m.matrix.bytes / 1e3).toFixed(0)} kB; ` +
+          `summary ${JSON.stringify(m.summary)}; ${m.cells} cells paged${m.ok ? '' : ' (WRONG COUNTS)'}; ` +
+          `RSS after start ${m.afterStart.rssMiB.toFixed(0)} MiB.`,
+      );
+    }
+    if (process.env.REACHGATE_BENCH_50K !== '1') notes.push('50,000 agents not run (set REACHGATE_BENCH_50K=1).');
+    return {
+      title,
+      setup:
+        'PostgreSQL 15 started by the benchmark (initdb into a temp dir as nobody, Unix socket, fsync on, ' +
+        'shared_buffers 128MB); coordinator processes on 127.0.0.1; ingest alternates with the bare loops, medians.',
+      commands: {
+        reachgate: 'node bin/reachgate coordinator --db postgres://... --listen 127.0.0.1:0 (two of them)',
+        peer: 'postgres.js, one connection: INSERT of the same report rows, same schema, one transaction per report',
+      },
+      peer: 'bare postgres.js loop',
+      rows,
+      samples,
+      notes,
+    };
+  } finally {
+    cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,616 @@
+// The cell model both stores keep in the same transaction as ingest, and the queries that read it.
+//
+//   agents         one row per agent: its latest report (by arrival), when its results were taken, when it goes stale
+//   cells          one row per (agent, row) of that report: worst verdict, counts, the row's results as JSON
+//   control_needs  each (agent, row, control role, address) a passing negative probe needs seen open
+//   open_seen      each (role, address, agent) an agent of that role saw open in its latest report
+//   baseline_cells the accepted baseline, one row per cell
+//
+// A negative probe passes only if an agent of its control role saw its address open: the cell's
+// verdict is its stored worst verdict, raised to inconclusive when one of its needs is not in
+// open_seen. Both are kept up to date per report, so a read never parses a report.
+import type { ProbeResult, RunReport, Summary, Verdict } from '../core/result.js';
+import type { MatrixAgent, MatrixCell, MatrixResult, MatrixSummary } from '../core/matrix.js';
+import { groupByRow } from '../core/rows.js';
+
+/** Verdicts from best to worst, by rank. */
+export const VERDICT_BY_RANK: readonly Verdict[] = ['pass', 'inconclusive', 'fail', 'error'];
+const RANK: Record<Verdict, number> = { pass: 0, inconclusive: 1, fail: 2, error: 3 };
+
+/** SQL of the cell schema, the same text for SQLite and PostgreSQL. */
+export const CELL_SCHEMA = `
+  CREATE TABLE agents (
+    agent TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    report_id TEXT NOT NULL,
+    role TEXT,
+    site TEXT,
+    version TEXT NOT NULL,
+    profile TEXT,
+    taken_at TEXT NOT NULL,
+    interval_s DOUBLE PRECISION,
+    stale_at BIGINT
+  );
+  CREATE TABLE cells (
+    agent TEXT NOT NULL,
+    row_name TEXT NOT NULL,
+    row_pos INTEGER NOT NULL,
+    role TEXT,
+    site TEXT,
+    report_id TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    needs INTEGER NOT NULL,
+    results INTEGER NOT NULL,
+    pass INTEGER NOT NULL,
+    fail INTEGER NOT NULL,
+    inconclusive INTEGER NOT NULL,
+    error INTEGER NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (agent, row_name)
+  );
+  CREATE INDEX cells_row ON cells (row_name);
+  CREATE INDEX cells_role ON cells (role);
+  CREATE TABLE control_needs (
+    agent TEXT NOT NULL,
+    row_name TEXT NOT NULL,
+    control TEXT NOT NULL,
+    address TEXT NOT NULL,
+    results INTEGER NOT NULL,
+    PRIMARY KEY (agent, row_name, control, address)
+  );
+  CREATE INDEX control_needs_address ON control_needs (control, address);
+  CREATE TABLE open_seen (
+    role TEXT NOT NULL,
+    address TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    PRIMARY KEY (role, address, agent)
+  );
+  CREATE INDEX open_seen_agent ON open_seen (agent);
+  CREATE TABLE baseline_cells (
+    agent TEXT NOT NULL,
+    row_name TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    PRIMARY KEY (agent, row_name)
+  );`;
+
+/** An agents row. */
+export interface AgentRow {
+  agent: string;
+  seq: number;
+  report_id: string;
+  role: string | null;
+  site: string | null;
+  version: string;
+  profile: string | null;
+  taken_at: string;
+  interval_s: number | null;
+  stale_at: number | null;
+}
+
+/** A cells row. */
+export interface CellRow {
+  agent: string;
+  row_name: string;
+  row_pos: number;
+  role: string | null;
+  site: string | null;
+  report_id: string;
+  rank: number;
+  needs: number;
+  results: number;
+  pass: number;
+  fail: number;
+  inconclusive: number;
+  error: number;
+  json: string;
+}
+
+/** A control_needs row. */
+export interface NeedRow {
+  agent: string;
+  row_name: string;
+  control: string;
+  address: string;
+  results: number;
+}
+
+/** An open_seen row. */
+export interface SeenRow {
+  role: string;
+  address: string;
+  agent: string;
+}
+
+/** Everything the cell tables hold for one agent's latest report. */
+export interface AgentState {
+  agent: AgentRow;
+  cells: CellRow[];
+  needs: NeedRow[];
+  seen: SeenRow[];
+}
+
+/** Whether a result's verdict depends on its control role having seen the address open. */
+function needsControl(result: ProbeResult): boolean {
+  return result.expect === 'blocked' && Boolean(result.control) && result.verdict === 'pass';
+}
+
+/** The cell tables' rows for a report stored with `seq`, received at `receivedAt` (ISO). */
+export function agentStateOf(report: RunReport, seq: number, receivedAt: string): AgentState {
+  // The results' own time, but never later than their arrival: an agent clock running ahead cannot make old results look fresh.
+  const taken = Math.min(Date.parse(report.finished_at), Date.parse(receivedAt) || Infinity);
+  const interval = report.interval_s;
+  const hasInterval = typeof interval === 'number' && interval > 0 && Number.isFinite(taken);
+  const agent: AgentRow = {
+    agent: report.agent,
+    seq,
+    report_id: report.id,
+    role: report.role,
+    site: report.site,
+    version: report.version,
+    profile: report.profile ? JSON.stringify(report.profile) : null,
+    taken_at: Number.isFinite(taken) ? new Date(taken).toISOString() : report.finished_at,
+    interval_s: typeof interval === 'number' ? interval : null,
+    stale_at: hasInterval ? Math.round(taken + 2 * interval * 1000) : null,
+  };
+  const cells: CellRow[] = [];
+  const needs = new Map<string, NeedRow>();
+  let pos = 0;
+  for (const [row, results] of groupByRow(report.results)) {
+    const counts: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
+    let rank = 0;
+    let needing = 0;
+    for (const result of results) {
+      let verdict = result.verdict;
+      if (needsControl(result)) {
+        if (result.target.address === null) {
+          // No address to match: nobody can have seen it open.
+          verdict = 'inconclusive';
+        } else {
+          needing++;
+          const key = `${result.control}\n${result.target.address}`;
+          const need = needs.get(`${row}\n${key}`);
+          if (need) need.results++;
+          else
+            needs.set(`${row}\n${key}`, {
+              agent: report.agent,
+              row_name: row,
+              control: result.control!,
+              address: result.target.address,
+              results: 1,
+            });
+        }
+      }
+      counts[verdict]++;
+      rank = Math.max(rank, RANK[verdict]);
+    }
+    cells.push({
+      agent: report.agent,
+      row_name: row,
+      row_pos: pos++,
+      role: report.role,
+      site: report.site,
+      report_id: report.id,
+      rank,
+      needs: needing,
+      results: results.length,
+      ...counts,
+      json: JSON.stringify(results),
+    });
+  }
+  const seen = new Map<string, SeenRow>();
+  for (const role of report.role === null ? [] : report.role.split('+')) {
+    for (const result of report.results) {
+      if (result.state !== 'open' || result.target.address === null) continue;
+      seen.set(`${role}\n${result.target.address}`, { role, address: result.target.address, agent: report.agent });
+    }
+  }
+  return { agent, cells, needs: [...needs.values()], seen: [...seen.values()] };
+}
+
+/** Runs a read-only query with `?` placeholders on the store's database. */
+export type ReadQuery = <T>(sql: string, parameters: ReadonlyArray<string | number | null>) => Promise<T[]>;
+
+/** Which cells a matrix request wants, and which page of them. */
+export interface CellFilter {
+  site?: string | undefined;
+  role?: string | undefined;
+  row?: string | undefined;
+  agent?: string | undefined;
+  verdict?: Verdict | undefined;
+  stale?: boolean | undefined;
+  drift?: boolean | undefined;
+  offset: number;
+  limit: number;
+}
+
+/** A cell as the matrix API lists it: no results (they come from their own route), their counts instead. */
+export interface CellSummary extends Omit<MatrixCell, 'results'> {
+  report_id: string;
+  counts: Summary;
+  /** The judged results, only when asked for (`?results=true`). */
+  results?: MatrixResult[];
+}
+
+/** One page of the matrix. */
+export interface MatrixPageData {
+  site: string | null;
+  rows: string[];
+  agents: MatrixAgent[];
+  cells: CellSummary[];
+  drift_count: number;
+  vanished?: Array<{ agent: string; row: string; baseline: string }>;
+  summary: MatrixSummary;
+  page: { offset: number; limit: number; total: number; next_offset: number | null };
+}
+
+/** Baseline cells listed as vanished at most; the count is always whole. */
+const VANISHED_LISTED = 1000;
+/** Agents named per control result. */
+const SEEN_BY_NAMES = 3;
+
+const VERDICT_SQL = `CASE x.vrank WHEN 0 THEN 'pass' WHEN 1 THEN 'inconclusive' WHEN 2 THEN 'fail' ELSE 'error' END`;
+
+/**
+ * The judged cells as a subquery `x`: every column of cells, `unmet` (results whose control is not
+ * seen), `vrank` (the judged verdict's rank), `stale_at` and the baseline verdict.
+ */
+function judgedCells(where: string): string {
+  return `(SELECT j.*, CASE WHEN j.unmet > 0 AND j.rank < 1 THEN 1 ELSE j.rank END AS vrank,
+            a.stale_at, b.verdict AS baseline
+          FROM (SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
+                    SELECT SUM(n.results) FROM control_needs n
+                    WHERE n.agent = c.agent AND n.row_name = c.row_name
+                      AND NOT EXISTS (SELECT 1 FROM open_seen o WHERE o.role = n.control AND o.address = n.address)), 0) AS INTEGER)
+                  END AS unmet
+                FROM cells c ${where}) j
+          JOIN agents a ON a.agent = j.agent
+          LEFT JOIN baseline_cells b ON b.agent = j.agent AND b.row_name = j.row_name) x`;
+}
+
+/** Stale and drift of a judged cell `x`, given `?` = now (ms) and `?` = 1 when a baseline exists. */
+const STALE_SQL = `CASE WHEN x.stale_at IS NOT NULL AND x.stale_at < ? THEN 1 ELSE 0 END`;
+const DRIFT_SQL = `CASE WHEN ? = 0 THEN 0 WHEN x.baseline IS NULL OR x.baseline <> ${VERDICT_SQL} THEN 1 ELSE 0 END`;
+
+/** What changes the matrix: the agents' latest reports, the stale set, the baseline. Cheap to read. */
+export async function matrixVersion(read: ReadQuery, now: Date): Promise<string> {
+  const [state] = await read<{ agents: number; seqs: string | number | null; stale: number }>(
+    `SELECT CAST(COUNT(*) AS INTEGER) AS agents, CAST(SUM(seq) AS TEXT) AS seqs,
+            CAST(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END) AS INTEGER) AS stale
+     FROM agents`,
+    [now.getTime()],
+  );
+  const [baseline] = await read<{ accepted_at: string }>('SELECT accepted_at FROM baseline WHERE singleton = 1', []);
+  return `${state?.agents ?? 0}.${state?.seqs ?? 0}.${state?.stale ?? 0}.${baseline?.accepted_at ?? '-'}`;
+}
+
+/** The parts of a matrix that do not depend on the filter: rows in order, site, summary, vanished cells. */
+export interface MatrixWhole {
+  site: string | null;
+  rows: string[];
+  summary: MatrixSummary;
+  drift_count: number;
+  vanished: Array<{ agent: string; row: string; baseline: string }>;
+  vanishedCount: number;
+  hasBaseline: boolean;
+}
+
+/** Read the whole-matrix parts (callers cache them per matrixVersion). */
+export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<MatrixWhole> {
+  const [baseline] = await read<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline', []);
+  const hasBaseline = (baseline?.n ?? 0) > 0 ? 1 : 0;
+  const byVerdict = await read<{ vrank: number; cells: number; drift: number }>(
+    `SELECT x.vrank AS vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
+     FROM ${judgedCells('')} GROUP BY x.vrank`,
+    [hasBaseline],
+  );
+  const [agents] = await read<{ agents: number; stale: number }>(
+    `SELECT CAST(COUNT(*) AS INTEGER) AS agents,
+            CAST(COALESCE(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END), 0) AS INTEGER) AS stale
+     FROM agents`,
+    [now.getTime()],
+  );
+  // Rows in the order they first appear, agents taken by role (no role last), then name.
+  const rows = await read<{ row_name: string }>(
+    `SELECT row_name FROM (
+       SELECT row_name, role, agent, row_pos,
+              ROW_NUMBER() OVER (PARTITION BY row_name ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent, row_pos) AS n
+       FROM cells) f
+     WHERE n = 1 ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent, row_pos`,
+    [],
+  );
+  const sites = await read<{ site: string }>(
+    'SELECT DISTINCT site FROM agents WHERE site IS NOT NULL ORDER BY site',
+    [],
+  );
+  const vanishedRows = hasBaseline
+    ? await read<{ agent: string; row_name: string; verdict: string; n: number }>(
+        `SELECT b.agent, b.row_name, b.verdict, CAST(COUNT(*) OVER () AS INTEGER) AS n FROM baseline_cells b
+         WHERE NOT EXISTS (SELECT 1 FROM cells c WHERE c.agent = b.agent AND c.row_name = b.row_name)
+         ORDER BY b.agent, b.row_name LIMIT ?`,
+        [VANISHED_LISTED],
+      )
+    : [];
+  const counts: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
+  let cells = 0;
+  let drifted = 0;
+  for (const group of byVerdict) {
+    counts[VERDICT_BY_RANK[group.vrank] ?? 'error'] += group.cells;
+    cells += group.cells;
+    drifted += group.drift ?? 0;
+  }
+  const vanishedCount = vanishedRows[0]?.n ?? 0;
+  const driftCount = drifted + vanishedCount;
+  return {
+    site: sites.length === 0 ? null : sites.map((row) => row.site).join(', '),
+    rows: rows.map((row) => row.row_name),
+    summary: {
+      ...counts,
+      cells,
+      rows: rows.length,
+      agents: agents?.agents ?? 0,
+      stale_agents: agents?.stale ?? 0,
+      drift: driftCount,
+    },
+    drift_count: driftCount,
+    vanished: vanishedRows.map((row) => ({ agent: row.agent, row: row.row_name, baseline: row.verdict })),
+    vanishedCount,
+    hasBaseline: hasBaseline === 1,
+  };
+}
+
+interface PageRow {
+  agent: string;
+  row_name: string;
+  role: string | null;
+  report_id: string;
+  vrank: number;
+  unmet: number;
+  results: number;
+  pass: number;
+  fail: number;
+  inconclusive: number;
+  error: number;
+  stale: number;
+  drift: number;
+  baseline: string | null;
+  total: number;
+}
+
+/** One filtered page of judged cells, sorted by agent (role, then name) and the row's place in its report. */
+export async function readCellPage(
+  read: ReadQuery,
+  filter: CellFilter,
+  now: Date,
+  hasBaseline: boolean,
+): Promise<{ cells: CellSummary[]; total: number }> {
+  const inner: string[] = [];
+  const innerParameters: Array<string | number> = [];
+  for (const [column, value] of [
+    ['site', filter.site],
+    ['role', filter.role],
+    ['row_name', filter.row],
+    ['agent', filter.agent],
+  ] as const) {
+    if (value === undefined) continue;
+    inner.push(`c.${column} = ?`);
+    innerParameters.push(value);
+  }
+  const outer: string[] = [];
+  const outerParameters: Array<string | number> = [];
+  if (filter.verdict !== undefined) {
+    outer.push('x.vrank = ?');
+    outerParameters.push(RANK[filter.verdict]);
+  }
+  if (filter.stale !== undefined) {
+    outer.push(`${STALE_SQL} = ?`);
+    outerParameters.push(now.getTime(), filter.stale ? 1 : 0);
+  }
+  if (filter.drift !== undefined) {
+    outer.push(`${DRIFT_SQL} = ?`);
+    outerParameters.push(hasBaseline ? 1 : 0, filter.drift ? 1 : 0);
+  }
+  const rows = await read<PageRow>(
+    `SELECT x.agent, x.row_name, x.role, x.report_id, x.vrank, x.unmet, x.results,
+            x.pass, x.fail, x.inconclusive, x.error, x.baseline,
+            ${STALE_SQL} AS stale, ${DRIFT_SQL} AS drift, CAST(COUNT(*) OVER () AS INTEGER) AS total
+     FROM ${judgedCells(inner.length > 0 ? `WHERE ${inner.join(' AND ')}` : '')}
+     ${outer.length > 0 ? `WHERE ${outer.join(' AND ')}` : ''}
+     ORDER BY CASE WHEN x.role IS NULL THEN 1 ELSE 0 END, x.role, x.agent, x.row_pos
+     LIMIT ? OFFSET ?`,
+    [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, ...outerParameters, filter.limit, filter.offset],
+  );
+  const cells = rows.map((row): CellSummary => {
+    const unmet = Number(row.unmet);
+    return {
+      agent: row.agent,
+      role: row.role,
+      row: row.row_name,
+      verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
+      stale: Number(row.stale) === 1,
+      drift: Number(row.drift) === 1,
+      ...(row.baseline !== null ? { baseline: row.baseline } : {}),
+      report_id: row.report_id,
+      counts: {
+        pass: row.pass - unmet,
+        fail: row.fail,
+        inconclusive: row.inconclusive + unmet,
+        error: row.error,
+      },
+    };
+  });
+  return { cells, total: rows[0]?.total ?? 0 };
+}
+
+/** The agents of some cells, as matrix columns. */
+export async function readAgents(read: ReadQuery, names: readonly string[], now: Date): Promise<MatrixAgent[]> {
+  const agents: MatrixAgent[] = [];
+  // A bounded IN list per query (SQLite allows 32,766 parameters; PostgreSQL 65,535).
+  for (let start = 0; start < names.length; start += 1000) {
+    const chunk = names.slice(start, start + 1000);
+    const rows = await read<AgentRow>(
+      `SELECT agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at
+       FROM agents WHERE agent IN (${chunk.map(() => '?').join(', ')})`,
+      chunk,
+    );
+    for (const row of rows) agents.push(agentOf(row, now));
+  }
+  return agents.sort(
+    (a, b) =>
+      (a.role === null ? 1 : 0) - (b.role === null ? 1 : 0) ||
+      compare(a.role ?? '', b.role ?? '') ||
+      compare(a.name, b.name),
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function agentOf(row: AgentRow, now: Date): MatrixAgent {
+  const staleAt = row.stale_at === null ? null : Number(row.stale_at);
+  return {
+    name: row.agent,
+    role: row.role,
+    version: row.version,
+    profile: row.profile === null ? null : (JSON.parse(row.profile) as MatrixAgent['profile']),
+    last_report_at: row.taken_at,
+    stale: staleAt !== null && staleAt < now.getTime(),
+    ...(row.interval_s === null ? {} : { interval_s: Number(row.interval_s) }),
+    report_id: row.report_id,
+  };
+}
+
+/** Every agent, for /api/v1/agents (a few hundred bytes each). */
+export async function readAllAgents(read: ReadQuery, now: Date, limit = 1_000_000_000): Promise<MatrixAgent[]> {
+  const rows = await read<AgentRow>(
+    `SELECT agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at FROM agents
+     ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent LIMIT ?`,
+    [limit],
+  );
+  return rows.map((row) => agentOf(row, now));
+}
+
+/**
+ * The judged results of some cells: negative probes get who saw their address open (the first few
+ * and the count) and turn inconclusive when nobody of the control role did. Null for an unknown cell.
+ */
+export async function readCellResults(
+  read: ReadQuery,
+  cells: ReadonlyArray<{ agent: string; row: string }>,
+): Promise<Array<MatrixResult[] | null>> {
+  const seenCache = new Map<string, { names: string[]; count: number }>();
+  const seenBy = async (role: string, address: string): Promise<{ names: string[]; count: number }> => {
+    const key = `${role}\n${address}`;
+    let seen = seenCache.get(key);
+    if (!seen) {
+      const rows = await read<{ agent: string; n: number }>(
+        `SELECT agent, CAST(COUNT(*) OVER () AS INTEGER) AS n FROM open_seen WHERE role = ? AND address = ?
+         ORDER BY agent LIMIT ?`,
+        [role, address, SEEN_BY_NAMES],
+      );
+      seen = { names: rows.map((row) => row.agent), count: rows[0]?.n ?? 0 };
+      seenCache.set(key, seen);
+    }
+    return seen;
+  };
+  const out: Array<MatrixResult[] | null> = [];
+  for (const { agent, row } of cells) {
+    const [cell] = await read<{ json: string }>('SELECT json FROM cells WHERE agent = ? AND row_name = ?', [
+      agent,
+      row,
+    ]);
+    if (!cell) {
+      out.push(null);
+      continue;
+    }
+    const judged: MatrixResult[] = [];
+    for (const result of JSON.parse(cell.json) as ProbeResult[]) {
+      if (result.expect !== 'blocked' || !result.control) {
+        judged.push(result);
+        continue;
+      }
+      const seen =
+        result.target.address === null ? { names: [], count: 0 } : await seenBy(result.control, result.target.address);
+      const one: MatrixResult = { ...result, control_seen_by: seen.names, control_seen_count: seen.count };
+      if (result.verdict === 'pass' && seen.names.length === 0) {
+        one.verdict = 'inconclusive';
+        one.reported_verdict = result.verdict;
+      }
+      judged.push(one);
+    }
+    out.push(judged);
+  }
+  return out;
+}
+
+/** Judged cells counted per site, role, row and verdict, with how many drifted (for /metrics). */
+export async function readCellCounts(
+  read: ReadQuery,
+): Promise<
+  Array<{ site: string | null; role: string | null; row: string; verdict: Verdict; cells: number; drift: number }>
+> {
+  const [baseline] = await read<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline', []);
+  const rows = await read<{
+    site: string | null;
+    role: string | null;
+    row_name: string;
+    vrank: number;
+    cells: number;
+    drift: number;
+  }>(
+    `SELECT x.site, x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
+     FROM ${judgedCells('')} GROUP BY x.site, x.role, x.row_name, x.vrank`,
+    [(baseline?.n ?? 0) > 0 ? 1 : 0],
+  );
+  return rows.map((row) => ({
+    site: row.site,
+    role: row.role,
+    row: row.row_name,
+    verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
+    cells: row.cells,
+    drift: row.drift,
+  }));
+}
+
+/** Agents and stale agents per site and role (for /metrics). */
+export async function readAgentCounts(
+  read: ReadQuery,
+  now: Date,
+): Promise<Array<{ site: string | null; role: string | null; agents: number; stale: number }>> {
+  return read(
+    `SELECT site, role, CAST(COUNT(*) AS INTEGER) AS agents,
+            CAST(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END) AS INTEGER) AS stale
+     FROM agents GROUP BY site, role`,
+    [now.getTime()],
+  );
+}
+
+/** The first `limit` agents (by role, then name) and their judged cells, for per-agent metrics. */
+export async function readAgentCells(
+  read: ReadQuery,
+  limit: number,
+): Promise<Array<{ agent: string; role: string | null; row: string; verdict: Verdict }>> {
+  const rows = await read<{ agent: string; role: string | null; row_name: string; vrank: number }>(
+    `SELECT x.agent, x.role, x.row_name, x.vrank FROM ${judgedCells(
+      `WHERE c.agent IN (SELECT agent FROM agents ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent LIMIT ?)`,
+    )}`,
+    [limit],
+  );
+  return rows.map((row) => ({
+    agent: row.agent,
+    role: row.role,
+    row: row.row_name,
+    verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
+  }));
+}
+
+/** Every cell's judged verdict, to accept as the baseline. */
+export async function readCellVerdicts(
+  read: ReadQuery,
+): Promise<Array<{ agent: string; row: string; verdict: Verdict }>> {
+  const rows = await read<{ agent: string; row_name: string; vrank: number }>(
+    `SELECT x.agent, x.row_name, x.vrank FROM ${judgedCells('')}`,
+    [],
+  );
+  return rows.map((row) => ({ agent: row.agent, row: row.row_name, verdict: VERDICT_BY_RANK[row.vrank] ?? 'error' }));
+}

@@ -1,0 +1,448 @@
+import postgres from 'postgres';
+import type { RunReport } from '../core/result.js';
+import { agentStateOf, CELL_SCHEMA, type AgentState } from './cells.js';
+import { UsageError } from '../core/usage-error.js';
+import {
+  StoreUnavailableError,
+  type AcceptedBaseline,
+  type AddReportOutcome,
+  type Store,
+  type StoredReport,
+  type TokenRecord,
+  type TokenWithHash,
+} from './store.js';
+
+/**
+ * Schema migrations of the PostgreSQL store: entry N is version N + 1. Append only; each runs once,
+ * in one transaction with its row in reachgate_migrations.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE reports (
+     seq BIGSERIAL PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     agent TEXT NOT NULL,
+     role TEXT,
+     site TEXT,
+     received_at TEXT NOT NULL,
+     json TEXT NOT NULL
+   );
+   CREATE INDEX reports_agent_seq ON reports (agent, seq);
+   CREATE INDEX reports_received_at ON reports (received_at);
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('agent', 'viewer')),
+     agent TEXT,
+     role TEXT,
+     hash BYTEA NOT NULL,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT,
+     CHECK ((kind = 'agent') = (agent IS NOT NULL AND role IS NOT NULL))
+   );
+   CREATE TABLE baseline (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     json TEXT NOT NULL,
+     accepted_at TEXT NOT NULL,
+     accepted_by TEXT
+   );`,
+  CELL_SCHEMA,
+];
+/** The version from which the cell tables exist: migrating to it fills them from each agent's latest report. */
+const CELLS_VERSION = 2;
+
+/** The advisory lock key that serializes migrations between coordinators starting at once ("reachgat"). */
+const MIGRATION_LOCK = 0x7265616368676174n;
+/** Reports committed in one transaction at most. */
+const MAX_BATCH = 256;
+/** Transactions of reports in flight at once (each on its own connection). */
+const MAX_FLUSHES = 4;
+/** Reports deleted per retention statement, so that ingest never waits long behind it. */
+const PRUNE_BATCH = 500;
+/** Connection errors (node and postgres.js codes) and server states that mean: try again later. */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOENT',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  '53300', // too_many_connections
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+]);
+
+interface PendingReport {
+  report: RunReport;
+  json: string;
+  receivedAt: string;
+  resolve: (outcome: AddReportOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+type Sql = postgres.Sql;
+
+/** Whether a failure means the database is unreachable or restarting (503), not a fault (500). */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  // Class 08: connection exception; 57P0x: the server is shutting down or starting.
+  return UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('57P');
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+}
+
+/** Options of the PostgreSQL store. */
+export interface PgStoreOptions {
+  /** Connections in the pool (default 10). */
+  max?: number;
+}
+
+/**
+ * The PostgreSQL store: any number of coordinators may share one database. Reports are written
+ * in group-commit batches (one multi-row INSERT … ON CONFLICT (id) DO NOTHING per transaction)
+ * and acknowledged after the commit. Nothing is cached: tokens and the baseline are read on each
+ * request, so that a change through one coordinator holds for all at once. A lost connection
+ * makes a call fail with StoreUnavailableError (the server answers 503); the pool reconnects on
+ * the next call.
+ */
+export class PgStore implements Store {
+  /** The schema version this reachgate brings a database to. */
+  static readonly schemaVersion = MIGRATIONS.length;
+  readonly url: string;
+  private readonly sql: Sql;
+  private queue: PendingReport[] = [];
+  private flushes = 0;
+  private flushScheduled = false;
+  private closed = false;
+
+  private constructor(url: string, sql: Sql) {
+    this.url = url;
+    this.sql = sql;
+  }
+
+  /** Connect, bring the schema up to date (once, whatever other coordinators do at the same time). */
+  static async open(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
+    const sql = connect(url, options.max ?? 10);
+    try {
+      await migrate(sql);
+    } catch (error) {
+      await sql.end({ timeout: 1 });
+      if (error instanceof UsageError) throw error;
+      const code = (error as { code?: string }).code;
+      const message = (error as Error).message;
+      throw new UsageError(
+        `cannot open the PostgreSQL database ${redactUrl(url)}: ${code && !message.includes(code) ? `${code} ` : ''}${message}`,
+        'Check that the server runs and that the URL, user and database are right (postgres://USER:PASSWORD@HOST:PORT/DB).',
+      );
+    }
+    return new PgStore(url, sql);
+  }
+
+  /** Run a query, turning a lost connection into StoreUnavailableError. */
+  private async run<T>(what: string, query: (sql: Sql) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('the store is closed');
+    try {
+      return await query(this.sql);
+    } catch (error) {
+      if (isConnectionError(error)) {
+        const code = (error as { code: string }).code;
+        throw new StoreUnavailableError(`PostgreSQL is unavailable (${code}) while ${what}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Run one SQL statement with $1… parameters (operators' checks, tests and benchmarks). */
+  query<T>(text: string, parameters: Array<string | number | null> = []): Promise<T[]> {
+    return this.run('running a query', async (sql) => [...(await sql.unsafe(text, parameters))] as T[]);
+  }
+
+  addReport(report: RunReport, json: string, receivedAt: Date): Promise<AddReportOutcome> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ report, json, receivedAt: receivedAt.toISOString(), resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushes >= MAX_FLUSHES || this.queue.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue.splice(0, MAX_BATCH);
+    if (batch.length === 0) return;
+    this.flushes++;
+    this.scheduleFlush();
+    try {
+      const outcomes = await this.run('storing reports', (sql) => this.insertBatch(sql, batch));
+      batch.forEach((pending, index) => pending.resolve(outcomes[index]!));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    } finally {
+      this.flushes--;
+      this.scheduleFlush();
+    }
+  }
+
+  private insertBatch(sql: Sql, batch: PendingReport[]): Promise<AddReportOutcome[]> {
+    return sql.begin(async (tx) => {
+      const column = <K extends keyof RunReport>(key: K) => batch.map((pending) => pending.report[key]);
+      const inserted = await tx<Array<{ id: string; seq: string }>>`
+        INSERT INTO reports (id, agent, role, site, received_at, json)
+        SELECT * FROM unnest(
+          ${column('id') as string[]}::text[], ${column('agent') as string[]}::text[],
+          ${column('role') as string[]}::text[], ${column('site') as string[]}::text[],
+          ${batch.map((pending) => pending.receivedAt)}::text[], ${batch.map((pending) => pending.json)}::text[])
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id, seq`;
+      const seqOf = new Map(inserted.map((row) => [row.id, Number(row.seq)]));
+      const stored = new Set(seqOf.keys());
+      // Each agent's newest report of this batch, then the cell tables where it is newer than the stored one.
+      const newest = new Map<string, AgentState>();
+      for (const pending of batch) {
+        const seq = seqOf.get(pending.report.id);
+        const known = newest.get(pending.report.agent);
+        if (seq !== undefined && (!known || known.agent.seq < seq))
+          newest.set(pending.report.agent, agentStateOf(pending.report, seq, pending.receivedAt));
+      }
+      if (newest.size > 0) await replaceStates(tx, [...newest.values()]);
+      const others = batch.filter((pending) => !stored.has(pending.report.id)).map((pending) => pending.report.id);
+      const owners = new Map<string, string>();
+      if (others.length > 0) {
+        for (const row of await tx<Array<{ id: string; agent: string }>>`
+          SELECT id, agent FROM reports WHERE id = ANY(${others}::text[])`)
+          owners.set(row.id, row.agent);
+      }
+      // The first copy of an id in the batch is the one stored; later copies are duplicates.
+      return batch.map((pending) => {
+        const { id, agent } = pending.report;
+        if (stored.delete(id)) return { stored: true as const };
+        return { stored: false as const, agent: owners.get(id) ?? agent };
+      });
+    }) as Promise<AddReportOutcome[]>;
+  }
+
+  getReport(id: string): Promise<StoredReport | null> {
+    return this.run('reading a report', async (sql) => {
+      const [row] = await sql<StoredReport[]>`
+        SELECT id, agent, role, site, received_at, json FROM reports WHERE id = ${id}`;
+      return row ?? null;
+    });
+  }
+
+  read<T>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
+    let n = 0;
+    return this.query<T>(
+      text.replace(/\?/g, () => `$${++n}`),
+      [...parameters],
+    );
+  }
+
+  async pruneReports(cutoff: Date): Promise<number> {
+    const before = cutoff.toISOString();
+    let deleted = 0;
+    for (;;) {
+      const { count } = await this.run(
+        'deleting old reports',
+        (sql) => sql`
+        DELETE FROM reports WHERE seq IN (
+          SELECT r.seq FROM reports r
+          WHERE r.received_at < ${before} AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.seq = r.seq)
+          ORDER BY r.seq LIMIT ${PRUNE_BATCH})`,
+      );
+      deleted += count;
+      if (count < PRUNE_BATCH || this.closed) return deleted;
+    }
+  }
+
+  async addToken(token: TokenWithHash): Promise<void> {
+    await this.run(
+      'storing a token',
+      (sql) => sql`
+      INSERT INTO tokens (id, kind, agent, role, hash, created_at, revoked_at)
+      VALUES (${token.id}, ${token.kind}, ${token.agent}, ${token.role}, ${token.hash}, ${token.created_at}, ${token.revoked_at})`,
+    );
+  }
+
+  findToken(id: string): Promise<TokenWithHash | null> {
+    return this.run('checking a token', async (sql) => {
+      const [row] = await sql<TokenWithHash[]>`
+        SELECT id, kind, agent, role, hash, created_at, revoked_at FROM tokens WHERE id = ${id}`;
+      return row ? { ...row, hash: Buffer.from(row.hash) } : null;
+    });
+  }
+
+  listTokens(): Promise<TokenRecord[]> {
+    return this.run('listing tokens', async (sql) => [
+      ...(await sql<TokenRecord[]>`
+        SELECT id, kind, agent, role, created_at, revoked_at FROM tokens ORDER BY created_at, id`),
+    ]);
+  }
+
+  revokeToken(id: string, at: Date): Promise<boolean> {
+    return this.run('revoking a token', async (sql) => {
+      const { count } = await sql`
+        UPDATE tokens SET revoked_at = COALESCE(revoked_at, ${at.toISOString()}) WHERE id = ${id}`;
+      return count === 1;
+    });
+  }
+
+  getBaseline(): Promise<AcceptedBaseline | null> {
+    return this.run('reading the baseline', async (sql) => {
+      const [row] = await sql<Array<{ json: string; accepted_at: string; accepted_by: string | null }>>`
+        SELECT json, accepted_at, accepted_by FROM baseline WHERE singleton = 1`;
+      return row
+        ? {
+            baseline: JSON.parse(row.json) as AcceptedBaseline['baseline'],
+            accepted_at: row.accepted_at,
+            accepted_by: row.accepted_by,
+          }
+        : null;
+    });
+  }
+
+  async setBaseline(accepted: AcceptedBaseline): Promise<void> {
+    const keys = Object.keys(accepted.baseline);
+    const split = keys.map((key) => key.lastIndexOf('|'));
+    await this.run('storing the baseline', (sql) =>
+      sql.begin(async (tx) => {
+        await tx`
+          INSERT INTO baseline (singleton, json, accepted_at, accepted_by)
+          VALUES (1, ${JSON.stringify(accepted.baseline)}, ${accepted.accepted_at}, ${accepted.accepted_by})
+          ON CONFLICT (singleton) DO UPDATE
+            SET json = excluded.json, accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by`;
+        await tx`DELETE FROM baseline_cells`;
+        await tx`
+          INSERT INTO baseline_cells (agent, row_name, verdict)
+          SELECT * FROM unnest(${keys.map((key, i) => key.slice(0, split[i]))}::text[],
+            ${keys.map((key, i) => key.slice(split[i]! + 1))}::text[], ${Object.values(accepted.baseline)}::text[])`;
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Let queued reports commit (or fail) before the pool ends.
+    while (this.queue.length > 0 || this.flushes > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.closed = true;
+    await this.sql.end({ timeout: 5 });
+  }
+}
+
+/** A pool on the URL; libpq's `?host=/socket/dir` is understood too. */
+function connect(url: string, max: number): Sql {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(
+      `Expected \`--db\` to be a SQLite file or a URL like postgres://USER:PASSWORD@HOST:5432/DB, got \`${redactUrl(url)}\``,
+    );
+  }
+  const socketDir = parsed.searchParams.get('host');
+  parsed.searchParams.delete('host');
+  return postgres(parsed.href, {
+    max,
+    connect_timeout: 5,
+    idle_timeout: 60,
+    onnotice: () => {},
+    ...(socketDir ? { host: socketDir } : {}),
+  });
+}
+
+/** Apply every migration not yet applied, under an advisory lock so that coordinators starting at once take turns. */
+async function migrate(sql: Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK.toString()}::bigint)`;
+    await tx`CREATE TABLE IF NOT EXISTS reachgate_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`;
+    const applied = new Set(
+      (await tx<Array<{ version: number }>>`SELECT version FROM reachgate_migrations`).map((row) => row.version),
+    );
+    const newest = Math.max(0, ...applied);
+    if (newest > MIGRATIONS.length) {
+      throw new UsageError(
+        `the PostgreSQL database has schema version ${newest}; this reachgate knows up to ${MIGRATIONS.length}`,
+        'Run the reachgate version that wrote it, or a newer one.',
+      );
+    }
+    for (const [index, migration] of MIGRATIONS.entries()) {
+      if (applied.has(index + 1)) continue;
+      await tx.unsafe(migration).simple();
+      await tx`INSERT INTO reachgate_migrations (version) VALUES (${index + 1})`;
+      if (index + 1 === CELLS_VERSION) {
+        const latest = await tx<Array<{ seq: string; json: string; received_at: string }>>`
+          SELECT DISTINCT ON (agent) seq, json, received_at FROM reports ORDER BY agent, seq DESC`;
+        const states = latest.map((row) =>
+          agentStateOf(JSON.parse(row.json) as RunReport, Number(row.seq), row.received_at),
+        );
+        for (let start = 0; start < states.length; start += MAX_BATCH)
+          await replaceStates(tx, states.slice(start, start + MAX_BATCH));
+      }
+    }
+  });
+}
+
+/**
+ * Replace the cell rows of agents whose new report is newer than the stored one, in the caller's
+ * transaction. Agents are locked in name order, so that two coordinators' batches cannot deadlock.
+ */
+async function replaceStates(tx: postgres.TransactionSql, states: AgentState[]): Promise<void> {
+  states.sort((a, b) => (a.agent.agent < b.agent.agent ? -1 : a.agent.agent > b.agent.agent ? 1 : 0));
+  const agents = states.map((state) => state.agent);
+  const pick = <K extends keyof (typeof agents)[number]>(key: K) => agents.map((agent) => agent[key]);
+  const updated = await tx<Array<{ agent: string }>>`
+    INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at)
+    SELECT * FROM unnest(${pick('agent') as string[]}::text[], ${pick('seq') as number[]}::bigint[],
+      ${pick('report_id') as string[]}::text[], ${pick('role') as string[]}::text[], ${pick('site') as string[]}::text[],
+      ${pick('version') as string[]}::text[], ${pick('profile') as string[]}::text[], ${pick('taken_at') as string[]}::text[],
+      ${pick('interval_s') as number[]}::double precision[], ${pick('stale_at') as number[]}::bigint[])
+    ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
+      site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
+      interval_s = excluded.interval_s, stale_at = excluded.stale_at
+    WHERE agents.seq < excluded.seq
+    RETURNING agent`;
+  if (updated.length === 0) return;
+  const names = new Set(updated.map((row) => row.agent));
+  const fresh = states.filter((state) => names.has(state.agent.agent));
+  const list = [...names];
+  await tx`DELETE FROM cells WHERE agent = ANY(${list}::text[])`;
+  await tx`DELETE FROM control_needs WHERE agent = ANY(${list}::text[])`;
+  await tx`DELETE FROM open_seen WHERE agent = ANY(${list}::text[])`;
+  const cells = fresh.flatMap((state) => state.cells);
+  const col = <K extends keyof (typeof cells)[number]>(key: K) => cells.map((cell) => cell[key]);
+  await tx`
+    INSERT INTO cells (agent, row_name, row_pos, role, site, report_id, rank, needs, results, pass, fail, inconclusive, error, json)
+    SELECT * FROM unnest(${col('agent') as string[]}::text[], ${col('row_name') as string[]}::text[],
+      ${col('row_pos') as number[]}::int[], ${col('role') as string[]}::text[], ${col('site') as string[]}::text[],
+      ${col('report_id') as string[]}::text[], ${col('rank') as number[]}::int[], ${col('needs') as number[]}::int[],
+      ${col('results') as number[]}::int[], ${col('pass') as number[]}::int[], ${col('fail') as number[]}::int[],
+      ${col('inconclusive') as number[]}::int[], ${col('error') as number[]}::int[], ${col('json') as string[]}::text[])`;
+  const needs = fresh.flatMap((state) => state.needs);
+  if (needs.length > 0) {
+    await tx`
+      INSERT INTO control_needs (agent, row_name, control, address, results)
+      SELECT * FROM unnest(${needs.map((need) => need.agent)}::text[], ${needs.map((need) => need.row_name)}::text[],
+        ${needs.map((need) => need.control)}::text[], ${needs.map((need) => need.address)}::text[],
+        ${needs.map((need) => need.results)}::int[])`;
+  }
+  const seen = fresh.flatMap((state) => state.seen);
+  if (seen.length > 0) {
+    await tx`
+      INSERT INTO open_seen (role, address, agent)
+      SELECT * FROM unnest(${seen.map((row) => row.role)}::text[], ${seen.map((row) => row.address)}::text[],
+        ${seen.map((row) => row.agent)}::text[])`;
+  }
+}

@@ -1,0 +1,78 @@
+import t from 'tap';
+import { PgStore } from '../../src/coordinator/pg-store.js';
+import { isStoreUnavailable } from '../../src/coordinator/store.js';
+import { startPostgres, whyNoPostgres } from '../helpers/postgres.js';
+import { makeReport } from './coordinator-process.js';
+import { storeContract } from './store-contract.js';
+
+const why = whyNoPostgres();
+if (why !== null) {
+  t.plan(0, `PostgreSQL store tests: ${why}`);
+} else {
+  const pg = startPostgres(t);
+  const databases = new Map<string, string>();
+  const urlOf = (name: string): string => {
+    let url = databases.get(name);
+    if (!url) databases.set(name, (url = pg.newDatabase()));
+    return url;
+  };
+
+  t.test('the Store contract, on PostgreSQL', async (t) => {
+    storeContract(t, { open: async (_t, name) => PgStore.open(urlOf(name)) });
+  });
+
+  t.test('coordinators starting at once apply each migration once, under an advisory lock', async (t) => {
+    const url = urlOf('migrations');
+    const stores = await Promise.all(Array.from({ length: 4 }, () => PgStore.open(url)));
+    const store = stores[0]!;
+    const versions = await store.query<{ version: number }>(
+      'SELECT version FROM reachgate_migrations ORDER BY version',
+    );
+    t.same(
+      versions.map((row) => row.version),
+      Array.from({ length: PgStore.schemaVersion }, (_, index) => index + 1),
+      'each version once',
+    );
+    await Promise.all(stores.map((opened) => opened.close()));
+  });
+
+  t.test('a database from a newer reachgate is refused with a message that says what to do', async (t) => {
+    const url = urlOf('newer');
+    const store = await PgStore.open(url);
+    await store.query('INSERT INTO reachgate_migrations (version) VALUES (99)');
+    await store.close();
+    await t.rejects(PgStore.open(url), {
+      name: 'UsageError',
+      message: `the PostgreSQL database has schema version 99; this reachgate knows up to ${PgStore.schemaVersion}`,
+    });
+  });
+
+  t.test('an unreachable server is a usage error naming it, without the password', async (t) => {
+    await t.rejects(PgStore.open('postgres://reachgate:s3cret@127.0.0.1:1/reachgate'), {
+      name: 'UsageError',
+      message:
+        /^cannot open the PostgreSQL database postgres:\/\/reachgate:\*\*\*@127\.0\.0\.1:1\/reachgate: connect ECONNREFUSED/,
+    });
+  });
+
+  t.test(
+    'with the server stopped calls fail as unavailable; after it is back the same store works again',
+    async (t) => {
+      const store = await PgStore.open(urlOf('restart'));
+      const before = makeReport('ws-01', 'workstation');
+      t.same(await store.addReport(before, JSON.stringify(before), new Date()), { stored: true });
+      pg.stop();
+      const during = makeReport('ws-01', 'workstation');
+      const failure = await store
+        .addReport(during, JSON.stringify(during), new Date())
+        .catch((error: unknown) => error);
+      t.ok(isStoreUnavailable(failure), `ingest: ${String(failure)}`);
+      const read = await store.findToken('0123456789abcdef').catch((error: unknown) => error);
+      t.ok(isStoreUnavailable(read), `a read: ${String(read)}`);
+      pg.start();
+      t.same(await store.addReport(during, JSON.stringify(during), new Date()), { stored: true }, 'reconnected');
+      t.equal((await store.getReport(before.id))?.id, before.id, 'what was acknowledged before is there');
+      await store.close();
+    },
+  );
+}

@@ -1,0 +1,289 @@
+// The Store contract: the same tests run against every store (store.test.ts: SQLite;
+// pg-store.test.ts: a real PostgreSQL server).
+import type { Test } from 'tap';
+import type { RunReport } from '../../src/core/result.js';
+import {
+  readAllAgents,
+  readCellPage,
+  readCellResults,
+  readMatrixWhole,
+  type CellFilter,
+  type ReadQuery,
+} from '../../src/coordinator/cells.js';
+import type { Store } from '../../src/coordinator/store.js';
+import { authenticate, createToken } from '../../src/coordinator/tokens.js';
+import { makeReport } from './coordinator-process.js';
+
+const DAY_MS = 86_400_000;
+
+/** How a contract run gets its store: the same `name` opens the same database again. */
+export interface StoreFactory {
+  open(t: Test, name: string): Promise<Store>;
+}
+
+/** Run every contract test against the stores `factory` opens. */
+export function storeContract(t: Test, factory: StoreFactory): void {
+  t.test('a report id is stored once, also when the copies arrive in the same transaction', async (t) => {
+    const store = await factory.open(t, 'reports');
+    const report = makeReport('ws-01', 'workstation');
+    const json = JSON.stringify(report);
+    const outcomes = await Promise.all(Array.from({ length: 5 }, () => store.addReport(report, json, new Date())));
+    t.same(outcomes, [
+      { stored: true },
+      { stored: false, agent: 'ws-01' },
+      { stored: false, agent: 'ws-01' },
+      { stored: false, agent: 'ws-01' },
+      { stored: false, agent: 'ws-01' },
+    ]);
+    t.equal((await store.getReport(report.id))?.json, json, 'the JSON is kept as posted');
+    t.same(await store.addReport(report, json, new Date()), { stored: false, agent: 'ws-01' }, 'and later');
+    const stolen = { ...makeReport('ws-02', 'workstation'), id: report.id };
+    t.same(await store.addReport(stolen, JSON.stringify(stolen), new Date()), { stored: false, agent: 'ws-01' });
+    t.equal(await store.getReport('no-such-id'), null);
+    await store.close();
+  });
+
+  t.test("each agent's latest report is its cells, also after reopening", async (t) => {
+    let store = await factory.open(t, 'latest');
+    const older = makeReport('ws-01', 'workstation');
+    const newer = makeReport('ws-01', 'workstation', { results: 2 });
+    const other = makeReport('tg-01', 'tightgate');
+    for (const report of [older, newer, other]) await store.addReport(report, JSON.stringify(report), new Date());
+    const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
+    const state = async () => ({
+      agents: (await readAllAgents(read, new Date())).map((agent) => `${agent.name} ${agent.report_id}`),
+      cells: (await readCellPage(read, { offset: 0, limit: 100 }, new Date(), false)).cells.map(
+        (cell) => `${cell.agent}|${cell.row} ${cell.report_id}`,
+      ),
+    });
+    const expected = {
+      agents: [`tg-01 ${other.id}`, `ws-01 ${newer.id}`],
+      cells: [
+        ...['row-0', 'row-1', 'row-2', 'row-3'].map((row) => `tg-01|${row} ${other.id}`),
+        `ws-01|row-0 ${newer.id}`,
+        `ws-01|row-1 ${newer.id}`,
+      ],
+    };
+    t.same(await state(), expected, "the older report's rows are gone with it");
+    await store.close();
+    store = await factory.open(t, 'latest');
+    t.same(await state(), expected);
+    await store.close();
+  });
+
+  t.test('a negative probe is inconclusive until an agent of its control role saw the address open', async (t) => {
+    const store = await factory.open(t, 'controls');
+    const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
+    const post = async (report: RunReport) => store.addReport(report, JSON.stringify(report), new Date());
+    const negative = (agent: string, address: string): RunReport => {
+      const report = makeReport(agent, 'workstation', { results: 1 });
+      report.results = [
+        {
+          ...report.results[0]!,
+          id: 'no-direct-internet/tcp',
+          row: 'no-direct-internet',
+          target: { host: 'canary', address, port: 443, protocol: 'tcp' },
+          expect: 'blocked',
+          control: 'tightgate',
+          state: 'filtered',
+          verdict: 'pass',
+        },
+      ];
+      return report;
+    };
+    const seeing = (address: string | null): RunReport => {
+      const report = makeReport('tg-01', 'tightgate+dns', { results: 1 });
+      report.results = [
+        {
+          ...report.results[0]!,
+          row: 'canaries',
+          target: { host: 'canary', address: address ?? '192.0.2.99', port: 443, protocol: 'tcp' },
+          state: address === null ? 'filtered' : 'open',
+          verdict: address === null ? 'fail' : 'pass',
+        },
+      ];
+      return report;
+    };
+    const cell = async (agent: string) => {
+      const page = await readCellPage(
+        read,
+        { agent, row: 'no-direct-internet', offset: 0, limit: 1 },
+        new Date(),
+        false,
+      );
+      const [results] = await readCellResults(read, [{ agent, row: 'no-direct-internet' }]);
+      return { verdict: page.cells[0]?.verdict, counts: page.cells[0]?.counts, results };
+    };
+    await post(negative('ws-01', '192.0.2.10'));
+    t.match(await cell('ws-01'), {
+      verdict: 'inconclusive',
+      counts: { pass: 0, inconclusive: 1 },
+      results: [{ verdict: 'inconclusive', reported_verdict: 'pass', control_seen_by: [], control_seen_count: 0 }],
+    });
+    await post(seeing('192.0.2.10'));
+    t.match(
+      await cell('ws-01'),
+      {
+        verdict: 'pass',
+        counts: { pass: 1, inconclusive: 0 },
+        results: [{ verdict: 'pass', control_seen_by: ['tg-01'], control_seen_count: 1 }],
+      },
+      "the control's report proves the block: one of its roles is tightgate",
+    );
+    await post(negative('ws-02', '192.0.2.10'));
+    t.match(await cell('ws-02'), { verdict: 'pass' }, 'a later negative probe finds the address already seen');
+    await post(seeing(null));
+    t.match(await cell('ws-01'), { verdict: 'inconclusive' }, "the control's newer report no longer sees it");
+    t.match(await cell('ws-02'), { verdict: 'inconclusive' });
+    const inconclusive = await readCellPage(read, { verdict: 'inconclusive', offset: 0, limit: 10 }, new Date(), false);
+    t.same(
+      inconclusive.cells.map((one) => one.agent),
+      ['ws-01', 'ws-02'],
+      'the verdict filter sees the judged verdict',
+    );
+    await store.close();
+  });
+
+  t.test('filters, pages, staleness and drift come from the cell tables', async (t) => {
+    const store = await factory.open(t, 'filters');
+    const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
+    const now = new Date();
+    const long = new Date(now.getTime() - 3600_000);
+    const reports = [
+      makeReport('ws-01', 'workstation', { results: 3, finishedAt: long, intervalS: 60 }),
+      makeReport('ws-02', 'workstation', { results: 3, intervalS: 60 }),
+      makeReport('tg-01', 'tightgate', { results: 3 }),
+    ];
+    for (const report of reports) await store.addReport(report, JSON.stringify(report), now);
+    const page = (filter: Omit<CellFilter, 'offset' | 'limit'>, offset = 0, limit = 100) =>
+      readCellPage(read, { ...filter, offset, limit }, now, false);
+    const names = async (filter: Omit<CellFilter, 'offset' | 'limit'>) =>
+      (await page(filter)).cells.map((cell) => `${cell.agent}|${cell.row}`);
+    t.same(await names({ role: 'tightgate' }), ['tg-01|row-0', 'tg-01|row-1', 'tg-01|row-2']);
+    t.same(await names({ row: 'row-1' }), ['tg-01|row-1', 'ws-01|row-1', 'ws-02|row-1']);
+    t.same(await names({ stale: true }), ['ws-01|row-0', 'ws-01|row-1', 'ws-01|row-2'], 'ws-01 is an hour old');
+    t.same(await names({ site: 'elsewhere' }), []);
+    const first = await page({}, 0, 4);
+    const rest = await page({}, 4, 10);
+    t.equal(first.total, 9);
+    t.same(
+      [...first.cells, ...rest.cells].map((cell) => `${cell.agent}|${cell.row}`),
+      await names({}),
+    );
+    t.equal(rest.cells.length, 5);
+    const whole = await readMatrixWhole(read, now);
+    t.match(whole.summary, { pass: 9, cells: 9, rows: 3, agents: 3, stale_agents: 1, drift: 0 });
+    t.same(whole.rows, ['row-0', 'row-1', 'row-2']);
+    t.equal(whole.site, 'lab');
+
+    await store.setBaseline({
+      baseline: Object.fromEntries([...(await names({})).map((key) => [key, 'pass']), ['gone-01|row-0', 'pass']]),
+      accepted_at: now.toISOString(),
+      accepted_by: null,
+    });
+    const failing = makeReport('ws-02', 'workstation', { results: 3, intervalS: 60 });
+    failing.results[1] = { ...failing.results[1]!, verdict: 'fail', state: 'filtered' };
+    await store.addReport(failing, JSON.stringify(failing), now);
+    const drifted = await readCellPage(read, { drift: true, offset: 0, limit: 10 }, now, true);
+    t.match(drifted.cells, [{ agent: 'ws-02', row: 'row-1', verdict: 'fail', drift: true, baseline: 'pass' }]);
+    t.equal(drifted.total, 1);
+    const after = await readMatrixWhole(read, now);
+    t.match(after, { drift_count: 2, vanished: [{ agent: 'gone-01', row: 'row-0', baseline: 'pass' }] });
+    t.same(await names({ verdict: 'fail' }), ['ws-02|row-1']);
+    await store.close();
+  });
+
+  t.test("retention deletes reports older than the cutoff but always keeps every agent's latest", async (t) => {
+    const store = await factory.open(t, 'retention');
+    const now = Date.now();
+    const at = (days: number) => new Date(now - days * DAY_MS);
+    // ws-01 reported long ago and recently; tg-01 only long ago (silent since: its latest stays).
+    const plan: Array<[string, string, number]> = [
+      ['ws-01', 'workstation', 40],
+      ['ws-01', 'workstation', 35],
+      ['ws-01', 'workstation', 1],
+      ['tg-01', 'tightgate', 50],
+      ['tg-01', 'tightgate', 45],
+    ];
+    const stored: Record<string, string[]> = {};
+    for (const [agent, role, days] of plan) {
+      const report = makeReport(agent, role);
+      await store.addReport(report, JSON.stringify(report), at(days));
+      (stored[agent] ??= []).push(report.id);
+    }
+    const many = Array.from({ length: 1200 }, () => makeReport('ws-02', 'workstation', { results: 1 }));
+    // At once (in a few transactions), then the last one alone: it is the latest.
+    await Promise.all(many.slice(0, -1).map((report) => store.addReport(report, JSON.stringify(report), at(60))));
+    await store.addReport(many.at(-1)!, JSON.stringify(many.at(-1)), at(60));
+    stored['ws-02'] = many.map((report) => report.id);
+    const deleted = await store.pruneReports(at(30));
+    t.equal(deleted, 2 + 1 + 1199, 'in batches, more than one batch of them');
+    const present = async (id: string) => (await store.getReport(id)) !== null;
+    t.same(await Promise.all(stored['ws-01']!.map(present)), [false, false, true]);
+    t.same(await Promise.all(stored['tg-01']!.map(present)), [false, true], 'a silent agent keeps its latest');
+    t.ok(await present(stored['ws-02']!.at(-1)!));
+    t.equal(await store.pruneReports(at(30)), 0, 'a second run finds nothing');
+    t.equal((await readAllAgents((sql, parameters) => store.read(sql, parameters), new Date())).length, 3);
+    await store.close();
+  });
+
+  t.test('tokens: the right token authenticates, a wrong or revoked one does not', async (t) => {
+    const store = await factory.open(t, 'tokens');
+    const { token, record } = await createToken(store, { kind: 'agent', agent: 'ws-01', role: 'workstation' });
+    t.match(token, /^rg_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+    const secret = token.slice(20);
+    t.same(await authenticate(store, token), { ok: true, token: record });
+    t.match(await authenticate(store, `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`), {
+      ok: false,
+      reason: 'unknown token',
+    });
+    t.match(await authenticate(store, `rg_ffffffffffffffff_${secret}`), { ok: false, reason: 'unknown token' });
+    t.match(await authenticate(store, undefined), { ok: false, reason: /no token/ });
+    const viewer = await createToken(store, { kind: 'viewer' });
+    t.same(
+      (await store.listTokens()).map((listed) => listed.id).sort(),
+      [record.id, viewer.record.id].sort(),
+      'listed, without hashes',
+    );
+    t.notOk('hash' in (await store.listTokens())[0]!);
+    t.equal((await store.findToken(record.id))?.hash.length, 32, 'a SHA-256 hash');
+    t.ok(await store.revokeToken(record.id, new Date('2026-11-26T12:00:00Z')));
+    t.ok(await store.revokeToken(record.id, new Date('2026-11-27T12:00:00Z')), 'revoking twice is fine');
+    t.same(await authenticate(store, token), {
+      ok: false,
+      reason: `the token ${record.id} was revoked at 2026-11-26T12:00:00.000Z`,
+    });
+    t.notOk(await store.revokeToken('0000000000000000', new Date()));
+    await store.close();
+  });
+
+  t.test('an agent token needs a printable agent name and role', async (t) => {
+    const store = await factory.open(t, 'names');
+    await t.rejects(createToken(store, { kind: 'agent', agent: '', role: 'workstation' }), {
+      message: 'Expected `--agent` to be 1 to 128 printable characters, got ""',
+    });
+    await t.rejects(createToken(store, { kind: 'agent', agent: 'ws\n01', role: 'workstation' }), {
+      name: 'UsageError',
+    });
+    await t.rejects(createToken(store, { kind: 'agent', agent: 'ws-01', role: 'r'.repeat(129) }), {
+      message: /`--role` to be 1 to 128/,
+    });
+    t.same(await store.listTokens(), []);
+    await store.close();
+  });
+
+  t.test('the accepted baseline survives a reopen', async (t) => {
+    let store = await factory.open(t, 'baseline');
+    t.equal(await store.getBaseline(), null);
+    const accepted = {
+      baseline: { 'ws-01|viewer': 'pass', 'tg-01|viewer': 'fail' },
+      accepted_at: '2026-11-26T12:00:00.000Z',
+      accepted_by: 'abcdef0123456789',
+    };
+    await store.setBaseline(accepted);
+    await store.close();
+    store = await factory.open(t, 'baseline');
+    t.same(await store.getBaseline(), accepted);
+    await store.close();
+  });
+}
