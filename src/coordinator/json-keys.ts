@@ -18,18 +18,12 @@ export function findDuplicateKey(text: string): DuplicateKey | null {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      let end = i + 1;
-      let escaped = false;
-      while (text.charCodeAt(end) !== 0x22) {
-        if (text.charCodeAt(end) === 0x5c) {
-          escaped = true;
-          end += 2;
-        } else end += 1;
-      }
+      const end = closingQuote(text, i);
       const top = stack.at(-1);
       if (top?.kind === 'object' && top.expectKey) {
         // Keys compare by value: "a" and "\u0061" are the same key.
-        const key = escaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end);
+        const raw = text.slice(i + 1, end);
+        const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
         if (top.keys.has(key)) return { path: `${pointerOf(stack)}/${escapeToken(key)}` };
         top.keys.add(key);
         top.key = key;
@@ -49,6 +43,17 @@ export function findDuplicateKey(text: string): DuplicateKey | null {
     }
   }
   return null;
+}
+
+/** The index of the quote that closes the string opening at `open` (a quote after an even run of backslashes). */
+function closingQuote(text: string, open: number): number {
+  let end = text.indexOf('"', open + 1);
+  for (;;) {
+    let backslashes = 0;
+    while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes += 1;
+    if (backslashes % 2 === 0) return end;
+    end = text.indexOf('"', end + 1);
+  }
 }
 
 /** The JSON Pointer of the innermost open value. */

@@ -96,6 +96,16 @@ export async function startCoordinator(t: Teardown, db: string, args: string[] =
   };
 }
 
+/** Coordinator options that lift the per-token rate and per-agent byte limits: for tests whose load is the point. */
+export const NO_INGEST_LIMITS: readonly string[] = [
+  '--rate-limit',
+  '100000',
+  '--rate-burst',
+  '1000000',
+  '--agent-bytes-per-day',
+  String(2 ** 40),
+];
+
 /** The environment without tap's loader hooks: the child runs the compiled CLI as a user would. */
 export function withoutLoader(): NodeJS.ProcessEnv {
   const { NODE_OPTIONS: _loader, ...env } = process.env;

@@ -2,7 +2,15 @@ import t from 'tap';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
-import { call, makeReport, makeTokens, postReport, startCoordinator, tempDir } from './coordinator-process.js';
+import {
+  call,
+  makeReport,
+  makeTokens,
+  NO_INGEST_LIMITS,
+  postReport,
+  startCoordinator,
+  tempDir,
+} from './coordinator-process.js';
 import type { RunReport } from '../../src/core/result.js';
 
 // kill -9 in the middle of a burst of deliveries: every report that got an ack is in the database
@@ -26,7 +34,8 @@ t.test('every acknowledged report survives kill -9 of the coordinator, and redel
     report: makeReport(names[i % AGENTS]!, 'workstation', { results: 40 }),
   }));
 
-  const first = await startCoordinator(t, db);
+  // A burst of 75 reports per agent token is the load under test, not a fleet's pace: no ingest limits.
+  const first = await startCoordinator(t, db, [...NO_INGEST_LIMITS]);
   const pool = new Pool(first.url, { connections: CONCURRENCY });
   t.teardown(() => pool.destroy());
   const acked = new Set<string>();
@@ -68,7 +77,7 @@ t.test('every acknowledged report survives kill -9 of the coordinator, and redel
     `all ${acked.size} acknowledged reports are in the database (${ids.size} rows: acks cut off by the kill are stored too)`,
   );
 
-  const second = await startCoordinator(t, db);
+  const second = await startCoordinator(t, db, [...NO_INGEST_LIMITS]);
   for (const id of [...acked].slice(0, 20)) {
     t.equal(
       (await call(`${second.url}/api/v1/reports/${id}`, { token: viewer })).status,

@@ -4,6 +4,7 @@ import {
   call,
   makeReport,
   makeTokens,
+  NO_INGEST_LIMITS,
   postReport,
   startCoordinator,
   tempDir,
@@ -120,7 +121,7 @@ const [agentToken, viewerToken] = (await makeTokens(db, [
   { kind: 'viewer' },
 ])) as [string, string];
 // Rate limits off (their own test is bounds.test.ts): a thousand requests from one token are the point here.
-const coordinator = await startCoordinator(t, db, ['--rate-limit', '100000', '--rate-burst', '100000']);
+const coordinator = await startCoordinator(t, db, [...NO_INGEST_LIMITS]);
 const { url } = coordinator;
 
 /** One hostile request; `what` names it in a failure. */
