@@ -3,8 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BIN } from '../helpers/cli.js';
-import { agentFiles, type AgentFiles, idOf, type Teardown } from './fleet.js';
+import { BIN, reachgate } from '../helpers/cli.js';
+import { agentFiles, type AgentFiles, idOf, logLines, type Teardown } from './fleet.js';
 
 /** What the stand-in for "the network between agent and coordinator" answers to a POST. */
 type Mode = 'html-200' | 'other-id' | 'endless' | 'proxy-400' | 'proxy-400-json' | 'redirect' | 'coordinator';
@@ -240,6 +240,13 @@ t.test(
     }
     t.equal(hostile.redirected.length, 0, 'the redirect was not followed');
 
+    const second = await reachgate(['agent', '--config', agent.config, '--once']);
+    t.equal(second.code, 2, 'a second agent on the same spool exits 2');
+    t.match(second.stderr, `another agent (PID ${running.child.pid}) is using the spool directory ${agent.spool}`);
+    t.match(second.stderr, /give each agent its own `spool` directory/);
+    t.same(agent.spooled(), [file], "the second agent touched nothing: the first one's report is still there");
+    t.equal(running.child.exitCode, null, 'the first agent runs on');
+
     hostile.mode = 'coordinator';
     t.ok(
       await until(() => agent.spooled().length === 0, 15_000),
@@ -261,5 +268,60 @@ t.test(
       running.child.exitCode !== null ? resolve(running.child.exitCode) : running.child.once('exit', resolve),
     );
     t.equal(code, 0, 'the agent stops cleanly');
+  },
+);
+
+t.test(
+  'a report that cannot be written whole (file-size limit) is not claimed as spooled, and nothing half-written is sent',
+  async (t) => {
+    const hostile = await Hostile.start(t);
+    hostile.mode = 'coordinator';
+    const agent = await agentFiles(t, hostile.port);
+    // RLIMIT_FSIZE of 1 KiB: Node ignores SIGXFSZ, so the write past it fails with EFBIG after a short write.
+    const limited = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(
+        'bash',
+        [
+          '-c',
+          'ulimit -f 1; exec env -u NODE_OPTIONS "$0" "$@"',
+          process.execPath,
+          BIN,
+          'agent',
+          '--config',
+          agent.config,
+          '--once',
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stderr });
+      });
+    });
+    t.equal(limited.code, 1, 'the run fails');
+    const lines = logLines(limited.stderr);
+    t.notOk(
+      lines.some((line) => /spooled/.test(line.msg) && line.level < 50),
+      'the report is not claimed as spooled',
+    );
+    t.match(
+      lines.find((line) => line.level === 50),
+      { msg: 'the report could not be spooled; this cycle is lost', code: 'EFBIG', why: /after 1024 of \d+ bytes/ },
+    );
+    t.same(agent.all(), [], 'no report, no temp file, no lock left');
+    t.same(hostile.stored, [], 'nothing was sent');
+
+    const whole = await reachgate(['agent', '--config', agent.config, '--once']);
+    t.equal(whole.code, 0, 'without the limit the next run spools and delivers');
+    t.equal(hostile.stored.length, 1, 'only the whole report of the second run arrived');
+    t.match(
+      logLines(whole.stderr).find((line) => line.msg === 'report delivered'),
+      { report_id: hostile.stored[0] },
+    );
   },
 );
