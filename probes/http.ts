@@ -64,11 +64,15 @@ interface Hop {
   answer?: HttpAnswer;
   /** Connected, but no HTTP answer: why. */
   failure?: string;
+  /** The TLS check failed, so the request (with its headers) was not sent. */
+  withheld?: true;
   /** The proxy refused the CONNECT tunnel: its answer, and what it means for the path. */
   tunnelRefused?: { answer: HttpAnswer; state: State };
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Request headers that carry credentials: never sent on to another origin after a redirect. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
 const MAX_REDIRECTS = 5;
 const MAX_BODY_BYTES = 65_536;
 /** How long to wait for the explanation that follows a proxy's refusal of a tunnel. */
@@ -103,10 +107,16 @@ export const http: ProbeKind<HttpOptions> = {
     },
     ca: {
       type: 'string',
-      describe: 'PEM file of the CA the server certificate must chain to (a failure is a failed check)',
+      describe:
+        'PEM file of the CA the server certificate must chain to (a failure is the failed check, and no request is sent)',
       requiresArg: true,
     },
-    header: { type: 'string', describe: 'Request header `Name: value`; repeat for more', requiresArg: true },
+    header: {
+      type: 'string',
+      describe:
+        'Request header `Name: value`; repeat for more (Authorization, Cookie, Proxy-Authorization are not sent on after a redirect to another origin)',
+      requiresArg: true,
+    },
     method: { type: 'string', describe: 'GET or HEAD (default GET)', requiresArg: true },
   },
   examples: [
@@ -278,6 +288,8 @@ async function observe(spec: ResolvedProbeSpec<HttpOptions>, context: ProbeConte
   const { Client } = await loadUndici();
   const hops = [await ask(Client, socket, url, spec.options, context.signal)];
   let redirectFailure: string | undefined;
+  let options = spec.options;
+  const dropped = new Set<string>();
   for (let hop = hops[0]!; spec.options.followRedirects && redirectOf(hop) !== undefined;) {
     if (hops.length > MAX_REDIRECTS) {
       redirectFailure = `more than ${MAX_REDIRECTS} redirects`;
@@ -293,10 +305,20 @@ async function observe(spec: ResolvedProbeSpec<HttpOptions>, context: ProbeConte
       redirectFailure = `following the redirect to ${next.href}: ${connected.failure}`;
       break;
     }
-    hop = await ask(Client, connected.socket, next, spec.options, context.signal);
+    if (next.origin !== url.origin) {
+      // Credentials were meant for the first origin only (as browsers and curl do): once off, they stay off.
+      for (const [name] of options.headers) if (CREDENTIAL_HEADERS.has(name.toLowerCase())) dropped.add(name);
+      options = {
+        ...options,
+        headers: options.headers.filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase())),
+      };
+    }
+    hop = await ask(Client, connected.socket, next, options, context.signal);
     hops.push(hop);
   }
-  return observationOf(spec, hops, redirectFailure, rttMs, attempts);
+  const observation = observationOf(spec, hops, redirectFailure, rttMs, attempts);
+  if (dropped.size > 0 && observation.evidence) observation.evidence.headers_dropped_on_redirect = [...dropped];
+  return observation;
 }
 
 /** The URL a probe asks for: its own, or for a HOST:PORT target (from a profile) / on it, https on port 443. */
@@ -332,6 +354,11 @@ async function ask(
         signal,
       );
       if (!handshake.ok) return { url, failedCheck: handshake.check };
+      // A server that failed verification (--ca, or an expired certificate) gets nothing: not the path, not a header.
+      if (!handshake.check.ok) {
+        const check = { ok: false, detail: `${handshake.check.detail}; the request was not sent` };
+        return { url, tls: { ...handshake, check }, withheld: true };
+      }
       tls = handshake;
       stream = handshake.socket;
     }
@@ -577,6 +604,7 @@ function observationOf(
       .slice(0, -1)
       .map((hop) => ({ url: hop.url.href, status: hop.answer?.status, location: hop.answer?.headers.location }));
   if (last !== first && last.tls) evidence.final_tls = last.tls.evidence;
+  if (last.withheld) evidence.request_sent = false;
   const checks = [
     ...hops.flatMap((hop) => (hop.tls ? [hop.tls.check] : [])),
     ...hops.flatMap((hop) => (hop.failedCheck ? [hop.failedCheck] : [])),

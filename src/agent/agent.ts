@@ -2,7 +2,7 @@ import { runProfiles, type ValidRun } from '../run/profiles.js';
 import type { AgentConfig } from './config.js';
 import { type Courier, deliverSpool } from './delivery.js';
 import { nextRunDelay, retryDelay, sleep } from './schedule.js';
-import type { AgentLog, Spool } from './spool.js';
+import { type AgentLog, type Spool, SpoolWriteError } from './spool.js';
 
 /** Everything a running agent holds. */
 export interface AgentContext {
@@ -37,7 +37,9 @@ export async function runCycle(context: AgentContext): Promise<boolean> {
     );
     return true;
   } catch (error) {
-    log.error({ err: error }, 'the profiles could not be run this cycle');
+    if (error instanceof SpoolWriteError)
+      log.error({ why: error.message, code: error.code }, 'the report could not be spooled; this cycle is lost');
+    else log.error({ err: error }, 'the profiles could not be run this cycle');
     return false;
   }
 }

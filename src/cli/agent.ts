@@ -9,6 +9,7 @@ interface AgentArgs {
   config: string;
   once: boolean;
   'log-level': AgentLogLevel;
+  'allow-insecure-token-file': boolean;
 }
 
 /** Add `reachgate agent --config FILE [--once]`. */
@@ -35,6 +36,12 @@ export function agentCommand(parser: Argv): Argv {
             default: 'info' as const,
             describe: 'Least important log line written (JSON lines on stderr)',
           },
+          'allow-insecure-token-file': {
+            type: 'boolean',
+            default: false,
+            describe:
+              'Accept a token file group or others may read (logged as a warning); by default the agent refuses it',
+          },
         })
         .example('reachgate agent --config /etc/reachgate/agent.yaml', 'run as a service')
         .example('reachgate agent --config agent.yaml --once', 'one cycle, e.g. from cron or for a first test'),
@@ -45,7 +52,9 @@ export function agentCommand(parser: Argv): Argv {
 }
 
 async function agent(argv: AgentArgs): Promise<number> {
-  const context = await prepareAgent(argv.config, argv['log-level']);
+  const context = await prepareAgent(argv.config, argv['log-level'], {
+    allowInsecureTokenFile: argv['allow-insecure-token-file'],
+  });
   const { config, run, spool, courier, log } = context;
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -56,6 +65,9 @@ async function agent(argv: AgentArgs): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // However the process ends (a second signal, a fault), the spool's lock goes with it.
+  const release = (): void => spool.close();
+  process.on('exit', release);
   log.info(
     {
       version: VERSION,
@@ -79,5 +91,7 @@ async function agent(argv: AgentArgs): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     await courier.close();
+    spool.close();
+    process.off('exit', release);
   }
 }

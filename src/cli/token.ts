@@ -1,7 +1,9 @@
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import { UsageError } from '../core/usage-error.js';
 import { openStore } from '../coordinator/open-store.js';
-import type { TokenRecord } from '../coordinator/store.js';
+import type { Store, TokenRecord } from '../coordinator/store.js';
 import { createToken } from '../coordinator/tokens.js';
 
 interface CreateArgs {
@@ -9,6 +11,8 @@ interface CreateArgs {
   agent?: string;
   role?: string;
   viewer: boolean;
+  out?: string;
+  force: boolean;
 }
 
 interface ListArgs {
@@ -49,10 +53,16 @@ export function tokenCommand(parser: Argv): Argv {
                   default: false,
                   describe: 'A viewer token: matrix, agents, reports, baseline, metrics, the HTML page',
                 },
+                out: {
+                  type: 'string',
+                  requiresArg: true,
+                  describe: 'Write the token to this file, mode 600 (not to stdout); an existing file is kept',
+                },
+                force: { type: 'boolean', default: false, describe: 'With --out: replace an existing file' },
               })
               .example(
-                'reachgate token create --agent ws-01 --role workstation --db reachgate.db > ws-01.token',
-                'an agent token into its token file',
+                'reachgate token create --agent ws-01 --role workstation --db reachgate.db --out ws-01.token',
+                'an agent token into its token file, readable only by its owner',
               )
               .example('reachgate token create --viewer --db reachgate.db', 'a viewer token'),
           create,
@@ -84,8 +94,8 @@ export function tokenCommand(parser: Argv): Argv {
         )
         .demandCommand(1, 'Name a token action: create, list or revoke.')
         .example(
-          'reachgate token create --agent ws-01 --role workstation --db reachgate.db > ws-01.token',
-          'an agent token, printed once',
+          'reachgate token create --agent ws-01 --role workstation --db reachgate.db --out ws-01.token',
+          'an agent token, written once to a file of mode 600',
         )
         .example('reachgate token list --db reachgate.db', 'ids, agents and roles; never the secrets'),
   );
@@ -101,22 +111,112 @@ async function create(argv: CreateArgs): Promise<void> {
       'an agent token needs both `--agent NAME` and `--role ROLE`: the coordinator accepts reports only with that agent and role',
     );
   }
-  const store = await openStore(argv.db);
+  if (argv.force && argv.out === undefined) throw new UsageError('`--force` goes with `--out FILE`: it replaces FILE');
+  // The file is made (or refused) before the token exists: a token that cannot be kept is never created.
+  const out = argv.out === undefined ? undefined : TokenFile.create(argv.out, argv.force);
+  let store: Store | undefined;
   try {
+    store = await openStore(argv.db);
     const grant = argv.viewer
       ? { kind: 'viewer' as const }
       : { kind: 'agent' as const, agent: argv.agent!, role: argv.role! };
     const { token, record } = await createToken(store, grant);
-    process.stdout.write(`${token}\n`);
+    if (out) {
+      try {
+        out.commit(`${token}\n`);
+      } catch (error) {
+        // A token nobody holds is only a risk: revoke it at once.
+        await store.revokeToken(record.id, new Date());
+        const code = (error as NodeJS.ErrnoException).code ?? String(error);
+        throw new UsageError(`cannot write the token to ${out.path}: ${code}; token ${record.id} was revoked`);
+      }
+    } else process.stdout.write(`${token}\n`);
     const who =
       record.kind === 'agent'
         ? `agent ${JSON.stringify(record.agent)} (role ${JSON.stringify(record.role)})`
         : 'a viewer';
     process.stderr.write(
-      `reachgate: token ${record.id} created for ${who}; it is shown only this once, keep it now (the database holds only its hash)\n`,
+      out
+        ? `reachgate: token ${record.id} created for ${who}; written to ${out.path} (mode 600), the only copy (the database holds only its hash)\n`
+        : `reachgate: token ${record.id} created for ${who}; it is shown only this once, keep it now (the database holds only its hash)\n`,
     );
   } finally {
-    await store.close();
+    out?.abandon();
+    await store?.close();
+  }
+}
+
+/** A token file being written: a fresh file of mode 600, put in place only once the token is in it. */
+class TokenFile {
+  readonly path: string;
+  readonly #temp: string;
+  readonly #replace: boolean;
+  #fd: number | undefined;
+
+  private constructor(path: string, temp: string, fd: number, replace: boolean) {
+    this.path = path;
+    this.#temp = temp;
+    this.#fd = fd;
+    this.#replace = replace;
+  }
+
+  /** Without `replace`, the file itself is created exclusively (an existing one is refused); with it, a temp file beside it. */
+  static create(path: string, replace: boolean): TokenFile {
+    const temp = replace ? join(dirname(path), `.${basename(path)}.${process.pid}.tmp`) : path;
+    let fd: number;
+    try {
+      fd = openSync(temp, 'wx', 0o600);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      if (code === 'EEXIST' && !replace)
+        throw new UsageError(
+          `the token file ${path} exists already; no token was created`,
+          'Pass --force to replace it, or choose another --out file.',
+        );
+      throw new UsageError(`cannot create the token file ${path}: ${code}; no token was created`);
+    }
+    try {
+      // Whatever the umask: readable and writable by the owner only.
+      fchmodSync(fd, 0o600);
+    } catch (error) {
+      closeSync(fd);
+      unlinkSync(temp);
+      throw error;
+    }
+    return new TokenFile(path, temp, fd, replace);
+  }
+
+  /** Write the token whole, sync it and (with replace) rename it over the old file. */
+  commit(text: string): void {
+    const fd = this.#fd!;
+    const bytes = Buffer.from(text);
+    for (let written = 0; written < bytes.length;) {
+      const count = writeSync(fd, bytes, written);
+      if (count <= 0) throw Object.assign(new Error('no bytes written'), { code: 'ENOSPC' });
+      written += count;
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    this.#fd = undefined;
+    if (!this.#replace) return;
+    try {
+      renameSync(this.#temp, this.path);
+    } catch (error) {
+      unlinkSync(this.#temp);
+      throw error;
+    }
+  }
+
+  /** After a failure before commit: remove the half-made file, so no empty token file is left behind. */
+  abandon(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+    try {
+      unlinkSync(this.#temp);
+    } catch {
+      // Gone already.
+    }
   }
 }
 

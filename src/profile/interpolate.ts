@@ -18,7 +18,8 @@ export function interpolate(value: unknown, settings: Partial<SiteSettings>): { 
     return item;
   };
   const lookup = (name: string): unknown => {
-    const setting = (settings as Record<string, unknown>)[name];
+    // Own properties only: `${settings.constructor}` names no setting, whatever Object.prototype holds.
+    const setting = Object.hasOwn(settings, name) ? (settings as Record<string, unknown>)[name] : undefined;
     if (setting === undefined) unknown.push(name);
     return setting;
   };

@@ -74,13 +74,21 @@ t.test('a missing or empty token file stops the agent before it probes', async (
   t.match(missing.stderr, /nope\.yaml:1:1: cannot read the file: ENOENT/);
 });
 
-t.test('a token file others can read gets a warning', async (t) => {
+t.test('a token file others can read is refused; --allow-insecure-token-file accepts it with a warning', async (t) => {
   const agent = await agentFiles(t, await freePort());
-  chmodSync(join(agent.dir, 'token'), 0o644);
-  const run = await reachgate(['agent', '--config', agent.config, '--once']);
+  const token = join(agent.dir, 'token');
+  chmodSync(token, 0o644);
+  const refused = await reachgate(['agent', '--config', agent.config, '--once']);
+  t.equal(refused.code, 2);
+  t.match(refused.stderr, `the \`token-file\` ${token} is open to group or others (mode 644)`);
+  t.match(refused.stderr, `chmod 600 ${token}`);
+  t.same(agent.all(), [], 'refused before anything was probed or spooled');
+  chmodSync(token, 0o640);
+  const accepted = await reachgate(['agent', '--config', agent.config, '--once', '--allow-insecure-token-file']);
+  t.equal(accepted.code, 1, 'it ran: the coordinator is down, so the report stays spooled');
   t.match(
-    logLines(run.stderr).find((line) => line.level === 40),
-    { msg: /token file is readable by others/, mode: '644' },
+    logLines(accepted.stderr).find((line) => line.level === 40),
+    { msg: /token file is readable by others \(accepted with --allow-insecure-token-file\)/, mode: '640' },
   );
 });
 

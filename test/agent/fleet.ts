@@ -65,13 +65,19 @@ export class FakeCoordinator {
         } else if (this.mode === 'refuse') {
           response
             .writeHead(422, { 'content-type': 'application/json' })
-            .end('{"error":"/results/0/verdict must be one of pass, fail, inconclusive, error"}');
+            .end(
+              JSON.stringify({
+                error: 'invalid_report',
+                message: 'the report is not valid: /results/0/verdict must be one of pass, fail, inconclusive, error',
+                path: '/results/0/verdict',
+              }),
+            );
         } else {
           const duplicate = this.stored.has(report.id);
           if (!duplicate) this.stored.set(report.id, received);
           response
             .writeHead(duplicate ? 200 : 201, { 'content-type': 'application/json' })
-            .end(JSON.stringify({ id: report.id, duplicate }));
+            .end(JSON.stringify({ id: report.id, stored: !duplicate, duplicate }));
         }
       });
     };

@@ -1,9 +1,10 @@
 import t from 'tap';
-import { existsSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunReport } from '../../src/core/result.js';
-import { Spool, type AgentLog } from '../../src/agent/spool.js';
+import { LOCK_FILE, Spool, SpoolLockedError, type AgentLog } from '../../src/agent/spool.js';
 import type { SpoolLimit } from '../../src/agent/config.js';
 
 /** A log that keeps its lines for the test to read. */
@@ -131,6 +132,76 @@ t.test('an unfinished write from a crash is cleaned up when the spool opens', as
   const { spool, log, dir } = openSpool(t);
   writeFileSync(join(dir, '.001795734375923-000001-x.json.tmp'), '{"id":');
   spool.open();
-  t.same(readdirSync(dir), []);
+  t.same(readdirSync(dir), [LOCK_FILE], 'only the lock is left');
   t.match(log.lines, [{ level: 'warn', msg: /unfinished spool write/ }]);
+});
+
+t.test('set-aside files count toward the bound and are rotated oldest first with a warning', async (t) => {
+  const { spool, log, dir } = openSpool(t, { count: 3 });
+  const refused = spool.add(report('refused'));
+  const corrupt = spool.add(report('corrupt'));
+  spool.setAside(refused, 'rejected', 'HTTP 422 invalid_report: test');
+  spool.setAside(corrupt, 'corrupt', 'test');
+  spool.add(report('a'));
+  t.same(readdirSync(dir).filter((name) => name !== LOCK_FILE).length, 3, 'two set aside and one queued: at the bound');
+  spool.add(report('b'));
+  t.notOk(existsSync(`${refused.path}.rejected`), 'the oldest set-aside file went first');
+  t.ok(existsSync(`${corrupt.path}.corrupt`));
+  t.match(log.lines.at(-1), {
+    level: 'warn',
+    msg: 'spool full: removed the oldest set-aside (rejected) report',
+    fields: { report_id: 'refused', spooled: 3 },
+  });
+  spool.add(report('c'));
+  t.same(
+    spool.setAsideEntries().map((entry) => entry.name),
+    [],
+    'then the next oldest, set aside or not',
+  );
+  t.same(
+    spool.entries().map((entry) => spool.read(entry)?.report.id),
+    ['a', 'b', 'c'],
+  );
+});
+
+/** A process that lives until the test ends: a live PID that is not this test's. */
+function livePid(t: { teardown(fn: () => void): void }): number {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  return child.pid!;
+}
+
+t.test('a spool another live process has locked is refused, naming that PID', async (t) => {
+  const { spool, dir } = openSpool(t);
+  spool.close();
+  const other = livePid(t);
+  writeFileSync(join(dir, LOCK_FILE), `${other}\n`);
+  const second = new Spool(dir, {}, memoryLog());
+  t.throws(() => second.open(), new SpoolLockedError(dir, other));
+  t.throws(() => second.open(), {
+    message: new RegExp(`another agent \\(PID ${other}\\) is using the spool directory`),
+  });
+  t.equal(readFileSync(join(dir, LOCK_FILE), 'utf8'), `${other}\n`, 'the holder keeps its lock');
+  t.same(readdirSync(dir), [LOCK_FILE], 'no trace of the attempt');
+});
+
+t.test('a lock left by a dead agent is taken over with a warning, and released on close', async (t) => {
+  const { spool, dir } = openSpool(t);
+  spool.close();
+  t.same(readdirSync(dir), [], 'close releases the lock');
+  const gone = spawnSync('true').pid!;
+  writeFileSync(join(dir, LOCK_FILE), `${gone}\n`);
+  const log = memoryLog();
+  const next = new Spool(dir, {}, log);
+  next.open();
+  t.equal(readFileSync(join(dir, LOCK_FILE), 'utf8'), `${process.pid}\n`);
+  t.match(log.lines, [{ level: 'warn', msg: /stale spool lock/, fields: { pid: gone } }]);
+  const third = new Spool(dir, {}, memoryLog());
+  writeFileSync(join(dir, LOCK_FILE), 'garbage');
+  third.open();
+  t.equal(readFileSync(join(dir, LOCK_FILE), 'utf8'), `${process.pid}\n`, 'a lock naming no PID is stale too');
+  third.close();
+  t.same(readdirSync(dir), []);
 });
