@@ -6,6 +6,7 @@ import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { authenticate, createToken } from '../../src/coordinator/tokens.js';
 import { isUsageError } from '../../src/core/usage-error.js';
 import { makeReport, tempDir } from './coordinator-process.js';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 const DAY_MS = 86_400_000;
 
@@ -152,7 +153,7 @@ t.test('tokens: only a hash is stored; the right token authenticates, a wrong or
 t.test(
   'token secrets are compared with crypto.timingSafeEqual, never with == or Buffer.equals (review check)',
   async (t) => {
-    const source = readFileSync(new URL('../../src/coordinator/tokens.ts', import.meta.url), 'utf8');
+    const source = readFileSync(join(PACKAGE_ROOT, 'src/coordinator/tokens.ts'), 'utf8');
     t.match(source, /timingSafeEqual\(hashSecret\(/);
     t.notMatch(source, /\.equals\(|hash\s*===|===\s*\w*hash/i);
   },
