@@ -33,8 +33,9 @@ export async function commandUsageError(register: (parser: Argv) => Argv, args: 
   try {
     await register(yargs().strict().fail(false)).parseAsync(args);
   } catch (error) {
-    if (!isUsageError(error)) throw error;
-    return `reachgate: ${error.message}\n${error.hint ? `${error.hint}\n` : ''}`;
+    // As main.ts: yargs reports its own argument errors (requiresArg, choices) as a YError, a user's mistake too.
+    if (!isUsageError(error) && (error as Error).name !== 'YError') throw error;
+    return `reachgate: ${(error as Error).message}\n${isUsageError(error) && error.hint ? `${error.hint}\n` : ''}`;
   }
   throw new Error(`\`${args.join(' ')}\` was accepted`);
 }
