@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = PACKAGE_ROOT;
 
 /** Each room's floor: a module imports its own room and rooms on lower floors only. */
 const FLOORS: Record<string, number> = {

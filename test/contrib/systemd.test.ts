@@ -11,14 +11,14 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 // systemd-analyze verify needs no running systemd: it loads the units into a private manager in test mode.
 // It does check that each ExecStart binary exists, so the units are verified inside a temporary root
 // (--root) whose /usr/local/bin/reachgate is a stub. Under --root the default dependencies
 // (sysinit.target, ...) are missing from the unit path: --recursive-errors=no limits the errors to our units.
-const CONTRIB = fileURLToPath(new URL('../../contrib/', import.meta.url));
+const CONTRIB = join(PACKAGE_ROOT, 'contrib');
 const SYSTEMD = join(CONTRIB, 'systemd');
 const UNITS = readdirSync(SYSTEMD)
   .filter((name) => /\.(service|timer)$/.test(name))

@@ -7,6 +7,7 @@ import { authenticate, createToken } from '../../src/coordinator/tokens.js';
 import { isUsageError } from '../../src/core/usage-error.js';
 import { tempDir } from './coordinator-process.js';
 import { storeContract } from './store-contract.js';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 t.test('a new database is private, in WAL mode, and at the latest schema version', async (t) => {
   const db = join(tempDir(t), 'new.db');
@@ -80,7 +81,7 @@ t.test('tokens: only a hash is stored, the secret is nowhere in the database fil
 t.test(
   'token secrets are compared with crypto.timingSafeEqual, never with == or Buffer.equals (review check)',
   async (t) => {
-    const source = readFileSync(new URL('../../src/coordinator/tokens.ts', import.meta.url), 'utf8');
+    const source = readFileSync(join(PACKAGE_ROOT, 'src/coordinator/tokens.ts'), 'utf8');
     t.match(source, /timingSafeEqual\(hashSecret\(/);
     t.notMatch(source, /\.equals\(|hash\s*===|===\s*\w*hash/i);
   },

@@ -1,16 +1,16 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generatedDocs, REGENERATE } from '../../src/docs/generate.js';
 import { firstDifference } from '../../src/docs/markdown.js';
 import { undocumentedKeys, type SchemaNode } from '../../src/docs/schema-doc.js';
 import { schemaPath, type SchemaName } from '../../src/profile/schema-check.js';
 import { reachgate } from '../helpers/cli.js';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 // The docs-drift check: the committed pages under docs/ must be what the generator makes of the
 // schemas, the probe kinds and the built-in profiles right now.
-const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+const DOCS = join(PACKAGE_ROOT, 'docs');
 
 function committed(file: string): string | undefined {
   try {

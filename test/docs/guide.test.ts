@@ -1,16 +1,16 @@
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { STATES } from '../../src/core/result.js';
 import { kindNames, loadKind } from '../../src/profile/kinds.js';
 import { meaningOf } from '../../src/net/icmp-packet.js';
 import { PROBE_OPTIONS } from '../../src/cli/probe.js';
 import { anchor } from '../../src/docs/markdown.js';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 // The hand-written troubleshooting guide must keep up with the code: every state, every ICMP error
 // reachgate names, and only commands and options that exist.
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = PACKAGE_ROOT;
 const GUIDE = readFileSync(join(ROOT, 'docs', 'troubleshooting.md'), 'utf8');
 const COMMANDS = ['probe', 'run', 'validate', 'profiles', 'agent', 'coordinator', 'token', 'matrix', 'completion'];
 

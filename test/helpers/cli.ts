@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
-import { fileURLToPath } from 'node:url';
 import { readableCopy } from './readable-copy.js';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 /** The compiled CLI launcher, as users run it. */
-export const BIN = fileURLToPath(new URL('../../bin/reachgate', import.meta.url));
+export const BIN = join(PACKAGE_ROOT, 'bin', 'reachgate');
 
 /** What a CLI run printed and how it exited. */
 export interface CliRun {

@@ -2,15 +2,15 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 // Another user (nobody) cannot run the CLI from a checkout under a 0700 home (/root on Debian): it cannot even
 // open bin/reachgate. Runs as another user therefore start from a copy in the temp directory that anyone can read:
 // what `npm pack` ships and the production dependencies, about 3,700 files and 30 MB, made by one cp(1) in about
 // 1.5 s of CPU, once per test file. It is made wherever the checkout is, so /root, /home and /tmp run the same code.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = PACKAGE_ROOT;
 
 let copy: Promise<string> | undefined;
 

@@ -3,11 +3,11 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { RunReport } from '../../src/core/result.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
 import { printedJson, type CliRun } from '../helpers/cli.js';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 // The path a user takes: `npm pack`, then `npm install -g` of the tarball into a temporary prefix, then the
 // installed `reachgate`. Twice: a normal install, which builds raw-socket, and one where raw-socket's native build
@@ -19,7 +19,7 @@ import { printedJson, type CliRun } from '../helpers/cli.js';
 const INSTALL_TIMEOUT_MS = 6 * 60_000;
 t.setTimeout(INSTALL_TIMEOUT_MS + 2 * 60_000);
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = PACKAGE_ROOT;
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Run a command as a user's shell would, bounded in time. */

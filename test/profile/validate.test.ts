@@ -1,7 +1,9 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { join } from 'node:path';
+import { validateCommand } from '../../src/cli/validate.js';
 import { reachgate } from '../helpers/cli.js';
+import { commandUsageError } from '../helpers/usage.js';
 
 const EXAMPLE_SITE = 'profiles/examples/site.example.yaml';
 const BUILT_IN = ['tightgate/workstation', 'tightgate/tightgate', 'tightgate/monitoring', 'tightgate/dns'];
@@ -18,11 +20,15 @@ t.test('every built-in profile is valid for the example site', async (t) => {
   for (const name of BUILT_IN) t.match(run.stdout, new RegExp(`ok: ${name} .*probes at site example-hq`));
 });
 
-/** Write a profile and a site into a fresh folder and validate them. */
-async function validate(t: Test, profile: string, site = GOOD_SITE) {
+/** Write a profile and a site into a fresh folder: the arguments of `reachgate validate` for them. */
+function validateArgs(t: Test, profile: string, site = GOOD_SITE): string[] {
   const dir = t.testdir({ 'profile.yaml': profile, 'site.yaml': site });
-  const run = await reachgate(['validate', join(dir, 'profile.yaml'), '--site', join(dir, 'site.yaml')]);
-  return { ...run, dir };
+  return ['validate', join(dir, 'profile.yaml'), '--site', join(dir, 'site.yaml')];
+}
+
+/** What `reachgate validate` refuses a profile and a site with, in-process (the CLI prints it and exits 2). */
+function refusal(t: Test, profile: string, site = GOOD_SITE): Promise<string> {
+  return commandUsageError(validateCommand, validateArgs(t, profile, site));
 }
 
 const PROFILE_CASES: Array<[string, string, string]> = [
@@ -84,20 +90,20 @@ const PROFILE_CASES: Array<[string, string, string]> = [
 ];
 
 for (const [what, profile, expected] of PROFILE_CASES) {
-  t.test(`${what}, and nothing is probed (exit 2)`, async (t) => {
-    const run = await validate(t, profile);
-    t.equal(run.code, 2);
-    t.match(run.stderr, expected);
-    t.equal(run.stdout, '');
+  t.test(`${what}, and the profile is refused`, async (t) => {
+    t.match(await refusal(t, profile), expected);
   });
 }
 
-t.test('every problem in a file is reported at once', async (t) => {
-  const run = await validate(
-    t,
-    'role: workstation\nprobes:\n  - row: a\n    kind: tpc\n    target: tightgat\n  - row: b\n    kind: tcp\n    target: tightgate\n    expect: maybe\n',
+t.test('every problem in a file is reported at once, on stderr, with exit 2 and nothing probed', async (t) => {
+  const run = await reachgate(
+    validateArgs(
+      t,
+      'role: workstation\nprobes:\n  - row: a\n    kind: tpc\n    target: tightgat\n  - row: b\n    kind: tcp\n    target: tightgate\n    expect: maybe\n',
+    ),
   );
   t.equal(run.code, 2);
+  t.equal(run.stdout, '');
   t.match(run.stderr, /:4:11: unknown probe kind/);
   t.match(run.stderr, /:5:13: unknown variable/);
   t.match(run.stderr, /:9:13: `expect` must be one of reachable, blocked; got `maybe`/);
@@ -133,13 +139,9 @@ const SITE_CASES: Array<[string, string, string]> = [
 
 for (const [what, site, expected] of SITE_CASES) {
   t.test(`a site with ${what} is invalid, with its position`, async (t) => {
-    const run = await validate(
-      t,
-      'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    ports: 5900\n',
-      site,
-    );
-    t.equal(run.code, 2);
-    t.match(run.stderr, expected);
+    const profile =
+      'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    ports: 5900\n';
+    t.match(await refusal(t, profile, site), expected);
   });
 }
 
@@ -153,9 +155,13 @@ t.test('run with an invalid site probes nothing and exits 2', async (t) => {
 
 t.test('an unknown built-in profile says which file it looked for', async (t) => {
   const dir = t.testdir({ 'site.yaml': GOOD_SITE });
-  const run = await reachgate(['validate', 'tightgate/kiosk', '--site', join(dir, 'site.yaml')]);
-  t.equal(run.code, 2);
-  t.match(run.stderr, /tightgate\/kiosk\.yaml:1:1: cannot read the file: ENOENT/);
+  const refused = await commandUsageError(validateCommand, [
+    'validate',
+    'tightgate/kiosk',
+    '--site',
+    join(dir, 'site.yaml'),
+  ]);
+  t.match(refused, /tightgate\/kiosk\.yaml:1:1: cannot read the file: ENOENT/);
 });
 
 t.test('the profiles command lists every built-in profile with its rows', async (t) => {
