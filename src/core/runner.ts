@@ -106,26 +106,29 @@ async function observeWithDeadline(
   context: Omit<ProbeContext, 'signal'>,
 ): Promise<Observation> {
   const controller = new AbortController();
+  let giveUp: NodeJS.Timeout | undefined;
+  let overdue!: (observation: Observation) => void;
+  const settledLate = new Promise<Observation>((resolve) => (overdue = resolve));
   // Abort one turn after the deadline: an answer already waiting in a socket is read first (I/O is polled before
   // setImmediate runs), so an event loop that stalled past the deadline cannot turn a queued reset into silence.
+  // The grace for settling starts at the abort itself: a stalled loop must not fire it in the same turn.
   let lastTurn: NodeJS.Immediate | undefined;
   const deadline = setTimeout(() => {
-    lastTurn = setImmediate(() => controller.abort(DEADLINE));
+    lastTurn = setImmediate(() => {
+      controller.abort(DEADLINE);
+      giveUp = setTimeout(
+        () =>
+          overdue({
+            state: 'error',
+            reason: `internal fault: the ${spec.kind} probe did not settle within its ${formatMs(spec.timeoutMs)} deadline`,
+            attempts: spec.attempts,
+          }),
+        GRACE_MS,
+      );
+    });
   }, spec.timeoutMs);
-  let giveUp: NodeJS.Timeout | undefined;
-  const overdue = new Promise<Observation>((resolve) => {
-    giveUp = setTimeout(
-      () =>
-        resolve({
-          state: 'error',
-          reason: `internal fault: the ${spec.kind} probe did not settle within its ${formatMs(spec.timeoutMs)} deadline`,
-          attempts: spec.attempts,
-        }),
-      spec.timeoutMs + GRACE_MS,
-    );
-  });
   try {
-    return await Promise.race([kind.observe(spec, { ...context, signal: controller.signal }), overdue]);
+    return await Promise.race([kind.observe(spec, { ...context, signal: controller.signal }), settledLate]);
   } catch (error) {
     return {
       state: 'error',

@@ -1,6 +1,7 @@
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
 import type { ProbeResult } from '../core/result.js';
 import { runPlan } from '../core/runner.js';
+import { SilenceRounds, type RoundRunner } from '../core/silence-rounds.js';
 import { startIcmpListener } from '../net/icmp-listener.js';
 import { socketBudget } from './fd-limit.js';
 
@@ -24,7 +25,8 @@ export interface ExecuteOptions {
 /**
  * Run a plan with the ICMP listener open for its duration and concurrency within the open-files
  * limit. Named rows run before sweeps: on a busy host a thousand sweep probes in flight would
- * otherwise starve a TLS handshake of the row that matters past its deadline.
+ * otherwise starve a TLS handshake of the row that matters past its deadline. Silent probes are
+ * then retried in rounds until the path's measured loss cannot explain their silence.
  */
 export async function executePlan(
   plan: ProbeSpec[],
@@ -41,24 +43,30 @@ export async function executePlan(
   await prepareKinds(plan, kindOf);
   const retain = options.retain !== false;
   const results = new Array<ProbeResult>(retain ? plan.length : 0);
+  const rounds = new SilenceRounds((result, index) => {
+    if (retain) results[index] = result;
+    options.onResult?.(result, index);
+  });
   const icmp = plan.some((spec) => !spec.unresolved) ? startIcmpListener() : { listener: null, note: undefined };
+  const run: RoundRunner = (specs, onResult) =>
+    runPlan(
+      specs,
+      kindOf,
+      { icmp: icmp.listener, icmpNote: icmp.note },
+      {
+        concurrency: Math.min(options.concurrency, budget),
+        ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+        onResult,
+        retain: false,
+      },
+    );
   try {
     for (const indexes of phases(plan)) {
-      const part = await runPlan(
-        indexes.map((index) => plan[index]!),
-        kindOf,
-        { icmp: icmp.listener, icmpNote: icmp.note },
-        {
-          concurrency: Math.min(options.concurrency, budget),
-          ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
-          ...(options.onResult ? { onResult: (result, index) => options.onResult!(result, indexes[index]!) } : {}),
-          retain,
-        },
-      );
-      part.forEach((result, index) => {
-        results[indexes[index]!] = result;
-      });
+      const specs = indexes.map((index) => plan[index]!);
+      await run(specs, (result, index) => rounds.take(specs[index]!, result, indexes[index]!));
     }
+    // Silence proves a block only once the loss measured on the way cannot explain it (src/core/path-loss.ts).
+    await rounds.settle(run);
   } finally {
     icmp.listener?.close();
   }
