@@ -1,5 +1,6 @@
 import type { ProbeSpec } from './probe-kind.js';
 import type { ProbeResult } from './result.js';
+import type { PlanList } from './runner.js';
 import {
   describeLoss,
   judgeSilence,
@@ -10,10 +11,7 @@ import {
 } from './path-loss.js';
 
 /** Runs specs once each and reports each result with its index in `specs`: the runner, in whatever mode. */
-export type RoundRunner = (
-  specs: readonly ProbeSpec[],
-  onResult: (result: ProbeResult, index: number) => void,
-) => Promise<unknown>;
+export type RoundRunner = (specs: PlanList, onResult: (result: ProbeResult, index: number) => void) => Promise<unknown>;
 
 /** Loss probes per address and round: at least this many, so that few silent ports still get a measure. */
 const MIN_LOSS_PROBES = 8;

@@ -74,14 +74,10 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     socket.once('connectionAttempt', () => {
       // Time from here: the first connect of a process spends milliseconds in Node's lazy set-up before it.
       started = performance.now();
-      // Node calls connect() right after this event; the kernel has then picked the local port,
-      // which narrows the ICMP match to this very socket.
-      if (watch) {
-        process.nextTick(() => {
-          if (socket.localPort) watch.setLocalPort(socket.localPort);
-        });
-      }
     });
+    // The kernel picks the local port at connect(); it narrows an ICMP match to this very socket. Read only
+    // when an ICMP error for this path comes: most probes never need it.
+    watch?.setLocalPort(() => socket.localPort);
     socket.connect({ host: address, port, ...(localAddress ? { localAddress } : {}), noDelay: true });
   });
 }
