@@ -31,8 +31,11 @@ export interface PathKey {
 export interface IcmpWatch {
   /** The first matching ICMP error, once one came. */
   readonly seen: IcmpError | undefined;
-  /** Narrow the match once the local port is known. */
-  setLocalPort(port: number): void;
+  /**
+   * Narrow the match to a local port: the port, or how to read it when an ICMP error for the path comes
+   * (reading a socket's local port is a system call that most probes never need).
+   */
+  setLocalPort(port: number | (() => number | undefined)): void;
   /** Resolve with the matching ICMP error, or undefined after `ms`. */
   wait(ms: number): Promise<IcmpError | undefined>;
   /** Stop watching. */

@@ -34,8 +34,11 @@ export function failureObservation(
   icmpNote: string | undefined,
   protocol: 'tcp' | 'udp' = 'tcp',
 ): Observation {
-  const classified = classifyErrno(failure.errno, failure.rttMs, failure.icmp, icmpNote, protocol);
-  return { ...classified, ...(classified.state === 'error' ? {} : { rtt_ms: failure.rttMs }), attempts };
+  // classifyErrno returns a fresh object: completed in place rather than copied, once per failed probe.
+  const observation = classifyErrno(failure.errno, failure.rttMs, failure.icmp, icmpNote, protocol) as Observation;
+  if (observation.state !== 'error') observation.rtt_ms = failure.rttMs;
+  observation.attempts = attempts;
+  return observation;
 }
 
 /** Classify a failed socket operation by its errno, with the ICMP error that explains it when one was seen. */

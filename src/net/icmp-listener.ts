@@ -128,18 +128,26 @@ class Watch implements IcmpWatch {
     this.#listener = listener;
   }
 
-  setLocalPort(port: number): void {
-    this.key.localPort = port;
+  #readLocalPort: (() => number | undefined) | undefined;
+
+  setLocalPort(port: number | (() => number | undefined)): void {
+    if (typeof port === 'number') this.key.localPort = port;
+    else this.#readLocalPort = port;
   }
 
   matches(error: IcmpError): boolean {
     const quoted = error.quoted;
-    return (
-      quoted.protocol === this.key.protocol &&
-      sameAddress(quoted.destination, this.key.remote) &&
-      quoted.destinationPort === this.key.port &&
-      (this.key.localPort === undefined || quoted.sourcePort === this.key.localPort)
-    );
+    if (
+      quoted.protocol !== this.key.protocol ||
+      !sameAddress(quoted.destination, this.key.remote) ||
+      quoted.destinationPort !== this.key.port
+    )
+      return false;
+    if (this.key.localPort === undefined && this.#readLocalPort) {
+      const port = this.#readLocalPort();
+      if (port) this.key.localPort = port;
+    }
+    return this.key.localPort === undefined || quoted.sourcePort === this.key.localPort;
   }
 
   deliver(error: IcmpError): void {

@@ -17,7 +17,7 @@ export type ConnectOutcome =
 export interface ConnectRequest {
   address: string;
   port: number;
-  localAddress?: string;
+  localAddress?: string | undefined;
   signal: AbortSignal;
   icmp: IcmpListener | null;
 }
@@ -74,15 +74,13 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     socket.once('connectionAttempt', () => {
       // Time from here: the first connect of a process spends milliseconds in Node's lazy set-up before it.
       started = performance.now();
-      // Node calls connect() right after this event; the kernel has then picked the local port,
-      // which narrows the ICMP match to this very socket.
-      if (watch) {
-        process.nextTick(() => {
-          if (socket.localPort) watch.setLocalPort(socket.localPort);
-        });
-      }
     });
-    socket.connect({ host: address, port, ...(localAddress ? { localAddress } : {}), noDelay: true });
+    // The kernel picks the local port at connect(); it narrows an ICMP match to this very socket. Read only
+    // when an ICMP error for this path comes: most probes never need it.
+    watch?.setLocalPort(() => socket.localPort);
+    socket.connect(
+      localAddress ? { host: address, port, localAddress, noDelay: true } : { host: address, port, noDelay: true },
+    );
   });
 }
 
@@ -108,21 +106,35 @@ export interface TargetConnectOptions {
  * Connect to a probe's target under its deadline and attempts, classifying every failure: what every TCP kind
  * does. Silence gives filtered; a refusal, an ICMP error or an errno their state. The caller destroys the socket.
  */
-export async function connectToTarget(
+export function connectToTarget(
   spec: ResolvedProbeSpec<unknown>,
   context: ProbeContext,
   options: TargetConnectOptions = {},
 ): Promise<TargetConnection> {
   const { address, port } = options.endpoint ?? spec.target;
   const attempts = options.attempts ?? spec.attempts;
-  const localAddress = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
+  const { localAddress } = options;
+  const { icmp } = context;
+  // One attempt (every sweep probe) connects under the deadline's own signal: no racing, no extra promise.
+  if (attempts <= 1) {
+    return connectTcp({ address, port, signal: context.signal, icmp, localAddress }).then((outcome) =>
+      connection(outcome, 1, spec, context),
+    );
+  }
   const connect = (signal: AbortSignal): Promise<ConnectOutcome> =>
-    connectTcp({ address, port, signal, icmp: context.icmp, ...localAddress });
-  const { outcome, attempts: started } = await firstAnswer(
-    { attempts, timeoutMs: spec.timeoutMs },
-    context.signal,
-    connect,
+    connectTcp({ address, port, signal, icmp, localAddress });
+  return firstAnswer({ attempts, timeoutMs: spec.timeoutMs }, context.signal, connect).then(
+    ({ outcome, attempts: started }) => connection(outcome, started, spec, context),
   );
+}
+
+/** A connect's outcome as the caller wants it: a socket, or the observation of why there is none. */
+function connection(
+  outcome: ConnectOutcome,
+  started: number,
+  spec: ResolvedProbeSpec<unknown>,
+  context: ProbeContext,
+): TargetConnection {
   if (outcome.kind === 'connected') {
     return { kind: 'connected', socket: outcome.socket, rttMs: outcome.rttMs, attempts: started };
   }

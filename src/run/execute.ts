@@ -1,6 +1,7 @@
-import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
+import type { ProbeKind } from '../core/probe-kind.js';
 import type { ProbeResult } from '../core/result.js';
-import { runPlan } from '../core/runner.js';
+import { runPlan, type PlanList } from '../core/runner.js';
+import { SilenceRounds, type RoundRunner } from '../core/silence-rounds.js';
 import { startIcmpListener } from '../net/icmp-listener.js';
 import { socketBudget } from './fd-limit.js';
 
@@ -24,10 +25,11 @@ export interface ExecuteOptions {
 /**
  * Run a plan with the ICMP listener open for its duration and concurrency within the open-files
  * limit. Named rows run before sweeps: on a busy host a thousand sweep probes in flight would
- * otherwise starve a TLS handshake of the row that matters past its deadline.
+ * otherwise starve a TLS handshake of the row that matters past its deadline. Silent probes are
+ * then retried in rounds until the path's measured loss cannot explain their silence.
  */
 export async function executePlan(
-  plan: ProbeSpec[],
+  plan: PlanList,
   kindOf: (name: string) => ProbeKind,
   options: ExecuteOptions,
 ): Promise<ProbeResult[]> {
@@ -38,50 +40,66 @@ export async function executePlan(
         `using ${budget} (raise it with ulimit -n)`,
     );
   }
-  await prepareKinds(plan, kindOf);
+  const { phases, probing } = await prepare(plan, kindOf);
   const retain = options.retain !== false;
   const results = new Array<ProbeResult>(retain ? plan.length : 0);
-  const icmp = plan.some((spec) => !spec.unresolved) ? startIcmpListener() : { listener: null, note: undefined };
+  const rounds = new SilenceRounds((result, index) => {
+    if (retain) results[index] = result;
+    options.onResult?.(result, index);
+  });
+  const icmp = probing ? startIcmpListener() : { listener: null, note: undefined };
+  const run: RoundRunner = (specs, onResult) =>
+    runPlan(
+      specs,
+      kindOf,
+      { icmp: icmp.listener, icmpNote: icmp.note },
+      {
+        concurrency: Math.min(options.concurrency, budget),
+        ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+        onResult,
+        retain: false,
+      },
+    );
   try {
-    for (const indexes of phases(plan)) {
-      const part = await runPlan(
-        indexes.map((index) => plan[index]!),
-        kindOf,
-        { icmp: icmp.listener, icmpNote: icmp.note },
-        {
-          concurrency: Math.min(options.concurrency, budget),
-          ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
-          ...(options.onResult ? { onResult: (result, index) => options.onResult!(result, indexes[index]!) } : {}),
-          retain,
-        },
-      );
-      part.forEach((result, index) => {
-        results[indexes[index]!] = result;
+    for (const indexes of phases) {
+      // One phase (no sweep beside named rows, or only sweeps) runs the plan as it is, made spec by spec.
+      const part: PlanList = indexes ? { length: indexes.length, at: (i) => plan.at(indexes[i]!) } : plan;
+      await run(part, (result, index) => {
+        const planIndex = indexes ? indexes[index]! : index;
+        rounds.take(plan.at(planIndex)!, result, planIndex);
       });
     }
+    // Silence proves a block only once the loss measured on the way cannot explain it (src/core/path-loss.ts).
+    await rounds.settle(run);
   } finally {
     icmp.listener?.close();
   }
   return results;
 }
 
-/** Plan indexes in the order they run: named rows, then sweeps. */
-function phases(plan: readonly ProbeSpec[]): number[][] {
-  const named: number[] = [];
-  const sweeps: number[] = [];
-  plan.forEach((spec, index) => (spec.sweep ? sweeps : named).push(index));
-  return [named, sweeps].filter((indexes) => indexes.length > 0);
-}
-
-/** Let each kind load what its probes need once, before the first deadline starts. */
-async function prepareKinds(plan: readonly ProbeSpec[], kindOf: (name: string) => ProbeKind): Promise<void> {
+/**
+ * Look through the plan once: let each kind load what its probes need before the first deadline starts, see
+ * whether anything is sent at all, and order the phases: named rows, then sweeps (undefined: the whole plan).
+ */
+async function prepare(
+  plan: PlanList,
+  kindOf: (name: string) => ProbeKind,
+): Promise<{ phases: Array<number[] | undefined>; probing: boolean }> {
   const seen = new Set<unknown>();
   const loads: Array<Promise<unknown>> = [];
-  for (const spec of plan) {
+  const named: number[] = [];
+  const sweeps: number[] = [];
+  let probing = false;
+  for (let index = 0; index < plan.length; index += 1) {
+    const spec = plan.at(index)!;
+    if (!spec.unresolved) probing = true;
+    (spec.sweep ? sweeps : named).push(index);
     if (seen.has(spec.options)) continue;
     seen.add(spec.options);
     const load = kindOf(spec.kind).prepare?.(spec.options);
     if (load) loads.push(load);
   }
   await Promise.all(loads);
+  const phases = named.length > 0 && sweeps.length > 0 ? [named, sweeps] : [undefined];
+  return { phases, probing };
 }

@@ -1,0 +1,135 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import t, { type Test } from 'tap';
+import { LAB, needsLab } from '../lab/lab.js';
+import { filteredLab, routerRuleset } from '../lab/filtered-lab.js';
+
+// One unintended open port among a 1,200-port sweep, behind a router that drops 100 of the ports and a random
+// share of every TCP packet in both directions. Twenty sweeps per loss level, in one process in the client
+// namespace (no CLI start per sweep) with a 100 ms deadline: the lab's round trip is well under a millisecond.
+const SERVER = LAB.server.v4;
+const OPEN = 1000;
+const DROPPED = '1101-1200';
+const RUNS = Number(process.env.SWEEP_RUNS ?? 20);
+const CHILD = fileURLToPath(new URL('./loss-sweep-child.ts', import.meta.url));
+
+interface SweepLine {
+  ports: number;
+  open: { state: string; verdict: string; attempts: number; reason: string };
+  falseOpen: number[];
+  states: Record<string, number>;
+  verdicts: Record<string, number>;
+  filteredWithoutEvidence: number[];
+  filteredAttemptsMismatch: number;
+  inconclusiveWithoutLoss: string[];
+  maxAttempts: number;
+  loss: number | null;
+  sample?: string;
+}
+
+if (!needsLab(t)) {
+  const { lab } = await filteredLab(t, 'silence-loss', { protocols: ['tcp'] });
+  await lab.listen(lab.ns.server, { address: SERVER, ports: [OPEN] });
+
+  /** Drop `percent` % of TCP packets at random on the router, and every packet to the dropped ports. */
+  const loseAtRandom = (percent: number): Promise<void> =>
+    lab.nft(
+      lab.ns.router,
+      `flush ruleset\n${routerRuleset({
+        protocols: ['tcp'],
+        more: [`tcp dport ${DROPPED} drop`, `meta l4proto tcp numgen random mod 100 < ${percent} drop`],
+      })}`,
+    );
+
+  /** Sweep ports 1-1200 of the server RUNS times from the client; one line per sweep. */
+  const sweeps = async (): Promise<SweepLine[]> => {
+    // The child runs the TypeScript sources with the loader tap runs this file with.
+    const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        lab.ns.client,
+        process.execPath,
+        ...loader,
+        CHILD,
+        `${SERVER}:1-1200`,
+        `${OPEN}`,
+        `${RUNS}`,
+        '100',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(timer);
+    t.equal(code, 0, `the sweeps ran: ${stderr.slice(0, 500)}`);
+    return stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as SweepLine);
+  };
+
+  /** What holds at every loss level: no false open, and every filtered result shows its attempts and the loss. */
+  const everySweep = (t: Test, lines: SweepLine[]): void => {
+    t.equal(lines.length, RUNS, `${RUNS} sweeps`);
+    t.same(
+      lines.flatMap((line) => line.falseOpen),
+      [],
+      'no silent or closed port is ever reported open',
+    );
+    t.same(
+      lines.flatMap((line) => line.filteredWithoutEvidence),
+      [],
+      'every filtered carries attempts and loss',
+    );
+    t.equal(
+      lines.reduce((sum, line) => sum + line.filteredAttemptsMismatch, 0),
+      0,
+      'evidence attempts = attempts',
+    );
+    t.same(
+      lines.flatMap((line) => line.inconclusiveWithoutLoss),
+      [],
+      'every inconclusive names the measured loss',
+    );
+    t.ok(lines.every((line) => line.ports === 1200));
+  };
+
+  t.test('at 10 % loss the unintended open port is reported open in every sweep', async (t) => {
+    await loseAtRandom(10);
+    const lines = await sweeps();
+    everySweep(t, lines);
+    t.same(
+      lines.map((line) => line.open.state),
+      Array<string>(RUNS).fill('open'),
+      'open in every sweep',
+    );
+    t.ok(
+      lines.every((line) => line.states.filtered! >= 100),
+      'the 100 dropped ports stay silent',
+    );
+    t.comment(`e.g. ${JSON.stringify(lines[0])}`);
+  });
+
+  t.test('at 30 % loss the open port is never a pass: open, or inconclusive naming the loss', async (t) => {
+    await loseAtRandom(30);
+    const lines = await sweeps();
+    everySweep(t, lines);
+    t.same(
+      lines.filter((line) => line.open.verdict === 'pass').map((line) => line.open.reason),
+      [],
+      'never a pass',
+    );
+    t.ok(
+      lines.every((line) => line.open.state === 'open' || /the path is lossy/.test(line.open.reason)),
+      'open, or silent with the loss named',
+    );
+    t.comment(`e.g. ${JSON.stringify(lines[0])}`);
+  });
+}
