@@ -13,6 +13,7 @@ import { exchange, showBytes } from '../src/net/reply.js';
 import type { TlsOptions } from '../src/net/tls-handshake.js';
 import { SERVICE_NAMES, SERVICE_PRESETS, type ServicePreset } from '../src/net/service-presets.js';
 import { observeBySyn, requireSynMode, SCAN_MODES, type ScanMode } from '../src/net/syn-probe.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 
 /** Options of the tcp probe. */
 export interface TcpOptions {
@@ -27,6 +28,8 @@ export interface TcpOptions {
   service?: string;
   /** SYN mode (`syn`), connect mode (default), or SYN where the raw socket is available (`auto`). */
   scan?: ScanMode;
+  /** Trace where the path dies (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 /** TCP connect, optionally TLS and a request/reply check, classifying every way it can fail. */
@@ -67,6 +70,7 @@ export const tcp: ProbeKind<TcpOptions> = {
         'no half-open connection remains; needs CAP_NET_RAW); auto is syn where possible, else connect',
       requiresArg: true,
     },
+    trace: TRACE_CLI_OPTION,
     service: {
       type: 'string',
       describe: `Check for a known service, which sets the request, the expected reply and the default port: ${SERVICE_NAMES.join(', ')}`,
@@ -105,6 +109,8 @@ export const tcp: ProbeKind<TcpOptions> = {
     if (source) options.source = source;
     const scan = scanMode(raw, options);
     if (scan) options.scan = scan;
+    const trace = traceOption(raw);
+    if (trace) options.trace = trace;
     return options;
   },
   observe,
@@ -153,7 +159,11 @@ function scanMode(raw: Record<string, unknown>, options: TcpOptions): ScanMode |
   return needsConnection.length > 0 ? undefined : (scan as ScanMode);
 }
 
-async function observe(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+function observe(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+  return observeWithTrace(spec, context, { protocol: 'tcp' }, () => observeState(spec, context));
+}
+
+async function observeState(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
   // --- SYN mode hook (issue 12): the state from a raw SYN; see src/net/syn-probe.ts. ---
   let fallback: string | undefined;
   if (spec.options.scan) {

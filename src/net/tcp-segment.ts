@@ -113,10 +113,10 @@ export function parseTcp(family: 4 | 6, packet: Buffer, source: string): TcpHead
 }
 
 /**
- * The sequence number of the TCP segment an ICMP error quotes (every error quotes at least 8 bytes of it,
- * RFC 792 and RFC 4443): IPv4 with its IP header, ICMPv6 without. Null when the quote is too short.
+ * The transport header an ICMP error quotes (at least its first 8 bytes, RFC 792 and RFC 4443): IPv4 with its
+ * IP header, ICMPv6 without. Null when the quote is shorter than 8 bytes.
  */
-export function quotedSequence(family: 4 | 6, packet: Buffer): number | null {
+export function quotedTransport(family: 4 | 6, packet: Buffer): Buffer | null {
   let at: number;
   if (family === 4) {
     if (packet.length < 20) return null;
@@ -126,7 +126,12 @@ export function quotedSequence(family: 4 | 6, packet: Buffer): number | null {
   } else {
     at = 8 + 40;
   }
-  return packet.length < at + 8 ? null : packet.readUInt32BE(at + 4);
+  return packet.length < at + 8 ? null : packet.subarray(at, at + 8);
+}
+
+/** The sequence number of the TCP segment an ICMP error quotes; null when the quote is too short. */
+export function quotedSequence(family: 4 | 6, packet: Buffer): number | null {
+  return quotedTransport(family, packet)?.readUInt32BE(4) ?? null;
 }
 
 /** Per-address subkeys kept at most; a sweep over more addresses derives them again. */
