@@ -55,6 +55,9 @@ interface RawModule {
 const IPPROTO_TCP = 6;
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+/** Receive buffer of each raw TCP socket: it reads a copy of every TCP segment the host receives. */
+const RECEIVE_BUFFER = 32 * 1024 * 1024;
 const IPPROTO_IP = 0;
 const IP_TTL = 2;
 const IPPROTO_IPV6 = 41;
@@ -63,7 +66,7 @@ const IPV6_UNICAST_HOPS = 16;
 /** Where the checksum sits in a TCP header: the IPv6 kernel writes it there (IPV6_CHECKSUM), IPv4 has no such option. */
 const TCP_CHECKSUM_OFFSET = 16;
 /** Segments read per wake-up at most, so a flood of answers cannot starve the rest of the process. */
-const DRAIN_LIMIT = 512;
+const DRAIN_LIMIT = 8192;
 /** Route look-ups (the source address an IPv4 checksum needs) kept at most. */
 const ROUTES_KEPT = 4096;
 /** How often a send the kernel refused for lack of buffer space is tried again, 1 ms apart. */
@@ -110,10 +113,16 @@ function openRaw(raw: RawModule, family: number): RawSocket {
   socket.on('error', () => {});
   // raw-socket opens the descriptor lazily; an option set now opens it, so a missing privilege shows here.
   try {
-    socket.wrap.setOption(SOL_SOCKET, SO_RCVBUF, int32(8 * 1024 * 1024), 4);
+    socket.wrap.setOption(SOL_SOCKET, SO_RCVBUF, int32(RECEIVE_BUFFER), 4);
   } catch (error) {
     socket.close();
     throw error;
+  }
+  try {
+    // SO_RCVBUF stops at net.core.rmem_max (about 200 KiB): a sweep's burst of answers needs more, where allowed.
+    socket.wrap.setOption(SOL_SOCKET, SO_RCVBUFFORCE, int32(RECEIVE_BUFFER), 4);
+  } catch {
+    // without CAP_NET_ADMIN, rmem_max it is
   }
   return socket;
 }

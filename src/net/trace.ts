@@ -322,14 +322,16 @@ export const TRACE_CLI_OPTION = {
   type: 'boolean',
   describe:
     'Trace where the path dies: probes of the same protocol and port with TTL 1, 2, ... name each router that ' +
-    'forwarded, and the hop that dropped or rejected (profile: trace: on | on-fail | off; on-fail is the default ' +
-    'of profile rows, sweeps excepted; needs CAP_NET_RAW)',
+    'forwarded, and the hop that dropped or rejected (profile: trace: on | on-fail | off; on-fail, tracing rows whose ' +
+    'verdict is not pass, is the default of profile rows, sweeps excepted; needs CAP_NET_RAW)',
 } as const;
 
-const BLOCKED: ReadonlySet<State> = new Set(['closed', 'filtered', 'prohibited', 'unreachable']);
+/** States of a probe whose packets went out: the rest (error, unresolved) have no path to trace. */
+const TRACEABLE: ReadonlySet<State> = new Set(['open', 'closed', 'filtered', 'prohibited', 'unreachable']);
 
 /**
- * Observe a probe, and trace its path when its mode asks for it. The trace starts once the probe answered
+ * Observe a probe, and trace its path when its mode asks for it: `on` always, `on-fail` when the verdict is not
+ * pass (a blocked row that passes needs no trace, and routers rate-limit the ICMP a trace asks for). The trace starts once the probe answered
  * (its own answers and ICMP errors come first, before routers' rate limits count the trace's), or halfway to
  * the deadline while it is silent, and ends at the deadline at the latest: it costs the probe no extra time.
  * Without a mode, rows of a profile trace on failure and command-line probes and sweeps do not.
@@ -358,11 +360,9 @@ export async function observeWithTrace(
   try {
     const observation = await observe();
     clearTimeout(halfway);
-    const wanted =
-      mode === 'on' ||
-      BLOCKED.has(observation.state) ||
-      judge(spec.expect, observation.state, observation.check, observation.silenceExpected) === 'fail';
-    if (!wanted || observation.state === 'error' || observation.state === 'unresolved') return observation;
+    const verdict = judge(spec.expect, observation.state, observation.check, observation.silenceExpected);
+    const wanted = mode === 'on' || verdict === 'fail' || verdict === 'inconclusive';
+    if (!wanted || !TRACEABLE.has(observation.state)) return observation;
     const found = await begin().done;
     return {
       ...observation,
