@@ -7,9 +7,13 @@ import { formatMs } from '../src/core/duration.js';
 import { parseTarget } from '../src/net/target.js';
 import { classifyErrno, classifyIcmp } from '../src/net/classify.js';
 import { exchangeEcho, type EchoReply } from '../src/net/icmp-echo.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 
-/** The icmp probe takes no options of its own. */
-export type IcmpOptions = Record<string, never>;
+/** Options of the icmp probe. */
+export interface IcmpOptions {
+  /** Trace where the path dies (see src/net/trace.ts). */
+  trace?: TraceMode;
+}
 
 const GRANT = 'run as root, or grant it: setcap cap_net_raw+ep "$(command -v node)"';
 const HOP_LIMIT_NOTE =
@@ -22,13 +26,14 @@ export const icmp: ProbeKind<IcmpOptions> = {
     'ICMP echo (ping): round-trip time and TTL; says which router rejected it, or that it was dropped (needs CAP_NET_RAW)',
   protocol: 'icmp',
   defaultAttempts: 3,
-  cliOptions: {},
+  cliOptions: { trace: TRACE_CLI_OPTION },
   examples: [
     ['reachgate probe icmp 198.51.100.10', 'does the host answer ping, and how many hops away is it?'],
     ['reachgate probe icmp 203.0.113.7 --expect blocked', 'prove that ping to the Internet is blocked, and by whom'],
   ],
-  parseOptions() {
-    return {};
+  parseOptions(raw) {
+    const trace = traceOption(raw);
+    return trace ? { trace } : {};
   },
   parseTarget(text) {
     const target = parseTarget(text);
@@ -45,7 +50,11 @@ export const icmp: ProbeKind<IcmpOptions> = {
 
 export default icmp;
 
-async function observe(spec: ResolvedProbeSpec<IcmpOptions>, context: ProbeContext): Promise<Observation> {
+function observe(spec: ResolvedProbeSpec<IcmpOptions>, context: ProbeContext): Promise<Observation> {
+  return observeWithTrace(spec, context, { protocol: 'icmp' }, () => observeEcho(spec, context));
+}
+
+async function observeEcho(spec: ResolvedProbeSpec<IcmpOptions>, context: ProbeContext): Promise<Observation> {
   if (!context.icmp) {
     return { state: 'error', reason: withoutRawSocket(context.icmpNote), attempts: 0 };
   }

@@ -12,6 +12,8 @@ import { connectToTarget } from '../src/net/tcp-connect.js';
 import { exchange, showBytes } from '../src/net/reply.js';
 import type { TlsOptions } from '../src/net/tls-handshake.js';
 import { SERVICE_NAMES, SERVICE_PRESETS, type ServicePreset } from '../src/net/service-presets.js';
+import { observeBySyn, requireSynMode, SCAN_MODES, type ScanMode } from '../src/net/syn-probe.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 
 /** Options of the tcp probe. */
 export interface TcpOptions {
@@ -24,6 +26,10 @@ export interface TcpOptions {
   source?: string;
   /** The `--service` preset that set `send` and `expectReply` (and the default port). */
   service?: string;
+  /** SYN mode (`syn`), connect mode (default), or SYN where the raw socket is available (`auto`). */
+  scan?: ScanMode;
+  /** Trace where the path dies (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 /** TCP connect, optionally TLS and a request/reply check, classifying every way it can fail. */
@@ -56,6 +62,15 @@ export const tcp: ProbeKind<TcpOptions> = {
       requiresArg: true,
     },
     source: { type: 'string', describe: 'Local IP address to connect from', requiresArg: true },
+    scan: {
+      type: 'string',
+      choices: SCAN_MODES,
+      describe:
+        'How to probe: connect (default); syn sends SYNs from a raw socket and reads the answer (the state only, ' +
+        'no half-open connection remains; needs CAP_NET_RAW); auto is syn where possible, else connect',
+      requiresArg: true,
+    },
+    trace: TRACE_CLI_OPTION,
     service: {
       type: 'string',
       describe: `Check for a known service, which sets the request, the expected reply and the default port: ${SERVICE_NAMES.join(', ')}`,
@@ -71,7 +86,11 @@ export const tcp: ProbeKind<TcpOptions> = {
       'does an LDAP server answer an anonymous rootDSE search on port 389?',
     ],
   ],
-  prepare: (options) => (options.tls ? loadTls() : undefined),
+  prepare(options) {
+    // SYN mode asked for explicitly must fail before anything is probed (exit 2) when it cannot run here.
+    if (options.scan === 'syn') requireSynMode();
+    return options.tls ? loadTls() : undefined;
+  },
   parseOptions(raw) {
     const options: TcpOptions = {};
     const preset = servicePreset(raw);
@@ -88,6 +107,10 @@ export const tcp: ProbeKind<TcpOptions> = {
     if (preset) options.service = optionalString(raw, 'service');
     const source = optionalAddress(raw, 'source');
     if (source) options.source = source;
+    const scan = scanMode(raw, options);
+    if (scan) options.scan = scan;
+    const trace = traceOption(raw);
+    if (trace) options.trace = trace;
     return options;
   },
   observe,
@@ -115,7 +138,49 @@ function servicePreset(raw: Record<string, unknown>): ServicePreset | undefined 
   return preset;
 }
 
-async function observe(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+/** The `scan` option; SYN mode proves the state only, so it refuses what needs a connection. */
+function scanMode(raw: Record<string, unknown>, options: TcpOptions): ScanMode | undefined {
+  const scan = optionalString(raw, 'scan');
+  if (scan === undefined || scan === 'connect') return undefined;
+  if (!(SCAN_MODES as readonly string[]).includes(scan)) {
+    throw new UsageError(`Expected the \`scan\` option to be one of ${SCAN_MODES.join(', ')}, got \`${scan}\``);
+  }
+  const needsConnection = [
+    options.tls && 'TLS',
+    (options.send || options.expectReply) && 'a request or reply check',
+    options.source && '--source',
+  ].filter(Boolean);
+  if (scan === 'syn' && needsConnection.length > 0) {
+    throw new UsageError(
+      `\`--scan syn\` proves the port's state only; ${needsConnection.join(' and ')} need${needsConnection.length > 1 ? '' : 's'} a connection`,
+      'Leave out --scan syn (connect mode), or use --scan auto',
+    );
+  }
+  return needsConnection.length > 0 ? undefined : (scan as ScanMode);
+}
+
+function observe(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+  return observeWithTrace(spec, context, { protocol: 'tcp' }, () => observeState(spec, context));
+}
+
+async function observeState(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+  // --- SYN mode hook (issue 12): the state from a raw SYN; see src/net/syn-probe.ts. ---
+  let fallback: string | undefined;
+  if (spec.options.scan) {
+    const syn = await observeBySyn(spec, context);
+    if ('observation' in syn) return syn.observation;
+    fallback = syn.unavailable;
+  }
+  const observation = await observeByConnect(spec, context);
+  return fallback === undefined
+    ? observation
+    : {
+        ...observation,
+        evidence: { ...observation.evidence, scan: 'connect', scan_fallback: `SYN mode unavailable: ${fallback}` },
+      };
+}
+
+async function observeByConnect(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
   const source = spec.options.source === undefined ? {} : { localAddress: spec.options.source };
   const connection = await connectToTarget(spec, context, source);
   if (connection.kind === 'unanswered') return connection.observation;

@@ -6,6 +6,7 @@ import { optionalRegex, requestBytes } from '../src/core/option-values.js';
 import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
 import { failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 
 /** Options of the generic udp probe. */
 export interface UdpOptions {
@@ -13,6 +14,8 @@ export interface UdpOptions {
   send: Buffer;
   /** The reply, read as latin1, must match. */
   expectReply?: RegExp;
+  /** Trace where the path dies, with this payload (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 /** A generic UDP request: any datagram back from the target's address and port is its reply. */
@@ -34,6 +37,7 @@ export const udp: ProbeKind<UdpOptions> = {
       describe: 'Regular expression the reply datagram (read as latin1) must match',
       requiresArg: true,
     },
+    trace: TRACE_CLI_OPTION,
   },
   examples: [
     ['reachgate probe udp 198.51.100.10:7 --send ping --expect-reply ping', 'does the echo service answer?'],
@@ -46,6 +50,8 @@ export const udp: ProbeKind<UdpOptions> = {
     const options: UdpOptions = { send: requestBytes(raw) ?? Buffer.alloc(0) };
     const expectReply = optionalRegex(raw, 'expect-reply');
     if (expectReply) options.expectReply = expectReply;
+    const trace = traceOption(raw);
+    if (trace) options.trace = trace;
     return options;
   },
   observe,
@@ -53,7 +59,12 @@ export const udp: ProbeKind<UdpOptions> = {
 
 export default udp;
 
-async function observe(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
+function observe(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
+  const what = { protocol: 'udp' as const, payload: spec.options.send };
+  return observeWithTrace(spec, context, what, () => observeExchange(spec, context));
+}
+
+async function observeExchange(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
   const { send, expectReply } = spec.options;
   const outcome = await exchangeWithTarget(spec, context, anyDatagram(send));
   if (outcome.kind === 'silent') {

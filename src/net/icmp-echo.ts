@@ -165,6 +165,7 @@ const ERRNO_BY_MESSAGE: Array<[RegExp, string]> = [
   [/invalid argument/i, 'EINVAL'],
 ];
 
-function errnoOf(message: string): string {
+/** The errno a raw-socket error message names (raw-socket reports only the strerror text). */
+export function errnoOf(message: string): string {
   return ERRNO_BY_MESSAGE.find(([pattern]) => pattern.test(message))?.[1] ?? 'EUNKNOWN';
 }

@@ -1,0 +1,108 @@
+import type { ProbeContext, ResolvedProbeSpec } from '../core/probe-kind.js';
+import type { Observation } from '../core/result.js';
+import { formatMs } from '../core/duration.js';
+import { silentAfter } from '../core/observation.js';
+import { UsageError } from '../core/usage-error.js';
+import { classifyErrno, classifyIcmp } from './classify.js';
+import { sharedSynScanner, synUnavailable, type SynAnswer, type SynScanner } from './syn-scanner.js';
+import { sendTimes } from './udp-exchange.js';
+
+/** How TCP is probed: a full connect, a SYN from a raw socket, or SYN where the raw socket is available. */
+export type ScanMode = 'syn' | 'connect' | 'auto';
+
+/** The scan modes, as `--scan` and the profile option `scan` take them. */
+export const SCAN_MODES: readonly ScanMode[] = ['syn', 'connect', 'auto'];
+
+/** Fail before anything is probed when SYN mode was asked for and cannot run here (exit 2, with why). */
+export function requireSynMode(): void {
+  const why = synUnavailable();
+  if (why !== undefined) {
+    throw new UsageError(`\`--scan syn\` cannot run here: ${why}`, 'Use --scan connect, or --scan auto to fall back');
+  }
+}
+
+/**
+ * Probe a TCP port with SYNs (SYN mode): SYN-ACK is open, a reset closed, an ICMP error prohibited or
+ * unreachable, silence after the attempts filtered: the states, reasons and evidence of connect mode.
+ * Undefined when the scanner cannot run here (or not for this address family): the caller falls back.
+ */
+export async function observeBySyn(
+  spec: ResolvedProbeSpec<unknown>,
+  context: ProbeContext,
+): Promise<{ observation: Observation } | { unavailable: string }> {
+  const { start, release } = sharedSynScanner();
+  try {
+    const { scanner } = start;
+    if (!scanner) return { unavailable: start.why };
+    if (!scanner.supports(spec.target.address)) return { unavailable: 'no raw IPv6 TCP socket on this host' };
+    scanner.useIcmp(context.icmp);
+    return { observation: await exchangeSyn(scanner, spec, context.signal, context.icmpNote) };
+  } finally {
+    release();
+  }
+}
+
+function exchangeSyn(
+  scanner: SynScanner,
+  spec: ResolvedProbeSpec<unknown>,
+  signal: AbortSignal,
+  icmpNote: string | undefined,
+): Promise<Observation> {
+  const { address, port } = spec.target;
+  const evidence = { scan: 'syn' };
+  return new Promise((resolve) => {
+    const sentAt: number[] = [];
+    const timers: NodeJS.Timeout[] = [];
+    let settled = false;
+    let stopHearing: (() => void) | undefined;
+    const settle = (observation: Observation): void => {
+      if (settled) return;
+      settled = true;
+      for (const timer of timers) clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      stopHearing?.();
+      resolve(observation);
+    };
+    const sinceLast = (): number => performance.now() - (sentAt[sentAt.length - 1] ?? performance.now());
+    const onAbort = (): void => settle({ ...silentAfter(spec.timeoutMs, sentAt.length), evidence });
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    stopHearing = scanner.hear(address, port, (answer: SynAnswer) => {
+      if (answer.tag !== 0) return;
+      const rttMs = sinceLast();
+      const attempts = sentAt.length;
+      if (answer.kind === 'syn-ack') {
+        settle({
+          state: 'open',
+          reason: `SYN-ACK in ${formatMs(rttMs)} (SYN mode: this host's reset closed the half-open connection)`,
+          rtt_ms: rttMs,
+          attempts,
+          evidence,
+        });
+      } else if (answer.kind === 'reset') {
+        settle({ ...classifyErrno('ECONNREFUSED', rttMs, undefined, icmpNote), rtt_ms: rttMs, attempts, evidence });
+      } else if (answer.kind === 'icmp') {
+        settle({ ...classifyIcmp(answer.icmp, rttMs), rtt_ms: rttMs, attempts, evidence });
+      }
+    });
+    const send = (attempt: number): void => {
+      if (settled) return;
+      sentAt[attempt] = performance.now();
+      // The first SYN to an address waits for its route look-up: time the answer from the send itself.
+      scanner.send(address, port).then(
+        () => {
+          sentAt[attempt] = performance.now();
+        },
+        (error: NodeJS.ErrnoException) => {
+          const classified = classifyErrno(error.code ?? 'EUNKNOWN', sinceLast(), undefined, icmpNote);
+          const reason = classified.state === 'error' ? `sending the SYN failed: ${error.message}` : classified.reason;
+          settle({ ...classified, reason, attempts: sentAt.length, evidence });
+        },
+      );
+    };
+    send(0);
+    sendTimes(spec.attempts, spec.timeoutMs).forEach((at, attempt) => {
+      if (attempt > 0) timers.push(setTimeout(() => send(attempt), at));
+    });
+  });
+}

@@ -1,0 +1,353 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import type { IcmpError, IcmpListener } from '../core/icmp.js';
+import { errnoOf } from './icmp-echo.js';
+import { ipv6, parseIcmp4, parseIcmp6 } from './icmp-packet.js';
+import {
+  addressBytes,
+  buildSyn,
+  parseTcp,
+  quotedSequence,
+  SynCookies,
+  TCP_FLAGS,
+  writeTcpChecksum,
+} from './tcp-segment.js';
+
+// SYN mode (issue 12): SYNs from a raw socket, answers read from raw sockets, matched by a keyed cookie in the
+// sequence number. Nothing is remembered per SYN sent: an answer whose acknowledgment is not cookie + 1 (or an
+// ICMP error whose quoted sequence is not the cookie) is someone else's. The kernel answers a SYN-ACK with a
+// reset, since no socket of ours owns the port: the target drops its half-open connection at once.
+
+/** Highest hop a tagged SYN may be sent with: the tag is the TTL (IPv6 hop limit), XORed into the cookie. */
+export const MAX_TAG = 64;
+
+/** An answer to a SYN: its tag says which (0: an untagged SYN; n: the SYN sent with TTL n). */
+export type SynAnswer =
+  { kind: 'syn-ack' | 'reset'; tag: number; from: string } | { kind: 'icmp'; tag: number; icmp: IcmpError };
+
+/** Hears the answers to the SYNs sent to one address and port. */
+export type SynHandler = (answer: SynAnswer) => void;
+
+/** The scanner, or why there is none here. */
+export type SynScannerStart = { scanner: SynScanner; why?: undefined } | { scanner: null; why: string };
+
+interface RawSocket {
+  wrap: {
+    recv(buffer: Buffer, callback: (buffer: Buffer, bytes: number, source: string) => void): void;
+    send(buffer: Buffer, offset: number, length: number, address: string, callback: (bytes: number) => void): void;
+    setOption(level: number, option: number, value: Buffer, length: number): void;
+    removeAllListeners(event: string): void;
+    on(event: string, callback: () => void): void;
+  };
+  buffer: Buffer;
+  on(event: 'error', callback: (error: Error) => void): void;
+  close(): void;
+}
+
+interface RawModule {
+  createSocket(options: { addressFamily: number; protocol: number; bufferSize?: number }): RawSocket;
+  AddressFamily: { IPv4: number; IPv6: number };
+}
+
+const IPPROTO_TCP = 6;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+/** Receive buffer of each raw TCP socket: it reads a copy of every TCP segment the host receives. */
+const RECEIVE_BUFFER = 32 * 1024 * 1024;
+const IPPROTO_IP = 0;
+const IP_TTL = 2;
+const IPPROTO_IPV6 = 41;
+const IPV6_CHECKSUM = 7;
+const IPV6_UNICAST_HOPS = 16;
+/** Where the checksum sits in a TCP header: the IPv6 kernel writes it there (IPV6_CHECKSUM), IPv4 has no such option. */
+const TCP_CHECKSUM_OFFSET = 16;
+/** Segments read per wake-up at most, so a flood of answers cannot starve the rest of the process. */
+const DRAIN_LIMIT = 8192;
+/** Route look-ups (the source address an IPv4 checksum needs) kept at most. */
+const ROUTES_KEPT = 4096;
+/** How often a send the kernel refused for lack of buffer space is tried again, 1 ms apart. */
+const BUSY_RETRIES = 50;
+
+const GRANT = 'run as root, or grant it: setcap cap_net_raw+ep "$(command -v node)"';
+
+/** Open a scanner: raw TCP sockets for IPv4 (and IPv6 when the host has it); why not, when it cannot. */
+export function openSynScanner(): SynScannerStart {
+  if (process.env.REACHGATE_RAW_SOCKET === 'off') {
+    return { scanner: null, why: 'raw sockets are switched off (REACHGATE_RAW_SOCKET=off)' };
+  }
+  let raw: RawModule;
+  try {
+    raw = createRequire(import.meta.url)('raw-socket') as RawModule;
+  } catch {
+    return { scanner: null, why: 'the optional raw-socket module is not installed here (npm install raw-socket)' };
+  }
+  const sockets = new Map<4 | 6, RawSocket>();
+  try {
+    sockets.set(4, openRaw(raw, raw.AddressFamily.IPv4));
+  } catch (error) {
+    const message = (error as Error).message;
+    return {
+      scanner: null,
+      why: /not permitted|EPERM|EACCES/i.test(message)
+        ? `sending raw SYNs needs CAP_NET_RAW, which this process lacks: ${GRANT}`
+        : `the raw TCP socket could not open: ${message}`,
+    };
+  }
+  try {
+    const v6 = openRaw(raw, raw.AddressFamily.IPv6);
+    // The IPv6 raw socket leaves the transport checksum to the sender unless told where it sits (RFC 3542 3.1).
+    v6.wrap.setOption(IPPROTO_IPV6, IPV6_CHECKSUM, int32(TCP_CHECKSUM_OFFSET), 4);
+    sockets.set(6, v6);
+  } catch {
+    // A host without IPv6 still scans over IPv4.
+  }
+  return { scanner: new SynScanner(sockets) };
+}
+
+function openRaw(raw: RawModule, family: number): RawSocket {
+  const socket = raw.createSocket({ addressFamily: family, protocol: IPPROTO_TCP, bufferSize: 4096 });
+  socket.on('error', () => {});
+  // raw-socket opens the descriptor lazily; an option set now opens it, so a missing privilege shows here.
+  try {
+    socket.wrap.setOption(SOL_SOCKET, SO_RCVBUF, int32(RECEIVE_BUFFER), 4);
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
+  try {
+    // SO_RCVBUF stops at net.core.rmem_max (about 200 KiB): a sweep's burst of answers needs more, where allowed.
+    socket.wrap.setOption(SOL_SOCKET, SO_RCVBUFFORCE, int32(RECEIVE_BUFFER), 4);
+  } catch {
+    // without CAP_NET_ADMIN, rmem_max it is
+  }
+  return socket;
+}
+
+function int32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeInt32LE(value);
+  return buffer;
+}
+
+/** The canonical text of an address, as answers name it. */
+export function canonicalAddress(address: string): string {
+  return isIP(address) === 6 ? ipv6(addressBytes(address)) : address;
+}
+
+/** A source port outside the kernel's ephemeral range, so no socket of this host is likely to be given it. */
+function pickSourcePort(): number {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (high !== undefined && high < 65000) return randomInt(high + 1, 65536);
+    if (low !== undefined && low > 2048) return randomInt(1024, low);
+  } catch {
+    // not Linux: any high port
+  }
+  return randomInt(40000, 65536);
+}
+
+/** SYNs out, answers in, matched by cookie: one per process, shared by every probe (see {@link sharedSynScanner}). */
+export class SynScanner {
+  /** The source port of every SYN. */
+  readonly localPort = pickSourcePort();
+  readonly #sockets: Map<4 | 6, RawSocket>;
+  readonly #cookies = new SynCookies(randomBytes(32));
+  /** Who hears answers from an address and port: only while a probe waits for one. */
+  readonly #handlers = new Map<string, Set<SynHandler>>();
+  readonly #routes = new Map<string, Promise<string>>();
+  #icmp: IcmpListener | null = null;
+  #stopIcmp: (() => void) | undefined;
+
+  constructor(sockets: Map<4 | 6, RawSocket>) {
+    this.#sockets = sockets;
+    for (const [family, socket] of sockets) this.#drain(family, socket);
+  }
+
+  /** Whether SYNs to this address family can be sent here. */
+  supports(address: string): boolean {
+    return this.#sockets.has(isIP(address) === 6 ? 6 : 4);
+  }
+
+  /** Hear the ICMP errors that answer our SYNs through the process's ICMP listener (null: none). */
+  useIcmp(listener: IcmpListener | null): void {
+    if (listener === this.#icmp) return;
+    this.#stopIcmp?.();
+    this.#icmp = listener;
+    this.#stopIcmp = listener?.listen((family, packet, source) => this.#onIcmp(family, packet, source));
+  }
+
+  /** Hear answers from `address`:`port` until the returned function is called. */
+  hear(address: string, port: number, handler: SynHandler): () => void {
+    const key = `${canonicalAddress(address)}|${port}`;
+    let set = this.#handlers.get(key);
+    if (!set) this.#handlers.set(key, (set = new Set()));
+    set.add(handler);
+    return () => {
+      set.delete(handler);
+      if (set.size === 0 && this.#handlers.get(key) === set) this.#handlers.delete(key);
+    };
+  }
+
+  /**
+   * Send one SYN to `address`:`port`; `tag` 0 with the route's TTL, `tag` n (1..MAX_TAG) with TTL n (IPv6 hop
+   * limit n). Rejects with an errno-coded error when the kernel refuses it (no route, a local filter).
+   */
+  async send(address: string, port: number, tag = 0): Promise<void> {
+    const family = isIP(address) === 6 ? 6 : 4;
+    const socket = this.#sockets.get(family);
+    if (!socket) throw errnoError('EAFNOSUPPORT', `no raw TCP socket for IPv${family} here`);
+    const sequence = (this.#cookies.cookie(canonicalAddress(address), port, this.localPort) ^ tag) >>> 0;
+    const segment = buildSyn({ sourcePort: this.localPort, destinationPort: port, sequence });
+    if (family === 4) writeTcpChecksum(segment, await this.#sourceFor(address), address);
+    for (let tries = 0; ; tries++) {
+      try {
+        if (tag > 0) this.#setHops(socket, family, tag);
+        socket.wrap.send(segment, 0, segment.length, address, () => {});
+        return;
+      } catch (error) {
+        const errno = errnoOf((error as Error).message);
+        const busy = /no buffer space|temporarily unavailable/i.test((error as Error).message);
+        if (!busy || tries >= BUSY_RETRIES) throw errnoError(errno, (error as Error).message);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      } finally {
+        if (tag > 0) this.#setHops(socket, family, -1);
+      }
+    }
+  }
+
+  /** Close the raw sockets. */
+  close(): void {
+    this.#stopIcmp?.();
+    this.#stopIcmp = undefined;
+    this.#icmp = null;
+    for (const socket of this.#sockets.values()) socket.close();
+    this.#sockets.clear();
+    this.#handlers.clear();
+  }
+
+  #setHops(socket: RawSocket, family: 4 | 6, hops: number): void {
+    // -1 restores the route's default.
+    if (family === 4) socket.wrap.setOption(IPPROTO_IP, IP_TTL, int32(hops), 4);
+    else socket.wrap.setOption(IPPROTO_IPV6, IPV6_UNICAST_HOPS, int32(hops), 4);
+  }
+
+  /** The source address the kernel picks for `address` (a connected UDP socket asks the route; nothing is sent). */
+  #sourceFor(address: string): Promise<string> {
+    let route = this.#routes.get(address);
+    if (route) return route;
+    if (this.#routes.size >= ROUTES_KEPT) this.#routes.clear();
+    route = new Promise<string>((resolve, reject) => {
+      const socket = createSocket(isIP(address) === 6 ? 'udp6' : 'udp4');
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        socket.close();
+        reject(errnoError(error.code ?? 'EUNKNOWN', error.message));
+      });
+      socket.connect(9, address, () => {
+        const source = socket.address().address;
+        socket.close();
+        resolve(source);
+      });
+    });
+    this.#routes.set(address, route);
+    // A failed look-up (no route yet) is asked again next time.
+    route.catch(() => this.#routes.delete(address));
+    return route;
+  }
+
+  /** Read every queued segment at each wake-up (raw-socket reads one per wake-up; see icmp-listener). */
+  #drain(family: 4 | 6, socket: RawSocket): void {
+    const { wrap, buffer } = socket;
+    wrap.removeAllListeners('recvReady');
+    wrap.on('recvReady', () => {
+      for (let read = 0; read < DRAIN_LIMIT; read++) {
+        try {
+          wrap.recv(buffer, (data, bytes, source) => this.#onSegment(family, data.subarray(0, bytes), source));
+        } catch {
+          return;
+        }
+      }
+    });
+  }
+
+  #onSegment(family: 4 | 6, packet: Buffer, source: string): void {
+    if (this.#handlers.size === 0) return;
+    const header = parseTcp(family, packet, source);
+    if (!header || header.destinationPort !== this.localPort || !(header.flags & TCP_FLAGS.ACK)) return;
+    const synAck = (header.flags & (TCP_FLAGS.SYN | TCP_FLAGS.RST)) === TCP_FLAGS.SYN;
+    if (!synAck && !(header.flags & TCP_FLAGS.RST)) return;
+    const from = canonicalAddress(source);
+    const tag = this.#tagOf(from, header.sourcePort, (header.acknowledgment - 1) >>> 0);
+    if (tag === undefined) return;
+    this.#deliver(`${from}|${header.sourcePort}`, { kind: synAck ? 'syn-ack' : 'reset', tag, from });
+  }
+
+  #onIcmp(family: 4 | 6, packet: Buffer, source: string): void {
+    if (this.#handlers.size === 0) return;
+    const icmp = family === 4 ? parseIcmp4(packet, source) : parseIcmp6(packet, source);
+    if (!icmp || icmp.quoted.protocol !== 'tcp' || icmp.quoted.sourcePort !== this.localPort) return;
+    const sequence = quotedSequence(family, packet);
+    if (sequence === null) return;
+    const destination = canonicalAddress(icmp.quoted.destination);
+    const tag = this.#tagOf(destination, icmp.quoted.destinationPort, sequence);
+    if (tag === undefined) return;
+    this.#deliver(`${destination}|${icmp.quoted.destinationPort}`, { kind: 'icmp', tag, icmp });
+  }
+
+  /** The tag a sequence number carries, when it is one of our cookies; undefined for anyone else's. */
+  #tagOf(address: string, port: number, sequence: number): number | undefined {
+    const tag = (sequence ^ this.#cookies.cookie(address, port, this.localPort)) >>> 0;
+    return tag <= MAX_TAG ? tag : undefined;
+  }
+
+  #deliver(key: string, answer: SynAnswer): void {
+    const set = this.#handlers.get(key);
+    if (set) for (const handler of [...set]) handler(answer);
+  }
+}
+
+function errnoError(errno: string, message: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(message);
+  error.code = errno;
+  return error;
+}
+
+let shared: { start: SynScannerStart; users: number; idle?: NodeJS.Timeout } | undefined;
+/** How long an unused shared scanner stays open: probes that follow one another reuse it. */
+const IDLE_CLOSE_MS = 50;
+
+/**
+ * The process's scanner, opened on first use; each user calls the returned release when done, and the
+ * sockets close once nobody used them for a moment (open raw sockets would keep the process alive).
+ */
+export function sharedSynScanner(): { start: SynScannerStart; release: () => void } {
+  if (!shared) shared = { start: openSynScanner(), users: 0 };
+  const entry = shared;
+  clearTimeout(entry.idle);
+  entry.users += 1;
+  let released = false;
+  return {
+    start: entry.start,
+    release: () => {
+      if (released) return;
+      released = true;
+      entry.users -= 1;
+      if (entry.users > 0) return;
+      entry.idle = setTimeout(() => {
+        if (entry.users > 0 || shared !== entry) return;
+        entry.start.scanner?.close();
+        shared = undefined;
+      }, IDLE_CLOSE_MS);
+    },
+  };
+}
+
+/** Why SYN mode cannot run here, or undefined when it can (opens and keeps the shared scanner briefly). */
+export function synUnavailable(): string | undefined {
+  const { start, release } = sharedSynScanner();
+  release();
+  return start.why;
+}
