@@ -1,5 +1,5 @@
 import type { Options as CliOption } from 'yargs';
-import type { Expectation, Observation, Target } from './result.js';
+import type { BlockedMode, Expectation, Observation, Target } from './result.js';
 import type { IcmpListener } from './icmp.js';
 import type { TargetSpec } from './target-spec.js';
 
@@ -10,6 +10,8 @@ export interface ProbeSpec<KindOptions = unknown> {
   kind: string;
   target: Target;
   expect: Expectation;
+  /** For expect blocked: whether a drop, a reject or either proves it (default any). */
+  blocked?: BlockedMode;
   options: KindOptions;
   /** The deadline for the whole probe, all attempts included. */
   timeoutMs: number;

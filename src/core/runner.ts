@@ -1,6 +1,6 @@
 import type { ProbeContext, ProbeKind, ProbeSpec, ResolvedProbeSpec } from './probe-kind.js';
 import type { Observation, ProbeResult } from './result.js';
-import { judge } from './verdict.js';
+import { blockedModeReason, judge } from './verdict.js';
 import { RateLimit } from './rate-limit.js';
 import { formatMs } from './duration.js';
 
@@ -73,16 +73,25 @@ export async function runOne(
           reason: `internal fault: the ${spec.kind} probe ${spec.id} came without an address`,
           attempts: 0,
         };
+  const mode = spec.expect === 'blocked' ? (spec.blocked ?? 'any') : 'any';
   return {
     id: spec.id,
     ...(spec.row === undefined ? {} : { row: spec.row }),
     kind: spec.kind,
     target: spec.target,
     expect: spec.expect,
+    ...(mode === 'any' ? {} : { blocked: mode }),
     state: observation.state,
     ...(observation.check ? { check: observation.check } : {}),
-    verdict: judge(spec.expect, observation.state, observation.check, observation.silenceExpected),
-    reason: observation.reason,
+    verdict: judge(
+      spec.expect,
+      observation.state,
+      observation.check,
+      observation.silenceExpected,
+      mode,
+      observation.icmp,
+    ),
+    reason: blockedModeReason(mode, observation.state, observation.reason, observation.icmp),
     ...(observation.rtt_ms === undefined ? {} : { rtt_ms: round3(observation.rtt_ms) }),
     attempts: observation.attempts,
     ...(observation.icmp ? { icmp: observation.icmp } : {}),

@@ -77,6 +77,7 @@ function expandProbe(profile: Profile, probe: ProfileProbe, site: Site, kind: Pr
         kind: probe.kind,
         target: { host, address: null, port, protocol },
         expect,
+        ...(expect === 'blocked' && probe.blocked && probe.blocked !== 'any' ? { blocked: probe.blocked } : {}),
         options,
         timeoutMs,
         attempts: probe.attempts ?? kind.defaultAttempts,

@@ -1,4 +1,4 @@
-import type { Expectation } from '../core/result.js';
+import type { BlockedMode, Expectation } from '../core/result.js';
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
 import type { TargetSpec } from '../core/target-spec.js';
 import { UsageError } from '../core/usage-error.js';
@@ -10,6 +10,8 @@ export interface ProbeRequest {
   kind: ProbeKind;
   targets: TargetSpec[];
   expect: Expectation;
+  /** How a blocked path must be blocked (default any). */
+  blocked?: BlockedMode;
   options: unknown;
   timeoutMs: number;
   attempts: number;
@@ -48,6 +50,9 @@ export async function planProbes(request: ProbeRequest): Promise<ProbeSpec[]> {
           kind: kind.name,
           target: { host: target.host, address, port, protocol },
           expect: request.expect,
+          ...(request.expect === 'blocked' && request.blocked && request.blocked !== 'any'
+            ? { blocked: request.blocked }
+            : {}),
           options: request.options,
           timeoutMs: request.timeoutMs,
           attempts: request.attempts,
