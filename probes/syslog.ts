@@ -91,10 +91,14 @@ async function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeCon
   const nonce = newNonce();
   const message = syslogMessage(id, nonce, spec.options.transport);
   const { confirm } = spec.options;
-  const path = { protocol: spec.options.transport === 'udp' ? ('udp' as const) : ('tcp' as const), port: spec.target.port };
+  const path = {
+    protocol: spec.options.transport === 'udp' ? ('udp' as const) : ('tcp' as const),
+    port: spec.target.port,
+  };
   const asking = confirm ? awaitReceipt(confirm, nonce, path, context.signal) : undefined;
   try {
-    if (spec.options.transport === 'udp') return await overUdp(spec, context, { id, nonce, message }, asking?.confirmation);
+    if (spec.options.transport === 'udp')
+      return await overUdp(spec, context, { id, nonce, message }, asking?.confirmation);
     return await overTcp(spec, context, { id, nonce, message }, asking?.confirmation);
   } finally {
     asking?.stop();
@@ -125,7 +129,11 @@ async function overTcp(
       const evidence = { transport: 'tcp', message_id: id, nonce };
       if (confirmation) {
         const checks = confirmedChecks(await confirmation, spec.timeoutMs, evidence);
-        return answeredWith(`${connected} and sent one octet-counted message`, checks, { rtt_ms: rttMs, attempts: 1, evidence });
+        return answeredWith(`${connected} and sent one octet-counted message`, checks, {
+          rtt_ms: rttMs,
+          attempts: 1,
+          evidence,
+        });
       }
       // Nothing answers a message over TCP: there is nothing to check, only what was sent to say.
       const told =
@@ -135,7 +143,8 @@ async function overTcp(
     }
     const { check, evidence } = await relpSession(socket, message, context.signal, spec.timeoutMs);
     const relp: Record<string, unknown> = { transport: 'relp', message_id: id, nonce, ...evidence };
-    const checks = confirmation && check.ok ? [check, ...confirmedChecks(await confirmation, spec.timeoutMs, relp)] : [check];
+    const checks =
+      confirmation && check.ok ? [check, ...confirmedChecks(await confirmation, spec.timeoutMs, relp)] : [check];
     return answeredWith(connected, checks, { rtt_ms: rttMs, attempts: 1, evidence: relp });
   } finally {
     socket.destroy();

@@ -5,13 +5,7 @@ import type { Observation } from '../src/core/result.js';
 import { newNonce } from '../src/core/receipt.js';
 import { optionalString } from '../src/core/option-values.js';
 import { UsageError } from '../src/core/usage-error.js';
-import {
-  encodeInteger,
-  encodeOctetString,
-  encodeOid,
-  encodeSequence,
-  encodeTlv,
-} from '../src/net/ber.js';
+import { encodeInteger, encodeOctetString, encodeOid, encodeSequence, encodeTlv } from '../src/net/ber.js';
 import { awaitReceipt, CONFIRM_OPTIONS, parseConfirmWith, type ConfirmWith } from '../src/net/confirm.js';
 import { sendOneWay } from '../src/net/one-way.js';
 
@@ -63,7 +57,9 @@ export default trap;
 async function observe(spec: ResolvedProbeSpec<TrapOptions>, context: ProbeContext): Promise<Observation> {
   const nonce = newNonce();
   const { confirm } = spec.options;
-  const asking = confirm ? awaitReceipt(confirm, nonce, { protocol: 'udp', port: spec.target.port }, context.signal) : undefined;
+  const asking = confirm
+    ? awaitReceipt(confirm, nonce, { protocol: 'udp', port: spec.target.port }, context.signal)
+    : undefined;
   try {
     return await sendOneWay(spec, context, {
       payload: trapMessage(spec.options.community, nonce),
@@ -85,6 +81,12 @@ export function trapMessage(community: string, nonce: string): Buffer {
     encodeSequence(encodeOid(SNMP_TRAP_OID), encodeOid(PROBE_TRAP_OID)),
     encodeSequence(encodeOid(NONCE_OID), encodeOctetString(nonce)),
   );
-  const pdu = encodeTlv(TRAP_PDU, encodeInteger(randomInt(1, 2 ** 31 - 1)), encodeInteger(0), encodeInteger(0), varbinds);
+  const pdu = encodeTlv(
+    TRAP_PDU,
+    encodeInteger(randomInt(1, 2 ** 31 - 1)),
+    encodeInteger(0),
+    encodeInteger(0),
+    varbinds,
+  );
   return encodeSequence(encodeInteger(1), encodeOctetString(community), pdu);
 }

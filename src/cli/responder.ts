@@ -36,7 +36,7 @@ export function responderCommand(parser: Argv): Argv {
         })
         .example(
           'reachgate responder --udp 514,162 --tcp 514,2514 --listen 198.51.100.10:8514 --token-file responder.token',
-          "beside rsyslog and snmptrapd: they keep their ports, the responder sees a copy of what arrives",
+          'beside rsyslog and snmptrapd: they keep their ports, the responder sees a copy of what arrives',
         )
         .example(
           'reachgate probe syslog 198.51.100.10 --confirm-with http://198.51.100.10:8514 --token-file responder.token',
@@ -68,7 +68,9 @@ async function responder(argv: ResponderArgs): Promise<number> {
     });
   } catch (error) {
     const why =
-      error instanceof CaptureError ? error.message : `cannot listen on ${argv.listen}: ${whyNotListening(error as NodeJS.ErrnoException)}`;
+      error instanceof CaptureError
+        ? error.message
+        : `cannot listen on ${argv.listen}: ${whyNotListening(error as NodeJS.ErrnoException)}`;
     process.stderr.write(`reachgate responder: ${why}\n`);
     return 1;
   }

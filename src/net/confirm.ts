@@ -37,7 +37,10 @@ export function parseConfirmWith(raw: Record<string, unknown>): ConfirmWith | un
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError(`Expected \`--confirm-with\` to be an http(s) URL, got \`${url}\``, 'e.g. --confirm-with http://198.51.100.10:8514');
+    throw new UsageError(
+      `Expected \`--confirm-with\` to be an http(s) URL, got \`${url}\``,
+      'e.g. --confirm-with http://198.51.100.10:8514',
+    );
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
     throw new UsageError(`Expected \`--confirm-with\` to be an http(s) URL, got \`${url}\``);
@@ -70,8 +73,10 @@ export function awaitReceipt(
 ): { confirmation: Promise<Confirmation>; stop(): void } {
   const stopped = new AbortController();
   const confirmation = (async (): Promise<Confirmation> => {
+    // Fresh once it answered within the window while watching the port: a last question lost after the
+    // deadline does not undo that.
     let fresh = false;
-    let problem: string | undefined = 'the responder was not asked';
+    let problem: string | undefined;
     for (let round = 0; ; round++) {
       const last = signal.aborted || stopped.signal.aborted;
       const answer = await askResponder(
@@ -80,16 +85,15 @@ export function awaitReceipt(
         [nonce],
         AbortSignal.timeout(last ? LAST_QUESTION_MS : QUESTION_MS),
       );
-      if (answer.ok) {
+      if (!answer.ok) problem = answer.reason;
+      else if (!answer.watching[path.protocol].includes(path.port))
+        problem = `the responder at ${confirm.url} does not watch ${path.protocol}/${path.port}`;
+      else {
         const receipt = answer.receipts.find((found) => found.nonce === nonce);
         if (receipt) return { receipt, fresh: true };
-        fresh = answer.watching[path.protocol].includes(path.port);
-        problem = fresh ? undefined : `the responder at ${confirm.url} does not watch ${path.protocol}/${path.port}`;
-      } else {
-        fresh = false;
-        problem = answer.reason;
+        fresh = true;
       }
-      if (last) return { fresh, ...(problem === undefined ? {} : { problem }) };
+      if (last) return fresh ? { fresh } : { fresh, problem: problem ?? 'the responder was not asked' };
       await pause(POLL_MS[Math.min(round, POLL_MS.length - 1)]!, signal, stopped.signal);
     }
   })();

@@ -35,8 +35,7 @@ export function readTokenFile(file: string, option = '--token-file'): string {
 
 /** What a responder answered: the receipts of the nonces asked about, or why it did not answer. */
 export type ResponderAnswer =
-  | { ok: true; receipts: Receipt[]; watching: { udp: number[]; tcp: number[] } }
-  | { ok: false; reason: string };
+  { ok: true; receipts: Receipt[]; watching: { udp: number[]; tcp: number[] } } | { ok: false; reason: string };
 
 /** Ask a responder's side channel which of `nonces` arrived; never throws. */
 export async function askResponder(
@@ -53,7 +52,10 @@ export async function askResponder(
     if (response.status !== 200) {
       return { ok: false, reason: `the responder at ${url} answered HTTP ${response.status}: ${errorOf(text)}` };
     }
-    const body = JSON.parse(text) as { receipts?: unknown; responder?: { watching?: { udp?: unknown; tcp?: unknown } } };
+    const body = JSON.parse(text) as {
+      receipts?: unknown;
+      responder?: { watching?: { udp?: unknown; tcp?: unknown } };
+    };
     const watching = body.responder?.watching;
     if (!Array.isArray(body.receipts) || !Array.isArray(watching?.udp) || !Array.isArray(watching?.tcp))
       return { ok: false, reason: `the responder at ${url} sent no receipts list` };
@@ -64,7 +66,9 @@ export async function askResponder(
     };
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const why = signal.aborted ? 'no answer before the deadline' : (cause?.code ?? cause?.message ?? (error as Error).message);
+    const why = signal.aborted
+      ? 'no answer before the deadline'
+      : (cause?.code ?? cause?.message ?? (error as Error).message);
     return { ok: false, reason: `the responder at ${url} did not answer: ${why}` };
   }
 }

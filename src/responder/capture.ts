@@ -51,7 +51,9 @@ export function startCapture(ports: WatchedPorts, onSighting: (sighting: Sightin
   try {
     raw = createRequire(import.meta.url)('raw-socket') as RawModule;
   } catch {
-    throw new CaptureError('the raw-socket module is not installed here; the responder needs it (npm install raw-socket)');
+    throw new CaptureError(
+      'the raw-socket module is not installed here; the responder needs it (npm install raw-socket)',
+    );
   }
   const sockets: RawSocket[] = [];
   const stop = (): void => {

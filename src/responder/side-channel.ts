@@ -30,24 +30,34 @@ export function createSideChannel(options: SideChannelOptions): Server {
   return server;
 }
 
-function answer(request: IncomingMessage, response: ServerResponse, options: SideChannelOptions, expected: Buffer): void {
+function answer(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: SideChannelOptions,
+  expected: Buffer,
+): void {
   // A question has no body: whatever is sent is not read.
   request.resume();
   const url = new URL(request.url ?? '/', 'http://responder.invalid');
   if (url.pathname !== RECEIPTS_PATH) return reply(response, 404, { error: `no such path; ask GET ${RECEIPTS_PATH}` });
   if (request.method !== 'GET') return reply(response, 405, { error: 'only GET is answered' });
   const presented = /^Bearer (\S{1,512})$/.exec(request.headers.authorization ?? '')?.[1];
-  if (presented === undefined)
-    return reply(response, 401, { error: 'no token: send `Authorization: Bearer TOKEN`' });
+  if (presented === undefined) return reply(response, 401, { error: 'no token: send `Authorization: Bearer TOKEN`' });
   if (!timingSafeEqual(digest(presented), expected)) return reply(response, 401, { error: 'wrong token' });
   const nonces = url.searchParams.getAll('nonce');
   if (nonces.length === 0 || nonces.length > NONCES_PER_QUESTION)
     return reply(response, 400, { error: `name 1 to ${NONCES_PER_QUESTION} nonces: ?nonce=rgn-…&nonce=…` });
   const bad = nonces.find((nonce: string) => !isNonce(nonce)) as string | undefined;
   if (bad !== undefined)
-    return reply(response, 400, { error: `not a nonce: ${JSON.stringify(bad.slice(0, 80))} (expected rgn- and 32 hex digits)` });
+    return reply(response, 400, {
+      error: `not a nonce: ${JSON.stringify(bad.slice(0, 80))} (expected rgn- and 32 hex digits)`,
+    });
   reply(response, 200, {
-    responder: { watching: options.watching, started_at: options.startedAt.toISOString(), now: new Date().toISOString() },
+    responder: {
+      watching: options.watching,
+      started_at: options.startedAt.toISOString(),
+      now: new Date().toISOString(),
+    },
     receipts: options.book.lookup(nonces),
   });
 }
