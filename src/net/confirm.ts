@@ -56,10 +56,84 @@ export interface Confirmation {
   problem?: string;
 }
 
-/** Each question's own deadline, and how long the last one (after the probe's deadline) may take. */
+/** Each question's own deadline; a probe past its deadline waits this long at most for its last answer. */
 const QUESTION_MS = 1000;
-const LAST_QUESTION_MS = 250;
-const POLL_MS = [25, 50, 100, 200];
+const LAST_ANSWER_MS = 300;
+/** Pause between rounds of questions while any probe waits. */
+const ROUND_MS = 40;
+/** Nonces per question (the side channel takes 64 at most). */
+const BATCH = 64;
+
+/** A probe waiting for its nonce's receipt. */
+interface Waiter {
+  nonce: string;
+  path: { protocol: 'udp' | 'tcp'; port: number };
+  /** Fresh once the responder answered within the window while watching the port; a later lost answer does not undo it. */
+  fresh: boolean;
+  problem?: string;
+  /** Past the probe's deadline: the next answer is its last. */
+  last: boolean;
+  finish(receipt?: Receipt): void;
+}
+
+/**
+ * One poller per responder and token in this process: every waiting probe's nonce goes into one question per
+ * round (64 a question), so a hundred probes at once ask a few times per round, not a hundred.
+ */
+class ReceiptPoller {
+  readonly #waiters = new Map<string, Waiter>();
+  #running = false;
+
+  constructor(
+    private readonly confirm: ConfirmWith,
+    private readonly onIdle: () => void,
+  ) {}
+
+  add(waiter: Waiter): void {
+    this.#waiters.set(waiter.nonce, waiter);
+    if (!this.#running) void this.#run();
+  }
+
+  remove(nonce: string): void {
+    this.#waiters.delete(nonce);
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#waiters.size > 0) {
+        const round = [...this.#waiters.values()];
+        const lastOnes = round.filter((waiter) => waiter.last);
+        const batches: Waiter[][] = [];
+        for (let i = 0; i < round.length; i += BATCH) batches.push(round.slice(i, i + BATCH));
+        await Promise.all(batches.map((batch) => this.#ask(batch)));
+        for (const waiter of lastOnes) waiter.finish();
+        if (this.#waiters.size > 0) await new Promise((resolve) => setTimeout(resolve, ROUND_MS));
+      }
+    } finally {
+      this.#running = false;
+      this.onIdle();
+    }
+  }
+
+  async #ask(batch: Waiter[]): Promise<void> {
+    const nonces = batch.map((waiter) => waiter.nonce);
+    const answer = await askResponder(this.confirm.url, this.confirm.token, nonces, AbortSignal.timeout(QUESTION_MS));
+    for (const waiter of batch) {
+      if (!answer.ok) {
+        waiter.problem = answer.reason;
+        continue;
+      }
+      const receipt = answer.receipts.find((found) => found.nonce === waiter.nonce);
+      if (receipt) waiter.finish(receipt);
+      else if (answer.watching[waiter.path.protocol].includes(waiter.path.port)) waiter.fresh = true;
+      else
+        waiter.problem = `the responder at ${this.confirm.url} does not watch ${waiter.path.protocol}/${waiter.path.port}`;
+    }
+  }
+}
+
+const pollers = new Map<string, ReceiptPoller>();
 
 /**
  * Ask the responder about `nonce` until it has a receipt or the probe's deadline passes, then once more
@@ -71,48 +145,40 @@ export function awaitReceipt(
   path: { protocol: 'udp' | 'tcp'; port: number },
   signal: AbortSignal,
 ): { confirmation: Promise<Confirmation>; stop(): void } {
-  const stopped = new AbortController();
-  const confirmation = (async (): Promise<Confirmation> => {
-    // Fresh once it answered within the window while watching the port: a last question lost after the
-    // deadline does not undo that.
-    let fresh = false;
-    let problem: string | undefined;
-    for (let round = 0; ; round++) {
-      const last = signal.aborted || stopped.signal.aborted;
-      const answer = await askResponder(
-        confirm.url,
-        confirm.token,
-        [nonce],
-        AbortSignal.timeout(last ? LAST_QUESTION_MS : QUESTION_MS),
-      );
-      if (!answer.ok) problem = answer.reason;
-      else if (!answer.watching[path.protocol].includes(path.port))
-        problem = `the responder at ${confirm.url} does not watch ${path.protocol}/${path.port}`;
-      else {
-        const receipt = answer.receipts.find((found) => found.nonce === nonce);
-        if (receipt) return { receipt, fresh: true };
-        fresh = true;
-      }
-      if (last) return fresh ? { fresh } : { fresh, problem: problem ?? 'the responder was not asked' };
-      await pause(POLL_MS[Math.min(round, POLL_MS.length - 1)]!, signal, stopped.signal);
-    }
-  })();
-  return { confirmation, stop: () => stopped.abort() };
-}
-
-/** Wait `ms`, or less when either signal aborts. */
-function pause(ms: number, ...signals: AbortSignal[]): Promise<void> {
-  return new Promise((resolve) => {
-    const any = AbortSignal.any(signals);
-    if (any.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      any.removeEventListener('abort', done);
-      resolve();
-    }
-    any.addEventListener('abort', done, { once: true });
+  const key = `${confirm.url}\n${confirm.token}`;
+  let poller = pollers.get(key);
+  if (!poller) {
+    poller = new ReceiptPoller(confirm, () => pollers.delete(key));
+    pollers.set(key, poller);
+  }
+  const owner = poller;
+  let lastTimer: NodeJS.Timeout | undefined;
+  let settle: (confirmation: Confirmation) => void = () => {};
+  const confirmation = new Promise<Confirmation>((resolve) => {
+    settle = resolve;
   });
+  const waiter: Waiter = {
+    nonce,
+    path,
+    fresh: false,
+    last: false,
+    finish(receipt) {
+      owner.remove(nonce);
+      clearTimeout(lastTimer);
+      signal.removeEventListener('abort', onDeadline);
+      if (receipt) settle({ receipt, fresh: true });
+      else if (waiter.fresh) settle({ fresh: true });
+      else settle({ fresh: false, problem: waiter.problem ?? `the responder at ${confirm.url} was not asked in time` });
+    },
+  };
+  function onDeadline(): void {
+    waiter.last = true;
+    lastTimer = setTimeout(() => waiter.finish(), LAST_ANSWER_MS);
+  }
+  if (signal.aborted) onDeadline();
+  else signal.addEventListener('abort', onDeadline, { once: true });
+  owner.add(waiter);
+  return { confirmation, stop: () => waiter.finish() };
 }
 
 /** One line about a receipt for a reason: where it came from, and when (by the responder's clock). */

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { noncesIn } from '../core/receipt.js';
+import { drainEachWakeUp, type RawSocket } from '../net/icmp-listener.js';
 
 /** Which ports to watch, per transport. */
 export interface WatchedPorts {
@@ -14,13 +15,6 @@ export interface Sighting {
   source: string;
   sourcePort: number;
   port: number;
-}
-
-interface RawSocket {
-  on(event: 'message', callback: (buffer: Buffer, source: string) => void): void;
-  on(event: 'error', callback: (error: Error) => void): void;
-  setOption(level: number, option: number, value: Buffer, length: number): void;
-  close(): void;
 }
 
 interface RawModule {
@@ -112,6 +106,8 @@ function openSocket(raw: RawModule, family: number, protocol: number): RawSocket
   } catch {
     /* the default buffer still works */
   }
+  // A burst must not wait one event-loop turn per datagram while the side channel keeps the loop busy.
+  drainEachWakeUp(socket);
   return socket;
 }
 
