@@ -50,6 +50,7 @@ const PROBE_RESULT = {
     started_at: TIMESTAMP,
     evidence: { type: 'object' },
     control: { type: 'string' },
+    confirm: { type: 'string' },
     note: { type: 'string' },
   },
 } as const;

@@ -25,6 +25,7 @@ import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
 import type { Store, TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
+import { ReceiptLedger, registerReceiptRoutes } from './receipts.js';
 
 /** Largest accepted request body: a RunReport of 40 results is about 16 KiB. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -184,9 +185,12 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     void reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${pathOf(request)}` });
   });
 
+  const receipts = new ReceiptLedger();
+  registerReceiptRoutes(app, receipts, now);
+
   const currentMatrix = async (): Promise<Matrix> => {
     const [latest, accepted] = await Promise.all([store.latestReports(), store.getBaseline()]);
-    return buildMatrix(latest, { now: now(), baseline: accepted?.baseline ?? null });
+    return buildMatrix(receipts.join(latest, now()), { now: now(), baseline: accepted?.baseline ?? null });
   };
 
   app.post('/api/v1/reports', { config: { access: 'agent' } }, async (request, reply) => {

@@ -22,6 +22,8 @@ export interface ProbeSpec<KindOptions = unknown> {
   url?: string;
   /** For a negative probe: the role that must reach the same target for blocked to be proven. */
   control?: string;
+  /** The responder role that confirms delivery of the probe's nonce (a profile's `confirm`). */
+  confirm?: string;
   /** What the probe does and does not prove, from its profile. */
   note?: string;
   /** Part of a port sweep: runs after the named rows, so thousands of sweep probes never crowd them out. */

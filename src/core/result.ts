@@ -84,6 +84,8 @@ export interface ProbeResult {
   evidence?: Record<string, unknown>;
   /** For a negative probe: the role whose reaching the same target proves the block. */
   control?: string;
+  /** The responder role whose receipt of the probe's nonce proves (or whose silence disproves) delivery. */
+  confirm?: string;
   note?: string;
 }
 

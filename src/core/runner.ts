@@ -98,6 +98,7 @@ export async function runOne(
     started_at: startedAt.toISOString(),
     ...(observation.evidence ? { evidence: observation.evidence } : {}),
     ...(spec.control ? { control: spec.control } : {}),
+    ...(spec.confirm ? { confirm: spec.confirm } : {}),
     ...(spec.note ? { note: spec.note } : {}),
   };
 }

@@ -82,6 +82,7 @@ function expandProbe(profile: Profile, probe: ProfileProbe, site: Site, kind: Pr
         timeoutMs,
         attempts: probe.attempts ?? kind.defaultAttempts,
         ...(probe.control && expect === 'blocked' ? { control: probe.control } : {}),
+        ...(probe.confirm ? { confirm: probe.confirm } : {}),
         ...(note ? { note } : {}),
         ...(probe.ports === 'sweep' ? { sweep: true } : {}),
       },

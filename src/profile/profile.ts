@@ -29,6 +29,8 @@ export interface ProfileProbe {
   'if-set'?: string;
   'unless-set'?: string;
   control?: string;
+  /** The responder role whose receipt proves this one-way row. */
+  confirm?: string;
   options: Record<string, unknown>;
   timeout?: string;
   attempts?: number;
