@@ -7,12 +7,20 @@ import { answeredWith } from '../src/core/observation.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { optionalString } from '../src/core/option-values.js';
-import { exchangeWithTarget } from '../src/net/udp-exchange.js';
 import { connectToTarget } from '../src/net/tcp-connect.js';
-import { failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 import { encodeFrame, parseResponse, readFrame, type RelpFrame } from '../src/net/relp.js';
 import { VERSION } from '../src/core/version.js';
+import { newNonce } from '../src/core/receipt.js';
+import {
+  awaitReceipt,
+  CONFIRM_OPTIONS,
+  confirmedChecks,
+  parseConfirmWith,
+  type Confirmation,
+  type ConfirmWith,
+} from '../src/net/confirm.js';
+import { sendOneWay } from '../src/net/one-way.js';
 
 /** How the message travels. */
 export type SyslogTransport = 'udp' | 'tcp' | 'relp';
@@ -20,6 +28,8 @@ export type SyslogTransport = 'udp' | 'tcp' | 'relp';
 /** Options of the syslog probe. */
 export interface SyslogOptions {
   transport: SyslogTransport;
+  /** Ask a responder whether the message arrived (its nonce seen on the far side). */
+  confirm?: ConfirmWith;
 }
 
 const TRANSPORTS: readonly SyslogTransport[] = ['udp', 'tcp', 'relp'];
@@ -46,8 +56,13 @@ export const syslog: ProbeKind<SyslogOptions> = {
       describe: 'udp (RFC 5426), tcp (RFC 6587 octet counting) or relp (default port 2514)',
       requiresArg: true,
     },
+    ...CONFIRM_OPTIONS,
   },
   examples: [
+    [
+      'reachgate probe syslog 198.51.100.10 --confirm-with http://198.51.100.10:8514 --token-file responder.token',
+      'did the UDP message arrive? A responder beside the log server saw its nonce, or did not',
+    ],
     [
       'reachgate probe syslog 198.51.100.10 --transport relp',
       'does the RELP listener accept a session and acknowledge a message?',
@@ -63,7 +78,8 @@ export const syslog: ProbeKind<SyslogOptions> = {
     if (!(TRANSPORTS as readonly string[]).includes(transport)) {
       throw new UsageError(`Expected the \`--transport\` option to be udp, tcp or relp, got \`${transport}\``);
     }
-    return { transport: transport as SyslogTransport };
+    const confirm = parseConfirmWith(raw);
+    return { transport: transport as SyslogTransport, ...(confirm ? { confirm } : {}) };
   },
   observe,
 };
@@ -72,8 +88,37 @@ export default syslog;
 
 async function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeContext): Promise<Observation> {
   const id = randomBytes(6).toString('hex');
-  const message = syslogMessage(id, spec.options.transport);
-  if (spec.options.transport === 'udp') return overUdp(spec, context, id, message);
+  const nonce = newNonce();
+  const message = syslogMessage(id, nonce, spec.options.transport);
+  const { confirm } = spec.options;
+  const path = {
+    protocol: spec.options.transport === 'udp' ? ('udp' as const) : ('tcp' as const),
+    port: spec.target.port,
+  };
+  const asking = confirm ? awaitReceipt(confirm, nonce, path, context.signal) : undefined;
+  try {
+    if (spec.options.transport === 'udp')
+      return await overUdp(spec, context, { id, nonce, message }, asking?.confirmation);
+    return await overTcp(spec, context, { id, nonce, message }, asking?.confirmation);
+  } finally {
+    asking?.stop();
+  }
+}
+
+/** One message: its id (for the log server's operator), its nonce (for a responder), and its text. */
+interface Sent {
+  id: string;
+  nonce: string;
+  message: string;
+}
+
+async function overTcp(
+  spec: ResolvedProbeSpec<SyslogOptions>,
+  context: ProbeContext,
+  sent: Sent,
+  confirmation: Promise<Confirmation> | undefined,
+): Promise<Observation> {
+  const { id, nonce, message } = sent;
   const connection = await connectToTarget(spec, context, { attempts: 1 });
   if (connection.kind === 'unanswered') return connection.observation;
   const { socket, rttMs } = connection;
@@ -81,54 +126,54 @@ async function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeCon
   try {
     if (spec.options.transport === 'tcp') {
       await sendOctetCounted(socket, message, context.signal);
+      const evidence = { transport: 'tcp', message_id: id, nonce };
+      if (confirmation) {
+        const checks = confirmedChecks(await confirmation, spec.timeoutMs, evidence);
+        return answeredWith(`${connected} and sent one octet-counted message`, checks, {
+          rtt_ms: rttMs,
+          attempts: 1,
+          evidence,
+        });
+      }
       // Nothing answers a message over TCP: there is nothing to check, only what was sent to say.
-      const sent =
+      const told =
         `${connected} and sent one octet-counted message ` +
         `(TCP carries no syslog answer: look for id ${id} in the server's log)`;
-      return answeredWith(sent, [], { rtt_ms: rttMs, attempts: 1, evidence: { transport: 'tcp', message_id: id } });
+      return answeredWith(told, [], { rtt_ms: rttMs, attempts: 1, evidence });
     }
     const { check, evidence } = await relpSession(socket, message, context.signal, spec.timeoutMs);
-    const relp = { transport: 'relp', message_id: id, ...evidence };
-    return answeredWith(connected, [check], { rtt_ms: rttMs, attempts: 1, evidence: relp });
+    const relp: Record<string, unknown> = { transport: 'relp', message_id: id, nonce, ...evidence };
+    const checks =
+      confirmation && check.ok ? [check, ...confirmedChecks(await confirmation, spec.timeoutMs, relp)] : [check];
+    return answeredWith(connected, checks, { rtt_ms: rttMs, attempts: 1, evidence: relp });
   } finally {
     socket.destroy();
   }
 }
 
 /** The probe's message (RFC 5424): it says what it is, so nobody at the log server need wonder. */
-function syslogMessage(id: string, transport: SyslogTransport): string {
+function syslogMessage(id: string, nonce: string, transport: SyslogTransport): string {
   const timestamp = new Date().toISOString();
   return (
     `<${PRI}>1 ${timestamp} ${hostname() || '-'} reachgate ${process.pid} probe [${SD_ID} id="${id}" ` +
-    `transport="${transport}"] reachgate reachability probe, no action needed`
+    `transport="${transport}" nonce="${nonce}"] reachgate reachability probe ${nonce}, no action needed`
   );
 }
 
-async function overUdp(
+function overUdp(
   spec: ResolvedProbeSpec<SyslogOptions>,
   context: ProbeContext,
-  id: string,
-  message: string,
+  sent: Sent,
+  confirmation: Promise<Confirmation> | undefined,
 ): Promise<Observation> {
-  // No syslog receiver ever answers: only an ICMP error can end this exchange before the deadline.
-  const outcome = await exchangeWithTarget(spec, context, {
-    request: () => Buffer.from(message, 'utf8'),
-    accept: () => undefined,
+  return sendOneWay(spec, context, {
+    payload: Buffer.from(sent.message, 'utf8'),
+    what: 'message',
+    confirmation,
+    evidence: { transport: 'udp', message_id: sent.id, nonce: sent.nonce },
+    unanswered: 'syslog over UDP never answers',
+    lookFor: `look for id ${sent.id} in the server's log`,
   });
-  const evidence = { transport: 'udp', message_id: id };
-  if (outcome.kind === 'failed') {
-    return { ...failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp'), evidence };
-  }
-  const sent = outcome.attempts === 1 ? 'sent 1 message' : `sent ${outcome.attempts} copies of the message`;
-  return {
-    state: 'filtered',
-    reason:
-      `${sent} and no ICMP error came back within ${formatMs(spec.timeoutMs)}; syslog over UDP never ` +
-      `answers, so this cannot tell delivered from dropped and proves nothing open (look for id ${id} in the server's log)`,
-    attempts: outcome.attempts,
-    silenceExpected: true,
-    evidence,
-  };
 }
 
 /** Write one octet-counted frame (RFC 6587 section 3.4.1) and close our side; settles once flushed, on a reset, or at the deadline. */

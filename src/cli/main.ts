@@ -58,6 +58,7 @@ async function main(): Promise<void> {
   else if (command === 'demo') (await import('./demo.js')).demoCommand(parser);
   else if (command === 'doctor') (await import('./doctor.js')).doctorCommand(parser);
   else if (command === 'docs') (await import('./docs.js')).docsCommand(parser);
+  else if (command === 'responder') (await import('./responder.js')).responderCommand(parser);
   else {
     parser.command('run <profile..>', 'Run role profiles against a site and print the pass/fail matrix, row by row');
     parser.command(
@@ -84,6 +85,10 @@ async function main(): Promise<void> {
     parser.command(
       'demo',
       "Build a demo site on this machine, run an agent per role, and show the coordinator's matrix",
+    );
+    parser.command(
+      'responder',
+      'Watch ports passively on a far host and record the nonces probes carry: proof that one-way traffic arrived',
     );
     parser.command(
       'token <action>',

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import type { ProbeKind } from '../core/probe-kind.js';
-import type { Expectation, ProbeResult, Summary } from '../core/result.js';
+import { BLOCKED_MODES, type BlockedMode, type Expectation, type ProbeResult, type Summary } from '../core/result.js';
 import { parseDuration } from '../core/duration.js';
 import { inPlanOrder } from '../core/runner.js';
 import { reportHead } from '../core/run-report.js';
@@ -11,6 +11,7 @@ import { parseResolver } from '../net/resolve.js';
 import { kindNames, loadKind } from '../profile/kinds.js';
 import { executePlan } from '../run/execute.js';
 import { planProbes } from '../run/plan.js';
+import { noteFamilyDifferences } from '../run/families.js';
 import { parseRate, RUN_OPTIONS, warnOnStderr, wholeNumber } from './run-options.js';
 import { formatResultLine, formatSummary } from '../report/table.js';
 
@@ -21,6 +22,13 @@ export const PROBE_OPTIONS = {
     default: 'reachable',
     describe: 'What must be true of the path',
     group: 'Probe:',
+  },
+  blocked: {
+    choices: BLOCKED_MODES,
+    default: 'any',
+    describe: 'With --expect blocked: a silent drop, a reject, or either proves it (judged per address family)',
+    group: 'Probe:',
+    requiresArg: true,
   },
   timeout: {
     type: 'string',
@@ -44,6 +52,7 @@ export interface ProbeArgs {
   kind: string;
   target: string[];
   expect: Expectation;
+  blocked?: BlockedMode;
   timeout: string;
   attempts?: number;
   json: boolean;
@@ -107,6 +116,7 @@ export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
     kind,
     targets: argv.target.map((text) => (kind.parseTarget ? kind.parseTarget(text, options) : parseTarget(text))),
     expect: argv.expect,
+    blocked: argv.blocked ?? 'any',
     options,
     timeoutMs: parseDuration(argv.timeout, '--timeout'),
     attempts: wholeNumber(argv.attempts ?? kind.defaultAttempts, '--attempts', 1, 20),
@@ -128,14 +138,33 @@ export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
     if (json) json.add(result);
     else write(`${formatResultLine(result, colour)}\n`);
   };
+  const families = argv.expect === 'blocked' ? new FamilyBuffer(show) : undefined;
   await executePlan(plan, () => kind, {
     concurrency,
     ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
-    onResult: inPlanOrder(show),
+    onResult: inPlanOrder(families ? (result) => families.add(result) : show),
     retain: false,
     warn: warnOnStderr,
   });
+  families?.flush();
   if (json) json.end(new Date(), summary);
   else write(`${formatSummary(summary, plan.length)}\n`);
   return exitCodeOf(summary);
+}
+
+/** Holds one target's results (its addresses follow each other in plan order) so IPv4 and IPv6 can be compared. */
+class FamilyBuffer {
+  private held: ProbeResult[] = [];
+
+  constructor(private readonly show: (result: ProbeResult) => void) {}
+
+  add(result: ProbeResult): void {
+    if (this.held.length > 0 && this.held[0]!.target.host !== result.target.host) this.flush();
+    this.held.push(result);
+  }
+
+  flush(): void {
+    for (const result of noteFamilyDifferences(this.held)) this.show(result);
+    this.held = [];
+  }
 }

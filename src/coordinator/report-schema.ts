@@ -56,6 +56,7 @@ const PROBE_RESULT = {
     started_at: TIMESTAMP,
     evidence: { type: 'object' },
     control: NAME,
+    confirm: NAME,
     note: TEXT,
   },
 } as const;

@@ -50,6 +50,7 @@ import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
 import { isStoreUnavailable, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
+import { ReceiptLedger, registerReceiptRoutes } from './receipts.js';
 
 /** Largest accepted request body: a RunReport of 40 results is about 16 KiB. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -233,6 +234,9 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${pathOf(request)}` });
   });
+
+  const receipts = new ReceiptLedger();
+  registerReceiptRoutes(app, receipts, now);
 
   // The whole-matrix parts (rows in order, summary, vanished cells) for the latest version read.
   let whole: { version: string; value: Promise<MatrixWhole> } | null = null;

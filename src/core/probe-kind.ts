@@ -1,5 +1,5 @@
 import type { Options as CliOption } from 'yargs';
-import type { Expectation, Observation, Target } from './result.js';
+import type { BlockedMode, Expectation, Observation, Target } from './result.js';
 import type { IcmpListener } from './icmp.js';
 import type { TargetSpec } from './target-spec.js';
 
@@ -10,6 +10,8 @@ export interface ProbeSpec<KindOptions = unknown> {
   kind: string;
   target: Target;
   expect: Expectation;
+  /** For expect blocked: whether a drop, a reject or either proves it (default any). */
+  blocked?: BlockedMode;
   options: KindOptions;
   /** The deadline for the whole probe, all attempts included. */
   timeoutMs: number;
@@ -20,6 +22,8 @@ export interface ProbeSpec<KindOptions = unknown> {
   url?: string;
   /** For a negative probe: the role that must reach the same target for blocked to be proven. */
   control?: string;
+  /** The responder role that confirms delivery of the probe's nonce (a profile's `confirm`). */
+  confirm?: string;
   /** What the probe does and does not prove, from its profile. */
   note?: string;
   /** Part of a port sweep: runs after the named rows, so thousands of sweep probes never crowd them out. */

@@ -7,6 +7,12 @@ export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'error';
 /** What the probe author expects of the path. */
 export type Expectation = 'reachable' | 'blocked';
 
+/** How a blocked path must be blocked: silently dropped, rejected with an answer, or either. */
+export type BlockedMode = 'drop' | 'reject' | 'any';
+
+/** Every blocked mode, the default last. */
+export const BLOCKED_MODES: readonly BlockedMode[] = ['drop', 'reject', 'any'];
+
 /** Every state, in the order the result model lists them. */
 export const STATES: readonly State[] = [
   'open',
@@ -65,6 +71,8 @@ export interface ProbeResult {
   kind: string;
   target: Target;
   expect: Expectation;
+  /** How the path must be blocked, when the expectation names more than `blocked` (drop or reject). */
+  blocked?: Exclude<BlockedMode, 'any'>;
   state: State;
   check?: Check;
   verdict: Verdict;
@@ -76,6 +84,8 @@ export interface ProbeResult {
   evidence?: Record<string, unknown>;
   /** For a negative probe: the role whose reaching the same target proves the block. */
   control?: string;
+  /** The responder role whose receipt of the probe's nonce proves (or whose silence disproves) delivery. */
+  confirm?: string;
   note?: string;
 }
 

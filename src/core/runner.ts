@@ -1,6 +1,6 @@
 import type { ProbeContext, ProbeKind, ProbeSpec, ResolvedProbeSpec } from './probe-kind.js';
 import type { Observation, ProbeResult } from './result.js';
-import { judge } from './verdict.js';
+import { blockedModeReason, judge } from './verdict.js';
 import { RateLimit } from './rate-limit.js';
 import { formatMs } from './duration.js';
 
@@ -86,16 +86,26 @@ function resultOf(spec: ProbeSpec, startedAt: string, observation: Observation):
   result.kind = spec.kind;
   result.target = spec.target;
   result.expect = spec.expect;
+  const mode = spec.expect === 'blocked' ? (spec.blocked ?? 'any') : 'any';
+  if (mode !== 'any') result.blocked = mode;
   result.state = observation.state;
   if (observation.check) result.check = observation.check;
-  result.verdict = judge(spec.expect, observation.state, observation.check, observation.silenceExpected);
-  result.reason = observation.reason;
+  result.verdict = judge(
+    spec.expect,
+    observation.state,
+    observation.check,
+    observation.silenceExpected,
+    mode,
+    observation.icmp,
+  );
+  result.reason = blockedModeReason(mode, observation.state, observation.reason, observation.icmp);
   if (observation.rtt_ms !== undefined) result.rtt_ms = round3(observation.rtt_ms);
   result.attempts = observation.attempts;
   if (observation.icmp) result.icmp = observation.icmp;
   result.started_at = startedAt;
   if (observation.evidence) result.evidence = observation.evidence;
   if (spec.control) result.control = spec.control;
+  if (spec.confirm) result.confirm = spec.confirm;
   if (spec.note) result.note = spec.note;
   return result;
 }

@@ -9,7 +9,8 @@ export type { IcmpListener, IcmpMessageHandler, IcmpWatch, PathKey };
 /** The listener, or why there is none. */
 export type ListenerStart = { listener: IcmpListener; note?: undefined } | { listener: null; note: string };
 
-interface RawSocket {
+/** raw-socket's socket, as far as reachgate uses it. */
+export interface RawSocket {
   /** raw-socket's native handle (private to raw-socket 1.8, which package.json pins): see drainEachWakeUp. */
   wrap?: {
     recv(buffer: Buffer, callback: (buffer: Buffer, bytes: number, source: string) => void): void;
@@ -96,7 +97,7 @@ const DRAIN_LIMIT = 256;
  * waits for its error. Read every queued datagram at each wake-up instead: the socket is
  * non-blocking, and recv throws once the queue is empty.
  */
-function drainEachWakeUp(socket: RawSocket): void {
+export function drainEachWakeUp(socket: RawSocket): void {
   const { wrap, buffer } = socket;
   if (!wrap || !buffer) return;
   wrap.removeAllListeners('recvReady');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Expectation } from '../core/result.js';
+import type { BlockedMode, Expectation } from '../core/result.js';
 import type { ProbeKind } from '../core/probe-kind.js';
 import { kindNames, loadKind } from './kinds.js';
 import { isUsageError } from '../core/usage-error.js';
@@ -22,11 +22,15 @@ export interface ProfileProbe {
   /** Raw ports as written (number, list, string or `sweep`); parsed once the site is known. */
   ports?: unknown;
   expect: Expectation;
+  /** With expect blocked: a drop, a reject, or either proves it. */
+  blocked?: BlockedMode;
   feature?: Feature;
   edition?: 'standard' | 'cc-1.4';
   'if-set'?: string;
   'unless-set'?: string;
   control?: string;
+  /** The responder role whose receipt proves this one-way row. */
+  confirm?: string;
   options: Record<string, unknown>;
   timeout?: string;
   attempts?: number;

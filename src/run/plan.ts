@@ -1,4 +1,4 @@
-import type { Expectation } from '../core/result.js';
+import type { BlockedMode, Expectation } from '../core/result.js';
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
 import type { PlanList } from '../core/runner.js';
 import type { TargetSpec } from '../core/target-spec.js';
@@ -11,6 +11,8 @@ export interface ProbeRequest {
   kind: ProbeKind;
   targets: TargetSpec[];
   expect: Expectation;
+  /** How a blocked path must be blocked (default any). */
+  blocked?: BlockedMode;
   options: unknown;
   timeoutMs: number;
   attempts: number;
@@ -100,6 +102,7 @@ export class ProbePlan implements PlanList {
       timeoutMs: request.timeoutMs,
       attempts: request.attempts,
     };
+    if (request.expect === 'blocked' && request.blocked && request.blocked !== 'any') spec.blocked = request.blocked;
     if (target.url !== undefined) spec.url = target.url;
     if (block.unresolved !== undefined) spec.unresolved = block.unresolved;
     return spec;

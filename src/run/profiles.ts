@@ -10,6 +10,7 @@ import type { Site } from '../profile/site.js';
 import { formatProblems } from '../profile/source.js';
 import { executePlan, type RunWarning } from './execute.js';
 import { resolvePlan } from './plan.js';
+import { noteFamilyDifferences } from './families.js';
 
 /** Profiles and a site that loaded without a problem: ready to run. */
 export type ValidRun = LoadedRun & { site: Site };
@@ -53,7 +54,7 @@ export async function runProfiles(loaded: ValidRun, options: ProfileRunOptions):
     ...(options.onResult ? { onResult: options.onResult } : {}),
     warn: options.warn,
   });
-  return buildRunReport(results, {
+  return buildRunReport(noteFamilyDifferences(results), {
     ...(options.agent ? { agent: options.agent } : {}),
     role: [...new Set(profiles.map((profile) => profile.role))].join('+'),
     site: site.name,

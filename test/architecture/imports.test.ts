@@ -16,6 +16,7 @@ const FLOORS: Record<string, number> = {
   probes: 3,
   report: 3,
   profile: 3,
+  responder: 3,
   net: 2,
   coordinator: 2,
   lab: 2,

@@ -157,7 +157,7 @@ t.test('against a real rsyslogd in the lab', async (t) => {
       const line = await logged((result.evidence as { message_id: string }).message_id);
       t.match(
         line,
-        /^<14>1 \S+ \S+ reachgate \d+ probe \[reachgate@32473 id="[0-9a-f]{12}" transport="udp"\] reachgate reachability probe, no action needed$/,
+        /^<14>1 \S+ \S+ reachgate \d+ probe \[reachgate@32473 id="[0-9a-f]{12}" transport="udp" nonce="rgn-[0-9a-f]{32}"\] reachgate reachability probe rgn-[0-9a-f]{32}, no action needed$/,
         'rsyslogd logged it, severity info',
       );
     },

@@ -58,6 +58,11 @@ const PROFILE_CASES: Array<[string, string, string]> = [
     'profile.yaml:6:19: Port 70000 is out of range',
   ],
   [
+    'a blocked mode outside drop, reject and any is named at its value',
+    'role: workstation\nprobes:\n  - row: viewer\n    kind: tcp\n    target: tightgate\n    expect: blocked\n    blocked: sometimes\n',
+    'profile.yaml:7:14: `blocked` must be one of drop, reject, any; got `sometimes`',
+  ],
+  [
     'an unknown probe kind is named with a did-you-mean',
     'role: workstation\nprobes:\n  - row: viewer\n    kind: tpc\n    target: tightgate\n    ports: 5900\n',
     'profile.yaml:4:11: unknown probe kind `tpc` (did you mean `tcp`?)',

@@ -1,0 +1,160 @@
+import { join } from 'node:path';
+import pino from 'pino';
+import t from 'tap';
+import type { Matrix } from '../../src/core/matrix.js';
+import type { ProbeResult, RunReport } from '../../src/core/result.js';
+import { newNonce, type Receipt } from '../../src/core/receipt.js';
+import { createCoordinatorServer } from '../../src/coordinator/server.js';
+import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
+import { createToken } from '../../src/coordinator/tokens.js';
+import { matrixAsset, renderMatrixHtml } from '../../src/report/html-matrix.js';
+import { tempDir } from './coordinator-process.js';
+
+// The coordinator joins a one-way probe (confirm: syslog-server) to the receipts responder agents report
+// with their own tokens. In-process (inject), on a clock the test moves.
+const START = Date.parse('2026-11-30T03:00:00.000Z');
+let clock = START;
+const store = SqliteStore.open(join(tempDir(t), 'reachgate.db'));
+const app = createCoordinatorServer({
+  store,
+  logger: pino({ level: 'silent' }),
+  page: { render: renderMatrixHtml, asset: matrixAsset },
+  now: () => new Date(clock),
+});
+t.teardown(async () => {
+  await app.close();
+  await store.close();
+});
+const token = async (agent: string, role: string) => (await createToken(store, { kind: 'agent', agent, role })).token;
+const [wsToken, responderToken, otherRoleToken, viewerToken] = [
+  await token('ws-01', 'workstation'),
+  await token('log-01', 'syslog-server'),
+  await token('dns-01', 'dns-server'),
+  (await createToken(store, { kind: 'viewer' })).token,
+];
+
+let reports = 0;
+/** A workstation report of one syslog-over-UDP row per nonce, each filtered and inconclusive at the agent. */
+function oneWayReport(rows: Record<string, string>): RunReport {
+  const results: ProbeResult[] = Object.entries(rows).map(([row, nonce]) => ({
+    id: `workstation/${row}/syslog/198.51.100.10:514`,
+    row,
+    kind: 'syslog',
+    target: { host: 'syslog', address: '198.51.100.10', port: 514, protocol: 'udp' },
+    expect: 'reachable',
+    state: 'filtered',
+    verdict: 'inconclusive',
+    reason: 'sent 1 message and no ICMP error came back within 1 s; syslog over UDP never answers',
+    attempts: 1,
+    started_at: new Date(START).toISOString(),
+    evidence: { transport: 'udp', nonce },
+    confirm: 'syslog-server',
+  }));
+  return {
+    id: `report-${++reports}`,
+    agent: 'ws-01',
+    role: 'workstation',
+    site: 'lab',
+    profile: null,
+    version: '0.1.0',
+    started_at: new Date(START).toISOString(),
+    finished_at: new Date(START + 1000).toISOString(),
+    results,
+    summary: { pass: 0, fail: 0, inconclusive: results.length, error: 0 },
+    interval_s: 60,
+  };
+}
+
+function receipt(nonce: string, at = START + 200, source = '192.0.2.2'): Receipt {
+  return {
+    nonce,
+    protocol: 'udp',
+    source,
+    source_port: 40514,
+    port: 514,
+    received_at: new Date(at).toISOString(),
+    copies: 1,
+  };
+}
+
+const post = (url: string, bearer: string, payload: unknown) =>
+  app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${bearer}` }, payload: payload as object });
+
+async function cells(): Promise<Record<string, { verdict: string; reason: string; reported?: string }>> {
+  const answer = await app.inject({ url: '/api/v1/matrix', headers: { authorization: `Bearer ${viewerToken}` } });
+  const matrix = answer.json<Matrix>();
+  return Object.fromEntries(
+    matrix.cells.map((cell) => {
+      const result = cell.results[0]!;
+      return [cell.row, { verdict: cell.verdict, reason: result.reason, reported: result.reported_verdict }];
+    }),
+  );
+}
+
+t.test('receipts join the sending probe: delivered, dropped, forged, replayed and stale', async (t) => {
+  const nonces = {
+    delivered: newNonce(),
+    dropped: newNonce(),
+    otherRole: newNonce(),
+    replayed: newNonce(),
+  };
+  t.equal((await post('/api/v1/reports', wsToken, oneWayReport(nonces))).statusCode, 201);
+
+  const before = await cells();
+  for (const row of Object.keys(nonces)) {
+    t.equal(before[row]!.verdict, 'inconclusive', row);
+    t.match(before[row]!.reason, /not confirmed: no responder of role syslog-server has reported/);
+  }
+
+  // A responder of another role reports a nonce: held, but it proves nothing for a syslog-server row.
+  clock = START + 500;
+  const forged = await post('/api/v1/receipts', otherRoleToken, {
+    receipts: [receipt(nonces.otherRole)],
+    interval_s: 30,
+  });
+  t.equal(forged.statusCode, 200);
+  // The syslog responder: the delivered nonce in time, a replay of another nonce long after the window, a nonce
+  // no probe sent, and a viewer token that may not post receipts at all.
+  const replayedLate = receipt(nonces.replayed, START + 10 * 60_000, '203.0.113.9');
+  const answer = await post('/api/v1/receipts', responderToken, {
+    receipts: [receipt(nonces.delivered), replayedLate, receipt(newNonce())],
+    interval_s: 30,
+  });
+  t.same(answer.json(), { accepted: 3, ignored: 0 });
+  const again = await post('/api/v1/receipts', responderToken, { receipts: [receipt(nonces.delivered, START + 900)] });
+  t.same(again.json(), { accepted: 0, ignored: 1 }, 'a nonce reported again keeps its first receipt');
+  t.equal((await post('/api/v1/receipts', viewerToken, { receipts: [] })).statusCode, 403);
+  t.equal((await post('/api/v1/receipts', 'rg_0000000000000000_x', { receipts: [] })).statusCode, 401);
+  const bad = await post('/api/v1/receipts', responderToken, {
+    receipts: [{ ...receipt(newNonce()), nonce: 'rgn-guess' }],
+  });
+  t.equal(bad.statusCode, 422);
+  t.match(bad.json(), { message: /receipts\[0\]: `nonce` must be rgn- and 32 hex digits/ });
+
+  let now = await cells();
+  t.equal(now.delivered!.verdict, 'pass');
+  t.equal(now.delivered!.reported, 'inconclusive');
+  t.match(
+    now.delivered!.reason,
+    /delivered: responder log-01 \(syslog-server\) saw its nonce on udp\/514 from 192\.0\.2\.2:40514/,
+  );
+  t.equal(now.dropped!.verdict, 'inconclusive', 'the responder has not reported past the window yet');
+  t.match(now.dropped!.reason, /waiting for responder log-01/);
+
+  // The responder reports again after the window: fresh, and still without the dropped nonce.
+  clock = START + 70_000;
+  await post('/api/v1/receipts', responderToken, { receipts: [], interval_s: 30 });
+  now = await cells();
+  t.equal(now.delivered!.verdict, 'pass');
+  t.equal(now.dropped!.verdict, 'fail');
+  t.match(now.dropped!.reason, /not delivered: responder log-01 \(syslog-server\) reported at .* without its nonce/);
+  t.equal(now.otherRole!.verdict, 'fail', "another role's receipt is ignored: the fresh syslog-server saw nothing");
+  t.equal(now.replayed!.verdict, 'fail', 'a receipt outside the window does not count');
+
+  // The responder falls silent for longer than twice its interval: what it did not see proves nothing any more.
+  clock = START + 70_000 + 61_000;
+  now = await cells();
+  t.equal(now.dropped!.verdict, 'inconclusive');
+  t.match(now.dropped!.reason, /responder log-01 \(syslog-server\) is stale/);
+  t.equal(now.delivered!.verdict, 'pass', 'a receipt that came stays proof');
+});
