@@ -114,7 +114,7 @@ function snapshotBuild() {
     }
     rmSync(dir, { recursive: true, force: true });
   });
-  for (const part of ['bin', 'dist', 'profiles']) {
+  for (const part of ['bin', 'bundle', 'dist', 'profiles']) {
     if (existsSync(join(ROOT, part))) cpSync(join(ROOT, part), join(dir, part), { recursive: true });
   }
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
@@ -136,6 +136,7 @@ function buildHash(root = ROOT) {
     }
   };
   walk(join(root, 'dist'));
+  walk(join(root, 'bundle'));
   walk(join(root, 'bin'));
   return hash.digest('hex').slice(0, 12);
 }
