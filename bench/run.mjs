@@ -124,6 +124,17 @@ function snapshotBuild() {
   return dir;
 }
 
+/** Where the hand-measured sections of BENCHMARKS.md begin (e.g. the package's): a run keeps what follows. */
+const KEPT_MARKER = '<!-- Hand-measured sections below: bench/run.mjs keeps them when it rewrites this file. -->';
+
+/** The hand-measured tail of the current BENCHMARKS.md, from its marker on; empty when there is none. */
+function keptSections() {
+  if (!existsSync(OUT)) return '';
+  const text = readFileSync(OUT, 'utf8');
+  const at = text.indexOf(KEPT_MARKER);
+  return at < 0 ? '' : `\n${text.slice(at)}`;
+}
+
 /** A hash of the compiled code (dist/, bin/) under `root`. */
 function buildHash(root = ROOT) {
   const hash = createHash('sha256');
@@ -315,7 +326,7 @@ async function main() {
   const markdown = render(info, started, results, loadAverage(), buildEnd);
   if (flags['no-write']) process.stdout.write(markdown);
   else {
-    writeFileSync(OUT, markdown);
+    writeFileSync(OUT, markdown + keptSections());
     process.stderr.write(`bench: wrote ${OUT}\n`);
   }
   process.exitCode = failed ? 1 : 0;
