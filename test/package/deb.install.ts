@@ -18,7 +18,8 @@ import t from 'tap';
 import type { RunReport } from '../../src/core/result.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
 
-// `npm run test:package` (not part of `npm test`: minutes, not seconds; .ci/run runs it after the suite).
+// `npm run test:package`. Named .install.ts, not .test.ts, so that `npm test` leaves it out: it takes minutes (the
+// suite must stay under four); .ci/run runs it after the suite.
 // The path of a field technician with a bare Debian 12 host: build the package, install it with dpkg into a fresh
 // minimal Debian 12 root (mmdebstrap --variant=minbase from this machine's Debian apt sources: no node, npm or
 // compiler), use it there, remove it, purge it. The root shares this host's network namespace, so its loopback is
@@ -260,7 +261,15 @@ t.test('the Debian package installs, runs and purges on a bare Debian 12 root', 
   const etc = join(root, 'etc', 'reachgate');
   writeFileSync(
     join(etc, 'site.yaml'),
-    'site: deb-lab\nhosts:\n  tightgate: [127.0.0.1]\nsettings:\n  timeout: 500ms\n',
+    [
+      'site: deb-lab',
+      'hosts:',
+      '  tightgate: [127.0.0.1]',
+      '  internet-canaries: [127.0.0.2]',
+      'settings:',
+      '  timeout: 500ms',
+      '',
+    ].join('\n'),
   );
   writeFileSync(
     join(etc, 'workstation.yaml'),
