@@ -114,7 +114,7 @@ function snapshotBuild() {
     }
     rmSync(dir, { recursive: true, force: true });
   });
-  for (const part of ['bin', 'dist', 'profiles']) {
+  for (const part of ['bin', 'bundle', 'dist', 'profiles']) {
     if (existsSync(join(ROOT, part))) cpSync(join(ROOT, part), join(dir, part), { recursive: true });
   }
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
@@ -122,6 +122,17 @@ function snapshotBuild() {
   const check = quiet(process.execPath, [join(dir, 'bin', 'reachgate'), '--version']);
   if (check === null) throw new Error(`the copy of the build in ${dir} does not run (\`reachgate --version\` failed)`);
   return dir;
+}
+
+/** Where the hand-measured sections of BENCHMARKS.md begin (e.g. the package's): a run keeps what follows. */
+const KEPT_MARKER = '<!-- Hand-measured sections below: bench/run.mjs keeps them when it rewrites this file. -->';
+
+/** The hand-measured tail of the current BENCHMARKS.md, from its marker on; empty when there is none. */
+function keptSections() {
+  if (!existsSync(OUT)) return '';
+  const text = readFileSync(OUT, 'utf8');
+  const at = text.indexOf(KEPT_MARKER);
+  return at < 0 ? '' : `\n${text.slice(at)}`;
 }
 
 /** A hash of the compiled code (dist/, bin/) under `root`. */
@@ -136,6 +147,7 @@ function buildHash(root = ROOT) {
     }
   };
   walk(join(root, 'dist'));
+  walk(join(root, 'bundle'));
   walk(join(root, 'bin'));
   return hash.digest('hex').slice(0, 12);
 }
@@ -314,7 +326,7 @@ async function main() {
   const markdown = render(info, started, results, loadAverage(), buildEnd);
   if (flags['no-write']) process.stdout.write(markdown);
   else {
-    writeFileSync(OUT, markdown);
+    writeFileSync(OUT, markdown + keptSections());
     process.stderr.write(`bench: wrote ${OUT}\n`);
   }
   process.exitCode = failed ? 1 : 0;

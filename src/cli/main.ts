@@ -98,8 +98,10 @@ async function main(): Promise<void> {
   await parser.parseAsync();
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   if (isUsageError(error)) usageFailure(error.message, error.hint);
-  process.stderr.write(`reachgate: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+  // Loaded only for a fault: it maps the bundled CLI's stack back to the sources.
+  const { faultText } = await import('./fault.js');
+  process.stderr.write(`reachgate: internal error: ${faultText(error)}\n`);
   process.exit(70);
 });

@@ -3,13 +3,15 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The folder a module of reachgate's lies under: src/core/ when run from source (tests), dist/src/core/ when
- * compiled. Worked out from this module's own path, without reading the disk.
+ * compiled, bundle/src/chunks/ when bundled (scripts/bundle.mjs). Worked out from this module's own path, without
+ * reading the disk.
  */
 export function packageRootOf(moduleUrl: string): string {
   const core = dirname(fileURLToPath(moduleUrl));
   const src = dirname(core);
   const above = dirname(src);
-  return basename(above) === 'dist' ? dirname(above) : above;
+  const built = basename(above) === 'dist' || (basename(above) === 'bundle' && !moduleUrl.endsWith('.ts'));
+  return built ? dirname(above) : above;
 }
 
 /** The folder reachgate is installed in: package.json, profiles/, bin/. */
