@@ -63,15 +63,13 @@ export class FakeCoordinator {
         if (this.mode === 'fail') {
           response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"database is locked"}');
         } else if (this.mode === 'refuse') {
-          response
-            .writeHead(422, { 'content-type': 'application/json' })
-            .end(
-              JSON.stringify({
-                error: 'invalid_report',
-                message: 'the report is not valid: /results/0/verdict must be one of pass, fail, inconclusive, error',
-                path: '/results/0/verdict',
-              }),
-            );
+          response.writeHead(422, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              error: 'invalid_report',
+              message: 'the report is not valid: /results/0/verdict must be one of pass, fail, inconclusive, error',
+              path: '/results/0/verdict',
+            }),
+          );
         } else {
           const duplicate = this.stored.has(report.id);
           if (!duplicate) this.stored.set(report.id, received);
