@@ -134,12 +134,27 @@ function needsControl(result: ProbeResult): boolean {
   return result.expect === 'blocked' && Boolean(result.control) && result.verdict === 'pass';
 }
 
-/** The cell tables' rows for a report stored with `seq`, received at `receivedAt` (ISO). */
-export function agentStateOf(report: RunReport, seq: number, receivedAt: string): AgentState {
+/** Results older than this are stale whatever interval the agent claims (`--stale-after-hours`'s default). */
+export const DEFAULT_STALE_AFTER_MS = 24 * 3_600_000;
+
+/**
+ * The cell tables' rows for a report stored with `seq`, received at `receivedAt` (ISO). The agent goes stale
+ * two of its intervals after its results were taken, and never later than `staleAfterMs` after.
+ */
+export function agentStateOf(
+  report: RunReport,
+  seq: number,
+  receivedAt: string,
+  staleAfterMs = DEFAULT_STALE_AFTER_MS,
+): AgentState {
   // The results' own time, but never later than their arrival: an agent clock running ahead cannot make old results look fresh.
   const taken = Math.min(Date.parse(report.finished_at), Date.parse(receivedAt) || Infinity);
   const interval = report.interval_s;
-  const hasInterval = typeof interval === 'number' && interval > 0 && Number.isFinite(taken);
+  const staleAfter = Math.min(
+    typeof interval === 'number' && interval > 0 ? 2 * interval * 1000 : Infinity,
+    staleAfterMs,
+  );
+  const hasInterval = Number.isFinite(staleAfter) && Number.isFinite(taken);
   const agent: AgentRow = {
     agent: report.agent,
     seq,
@@ -150,7 +165,7 @@ export function agentStateOf(report: RunReport, seq: number, receivedAt: string)
     profile: report.profile ? JSON.stringify(report.profile) : null,
     taken_at: Number.isFinite(taken) ? new Date(taken).toISOString() : report.finished_at,
     interval_s: typeof interval === 'number' ? interval : null,
-    stale_at: hasInterval ? Math.round(taken + 2 * interval * 1000) : null,
+    stale_at: hasInterval ? Math.round(taken + staleAfter) : null,
   };
   const cells: CellRow[] = [];
   const needs = new Map<string, NeedRow>();

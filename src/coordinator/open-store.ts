@@ -4,6 +4,8 @@ import type { Store } from './store.js';
 export interface OpenStoreOptions {
   /** SQLite: refuse to create the file (token list/revoke: a typo must not make an empty database). */
   mustExist?: boolean;
+  /** Results older than this are stale whatever interval the agent claims. */
+  staleAfterMs?: number;
 }
 
 /** Whether `--db` names a PostgreSQL database (postgres:// or postgresql:// URL) rather than a SQLite file. */
@@ -18,7 +20,7 @@ export function isPostgresUrl(db: string): boolean {
 export async function openStore(db: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(db)) {
     const { PgStore } = await import('./pg-store.js');
-    return PgStore.open(db);
+    return PgStore.open(db, options.staleAfterMs === undefined ? {} : { staleAfterMs: options.staleAfterMs });
   }
   const { SqliteStore } = await import('./sqlite-store.js');
   return SqliteStore.open(db, options);

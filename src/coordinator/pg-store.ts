@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import type { RunReport } from '../core/result.js';
-import { agentStateOf, CELL_SCHEMA, type AgentState } from './cells.js';
+import { agentStateOf, CELL_SCHEMA, DEFAULT_STALE_AFTER_MS, type AgentState } from './cells.js';
 import { UsageError } from '../core/usage-error.js';
 import {
   StoreUnavailableError,
@@ -102,6 +102,8 @@ export function redactUrl(url: string): string {
 export interface PgStoreOptions {
   /** Connections in the pool (default 10). */
   max?: number;
+  /** Results older than this are stale whatever interval the agent claims. */
+  staleAfterMs?: number;
 }
 
 /**
@@ -122,7 +124,11 @@ export class PgStore implements Store {
   private flushScheduled = false;
   private closed = false;
 
-  private constructor(url: string, sql: Sql) {
+  private constructor(
+    url: string,
+    sql: Sql,
+    private readonly staleAfterMs: number,
+  ) {
     this.url = url;
     this.sql = sql;
   }
@@ -142,7 +148,7 @@ export class PgStore implements Store {
         'Check that the server runs and that the URL, user and database are right (postgres://USER:PASSWORD@HOST:PORT/DB).',
       );
     }
-    return new PgStore(url, sql);
+    return new PgStore(url, sql, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS);
   }
 
   /** Run a query, turning a lost connection into StoreUnavailableError. */
@@ -216,7 +222,7 @@ export class PgStore implements Store {
         const seq = seqOf.get(pending.report.id);
         const known = newest.get(pending.report.agent);
         if (seq !== undefined && (!known || known.agent.seq < seq))
-          newest.set(pending.report.agent, agentStateOf(pending.report, seq, pending.receivedAt));
+          newest.set(pending.report.agent, agentStateOf(pending.report, seq, pending.receivedAt, this.staleAfterMs));
       }
       if (newest.size > 0) await replaceStates(tx, [...newest.values()]);
       const others = batch.filter((pending) => !stored.has(pending.report.id)).map((pending) => pending.report.id);

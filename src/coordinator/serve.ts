@@ -58,7 +58,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     );
   }
   const tls = readTls(options.tls);
-  const store = await openStore(options.db);
+  const store = await openStore(options.db, { staleAfterMs: limits.staleAfterHours * 3_600_000 });
   let app;
   try {
     app = createCoordinatorServer({

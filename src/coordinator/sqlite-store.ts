@@ -2,7 +2,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
-import { agentStateOf, CELL_SCHEMA, type AgentState } from './cells.js';
+import { agentStateOf, CELL_SCHEMA, DEFAULT_STALE_AFTER_MS, type AgentState } from './cells.js';
 import type { AcceptedBaseline, AddReportOutcome, Store, StoredReport, TokenRecord, TokenWithHash } from './store.js';
 
 /**
@@ -69,6 +69,8 @@ interface TokenRow extends TokenRecord {
 export interface SqliteStoreOptions {
   /** Refuse to create the file (token list/revoke: a typo must not make an empty database). */
   mustExist?: boolean;
+  /** Results older than this are stale whatever interval the agent claims. */
+  staleAfterMs?: number;
 }
 
 /**
@@ -88,7 +90,7 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private closed = false;
 
-  private constructor(file: string, db: Database.Database) {
+  private constructor(file: string, db: Database.Database, staleAfterMs: number) {
     this.file = file;
     this.db = db;
     this.statements = {
@@ -136,7 +138,7 @@ export class SqliteStore implements Store {
           pending.json,
         );
         if (info.changes === 1) {
-          replaceState(agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt));
+          replaceState(agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs));
           return { stored: true as const };
         }
         return { stored: false as const, agent: this.statements.agentOfReport.get(report.id)?.agent ?? report.agent };
@@ -167,7 +169,7 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       migrate(db, file);
-      return new SqliteStore(file, db);
+      return new SqliteStore(file, db, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS);
     } catch (error) {
       db?.close();
       if (error instanceof UsageError) throw error;
