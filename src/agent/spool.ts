@@ -117,6 +117,7 @@ export class Spool {
     const temp = join(this.dir, `.${name}.tmp`);
     const body = Buffer.from(JSON.stringify(report));
     let written = 0;
+    let renamed = false;
     try {
       const fd = openSync(temp, 'wx', 0o600);
       try {
@@ -131,12 +132,14 @@ export class Spool {
         closeSync(fd);
       }
       renameSync(temp, path);
+      renamed = true;
       this.#syncDir();
     } catch (error) {
+      // Not durable is not spooled: remove what was made, so the log and the spool agree.
       try {
-        unlinkSync(temp);
+        unlinkSync(renamed ? path : temp);
       } catch {
-        // Never created, or renamed already: nothing half-written is left under a temp name.
+        // Never created: nothing half-written is left.
       }
       throw new SpoolWriteError(temp, written, body.length, error);
     }

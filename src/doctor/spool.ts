@@ -42,8 +42,12 @@ export function checkSpool(config: AgentConfig, now = Date.now()): Finding {
     };
   }
   // Listing and stat only: Spool.read would move a corrupt file aside, which is the agent's business.
-  const entries = new Spool(dir, config.spoolLimit, silentLog).entries();
+  const spool = new Spool(dir, config.spoolLimit, silentLog);
+  const entries = spool.entries();
   const bytes = entries.reduce((sum, entry) => sum + entry.size, 0);
+  // Set-aside files count toward the bound too: the agent rotates them with the reports, oldest first.
+  const aside = spool.setAsideEntries();
+  const used = { files: entries.length + aside.length, bytes: aside.reduce((sum, entry) => sum + entry.size, bytes) };
   const oldestMs = entries.length > 0 ? Number(entries[0]!.name.slice(0, 15)) : undefined;
   const unreadable = entries
     .filter((entry) => {
@@ -92,11 +96,11 @@ export function checkSpool(config: AgentConfig, now = Date.now()): Finding {
   }
   const { count, bytes: maxBytes } = config.spoolLimit;
   if (
-    (count !== undefined && entries.length >= NEARLY_FULL * count) ||
-    (maxBytes !== undefined && bytes >= NEARLY_FULL * maxBytes)
+    (count !== undefined && used.files >= NEARLY_FULL * count) ||
+    (maxBytes !== undefined && used.bytes >= NEARLY_FULL * maxBytes)
   ) {
     problems.push(
-      `nearly full (${count !== undefined ? `at most ${count} reports` : `at most ${size(maxBytes!)}`}): the oldest reports are dropped next`,
+      `nearly full (${count !== undefined ? `at most ${count} files` : `at most ${size(maxBytes!)}`}, set-aside files included): the oldest are dropped next`,
     );
     if (!fixes.includes(delivering)) fixes.push(delivering);
   }
