@@ -4,6 +4,7 @@ import { UsageError } from '../core/usage-error.js';
 import { CaptureError } from '../responder/capture.js';
 import { startResponder } from '../responder/responder.js';
 import type { AgentContext } from './agent.js';
+import type { AgentConfig } from './config.js';
 import { Courier } from './delivery.js';
 
 /** Receipts one post carries at most (the coordinator takes 1000). */
@@ -17,7 +18,10 @@ const BACKLOG = 20_000;
  * while it comes, a probe whose nonce it lacks fails; once it stops, such probes are inconclusive.
  */
 export async function runAgentResponder(
-  context: Pick<AgentContext, 'config' | 'log'>,
+  context: {
+    config: Pick<AgentConfig, 'reportsUrl' | 'tokenFile' | 'caFile' | 'deliveryTimeoutMs' | 'responder'>;
+    log: AgentContext['log'];
+  },
   signal: AbortSignal,
 ): Promise<void> {
   const { config, log } = context;

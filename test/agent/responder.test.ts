@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import pino from 'pino';
 import t from 'tap';
-import type { AgentConfig } from '../../src/agent/config.js';
 import { runAgentResponder } from '../../src/agent/responder.js';
 import type { Matrix } from '../../src/core/matrix.js';
 import { newNonce } from '../../src/core/receipt.js';
@@ -51,7 +50,7 @@ t.test("the agent's responder posts receipts the coordinator joins to the sendin
     tokenFile,
     deliveryTimeoutMs: 5000,
     responder: { udp: [port], tcp: [], intervalMs: 100 },
-  } as AgentConfig;
+  };
   const running = runAgentResponder({ config, log: pino({ level: 'silent' }) }, stop.signal);
 
   const nonce = newNonce();
