@@ -125,6 +125,6 @@ export interface RunReport {
   overlaps?: Overlap[];
   /** Parts of the port table this run cannot prove, and why. */
   not_proven?: Array<{ row: string; text: string }>;
-  /** Seconds between an agent's runs: the coordinator marks the agent stale after twice this. */
+  /** Seconds between an agent's runs (at most a day): the coordinator marks the agent stale after twice this. */
   interval_s?: number;
 }

@@ -42,7 +42,7 @@ const LEGEND: Record<Verdict | 'stale' | 'drift', string> = {
   inconclusive:
     'nothing proven: a blocked path whose control role did not reach the target, or silence from a protocol that never answers',
   error: 'a probe could not run on the agent',
-  stale: "the agent's latest report is older than twice its interval",
+  stale: "the agent's latest report is older than twice its interval, or than the coordinator's maximum age",
   drift: 'the verdict differs from the accepted baseline',
 };
 
