@@ -604,6 +604,46 @@ export async function readAgentCells(
   }));
 }
 
+/** Judged cells counted per role, row and verdict, with their stale and drifted counts (the page's overview). */
+export async function readRoleRowCounts(
+  read: ReadQuery,
+  now: Date,
+  hasBaseline: boolean,
+): Promise<Array<{ role: string | null; row: string; verdict: Verdict; cells: number; stale: number; drift: number }>> {
+  const rows = await read<{
+    role: string | null;
+    row_name: string;
+    vrank: number;
+    cells: number;
+    stale: number;
+    drift: number;
+  }>(
+    `SELECT x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells,
+            CAST(SUM(${STALE_SQL}) AS INTEGER) AS stale, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
+     FROM ${judgedCells('')} GROUP BY x.role, x.row_name, x.vrank`,
+    [now.getTime(), hasBaseline ? 1 : 0],
+  );
+  return rows.map((row) => ({
+    role: row.role,
+    row: row.row_name,
+    verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
+    cells: row.cells,
+    stale: row.stale,
+    drift: row.drift,
+  }));
+}
+
+/** Stale agents first (up to `limit`), by role and name. */
+export async function readStaleAgents(read: ReadQuery, now: Date, limit: number): Promise<MatrixAgent[]> {
+  const rows = await read<AgentRow>(
+    `SELECT agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at FROM agents
+     WHERE stale_at IS NOT NULL AND stale_at < ?
+     ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent LIMIT ?`,
+    [now.getTime(), limit],
+  );
+  return rows.map((row) => agentOf(row, now));
+}
+
 /** Every cell's judged verdict, to accept as the baseline. */
 export async function readCellVerdicts(
   read: ReadQuery,
