@@ -4,7 +4,7 @@ import { DEFAULT_LIMITS } from '../coordinator/limits.js';
 import { openStore } from '../coordinator/open-store.js';
 import { serveCoordinator } from '../coordinator/serve.js';
 import { UsageError } from '../core/usage-error.js';
-import { matrixAsset, renderMatrixHtml } from '../report/html-matrix.js';
+import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../report/html-matrix.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -176,7 +176,7 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
     },
     metricsPerAgent: argv['metrics-per-agent'],
     logger,
-    page: { render: renderMatrixHtml, asset: matrixAsset },
+    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
   });
   await new Promise<void>((resolve) => {
     const shutdown = (signal: NodeJS.Signals): void => {

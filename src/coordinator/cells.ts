@@ -48,8 +48,10 @@ export const CELL_SCHEMA = `
     json TEXT NOT NULL,
     PRIMARY KEY (agent, row_name)
   );
-  CREATE INDEX cells_row ON cells (row_name);
+  CREATE INDEX cells_row ON cells (row_name, (role IS NULL), role, agent, row_pos);
+  CREATE INDEX cells_rank ON cells (rank, needs);
   CREATE INDEX cells_role ON cells (role);
+  CREATE INDEX cells_order ON cells ((role IS NULL), role, agent, row_pos);
   CREATE TABLE control_needs (
     agent TEXT NOT NULL,
     row_name TEXT NOT NULL,
@@ -313,26 +315,20 @@ export interface MatrixWhole {
 export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<MatrixWhole> {
   const [baseline] = await read<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline', []);
   const hasBaseline = (baseline?.n ?? 0) > 0 ? 1 : 0;
-  const byVerdict = await read<{ vrank: number; cells: number; drift: number }>(
-    `SELECT x.vrank AS vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
-     FROM ${judgedCells('')} GROUP BY x.vrank`,
-    [hasBaseline],
-  );
+  const byVerdict = hasBaseline
+    ? await read<{ vrank: number; cells: number; drift: number }>(
+        `SELECT x.vrank AS vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
+         FROM ${judgedCells('')} GROUP BY x.vrank`,
+        [hasBaseline],
+      )
+    : await countByVerdict(read);
   const [agents] = await read<{ agents: number; stale: number }>(
     `SELECT CAST(COUNT(*) AS INTEGER) AS agents,
             CAST(COALESCE(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END), 0) AS INTEGER) AS stale
      FROM agents`,
     [now.getTime()],
   );
-  // Rows in the order they first appear, agents taken by role (no role last), then name.
-  const rows = await read<{ row_name: string }>(
-    `SELECT row_name FROM (
-       SELECT row_name, role, agent, row_pos,
-              ROW_NUMBER() OVER (PARTITION BY row_name ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent, row_pos) AS n
-       FROM cells) f
-     WHERE n = 1 ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent, row_pos`,
-    [],
-  );
+  const rows = await rowsInOrder(read);
   const sites = await read<{ site: string }>(
     'SELECT DISTINCT site FROM agents WHERE site IS NOT NULL ORDER BY site',
     [],
@@ -371,6 +367,54 @@ export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<Matri
     vanishedCount,
     hasBaseline: hasBaseline === 1,
   };
+}
+
+/**
+ * The rows in the order they first appear, agents taken by role (no role last), then name: the
+ * distinct rows from an index, then each row's first cell by one seek in the same index.
+ */
+async function rowsInOrder(read: ReadQuery): Promise<Array<{ row_name: string }>> {
+  const names = await read<{ row_name: string }>('SELECT DISTINCT row_name FROM cells', []);
+  const firsts: Array<{ row_name: string; role: string | null; agent: string; row_pos: number }> = [];
+  for (const { row_name } of names) {
+    const [first] = await read<{ role: string | null; agent: string; row_pos: number }>(
+      'SELECT role, agent, row_pos FROM cells WHERE row_name = ? ORDER BY (role IS NULL), role, agent, row_pos LIMIT 1',
+      [row_name],
+    );
+    if (first) firsts.push({ row_name, ...first });
+  }
+  return firsts.sort(
+    (a, b) =>
+      (a.role === null ? 1 : 0) - (b.role === null ? 1 : 0) ||
+      compare(a.role ?? '', b.role ?? '') ||
+      compare(a.agent, b.agent) ||
+      a.row_pos - b.row_pos,
+  );
+}
+
+/**
+ * Cells per judged verdict without a baseline: the stored ranks from an index, then the passing
+ * cells with a negative probe whose control nobody saw, which are inconclusive instead.
+ */
+async function countByVerdict(read: ReadQuery): Promise<Array<{ vrank: number; cells: number; drift: number }>> {
+  const stored = await read<{ vrank: number; cells: number }>(
+    'SELECT rank AS vrank, CAST(COUNT(*) AS INTEGER) AS cells FROM cells GROUP BY rank',
+    [],
+  );
+  const [moved] = await read<{ n: number }>(
+    `SELECT CAST(COUNT(*) AS INTEGER) AS n FROM cells c
+     WHERE c.rank = 0 AND c.needs > 0 AND EXISTS (
+       SELECT 1 FROM control_needs n WHERE n.agent = c.agent AND n.row_name = c.row_name
+         AND NOT EXISTS (SELECT 1 FROM open_seen o WHERE o.role = n.control AND o.address = n.address))`,
+    [],
+  );
+  const byRank = new Map(stored.map((group) => [group.vrank, group.cells]));
+  const shift = moved?.n ?? 0;
+  if (shift > 0) {
+    byRank.set(0, (byRank.get(0) ?? 0) - shift);
+    byRank.set(1, (byRank.get(1) ?? 0) + shift);
+  }
+  return [...byRank].map(([vrank, cells]) => ({ vrank, cells, drift: 0 }));
 }
 
 interface PageRow {
@@ -424,16 +468,35 @@ export async function readCellPage(
     outer.push(`${DRIFT_SQL} = ?`);
     outerParameters.push(hasBaseline ? 1 : 0, filter.drift ? 1 : 0);
   }
-  const rows = await read<PageRow>(
-    `SELECT x.agent, x.row_name, x.role, x.report_id, x.vrank, x.unmet, x.results,
-            x.pass, x.fail, x.inconclusive, x.error, x.baseline,
-            ${STALE_SQL} AS stale, ${DRIFT_SQL} AS drift, CAST(COUNT(*) OVER () AS INTEGER) AS total
-     FROM ${judgedCells(inner.length > 0 ? `WHERE ${inner.join(' AND ')}` : '')}
-     ${outer.length > 0 ? `WHERE ${outer.join(' AND ')}` : ''}
-     ORDER BY CASE WHEN x.role IS NULL THEN 1 ELSE 0 END, x.role, x.agent, x.row_pos
-     LIMIT ? OFFSET ?`,
-    [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, ...outerParameters, filter.limit, filter.offset],
-  );
+  const where = inner.length > 0 ? `WHERE ${inner.join(' AND ')}` : '';
+  const columns = `x.agent, x.row_name, x.role, x.report_id, x.vrank, x.unmet, x.results,
+            x.pass, x.fail, x.inconclusive, x.error, x.baseline, ${STALE_SQL} AS stale, ${DRIFT_SQL} AS drift`;
+  const order = '(x.role IS NULL), x.role, x.agent, x.row_pos';
+  let rows: PageRow[];
+  let total: number;
+  if (outer.length === 0) {
+    // Filters on stored columns only: page through the cells in index order, judge only that page.
+    rows = await read<PageRow>(
+      `SELECT ${columns}
+       FROM ${judgedCells(`${where} ORDER BY (c.role IS NULL), c.role, c.agent, c.row_pos LIMIT ? OFFSET ?`)}
+       ORDER BY ${order}`,
+      [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, filter.limit, filter.offset],
+    );
+    const [count] = await read<{ n: number }>(
+      `SELECT CAST(COUNT(*) AS INTEGER) AS n FROM cells c ${where}`,
+      innerParameters,
+    );
+    total = count?.n ?? 0;
+  } else {
+    // A filter on the judged verdict, staleness or drift: judge every cell the stored filters leave.
+    rows = await read<PageRow>(
+      `SELECT ${columns}, CAST(COUNT(*) OVER () AS INTEGER) AS total
+       FROM ${judgedCells(where)} WHERE ${outer.join(' AND ')}
+       ORDER BY ${order} LIMIT ? OFFSET ?`,
+      [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, ...outerParameters, filter.limit, filter.offset],
+    );
+    total = rows[0]?.total ?? 0;
+  }
   const cells = rows.map((row): CellSummary => {
     const unmet = Number(row.unmet);
     return {
@@ -453,7 +516,7 @@ export async function readCellPage(
       },
     };
   });
-  return { cells, total: rows[0]?.total ?? 0 };
+  return { cells, total };
 }
 
 /** The agents of some cells, as matrix columns. */
@@ -617,6 +680,46 @@ export async function readAgentCells(
     row: row.row_name,
     verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
   }));
+}
+
+/** Judged cells counted per role, row and verdict, with their stale and drifted counts (the page's overview). */
+export async function readRoleRowCounts(
+  read: ReadQuery,
+  now: Date,
+  hasBaseline: boolean,
+): Promise<Array<{ role: string | null; row: string; verdict: Verdict; cells: number; stale: number; drift: number }>> {
+  const rows = await read<{
+    role: string | null;
+    row_name: string;
+    vrank: number;
+    cells: number;
+    stale: number;
+    drift: number;
+  }>(
+    `SELECT x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells,
+            CAST(SUM(${STALE_SQL}) AS INTEGER) AS stale, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
+     FROM ${judgedCells('')} GROUP BY x.role, x.row_name, x.vrank`,
+    [now.getTime(), hasBaseline ? 1 : 0],
+  );
+  return rows.map((row) => ({
+    role: row.role,
+    row: row.row_name,
+    verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
+    cells: row.cells,
+    stale: row.stale,
+    drift: row.drift,
+  }));
+}
+
+/** Stale agents first (up to `limit`), by role and name. */
+export async function readStaleAgents(read: ReadQuery, now: Date, limit: number): Promise<MatrixAgent[]> {
+  const rows = await read<AgentRow>(
+    `SELECT agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at FROM agents
+     WHERE stale_at IS NOT NULL AND stale_at < ?
+     ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent LIMIT ?`,
+    [now.getTime(), limit],
+  );
+  return rows.map((row) => agentOf(row, now));
 }
 
 /** Every cell's judged verdict, to accept as the baseline. */

@@ -25,7 +25,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
-import type { Baseline, Matrix, MatrixCell } from '../core/matrix.js';
+import type { Baseline, Matrix, MatrixCell, MatrixOverview } from '../core/matrix.js';
 import { VERDICTS, type Verdict } from '../core/result.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
@@ -41,6 +41,8 @@ import {
   readCellResults,
   readCellVerdicts,
   readMatrixWhole,
+  readRoleRowCounts,
+  readStaleAgents,
   type CellFilter,
   type MatrixPageData,
   type MatrixWhole,
@@ -60,8 +62,18 @@ export const MAX_JSON_DEPTH = 64;
 export const STORE_RETRY_AFTER_S = 5;
 /** Cells per matrix page: by default, at most, and at most with their results embedded. */
 export const MATRIX_PAGE = { default: 1000, max: 10_000, maxWithResults: 1000 } as const;
-/** Cells the HTML page shows with their results; a larger site is shown without them. */
-const PAGE_CELLS_WITH_RESULTS = 2000;
+/** A site of at most this many cells is shown whole on the HTML page; a larger one as counts per role and row. */
+const PAGE_CELLS_WHOLE = 2000;
+/** Cells (with their results) per drill-down page. */
+const PAGE_DRILL_CELLS = 500;
+/** Drifted cells and stale agents listed first on the overview. */
+const OVERVIEW_FIRST = 50;
+
+/** Links above a drill-down page. */
+export interface PageNav {
+  text: string;
+  links: Array<{ href: string; text: string }>;
+}
 /** The cookie a browser gets after opening `/?token=VIEWER_TOKEN` once. */
 export const VIEWER_COOKIE = 'reachgate_viewer';
 
@@ -93,8 +105,10 @@ export interface CoordinatorTls {
 
 /** The HTML matrix page and its static files: a report format, handed in by the command that starts the server. */
 export interface MatrixPage {
-  /** The page for a matrix; it reloads itself every `refreshSeconds` (0: never). */
-  render(matrix: Matrix, options: { refreshSeconds?: number }): string;
+  /** The page for a matrix; it reloads itself every `refreshSeconds` (0: never); `nav` links above it. */
+  render(matrix: Matrix, options: { refreshSeconds?: number; nav?: PageNav }): string;
+  /** The page for a site too large to show every cell: counts per role and row, links to drill down. */
+  overview(overview: MatrixOverview, options: { refreshSeconds?: number }): string;
   /** A static file of the page by its name under /assets/, or null for any other name. */
   asset(name: string): { body: string; contentType: string } | null;
 }
@@ -239,16 +253,16 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   registerReceiptRoutes(app, receipts, now);
 
   // The whole-matrix parts (rows in order, summary, vanished cells) for the latest version read.
-  let whole: { version: string; value: Promise<MatrixWhole> } | null = null;
+  let wholeCache: { version: string; value: Promise<MatrixWhole> } | null = null;
   const matrixWhole = (version: string, at: Date): Promise<MatrixWhole> => {
-    if (whole?.version !== version) {
+    if (wholeCache?.version !== version) {
       const value = readMatrixWhole(read, at);
-      whole = { version, value };
+      wholeCache = { version, value };
       value.catch(() => {
-        if (whole?.value === value) whole = null;
+        if (wholeCache?.value === value) wholeCache = null;
       });
     }
-    return whole.value;
+    return wholeCache.value;
   };
 
   /** One page of the matrix, or null when the client's ETag still holds. */
@@ -289,14 +303,91 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     };
   };
 
-  /** The matrix the HTML page shows: with results for a site of a few thousand cells, without above. */
-  const pageMatrix = async (): Promise<Matrix> => {
-    const { page } = await matrixPage({ offset: 0, limit: PAGE_CELLS_WITH_RESULTS }, false, undefined);
+  /** The HTML page: the whole matrix for a small site or a drill-down, counts per role and row for a large site. */
+  const renderPage = async (query: Record<string, unknown>): Promise<string> => {
+    const refreshSeconds = options.refreshSeconds ?? 60;
+    const drill = ['role', 'row', 'agent', 'offset'].some((name) => query[name] !== undefined);
+    const filter: CellFilter = {
+      role: text(query, 'role'),
+      row: text(query, 'row'),
+      agent: text(query, 'agent'),
+      offset: whole(query, 'offset', 0, 1_000_000_000, 0),
+      limit: drill ? PAGE_DRILL_CELLS : PAGE_CELLS_WHOLE,
+    };
+    const { page } = await matrixPage(filter, false, undefined);
     const data = page!;
-    const withResults = data.page.total <= PAGE_CELLS_WITH_RESULTS;
-    const results = withResults ? await readCellResults(read, data.cells) : [];
+    if (!drill && data.page.total > PAGE_CELLS_WHOLE)
+      return options.page.overview(await overview(data), { refreshSeconds });
+    const results = await readCellResults(read, data.cells);
     const cells: MatrixCell[] = data.cells.map((cell, index) => ({ ...cell, results: results[index] ?? [] }));
-    return { ...data, cells };
+    // A drill-down shows only its own rows and its count of cells.
+    const rows = drill ? data.rows.filter((row) => cells.some((cell) => cell.row === row)) : data.rows;
+    const matrix: Matrix = { ...data, rows, cells };
+    if (!drill) return options.page.render(matrix, { refreshSeconds });
+    const what = (['role', 'row', 'agent'] as const)
+      .filter((name) => filter[name] !== undefined)
+      .map((name) => `${name} ${filter[name]}`)
+      .join(', ');
+    const links = [{ href: '/', text: 'the whole site' }];
+    const here = (offset: number): string => {
+      const search = new URLSearchParams();
+      for (const name of ['role', 'row', 'agent'] as const)
+        if (filter[name] !== undefined) search.set(name, filter[name]);
+      if (offset > 0) search.set('offset', String(offset));
+      return `/?${search.toString()}`;
+    };
+    if (filter.offset > 0)
+      links.push({ href: here(Math.max(0, filter.offset - PAGE_DRILL_CELLS)), text: 'previous cells' });
+    if (data.page.next_offset !== null) links.push({ href: here(data.page.next_offset), text: 'next cells' });
+    const shown = `cells ${filter.offset + 1} to ${filter.offset + cells.length} of ${data.page.total}`;
+    return options.page.render(matrix, { refreshSeconds, nav: { text: `${what || 'every cell'}: ${shown}`, links } });
+  };
+
+  /** Counts per role and row, drifted cells and stale agents first. */
+  const overview = async (data: MatrixPageData & { generated_at: string }): Promise<MatrixOverview> => {
+    const at = new Date(data.generated_at);
+    const parts = await matrixWhole(await matrixVersion(read, at), at);
+    const counts = await readRoleRowCounts(read, at, parts.hasBaseline);
+    const groups = new Map<string, MatrixOverview['groups'][number]>();
+    for (const entry of counts) {
+      const key = `${entry.role ?? ''}\n${entry.row}`;
+      let group = groups.get(key);
+      if (!group)
+        groups.set(
+          key,
+          (group = {
+            role: entry.role,
+            row: entry.row,
+            counts: { pass: 0, fail: 0, inconclusive: 0, error: 0 },
+            stale: 0,
+            drift: 0,
+          }),
+        );
+      group.counts[entry.verdict] += entry.cells;
+      group.stale += entry.stale;
+      group.drift += entry.drift;
+    }
+    const drifted = parts.hasBaseline
+      ? (await readCellPage(read, { drift: true, offset: 0, limit: OVERVIEW_FIRST }, at, true)).cells
+      : [];
+    return {
+      generated_at: data.generated_at,
+      site: data.site,
+      summary: data.summary,
+      rows: data.rows,
+      roles: [...new Set(counts.map((entry) => entry.role))].sort((a, b) =>
+        a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1,
+      ),
+      groups: [...groups.values()],
+      drifted: drifted.map((cell) => ({
+        agent: cell.agent,
+        role: cell.role,
+        row: cell.row,
+        verdict: cell.verdict,
+        ...(cell.baseline !== undefined ? { baseline: cell.baseline } : {}),
+      })),
+      stale: await readStaleAgents(read, at, OVERVIEW_FIRST),
+    };
   };
 
   app.post('/api/v1/reports', { config: { access: 'agent' } }, async (request, reply) => {
@@ -427,7 +518,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     return reply.type(metrics.contentType).send(exposition);
   });
 
-  app.get<{ Querystring: { token?: unknown } }>('/', { config: { access: 'public' } }, async (request, reply) => {
+  app.get<{ Querystring: Record<string, unknown> }>('/', { config: { access: 'public' } }, async (request, reply) => {
     const fromQuery = request.query.token;
     if (typeof fromQuery === 'string') {
       // Once: trade the token in the address for a cookie, and send the browser to a clean address.
@@ -439,7 +530,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       bearerToken(request.headers.authorization) ?? cookieValue(request.headers.cookie, VIEWER_COOKIE),
       'viewer',
     );
-    const html = options.page.render(await pageMatrix(), { refreshSeconds: options.refreshSeconds ?? 60 });
+    const html = await renderPage(request.query);
     return reply.type('text/html; charset=utf-8').send(html);
   });
 

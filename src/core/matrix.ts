@@ -73,6 +73,21 @@ export interface MatrixSummary extends Summary {
   drift: number;
 }
 
+/** The site at a glance for thousands of agents: cells counted per role and row, drifted cells and stale agents first. */
+export interface MatrixOverview {
+  generated_at: string;
+  site: string | null;
+  summary: MatrixSummary;
+  rows: string[];
+  roles: Array<string | null>;
+  /** One entry per role and row that has cells. */
+  groups: Array<{ role: string | null; row: string; counts: Summary; stale: number; drift: number }>;
+  /** The first drifted cells (of summary.drift). */
+  drifted: Array<{ agent: string; role: string | null; row: string; verdict: Verdict; baseline?: string }>;
+  /** The first stale agents (of summary.stale_agents). */
+  stale: MatrixAgent[];
+}
+
 /** Verdicts from best to worst: a cell is the worst of its results. */
 const SEVERITY: Record<Verdict, number> = { pass: 0, inconclusive: 1, fail: 2, error: 3 };
 

@@ -4,7 +4,7 @@ import { VERDICTS, type Verdict } from '../core/result.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { formatMs } from '../core/duration.js';
 import { VERSION } from '../core/version.js';
-import type { Matrix, MatrixAgent, MatrixCell, MatrixResult } from '../core/matrix.js';
+import type { Matrix, MatrixAgent, MatrixCell, MatrixOverview, MatrixResult } from '../core/matrix.js';
 import { worstVerdict, seenByText } from '../core/matrix.js';
 import { describeTarget } from './table.js';
 import { xml as escape } from './junit.js';
@@ -27,6 +27,8 @@ export interface MatrixHtmlOptions {
    * `inline`: embed both, for a single file that can be handed over and opened from disk.
    */
   assets?: 'link' | 'inline';
+  /** Links above the matrix (a coordinator's drill-down pages). */
+  nav?: { text: string; links: Array<{ href: string; text: string }> };
 }
 
 /** A static file of the matrix page by its name under /assets/, or null for any other name. */
@@ -51,9 +53,24 @@ const LEGEND: Record<Verdict | 'stale' | 'drift', string> = {
  * and with linked assets no inline script or style.
  */
 export function renderMatrixHtml(matrix: Matrix, options: MatrixHtmlOptions = {}): string {
+  const body = [
+    ...(options.nav ? [renderNav(options.nav)] : []),
+    renderHeader(matrix),
+    renderLegend(),
+    renderGrid(matrix),
+    renderFlow(matrix),
+    renderAgents(matrix),
+    renderResults(matrix),
+    `<footer>reachgate ${escape(VERSION)} · matrix generated ${escape(matrix.generated_at)}</footer>`,
+  ];
+  return page(matrix.site, body, options);
+}
+
+/** A whole HTML document around `body`. */
+function page(site: string | null, body: string[], options: MatrixHtmlOptions): string {
   const refresh =
     options.refreshSeconds !== undefined && options.refreshSeconds > 0 ? Math.round(options.refreshSeconds) : 0;
-  const title = `reachgate matrix${matrix.site ? ` · ${matrix.site}` : ''}`;
+  const title = `reachgate matrix${site ? ` · ${site}` : ''}`;
   const head = [
     '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -63,15 +80,6 @@ export function renderMatrixHtml(matrix: Matrix, options: MatrixHtmlOptions = {}
     ...assetTags(options.assets ?? 'link'),
     // Without script the browser still refreshes; with it, matrix.js waits while a reader has a panel open.
     ...(refresh > 0 ? [`<noscript><meta http-equiv="refresh" content="${refresh}"></noscript>`] : []),
-  ];
-  const body = [
-    renderHeader(matrix),
-    renderLegend(),
-    renderGrid(matrix),
-    renderFlow(matrix),
-    renderAgents(matrix),
-    renderResults(matrix),
-    `<footer>reachgate ${escape(VERSION)} · matrix generated ${escape(matrix.generated_at)}</footer>`,
   ];
   return [
     '<!DOCTYPE html>',
@@ -83,6 +91,117 @@ export function renderMatrixHtml(matrix: Matrix, options: MatrixHtmlOptions = {}
     '</html>',
     '',
   ].join('\n');
+}
+
+function renderNav(nav: NonNullable<MatrixHtmlOptions['nav']>): string {
+  const links = nav.links.map((link) => `<a href="${escape(link.href)}">${escape(link.text)}</a>`).join(' · ');
+  return `<nav class="drill"><p>${escape(nav.text)} · ${links}</p></nav>`;
+}
+
+/** A drill-down address on the coordinator's page. */
+function drillHref(filter: { role?: string | null; row?: string; agent?: string }): string {
+  const search = new URLSearchParams();
+  if (filter.role) search.set('role', filter.role);
+  if (filter.row !== undefined) search.set('row', filter.row);
+  if (filter.agent !== undefined) search.set('agent', filter.agent);
+  return `/?${search.toString()}`;
+}
+
+/**
+ * The page of a site too large to show every cell: the summary, drifted cells and stale agents
+ * first, then role x row with counts per verdict; every count links to its cells (server
+ * rendered, linked assets only, no inline script or style).
+ */
+export function renderOverviewHtml(overview: MatrixOverview, options: MatrixHtmlOptions = {}): string {
+  const summary = overview.summary;
+  const counts = VERDICTS.map(
+    (verdict) => `<li class="v-${verdict}"><span class="count">${summary[verdict]}</span> ${verdict}</li>`,
+  );
+  counts.push(`<li class="stale-count"><span class="count">${summary.stale_agents}</span> stale agents</li>`);
+  counts.push(`<li class="drift-count"><span class="count">${summary.drift}</span> drift</li>`);
+  const body = [
+    '<header>',
+    `<h1>reachgate matrix${overview.site ? ` <span class="site">${escape(overview.site)}</span>` : ''}</h1>`,
+    `<p class="meta">Generated <time datetime="${escape(overview.generated_at)}">${escape(overview.generated_at)}</time> ` +
+      `· ${summary.agents} agents · ${summary.rows} rows · ${summary.cells} cells: counts per role and row; ` +
+      `open a count to see its cells and their probes</p>`,
+    `<ul class="summary">${counts.join('')}</ul>`,
+    '</header>',
+  ];
+  if (overview.drifted.length > 0) {
+    body.push(
+      `<section class="drifted"><h2>Drifted cells (${firstOf(summary.drift, overview.drifted.length)})</h2><ul>`,
+      ...overview.drifted.map(
+        (cell) =>
+          `<li><a href="${escape(drillHref({ agent: cell.agent, row: cell.row }))}">${escape(cell.agent)} · ${escape(cell.row)}</a>: ` +
+          `<b class="verdict v-${cell.verdict}">${cell.verdict}</b>, the baseline says ${escape(cell.baseline ?? 'nothing (new cell)')}</li>`,
+      ),
+      '</ul></section>',
+    );
+  }
+  if (overview.stale.length > 0) {
+    body.push(
+      `<section class="stale-agents"><h2>Stale agents (${firstOf(summary.stale_agents, overview.stale.length)})</h2><ul>`,
+      ...overview.stale.map(
+        (agent) =>
+          `<li><a href="${escape(drillHref({ agent: agent.name }))}">${escape(agent.name)}</a> ` +
+          `(${escape(agent.role ?? 'no role')}): last results ${escape(agent.last_report_at)}</li>`,
+      ),
+      '</ul></section>',
+    );
+  }
+  const groups = new Map(overview.groups.map((group) => [`${group.role ?? ''}\n${group.row}`, group]));
+  const out = [
+    '<section class="grid">',
+    '<h2>Role x row</h2>',
+    '<div class="scroll">',
+    '<table class="matrix">',
+    '<thead><tr><th class="corner">row \\ role</th>',
+  ];
+  for (const role of overview.roles) {
+    const label = escape(role ?? '(no role)');
+    out.push(
+      `<th scope="col" class="role">${role === null ? label : `<a href="${escape(drillHref({ role }))}">${label}</a>`}</th>`,
+    );
+  }
+  out.push('</tr></thead>', '<tbody>');
+  for (const row of overview.rows) {
+    out.push(`<tr><th scope="row" class="row"><a href="${escape(drillHref({ row }))}">${escape(row)}</a></th>`);
+    for (const role of overview.roles) {
+      const group = groups.get(`${role ?? ''}\n${row}`);
+      if (!group) {
+        out.push('<td class="cell none"><span class="none">·</span></td>');
+        continue;
+      }
+      const worst = worstVerdict(VERDICTS.filter((verdict) => group.counts[verdict] > 0));
+      const parts = VERDICTS.filter((verdict) => group.counts[verdict] > 0).map(
+        (verdict) => `${group.counts[verdict]} ${verdict}`,
+      );
+      if (group.stale > 0) parts.push(`${group.stale} stale`);
+      if (group.drift > 0) parts.push(`${group.drift} drift`);
+      const classes = [
+        'cell',
+        `v-${worst}`,
+        ...(group.stale > 0 ? ['stale'] : []),
+        ...(group.drift > 0 ? ['drift'] : []),
+      ];
+      const href = drillHref({ ...(role === null ? {} : { role }), row });
+      out.push(`<td class="${classes.join(' ')}"><a href="${escape(href)}">${escape(parts.join(' · '))}</a></td>`);
+    }
+    out.push('</tr>');
+  }
+  out.push('</tbody>', '</table>', '</div>', '</section>');
+  body.push(
+    out.join('\n'),
+    renderLegend(),
+    `<footer>reachgate ${escape(VERSION)} · overview generated ${escape(overview.generated_at)}</footer>`,
+  );
+  return page(overview.site, body, options);
+}
+
+/** "120, the first 50" or "12": how many there are, and how many are listed. */
+function firstOf(total: number, listed: number): string {
+  return total > listed ? `${total}, the first ${listed}` : String(total);
 }
 
 function assetTags(mode: 'link' | 'inline'): string[] {
