@@ -67,6 +67,14 @@ function exchangeSyn(
     const onAbort = (): void => settle({ ...silentAfter(spec.timeoutMs, sentAt.length), evidence });
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
+    // A deadline of its own: thousands of SYNs in flight can stall the event loop past the runner's grace, and
+    // its abort then never comes. Answers already queued are read first, so a stall cannot turn one into silence.
+    timers.push(
+      setTimeout(() => {
+        scanner.readQueued();
+        onAbort();
+      }, spec.timeoutMs),
+    );
     stopHearing = scanner.hear(address, port, (answer: SynAnswer) => {
       if (answer.tag !== 0) return;
       const rttMs = sinceLast();

@@ -159,6 +159,7 @@ export class SynScanner {
   /** Who hears answers from an address and port: only while a probe waits for one. */
   readonly #handlers = new Map<string, Set<SynHandler>>();
   readonly #routes = new Map<string, Promise<string>>();
+  readonly #families = new Map<RawSocket, 4 | 6>();
   #icmp: IcmpListener | null = null;
   #stopIcmp: (() => void) | undefined;
 
@@ -219,6 +220,11 @@ export class SynScanner {
     }
   }
 
+  /** Read every answer already queued in the raw sockets now (before a deadline concludes silence). */
+  readQueued(): void {
+    for (const socket of this.#sockets.values()) this.#readAll(socket);
+  }
+
   /** Close the raw sockets. */
   close(): void {
     this.#stopIcmp?.();
@@ -260,17 +266,21 @@ export class SynScanner {
 
   /** Read every queued segment at each wake-up (raw-socket reads one per wake-up; see icmp-listener). */
   #drain(family: 4 | 6, socket: RawSocket): void {
+    socket.wrap.removeAllListeners('recvReady');
+    this.#families.set(socket, family);
+    socket.wrap.on('recvReady', () => this.#readAll(socket));
+  }
+
+  #readAll(socket: RawSocket): void {
+    const family = this.#families.get(socket)!;
     const { wrap, buffer } = socket;
-    wrap.removeAllListeners('recvReady');
-    wrap.on('recvReady', () => {
-      for (let read = 0; read < DRAIN_LIMIT; read++) {
-        try {
-          wrap.recv(buffer, (data, bytes, source) => this.#onSegment(family, data.subarray(0, bytes), source));
-        } catch {
-          return;
-        }
+    for (let read = 0; read < DRAIN_LIMIT; read++) {
+      try {
+        wrap.recv(buffer, (data, bytes, source) => this.#onSegment(family, data.subarray(0, bytes), source));
+      } catch {
+        return;
       }
-    });
+    }
   }
 
   #onSegment(family: 4 | 6, packet: Buffer, source: string): void {

@@ -356,7 +356,9 @@ export async function observeWithTrace(
       signal: stop.signal,
       icmp: context.icmp,
     }));
-  const halfway = setTimeout(begin, spec.timeoutMs / 2);
+  // While the probe is silent, start halfway only if silence would be traced: a negative row passes on it.
+  const silenceTraced = mode === 'on' || judge(spec.expect, 'filtered', undefined) !== 'pass';
+  const halfway = silenceTraced ? setTimeout(begin, spec.timeoutMs / 2) : undefined;
   try {
     const observation = await observe();
     clearTimeout(halfway);
