@@ -16,7 +16,7 @@ export type RoundRunner = (specs: PlanList, onResult: (result: ProbeResult, inde
 /** Loss probes per address and round: at least this many, so that few silent ports still get a measure. */
 const MIN_LOSS_PROBES = 8;
 /** At most this many loss probes per address and round. */
-const MAX_LOSS_PROBES = 64;
+const MAX_LOSS_PROBES = 256;
 /** Answering ports remembered per address, to spread the loss probes over. */
 const MAX_ANSWERING = 256;
 
