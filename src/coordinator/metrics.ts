@@ -76,7 +76,7 @@ export class CoordinatorMetrics {
       );
       this.stale = this.gauge(
         'reachgate_agent_stale',
-        "1 when the agent's latest report is older than twice its interval",
+        "1 when the agent's latest report is older than twice its interval or than the coordinator's --stale-after-hours",
         ['agent', 'role'],
       );
       this.verdict = this.gauge(

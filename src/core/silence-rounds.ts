@@ -15,8 +15,10 @@ export type RoundRunner = (specs: PlanList, onResult: (result: ProbeResult, inde
 
 /** Loss probes per address and round: at least this many, so that few silent ports still get a measure. */
 const MIN_LOSS_PROBES = 8;
-/** At most this many loss probes per address and round. */
-const MAX_LOSS_PROBES = 64;
+/** At most this many loss probes per address and round, to closed ports (a reset costs the target nothing). */
+const MAX_LOSS_PROBES = 256;
+/** At most this many per address and round when only open ports answered: each is a connection to a service. */
+const MAX_LOSS_PROBES_OPEN = 32;
 /** Answering ports remembered per address, to spread the loss probes over. */
 const MAX_ANSWERING = 256;
 
@@ -112,8 +114,9 @@ export class SilenceRounds {
     const probes: ProbeSpec[] = [];
     for (const [address, silent] of silentPorts) {
       const ports = this.answering.get(address)!;
-      const targets = ports.closed.length > 0 ? ports.closed : ports.open;
-      const count = Math.min(MAX_LOSS_PROBES, Math.max(MIN_LOSS_PROBES, silent));
+      const closed = ports.closed.length > 0;
+      const targets = closed ? ports.closed : ports.open;
+      const count = Math.min(closed ? MAX_LOSS_PROBES : MAX_LOSS_PROBES_OPEN, Math.max(MIN_LOSS_PROBES, silent));
       for (let i = 0; i < count; i += 1) {
         const spec = targets[ports.next++ % targets.length]!;
         // One attempt in the window one attempt of the spec has: a trial of exactly one attempt.

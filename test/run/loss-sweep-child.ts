@@ -1,5 +1,7 @@
-// Runs inside the lab's client namespace, started by silence-loss.test.ts: sweeps a port range of the lab
-// server RUNS times in this one process (no CLI start per run) and prints one JSON line per run.
+// Runs inside the lab's client namespace, started once by silence-loss.test.ts: for each line on stdin it sweeps
+// a port range of the lab server RUNS times in this one process (no CLI start per sweep), prints one JSON line
+// per sweep, then `done`. It ends with its stdin.
+import { createInterface } from 'node:readline';
 import tcp from '../../probes/tcp.js';
 import { executePlan } from '../../src/run/execute.js';
 import { planProbes } from '../../src/run/plan.js';
@@ -10,17 +12,19 @@ const openPort = Number(open);
 /** Sweeps at once: each waits out its rounds' deadlines, so a few side by side share the waiting. */
 const SIDE_BY_SIDE = 4;
 
-let next = 0;
-const lines: string[] = [];
-await Promise.all(
-  Array.from({ length: SIDE_BY_SIDE }, async () => {
-    while (next < Number(runs)) {
-      next += 1;
-      lines.push(await sweep());
-    }
-  }),
-);
-process.stdout.write(lines.join(''));
+for await (const _ of createInterface({ input: process.stdin })) {
+  let next = 0;
+  const lines: string[] = [];
+  await Promise.all(
+    Array.from({ length: SIDE_BY_SIDE }, async () => {
+      while (next < Number(runs)) {
+        next += 1;
+        lines.push(await sweep());
+      }
+    }),
+  );
+  process.stdout.write(`${lines.join('')}done\n`);
+}
 
 /** One sweep, summed up in one JSON line. */
 async function sweep(): Promise<string> {
