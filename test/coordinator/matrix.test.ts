@@ -420,7 +420,9 @@ t.test(
     const asked: Array<string | undefined> = [];
     const server = createServer((request, response) => {
       asked.push(request.headers.authorization);
-      if (request.url !== '/base/api/v1/matrix') return void response.writeHead(404).end();
+      // The first page of cells with their results: a matrix without `page` is the whole matrix.
+      if (request.url !== '/base/api/v1/matrix?results=true&limit=1000&offset=0')
+        return void response.writeHead(404).end();
       if (request.headers.authorization !== 'Bearer rg_viewer_ok')
         return void response.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unknown token"}');
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(served));
