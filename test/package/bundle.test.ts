@@ -1,9 +1,9 @@
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { sourceMappedStack } from '../../src/cli/fault.js';
 import { packageRootOf } from '../../src/core/package-root.js';
@@ -11,7 +11,7 @@ import { BIN } from '../helpers/cli.js';
 
 // The CLI as users run it is the esbuild bundle (scripts/bundle.mjs, made by `npm run build`): one file of
 // reachgate's code, npm packages loaded from node_modules only by the commands that need them.
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = PACKAGE_ROOT;
 const BUNDLE = join(ROOT, 'bundle', 'src', 'cli', 'reachgate.cjs');
 const HEAVY = ['fastify', 'better-sqlite3', 'undici', 'pg', 'playwright-core', 'pino', 'ajv', 'yargs'];
 

@@ -1,3 +1,4 @@
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   copyFileSync,
@@ -13,7 +14,6 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { RunReport } from '../../src/core/result.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
@@ -26,7 +26,7 @@ import type { DoctorReport } from '../../src/doctor/doctor.js';
 // ours: the probe's listener runs here, the coordinator inside the root (the package's own, on its SQLite file).
 // The root's tarball is made once and cached in node_modules/.cache/reachgate-package/; each run unpacks a fresh copy.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = PACKAGE_ROOT;
 const CACHE = join(ROOT, 'node_modules', '.cache', 'reachgate-package');
 const BASE_TARBALL = join(CACHE, 'bookworm-minbase.tar');
 const { version: VERSION } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };

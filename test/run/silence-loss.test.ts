@@ -1,5 +1,5 @@
+import { testModule } from '../helpers/test-tree.js';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab, routerRuleset } from '../lab/filtered-lab.js';
@@ -13,7 +13,7 @@ const SERVER = LAB.server.v4;
 const OPEN = 1000;
 const DROPPED = '1181-1200';
 const RUNS = Number(process.env.SWEEP_RUNS ?? 20);
-const CHILD = fileURLToPath(new URL('./loss-sweep-child.ts', import.meta.url));
+const CHILD = testModule('run/loss-sweep-child');
 
 interface SweepLine {
   ports: number;
