@@ -107,9 +107,13 @@ export default async function confirm({ reps = 5 } = {}) {
         `\`reachgate responder --udp 514 --listen ${SERVER}:8514\`. Client: one probe run of ${SENDERS} syslog ` +
         `probes at once (--concurrency ${SENDERS}), each asking the side channel for its own nonce. ${reps} runs.`,
       commands: {
-        reachgate: `node bin/reachgate ${probeArgs.join(' ').replace(/( 198\.51\.100\.10)+/, ' 198.51.100.10 (x100)')}`,
+        reachgate: `node bin/reachgate ${probeArgs
+          .join(' ')
+          .replace(/( 198\.51\.100\.10)+/, ' 198.51.100.10 (x100)')
+          .replace(token, 'responder.token')}`,
+        peer: '- (no peer: nping echo mode and netassert need their own far-side servers)',
       },
-      peer: null,
+      peer: 'none',
       rows: [
         row({
           metric: 'send -> receipt, median',
@@ -131,8 +135,9 @@ export default async function confirm({ reps = 5 } = {}) {
       ],
       samples: { 'confirmed ms (all probes, all runs)': confirmedMs },
       notes: [
-        `${confirmedMs.length} of ${reps * SENDERS} probes confirmed; each asks the side channel every 25-200 ms ` +
-          'until its receipt is there, so the figure includes up to one polling interval.',
+        `${confirmedMs.length} of ${reps * SENDERS} probes confirmed. The probes of one process share one poller: ` +
+          'every 40 ms it asks the side channel about all waiting nonces (64 a question), so the figure includes ' +
+          'up to one round.',
         'The senders are 100 concurrent probes of one process (own socket, source port and nonce each), not 100 ' +
           'processes: on 2 cores, 100 Node start-ups would measure start-up, not confirmation.',
       ],

@@ -35,6 +35,8 @@ export interface AgentConfig {
   retryMinMs: number;
   retryMaxMs: number;
   concurrency: number;
+  /** Watch these ports for probe nonces and post receipts every intervalMs (the `responder:` section). */
+  responder?: { udp: number[]; tcp: number[]; intervalMs: number };
 }
 
 interface RawConfig {
@@ -53,6 +55,7 @@ interface RawConfig {
   'retry-min'?: string;
   'retry-max'?: string;
   concurrency?: number;
+  responder?: { udp?: number[]; tcp?: number[]; interval?: string };
 }
 
 const MIB = 1024 * 1024;
@@ -97,6 +100,7 @@ export async function loadAgentConfig(file: string): Promise<{ config: AgentConf
       ['retry-min'],
       `\`retry-min\` (${raw['retry-min']}) must not be more than \`retry-max\` (${raw['retry-max'] ?? '5m'})`,
     );
+  const responder = responderOf(raw.responder, source);
   let reportsUrl = '';
   try {
     const base = new URL(String(raw.coordinator));
@@ -148,6 +152,7 @@ export async function loadAgentConfig(file: string): Promise<{ config: AgentConf
       retryMinMs,
       retryMaxMs,
       concurrency: raw.concurrency ?? DEFAULT_CONCURRENCY,
+      ...(responder ? { responder } : {}),
     },
     run: { ...loaded, site: loaded.site as Site },
   };
@@ -179,4 +184,24 @@ function spoolLimitOf(value: number | string, source: YamlSource): SpoolLimit {
     `\`spool-max\` must be a number of reports (like 1000) or a size (like 256MiB), got \`${String(value)}\``,
   );
   return {};
+}
+
+function responderOf(raw: RawConfig['responder'], source: YamlSource): AgentConfig['responder'] {
+  if (raw === undefined || raw === null || typeof raw !== 'object') return undefined;
+  const udp = raw.udp ?? [];
+  const tcp = raw.tcp ?? [];
+  if (udp.length + tcp.length === 0) source.report(['responder'], '`responder` must name ports to watch: udp, tcp');
+  let intervalMs = 10_000;
+  if (raw.interval !== undefined) {
+    try {
+      intervalMs = parseDuration(raw.interval, 'responder.interval');
+    } catch (error) {
+      if (!isUsageError(error)) throw error;
+      source.report(
+        ['responder', 'interval'],
+        `\`interval\` must be more than 0 and at most 1h, got \`${raw.interval}\``,
+      );
+    }
+  }
+  return { udp, tcp, intervalMs };
 }

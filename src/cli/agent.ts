@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { VERSION } from '../core/version.js';
 import { runForever, runOnce } from '../agent/agent.js';
 import { prepareAgent, type AgentLogLevel } from '../agent/start.js';
+import { runAgentResponder } from '../agent/responder.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -84,7 +85,7 @@ async function agent(argv: AgentArgs): Promise<number> {
   );
   try {
     if (argv.once) return await runOnce(context, stop.signal);
-    await runForever(context, stop.signal);
+    await Promise.all([runForever(context, stop.signal), runAgentResponder(context, stop.signal)]);
     log.info({ spooled: spool.entries().length }, 'agent stopped');
     return 0;
   } finally {

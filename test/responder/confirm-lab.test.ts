@@ -63,6 +63,7 @@ t.test('a responder beside rsyslogd and snmptrapd proves one-way flows', async (
       'module(load="imtcp")',
       'module(load="imrelp")',
       ...udpPorts.map((port) => `input(type="imudp" address="${SERVER}" port="${port}")`),
+      `input(type="imudp" address="${LAB.server.v6}" port="${PORT.syslog}")`,
       `input(type="imtcp" address="${SERVER}" port="${PORT.syslog}")`,
       `input(type="imrelp" address="${SERVER}" port="${PORT.relp}")`,
       `*.* action(type="omfile" file="${log}")`,
@@ -118,10 +119,16 @@ t.test('a responder beside rsyslogd and snmptrapd proves one-way flows', async (
   const probe = (kind: string, args: string[]) => probeJson(kind, [...args, ...confirm], { netns: lab.ns.client });
   const nonceOf = (result: ProbeResult): string => (result.evidence as { nonce: string }).nonce;
 
-  t.test('over UDP: delivered, dropped on the way, and source-NATed by the router', async (t) => {
+  t.test('over UDP: delivered (IPv4 and IPv6), dropped on the way, and source-NATed by the router', async (t) => {
     const ports = `${PORT.syslog},${PORT.dropped},${PORT.natted}`;
-    const { report } = await probe('syslog', [`${SERVER}:${ports}`, '--timeout', '1500ms']);
-    const [delivered, dropped, natted] = report.results as [ProbeResult, ProbeResult, ProbeResult];
+    const v6 = `[${LAB.server.v6}]:${PORT.syslog}`;
+    const { report } = await probe('syslog', [`${SERVER}:${ports}`, v6, '--timeout', '1500ms']);
+    const [delivered, dropped, natted, overV6] = report.results as [ProbeResult, ProbeResult, ProbeResult, ProbeResult];
+    t.match(overV6, {
+      state: 'open',
+      verdict: 'pass',
+      evidence: { receipt: { source: LAB.client.v6, port: PORT.syslog } },
+    });
     t.match(delivered, { state: 'open', verdict: 'pass', check: { ok: true } });
     t.match(delivered.reason, /delivered: the responder saw its nonce on udp\/514 from 192\.0\.2\.2:\d+/);
     t.match(delivered.evidence, { receipt: { source: LAB.client.v4, port: PORT.syslog, protocol: 'udp' } });

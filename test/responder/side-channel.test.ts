@@ -4,6 +4,7 @@ import { newNonce, noncesIn } from '../../src/core/receipt.js';
 import { ReceiptBook } from '../../src/responder/receipt-book.js';
 import { createSideChannel } from '../../src/responder/side-channel.js';
 import { askResponder } from '../../src/net/receipt-client.js';
+import { reachgate } from '../helpers/cli.js';
 
 const TOKEN = 'side-channel-test-token-0123456789';
 
@@ -66,4 +67,25 @@ t.test('the side channel answers only a holder of the token, and only about the 
 
   const refused = await askResponder(base, 'not-the-token-at-all-0000', [mine], AbortSignal.timeout(5000));
   t.match(refused, { ok: false, reason: /answered HTTP 401: wrong token/ });
+});
+
+t.test('bad responder and --confirm-with arguments exit 2 before anything listens or is sent', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['responder'], /Name the ports to watch: --udp PORTS and\/or --tcp PORTS/],
+    [['responder', '--udp', '514', '--listen', '127.0.0.1:0'], /--listen and --token-file go together/],
+    [
+      ['probe', 'syslog', '127.0.0.1', '--confirm-with', 'http://127.0.0.1:9'],
+      /`--confirm-with` and `--token-file` go together/,
+    ],
+    [
+      ['probe', 'trap', '127.0.0.1', '--confirm-with', 'ftp://x', '--token-file', '/nonexistent/token'],
+      /Expected `--confirm-with` to be an http\(s\) URL, got `ftp:\/\/x`/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const run = await reachgate(args);
+    t.equal(run.code, 2, args.join(' '));
+    t.match(run.stderr, message);
+    t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
+  }
 });
