@@ -50,7 +50,7 @@ import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
 import { isStoreUnavailable, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
-import { ReceiptLedger, registerReceiptRoutes } from './receipts.js';
+import { registerReceiptRoutes } from './receipts.js';
 
 /** Largest accepted request body: a RunReport of 40 results is about 16 KiB. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -235,8 +235,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     void reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${pathOf(request)}` });
   });
 
-  const receipts = new ReceiptLedger();
-  registerReceiptRoutes(app, receipts, now);
+  registerReceiptRoutes(app, store, now);
 
   // The whole-matrix parts (rows in order, summary, vanished cells) for the latest version read.
   let whole: { version: string; value: Promise<MatrixWhole> } | null = null;
@@ -268,7 +267,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const parts = await matrixWhole(version, at);
     const { cells, total } = await readCellPage(read, filter, at, parts.hasBaseline);
     if (withResults) {
-      const results = await readCellResults(read, cells);
+      const results = await readCellResults(read, cells, at);
       cells.forEach((cell, index) => (cell.results = results[index] ?? []));
     }
     const agents = await readAgents(read, [...new Set(cells.map((cell) => cell.agent))], at);
@@ -294,7 +293,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const { page } = await matrixPage({ offset: 0, limit: PAGE_CELLS_WITH_RESULTS }, false, undefined);
     const data = page!;
     const withResults = data.page.total <= PAGE_CELLS_WITH_RESULTS;
-    const results = withResults ? await readCellResults(read, data.cells) : [];
+    const results = withResults ? await readCellResults(read, data.cells, new Date(data.generated_at)) : [];
     const cells: MatrixCell[] = data.cells.map((cell, index) => ({ ...cell, results: results[index] ?? [] }));
     return { ...data, cells };
   };
@@ -374,7 +373,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       const at = now();
       const parts = await matrixWhole(await matrixVersion(read, at), at);
       const { cells } = await readCellPage(read, { agent, row, offset: 0, limit: 1 }, at, parts.hasBaseline);
-      const [results] = await readCellResults(read, [{ agent, row }]);
+      const [results] = await readCellResults(read, [{ agent, row }], at);
       if (cells.length === 0 || !results)
         throw new ApiError('not_found', `no cell for agent ${JSON.stringify(agent)} and row ${JSON.stringify(row)}`);
       return { generated_at: at.toISOString(), ...cells[0], results };
@@ -406,7 +405,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   );
 
   app.post('/api/v1/baseline', { config: { access: 'viewer' } }, async (request) => {
-    const verdicts = await readCellVerdicts(read);
+    const verdicts = await readCellVerdicts(read, now());
     const baseline: Baseline = {};
     for (const cell of verdicts) baseline[`${cell.agent}|${cell.row}`] = cell.verdict;
     const acceptedAt = now().toISOString();

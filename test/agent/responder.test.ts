@@ -58,7 +58,7 @@ t.test("the agent's responder posts receipts the coordinator joins to the sendin
   const sender = createSocket('udp4');
   const matrix = async (): Promise<Matrix> =>
     (
-      await fetch(`${base}/api/v1/matrix`, { headers: { authorization: `Bearer ${viewer}` } })
+      await fetch(`${base}/api/v1/matrix?results=true`, { headers: { authorization: `Bearer ${viewer}` } })
     ).json() as Promise<Matrix>;
   const report = {
     id: `report-${nonce}`,

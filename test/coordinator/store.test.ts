@@ -16,16 +16,19 @@ t.test('a new database is private, in WAL mode, and at the latest schema version
   t.equal(statSync(db).mode & 0o777, 0o600);
   const raw = new Database(db, { readonly: true });
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(raw.pragma('user_version', { simple: true }), 2);
-  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2]);
+  t.equal(raw.pragma('user_version', { simple: true }), 3);
+  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3]);
   t.same(raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), [
     'agents',
     'baseline',
     'baseline_cells',
     'cells',
+    'confirm_needs',
     'control_needs',
     'open_seen',
+    'receipts',
     'reports',
+    'responders',
     'schema_migrations',
     'tokens',
   ]);
@@ -39,7 +42,7 @@ t.test('a database from a newer reachgate is refused with a message that says wh
   raw.close();
   t.throws(() => SqliteStore.open(db), {
     name: 'UsageError',
-    message: `the database ${db} has schema version 99; this reachgate knows up to 2`,
+    message: `the database ${db} has schema version 99; this reachgate knows up to 3`,
   });
 });
 
