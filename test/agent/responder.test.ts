@@ -56,6 +56,8 @@ t.test("the agent's responder posts receipts the coordinator joins to the sendin
   const nonce = newNonce();
   const startedAt = new Date();
   const sender = createSocket('udp4');
+  // Closed here too: a failed assertion above the end must not leave the socket holding the test open.
+  t.teardown(() => sender.close());
   const matrix = async (): Promise<Matrix> =>
     (
       await fetch(`${base}/api/v1/matrix?results=true`, { headers: { authorization: `Bearer ${viewer}` } })
@@ -103,7 +105,6 @@ t.test("the agent's responder posts receipts the coordinator joins to the sendin
     verdict = cell?.verdict ?? 'missing';
     reason = cell?.results[0]?.reason ?? '';
   }
-  sender.close();
   t.equal(verdict, 'pass', reason);
   t.match(
     reason,
