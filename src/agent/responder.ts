@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Receipt } from '../core/receipt.js';
 import { UsageError } from '../core/usage-error.js';
@@ -53,8 +54,10 @@ export async function runAgentResponder(
   try {
     while (!signal.aborted) {
       const batch = pending.slice(0, PER_POST);
-      const body = JSON.stringify({ receipts: batch, interval_s: Math.max(1, Math.round(settings.intervalMs / 1000)) });
-      const outcome = await courier.post(body, signal);
+      // The coordinator acknowledges a post by its id, as it does a report.
+      const id = `receipts-${randomBytes(12).toString('hex')}`;
+      const interval = Math.max(1, Math.round(settings.intervalMs / 1000));
+      const outcome = await courier.post(JSON.stringify({ id, receipts: batch, interval_s: interval }), id, signal);
       if (outcome.kind === 'delivered') {
         pending.splice(0, batch.length);
         if (batch.length > 0) log.info({ receipts: batch.length }, 'receipts delivered');

@@ -4,14 +4,22 @@
 //   cells          one row per (agent, row) of that report: worst verdict, counts, the row's results as JSON
 //   control_needs  each (agent, row, control role, address) a passing negative probe needs seen open
 //   open_seen      each (role, address, agent) an agent of that role saw open in its latest report
+//   confirm_needs  each result of an agent's latest report that a responder's receipt judges (`confirm: ROLE`)
+//   receipts       the nonces responder agents reported (the first receipt of a nonce kept), and responders
+//                  their heartbeats: both written by POST /api/v1/receipts, pruned by retention
 //   baseline_cells the accepted baseline, one row per cell
 //
 // A negative probe passes only if an agent of its control role saw its address open: the cell's
 // verdict is its stored worst verdict, raised to inconclusive when one of its needs is not in
-// open_seen. Both are kept up to date per report, so a read never parses a report.
+// open_seen. Both are kept up to date per report, so a read never parses a report. A result naming a
+// responder role is left out of its cell's stored counts and judged at read time from confirm_needs,
+// receipts and responders, with the rules of judgeConfirmation (core/confirmation.ts).
 import type { ProbeResult, RunReport, Summary, Verdict } from '../core/result.js';
 import type { MatrixAgent, MatrixCell, MatrixResult, MatrixSummary } from '../core/matrix.js';
 import { groupByRow } from '../core/rows.js';
+import { CLOCK_SKEW_MS, CONFIRM_WINDOW_MS, judgeConfirmation, nonceOf } from '../core/confirmation.js';
+import type { HeldReceipt, ResponderHeartbeat } from '../core/confirmation.js';
+import { judge } from '../core/verdict.js';
 
 /** Verdicts from best to worst, by rank. */
 export const VERDICT_BY_RANK: readonly Verdict[] = ['pass', 'inconclusive', 'fail', 'error'];
@@ -75,6 +83,47 @@ export const CELL_SCHEMA = `
     PRIMARY KEY (agent, row_name)
   );`;
 
+/** SQL of the receipt tables (schema version 3), the same text for SQLite and PostgreSQL. */
+export const RECEIPT_SCHEMA = `
+  CREATE TABLE confirm_needs (
+    agent TEXT NOT NULL,
+    row_name TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    nonce TEXT NOT NULL,
+    role TEXT NOT NULL,
+    started_ms BIGINT NOT NULL,
+    open_rank INTEGER NOT NULL,
+    shut_rank INTEGER NOT NULL,
+    PRIMARY KEY (agent, row_name, pos)
+  );
+  CREATE TABLE receipts (
+    nonce TEXT PRIMARY KEY,
+    responder TEXT NOT NULL,
+    role TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_port INTEGER NOT NULL,
+    port INTEGER NOT NULL,
+    protocol TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    received_ms BIGINT NOT NULL,
+    copies INTEGER NOT NULL,
+    stored_ms BIGINT NOT NULL
+  );
+  CREATE INDEX receipts_stored ON receipts (stored_ms);
+  CREATE TABLE responders (
+    agent TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    last_report_at TEXT NOT NULL,
+    last_ms BIGINT NOT NULL,
+    interval_s INTEGER NOT NULL,
+    posts BIGINT NOT NULL
+  );
+  CREATE INDEX responders_role ON responders (role, last_ms);`;
+
+/** The cells are filled again from each agent's latest report on the way to this version (confirm_needs). */
+export const RECEIPT_REFILL =
+  'DELETE FROM agents; DELETE FROM cells; DELETE FROM control_needs; DELETE FROM open_seen;';
+
 /** An agents row. */
 export interface AgentRow {
   agent: string;
@@ -116,6 +165,18 @@ export interface NeedRow {
   results: number;
 }
 
+/** A confirm_needs row: a result's nonce, its responder role, and its verdict ranks if delivered or not. */
+export interface ConfirmNeedRow {
+  agent: string;
+  row_name: string;
+  pos: number;
+  nonce: string;
+  role: string;
+  started_ms: number;
+  open_rank: number;
+  shut_rank: number;
+}
+
 /** An open_seen row. */
 export interface SeenRow {
   role: string;
@@ -129,6 +190,7 @@ export interface AgentState {
   cells: CellRow[];
   needs: NeedRow[];
   seen: SeenRow[];
+  confirms: ConfirmNeedRow[];
 }
 
 /** Whether a result's verdict depends on its control role having seen the address open. */
@@ -171,12 +233,19 @@ export function agentStateOf(
   };
   const cells: CellRow[] = [];
   const needs = new Map<string, NeedRow>();
+  const confirms: ConfirmNeedRow[] = [];
   let pos = 0;
   for (const [row, results] of groupByRow(report.results)) {
     const counts: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
     let rank = 0;
     let needing = 0;
     for (const result of results) {
+      const confirm = confirmNeedOf(result);
+      if (confirm) {
+        // Judged at read time: kept out of the stored counts and rank.
+        confirms.push({ agent: report.agent, row_name: row, pos: confirms.length, ...confirm });
+        continue;
+      }
       let verdict = result.verdict;
       if (needsControl(result)) {
         if (result.target.address === null) {
@@ -221,7 +290,22 @@ export function agentStateOf(
       seen.set(`${role}\n${result.target.address}`, { role, address: result.target.address, agent: report.agent });
     }
   }
-  return { agent, cells, needs: [...needs.values()], seen: [...seen.values()] };
+  return { agent, cells, needs: [...needs.values()], seen: [...seen.values()], confirms };
+}
+
+/** What a result naming a responder role needs judged, as judgeConfirmation would; undefined when nothing. */
+function confirmNeedOf(result: ProbeResult): Omit<ConfirmNeedRow, 'agent' | 'row_name' | 'pos'> | undefined {
+  const nonce = nonceOf(result);
+  const started = Date.parse(result.started_at);
+  if (!result.confirm || nonce === undefined || !['open', 'filtered'].includes(result.state)) return undefined;
+  if (!Number.isFinite(started)) return undefined;
+  return {
+    nonce,
+    role: result.confirm,
+    started_ms: started,
+    open_rank: RANK[judge(result.expect, 'open', result.check)],
+    shut_rank: RANK[judge(result.expect, 'filtered')],
+  };
 }
 
 /** Runs a read-only query with `?` placeholders on the store's database. */
@@ -265,15 +349,36 @@ const VANISHED_LISTED = 1000;
 /** Agents named per control result. */
 const SEEN_BY_NAMES = 3;
 
+/**
+ * Each confirm need's judged rank (`jr`) with `?` = now (ms): delivered when a receipt of its nonce from its
+ * role came within the window; not delivered when a fresh responder of its role reported after the window.
+ */
+const CONFIRM_SQL = `(SELECT n.agent, n.row_name, MAX(n.jr) AS crank,
+      SUM(CASE WHEN n.jr = 0 THEN 1 ELSE 0 END) AS cpass, SUM(CASE WHEN n.jr = 1 THEN 1 ELSE 0 END) AS cinc,
+      SUM(CASE WHEN n.jr = 2 THEN 1 ELSE 0 END) AS cfail, SUM(CASE WHEN n.jr = 3 THEN 1 ELSE 0 END) AS cerr
+    FROM (SELECT q.agent, q.row_name, CASE
+            WHEN EXISTS (SELECT 1 FROM receipts r WHERE r.nonce = q.nonce AND r.role = q.role
+                           AND r.received_ms >= q.started_ms - ${CLOCK_SKEW_MS}
+                           AND r.received_ms <= q.started_ms + ${CONFIRM_WINDOW_MS}) THEN q.open_rank
+            WHEN EXISTS (SELECT 1 FROM responders p WHERE p.role = q.role
+                           AND p.last_ms >= q.started_ms + ${CONFIRM_WINDOW_MS}
+                           AND ? - p.last_ms <= 2000 * p.interval_s) THEN q.shut_rank
+            ELSE 1 END AS jr
+          FROM confirm_needs q) n
+    GROUP BY n.agent, n.row_name)`;
+
 const VERDICT_SQL = `CASE x.vrank WHEN 0 THEN 'pass' WHEN 1 THEN 'inconclusive' WHEN 2 THEN 'fail' ELSE 'error' END`;
 
 /**
  * The judged cells as a subquery `x`: every column of cells, `unmet` (results whose control is not
- * seen), `vrank` (the judged verdict's rank), `stale_at` and the baseline verdict.
+ * seen), the confirm results' judged counts (`cpass` ...), `vrank` (the judged verdict's rank),
+ * `stale_at` and the baseline verdict. Its parameters: those of `where`, then now (ms).
  */
 function judgedCells(where: string): string {
-  return `(SELECT j.*, CASE WHEN j.unmet > 0 AND j.rank < 1 THEN 1 ELSE j.rank END AS vrank,
-            a.stale_at, b.verdict AS baseline
+  const controlled = 'CASE WHEN j.unmet > 0 AND j.rank < 1 THEN 1 ELSE j.rank END';
+  return `(SELECT j.*, CASE WHEN COALESCE(k.crank, 0) > ${controlled} THEN k.crank ELSE ${controlled} END AS vrank,
+            COALESCE(k.cpass, 0) AS cpass, COALESCE(k.cinc, 0) AS cinc, COALESCE(k.cfail, 0) AS cfail,
+            COALESCE(k.cerr, 0) AS cerr, a.stale_at, b.verdict AS baseline
           FROM (SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
                     SELECT SUM(n.results) FROM control_needs n
                     WHERE n.agent = c.agent AND n.row_name = c.row_name
@@ -281,6 +386,7 @@ function judgedCells(where: string): string {
                   END AS unmet
                 FROM cells c ${where}) j
           JOIN agents a ON a.agent = j.agent
+          LEFT JOIN ${CONFIRM_SQL} k ON k.agent = j.agent AND k.row_name = j.row_name
           LEFT JOIN baseline_cells b ON b.agent = j.agent AND b.row_name = j.row_name) x`;
 }
 
@@ -297,7 +403,17 @@ export async function matrixVersion(read: ReadQuery, now: Date): Promise<string>
     [now.getTime()],
   );
   const [baseline] = await read<{ accepted_at: string }>('SELECT accepted_at FROM baseline WHERE singleton = 1', []);
-  return `${state?.agents ?? 0}.${state?.seqs ?? 0}.${state?.stale ?? 0}.${baseline?.accepted_at ?? '-'}`;
+  // Every receipt post counts as one of its responder's posts; a responder's freshness changes with time.
+  const [receipts] = await read<{ posts: string | number | null; fresh: number }>(
+    `SELECT CAST(SUM(posts) AS TEXT) AS posts,
+            CAST(SUM(CASE WHEN ? - last_ms <= 2000 * interval_s THEN 1 ELSE 0 END) AS INTEGER) AS fresh
+     FROM responders`,
+    [now.getTime()],
+  );
+  return (
+    `${state?.agents ?? 0}.${state?.seqs ?? 0}.${state?.stale ?? 0}.${baseline?.accepted_at ?? '-'}` +
+    `.${receipts?.posts ?? 0}.${receipts?.fresh ?? 0}`
+  );
 }
 
 /** The parts of a matrix that do not depend on the filter: rows in order, site, summary, vanished cells. */
@@ -315,13 +431,11 @@ export interface MatrixWhole {
 export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<MatrixWhole> {
   const [baseline] = await read<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline', []);
   const hasBaseline = (baseline?.n ?? 0) > 0 ? 1 : 0;
-  const byVerdict = hasBaseline
-    ? await read<{ vrank: number; cells: number; drift: number }>(
-        `SELECT x.vrank AS vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
-         FROM ${judgedCells('')} GROUP BY x.vrank`,
-        [hasBaseline],
-      )
-    : await countByVerdict(read);
+  const byVerdict = await read<{ vrank: number; cells: number; drift: number }>(
+    `SELECT x.vrank AS vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
+     FROM ${judgedCells('')} GROUP BY x.vrank`,
+    [hasBaseline, now.getTime()],
+  );
   const [agents] = await read<{ agents: number; stale: number }>(
     `SELECT CAST(COUNT(*) AS INTEGER) AS agents,
             CAST(COALESCE(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END), 0) AS INTEGER) AS stale
@@ -392,31 +506,6 @@ async function rowsInOrder(read: ReadQuery): Promise<Array<{ row_name: string }>
   );
 }
 
-/**
- * Cells per judged verdict without a baseline: the stored ranks from an index, then the passing
- * cells with a negative probe whose control nobody saw, which are inconclusive instead.
- */
-async function countByVerdict(read: ReadQuery): Promise<Array<{ vrank: number; cells: number; drift: number }>> {
-  const stored = await read<{ vrank: number; cells: number }>(
-    'SELECT rank AS vrank, CAST(COUNT(*) AS INTEGER) AS cells FROM cells GROUP BY rank',
-    [],
-  );
-  const [moved] = await read<{ n: number }>(
-    `SELECT CAST(COUNT(*) AS INTEGER) AS n FROM cells c
-     WHERE c.rank = 0 AND c.needs > 0 AND EXISTS (
-       SELECT 1 FROM control_needs n WHERE n.agent = c.agent AND n.row_name = c.row_name
-         AND NOT EXISTS (SELECT 1 FROM open_seen o WHERE o.role = n.control AND o.address = n.address))`,
-    [],
-  );
-  const byRank = new Map(stored.map((group) => [group.vrank, group.cells]));
-  const shift = moved?.n ?? 0;
-  if (shift > 0) {
-    byRank.set(0, (byRank.get(0) ?? 0) - shift);
-    byRank.set(1, (byRank.get(1) ?? 0) + shift);
-  }
-  return [...byRank].map(([vrank, cells]) => ({ vrank, cells, drift: 0 }));
-}
-
 interface PageRow {
   agent: string;
   row_name: string;
@@ -424,6 +513,10 @@ interface PageRow {
   report_id: string;
   vrank: number;
   unmet: number;
+  cpass: number;
+  cinc: number;
+  cfail: number;
+  cerr: number;
   results: number;
   pass: number;
   fail: number;
@@ -469,7 +562,7 @@ export async function readCellPage(
     outerParameters.push(hasBaseline ? 1 : 0, filter.drift ? 1 : 0);
   }
   const where = inner.length > 0 ? `WHERE ${inner.join(' AND ')}` : '';
-  const columns = `x.agent, x.row_name, x.role, x.report_id, x.vrank, x.unmet, x.results,
+  const columns = `x.agent, x.row_name, x.role, x.report_id, x.vrank, x.unmet, x.cpass, x.cinc, x.cfail, x.cerr, x.results,
             x.pass, x.fail, x.inconclusive, x.error, x.baseline, ${STALE_SQL} AS stale, ${DRIFT_SQL} AS drift`;
   const order = '(x.role IS NULL), x.role, x.agent, x.row_pos';
   let rows: PageRow[];
@@ -480,7 +573,7 @@ export async function readCellPage(
       `SELECT ${columns}
        FROM ${judgedCells(`${where} ORDER BY (c.role IS NULL), c.role, c.agent, c.row_pos LIMIT ? OFFSET ?`)}
        ORDER BY ${order}`,
-      [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, filter.limit, filter.offset],
+      [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, filter.limit, filter.offset, now.getTime()],
     );
     const [count] = await read<{ n: number }>(
       `SELECT CAST(COUNT(*) AS INTEGER) AS n FROM cells c ${where}`,
@@ -493,7 +586,15 @@ export async function readCellPage(
       `SELECT ${columns}, CAST(COUNT(*) OVER () AS INTEGER) AS total
        FROM ${judgedCells(where)} WHERE ${outer.join(' AND ')}
        ORDER BY ${order} LIMIT ? OFFSET ?`,
-      [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, ...outerParameters, filter.limit, filter.offset],
+      [
+        now.getTime(),
+        hasBaseline ? 1 : 0,
+        ...innerParameters,
+        now.getTime(),
+        ...outerParameters,
+        filter.limit,
+        filter.offset,
+      ],
     );
     total = rows[0]?.total ?? 0;
   }
@@ -509,10 +610,10 @@ export async function readCellPage(
       ...(row.baseline !== null ? { baseline: row.baseline } : {}),
       report_id: row.report_id,
       counts: {
-        pass: row.pass - unmet,
-        fail: row.fail,
-        inconclusive: row.inconclusive + unmet,
-        error: row.error,
+        pass: row.pass - unmet + Number(row.cpass),
+        fail: row.fail + Number(row.cfail),
+        inconclusive: row.inconclusive + unmet + Number(row.cinc),
+        error: row.error + Number(row.cerr),
       },
     };
   });
@@ -575,7 +676,41 @@ export async function readAllAgents(read: ReadQuery, now: Date, limit = 1_000_00
 export async function readCellResults(
   read: ReadQuery,
   cells: ReadonlyArray<{ agent: string; row: string }>,
+  now: Date,
 ): Promise<Array<MatrixResult[] | null>> {
+  const respondersCache = new Map<string, ResponderHeartbeat[]>();
+  const respondersOf = async (role: string): Promise<ResponderHeartbeat[]> => {
+    let responders = respondersCache.get(role);
+    if (!responders) {
+      // The freshest few are enough to judge and to name (judgeConfirmation looks for one covering the window).
+      const rows = await read<{ agent: string; role: string; last_report_at: string; interval_s: number }>(
+        `SELECT agent, role, last_report_at, interval_s FROM responders WHERE role = ?
+         ORDER BY CASE WHEN ? - last_ms <= 2000 * interval_s THEN 0 ELSE 1 END, last_ms DESC LIMIT ?`,
+        [role, now.getTime(), SEEN_BY_NAMES],
+      );
+      responders = rows.map((row) => ({ ...row, interval_s: Number(row.interval_s) }));
+      respondersCache.set(role, responders);
+    }
+    return responders;
+  };
+  const confirmed = async (result: ProbeResult): Promise<MatrixResult> => {
+    const nonce = nonceOf(result);
+    const [receipt] = nonce
+      ? await read<HeldReceipt>(
+          `SELECT nonce, protocol, source, source_port, port, received_at, copies, responder, role
+           FROM receipts WHERE nonce = ?`,
+          [nonce],
+        )
+      : [];
+    const held = receipt && {
+      ...receipt,
+      source_port: Number(receipt.source_port),
+      port: Number(receipt.port),
+      copies: Number(receipt.copies),
+    };
+    const joined = judgeConfirmation(result, held, result.confirm ? await respondersOf(result.confirm) : [], now);
+    return joined.verdict === result.verdict ? joined : { ...joined, reported_verdict: result.verdict };
+  };
   const seenCache = new Map<string, { names: string[]; count: number }>();
   const seenBy = async (role: string, address: string): Promise<{ names: string[]; count: number }> => {
     const key = `${role}\n${address}`;
@@ -603,6 +738,10 @@ export async function readCellResults(
     }
     const judged: MatrixResult[] = [];
     for (const result of JSON.parse(cell.json) as ProbeResult[]) {
+      if (result.confirm) {
+        judged.push(await confirmed(result));
+        continue;
+      }
       if (result.expect !== 'blocked' || !result.control) {
         judged.push(result);
         continue;
@@ -624,6 +763,7 @@ export async function readCellResults(
 /** Judged cells counted per site, role, row and verdict, with how many drifted (for /metrics). */
 export async function readCellCounts(
   read: ReadQuery,
+  now: Date,
 ): Promise<
   Array<{ site: string | null; role: string | null; row: string; verdict: Verdict; cells: number; drift: number }>
 > {
@@ -638,7 +778,7 @@ export async function readCellCounts(
   }>(
     `SELECT x.site, x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
      FROM ${judgedCells('')} GROUP BY x.site, x.role, x.row_name, x.vrank`,
-    [(baseline?.n ?? 0) > 0 ? 1 : 0],
+    [(baseline?.n ?? 0) > 0 ? 1 : 0, now.getTime()],
   );
   return rows.map((row) => ({
     site: row.site,
@@ -667,12 +807,13 @@ export async function readAgentCounts(
 export async function readAgentCells(
   read: ReadQuery,
   limit: number,
+  now: Date,
 ): Promise<Array<{ agent: string; role: string | null; row: string; verdict: Verdict }>> {
   const rows = await read<{ agent: string; role: string | null; row_name: string; vrank: number }>(
     `SELECT x.agent, x.role, x.row_name, x.vrank FROM ${judgedCells(
       `WHERE c.agent IN (SELECT agent FROM agents ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent LIMIT ?)`,
     )}`,
-    [limit],
+    [limit, now.getTime()],
   );
   return rows.map((row) => ({
     agent: row.agent,
@@ -699,7 +840,7 @@ export async function readRoleRowCounts(
     `SELECT x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells,
             CAST(SUM(${STALE_SQL}) AS INTEGER) AS stale, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
      FROM ${judgedCells('')} GROUP BY x.role, x.row_name, x.vrank`,
-    [now.getTime(), hasBaseline ? 1 : 0],
+    [now.getTime(), hasBaseline ? 1 : 0, now.getTime()],
   );
   return rows.map((row) => ({
     role: row.role,
@@ -725,10 +866,11 @@ export async function readStaleAgents(read: ReadQuery, now: Date, limit: number)
 /** Every cell's judged verdict, to accept as the baseline. */
 export async function readCellVerdicts(
   read: ReadQuery,
+  now: Date,
 ): Promise<Array<{ agent: string; row: string; verdict: Verdict }>> {
   const rows = await read<{ agent: string; row_name: string; vrank: number }>(
     `SELECT x.agent, x.row_name, x.vrank FROM ${judgedCells('')}`,
-    [],
+    [now.getTime()],
   );
   return rows.map((row) => ({ agent: row.agent, row: row.row_name, verdict: VERDICT_BY_RANK[row.vrank] ?? 'error' }));
 }

@@ -103,7 +103,7 @@ export class CoordinatorMetrics {
 
   /** The exposition text, with the gauges set from the cell tables (cells gone since the last scrape drop out). */
   async render(read: ReadQuery, now: Date): Promise<string> {
-    const [cellCounts, agentCounts] = await Promise.all([readCellCounts(read), readAgentCounts(read, now)]);
+    const [cellCounts, agentCounts] = await Promise.all([readCellCounts(read, now), readAgentCounts(read, now)]);
     for (const gauge of [this.cells, this.drifted, this.agents, this.staleAgents]) gauge.reset();
     let drift = 0;
     for (const group of cellCounts) {
@@ -137,7 +137,7 @@ export class CoordinatorMetrics {
       this.lastReportAge!.set(labels, Math.max(0, (now.getTime() - Date.parse(agent.last_report_at)) / 1000));
       this.stale!.set(labels, agent.stale ? 1 : 0);
     }
-    for (const cell of await readAgentCells(read, this.perAgent)) {
+    for (const cell of await readAgentCells(read, this.perAgent, now)) {
       this.verdict!.set(
         { agent: labelValue(cell.agent), role: labelValue(cell.role), row: labelValue(cell.row) },
         VERDICT_CODE[cell.verdict],

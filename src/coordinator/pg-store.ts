@@ -1,11 +1,19 @@
 import postgres from 'postgres';
 import type { RunReport } from '../core/result.js';
-import { agentStateOf, CELL_SCHEMA, DEFAULT_STALE_AFTER_MS, type AgentState } from './cells.js';
+import {
+  agentStateOf,
+  CELL_SCHEMA,
+  DEFAULT_STALE_AFTER_MS,
+  RECEIPT_REFILL,
+  RECEIPT_SCHEMA,
+  type AgentState,
+} from './cells.js';
 import { UsageError } from '../core/usage-error.js';
 import {
   StoreUnavailableError,
   type AcceptedBaseline,
   type AddReportOutcome,
+  type ReceiptPost,
   type Store,
   type StoredReport,
   type TokenRecord,
@@ -45,9 +53,11 @@ const MIGRATIONS: readonly string[] = [
      accepted_by TEXT
    );`,
   CELL_SCHEMA,
+  `${RECEIPT_SCHEMA}
+   ${RECEIPT_REFILL}`,
 ];
-/** The version from which the cell tables exist: migrating to it fills them from each agent's latest report. */
-const CELLS_VERSION = 2;
+/** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
+const CELLS_VERSION = 3;
 
 /** The advisory lock key that serializes migrations between coordinators starting at once ("reachgat"). */
 const MIGRATION_LOCK = 0x7265616368676174n;
@@ -274,6 +284,53 @@ export class PgStore implements Store {
     }
   }
 
+  addReceipts(post: ReceiptPost): Promise<number> {
+    const at = post.at.getTime();
+    const receipts = post.receipts;
+    const col = <K extends keyof ReceiptPost['receipts'][number]>(key: K) => receipts.map((receipt) => receipt[key]);
+    return this.run('storing receipts', (sql) =>
+      sql.begin(async (tx) => {
+        await tx`
+          INSERT INTO responders (agent, role, last_report_at, last_ms, interval_s, posts)
+          VALUES (${post.agent}, ${post.role}, ${post.at.toISOString()}, ${at}, ${post.interval_s}, 1)
+          ON CONFLICT (agent) DO UPDATE SET role = excluded.role, last_report_at = excluded.last_report_at,
+            last_ms = excluded.last_ms, interval_s = excluded.interval_s, posts = responders.posts + 1`;
+        if (receipts.length === 0) return 0;
+        const { count } = await tx`
+          INSERT INTO receipts (nonce, responder, role, source, source_port, port, protocol, received_at, received_ms, copies, stored_ms)
+          SELECT u.nonce, ${post.agent}, ${post.role}, u.source, u.source_port, u.port, u.protocol, u.received_at,
+                 u.received_ms, u.copies, ${at}
+          FROM unnest(${col('nonce')}::text[], ${col('source')}::text[], ${col('source_port')}::int[],
+            ${col('port')}::int[], ${col('protocol') as string[]}::text[], ${col('received_at')}::text[],
+            ${receipts.map((receipt) => Date.parse(receipt.received_at))}::bigint[], ${col('copies')}::int[])
+            AS u (nonce, source, source_port, port, protocol, received_at, received_ms, copies)
+          ORDER BY u.nonce
+          ON CONFLICT (nonce) DO NOTHING`;
+        return count;
+      }),
+    ) as Promise<number>;
+  }
+
+  async pruneReceipts(cutoff: Date): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const { count } = await this.run(
+        'deleting old receipts',
+        (sql) => sql`
+        DELETE FROM receipts WHERE nonce IN (
+          SELECT nonce FROM receipts WHERE stored_ms < ${cutoff.getTime()} ORDER BY stored_ms LIMIT ${PRUNE_BATCH})`,
+      );
+      deleted += count;
+      if (count < PRUNE_BATCH || this.closed) break;
+    }
+    if (!this.closed)
+      await this.run(
+        'deleting old responders',
+        (sql) => sql`DELETE FROM responders WHERE last_ms < ${cutoff.getTime()}`,
+      );
+    return deleted;
+  }
+
   async addToken(token: TokenWithHash): Promise<void> {
     await this.run(
       'storing a token',
@@ -427,6 +484,7 @@ async function replaceStates(tx: postgres.TransactionSql, states: AgentState[]):
   await tx`DELETE FROM cells WHERE agent = ANY(${list}::text[])`;
   await tx`DELETE FROM control_needs WHERE agent = ANY(${list}::text[])`;
   await tx`DELETE FROM open_seen WHERE agent = ANY(${list}::text[])`;
+  await tx`DELETE FROM confirm_needs WHERE agent = ANY(${list}::text[])`;
   const cells = fresh.flatMap((state) => state.cells);
   const col = <K extends keyof (typeof cells)[number]>(key: K) => cells.map((cell) => cell[key]);
   await tx`
@@ -443,6 +501,15 @@ async function replaceStates(tx: postgres.TransactionSql, states: AgentState[]):
       SELECT * FROM unnest(${needs.map((need) => need.agent)}::text[], ${needs.map((need) => need.row_name)}::text[],
         ${needs.map((need) => need.control)}::text[], ${needs.map((need) => need.address)}::text[],
         ${needs.map((need) => need.results)}::int[])`;
+  }
+  const confirms = fresh.flatMap((state) => state.confirms);
+  if (confirms.length > 0) {
+    const pick = <K extends keyof (typeof confirms)[number]>(key: K) => confirms.map((row) => row[key]);
+    await tx`
+      INSERT INTO confirm_needs (agent, row_name, pos, nonce, role, started_ms, open_rank, shut_rank)
+      SELECT * FROM unnest(${pick('agent')}::text[], ${pick('row_name')}::text[], ${pick('pos')}::int[],
+        ${pick('nonce')}::text[], ${pick('role')}::text[], ${pick('started_ms')}::bigint[],
+        ${pick('open_rank')}::int[], ${pick('shut_rank')}::int[])`;
   }
   const seen = fresh.flatMap((state) => state.seen);
   if (seen.length > 0) {

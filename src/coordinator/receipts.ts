@@ -1,75 +1,48 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { LatestReport } from '../core/matrix.js';
 import { isNonce, type Receipt } from '../core/receipt.js';
-import { judgeConfirmation, nonceOf, type HeldReceipt, type ResponderHeartbeat } from '../core/confirmation.js';
 import { ApiError } from './api-error.js';
+import type { Store } from './store.js';
+
+// Far-side receipts: a responder agent posts the nonces it saw with its own token. The store keeps them
+// (the first receipt of a nonce; a replay is ignored) and the responder's heartbeat, so that every
+// coordinator on the store judges the rows naming `confirm: ROLE` alike (cells.ts, confirm_needs).
 
 /** Receipts one post may carry at most. */
 const RECEIPTS_PER_POST = 1000;
-/** Receipts held at most (the oldest go first): far more than a site's one-way rows make in an hour. */
-const CAPACITY = 200_000;
 /** A responder's interval when its post names none. */
 const DEFAULT_INTERVAL_S = 30;
 
-/**
- * What responders reported: receipts by nonce (the first report of a nonce is kept; a later one, a replay,
- * is ignored) and each responder's heartbeat. Held in this coordinator's memory: a restart forgets them,
- * and several coordinators behind a load balancer do not share them.
- */
-export class ReceiptLedger {
-  readonly #receipts = new Map<string, HeldReceipt>();
-  readonly #responders = new Map<string, ResponderHeartbeat>();
-
-  /** Record a responder's post: its heartbeat, and the receipts not held yet; returns how many were new. */
-  record(
-    responder: { agent: string; role: string },
-    receipts: readonly Receipt[],
-    intervalS: number,
-    at: Date,
-  ): number {
-    this.#responders.set(responder.agent, { ...responder, last_report_at: at.toISOString(), interval_s: intervalS });
-    let added = 0;
-    for (const receipt of receipts) {
-      if (this.#receipts.has(receipt.nonce)) continue;
-      this.#receipts.set(receipt.nonce, { ...receipt, responder: responder.agent, role: responder.role });
-      added += 1;
-      if (this.#receipts.size > CAPACITY) this.#receipts.delete(this.#receipts.keys().next().value as string);
-    }
-    return added;
-  }
-
-  /** Every agent's latest report with its results that name a responder role joined to the receipts. */
-  join(latest: readonly LatestReport[], now: Date): LatestReport[] {
-    const responders = [...this.#responders.values()];
-    return latest.map((entry) => {
-      if (!entry.report.results.some((result) => result.confirm)) return entry;
-      const results = entry.report.results.map((result) => {
-        if (!result.confirm) return result;
-        const nonce = nonceOf(result);
-        const joined = judgeConfirmation(result, nonce ? this.#receipts.get(nonce) : undefined, responders, now);
-        return joined.verdict === result.verdict ? joined : { ...joined, reported_verdict: result.verdict };
-      });
-      return { ...entry, report: { ...entry.report, results } };
-    });
-  }
-}
-
 /** Add `POST /api/v1/receipts`: a responder agent reports, with its own token, the nonces it saw. */
-export function registerReceiptRoutes(app: FastifyInstance, ledger: ReceiptLedger, now: () => Date): void {
+export function registerReceiptRoutes(app: FastifyInstance, store: Store, now: () => Date): void {
   app.post('/api/v1/receipts', { config: { access: 'agent' } }, async (request, reply) => {
     const token = request.token!;
-    const body = request.body as { receipts?: unknown; interval_s?: unknown } | undefined;
+    const body = request.body as { id?: unknown; receipts?: unknown; interval_s?: unknown } | undefined;
     if (body === null || typeof body !== 'object' || !Array.isArray(body.receipts))
       throw new ApiError('bad_request', 'post {"receipts": [...], "interval_s": N} as application/json');
     if (body.receipts.length > RECEIPTS_PER_POST)
       throw new ApiError('bad_request', `at most ${RECEIPTS_PER_POST} receipts a post; got ${body.receipts.length}`);
+    const id = body.id;
+    if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > 200))
+      throw new ApiError(
+        'bad_request',
+        "`id` (the post's, echoed in the acknowledgement) must be a string of 1 to 200 characters",
+      );
     const interval = body.interval_s ?? DEFAULT_INTERVAL_S;
     if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 1 || interval > 86_400)
       throw new ApiError('bad_request', '`interval_s` must be a whole number of seconds from 1 to 86400');
     const receipts = body.receipts.map((receipt, index) => checkReceipt(receipt, index));
-    const added = ledger.record({ agent: token.agent!, role: token.role! }, receipts, interval, now());
-    return reply.code(200).send({ accepted: added, ignored: receipts.length - added });
+    // A nonce twice in one post: its first receipt is the one kept.
+    const first = [...new Map(receipts.reverse().map((receipt) => [receipt.nonce, receipt])).values()];
+    const added = await store.addReceipts({
+      agent: token.agent!,
+      role: token.role!,
+      at: now(),
+      interval_s: interval,
+      receipts: first,
+    });
+    const ack = { accepted: added, ignored: receipts.length - added };
+    return reply.code(200).send(id === undefined ? ack : { id, stored: true, ...ack });
   });
 }
 

@@ -112,13 +112,17 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
   };
 }
 
-/** Delete old reports now and every hour after. */
+/** Delete old reports and receipts now and every hour after. */
 function keepPruning(store: Store, retentionDays: number, logger: Logger): NodeJS.Timeout {
   const prune = (): void => {
     const cutoff = new Date(Date.now() - retentionDays * 24 * HOUR_MS);
-    store.pruneReports(cutoff).then(
-      (deleted) => {
-        if (deleted > 0) logger.info({ deleted, before: cutoff.toISOString() }, 'retention deleted old reports');
+    Promise.all([store.pruneReports(cutoff), store.pruneReceipts(cutoff)]).then(
+      ([deleted, receipts]) => {
+        if (deleted > 0 || receipts > 0)
+          logger.info(
+            { deleted, receipts, before: cutoff.toISOString() },
+            'retention deleted old reports and receipts',
+          );
       },
       (error: unknown) => {
         logger.error({ err: error }, 'retention failed; it runs again in an hour');

@@ -52,7 +52,7 @@ import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
 import { isStoreUnavailable, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
-import { ReceiptLedger, registerReceiptRoutes } from './receipts.js';
+import { registerReceiptRoutes } from './receipts.js';
 
 /** Largest accepted request body: a RunReport of 40 results is about 16 KiB. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -249,8 +249,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     void reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${pathOf(request)}` });
   });
 
-  const receipts = new ReceiptLedger();
-  registerReceiptRoutes(app, receipts, now);
+  registerReceiptRoutes(app, store, now);
 
   // The whole-matrix parts (rows in order, summary, vanished cells) for the latest version read.
   let wholeCache: { version: string; value: Promise<MatrixWhole> } | null = null;
@@ -282,7 +281,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const parts = await matrixWhole(version, at);
     const { cells, total } = await readCellPage(read, filter, at, parts.hasBaseline);
     if (withResults) {
-      const results = await readCellResults(read, cells);
+      const results = await readCellResults(read, cells, at);
       cells.forEach((cell, index) => (cell.results = results[index] ?? []));
     }
     const agents = await readAgents(read, [...new Set(cells.map((cell) => cell.agent))], at);
@@ -318,7 +317,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const data = page!;
     if (!drill && data.page.total > PAGE_CELLS_WHOLE)
       return options.page.overview(await overview(data), { refreshSeconds });
-    const results = await readCellResults(read, data.cells);
+    const results = await readCellResults(read, data.cells, new Date(data.generated_at));
     const cells: MatrixCell[] = data.cells.map((cell, index) => ({ ...cell, results: results[index] ?? [] }));
     // A drill-down shows only its own rows and its count of cells.
     const rows = drill ? data.rows.filter((row) => cells.some((cell) => cell.row === row)) : data.rows;
@@ -465,7 +464,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       const at = now();
       const parts = await matrixWhole(await matrixVersion(read, at), at);
       const { cells } = await readCellPage(read, { agent, row, offset: 0, limit: 1 }, at, parts.hasBaseline);
-      const [results] = await readCellResults(read, [{ agent, row }]);
+      const [results] = await readCellResults(read, [{ agent, row }], at);
       if (cells.length === 0 || !results)
         throw new ApiError('not_found', `no cell for agent ${JSON.stringify(agent)} and row ${JSON.stringify(row)}`);
       return { generated_at: at.toISOString(), ...cells[0], results };
@@ -497,7 +496,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   );
 
   app.post('/api/v1/baseline', { config: { access: 'viewer' } }, async (request) => {
-    const verdicts = await readCellVerdicts(read);
+    const verdicts = await readCellVerdicts(read, now());
     const baseline: Baseline = {};
     for (const cell of verdicts) baseline[`${cell.agent}|${cell.row}`] = cell.verdict;
     const acceptedAt = now().toISOString();

@@ -2,8 +2,23 @@ import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
-import { agentStateOf, CELL_SCHEMA, DEFAULT_STALE_AFTER_MS, type AgentState } from './cells.js';
-import type { AcceptedBaseline, AddReportOutcome, Store, StoredReport, TokenRecord, TokenWithHash } from './store.js';
+import {
+  agentStateOf,
+  CELL_SCHEMA,
+  DEFAULT_STALE_AFTER_MS,
+  RECEIPT_REFILL,
+  RECEIPT_SCHEMA,
+  type AgentState,
+} from './cells.js';
+import type {
+  AcceptedBaseline,
+  AddReportOutcome,
+  ReceiptPost,
+  Store,
+  StoredReport,
+  TokenRecord,
+  TokenWithHash,
+} from './store.js';
 
 /**
  * Schema migrations: entry N takes a database to version N + 1. Append only; each runs once, in one
@@ -40,9 +55,11 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
    INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
    ${CELL_SCHEMA}`,
+  `${RECEIPT_SCHEMA}
+   ${RECEIPT_REFILL}`,
 ];
-/** The version from which the cell tables exist: migrating to it fills them from each agent's latest report. */
-const CELLS_VERSION = 2;
+/** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
+const CELLS_VERSION = 3;
 
 /** Reports committed in one transaction at most; more wait for the next one. */
 const MAX_BATCH = 256;
@@ -85,6 +102,9 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements;
   private readonly insertBatch: (batch: PendingReport[]) => AddReportOutcome[];
+  private readonly insertReceipts: (post: ReceiptPost) => number;
+  private readonly pruneReceiptBatch: Database.Statement<[number, number]>;
+  private readonly pruneResponders: Database.Statement<[number]>;
   private baselineCache: AcceptedBaseline | null | undefined;
   private queue: PendingReport[] = [];
   private flushScheduled = false;
@@ -125,6 +145,30 @@ export class SqliteStore implements Store {
          ON CONFLICT (singleton) DO UPDATE SET json = excluded.json, accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by`,
       ),
     };
+    const upsertResponder = db.prepare<[string, string, string, number, number]>(
+      `INSERT INTO responders (agent, role, last_report_at, last_ms, interval_s, posts) VALUES (?, ?, ?, ?, ?, 1)
+       ON CONFLICT (agent) DO UPDATE SET role = excluded.role, last_report_at = excluded.last_report_at,
+         last_ms = excluded.last_ms, interval_s = excluded.interval_s, posts = responders.posts + 1`,
+    );
+    const insertReceipt = db.prepare(
+      `INSERT INTO receipts (nonce, responder, role, source, source_port, port, protocol, received_at, received_ms, copies, stored_ms)
+       VALUES (@nonce, @responder, @role, @source, @source_port, @port, @protocol, @received_at, @received_ms, @copies, @stored_ms)
+       ON CONFLICT (nonce) DO NOTHING`,
+    );
+    this.insertReceipts = db.transaction((post: ReceiptPost) => {
+      const at = post.at.getTime();
+      upsertResponder.run(post.agent, post.role, post.at.toISOString(), at, post.interval_s);
+      let added = 0;
+      for (const receipt of post.receipts) {
+        const row = { ...receipt, responder: post.agent, role: post.role, stored_ms: at };
+        added += insertReceipt.run({ ...row, received_ms: Date.parse(receipt.received_at) }).changes;
+      }
+      return added;
+    });
+    this.pruneReceiptBatch = db.prepare<[number, number]>(
+      'DELETE FROM receipts WHERE nonce IN (SELECT nonce FROM receipts WHERE stored_ms < ? ORDER BY stored_ms LIMIT ?)',
+    );
+    this.pruneResponders = db.prepare<[number]>('DELETE FROM responders WHERE last_ms < ?');
     const replaceState = cellWriter(db);
     this.insertBatch = db.transaction((batch: PendingReport[]) =>
       batch.map((pending) => {
@@ -230,6 +274,23 @@ export class SqliteStore implements Store {
     }
   }
 
+  async addReceipts(post: ReceiptPost): Promise<number> {
+    if (this.closed) throw new Error('the store is closed');
+    return this.insertReceipts(post);
+  }
+
+  async pruneReceipts(cutoff: Date): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const { changes } = this.pruneReceiptBatch.run(cutoff.getTime(), PRUNE_BATCH);
+      deleted += changes;
+      if (changes < PRUNE_BATCH || this.closed) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (!this.closed) this.pruneResponders.run(cutoff.getTime());
+    return deleted;
+  }
+
   async addToken(token: TokenWithHash): Promise<void> {
     this.statements.addToken.run(
       token.id,
@@ -301,7 +362,7 @@ function cellWriter(db: Database.Database): (state: AgentState) => boolean {
        interval_s = excluded.interval_s, stale_at = excluded.stale_at
      WHERE agents.seq < excluded.seq`,
   );
-  const clear = ['cells', 'control_needs', 'open_seen'].map((table) =>
+  const clear = ['cells', 'control_needs', 'open_seen', 'confirm_needs'].map((table) =>
     db.prepare<[string]>(`DELETE FROM ${table} WHERE agent = ?`),
   );
   const insertCell = db.prepare(
@@ -312,12 +373,17 @@ function cellWriter(db: Database.Database): (state: AgentState) => boolean {
     'INSERT INTO control_needs (agent, row_name, control, address, results) VALUES (@agent, @row_name, @control, @address, @results)',
   );
   const insertSeen = db.prepare('INSERT INTO open_seen (role, address, agent) VALUES (@role, @address, @agent)');
+  const insertConfirm = db.prepare(
+    `INSERT INTO confirm_needs (agent, row_name, pos, nonce, role, started_ms, open_rank, shut_rank)
+     VALUES (@agent, @row_name, @pos, @nonce, @role, @started_ms, @open_rank, @shut_rank)`,
+  );
   return (state) => {
     if (upsertAgent.run(state.agent).changes === 0) return false;
     for (const statement of clear) statement.run(state.agent.agent);
     for (const cell of state.cells) insertCell.run(cell);
     for (const need of state.needs) insertNeed.run(need);
     for (const seen of state.seen) insertSeen.run(seen);
+    for (const confirm of state.confirms) insertConfirm.run(confirm);
     return true;
   };
 }

@@ -1,5 +1,6 @@
 import type { RunReport } from '../core/result.js';
 import type { Baseline } from '../core/matrix.js';
+import type { Receipt } from '../core/receipt.js';
 
 /** A report as the coordinator stored it: the JSON exactly as the agent posted it. */
 export interface StoredReport {
@@ -30,6 +31,15 @@ export interface TokenRecord {
 /** A token's record with the SHA-256 of its secret, for verification only. */
 export interface TokenWithHash extends TokenRecord {
   hash: Buffer;
+}
+
+/** A responder agent's post: who (its token's agent and role), when, its interval and the nonces it saw. */
+export interface ReceiptPost {
+  agent: string;
+  role: string;
+  at: Date;
+  interval_s: number;
+  receipts: readonly Receipt[];
 }
 
 /** The accepted matrix state that drift is measured against. */
@@ -72,6 +82,13 @@ export interface Store {
   read<T>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]>;
   /** Delete reports received before `cutoff`, always keeping every agent's latest; returns how many went. */
   pruneReports(cutoff: Date): Promise<number>;
+  /**
+   * Record a responder's heartbeat and the receipts of nonces not held yet (the first receipt of a nonce
+   * is kept, a replay ignored), in one transaction; resolves to how many receipts were new.
+   */
+  addReceipts(post: ReceiptPost): Promise<number>;
+  /** Delete receipts stored and responders last heard before `cutoff`; returns how many receipts went. */
+  pruneReceipts(cutoff: Date): Promise<number>;
   /** Store a new token's record and the hash of its secret. */
   addToken(token: TokenWithHash): Promise<void>;
   /** One token by id, with its hash, or null. */

@@ -10,7 +10,7 @@ import { newNonce } from '../../src/core/receipt.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
-import { matrixAsset, renderMatrixHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { tempDir } from '../coordinator/coordinator-process.js';
 
 // An agent's `responder:` section on loopback: a datagram to a watched port (a socket holds the port, as
@@ -26,7 +26,7 @@ t.test("the agent's responder posts receipts the coordinator joins to the sendin
   const app = createCoordinatorServer({
     store,
     logger: pino({ level: 'silent' }),
-    page: { render: renderMatrixHtml, asset: matrixAsset },
+    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const stop = new AbortController();
@@ -56,9 +56,11 @@ t.test("the agent's responder posts receipts the coordinator joins to the sendin
   const nonce = newNonce();
   const startedAt = new Date();
   const sender = createSocket('udp4');
+  // Closed here too: a failed assertion above the end must not leave the socket holding the test open.
+  t.teardown(() => sender.close());
   const matrix = async (): Promise<Matrix> =>
     (
-      await fetch(`${base}/api/v1/matrix`, { headers: { authorization: `Bearer ${viewer}` } })
+      await fetch(`${base}/api/v1/matrix?results=true`, { headers: { authorization: `Bearer ${viewer}` } })
     ).json() as Promise<Matrix>;
   const report = {
     id: `report-${nonce}`,
@@ -103,7 +105,6 @@ t.test("the agent's responder posts receipts the coordinator joins to the sendin
     verdict = cell?.verdict ?? 'missing';
     reason = cell?.results[0]?.reason ?? '';
   }
-  sender.close();
   t.equal(verdict, 'pass', reason);
   t.match(
     reason,

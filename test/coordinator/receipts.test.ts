@@ -1,37 +1,39 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import t from 'tap';
-import type { Matrix } from '../../src/core/matrix.js';
+import type { FastifyInstance } from 'fastify';
+import type { Test } from 'tap';
+import type { MatrixCell } from '../../src/core/matrix.js';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
 import { newNonce, type Receipt } from '../../src/core/receipt.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
+import { PgStore } from '../../src/coordinator/pg-store.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
+import type { Store } from '../../src/coordinator/store.js';
+import { startPostgres, whyNoPostgres } from '../helpers/postgres.js';
 import { createToken } from '../../src/coordinator/tokens.js';
-import { matrixAsset, renderMatrixHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { tempDir } from './coordinator-process.js';
 
-// The coordinator joins a one-way probe (confirm: syslog-server) to the receipts responder agents report
-// with their own tokens. In-process (inject), on a clock the test moves.
+// The coordinator judges a one-way probe (confirm: syslog-server) by the receipts responder agents report
+// with their own tokens. Two coordinators share one store: one takes the posts, the other serves the matrix,
+// so the receipts, heartbeats and judgement live in the store. In-process (inject), on a clock the test moves.
 const START = Date.parse('2026-11-30T03:00:00.000Z');
 let clock = START;
-const store = SqliteStore.open(join(tempDir(t), 'reachgate.db'));
-const app = createCoordinatorServer({
-  store,
-  logger: pino({ level: 'silent' }),
-  page: { render: renderMatrixHtml, asset: matrixAsset },
-  now: () => new Date(clock),
-});
-t.teardown(async () => {
-  await app.close();
-  await store.close();
-});
-const token = async (agent: string, role: string) => (await createToken(store, { kind: 'agent', agent, role })).token;
-const [wsToken, responderToken, otherRoleToken, viewerToken] = [
-  await token('ws-01', 'workstation'),
-  await token('log-01', 'syslog-server'),
-  await token('dns-01', 'dns-server'),
-  (await createToken(store, { kind: 'viewer' })).token,
-];
+
+function coordinator(t: Test, store: Store): FastifyInstance {
+  const app = createCoordinatorServer({
+    store,
+    logger: pino({ level: 'silent' }),
+    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    now: () => new Date(clock),
+  });
+  t.teardown(async () => {
+    await app.close();
+    await store.close();
+  });
+  return app;
+}
 
 let reports = 0;
 /** A workstation report of one syslog-over-UDP row per nonce, each filtered and inconclusive at the agent. */
@@ -77,21 +79,35 @@ function receipt(nonce: string, at = START + 200, source = '192.0.2.2'): Receipt
   };
 }
 
-const post = (url: string, bearer: string, payload: unknown) =>
-  app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${bearer}` }, payload: payload as object });
+/** The scenario on two coordinators (`writer` takes the posts, `reader` serves the matrix) sharing one store. */
+async function scenario(t: Test, writer: FastifyInstance, reader: FastifyInstance, store: Store): Promise<void> {
+  clock = START;
+  const token = async (agent: string, role: string) => (await createToken(store, { kind: 'agent', agent, role })).token;
+  const [wsToken, responderToken, otherRoleToken, viewerToken] = [
+    await token('ws-01', 'workstation'),
+    await token('log-01', 'syslog-server'),
+    await token('dns-01', 'dns-server'),
+    (await createToken(store, { kind: 'viewer' })).token,
+  ];
+  const post = (url: string, bearer: string, payload: unknown) =>
+    writer.inject({ method: 'POST', url, headers: { authorization: `Bearer ${bearer}` }, payload: payload as object });
+  const cells = async (): Promise<
+    Record<string, { verdict: string; reason: string; reported?: string; counts: Record<string, number> }>
+  > => {
+    const answer = await reader.inject({
+      url: '/api/v1/matrix?results=true',
+      headers: { authorization: `Bearer ${viewerToken}` },
+    });
+    const matrix = answer.json<{ cells: Array<MatrixCell & { counts: Record<string, number> }> }>();
+    return Object.fromEntries(
+      matrix.cells.map((cell) => {
+        const result = cell.results[0]!;
+        const judged = { verdict: cell.verdict, reason: result.reason, counts: cell.counts };
+        return [cell.row, { ...judged, reported: result.reported_verdict }];
+      }),
+    );
+  };
 
-async function cells(): Promise<Record<string, { verdict: string; reason: string; reported?: string }>> {
-  const answer = await app.inject({ url: '/api/v1/matrix', headers: { authorization: `Bearer ${viewerToken}` } });
-  const matrix = answer.json<Matrix>();
-  return Object.fromEntries(
-    matrix.cells.map((cell) => {
-      const result = cell.results[0]!;
-      return [cell.row, { verdict: cell.verdict, reason: result.reason, reported: result.reported_verdict }];
-    }),
-  );
-}
-
-t.test('receipts join the sending probe: delivered, dropped, forged, replayed and stale', async (t) => {
   const nonces = {
     delivered: newNonce(),
     dropped: newNonce(),
@@ -157,4 +173,40 @@ t.test('receipts join the sending probe: delivered, dropped, forged, replayed an
   t.equal(now.dropped!.verdict, 'inconclusive');
   t.match(now.dropped!.reason, /responder log-01 \(syslog-server\) is stale/);
   t.equal(now.delivered!.verdict, 'pass', 'a receipt that came stays proof');
+  t.same(now.delivered!.counts, { pass: 1, fail: 0, inconclusive: 0, error: 0 });
+  t.same(now.dropped!.counts, { pass: 0, fail: 0, inconclusive: 1, error: 0 });
+
+  // A post with an id is acknowledged by it (the agent's courier needs that), and bounded in size.
+  const acked = await post('/api/v1/receipts', responderToken, { id: 'receipts-1', receipts: [] });
+  t.same(acked.json(), { id: 'receipts-1', stored: true, accepted: 0, ignored: 0 });
+  const many = Array.from({ length: 1001 }, () => receipt(newNonce()));
+  t.equal((await post('/api/v1/receipts', responderToken, { receipts: many })).statusCode, 400);
+
+  // Retention deletes receipts stored before the cutoff and responders not heard since.
+  t.equal(await store.pruneReceipts(new Date(START + 60_000)), 4);
+  now = await cells();
+  t.equal(now.delivered!.verdict, 'fail', 'its receipt is gone, and the fresh responder reported without it');
+  t.equal(await store.pruneReceipts(new Date(clock + 1)), 0);
+  now = await cells();
+  t.match(now.dropped!.reason, /no responder of role syslog-server has reported/);
+}
+
+t.test('on SQLite: receipts judge the sending probe, delivered, dropped, forged, replayed and stale', async (t) => {
+  const file = join(tempDir(t), 'reachgate.db');
+  const writer = coordinator(t, SqliteStore.open(file));
+  const store = SqliteStore.open(file);
+  await scenario(t, writer, coordinator(t, store), store);
+});
+
+t.test('on PostgreSQL: two coordinators agree on the receipts', async (t) => {
+  const why = whyNoPostgres();
+  if (why !== null) {
+    t.plan(0, `PostgreSQL: ${why}`);
+    return;
+  }
+  const pg = startPostgres(t);
+  const url = pg.newDatabase();
+  const writer = coordinator(t, await PgStore.open(url));
+  const store = await PgStore.open(url);
+  await scenario(t, writer, coordinator(t, store), store);
 });

@@ -111,7 +111,7 @@ export function storeContract(t: Test, factory: StoreFactory): void {
         new Date(),
         false,
       );
-      const [results] = await readCellResults(read, [{ agent, row: 'no-direct-internet' }]);
+      const [results] = await readCellResults(read, [{ agent, row: 'no-direct-internet' }], new Date());
       return { verdict: page.cells[0]?.verdict, counts: page.cells[0]?.counts, results };
     };
     await post(negative('ws-01', '192.0.2.10'));

@@ -5,7 +5,8 @@ import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { authenticate, createToken } from '../../src/coordinator/tokens.js';
 import { isUsageError } from '../../src/core/usage-error.js';
-import { tempDir } from './coordinator-process.js';
+import { makeReport, tempDir } from './coordinator-process.js';
+import { newNonce } from '../../src/core/receipt.js';
 import { storeContract } from './store-contract.js';
 import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
@@ -16,20 +17,54 @@ t.test('a new database is private, in WAL mode, and at the latest schema version
   t.equal(statSync(db).mode & 0o777, 0o600);
   const raw = new Database(db, { readonly: true });
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(raw.pragma('user_version', { simple: true }), 2);
-  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2]);
+  t.equal(raw.pragma('user_version', { simple: true }), 3);
+  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3]);
   t.same(raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), [
     'agents',
     'baseline',
     'baseline_cells',
     'cells',
+    'confirm_needs',
     'control_needs',
     'open_seen',
+    'receipts',
     'reports',
+    'responders',
     'schema_migrations',
     'tokens',
   ]);
   raw.close();
+});
+
+t.test('a version 2 database migrates to version 3: the cells are filled again, confirm rows apart', async (t) => {
+  const db = join(tempDir(t), 'v2.db');
+  const report = makeReport('ws-01', 'workstation', { results: 2 });
+  report.results[0] = {
+    ...report.results[0]!,
+    state: 'filtered',
+    verdict: 'inconclusive',
+    evidence: { nonce: newNonce() },
+    confirm: 'syslog-server',
+  };
+  const store = SqliteStore.open(db);
+  await store.addReport(report, JSON.stringify(report), new Date());
+  await store.close();
+  // Back to version 2 as it was: no receipt tables, the confirm row counted in its cell as the agent judged it.
+  const raw = new Database(db);
+  raw.exec(`DROP TABLE confirm_needs; DROP TABLE receipts; DROP TABLE responders;
+            DELETE FROM schema_migrations WHERE version = 3;
+            UPDATE cells SET rank = 1, inconclusive = inconclusive + 1 WHERE row_name = 'row-0'`);
+  raw.pragma('user_version = 2');
+  raw.close();
+  const migrated = SqliteStore.open(db);
+  t.teardown(() => migrated.close());
+  t.same(await migrated.read('SELECT row_name, role FROM confirm_needs', []), [
+    { row_name: 'row-0', role: 'syslog-server' },
+  ]);
+  t.same(await migrated.read("SELECT results, inconclusive FROM cells WHERE row_name = 'row-0'", []), [
+    { results: 1, inconclusive: 0 },
+  ]);
+  t.same(await migrated.read('SELECT MAX(version) AS v FROM schema_migrations', []), [{ v: 3 }]);
 });
 
 t.test('a database from a newer reachgate is refused with a message that says what to do', async (t) => {
@@ -39,7 +74,7 @@ t.test('a database from a newer reachgate is refused with a message that says wh
   raw.close();
   t.throws(() => SqliteStore.open(db), {
     name: 'UsageError',
-    message: `the database ${db} has schema version 99; this reachgate knows up to 2`,
+    message: `the database ${db} has schema version 99; this reachgate knows up to 3`,
   });
 });
 
