@@ -26,12 +26,16 @@ export interface RawSocket {
   close(): void;
 }
 
-interface RawModule {
+/** What opening a receiving raw socket needs of the raw-socket module. */
+export interface RawReceiverModule {
   createSocket(options: { addressFamily: number; protocol: number; bufferSize?: number }): RawSocket;
-  AddressFamily: { IPv4: number; IPv6: number };
-  Protocol: { ICMP: number; ICMPv6: number };
   SocketLevel: { SOL_SOCKET: number };
   SocketOption: { SO_RCVBUF: number };
+}
+
+interface RawModule extends RawReceiverModule {
+  AddressFamily: { IPv4: number; IPv6: number };
+  Protocol: { ICMP: number; ICMPv6: number };
 }
 
 const CAP_NOTE =
@@ -58,7 +62,7 @@ export function startIcmpListener(): ListenerStart {
   }
   const sockets = new Map<4 | 6, RawSocket>();
   try {
-    sockets.set(4, openSocket(raw, raw.AddressFamily.IPv4, raw.Protocol.ICMP));
+    sockets.set(4, openRawReceiver(raw, raw.AddressFamily.IPv4, raw.Protocol.ICMP));
   } catch (error) {
     return {
       listener: null,
@@ -66,17 +70,20 @@ export function startIcmpListener(): ListenerStart {
     };
   }
   try {
-    sockets.set(6, openSocket(raw, raw.AddressFamily.IPv6, raw.Protocol.ICMPv6));
+    sockets.set(6, openRawReceiver(raw, raw.AddressFamily.IPv6, raw.Protocol.ICMPv6));
   } catch {
     // A host without IPv6 still gets the IPv4 listener.
   }
   return { listener: new RawIcmpListener(sockets) };
 }
 
-function openSocket(raw: RawModule, family: number, protocol: number): RawSocket {
+/**
+ * A raw socket that receives: errors ignored, a 4 MiB kernel queue (a burst of rejected probes sends a burst of ICMP
+ * errors; a hundred senders' datagrams arrive at once), drained up to a bound per wake-up.
+ */
+export function openRawReceiver(raw: RawReceiverModule, family: number, protocol: number): RawSocket {
   const socket = raw.createSocket({ addressFamily: family, protocol, bufferSize: 65535 });
   socket.on('error', () => {});
-  // A burst of rejected probes sends a burst of ICMP errors: give the kernel room to queue them.
   const size = Buffer.alloc(4);
   size.writeUInt32LE(4 * 1024 * 1024);
   try {

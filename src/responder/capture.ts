@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { noncesIn } from '../core/receipt.js';
-import { drainEachWakeUp, type RawSocket } from '../net/icmp-listener.js';
+import { openRawReceiver, type RawReceiverModule, type RawSocket } from '../net/icmp-listener.js';
 
 /** Which ports to watch, per transport. */
 export interface WatchedPorts {
@@ -17,12 +17,9 @@ export interface Sighting {
   port: number;
 }
 
-interface RawModule {
-  createSocket(options: { addressFamily: number; protocol: number; bufferSize?: number }): RawSocket;
+interface RawModule extends RawReceiverModule {
   AddressFamily: { IPv4: number; IPv6: number };
   Protocol: { TCP: number; UDP: number };
-  SocketLevel: { SOL_SOCKET: number };
-  SocketOption: { SO_RCVBUF: number };
 }
 
 /** Bytes kept from the end of each TCP flow's last segment, so a nonce split across two segments is still found. */
@@ -60,7 +57,7 @@ export function startCapture(ports: WatchedPorts, onSighting: (sighting: Sightin
       if (watched[protocol].size === 0) continue;
       const number = protocol === 'udp' ? raw.Protocol.UDP : raw.Protocol.TCP;
       for (const family of [4, 6] as const) {
-        const socket = openSocket(raw, family === 4 ? raw.AddressFamily.IPv4 : raw.AddressFamily.IPv6, number);
+        const socket = openRawReceiver(raw, family === 4 ? raw.AddressFamily.IPv4 : raw.AddressFamily.IPv6, number);
         sockets.push(socket);
         socket.on('message', (buffer, source) => {
           const packet = family === 4 ? stripIpv4(buffer) : { transport: buffer, source };
@@ -93,22 +90,6 @@ export function startCapture(ports: WatchedPorts, onSighting: (sighting: Sightin
     );
   }
   return stop;
-}
-
-function openSocket(raw: RawModule, family: number, protocol: number): RawSocket {
-  const socket = raw.createSocket({ addressFamily: family, protocol, bufferSize: 65535 });
-  socket.on('error', () => {});
-  // A burst of probes from a hundred senders arrives at once: give the kernel room to queue the copies.
-  const size = Buffer.alloc(4);
-  size.writeUInt32LE(4 * 1024 * 1024);
-  try {
-    socket.setOption(raw.SocketLevel.SOL_SOCKET, raw.SocketOption.SO_RCVBUF, size, 4);
-  } catch {
-    /* the default buffer still works */
-  }
-  // A burst must not wait one event-loop turn per datagram while the side channel keeps the loop busy.
-  drainEachWakeUp(socket);
-  return socket;
 }
 
 /** An IPv4 raw socket reads the IP header too (IPv6 ones do not): the source, and the transport header past it. */
