@@ -25,6 +25,47 @@ import { judge } from '../core/verdict.js';
 export const VERDICT_BY_RANK: readonly Verdict[] = ['pass', 'inconclusive', 'fail', 'error'];
 const RANK: Record<Verdict, number> = { pass: 0, inconclusive: 1, fail: 2, error: 3 };
 
+/** The column types the two SQL dialects spell differently. */
+export interface SqlDialect {
+  /** An integer key that numbers rows in insertion order. */
+  serial: string;
+  /** Raw bytes. */
+  bytes: string;
+}
+export const SQLITE_DIALECT: SqlDialect = { serial: 'INTEGER', bytes: 'BLOB' };
+export const POSTGRES_DIALECT: SqlDialect = { serial: 'BIGSERIAL', bytes: 'BYTEA' };
+
+/** SQL of the first schema (version 1): reports, tokens and the baseline, in a dialect's types. */
+export function firstSchema(dialect: SqlDialect): string {
+  return `CREATE TABLE reports (
+     seq ${dialect.serial} PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     agent TEXT NOT NULL,
+     role TEXT,
+     site TEXT,
+     received_at TEXT NOT NULL,
+     json TEXT NOT NULL
+   );
+   CREATE INDEX reports_agent_seq ON reports (agent, seq);
+   CREATE INDEX reports_received_at ON reports (received_at);
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('agent', 'viewer')),
+     agent TEXT,
+     role TEXT,
+     hash ${dialect.bytes} NOT NULL,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT,
+     CHECK ((kind = 'agent') = (agent IS NOT NULL AND role IS NOT NULL))
+   );
+   CREATE TABLE baseline (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     json TEXT NOT NULL,
+     accepted_at TEXT NOT NULL,
+     accepted_by TEXT
+   );`;
+}
+
 /** SQL of the cell schema, the same text for SQLite and PostgreSQL. */
 export const CELL_SCHEMA = `
   CREATE TABLE agents (

@@ -4,6 +4,8 @@ import {
   agentStateOf,
   CELL_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
+  firstSchema,
+  POSTGRES_DIALECT,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
   type AgentState,
@@ -25,33 +27,7 @@ import {
  * in one transaction with its row in reachgate_migrations.
  */
 const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE reports (
-     seq BIGSERIAL PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE,
-     agent TEXT NOT NULL,
-     role TEXT,
-     site TEXT,
-     received_at TEXT NOT NULL,
-     json TEXT NOT NULL
-   );
-   CREATE INDEX reports_agent_seq ON reports (agent, seq);
-   CREATE INDEX reports_received_at ON reports (received_at);
-   CREATE TABLE tokens (
-     id TEXT PRIMARY KEY,
-     kind TEXT NOT NULL CHECK (kind IN ('agent', 'viewer')),
-     agent TEXT,
-     role TEXT,
-     hash BYTEA NOT NULL,
-     created_at TEXT NOT NULL,
-     revoked_at TEXT,
-     CHECK ((kind = 'agent') = (agent IS NOT NULL AND role IS NOT NULL))
-   );
-   CREATE TABLE baseline (
-     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-     json TEXT NOT NULL,
-     accepted_at TEXT NOT NULL,
-     accepted_by TEXT
-   );`,
+  firstSchema(POSTGRES_DIALECT),
   CELL_SCHEMA,
   `${RECEIPT_SCHEMA}
    ${RECEIPT_REFILL}`,

@@ -6,6 +6,8 @@ import {
   agentStateOf,
   CELL_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
+  firstSchema,
+  SQLITE_DIALECT,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
   type AgentState,
@@ -25,33 +27,7 @@ import type {
  * transaction with its row in schema_migrations (version 1 predates that table: `user_version` 1).
  */
 const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE reports (
-     seq INTEGER PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE,
-     agent TEXT NOT NULL,
-     role TEXT,
-     site TEXT,
-     received_at TEXT NOT NULL,
-     json TEXT NOT NULL
-   );
-   CREATE INDEX reports_agent_seq ON reports (agent, seq);
-   CREATE INDEX reports_received_at ON reports (received_at);
-   CREATE TABLE tokens (
-     id TEXT PRIMARY KEY,
-     kind TEXT NOT NULL CHECK (kind IN ('agent', 'viewer')),
-     agent TEXT,
-     role TEXT,
-     hash BLOB NOT NULL,
-     created_at TEXT NOT NULL,
-     revoked_at TEXT,
-     CHECK ((kind = 'agent') = (agent IS NOT NULL AND role IS NOT NULL))
-   );
-   CREATE TABLE baseline (
-     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-     json TEXT NOT NULL,
-     accepted_at TEXT NOT NULL,
-     accepted_by TEXT
-   );`,
+  firstSchema(SQLITE_DIALECT),
   `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
    INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
    ${CELL_SCHEMA}`,
