@@ -2,19 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { finished, type Finished } from '../lab/finished.js';
 
 /** The CLI launcher: the demo runs reachgate's own commands, as an operator would. */
 export const BIN = fileURLToPath(new URL('../../../bin/reachgate', import.meta.url));
 
 /** Where a command runs: this host, or inside a network namespace. */
 export type Place = string | null;
-
-/** What a finished command printed. */
-export interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function command(place: Place, args: string[]): [string, string[]] {
   const node = [process.execPath, BIN, ...args];
@@ -24,22 +18,7 @@ function command(place: Place, args: string[]): [string, string[]] {
 /** Run `reachgate ARGS` to the end (bounded), here or inside a namespace. */
 export function reachgate(place: Place, args: string[], timeoutMs = 120_000): Promise<Finished> {
   const [file, argv] = command(place, args);
-  return new Promise((resolve) => {
-    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return finished(spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] }), { timeoutMs });
 }
 
 /** Start the coordinator (here or in a namespace) and resolve with its process and URL once it listens. */

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../core/package-root.js';
+import { finished, type Finished } from './finished.js';
 
 /** Addresses of the standard lab topology (client — router — server), all in documentation ranges. */
 export const LAB = {
@@ -31,12 +32,6 @@ interface ExecOptions {
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   input?: string;
-}
-
-interface ExecResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
 }
 
 const EXEC_TIMEOUT_MS = 20_000;
@@ -208,7 +203,7 @@ export class Lab {
    * (default 20 s), kills it on timeout (code is then null). `env` is added to this process's
    * environment; `input` is written to its stdin.
    */
-  exec(ns: string, cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  exec(ns: string, cmd: string, args: string[], opts: ExecOptions = {}): Promise<Finished> {
     return this.run('ip', ['netns', 'exec', ns, cmd, ...args], opts);
   }
 
@@ -384,34 +379,11 @@ export class Lab {
     if (code !== 0) throw new Error(`${[cmd, ...args].join(' ')} failed (${code}): ${stderr.trim()}`);
   }
 
-  private run(cmd: string, args: string[], opts: ExecOptions): Promise<ExecResult> {
+  private run(cmd: string, args: string[], opts: ExecOptions): Promise<Finished> {
     const { timeoutMs = EXEC_TIMEOUT_MS, env, input = '' } = opts;
-    return new Promise((resolve, reject) => {
-      this.assertAlive();
-      const child = this.track(spawnProcess(cmd, args, { env: { ...process.env, ...env } }));
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const timer = setTimeout(() => {
-        stderr += `\nkilled after ${timeoutMs} ms`;
-        child.kill('SIGKILL');
-        // A grandchild may still hold the pipes open; do not wait for it.
-        child.stdout.destroy();
-        child.stderr.destroy();
-      }, timeoutMs);
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      // The command may exit without reading its input (EPIPE); its exit status tells the story.
-      child.stdin.on('error', () => {});
-      child.stdin.end(input);
-    });
+    this.assertAlive();
+    const child = this.track(spawnProcess(cmd, args, { env: { ...process.env, ...env } }));
+    return finished(child, { timeoutMs, input });
   }
 
   private track<T extends ChildProcess>(child: T): T {

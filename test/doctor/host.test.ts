@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import t from 'tap';
-import { BIN, printedJson, reachgate, reachgateJson, type CliOptions, type CliRun } from '../helpers/cli.js';
+import { printedJson, reachgate, reachgateJson, type CliOptions, type CliRun } from '../helpers/cli.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
 import type { Finding } from '../../src/doctor/finding.js';
 
@@ -77,26 +76,7 @@ t.test('REACHGATE_RAW_SOCKET=off is a warning whose fix is to unset it', async (
 t.test('an open-files limit below the default concurrency warns with the number to raise it to', async (t) => {
   // prlimit lowers the limit for this one run (node raises its soft limit to the hard one, so both are set):
   // the default concurrency 256 needs 256 sockets plus 64 descriptors kept free.
-  const run = await new Promise<CliRun>((resolve) => {
-    const child = spawn(
-      'prlimit',
-      ['--nofile=200:200', 'env', '-u', 'NODE_OPTIONS', process.execPath, BIN, 'doctor', '--json'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  const run = await reachgate(['doctor', '--json'], { wrapper: ['prlimit', '--nofile=200:200'] });
   t.equal(run.code, 1, run.stderr);
   const report = printedJson<DoctorReport>(run);
   t.match(finding(report, 'open-files'), {

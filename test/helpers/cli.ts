@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
 import { readableCopy } from './readable-copy.js';
 import { PACKAGE_ROOT } from '../../src/core/package-root.js';
+import { finished } from '../../src/lab/finished.js';
 
 /** The compiled CLI launcher, as users run it. */
 export const BIN = join(PACKAGE_ROOT, 'bin', 'reachgate');
@@ -21,35 +22,23 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Run as this user, from a world-readable copy of the CLI (the checkout may sit in a home only root can enter). */
   user?: string;
+  /** A command that runs the CLI in turn, e.g. `prlimit --nofile=200:200`. */
+  wrapper?: string[];
 }
 
 /** Run `reachgate ARGS` (optionally inside a network namespace), bounded in time. */
 export async function reachgate(args: string[], options: CliOptions = {}): Promise<CliRun> {
   const bin = options.user ? join(await readableCopy(), 'bin', 'reachgate') : BIN;
   // Through env(1): tap wraps spawned node processes with its own loader; a user's shell would not.
-  const command = ['env', '-u', 'NODE_OPTIONS', process.execPath, bin, ...args];
+  const command = [...(options.wrapper ?? []), 'env', '-u', 'NODE_OPTIONS', process.execPath, bin, ...args];
   if (options.user) {
     const group = options.user === 'nobody' ? 'nogroup' : options.user;
     command.unshift('setpriv', `--reuid=${options.user}`, `--regid=${group}`, '--clear-groups', '--inh-caps=-all');
   }
   if (options.netns) command.unshift('ip', 'netns', 'exec', options.netns);
-  return new Promise((resolve) => {
-    const env = { ...cleanEnv(), NO_COLOR: '1', ...options.env };
-    const child = spawn(command[0]!, command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  const env = { ...cleanEnv(), NO_COLOR: '1', ...options.env };
+  const child = spawn(command[0]!, command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return finished(child, { timeoutMs: options.timeoutMs ?? 30_000 });
 }
 
 /** The environment without tap's TypeScript loader hooks, so the child runs the compiled CLI as a user would. */

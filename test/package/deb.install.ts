@@ -15,6 +15,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { finished, type Finished } from '../../src/lab/finished.js';
 import type { RunReport } from '../../src/core/result.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
 
@@ -38,47 +39,17 @@ if (process.getuid?.() !== 0) {
 }
 t.setTimeout(40 * 60_000);
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run a command to its end, bounded in time; its own process group, so a timeout ends what it started too. */
-function run(command: string, args: string[], options: { timeoutMs?: number; stdin?: string } = {}): Promise<Ran> {
+function run(command: string, args: string[], options: { timeoutMs?: number } = {}): Promise<Finished> {
   const { NODE_OPTIONS: _loader, ...env } = process.env;
-  return new Promise((resolve, reject) => {
-    // Through env(1): tap wraps the node processes it sees spawned with its own loader.
-    const child = spawn('env', ['-u', 'NODE_OPTIONS', command, ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // Ended between the deadline and its close event.
-      }
-    }, options.timeoutMs ?? 120_000);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  // Through env(1): tap wraps the node processes it sees spawned with its own loader.
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', command, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  return finished(child, { timeoutMs: options.timeoutMs ?? 120_000, group: true });
 }
 
 /** The environment inside the root: nothing of ours (no NODE_OPTIONS, no NODE_EXTRA_CA_CERTS), as a login would have. */
@@ -162,7 +133,7 @@ t.test('the Debian package installs, runs and purges on a bare Debian 12 root', 
   t.equal((await run('mount', ['-t', 'proc', 'proc', join(root, 'proc')])).code, 0, '/proc is mounted in the root');
   procMounted = true;
 
-  const inRoot = (args: string[], user: 'root' | 'reachgate' = 'root', timeoutMs = 120_000): Promise<Ran> =>
+  const inRoot = (args: string[], user: 'root' | 'reachgate' = 'root', timeoutMs = 120_000): Promise<Finished> =>
     run('chroot', chrootArgs(root, args, user), { timeoutMs });
 
   const bare = await inRoot(['sh', '-c', 'for c in node nodejs npm cc gcc g++ make python3; do command -v $c; done']);
