@@ -112,8 +112,8 @@ const invalidOf = (rg, peer) =>
       ? `the peer's answer was wrong: ${peer.wrong[0]}`
       : undefined;
 
-/** client - router 1 - router 2 - server, routed both ways; router 2 drops TCP to TRACE_PORT. */
-function chain() {
+/** client - router 1 - router 2 - server, routed both ways; router 2's forward chain has `rules` (nft lines). */
+export function chain(rules) {
   const client = addNamespace('c');
   const router1 = addNamespace('r');
   const router2 = addNamespace('q');
@@ -138,7 +138,7 @@ function chain() {
         'table inet rgbench {',
         '  chain forward {',
         '    type filter hook forward priority 0; policy accept;',
-        `    tcp dport ${TRACE_PORT} drop`,
+        ...rules.map((rule) => `    ${rule}`),
         '  }',
         '}',
         '',
@@ -230,7 +230,7 @@ export default async function synSweep({ reps = 3 } = {}) {
     deleteNamespace(server);
   }
 
-  const lab = chain();
+  const lab = chain([`tcp dport ${TRACE_PORT} drop`]);
   try {
     const [traced, plain] = await compare(Math.max(reps, 5), [
       {
