@@ -12,20 +12,19 @@
 // Median and p99 over all reps. No peer (see bench/confirm.mjs).
 // Network safety: traffic goes only to the namespaces created here (documentation addresses).
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { addNamespace, deleteNamespace, linkNamespaces, must, netnsUnavailable } from './lib/netns.mjs';
-import { BUILD_ROOT, REACHGATE, median } from './lib/measure.mjs';
-import { row } from './lib/measure.mjs';
+import { addNamespace, linkNamespaces, must, netnsUnavailable } from './lib/netns.mjs';
+import { BUILD_ROOT, REACHGATE, median, row } from './lib/measure.mjs';
+import { cleanUp, percentile, started } from './confirm.mjs';
 
 const CLIENT = '192.0.2.2';
 const SERVER = '198.51.100.10';
 const AGENTS = 100;
 const COORDINATOR_PORT = 18580;
 const RESPONDER_INTERVAL = '1s';
-const READY_MS = 15_000;
 const REP_TIMEOUT_MS = 30_000;
 /** The poller reads the matrix 40 times a second: the per-token rate limit is lifted for it. */
 const UNLIMITED = ['--rate-limit', '1000', '--rate-burst', '10000'];
@@ -95,26 +94,6 @@ const report = (agent, nonce, at) => JSON.stringify({
 })().catch((error) => { console.error(String(error)); process.exit(1); });
 `;
 
-/** Start a process in a namespace and resolve once it printed `text` (stdout or stderr), bounded. */
-function started(ns, argv, text, children) {
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`${argv[1]} not ready: ${output}`)), READY_MS);
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.setEncoding('utf8').on('data', (chunk) => {
-        output = (output + chunk).slice(-20_000);
-        if (output.includes(text)) {
-          clearTimeout(timer);
-          resolve(child);
-        }
-      });
-    }
-    child.once('exit', () => reject(new Error(`${argv[1]} exited: ${output}`)));
-  });
-}
-
 /** Run to the end in a namespace, bounded; resolves with stdout. */
 function run(ns, argv, timeoutMs) {
   const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -130,11 +109,6 @@ function run(ns, argv, timeoutMs) {
       else reject(new Error(`${argv.join(' ').slice(0, 80)} exited ${code}: ${stderr}`));
     });
   });
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 /** Agent tokens (one per sending agent, one for the responder) and a viewer token, made in the database. */
@@ -202,15 +176,11 @@ export default async function confirmCoordinator({ reps = 5 } = {}) {
         '',
       ].join('\n'),
     );
-    await started(server, [process.execPath, '-e', RECEIVER, SERVER], 'ready', children);
+    children.push(await started(server, [process.execPath, '-e', RECEIVER, SERVER], 'ready'));
     const coordinatorArgs = ['coordinator', '--db', db, '--listen', `${SERVER}:${COORDINATOR_PORT}`, ...UNLIMITED];
-    await started(server, [process.execPath, REACHGATE, ...coordinatorArgs], 'coordinator listening at', children);
-    await started(
-      server,
-      [process.execPath, REACHGATE, 'agent', '--config', agentConfig],
-      'responder watching',
-      children,
-    );
+    children.push(await started(server, [process.execPath, REACHGATE, ...coordinatorArgs], 'coordinator listening at'));
+    const agentArgv = [process.execPath, REACHGATE, 'agent', '--config', agentConfig];
+    children.push(await started(server, agentArgv, 'responder watching'));
     const url = `http://${SERVER}:${COORDINATOR_PORT}`;
     const agentsArgv = [
       process.execPath,
@@ -274,9 +244,6 @@ export default async function confirmCoordinator({ reps = 5 } = {}) {
       ],
     };
   } finally {
-    for (const child of children) child.kill('SIGTERM');
-    deleteNamespace(client);
-    deleteNamespace(server);
-    rmSync(dir, { recursive: true, force: true });
+    cleanUp(children, [client, server], dir);
   }
 }

@@ -74,7 +74,8 @@ function nmapWrong(run, pattern) {
   return pattern.test(run.stdout) ? null : `nmap did not report what was expected (${pattern})`;
 }
 
-function traceWrong(run, traced) {
+/** What is wrong with a --json run of one dropped row, traced or not; null when nothing is. */
+export function traceWrong(run, traced) {
   if (run.timedOut) return `killed after ${RUN_TIMEOUT_MS} ms`;
   try {
     const result = JSON.parse(run.stdout).results[0];
@@ -88,7 +89,7 @@ function traceWrong(run, traced) {
 }
 
 /** Measure both sides; returns medians and the first wrong answer of each. */
-async function compare(reps, sides) {
+export async function compare(reps, sides) {
   const samples = await rotate(
     reps,
     sides.map(({ argv, ns, wrong }) => async () => {

@@ -5,52 +5,25 @@
 // probe's own DNS query (same protocol, port and payload) with TTL 1..12; the trace runs inside the probe's
 // deadline, so the wall time should not grow. Section 11 has the same figure for a TCP SYN row.
 // Network safety: traffic goes only to the namespaces created here (documentation addresses).
-import { chain } from './syn-sweep.mjs';
+import { chain, compare, traceWrong } from './syn-sweep.mjs';
 import { deleteNamespace, netnsUnavailable } from './lib/netns.mjs';
-import { REACHGATE, median, row, rotate, timed } from './lib/measure.mjs';
+import { REACHGATE, row } from './lib/measure.mjs';
 
 const SERVER = '198.51.100.10';
 const PORT = 7204;
-const RUN_TIMEOUT_MS = 30_000;
 const args = ['probe', 'dns', `${SERVER}:${PORT}`, '--timeout', '1s', '--json'];
 
 export const title = "--trace of a dropped DNS row at 3 hops (UDP with the probe's own query)";
-
-function wrong(run, traced) {
-  if (run.timedOut) return `killed after ${RUN_TIMEOUT_MS} ms`;
-  try {
-    const result = JSON.parse(run.stdout).results[0];
-    if (result.state !== 'filtered') return `expected filtered, got ${result.state}`;
-    const summary = result.evidence?.trace?.summary;
-    if (traced && !/silently dropped after hop 2$/.test(summary ?? '')) return `trace said: ${summary}`;
-    if (!traced && summary !== undefined) return 'traced without --trace';
-    return null;
-  } catch {
-    return `no JSON on stdout (exit ${run.code})`;
-  }
-}
 
 export default async function traceUdp({ reps = 5 } = {}) {
   const unavailable = netnsUnavailable();
   if (unavailable) return { title, skipped: `needs root and network namespaces: ${unavailable}` };
   const lab = chain([`udp dport ${PORT} drop`]);
   try {
-    const sides = await rotate(
-      reps,
-      [true, false].map((traced) => async () => {
-        const run = await timed([process.execPath, REACHGATE, ...args, ...(traced ? ['--trace'] : [])], {
-          ns: lab.client,
-          timeoutMs: RUN_TIMEOUT_MS,
-        });
-        return { wallMs: run.wallMs, cpuMs: run.cpuMs, wrong: wrong(run, traced) };
-      }),
-    );
-    const [traced, plain] = sides.map((side) => ({
-      wallMs: median(side.map((s) => s.wallMs)),
-      cpuMs: median(side.map((s) => s.cpuMs)),
-      walls: side.map((s) => Math.round(s.wallMs)),
-      wrong: side.map((s) => s.wrong).filter(Boolean),
-    }));
+    const [traced, plain] = await compare(reps, [
+      { argv: [process.execPath, REACHGATE, ...args, '--trace'], ns: lab.client, wrong: (r) => traceWrong(r, true) },
+      { argv: [process.execPath, REACHGATE, ...args], ns: lab.client, wrong: (r) => traceWrong(r, false) },
+    ]);
     const invalid =
       traced.wrong.length + plain.wrong.length > 0
         ? `wrong answers: ${[...traced.wrong, ...plain.wrong][0]}`

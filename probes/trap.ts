@@ -6,8 +6,8 @@ import { newNonce } from '../src/core/receipt.js';
 import { optionalString } from '../src/core/option-values.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { encodeInteger, encodeOctetString, encodeOid, encodeSequence, encodeTlv } from '../src/net/ber.js';
-import { awaitReceipt, CONFIRM_OPTIONS, parseConfirmWith, type ConfirmWith } from '../src/net/confirm.js';
-import { sendOneWay } from '../src/net/one-way.js';
+import { CONFIRM_OPTIONS, parseConfirmWith, type ConfirmWith } from '../src/net/confirm.js';
+import { sendWithNonce } from '../src/net/one-way.js';
 import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 
 /** Options of the trap probe. */
@@ -71,22 +71,13 @@ function observe(spec: ResolvedProbeSpec<TrapOptions>, context: ProbeContext): P
 
 async function observeTrap(spec: ResolvedProbeSpec<TrapOptions>, context: ProbeContext): Promise<Observation> {
   const nonce = newNonce();
-  const { confirm } = spec.options;
-  const asking = confirm
-    ? awaitReceipt(confirm, nonce, { protocol: 'udp', port: spec.target.port }, context.signal)
-    : undefined;
-  try {
-    return await sendOneWay(spec, context, {
-      payload: trapMessage(spec.options.community, nonce),
-      what: 'trap',
-      confirmation: asking?.confirmation,
-      evidence: { nonce },
-      unanswered: 'a trap is never answered',
-      lookFor: `look for ${nonce} in the trap receiver's log`,
-    });
-  } finally {
-    asking?.stop();
-  }
+  return sendWithNonce(spec, context, nonce, spec.options.confirm, {
+    payload: trapMessage(spec.options.community, nonce),
+    what: 'trap',
+    evidence: { nonce },
+    unanswered: 'a trap is never answered',
+    lookFor: `look for ${nonce} in the trap receiver's log`,
+  });
 }
 
 /** The trap: v2c, the community, sysUpTime.0, snmpTrapOID.0 = reachgate's probe trap, and the nonce. */

@@ -9,8 +9,8 @@ import { showBytes } from '../src/net/reply.js';
 import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { carryNonce, newNonce, NONCE_MARKER } from '../src/core/receipt.js';
-import { awaitReceipt, CONFIRM_OPTIONS, parseConfirmWith, type ConfirmWith } from '../src/net/confirm.js';
-import { sendOneWay } from '../src/net/one-way.js';
+import { CONFIRM_OPTIONS, parseConfirmWith, type ConfirmWith } from '../src/net/confirm.js';
+import { sendWithNonce } from '../src/net/one-way.js';
 
 /** Options of the generic udp probe. */
 export interface UdpOptions {
@@ -98,23 +98,14 @@ function observe(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Pr
 /** Send the datagram with a nonce (see {@link carryNonce}) and let the responder say whether it arrived. */
 async function observeOneWay(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
   const nonce = newNonce();
-  const { confirm } = spec.options;
-  const asking = confirm
-    ? awaitReceipt(confirm, nonce, { protocol: 'udp', port: spec.target.port }, context.signal)
-    : undefined;
-  try {
-    const payload = carryNonce(spec.options.send, nonce);
-    return await sendOneWay(spec, context, {
-      payload,
-      what: 'datagram',
-      confirmation: asking?.confirmation,
-      evidence: { nonce, length: payload.length },
-      unanswered: 'a one-way datagram is not answered',
-      lookFor: `look for ${nonce} at the far end`,
-    });
-  } finally {
-    asking?.stop();
-  }
+  const payload = carryNonce(spec.options.send, nonce);
+  return sendWithNonce(spec, context, nonce, spec.options.confirm, {
+    payload,
+    what: 'datagram',
+    evidence: { nonce, length: payload.length },
+    unanswered: 'a one-way datagram is not answered',
+    lookFor: `look for ${nonce} at the far end`,
+  });
 }
 
 async function observeExchange(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {

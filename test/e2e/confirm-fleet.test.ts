@@ -7,7 +7,7 @@ import type { MatrixCell } from '../../src/core/matrix.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
 import { LAB, needsLab } from '../lab/lab.js';
-import { filteredLab } from '../lab/filtered-lab.js';
+import { filteredLab, masqueradeRuleset } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { BIN } from '../helpers/cli.js';
 
@@ -53,18 +53,8 @@ const end = Date.now() + Number(ms);
 t.test('a coordinator joins a responder agent’s receipts to a sending agent’s one-way rows', async (t) => {
   if (needsLab(t)) return;
   const { lab, dir } = await filteredLab(t, 'confirm-fleet', { protocols: ['udp'] });
-  await lab.nft(
-    lab.ns.router,
-    [
-      'table ip confirm-nat {',
-      '  chain postrouting {',
-      '    type nat hook postrouting priority srcnat; policy accept;',
-      `    udp dport ${PORT.natted} masquerade`,
-      '  }',
-      '}',
-      '',
-    ].join('\n'),
-  );
+  // Source NAT on the router for one port: that row's receipt must show the router's address.
+  await lab.nft(lab.ns.router, masqueradeRuleset('confirm-nat', PORT.natted));
 
   // Tokens first, in the database the coordinator process then opens.
   const db = join(dir, 'reachgate.db');

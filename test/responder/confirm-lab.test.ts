@@ -6,7 +6,7 @@ import t from 'tap';
 import type { ProbeResult } from '../../src/core/result.js';
 import type { Receipt } from '../../src/core/receipt.js';
 import { LAB, type Lab, needsLab } from '../lab/lab.js';
-import { filteredLab } from '../lab/filtered-lab.js';
+import { filteredLab, masqueradeRuleset } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { BIN, probeJson } from '../helpers/cli.js';
 
@@ -42,16 +42,7 @@ t.test('a responder beside rsyslogd and snmptrapd proves one-way flows', async (
   if (needsLab(t)) return;
   const { lab, dir } = await filteredLab(t, 'responder', { protocols: ['udp'], drop: [PORT.dropped] });
   // Source NAT on the router for one port: the receipt must show the router's address, not the client's.
-  const nat = [
-    'table ip responder-nat {',
-    '  chain postrouting {',
-    '    type nat hook postrouting priority srcnat; policy accept;',
-    `    udp dport ${PORT.natted} masquerade`,
-    '  }',
-    '}',
-    '',
-  ];
-  await lab.nft(lab.ns.router, nat.join('\n'));
+  await lab.nft(lab.ns.router, masqueradeRuleset('responder-nat', PORT.natted));
   const log = join(dir, 'messages.log');
   const conf = join(dir, 'rsyslog.conf');
   const udpPorts = [PORT.syslog, PORT.dropped, PORT.natted];
