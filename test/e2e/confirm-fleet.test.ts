@@ -16,6 +16,8 @@ import { BIN } from '../helpers/cli.js';
 const SERVER = LAB.server.v4;
 const PORT = { coordinator: 18580, syslog: 514, natted: 5514, flow: 2055 };
 const ROLE = 'syslog-server';
+/** How long a process may take to start on a busy machine (the suite runs files in parallel on 2 cores). */
+const START_MS = 30_000;
 /** The coordinator's window for a receipt is 60 s: a fail needs a fresh responder report after it. */
 const WINDOW_WAIT_MS = 90_000;
 
@@ -67,7 +69,7 @@ t.test('a coordinator joins a responder agent’s receipts to a sending agent’
     lab.ns.router,
     ...cli('coordinator', '--db', db, '--listen', `0.0.0.0:${PORT.coordinator}`),
   );
-  await printed(coordinator, 'coordinator listening at', 'the coordinator');
+  await printed(coordinator, 'coordinator listening at', 'the coordinator', START_MS);
 
   // rsyslogd holds the ports (2055 stands in for a NetFlow collector: it reads and never answers).
   const log = join(dir, 'messages.log');
@@ -162,7 +164,7 @@ t.test('a coordinator joins a responder agent’s receipts to a sending agent’
     '  interval: 1s',
   ]);
   const responder: ChildProcess = await lab.spawn(lab.ns.server, ...cli('agent', '--config', responderConfig));
-  await printed(responder, 'responder watching', 'the responder agent');
+  await printed(responder, 'responder watching', 'the responder agent', START_MS);
 
   const sendOnce = async (): Promise<void> => {
     const run = await lab.exec(lab.ns.client, ...cli('agent', '--config', senderConfig, '--once'), {
