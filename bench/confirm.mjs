@@ -32,12 +32,15 @@ socket.bind(514, process.argv[1], () => console.log('ready'));
 setTimeout(() => process.exit(0), 600000);
 `;
 
-/** Start a process in a namespace and resolve once it printed `text` (stdout or stderr), bounded. */
-function started(ns, argv, text) {
+/** Start a process in a namespace and resolve once it printed `text` (stdout or stderr), bounded (killed if not). */
+export function started(ns, argv, text) {
   const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`${argv[1]} not ready: ${output}`)), READY_MS);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${argv[1]} not ready: ${output}`));
+    }, READY_MS);
     for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding('utf8').on('data', (chunk) => {
         output += chunk;
@@ -51,7 +54,15 @@ function started(ns, argv, text) {
   });
 }
 
-function percentile(values, p) {
+/** End the processes a run started (by their PIDs), delete its namespaces and its temp dir. */
+export function cleanUp(children, namespaces, dir) {
+  for (const child of children) child.kill('SIGTERM');
+  for (const ns of namespaces) deleteNamespace(ns);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** The p-th percentile (nearest rank) of the values. */
+export function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
@@ -143,9 +154,6 @@ export default async function confirm({ reps = 5 } = {}) {
       ],
     };
   } finally {
-    for (const child of children) child.kill('SIGTERM');
-    deleteNamespace(client);
-    deleteNamespace(server);
-    rmSync(dir, { recursive: true, force: true });
+    cleanUp(children, [client, server], dir);
   }
 }

@@ -74,7 +74,8 @@ function nmapWrong(run, pattern) {
   return pattern.test(run.stdout) ? null : `nmap did not report what was expected (${pattern})`;
 }
 
-function traceWrong(run, traced) {
+/** What is wrong with a --json run of one dropped row, traced or not; null when nothing is. */
+export function traceWrong(run, traced) {
   if (run.timedOut) return `killed after ${RUN_TIMEOUT_MS} ms`;
   try {
     const result = JSON.parse(run.stdout).results[0];
@@ -88,7 +89,7 @@ function traceWrong(run, traced) {
 }
 
 /** Measure both sides; returns medians and the first wrong answer of each. */
-async function compare(reps, sides) {
+export async function compare(reps, sides) {
   const samples = await rotate(
     reps,
     sides.map(({ argv, ns, wrong }) => async () => {
@@ -112,8 +113,8 @@ const invalidOf = (rg, peer) =>
       ? `the peer's answer was wrong: ${peer.wrong[0]}`
       : undefined;
 
-/** client - router 1 - router 2 - server, routed both ways; router 2 drops TCP to TRACE_PORT. */
-function chain() {
+/** client - router 1 - router 2 - server, routed both ways; router 2's forward chain has `rules` (nft lines). */
+export function chain(rules) {
   const client = addNamespace('c');
   const router1 = addNamespace('r');
   const router2 = addNamespace('q');
@@ -138,7 +139,7 @@ function chain() {
         'table inet rgbench {',
         '  chain forward {',
         '    type filter hook forward priority 0; policy accept;',
-        `    tcp dport ${TRACE_PORT} drop`,
+        ...rules.map((rule) => `    ${rule}`),
         '  }',
         '}',
         '',
@@ -230,7 +231,7 @@ export default async function synSweep({ reps = 3 } = {}) {
     deleteNamespace(server);
   }
 
-  const lab = chain();
+  const lab = chain([`tcp dport ${TRACE_PORT} drop`]);
   try {
     const [traced, plain] = await compare(Math.max(reps, 5), [
       {

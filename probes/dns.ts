@@ -13,6 +13,7 @@ import { failureObservation } from '../src/net/classify.js';
 import { lengthPrefixed, readFramed } from '../src/net/framed-read.js';
 import { formatEndpoint } from '../src/net/target.js';
 import { showBytes } from '../src/net/reply.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 
 /** Record types a dns probe may ask for. */
 export const QUERY_TYPES = ['A', 'AAAA', 'PTR', 'SRV', 'TXT', 'MX', 'SOA', 'NS', 'ANY'] as const;
@@ -48,6 +49,8 @@ export interface DnsOptions {
   expectRcode: string;
   /** Addresses that must all be in the answer's A/AAAA records. */
   expectAddresses: string[];
+  /** Trace where the path dies, with the probe's own request (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 /** A DNS query over UDP (or TCP) that passes only on a valid answer to it, whatever its rcode proves. */
@@ -89,6 +92,7 @@ export const dns: ProbeKind<DnsOptions> = {
       describe: 'IP address that must be in the answer; repeat it for several, each must be there',
       requiresArg: true,
     },
+    trace: TRACE_CLI_OPTION,
   },
   examples: [
     ['reachgate probe dns 192.0.2.53', 'does this resolver answer (the root NS query)?'],
@@ -131,6 +135,7 @@ function parseOptions(raw: Record<string, unknown>): DnsOptions {
       'IPv4 addresses need --type A, IPv6 addresses --type AAAA (ANY takes both)',
     );
   }
+  const trace = traceOption(raw);
   return {
     name,
     type: queryType,
@@ -138,6 +143,7 @@ function parseOptions(raw: Record<string, unknown>): DnsOptions {
     recurse: raw.recurse === undefined ? true : flag(raw, 'recurse'),
     expectRcode,
     expectAddresses,
+    ...(trace ? { trace } : {}),
   };
 }
 
@@ -218,7 +224,15 @@ type TcpLeg =
   | { kind: 'failed'; observation: Observation }
   | { kind: 'no-answer'; rttMs: number; detail: string };
 
-async function observe(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeContext): Promise<Observation> {
+function observe(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeContext): Promise<Observation> {
+  const { options } = spec;
+  const what = options.tcp
+    ? { protocol: 'tcp' as const }
+    : { protocol: 'udp' as const, payload: () => dnsCodec(options).request(0) };
+  return observeWithTrace(spec, context, what, () => observeQuery(spec, context));
+}
+
+async function observeQuery(spec: ResolvedProbeSpec<DnsOptions>, context: ProbeContext): Promise<Observation> {
   if (spec.options.tcp) {
     const leg = await askOverTcp(spec, context);
     if (leg.kind === 'failed') return leg.observation;

@@ -10,6 +10,7 @@ import { connectToTarget } from '../src/net/tcp-connect.js';
 import { failureObservation } from '../src/net/classify.js';
 import { lengthPrefixed, readFramed, type FramedRead } from '../src/net/framed-read.js';
 import { showBytes } from '../src/net/reply.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 import {
   ETYPES,
   decodeKdcReply,
@@ -29,6 +30,8 @@ export interface KerberosOptions {
   tcp: boolean;
   /** The principal must exist: a C_PRINCIPAL_UNKNOWN answer fails the check. */
   expectKnownPrincipal: boolean;
+  /** Trace where the path dies, with the probe's own request (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 const DEFAULT_PRINCIPAL = 'reachgate-probe';
@@ -72,6 +75,7 @@ export const kerberos: ProbeKind<KerberosOptions> = {
       type: 'boolean',
       describe: 'Fail the check when the KDC does not know --principal (wrong realm or missing principal)',
     },
+    trace: TRACE_CLI_OPTION,
   },
   examples: [
     ['reachgate probe kerberos 192.0.2.88 --realm EXAMPLE.ORG', 'does the KDC answer for its realm over UDP?'],
@@ -90,6 +94,7 @@ export const kerberos: ProbeKind<KerberosOptions> = {
         `Expected the \`--realm\` option to be a realm name like EXAMPLE.ORG (printable ASCII, no spaces or @), got \`${realm}\``,
       );
     }
+    const trace = traceOption(raw);
     const principal = optionalString(raw, 'principal') ?? DEFAULT_PRINCIPAL;
     const components = principal.split('/');
     if (components.some((part) => !/^[\x21-\x7e]+$/.test(part) || part.includes('@'))) {
@@ -103,6 +108,7 @@ export const kerberos: ProbeKind<KerberosOptions> = {
       principal: components,
       tcp: flag(raw, 'tcp'),
       expectKnownPrincipal: flag(raw, 'expect-known-principal'),
+      ...(trace ? { trace } : {}),
     };
   },
   observe,
@@ -110,10 +116,20 @@ export const kerberos: ProbeKind<KerberosOptions> = {
 
 export default kerberos;
 
-async function observe(spec: ResolvedProbeSpec<KerberosOptions>, context: ProbeContext): Promise<Observation> {
-  const request = encodeAsRequest({
-    cname: spec.options.principal,
-    realm: spec.options.realm,
+function observe(spec: ResolvedProbeSpec<KerberosOptions>, context: ProbeContext): Promise<Observation> {
+  const request = asRequest(spec.options);
+  // The same AS-REQ: a KDC's answer to a traced copy goes to the trace's own socket.
+  const what = spec.options.tcp ? { protocol: 'tcp' as const } : { protocol: 'udp' as const, payload: () => request };
+  return observeWithTrace(spec, context, what, () =>
+    spec.options.tcp ? overTcp(spec, context, request) : overUdp(spec, context, request),
+  );
+}
+
+/** A bare AS-REQ for the principal and realm, with a fresh nonce. */
+function asRequest(options: KerberosOptions): Buffer {
+  return encodeAsRequest({
+    cname: options.principal,
+    realm: options.realm,
     // MIT's KDC rejects a nonce above 2^31 - 1 (it decodes it as a signed 32-bit integer) and then stays silent.
     nonce: randomInt(1, 2 ** 31 - 1),
     etypes: [
@@ -124,7 +140,6 @@ async function observe(spec: ResolvedProbeSpec<KerberosOptions>, context: ProbeC
     ],
     till: new Date(Date.now() + 86_400_000),
   });
-  return spec.options.tcp ? overTcp(spec, context, request) : overUdp(spec, context, request);
 }
 
 async function overUdp(

@@ -5,6 +5,7 @@ import { UsageError } from '../src/core/usage-error.js';
 import { formatMs, parseDuration } from '../src/core/duration.js';
 import { exchangeWithTarget } from '../src/net/udp-exchange.js';
 import { failureObservation } from '../src/net/classify.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 import {
   describeTime,
   ntpCodec,
@@ -19,6 +20,8 @@ import {
 export interface NtpOptions {
   /** Largest offset between the server's clock and ours that passes, in milliseconds. */
   maxOffsetMs?: number;
+  /** Trace where the path dies, with the probe's own request (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 /** NTPv4 client request answered by the server's time; checks synchronization, Kiss-o'-Death and offset. */
@@ -35,28 +38,36 @@ export const ntp: ProbeKind<NtpOptions> = {
       describe: "Fail the check when the server's clock is further from ours than this (e.g. 500ms, 2s)",
       requiresArg: true,
     },
+    trace: TRACE_CLI_OPTION,
   },
   examples: [
     ['reachgate probe ntp 192.0.2.123', 'does the time server answer, and is it synchronized?'],
     ['reachgate probe ntp 192.0.2.123 --max-offset 500ms', 'and is our clock within 500 ms of it?'],
   ],
   parseOptions(raw) {
+    const trace = traceOption(raw);
+    const traced = trace ? { trace } : {};
     const text = raw['max-offset'];
-    if (text === undefined || text === null) return {};
+    if (text === undefined || text === null) return traced;
     // A profile's YAML may give a bare number, which parseDuration reads as seconds.
     if (typeof text !== 'string' && typeof text !== 'number') {
       throw new UsageError(
         `Expected the \`--max-offset\` option to be a duration like 500ms or 2s, got \`${String(text)}\` (${typeof text})`,
       );
     }
-    return { maxOffsetMs: parseDuration(String(text), '--max-offset') };
+    return { maxOffsetMs: parseDuration(String(text), '--max-offset'), ...traced };
   },
   observe,
 };
 
 export default ntp;
 
-async function observe(spec: ResolvedProbeSpec<NtpOptions>, context: ProbeContext): Promise<Observation> {
+function observe(spec: ResolvedProbeSpec<NtpOptions>, context: ProbeContext): Promise<Observation> {
+  const what = { protocol: 'udp' as const, payload: () => ntpCodec().request(0) };
+  return observeWithTrace(spec, context, what, () => observeTime(spec, context));
+}
+
+async function observeTime(spec: ResolvedProbeSpec<NtpOptions>, context: ProbeContext): Promise<Observation> {
   const outcome = await exchangeWithTarget(spec, context, ntpCodec());
   if (outcome.kind === 'failed') {
     return failureObservation(outcome, outcome.attempts, context.icmpNote, 'udp');

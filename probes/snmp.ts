@@ -6,6 +6,7 @@ import { UsageError } from '../src/core/usage-error.js';
 import { formatMs } from '../src/core/duration.js';
 import { flag, optionalString } from '../src/core/option-values.js';
 import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 import { failureObservation } from '../src/net/classify.js';
 import {
   BerError,
@@ -39,6 +40,8 @@ export interface SnmpOptions {
   community: string;
   /** OIDs to get, dotted (v1/v2c). */
   oids: string[];
+  /** Trace where the path dies, with the probe's own request (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 /** One variable binding of a response, its value as text. */
@@ -142,6 +145,7 @@ export const snmp: ProbeKind<SnmpOptions> = {
       type: 'boolean',
       describe: 'Send the SNMPv3 engine-discovery request: an agent answers it without credentials',
     },
+    trace: TRACE_CLI_OPTION,
   },
   examples: [
     ['reachgate probe snmp 198.51.100.10 --community public', 'does the agent answer, and what is its sysDescr?'],
@@ -169,6 +173,7 @@ function parseOptions(raw: Record<string, unknown>): SnmpOptions {
     version: v1 ? 'v1' : v3 ? 'v3' : 'v2c',
     community: community ?? 'public',
     oids: oids.length > 0 ? oids : [SYS_DESCR],
+    ...traced(raw),
   };
 }
 
@@ -213,7 +218,18 @@ export function oidLabel(oid: string): string {
   return oid;
 }
 
-async function observe(spec: ResolvedProbeSpec<SnmpOptions>, context: ProbeContext): Promise<Observation> {
+function traced(raw: Record<string, unknown>): Pick<SnmpOptions, 'trace'> {
+  const trace = traceOption(raw);
+  return trace ? { trace } : {};
+}
+
+function observe(spec: ResolvedProbeSpec<SnmpOptions>, context: ProbeContext): Promise<Observation> {
+  const { options } = spec;
+  const request = (): Buffer => (options.version === 'v3' ? discoveryCodec() : getCodec(options)).request(0);
+  return observeWithTrace(spec, context, { protocol: 'udp', payload: request }, () => observeAgent(spec, context));
+}
+
+async function observeAgent(spec: ResolvedProbeSpec<SnmpOptions>, context: ProbeContext): Promise<Observation> {
   const { version } = spec.options;
   const outcome =
     version === 'v3'

@@ -21,6 +21,7 @@ import {
   type ConfirmWith,
 } from '../src/net/confirm.js';
 import { sendOneWay } from '../src/net/one-way.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 
 /** How the message travels. */
 export type SyslogTransport = 'udp' | 'tcp' | 'relp';
@@ -30,6 +31,8 @@ export interface SyslogOptions {
   transport: SyslogTransport;
   /** Ask a responder whether the message arrived (its nonce seen on the far side). */
   confirm?: ConfirmWith;
+  /** Trace where the path dies: over UDP with a message like the probe's own (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 const TRANSPORTS: readonly SyslogTransport[] = ['udp', 'tcp', 'relp'];
@@ -57,6 +60,7 @@ export const syslog: ProbeKind<SyslogOptions> = {
       requiresArg: true,
     },
     ...CONFIRM_OPTIONS,
+    trace: TRACE_CLI_OPTION,
   },
   examples: [
     [
@@ -79,14 +83,29 @@ export const syslog: ProbeKind<SyslogOptions> = {
       throw new UsageError(`Expected the \`--transport\` option to be udp, tcp or relp, got \`${transport}\``);
     }
     const confirm = parseConfirmWith(raw);
-    return { transport: transport as SyslogTransport, ...(confirm ? { confirm } : {}) };
+    const trace = traceOption(raw);
+    return { transport: transport as SyslogTransport, ...(confirm ? { confirm } : {}), ...(trace ? { trace } : {}) };
   },
   observe,
 };
 
 export default syslog;
 
-async function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeContext): Promise<Observation> {
+function observe(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeContext): Promise<Observation> {
+  const { transport, confirm } = spec.options;
+  // Traced copies carry a nonce of their own: a receipt proves the probe's own message, not a copy's.
+  const what =
+    transport === 'udp'
+      ? {
+          protocol: 'udp' as const,
+          payload: () => Buffer.from(syslogMessage(randomBytes(6).toString('hex'), newNonce(), 'udp'), 'utf8'),
+          oneWay: confirm ? ('confirmed' as const) : ('unconfirmed' as const),
+        }
+      : { protocol: 'tcp' as const };
+  return observeWithTrace(spec, context, what, () => observeMessage(spec, context));
+}
+
+async function observeMessage(spec: ResolvedProbeSpec<SyslogOptions>, context: ProbeContext): Promise<Observation> {
   const id = randomBytes(6).toString('hex');
   const nonce = newNonce();
   const message = syslogMessage(id, nonce, spec.options.transport);

@@ -6,14 +6,17 @@ import { newNonce } from '../src/core/receipt.js';
 import { optionalString } from '../src/core/option-values.js';
 import { UsageError } from '../src/core/usage-error.js';
 import { encodeInteger, encodeOctetString, encodeOid, encodeSequence, encodeTlv } from '../src/net/ber.js';
-import { awaitReceipt, CONFIRM_OPTIONS, parseConfirmWith, type ConfirmWith } from '../src/net/confirm.js';
-import { sendOneWay } from '../src/net/one-way.js';
+import { CONFIRM_OPTIONS, parseConfirmWith, type ConfirmWith } from '../src/net/confirm.js';
+import { sendWithNonce } from '../src/net/one-way.js';
+import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
 
 /** Options of the trap probe. */
 export interface TrapOptions {
   community: string;
   /** Ask a responder whether the trap arrived (its nonce seen on the far side). */
   confirm?: ConfirmWith;
+  /** Trace where the path dies with a trap like the probe's own (see src/net/trace.ts). */
+  trace?: TraceMode;
 }
 
 // RFC 3416 SNMPv2-Trap-PDU; sysUpTime.0 and snmpTrapOID.0 come first in every v2 trap (RFC 3416 section 4.2.6).
@@ -36,6 +39,7 @@ export const trap: ProbeKind<TrapOptions> = {
   cliOptions: {
     community: { type: 'string', describe: 'Community of the trap (default: public)', requiresArg: true },
     ...CONFIRM_OPTIONS,
+    trace: TRACE_CLI_OPTION,
   },
   examples: [
     [
@@ -47,31 +51,33 @@ export const trap: ProbeKind<TrapOptions> = {
     const community = optionalString(raw, 'community') ?? 'public';
     if (community.length > 255) throw new UsageError('Expected `--community` to be at most 255 characters');
     const confirm = parseConfirmWith(raw);
-    return { community, ...(confirm ? { confirm } : {}) };
+    const trace = traceOption(raw);
+    return { community, ...(confirm ? { confirm } : {}), ...(trace ? { trace } : {}) };
   },
   observe,
 };
 
 export default trap;
 
-async function observe(spec: ResolvedProbeSpec<TrapOptions>, context: ProbeContext): Promise<Observation> {
+function observe(spec: ResolvedProbeSpec<TrapOptions>, context: ProbeContext): Promise<Observation> {
+  // Traced copies carry a nonce of their own: a receipt proves the probe's own trap, not a copy's.
+  const what = {
+    protocol: 'udp' as const,
+    payload: () => trapMessage(spec.options.community, newNonce()),
+    oneWay: spec.options.confirm ? ('confirmed' as const) : ('unconfirmed' as const),
+  };
+  return observeWithTrace(spec, context, what, () => observeTrap(spec, context));
+}
+
+async function observeTrap(spec: ResolvedProbeSpec<TrapOptions>, context: ProbeContext): Promise<Observation> {
   const nonce = newNonce();
-  const { confirm } = spec.options;
-  const asking = confirm
-    ? awaitReceipt(confirm, nonce, { protocol: 'udp', port: spec.target.port }, context.signal)
-    : undefined;
-  try {
-    return await sendOneWay(spec, context, {
-      payload: trapMessage(spec.options.community, nonce),
-      what: 'trap',
-      confirmation: asking?.confirmation,
-      evidence: { nonce },
-      unanswered: 'a trap is never answered',
-      lookFor: `look for ${nonce} in the trap receiver's log`,
-    });
-  } finally {
-    asking?.stop();
-  }
+  return sendWithNonce(spec, context, nonce, spec.options.confirm, {
+    payload: trapMessage(spec.options.community, nonce),
+    what: 'trap',
+    evidence: { nonce },
+    unanswered: 'a trap is never answered',
+    lookFor: `look for ${nonce} in the trap receiver's log`,
+  });
 }
 
 /** The trap: v2c, the community, sysUpTime.0, snmpTrapOID.0 = reachgate's probe trap, and the nonce. */

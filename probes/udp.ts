@@ -7,6 +7,10 @@ import { exchangeWithTarget, type UdpCodec } from '../src/net/udp-exchange.js';
 import { failureObservation } from '../src/net/classify.js';
 import { showBytes } from '../src/net/reply.js';
 import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
+import { UsageError } from '../src/core/usage-error.js';
+import { carryNonce, newNonce, NONCE_MARKER } from '../src/core/receipt.js';
+import { CONFIRM_OPTIONS, parseConfirmWith, type ConfirmWith } from '../src/net/confirm.js';
+import { sendWithNonce } from '../src/net/one-way.js';
 
 /** Options of the generic udp probe. */
 export interface UdpOptions {
@@ -16,19 +20,24 @@ export interface UdpOptions {
   expectReply?: RegExp;
   /** Trace where the path dies, with this payload (see src/net/trace.ts). */
   trace?: TraceMode;
+  /** Ask a responder whether the datagram arrived: it then carries a nonce and is one-way (no reply is read). */
+  confirm?: ConfirmWith;
 }
 
 /** A generic UDP request: any datagram back from the target's address and port is its reply. */
 export const udp: ProbeKind<UdpOptions> = {
   name: 'udp',
   summary:
-    'UDP datagram of your choosing; a datagram back is open, ICMP says closed, rejected (by which router) or unreachable',
+    'UDP datagram of your choosing; a datagram back is open, ICMP says closed, rejected (by which router) or ' +
+    'unreachable; one-way with a nonce when a responder confirms it (--confirm-with, profile confirm:)',
   protocol: 'udp',
   defaultAttempts: 3,
   cliOptions: {
     send: {
       type: 'string',
-      describe: 'Text to send (escapes \\r \\n \\t \\0 \\\\ \\xHH); without --send or --send-hex, an empty datagram',
+      describe:
+        'Text to send (escapes \\r \\n \\t \\0 \\\\ \\xHH); without --send or --send-hex, an empty datagram. ' +
+        `Confirmed by a responder, the datagram carries a nonce: in place of each ${NONCE_MARKER}, or appended`,
       requiresArg: true,
     },
     'send-hex': { type: 'string', describe: 'Bytes to send, as hex', requiresArg: true },
@@ -38,12 +47,17 @@ export const udp: ProbeKind<UdpOptions> = {
       requiresArg: true,
     },
     trace: TRACE_CLI_OPTION,
+    ...CONFIRM_OPTIONS,
   },
   examples: [
     ['reachgate probe udp 198.51.100.10:7 --send ping --expect-reply ping', 'does the echo service answer?'],
     [
       'reachgate probe udp 198.51.100.10:5060 --send "OPTIONS sip:x SIP/2.0\\r\\n\\r\\n" --expect-reply "^SIP/2\\.0 "',
       'is a SIP server answering?',
+    ],
+    [
+      'reachgate probe udp 198.51.100.10:2055 --send-hex 0005 --confirm-with http://198.51.100.10:8514 --token-file responder.token',
+      'did a one-way datagram (NetFlow, RTP) reach the collector? A responder beside it saw its nonce, or did not',
     ],
   ],
   parseOptions(raw) {
@@ -52,6 +66,12 @@ export const udp: ProbeKind<UdpOptions> = {
     if (expectReply) options.expectReply = expectReply;
     const trace = traceOption(raw);
     if (trace) options.trace = trace;
+    if (expectReply && raw['confirm-with'] !== undefined)
+      throw new UsageError(
+        '`--confirm-with` makes the datagram one-way (a responder proves it arrived); `--expect-reply` checks an answer: use one',
+      );
+    const confirm = parseConfirmWith(raw);
+    if (confirm) options.confirm = confirm;
     return options;
   },
   observe,
@@ -60,8 +80,32 @@ export const udp: ProbeKind<UdpOptions> = {
 export default udp;
 
 function observe(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
-  const what = { protocol: 'udp' as const, payload: spec.options.send };
-  return observeWithTrace(spec, context, what, () => observeExchange(spec, context));
+  const { send, confirm } = spec.options;
+  // A row a responder confirms (here or at the coordinator) is a one-way flow: its datagram carries a nonce.
+  if (confirm || spec.confirm) {
+    const what = {
+      protocol: 'udp' as const,
+      payload: () => carryNonce(send, newNonce()),
+      oneWay: confirm ? ('confirmed' as const) : ('unconfirmed' as const),
+    };
+    return observeWithTrace(spec, context, what, () => observeOneWay(spec, context));
+  }
+  return observeWithTrace(spec, context, { protocol: 'udp', payload: () => send }, () =>
+    observeExchange(spec, context),
+  );
+}
+
+/** Send the datagram with a nonce (see {@link carryNonce}) and let the responder say whether it arrived. */
+async function observeOneWay(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {
+  const nonce = newNonce();
+  const payload = carryNonce(spec.options.send, nonce);
+  return sendWithNonce(spec, context, nonce, spec.options.confirm, {
+    payload,
+    what: 'datagram',
+    evidence: { nonce, length: payload.length },
+    unanswered: 'a one-way datagram is not answered',
+    lookFor: `look for ${nonce} at the far end`,
+  });
 }
 
 async function observeExchange(spec: ResolvedProbeSpec<UdpOptions>, context: ProbeContext): Promise<Observation> {

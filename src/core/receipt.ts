@@ -44,3 +44,20 @@ export interface Receipt {
   /** Copies seen (a retransmission, a replay): only the first one's time and source count. */
   copies: number;
 }
+
+/** Where a raw UDP payload wants its nonce: every `{nonce}` in it, or else appended at its end. */
+export const NONCE_MARKER = '{nonce}';
+
+/** A payload that carries `nonce`: in place of each {@link NONCE_MARKER}, or after the last byte when it has none. */
+export function carryNonce(payload: Buffer, nonce: string): Buffer {
+  const marker = Buffer.from(NONCE_MARKER, 'latin1');
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let at = payload.indexOf(marker); at !== -1; at = payload.indexOf(marker, from)) {
+    parts.push(payload.subarray(from, at), Buffer.from(nonce, 'latin1'));
+    from = at + marker.length;
+  }
+  if (parts.length === 0) return Buffer.concat([payload, Buffer.from(nonce, 'latin1')]);
+  parts.push(payload.subarray(from));
+  return Buffer.concat(parts);
+}

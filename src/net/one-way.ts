@@ -4,7 +4,7 @@ import { answeredWith } from '../core/observation.js';
 import { formatMs } from '../core/duration.js';
 import { exchangeWithTarget } from './udp-exchange.js';
 import { failureObservation } from './classify.js';
-import { confirmedChecks, type Confirmation } from './confirm.js';
+import { awaitReceipt, confirmedChecks, type Confirmation, type ConfirmWith } from './confirm.js';
 
 /** One datagram that nothing answers (a syslog message, a trap), and how to word what was sent. */
 export interface OneWay {
@@ -18,6 +18,27 @@ export interface OneWay {
   unanswered: string;
   /** Where an operator can look instead, e.g. "look for id … in the server's log". */
   lookFor: string;
+}
+
+/**
+ * Send a one-way datagram that carries `nonce`, asking `confirm`'s responder (when given) whether it saw it
+ * until the probe's deadline.
+ */
+export async function sendWithNonce(
+  spec: ResolvedProbeSpec<unknown>,
+  context: ProbeContext,
+  nonce: string,
+  confirm: ConfirmWith | undefined,
+  oneWay: Omit<OneWay, 'confirmation'>,
+): Promise<Observation> {
+  const asking = confirm
+    ? awaitReceipt(confirm, nonce, { protocol: 'udp', port: spec.target.port }, context.signal)
+    : undefined;
+  try {
+    return await sendOneWay(spec, context, { ...oneWay, confirmation: asking?.confirmation });
+  } finally {
+    asking?.stop();
+  }
 }
 
 /**

@@ -32,7 +32,7 @@ export interface TraceHop {
 }
 
 /** Where a path ended. */
-export type TraceEnd = 'reached' | 'rejected' | 'unreachable' | 'dropped' | 'not-traced';
+export type TraceEnd = 'reached' | 'rejected' | 'unreachable' | 'dropped' | 'silent' | 'not-traced';
 
 /** What a trace found: the evidence a result carries as `evidence.trace`. */
 export interface Trace {
@@ -255,7 +255,12 @@ function endHop(answers: Map<number, Answer>): number | undefined {
 }
 
 /** The hops in order and one line that says where the path went and where it ended. */
-export function summarize(protocol: Trace['protocol'], maxHops: number, answers: Map<number, Answer>): Trace {
+export function summarize(
+  protocol: Trace['protocol'],
+  maxHops: number,
+  answers: Map<number, Answer>,
+  oneWay = false,
+): Trace {
   const end = endHop(answers);
   const endAnswer = end === undefined ? undefined : answers.get(end);
   const last = end ?? Math.max(0, ...answers.keys());
@@ -287,6 +292,12 @@ export function summarize(protocol: Trace['protocol'], maxHops: number, answers:
       return trace('dropped', 'no hop answered: dropped before hop 1, or no router on the way sends time-exceeded');
     }
     if (last >= maxHops) return trace('dropped', `no end within ${maxHops} hops`);
+    if (oneWay) {
+      return trace(
+        'silent',
+        `silent after hop ${last} (the far end never answers this datagram: delivered or dropped)`,
+      );
+    }
     return trace('dropped', `silently dropped after hop ${last}`);
   }
   if (endAnswer.end === 'reached') {
@@ -326,6 +337,26 @@ export const TRACE_CLI_OPTION = {
     'verdict is not pass, is the default of profile rows, sweeps excepted; needs CAP_NET_RAW)',
 } as const;
 
+/** What a kind traces with: its protocol, and for UDP its request and whether anything answers it. */
+export interface TracedAs {
+  protocol: TraceRequest['protocol'];
+  /**
+   * A request like the probe's own (same protocol, port, size and shape; a fresh id or nonce, so no traced copy
+   * is taken for the probe's answer or receipt), made only when the trace starts.
+   */
+  payload?: () => Buffer;
+  /** One-way: `confirmed` when a responder is asked during the probe, `unconfirmed` when nothing can tell. */
+  oneWay?: 'confirmed' | 'unconfirmed';
+}
+
+/** A trace of a one-way datagram whose fate nobody saw: silence after the last router is `silent`, not a drop. */
+export function asOneWay(trace: Trace): Trace {
+  const answers = new Map(
+    trace.hops.map((hop) => [hop.hop, { from: hop.from, answer: hop.answer, rttMs: hop.rtt_ms }]),
+  );
+  return summarize(trace.protocol, trace.max_hops, answers, true);
+}
+
 /** States of a probe whose packets went out: the rest (error, unresolved) have no path to trace. */
 const TRACEABLE: ReadonlySet<State> = new Set(['open', 'closed', 'filtered', 'prohibited', 'unreachable']);
 
@@ -339,7 +370,7 @@ const TRACEABLE: ReadonlySet<State> = new Set(['open', 'closed', 'filtered', 'pr
 export async function observeWithTrace(
   spec: ResolvedProbeSpec<{ trace?: TraceMode }>,
   context: ProbeContext,
-  what: Pick<TraceRequest, 'protocol' | 'payload'>,
+  what: TracedAs,
   observe: () => Promise<Observation>,
 ): Promise<Observation> {
   const mode = spec.options.trace ?? (spec.row !== undefined && !spec.sweep ? 'on-fail' : 'off');
@@ -350,22 +381,28 @@ export async function observeWithTrace(
   let trace: RunningTrace | undefined;
   const begin = (): RunningTrace =>
     (trace ??= startTrace({
-      ...what,
+      protocol: what.protocol,
+      ...(what.payload ? { payload: what.payload() } : {}),
       address: spec.target.address,
       port: spec.target.port,
       signal: stop.signal,
       icmp: context.icmp,
     }));
-  // While the probe is silent, start halfway only if silence would be traced: a negative row passes on it.
-  const silenceTraced = mode === 'on' || judge(spec.expect, 'filtered', undefined) !== 'pass';
+  // While the probe is silent, start halfway only if silence would be traced: a negative row passes on it, and
+  // a one-way datagram nobody confirms stays silent whatever happened to it.
+  const silenceTraced =
+    mode === 'on' || (what.oneWay !== 'unconfirmed' && judge(spec.expect, 'filtered', undefined) !== 'pass');
   const halfway = silenceTraced ? setTimeout(begin, spec.timeoutMs / 2) : undefined;
   try {
     const observation = await observe();
     clearTimeout(halfway);
     const verdict = judge(spec.expect, observation.state, observation.check, observation.silenceExpected);
-    const wanted = mode === 'on' || verdict === 'fail' || verdict === 'inconclusive';
+    const wanted = mode === 'on' || verdict === 'fail' || (verdict === 'inconclusive' && !observation.silenceExpected);
     if (!wanted || !TRACEABLE.has(observation.state)) return observation;
-    const found = await begin().done;
+    let found = await begin().done;
+    // Silence after the last router proves a drop only when a responder watched for the datagram and saw nothing.
+    const provenDrop = observation.state === 'filtered' && !observation.silenceExpected;
+    if (what.oneWay && found.end === 'dropped' && !provenDrop) found = asOneWay(found);
     return {
       ...observation,
       reason: `${observation.reason}; path: ${found.summary}`,

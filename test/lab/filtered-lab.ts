@@ -45,6 +45,19 @@ export function routerRuleset(rules: RouterRules): string {
   ].join('\n');
 }
 
+/** A source NAT ruleset (table `table`) that masquerades UDP to `port` as the router's own address. */
+export function masqueradeRuleset(table: string, port: number): string {
+  return [
+    `table ip ${table} {`,
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    udp dport ${port} masquerade`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
 /** A lab whose router forwards by `rules`, and a temp dir for its daemons' files; both go at the test's teardown. */
 export async function filteredLab(t: Test, name: string, rules: RouterRules): Promise<{ lab: Lab; dir: string }> {
   const lab = await Lab.create(t);

@@ -5,7 +5,14 @@ import { CHAIN, ChainLab } from '../lab/chain-lab.js';
 import { probeJson } from '../helpers/cli.js';
 
 // --trace on a chain of three hops: client — router 1 — router 2 — server, with a drop or a reject on a chosen hop.
-const PORT = { open: 7200, dropAtHop1: 7201, dropAtHop2: 7202, rejectAtHop2: 7203, udpDropAtHop2: 7204 };
+const PORT = {
+  open: 7200,
+  dropAtHop1: 7201,
+  dropAtHop2: 7202,
+  rejectAtHop2: 7203,
+  udpDropAtHop2: 7204,
+  syslogDropAtHop2: 7205,
+};
 
 const forwardChain = (lines: string[]): string =>
   ['table inet filter {', '  chain forward {', '    type filter hook forward priority 0; policy accept;']
@@ -23,6 +30,8 @@ if (!needsLab(t)) {
     forwardChain([
       `tcp dport ${PORT.dropAtHop2} drop`,
       `udp dport ${PORT.udpDropAtHop2} drop`,
+      // Only datagrams whose payload starts like a syslog message (<14>): a trace without the probe's payload passes.
+      `udp dport ${PORT.syslogDropAtHop2} @th,64,32 0x3c31343e drop`,
       `meta nfproto ipv4 tcp dport ${PORT.rejectAtHop2} reject with icmp type admin-prohibited`,
       `meta nfproto ipv6 tcp dport ${PORT.rejectAtHop2} reject with icmpv6 type admin-prohibited`,
       'icmp type echo-request drop',
@@ -86,6 +95,48 @@ if (!needsLab(t)) {
       );
     });
   }
+
+  t.test('each UDP kind traces with its own request: a drop on hop 2 is named, IPv4 and IPv6', async (t) => {
+    const both = (port: number): string[] => [`${CHAIN.server.v4}:${port}`, `[${CHAIN.server.v6}]:${port}`];
+    const kinds: Array<[string, string[]]> = [
+      ['dns', []],
+      ['ntp', []],
+      ['snmp', []],
+      ['kerberos', ['--realm', 'EXAMPLE.ORG']],
+    ];
+    const runs = await Promise.all([
+      ...kinds.map(([kind, args]) =>
+        probeJson(kind, [...both(PORT.udpDropAtHop2), ...args, '--trace', '--timeout', '1s'], {
+          netns: lab.ns.client,
+        }),
+      ),
+      probeJson('syslog', [...both(PORT.syslogDropAtHop2), '--trace', '--timeout', '1s'], { netns: lab.ns.client }),
+    ]);
+    const syslog = runs.pop()!;
+    for (const [index, { report }] of runs.entries()) {
+      for (const [family, result] of [
+        ['v4', report.results[0]],
+        ['v6', report.results[1]],
+      ] as const) {
+        const hops = `forwarded by ${CHAIN.router1[family]} (hop 1), ${CHAIN.router2[family]} (hop 2)`;
+        t.match(result, { state: 'filtered', verdict: 'fail' }, `${kinds[index]![0]} IP${family}`);
+        t.equal(trace(result).summary, `${hops}; silently dropped after hop 2`, `${kinds[index]![0]} IP${family}`);
+      }
+    }
+    // The rule matches the syslog payload only: a traced copy without it would reach the server's closed port.
+    for (const [family, result] of [
+      ['v4', syslog.report.results[0]],
+      ['v6', syslog.report.results[1]],
+    ] as const) {
+      const hops = `forwarded by ${CHAIN.router1[family]} (hop 1), ${CHAIN.router2[family]} (hop 2)`;
+      t.match(result, { state: 'filtered', verdict: 'inconclusive' }, `syslog IP${family}`);
+      t.equal(
+        trace(result).summary,
+        `${hops}; silent after hop 2 (the far end never answers this datagram: delivered or dropped)`,
+        `syslog IP${family}: one-way, so silence past hop 2 is not called a drop`,
+      );
+    }
+  });
 
   t.test('without --trace a probe from the command line traces nothing', async (t) => {
     const { result } = await probeJson('tcp', [`${CHAIN.server.v4}:${PORT.dropAtHop2}`, '--timeout', '500ms'], {

@@ -6,14 +6,14 @@ import t from 'tap';
 import type { ProbeResult } from '../../src/core/result.js';
 import type { Receipt } from '../../src/core/receipt.js';
 import { LAB, type Lab, needsLab } from '../lab/lab.js';
-import { filteredLab } from '../lab/filtered-lab.js';
+import { filteredLab, masqueradeRuleset } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
 import { BIN, probeJson } from '../helpers/cli.js';
 
 // One-way flows proven by a responder beside real daemons: rsyslogd (UDP, TCP, RELP) and snmptrapd keep
 // their ports on the far host; the responder sees a copy of each datagram and segment.
 const SERVER = LAB.server.v4;
-const PORT = { syslog: 514, relp: 2514, dropped: 1514, natted: 5514, trap: 162, side: 8514 };
+const PORT = { syslog: 514, relp: 2514, dropped: 1514, natted: 5514, trap: 162, side: 8514, netflow: 2055, rtp: 5004 };
 const SIDE_CHANNEL = `http://${SERVER}:${PORT.side}`;
 
 /** Resolves once sockets listen on every port given in `ns`; bounded to 10 s. */
@@ -42,16 +42,7 @@ t.test('a responder beside rsyslogd and snmptrapd proves one-way flows', async (
   if (needsLab(t)) return;
   const { lab, dir } = await filteredLab(t, 'responder', { protocols: ['udp'], drop: [PORT.dropped] });
   // Source NAT on the router for one port: the receipt must show the router's address, not the client's.
-  const nat = [
-    'table ip responder-nat {',
-    '  chain postrouting {',
-    '    type nat hook postrouting priority srcnat; policy accept;',
-    `    udp dport ${PORT.natted} masquerade`,
-    '  }',
-    '}',
-    '',
-  ];
-  await lab.nft(lab.ns.router, nat.join('\n'));
+  await lab.nft(lab.ns.router, masqueradeRuleset('responder-nat', PORT.natted));
   const log = join(dir, 'messages.log');
   const conf = join(dir, 'rsyslog.conf');
   const udpPorts = [PORT.syslog, PORT.dropped, PORT.natted];
@@ -88,7 +79,18 @@ t.test('a responder beside rsyslogd and snmptrapd proves one-way flows', async (
   trapd.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
     trapLog += chunk;
   });
-  await listening(lab, lab.ns.server, { tcp: [PORT.syslog, PORT.relp], udp: [...udpPorts, PORT.trap] }, 'the daemons');
+  // A collector of one-way flows (NetFlow, RTP) that reads and never answers: the port is bound, so no ICMP error.
+  const sink = `const s = require('node:dgram').createSocket('udp6'); s.on('message', () => {});
+    s.bind(${PORT.netflow}); const r = require('node:dgram').createSocket('udp6'); r.on('message', () => {});
+    r.bind(${PORT.rtp}); setTimeout(() => process.exit(), 120000);`;
+  await lab.spawn(lab.ns.server, process.execPath, ['-e', sink]);
+  const flowPorts = [PORT.netflow, PORT.rtp];
+  await listening(
+    lab,
+    lab.ns.server,
+    { tcp: [PORT.syslog, PORT.relp], udp: [...udpPorts, PORT.trap, ...flowPorts] },
+    'the daemons',
+  );
 
   const tokenFile = join(dir, 'responder.token');
   await writeFile(tokenFile, 'lab-responder-token-0123456789abcdef\n');
@@ -101,7 +103,7 @@ t.test('a responder beside rsyslogd and snmptrapd proves one-way flows', async (
     BIN,
     'responder',
     '--udp',
-    [...udpPorts, PORT.trap].join(','),
+    [...udpPorts, PORT.trap, ...flowPorts].join(','),
     '--tcp',
     `${PORT.syslog},${PORT.relp}`,
     '--listen',
@@ -160,6 +162,30 @@ t.test('a responder beside rsyslogd and snmptrapd proves one-way flows', async (
     for (let tries = 0; tries < 50 && !trapLog.includes(nonceOf(result)); tries++)
       await new Promise((resolve) => setTimeout(resolve, 100));
     t.match(trapLog, `.1.3.6.1.4.1.32473.1.1.0 = STRING: "${nonceOf(result)}"`, 'snmptrapd logged the nonce varbind');
+  });
+
+  t.test('a raw UDP payload carries its nonce: one-way flows proven over IPv4 and IPv6, or dropped', async (t) => {
+    // A NetFlow v5 header's first bytes (version 5, count 0): the nonce is appended after them.
+    const netflow = await probe('udp', [`${SERVER}:${PORT.netflow}`, '--send-hex', '0005 0000', '--timeout', '1500ms']);
+    t.match(netflow.result, { state: 'open', verdict: 'pass', evidence: { length: 4 + 36 } });
+    t.match(
+      netflow.result.reason,
+      /^sent 1 datagram; delivered: the responder saw its nonce on udp\/2055 from 192\.0\.2\.2:/,
+    );
+    t.match(netflow.result.evidence, { receipt: { source: LAB.client.v4, port: PORT.netflow, protocol: 'udp' } });
+    const [rtp, dropped] = await Promise.all([
+      // The marker puts the nonce where the flow wants it; IPv6 too.
+      probe('udp', [`[${LAB.server.v6}]:${PORT.rtp}`, '--send', 'rtp {nonce} frame', '--timeout', '1500ms']),
+      probe('udp', [`${SERVER}:${PORT.dropped}`, '--send', 'flow', '--timeout', '1500ms']),
+    ]);
+    t.match(rtp.result, { state: 'open', verdict: 'pass', evidence: { length: 'rtp  frame'.length + 36 } });
+    t.match(rtp.result.evidence, { receipt: { source: LAB.client.v6, port: PORT.rtp } });
+    t.match(dropped.result, { state: 'filtered', verdict: 'fail' });
+    t.match(dropped.result.reason, /the responder watching udp\/1514 saw no nonce within 1\.5 s: dropped on the way/);
+    t.ok(
+      receipts.some((receipt) => receipt.nonce === nonceOf(netflow.result)),
+      "the responder's own log of receipts has the datagram's nonce",
+    );
   });
 
   t.test('a stopped responder makes the row inconclusive, never a pass or a fail', async (t) => {

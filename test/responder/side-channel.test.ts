@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { newNonce, noncesIn } from '../../src/core/receipt.js';
+import { carryNonce, newNonce, noncesIn } from '../../src/core/receipt.js';
 import { ReceiptBook } from '../../src/responder/receipt-book.js';
 import { createSideChannel } from '../../src/responder/side-channel.js';
 import { askResponder } from '../../src/net/receipt-client.js';
@@ -16,6 +16,14 @@ t.test('nonces are unguessable and found wherever a payload carries them', async
   t.same(noncesIn(Buffer.from(`<14>1 - host app - - [x nonce="${one}"] text ${one} and ${two}`)), [one, two]);
   t.same(noncesIn(Buffer.concat([Buffer.from([0x30, 0x82, 0x04, 0x24]), Buffer.from(one)])), [one]);
   t.same(noncesIn(Buffer.from('rgn-0123 not one')), []);
+});
+
+t.test('a raw UDP payload carries its nonce in place of each marker, or after its last byte', async (t) => {
+  const nonce = newNonce();
+  t.same(carryNonce(Buffer.from([0x00, 0x05]), nonce), Buffer.concat([Buffer.from([0x00, 0x05]), Buffer.from(nonce)]));
+  t.equal(carryNonce(Buffer.from('a {nonce} b {nonce}'), nonce).toString(), `a ${nonce} b ${nonce}`);
+  t.equal(carryNonce(Buffer.alloc(0), nonce).toString(), nonce);
+  t.same(noncesIn(carryNonce(Buffer.from([0xff, 0x7b, 0x00]), nonce)), [nonce], 'found after binary bytes');
 });
 
 t.test('a replayed nonce keeps its first receipt and only counts the copy', async (t) => {
@@ -76,6 +84,10 @@ t.test('bad responder and --confirm-with arguments exit 2 before anything listen
     [
       ['probe', 'syslog', '127.0.0.1', '--confirm-with', 'http://127.0.0.1:9'],
       /`--confirm-with` and `--token-file` go together/,
+    ],
+    [
+      ['probe', 'udp', '127.0.0.1:2055', '--expect-reply', 'x', '--confirm-with', 'http://127.0.0.1:9'],
+      /`--confirm-with` makes the datagram one-way .*`--expect-reply` checks an answer: use one/,
     ],
     [
       ['probe', 'trap', '127.0.0.1', '--confirm-with', 'ftp://x', '--token-file', '/nonexistent/token'],
