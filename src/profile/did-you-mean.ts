@@ -38,7 +38,7 @@ function editDistance(a: string, b: string): number {
 /** The known words close to a misspelt one (nearest first, at most `max`): near in spelling, or containing it. */
 export function closeMatches(word: string, known: readonly string[], max = 5): string[] {
   const lower = word.toLowerCase();
-  const limit = Math.max(2, Math.floor(word.length / 3));
+  const limit = Math.max(1, Math.floor(word.length / 3));
   return known
     .map((candidate) => ({ candidate, distance: editDistance(lower, candidate.toLowerCase()) }))
     .filter(({ candidate, distance }) => distance <= limit || candidate.toLowerCase().includes(lower))
