@@ -291,7 +291,7 @@ function senderText(result: ProbeResult, from: string): string {
 function silenceText(silence: Record<string, unknown>, address: string | null): string {
   const rounds =
     typeof silence.rounds === 'number' ? ` in ${silence.rounds} round${silence.rounds === 1 ? '' : 's'}` : '';
-  const head = `silent to ${String(silence.attempts)} attempts${rounds}`;
+  const head = `silent to ${silence.attempts === 1 ? '1 attempt' : `${String(silence.attempts)} attempts`}${rounds}`;
   if (silence.loss === null || silence.loss === undefined) {
     return `${head}; loss not measured${typeof silence.loss_note === 'string' ? `: ${silence.loss_note}` : ''}`;
   }
