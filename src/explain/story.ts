@@ -239,12 +239,18 @@ function resolutionStep(results: readonly ProbeResult[]): StepBody {
   return { title: 'Resolution: names to addresses', lines, facts };
 }
 
-function routeStep(evidence: RowEvidence): StepBody {
+/** The recorded route toward each address of the results (null: none recorded); a sweep records it once per address. */
+function routesByAddress(results: readonly ProbeResult[]): Map<string, RouteEvidence | null> {
   const routes = new Map<string, RouteEvidence | null>();
-  for (const result of evidence.results) {
-    if (result.target.address === null || routes.has(result.target.address)) continue;
+  for (const result of results) {
+    if (result.target.address === null || routes.get(result.target.address)) continue;
     routes.set(result.target.address, routeOf(result) ?? null);
   }
+  return routes;
+}
+
+function routeStep(evidence: RowEvidence): StepBody {
+  const routes = routesByAddress(evidence.results);
   const facts = [...routes].map(([address, route]) => ({ address, route }));
   const lines = facts
     .slice(0, LINES_MAX)
@@ -280,9 +286,8 @@ function sentStep(evidence: RowEvidence): StepBody {
   };
 }
 
-/** Who sent an ICMP error, in relation to the route and the target. */
-function senderText(result: ProbeResult, from: string): string {
-  const route = routeOf(result);
+/** Who sent an ICMP error, in relation to the route toward the target and the target itself. */
+function senderText(result: ProbeResult, from: string, route: RouteEvidence | undefined): string {
   if (from === result.target.address) return `${from}, the target itself`;
   if (route?.gateway === from) return `${from}, the first router on the route (step 3)`;
   return `${from}, a router on the way`;
@@ -303,10 +308,12 @@ function silenceText(silence: Record<string, unknown>, address: string | null): 
 }
 
 function answerStep(results: readonly ProbeResult[]): StepBody {
+  const routes = routesByAddress(results);
   const say = (result: ProbeResult): string[] => {
     const lines = [`${result.state}: ${result.reason}`];
+    const route = routes.get(result.target.address ?? '') ?? undefined;
     if (result.icmp)
-      lines.push(`ICMP ${result.icmp.type}/${result.icmp.code} from ${senderText(result, result.icmp.from)}`);
+      lines.push(`ICMP ${result.icmp.type}/${result.icmp.code} from ${senderText(result, result.icmp.from, route)}`);
     else if (result.state === 'open' && result.target.address !== null)
       lines.push(`answered by ${result.target.address}${result.rtt_ms === undefined ? '' : ` in ${result.rtt_ms} ms`}`);
     if (result.check) lines.push(`check ${result.check.ok ? 'ok' : 'failed'}: ${result.check.detail}`);

@@ -56,12 +56,15 @@ export async function runProfiles(loaded: ValidRun, options: ProfileRunOptions):
     ...(options.onResult ? { onResult: options.onResult } : {}),
     warn: options.warn,
   });
-  return buildRunReport(withRoutes(noteFamilyDifferences(results), await routes), {
-    ...(options.agent ? { agent: options.agent } : {}),
-    role: [...new Set(profiles.map((profile) => profile.role))].join('+'),
-    site: site.name,
-    profile: profileIdentity(profiles),
-    startedAt,
-    extra: { site_hash: site.hash, overlaps: expansion.overlaps, not_proven: expansion.notProven },
-  });
+  return buildRunReport(
+    withRoutes(noteFamilyDifferences(results), await routes, (index) => plan[index]!.sweep === true),
+    {
+      ...(options.agent ? { agent: options.agent } : {}),
+      role: [...new Set(profiles.map((profile) => profile.role))].join('+'),
+      site: site.name,
+      profile: profileIdentity(profiles),
+      startedAt,
+      extra: { site_hash: site.hash, overlaps: expansion.overlaps, not_proven: expansion.notProven },
+    },
+  );
 }

@@ -35,11 +35,25 @@ export async function lookUpRoutes(addresses: Iterable<string>): Promise<Map<str
   return missing ? new Map() : routes;
 }
 
-/** Results with the route toward their address added to their evidence as `route` (results without one unchanged). */
-export function withRoutes(results: ProbeResult[], routes: ReadonlyMap<string, RouteEvidence>): ProbeResult[] {
+/**
+ * Results with the route toward their address added to their evidence as `route` (results without one unchanged).
+ * Of a sweep's results only the first per address carries it: a thousand copies would add a tenth to the report.
+ */
+export function withRoutes(
+  results: ProbeResult[],
+  routes: ReadonlyMap<string, RouteEvidence>,
+  isSweep: (index: number) => boolean = () => false,
+): ProbeResult[] {
   if (routes.size === 0) return results;
-  return results.map((result) => {
-    const route = result.target.address === null ? undefined : routes.get(result.target.address);
-    return route ? { ...result, evidence: { ...result.evidence, route } } : result;
+  const swept = new Set<string>();
+  return results.map((result, index) => {
+    const address = result.target.address;
+    const route = address === null ? undefined : routes.get(address);
+    if (!route) return result;
+    if (isSweep(index)) {
+      if (swept.has(`${result.row}|${address}`)) return result;
+      swept.add(`${result.row}|${address}`);
+    }
+    return { ...result, evidence: { ...result.evidence, route } };
   });
 }

@@ -283,6 +283,20 @@ t.test(
     );
     t.same(routed!.evidence, { x: 1, route: { source: '127.0.0.1', dev: 'lo', type: 'local' } });
     t.same(unrouted!.evidence, {});
+    const local = { host: 'l', address: '127.0.0.1', port: 1, protocol: 'tcp' } as const;
+    const swept = withRoutes(
+      [
+        result('s', 1, { target: local, evidence: {} }),
+        result('s', 2, { target: { ...local, port: 2 }, evidence: {} }),
+      ],
+      routes,
+      () => true,
+    );
+    t.same(
+      swept.map((r) => 'route' in r.evidence!),
+      [true, false],
+      "a sweep's first result per address carries the route, the rest do not",
+    );
   },
 );
 
