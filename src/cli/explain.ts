@@ -5,6 +5,7 @@ import { fromCoordinator, fromLive, fromReports } from '../explain/gather.js';
 import { readGuide } from '../explain/guide.js';
 import { buildStory } from '../explain/story.js';
 import { formatStory } from '../explain/text.js';
+import { COORDINATOR_SOURCE_OPTIONS } from './coordinator-options.js';
 import { parseRate, RUN_OPTIONS, warnOnStderr, wholeNumber } from './run-options.js';
 
 interface ExplainArgs {
@@ -45,20 +46,8 @@ export function explainCommand(parser: Argv): Argv {
             describe: 'An accepted matrix or baseline to compare the verdict with (with --report)',
             group: 'Source:',
           },
-          coordinator: { type: 'string', requiresArg: true, describe: 'Base URL of the coordinator', group: 'Source:' },
-          'token-file': {
-            type: 'string',
-            alias: 'token',
-            requiresArg: true,
-            describe: 'File holding a viewer token (with --coordinator)',
-            group: 'Source:',
-          },
-          ca: {
-            type: 'string',
-            requiresArg: true,
-            describe: "PEM file of the CA that signed the coordinator's certificate",
-            group: 'Source:',
-          },
+          ...COORDINATOR_SOURCE_OPTIONS,
+          'token-file': { ...COORDINATOR_SOURCE_OPTIONS['token-file'], alias: 'token' },
           agent: {
             type: 'string',
             requiresArg: true,

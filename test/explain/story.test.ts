@@ -8,6 +8,7 @@ import pino from 'pino';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
 import { STATES } from '../../src/core/result.js';
 import { summarize } from '../../src/core/verdict.js';
+import { tcpResult } from '../helpers/probe-results.js';
 import { loadProfile } from '../../src/profile/profile.js';
 import { SITE, siteFile } from '../../src/lab/site-lab.js';
 import { fromCoordinator, fromReports } from '../../src/explain/gather.js';
@@ -26,23 +27,10 @@ const ROUTE = { source: SITE.workstation, gateway: SITE.gateway.workstations, de
 const [CANARY] = SITE.canaries;
 const workstation = (await loadProfile('tightgate/workstation')).profile!;
 
-/** A judged result as a run reports it. */
+/** A judged TCP result as a run reports it, with the workstation's route unless `fields` say otherwise. */
 function result(row: string, port: number, fields: Partial<ProbeResult>): ProbeResult {
   const address = fields.target?.address ?? SITE.tightgate;
-  return {
-    id: `x/${row}/tcp/${address}:${port}`,
-    row,
-    kind: 'tcp',
-    target: { host: address, address, port, protocol: 'tcp' },
-    expect: 'reachable',
-    state: 'open',
-    verdict: 'pass',
-    reason: 'connected in 0.6 ms',
-    attempts: 1,
-    started_at: '2026-11-30T05:00:00.000Z',
-    evidence: { route: ROUTE },
-    ...fields,
-  };
+  return tcpResult(row, address, port, { reason: 'connected in 0.6 ms', evidence: { route: ROUTE }, ...fields });
 }
 
 /** A RunReport of these results. */
