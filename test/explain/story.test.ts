@@ -322,6 +322,11 @@ t.test(
     t.match(story, { mode: 'coordinator', verdict: 'pass', role: 'workstation', site: 'site-lab' });
     t.match(step(story, 6), `${CANARY}: met: tightgate agent(s) tg saw it open`);
     t.match(step(story, 7), 'as accepted: the baseline says pass');
+    t.match(
+      step(story, 3),
+      `${CANARY}: via 192.0.2.1 dev eth0, source 192.0.2.10`,
+      'the stored results keep the route',
+    );
     t.match(step(story, 1), /tightgate\/workstation entry 3 .*: tcp to internet-canaries/);
     const viewerStory = buildStory(await fromCoordinator(source, 'ws', 'viewer', {}), guide);
     t.match(step(viewerStory, 7), 'drift: the accepted baseline says fail, now pass');
