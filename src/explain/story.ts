@@ -344,6 +344,26 @@ function answerStep(results: readonly ProbeResult[]): StepBody {
 function controlStep(evidence: RowEvidence): StepBody {
   const controlled = evidence.results.filter((result) => result.expect === 'blocked' && result.control);
   const title = 'The control, and who met it';
+  const confirmed = evidence.results.filter((result) => result.confirm);
+  if (confirmed.length > 0) {
+    // One-way rows: the far side's receipt of the probe's nonce is the proof, judged at the coordinator.
+    const lines = listed(confirmed, (result) => {
+      const receipt = result.evidence?.receipt as { responder?: string; received_at?: string } | undefined;
+      return [
+        receipt?.responder
+          ? `delivery confirmed by responder ${receipt.responder} (role ${result.confirm}) at ${receipt.received_at}`
+          : `delivery is proven only by a receipt of responder role ${result.confirm}; none is recorded here`,
+      ];
+    });
+    return {
+      title: 'The confirmation, and who gave it',
+      lines,
+      facts: {
+        controlled: false,
+        confirm: confirmed.map((r) => ({ id: r.id, confirm: r.confirm, receipt: r.evidence?.receipt ?? null })),
+      },
+    };
+  }
   if (controlled.length === 0) {
     const blocked = evidence.results.some((result) => result.expect === 'blocked');
     const line = blocked

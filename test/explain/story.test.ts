@@ -194,6 +194,31 @@ t.test('a silent positive row quotes the guide on silence, and a failed check it
   t.match(step(check, 8), /- TLS handshake did not finish before the deadline: the service accepted TCP/);
 });
 
+t.test('a one-way row names the responder whose receipt confirmed it, or that none did', async (t) => {
+  const syslog = (receipt?: Record<string, unknown>): ProbeResult =>
+    result('syslog', 514, {
+      kind: 'syslog',
+      confirm: 'syslog-responder',
+      state: receipt ? 'open' : 'filtered',
+      verdict: receipt ? 'pass' : 'inconclusive',
+      reason: receipt ? 'delivered: responder rs (syslog-responder) saw its nonce' : 'sent 1 message; not confirmed',
+      evidence: receipt ? { receipt } : {},
+    });
+  writeFileSync(
+    file('one-way.json'),
+    JSON.stringify(report('tg3', 'tightgate', [syslog({ responder: 'rs', received_at: '2026-11-30T05:00:01.000Z' })])),
+  );
+  const delivered = buildStory(await fromReports([file('one-way.json')], 'syslog', { now }), guide);
+  t.equal(delivered.steps[5]!.title, 'The confirmation, and who gave it');
+  t.match(step(delivered, 6), 'delivery confirmed by responder rs (role syslog-responder) at 2026-11-30T05:00:01.000Z');
+  writeFileSync(file('one-way.json'), JSON.stringify(report('tg3', 'tightgate', [syslog()])));
+  const silent = buildStory(await fromReports([file('one-way.json')], 'syslog', { now }), guide);
+  t.match(
+    step(silent, 6),
+    'delivery is proven only by a receipt of responder role syslog-responder; none is recorded here',
+  );
+});
+
 t.test('a row or agent that is not there is a usage error naming the close matches', async (t) => {
   await t.rejects(fromReports([file('ws.json')], 'viewr', { now }), {
     name: 'UsageError',
