@@ -238,6 +238,16 @@ export async function fromLive(row: string, options: LiveOptions): Promise<RowEv
     warn: options.warn,
   });
   const origins = originsOf(loaded.profiles, loaded.site, row);
+  const results = report.results.filter((result) => result.row === row);
+  if (results.length === 0) {
+    const skipped = origins.map(
+      (origin) => `${origin.profile} entry ${origin.entry}: ${origin.site?.skipped ?? 'no target'}`,
+    );
+    throw new UsageError(
+      `row \`${row}\` makes no probe at site ${loaded.site.name}, so nothing was probed`,
+      skipped.join('\n'),
+    );
+  }
   return {
     mode: 'live',
     from: `${options.profiles.join(' ')} --site ${options.site}`,
@@ -245,15 +255,12 @@ export async function fromLive(row: string, options: LiveOptions): Promise<RowEv
     agent: report.agent,
     role: report.role,
     site: report.site,
-    results: report.results.filter((result) => result.row === row),
+    results,
     control: {
       judged: false,
       why: "a live run probes from this host only; explain the row from the coordinator, or from both roles' reports (--report)",
     },
     origins,
-    ...(origins.every((origin) => origin.site?.skipped)
-      ? { originsNote: 'no entry of the row probes at this site' }
-      : {}),
     overlaps: report.overlaps ?? [],
     notProven: report.not_proven ?? [],
     routeNote: "iproute2's ip command is not available here",
