@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   else if (command === 'doctor') (await import('./doctor.js')).doctorCommand(parser);
   else if (command === 'docs') (await import('./docs.js')).docsCommand(parser);
   else if (command === 'responder') (await import('./responder.js')).responderCommand(parser);
+  else if (command === 'explain') (await import('./explain.js')).explainCommand(parser);
   else {
     parser.command('run <profile..>', 'Run role profiles against a site and print the pass/fail matrix, row by row');
     parser.command(
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
       'responder',
       'Watch ports passively on a far host and record the nonces probes carry: proof that one-way traffic arrived',
     );
+    parser.command('explain <row>', "Tell one row's story step by step, from a report, the coordinator, or live");
     parser.command(
       'token <action>',
       "Create, list and revoke the tokens agents and viewers use (stored hashed in the coordinator's database)",

@@ -7,6 +7,7 @@ import { matrixFromFiles } from '../coordinator/matrix-files.js';
 import { formatMatrixJson, formatMatrixJunit, formatMatrixTable, matrixExitCode } from '../report/matrix-table.js';
 import { renderMatrixHtml } from '../report/html-matrix.js';
 import { outputOptions } from './output-options.js';
+import { COORDINATOR_SOURCE_OPTIONS } from './coordinator-options.js';
 
 const FORMATS = ['table', 'json', 'junit', 'html'] as const;
 type Format = (typeof FORMATS)[number];
@@ -29,19 +30,7 @@ export function matrixCommand(parser: Argv): Argv {
     (command) =>
       command
         .options({
-          coordinator: { type: 'string', requiresArg: true, describe: 'Base URL of the coordinator', group: 'Source:' },
-          'token-file': {
-            type: 'string',
-            requiresArg: true,
-            describe: 'File holding a viewer token (with --coordinator)',
-            group: 'Source:',
-          },
-          ca: {
-            type: 'string',
-            requiresArg: true,
-            describe: "PEM file of the CA that signed the coordinator's certificate",
-            group: 'Source:',
-          },
+          ...COORDINATOR_SOURCE_OPTIONS,
           reports: {
             type: 'string',
             array: true,

@@ -18,23 +18,75 @@ const PAGE_CELLS = 1000;
 /** Requests at most for one matrix: ten million cells. */
 const MAX_PAGES = 10_000;
 
+/** An open connection to a coordinator with a viewer token: GET its read API, then close. */
+export interface CoordinatorReader {
+  /** The matrix API's address (errors name it). */
+  base: URL;
+  /** GET a path of the API (`/api/v1/cell?...`): its status and parsed JSON body (undefined when not JSON); `what` names it in errors. */
+  get(path: string, what: string): Promise<{ status: number; body: unknown; text: string }>;
+  close(): Promise<void>;
+}
+
+/** Connect to a coordinator's read API; a bad URL, token file or CA file is a UsageError. */
+export async function openCoordinator(source: MatrixSource): Promise<CoordinatorReader> {
+  const base = matrixUrl(source.coordinator);
+  const token = readToken(source.tokenFile);
+  const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
+  // undici is loaded only by the commands that talk to a coordinator.
+  const { Agent, request } = await import('undici');
+  const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
+  const get = async (path: string, what: string): Promise<{ status: number; body: unknown; text: string }> => {
+    try {
+      const response = await request(new URL(path, base), {
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        dispatcher,
+        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      });
+      const text = await response.body.text();
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      if (response.statusCode === 401 || response.statusCode === 403) throw refused(base, response.statusCode, text);
+      return { status: response.statusCode, body, text };
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      const code =
+        (error as { cause?: { code?: string } }).cause?.code ??
+        (error as { code?: string }).code ??
+        (error as Error).name;
+      throw new UsageError(
+        `cannot get ${what} from ${base.href}: ${code}`,
+        'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',
+      );
+    }
+  };
+  return { base, get, close: () => dispatcher.close() };
+}
+
+/** The coordinator's answer to a request it did not serve, as a UsageError. */
+export function refused(base: URL, status: number, text: string): UsageError {
+  const answer = text.replace(/\s+/g, ' ').slice(0, 300);
+  return new UsageError(
+    `the coordinator at ${base.href} answered HTTP ${status}: ${answer}`,
+    status === 401 || status === 403 ? 'Use a viewer token: `reachgate token create --viewer`.' : undefined,
+  );
+}
+
 /**
  * Get the site's whole matrix from a coordinator with a viewer token, page by page with each cell's
  * results; every failure is a UsageError that names the cause.
  */
 export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
-  const base = matrixUrl(source.coordinator);
-  const token = readToken(source.tokenFile);
-  const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
-  // undici is loaded only by the commands that talk to a coordinator.
-  const { Agent } = await import('undici');
-  const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
+  const reader = await openCoordinator(source);
+  const { base } = reader;
   try {
     let matrix: Matrix | undefined;
     const agents = new Map<string, Matrix['agents'][number]>();
     for (let offset: number | null = 0, pages = 0; offset !== null && pages < MAX_PAGES; pages++) {
-      const url = new URL(`${base.href}?results=true&limit=${PAGE_CELLS}&offset=${offset}`);
-      const page = await fetchPage(url, base, token, dispatcher);
+      const page = await fetchPage(reader, `${base.pathname}?results=true&limit=${PAGE_CELLS}&offset=${offset}`);
       if (!matrix) matrix = { ...page, cells: [] };
       matrix.cells.push(...page.cells);
       for (const agent of page.agents) agents.set(agent.name, agent);
@@ -50,56 +102,23 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
         (order.get(a.row) ?? 0) - (order.get(b.row) ?? 0) || (column.get(a.agent) ?? 0) - (column.get(b.agent) ?? 0),
     );
     return { ...whole, agents: columns };
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const code =
-      (error as { cause?: { code?: string } }).cause?.code ??
-      (error as { code?: string }).code ??
-      (error as Error).name;
-    throw new UsageError(
-      `cannot get the matrix from ${base.href}: ${code}`,
-      'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',
-    );
   } finally {
-    await dispatcher.close();
+    await reader.close();
   }
 }
 
 /** One page of the matrix API. */
 async function fetchPage(
-  url: URL,
-  base: URL,
-  token: string,
-  dispatcher: import('undici').Agent,
+  reader: CoordinatorReader,
+  path: string,
 ): Promise<Matrix & { page?: { next_offset: number | null } }> {
-  const { request } = await import('undici');
-  {
-    const response = await request(url, {
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-      dispatcher,
-      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-    });
-    const text = await response.body.text();
-    if (response.statusCode !== 200) {
-      const answer = text.replace(/\s+/g, ' ').slice(0, 300);
-      throw new UsageError(
-        `the coordinator at ${base.href} answered HTTP ${response.statusCode}: ${answer}`,
-        response.statusCode === 401 || response.statusCode === 403
-          ? 'Use a viewer token: `reachgate token create --viewer`.'
-          : undefined,
-      );
-    }
-    let matrix: Matrix & { page?: { next_offset: number | null } };
-    try {
-      matrix = JSON.parse(text) as typeof matrix;
-    } catch {
-      throw new UsageError(`the coordinator at ${base.href} did not answer with a matrix`);
-    }
-    if (!Array.isArray(matrix?.cells) || !Array.isArray(matrix.agents) || !Array.isArray(matrix.rows)) {
-      throw new UsageError(`the coordinator at ${base.href} did not answer with a matrix`);
-    }
-    return matrix;
+  const { status, body, text } = await reader.get(path, 'the matrix');
+  if (status !== 200) throw refused(reader.base, status, text);
+  const matrix = body as (Matrix & { page?: { next_offset: number | null } }) | undefined;
+  if (!Array.isArray(matrix?.cells) || !Array.isArray(matrix.agents) || !Array.isArray(matrix.rows)) {
+    throw new UsageError(`the coordinator at ${reader.base.href} did not answer with a matrix`);
   }
+  return matrix;
 }
 
 function matrixUrl(base: string): URL {

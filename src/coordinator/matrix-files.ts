@@ -29,7 +29,7 @@ function readJson(file: string, what: string): unknown {
 }
 
 /** A RunReport file as the matrix's latest report of its agent, received when the run finished. */
-function readReport(file: string): LatestReport {
+export function readReport(file: string): LatestReport {
   const report = readJson(file, 'report') as Partial<RunReport> | null;
   const missing = ['id', 'agent', 'version', 'started_at', 'finished_at'].filter(
     (key) => typeof (report as Record<string, unknown> | null)?.[key] !== 'string',
@@ -44,7 +44,7 @@ function readReport(file: string): LatestReport {
 }
 
 /** A baseline file: a matrix written as JSON, or an object of "agent|row": "verdict". */
-function readBaseline(file: string): Baseline {
+export function readBaseline(file: string): Baseline {
   const value = readJson(file, 'baseline') as Record<string, unknown> | null;
   if (value === null || typeof value !== 'object') throw notBaseline(file);
   if (Array.isArray(value.cells)) return baselineOf(value as unknown as Matrix);

@@ -34,3 +34,15 @@ function editDistance(a: string, b: string): number {
   }
   return d[a.length]![b.length]!;
 }
+
+/** The known words close to a misspelt one (nearest first, at most `max`): near in spelling, or containing it. */
+export function closeMatches(word: string, known: readonly string[], max = 5): string[] {
+  const lower = word.toLowerCase();
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  return known
+    .map((candidate) => ({ candidate, distance: editDistance(lower, candidate.toLowerCase()) }))
+    .filter(({ candidate, distance }) => distance <= limit || candidate.toLowerCase().includes(lower))
+    .sort((a, b) => a.distance - b.distance)
+    .slice(0, max)
+    .map(({ candidate }) => candidate);
+}

@@ -11,6 +11,7 @@ import { formatProblems } from '../profile/source.js';
 import { executePlan, type RunWarning } from './execute.js';
 import { resolvePlan } from './plan.js';
 import { noteFamilyDifferences } from './families.js';
+import { lookUpRoutes, withRoutes } from './routes.js';
 
 /** Profiles and a site that loaded without a problem: ready to run. */
 export type ValidRun = LoadedRun & { site: Site };
@@ -22,6 +23,8 @@ export interface ProfileRunOptions {
   concurrency: number;
   ratePerSecond?: number;
   resolver?: ResolverAddress;
+  /** Probe only these port-table rows (`reachgate explain` runs one); every row when absent. */
+  rows?: ReadonlySet<string>;
   /** Called once the plan is resolved, with its number of probes. */
   onPlanned?: (total: number) => void;
   onResult?: (result: ProbeResult, index: number) => void;
@@ -42,24 +45,26 @@ export async function runProfiles(loaded: ValidRun, options: ProfileRunOptions):
   const { site, profiles, kinds } = loaded;
   const startedAt = new Date();
   const expansion = expandProfiles(profiles, site, kinds);
-  const plan = await resolvePlan(
-    expansion.plan,
-    parseDuration(site.settings.timeout, 'settings.timeout'),
-    options.resolver,
-  );
+  const specs = options.rows ? expansion.plan.filter((spec) => options.rows!.has(spec.row ?? '')) : expansion.plan;
+  const plan = await resolvePlan(specs, parseDuration(site.settings.timeout, 'settings.timeout'), options.resolver);
   options.onPlanned?.(plan.length);
+  // The kernel's route toward each target, asked beside the probing: which source address and first router it used.
+  const routes = lookUpRoutes(plan.flatMap((spec) => (spec.target.address === null ? [] : [spec.target.address])));
   const results = await executePlan(plan, (name) => kinds.get(name) as ProbeKind, {
     concurrency: options.concurrency,
     ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
     ...(options.onResult ? { onResult: options.onResult } : {}),
     warn: options.warn,
   });
-  return buildRunReport(noteFamilyDifferences(results), {
-    ...(options.agent ? { agent: options.agent } : {}),
-    role: [...new Set(profiles.map((profile) => profile.role))].join('+'),
-    site: site.name,
-    profile: profileIdentity(profiles),
-    startedAt,
-    extra: { site_hash: site.hash, overlaps: expansion.overlaps, not_proven: expansion.notProven },
-  });
+  return buildRunReport(
+    withRoutes(noteFamilyDifferences(results), await routes, (index) => plan[index]!.sweep === true),
+    {
+      ...(options.agent ? { agent: options.agent } : {}),
+      role: [...new Set(profiles.map((profile) => profile.role))].join('+'),
+      site: site.name,
+      profile: profileIdentity(profiles),
+      startedAt,
+      extra: { site_hash: site.hash, overlaps: expansion.overlaps, not_proven: expansion.notProven },
+    },
+  );
 }

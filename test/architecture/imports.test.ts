@@ -12,6 +12,7 @@ const FLOORS: Record<string, number> = {
   doctor: 5,
   docs: 5,
   demo: 5,
+  explain: 5,
   run: 4,
   probes: 3,
   report: 3,

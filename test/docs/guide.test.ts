@@ -12,7 +12,18 @@ import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 // reachgate names, and only commands and options that exist.
 const ROOT = PACKAGE_ROOT;
 const GUIDE = readFileSync(join(ROOT, 'docs', 'troubleshooting.md'), 'utf8');
-const COMMANDS = ['probe', 'run', 'validate', 'profiles', 'agent', 'coordinator', 'token', 'matrix', 'completion'];
+const COMMANDS = [
+  'probe',
+  'run',
+  'validate',
+  'profiles',
+  'agent',
+  'coordinator',
+  'token',
+  'matrix',
+  'explain',
+  'completion',
+];
 
 /** The inline code spans of a Markdown text, joined across line breaks. */
 function codeSpans(text: string): string[] {
