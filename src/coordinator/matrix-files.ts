@@ -29,7 +29,7 @@ function readJson(file: string, what: string): unknown {
 }
 
 /** A RunReport file as the matrix's latest report of its agent, received when the run finished. */
-function readReport(file: string): LatestReport {
+export function readReport(file: string): LatestReport {
   const report = readJson(file, 'report') as Partial<RunReport> | null;
   const missing = ['id', 'agent', 'version', 'started_at', 'finished_at'].filter(
     (key) => typeof (report as Record<string, unknown> | null)?.[key] !== 'string',

@@ -13,6 +13,7 @@ const FLOORS: Record<string, number> = {
   docs: 5,
   demo: 5,
   run: 4,
+  record: 4,
   probes: 3,
   report: 3,
   profile: 3,
