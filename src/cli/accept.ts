@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { UsageError } from '../core/usage-error.js';
@@ -123,7 +124,7 @@ export function acceptCommand(parser: Argv): Argv {
         throw new UsageError(`cannot write the record to ${argv.out}: ${(error as NodeJS.ErrnoException).code ?? error}`);
       }
       // What is rendered is what was written, read back and checked like any record.
-      const { verification, signed } = verifyRecordText(text);
+      const { verification, signed } = verifyRecordText(text, createPublicKey(key));
       await writeRenderings(signed, verification, argv);
       process.stdout.write(
         [
