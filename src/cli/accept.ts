@@ -26,7 +26,7 @@ interface AcceptArgs {
 export function acceptCommand(parser: Argv): Argv {
   return parser.command<AcceptArgs>(
     'accept',
-    'Sign the site off: every agent, result and control in one record, signed with the approver\'s Ed25519 key',
+    "Sign the site off: every agent, result and control in one record, signed with the approver's Ed25519 key",
     (command) =>
       command
         .options({
@@ -68,7 +68,7 @@ export function acceptCommand(parser: Argv): Argv {
             type: 'string',
             demandOption: true,
             requiresArg: true,
-            describe: 'The approver\'s private key (from `reachgate key create`)',
+            describe: "The approver's private key (from `reachgate key create`)",
             group: 'Acceptance:',
           },
           out: {
@@ -121,7 +121,9 @@ export function acceptCommand(parser: Argv): Argv {
       try {
         writeFileSync(argv.out, text);
       } catch (error) {
-        throw new UsageError(`cannot write the record to ${argv.out}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+        throw new UsageError(
+          `cannot write the record to ${argv.out}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+        );
       }
       // What is rendered is what was written, read back and checked like any record.
       const { verification, signed } = verifyRecordText(text, createPublicKey(key));

@@ -23,7 +23,11 @@ export function verifyCommand(parser: Argv): Argv {
     "Check an acceptance record's signature and every digest, offline; exit 1 naming each part that does not match",
     (command) =>
       command
-        .positional('record', { type: 'string', demandOption: true, describe: 'The record file (from `reachgate accept`)' })
+        .positional('record', {
+          type: 'string',
+          demandOption: true,
+          describe: 'The record file (from `reachgate accept`)',
+        })
         .options({
           key: {
             type: 'string',
@@ -52,10 +56,15 @@ export function verifyCommand(parser: Argv): Argv {
 /** What an auditor reads: whose key, the digest to compare, and each part that does not hold. */
 function describe(signed: SignedRecord, verification: Verification): string {
   const { record } = signed;
+  const keyFrom =
+    verification.key_from === 'given'
+      ? 'the key given with --key'
+      : "the key the record carries: compare this id with the approver's published key id, or pass --key";
   const lines = [
-    `record     site ${String(record.site)}, approver ${String(record.approver)}, change ${String(record.change)}, made ${String(record.created_at)}`,
+    `record     site ${String(record.site)}, approver ${String(record.approver)}, change ${String(record.change)}, ` +
+      `made ${String(record.created_at)}`,
     `contents   ${verification.agents} agents, ${verification.results} results; ${verdictSummary(record)}`,
-    `key id     ${verification.key_id ?? '(none)'} (${verification.key_from === 'given' ? 'the key given with --key' : 'the key the record carries: compare this id with the approver\'s published key id, or pass --key'})`,
+    `key id     ${verification.key_id ?? '(none)'} (${keyFrom})`,
     `digest     ${verification.digest} (sha-256 of the signed digests)`,
     `short      ${verification.short_digest}`,
   ];

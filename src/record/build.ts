@@ -28,7 +28,11 @@ export const ACCEPTANCE_TEXT_MAX = 512;
  * The acceptance record of a matrix: every agent of `matrix` with its latest report (from `reports`, by report id),
  * its cells and every judged result, the profiles and site files they ran, the controls and who met them.
  */
-export function buildRecord(matrix: Matrix, reports: readonly LatestReport[], acceptance: Acceptance): AcceptanceRecord {
+export function buildRecord(
+  matrix: Matrix,
+  reports: readonly LatestReport[],
+  acceptance: Acceptance,
+): AcceptanceRecord {
   const approver = acceptanceText(acceptance.approver, 'approver');
   const change = acceptanceText(acceptance.change, 'change');
   const byId = new Map(reports.map((entry) => [entry.report.id, entry]));
@@ -99,7 +103,6 @@ function recordVerdict(matrix: Matrix): Verdict {
 function acceptanceText(value: string, option: 'approver' | 'change'): string {
   const text = value.trim();
   // Control characters would let a name hide or rewrite lines where the record is shown.
-  // eslint-disable-next-line no-control-regex
   if (text.length === 0 || text.length > ACCEPTANCE_TEXT_MAX || /[\u0000-\u001f\u007f-\u009f]/.test(text)) {
     throw new UsageError(
       `Expected the \`--${option}\` option to be one line of 1 to ${ACCEPTANCE_TEXT_MAX} printable characters, got ${JSON.stringify(value.slice(0, 80))}`,
@@ -160,11 +163,13 @@ function controlsOf(agents: readonly RecordAgent[]): RecordControl[] {
       const row = result.row ?? '(no row)';
       const key = `${row}\n${result.control}\n${target}`;
       let control = byKey.get(key);
-      if (!control) byKey.set(key, (control = { row, control: result.control, target, results: 0, met: 0, seen_by: [] }));
+      if (!control)
+        byKey.set(key, (control = { row, control: result.control, target, results: 0, met: 0, seen_by: [] }));
       control.results++;
       const seen = result.control_seen_by ?? [];
       if ((result.control_seen_count ?? seen.length) > 0) control.met++;
-      for (const name of seen) if (control.seen_by.length < 3 && !control.seen_by.includes(name)) control.seen_by.push(name);
+      for (const name of seen)
+        if (control.seen_by.length < 3 && !control.seen_by.includes(name)) control.seen_by.push(name);
     }
   }
   return [...byKey.values()];

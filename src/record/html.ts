@@ -36,7 +36,9 @@ tr { break-inside: avoid; }
 `.trim();
 
 /** The Content-Security-Policy of the page: nothing may load, only its own inline style (by hash) applies. */
-export const RECORD_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; img-src 'none'; form-action 'none'; base-uri 'none'`;
+export const RECORD_CSP =
+  `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; ` +
+  "img-src 'none'; form-action 'none'; base-uri 'none'";
 
 /**
  * A signed record as one self-contained HTML page, ready to print: the verdict, a signature block with the
@@ -83,18 +85,25 @@ function cellCounts(record: AcceptanceRecord): string {
 }
 
 function renderHead(record: AcceptanceRecord): string {
-  const stale = record.summary.stale_agents > 0 ? `; <span class="bad">${record.summary.stale_agents} stale agents</span>` : '';
+  const stale =
+    record.summary.stale_agents > 0 ? `; <span class="bad">${record.summary.stale_agents} stale agents</span>` : '';
   return [
     `<h1>Acceptance record: site ${escape(record.site ?? '(none)')}</h1>`,
-    `<p class="summary"><span class="verdict v-${escape(record.verdict)}">Verdict ${escape(record.verdict.toUpperCase())}</span> ${escape(cellCounts(record))}${stale}</p>`,
-    `<p class="muted">Results taken ${escape(record.window.from)} to ${escape(record.window.to)}; record made ${escape(record.created_at)} by reachgate ${escape(record.generator.version)}.</p>`,
+    `<p class="summary"><span class="verdict v-${escape(record.verdict)}">Verdict ${escape(record.verdict.toUpperCase())}</span> ` +
+      `${escape(cellCounts(record))}${stale}</p>`,
+    `<p class="muted">Results taken ${escape(record.window.from)} to ${escape(record.window.to)}; ` +
+      `record made ${escape(record.created_at)} by reachgate ${escape(record.generator.version)}.</p>`,
   ].join('\n');
 }
 
 function renderSignature(record: AcceptanceRecord, verification: Verification): string {
-  const status = verification.ok
-    ? `<span class="good">signature and every digest hold</span> (checked with ${verification.key_from === 'given' ? 'the given public key' : 'the key the record carries: compare its id with the approver\'s published key id'})`
-    : `<span class="bad">does not verify</span>: ${verification.problems.map((problem) => escape(problem.message)).join('; ')}`;
+  // Only a record that verified is rendered (accept renders what it signed, verify what held).
+  if (!verification.ok) throw new Error('renderRecordHtml: the record does not verify');
+  const keyFrom =
+    verification.key_from === 'given'
+      ? 'the given public key'
+      : "the key the record carries: compare its id with the approver's published key id";
+  const status = `<span class="good">signature and every digest hold</span> (checked with ${keyFrom})`;
   return [
     '<section class="signature"><h2>Signature</h2><dl>',
     `<dt>Approver</dt><dd>${escape(record.approver)}</dd>`,

@@ -126,7 +126,7 @@ export function loadPublicKey(file: string): KeyObject {
   if (key === undefined)
     throw new UsageError(
       `the key file ${file} does not hold a public key (PEM or JWK)`,
-      'Pass the approver\'s public key: the FILE.pub that `reachgate key create` wrote.',
+      "Pass the approver's public key: the FILE.pub that `reachgate key create` wrote.",
     );
   if (key.asymmetricKeyType !== 'ed25519')
     throw new UsageError(`the key in ${file} is ${key.asymmetricKeyType}, not Ed25519: records are signed with EdDSA`);

@@ -80,7 +80,10 @@ export interface Verification {
 }
 
 /** Check a record file's signature and every digest; the text is a UsageError only when it is not a record at all. */
-export function verifyRecordText(text: string, givenKey?: KeyObject): { verification: Verification; signed: SignedRecord } {
+export function verifyRecordText(
+  text: string,
+  givenKey?: KeyObject,
+): { verification: Verification; signed: SignedRecord } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -146,7 +149,11 @@ function verifySigned(signed: SignedRecord, givenKey: KeyObject | undefined): Ve
   const payload = Buffer.from(jws.payload, 'base64url');
   const digests = decodeJson(jws.payload) as Partial<RecordDigests> | undefined;
   let results = 0;
-  if (digests === undefined || digests.typ !== 'reachgate-acceptance-record-digests' || typeof digests.parts !== 'object') {
+  if (
+    digests === undefined ||
+    digests.typ !== 'reachgate-acceptance-record-digests' ||
+    typeof digests.parts !== 'object'
+  ) {
     problems.push({ part: '/jws/payload', message: 'signed digests: the payload is not the digests of a record' });
   } else {
     results = compareDigests(record, digests as RecordDigests, problems);
@@ -241,7 +248,8 @@ function compareAgent(
   for (const name of names) {
     const label = `${MEMBER_NAMES[name] ?? name} of ${who}`;
     const part = `${at}/${name}`;
-    if (!Object.hasOwn(signed.members ?? {}, name)) problems.push({ part, message: `${label}: not covered by the signature` });
+    if (!Object.hasOwn(signed.members ?? {}, name))
+      problems.push({ part, message: `${label}: not covered by the signature` });
     else if (!Object.hasOwn(members, name)) problems.push({ part, message: `${label}: missing from the record` });
     else if (partDigest(members[name]) !== signed.members[name])
       problems.push({ part, message: `${label}: differs from what was signed` });

@@ -112,7 +112,10 @@ t.test(
 
     t.test('the HTML page stands alone: strict CSP, no script, nothing external', async (t) => {
       const html = readFileSync(out('record.html'), 'utf8');
-      t.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src &apos;none&apos;; style-src &apos;sha256-/);
+      t.match(
+        html,
+        /<meta http-equiv="Content-Security-Policy" content="default-src &apos;none&apos;; style-src &apos;sha256-/,
+      );
       t.notMatch(html, /<script|<link|src=|url\(|https?:\/\/(?!127\.0\.0\.1)/i);
       t.match(html, verification.short_digest!);
     });
@@ -127,7 +130,18 @@ t.test(
       t.match(pdfText, verification.digest!, 'the whole digest');
       t.match(pdfText, 'Jane Doe <jane@example.org>');
       t.match(pdfText, verification.key_id!);
-      execFileSync('pdftoppm', ['-png', '-r', '50', '-f', '1', '-l', '1', '-singlefile', out('record.pdf'), out('page')]);
+      execFileSync('pdftoppm', [
+        '-png',
+        '-r',
+        '50',
+        '-f',
+        '1',
+        '-l',
+        '1',
+        '-singlefile',
+        out('record.pdf'),
+        out('page'),
+      ]);
       t.ok(statSync(out('page.png')).size > 10_000, 'page 1 as a PNG');
     });
   },

@@ -20,7 +20,14 @@ export function sampleReports(finishedAt = new Date('2026-11-30T05:00:02.000Z'))
     edition: 'standard',
     host: `${agent}.hq.example`,
     overlaps: [
-      { row: 'viewer-tls', kept: 'viewer', target: 'tightgate', port: 5900, protocol: 'tcp', reason: 'same port as viewer' },
+      {
+        row: 'viewer-tls',
+        kept: 'viewer',
+        target: 'tightgate',
+        port: 5900,
+        protocol: 'tcp',
+        reason: 'same port as viewer',
+      },
     ],
     not_proven: [{ row: 'syslog', text: 'UDP syslog never answers: needs a responder' }],
   });

@@ -164,7 +164,12 @@ t.test('a changed signature, or signed digests swapped in, fail the signature', 
     const digests = JSON.parse(Buffer.from(copy.jws.payload, 'base64url').toString()) as {
       agents: Array<{ results: string[] }>;
     };
-    const again = JSON.parse(Buffer.from(signRecord(copy.record, generateKeyPairSync('ed25519').privateKey).jws.payload, 'base64url').toString()) as typeof digests;
+    const again = JSON.parse(
+      Buffer.from(
+        signRecord(copy.record, generateKeyPairSync('ed25519').privateKey).jws.payload,
+        'base64url',
+      ).toString(),
+    ) as typeof digests;
     digests.agents[1]!.results[0] = again.agents[1]!.results[0]!;
     copy.jws.payload = Buffer.from(canonicalJson(digests)).toString('base64url');
   });
@@ -206,7 +211,10 @@ t.test('verify exits 0 on the record, 1 naming each mismatch, 2 on what is not a
   const failed = await reachgate(['verify', bad, '--key', `${keyFile}.pub`]);
   t.equal(failed.code, 1);
   t.match(failed.stdout, /MISMATCH +approver: differs from what was signed\n/);
-  t.match(failed.stdout, /MISMATCH +result 3 of agent ws-01 \(row no-direct-internet\): differs from what was signed\n/);
+  t.match(
+    failed.stdout,
+    /MISMATCH +result 3 of agent ws-01 \(row no-direct-internet\): differs from what was signed\n/,
+  );
   for (const args of [[notRecord], [join(dir, 'missing.json')], [good, '--key', keyFile + '.missing']]) {
     const run = await reachgate(['verify', ...args]);
     t.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
