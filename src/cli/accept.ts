@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { UsageError } from '../core/usage-error.js';
 import { buildRecord } from '../record/build.js';
+import { sha256Hex, shortDigest } from '../record/canonical.js';
 import { inputsFromCoordinator, inputsFromFiles } from '../record/gather.js';
 import { keyId, loadPrivateKey } from '../record/keys.js';
 import { formatSignedRecord, signRecord, verifyRecordText } from '../record/sign.js';
@@ -117,7 +118,8 @@ export function acceptCommand(parser: Argv): Argv {
             : { kind: 'coordinator', url: argv.coordinator! },
         now,
       });
-      const text = formatSignedRecord(signRecord(record, key));
+      const signed = signRecord(record, key);
+      const text = formatSignedRecord(signed);
       try {
         writeFileSync(argv.out, text);
       } catch (error) {
@@ -125,15 +127,18 @@ export function acceptCommand(parser: Argv): Argv {
           `cannot write the record to ${argv.out}: ${(error as NodeJS.ErrnoException).code ?? error}`,
         );
       }
-      // What is rendered is what was written, read back and checked like any record.
-      const { verification, signed } = verifyRecordText(text, createPublicKey(key));
-      await writeRenderings(signed, verification, argv);
+      const digest = sha256Hex(Buffer.from(signed.jws.payload, 'base64url'));
+      if (argv.html !== undefined || argv.pdf !== undefined) {
+        // What is rendered is what was written, read back and checked like any record.
+        const written = verifyRecordText(text, createPublicKey(key));
+        await writeRenderings(written.signed, written.verification, argv);
+      }
       process.stdout.write(
         [
           `record ${argv.out}: site ${record.site ?? '(none)'}, approver ${record.approver}, change ${record.change}`,
           verdictSummary(record),
           `key id ${keyId(key)}`,
-          `record digest ${verification.digest} (short ${verification.short_digest})`,
+          `record digest ${digest} (short ${shortDigest(digest)})`,
           '',
         ].join('\n'),
       );
