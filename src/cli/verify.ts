@@ -5,8 +5,8 @@ import type { SignedRecord } from '../record/model.js';
 import { verdictSummary } from '../record/html.js';
 import { renderOptions, writeRenderings } from './record-output.js';
 
-/** Largest record file read: 5,000 agents x 40 results with evidence fit several times over. */
-export const RECORD_FILE_MAX = 512 * 1024 * 1024;
+/** Largest record file read: a record of 5,000 agents x 40 results is about 150 MiB; a string holds at most 512 MiB. */
+export const RECORD_FILE_MAX = 256 * 1024 * 1024;
 
 interface VerifyArgs {
   record: string;

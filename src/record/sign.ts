@@ -149,11 +149,7 @@ function verifySigned(signed: SignedRecord, givenKey: KeyObject | undefined): Ve
   const payload = Buffer.from(jws.payload, 'base64url');
   const digests = decodeJson(jws.payload) as Partial<RecordDigests> | undefined;
   let results = 0;
-  if (
-    digests === undefined ||
-    digests.typ !== 'reachgate-acceptance-record-digests' ||
-    typeof digests.parts !== 'object'
-  ) {
+  if (digests === undefined || digests.typ !== 'reachgate-acceptance-record-digests' || !isObject(digests.parts)) {
     problems.push({ part: '/jws/payload', message: 'signed digests: the payload is not the digests of a record' });
   } else {
     results = compareDigests(record, digests as RecordDigests, problems);
@@ -174,12 +170,18 @@ function verifySigned(signed: SignedRecord, givenKey: KeyObject | undefined): Ve
   };
 }
 
-function decodeJson(base64url: string): unknown {
+/** The JSON object a base64url member decodes to; undefined for anything else. */
+function decodeJson(base64url: string): Record<string, unknown> | undefined {
   try {
-    return JSON.parse(Buffer.from(base64url, 'base64url').toString('utf8'));
+    const value: unknown = JSON.parse(Buffer.from(base64url, 'base64url').toString('utf8'));
+    return isObject(value) ? value : undefined;
   } catch {
     return undefined;
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function carriedKey(jwk: unknown): KeyObject | undefined {
@@ -226,7 +228,12 @@ function compareDigests(record: AcceptanceRecord, signed: RecordDigests, problem
     });
   let counted = 0;
   for (let index = 0; index < Math.min(agents.length, signedAgents.length); index++) {
-    counted += compareAgent(agents[index], signedAgents[index]!, index, problems);
+    const signedAgent: unknown = signedAgents[index];
+    if (!isObject(signedAgent) || !isObject(signedAgent.members)) {
+      problems.push({ part: `/record/agents/${index}`, message: `agent ${index + 1}: no signed digests for it` });
+      continue;
+    }
+    counted += compareAgent(agents[index], signedAgent as RecordDigests['agents'][number], index, problems);
   }
   return counted;
 }
@@ -238,8 +245,8 @@ function compareAgent(
   problems: RecordProblem[],
 ): number {
   const at = `/record/agents/${index}`;
-  const who = `agent ${signed.name}`;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  const who = `agent ${String(signed.name)}`;
+  if (!isObject(value)) {
     problems.push({ part: at, message: `${who}: not an agent object` });
     return 0;
   }

@@ -191,6 +191,38 @@ t.test('a record re-signed with another key is named as the wrong key', async (t
   t.equal(alone.key_id, keyId(other), '... and shows the other key id for the auditor to compare');
 });
 
+t.test('digests of any shape, signed by their own key, give problems and never a crash', async (t) => {
+  const { privateKey: other } = generateKeyPairSync('ed25519');
+  const { protected: header } = signRecord(record, other).jws;
+  for (const payload of [
+    null,
+    [],
+    { typ: 'reachgate-acceptance-record-digests', parts: null },
+    {
+      typ: 'reachgate-acceptance-record-digests',
+      parts: {},
+      agents: [null, { name: 7, members: [], results: 'x' }],
+    },
+  ]) {
+    const encoded = Buffer.from(JSON.stringify(payload)).toString('base64url');
+    const signature = (await import('node:crypto'))
+      .sign(null, Buffer.from(`${header}.${encoded}`), other)
+      .toString('base64url');
+    const text = tampered((signed) => {
+      signed.jws = { protected: header, payload: encoded, signature };
+    });
+    const { verification } = verifyRecordText(text);
+    t.equal(verification.ok, false, JSON.stringify(payload));
+    t.ok(verification.problems.length > 0);
+  }
+  const { verification } = verifyRecordText(
+    tampered((signed) => {
+      signed.jws.protected = Buffer.from('null').toString('base64url');
+    }),
+  );
+  t.match(verification.problems[0]!.message, /^signature header: not a JWS header with alg EdDSA/);
+});
+
 t.test('verify exits 0 on the record, 1 naming each mismatch, 2 on what is not a record', async (t) => {
   const good = join(dir, 'good.json');
   const bad = join(dir, 'bad.json');
