@@ -247,6 +247,9 @@ t.test('verify exits 0 on the record, 1 naming each mismatch, 2 on what is not a
     failed.stdout,
     /MISMATCH +result 3 of agent ws-01 \(row no-direct-internet\): differs from what was signed\n/,
   );
+  const unsigned = await reachgate(['accept', '--reports', good, '--change', 'CHG-1', '--key', keyFile, '--out', bad]);
+  t.equal(unsigned.code, 2, 'accept without --approver is a usage error');
+  t.match(unsigned.stderr, /Missing required argument: approver/);
   for (const args of [[notRecord], [join(dir, 'missing.json')], [good, '--key', keyFile + '.missing']]) {
     const run = await reachgate(['verify', ...args]);
     t.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
