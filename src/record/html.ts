@@ -33,6 +33,7 @@ code { font-family: 'DejaVu Sans Mono', monospace; font-size: 8pt; white-space: 
 .bad { color: var(--fail); font-weight: bold; } .good { color: var(--pass); font-weight: bold; }
 .agent { break-inside: auto; }
 tr { break-inside: avoid; }
+td.row { min-width: 7rem; }
 `.trim();
 
 /** The Content-Security-Policy of the page: nothing may load, only its own inline style (by hash) applies. */
@@ -220,7 +221,7 @@ function renderResult(result: MatrixResult, index: number): string {
   ].filter(Boolean);
   const evidence = result.evidence ? `<br><code>${escape(JSON.stringify(result.evidence))}</code>` : '';
   return (
-    `<tr><td>${index + 1}</td><td>${escape(result.row ?? '')}</td><td>${verdictBadge(result.verdict)}</td>` +
+    `<tr><td>${index + 1}</td><td class="row">${escape(result.row ?? '')}</td><td>${verdictBadge(result.verdict)}</td>` +
     `<td class="mono">${escape(`${result.kind} ${describeTarget(result)}`)}</td><td>${escape(result.state)}</td>` +
     `<td>${notes.map(escape).join('; ')}${evidence}</td></tr>`
   );
