@@ -60,6 +60,9 @@ async function main(): Promise<void> {
   else if (command === 'docs') (await import('./docs.js')).docsCommand(parser);
   else if (command === 'responder') (await import('./responder.js')).responderCommand(parser);
   else if (command === 'explain') (await import('./explain.js')).explainCommand(parser);
+  else if (command === 'key') (await import('./key.js')).keyCommand(parser);
+  else if (command === 'accept') (await import('./accept.js')).acceptCommand(parser);
+  else if (command === 'verify') (await import('./verify.js')).verifyCommand(parser);
   else {
     parser.command('run <profile..>', 'Run role profiles against a site and print the pass/fail matrix, row by row');
     parser.command(
@@ -92,6 +95,15 @@ async function main(): Promise<void> {
       'Watch ports passively on a far host and record the nonces probes carry: proof that one-way traffic arrived',
     );
     parser.command('explain <row>', "Tell one row's story step by step, from a report, the coordinator, or live");
+    parser.command(
+      'accept',
+      "Sign the site off: every agent, result and control in one record, signed with the approver's Ed25519 key",
+    );
+    parser.command(
+      'verify <record>',
+      "Check an acceptance record's signature and every digest, offline; exit 1 naming each part that does not match",
+    );
+    parser.command('key <action>', 'Create the Ed25519 key an approver signs acceptance records with');
     parser.command(
       'token <action>',
       "Create, list and revoke the tokens agents and viewers use (stored hashed in the coordinator's database)",

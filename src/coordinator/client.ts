@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../core/usage-error.js';
-import type { Matrix } from '../core/matrix.js';
+import type { LatestReport, Matrix } from '../core/matrix.js';
+import type { RunReport } from '../core/result.js';
 import { isToken } from './tokens.js';
 
 /** How long a viewer waits for the coordinator's answer. */
@@ -119,6 +120,63 @@ async function fetchPage(
     throw new UsageError(`the coordinator at ${reader.base.href} did not answer with a matrix`);
   }
   return matrix;
+}
+
+/** Reports fetched at once by fetchReports. */
+const REPORT_FETCHES = 8;
+/** Largest report answer read (bodies are far smaller at ingest: 4,096 results of bounded size). */
+const REPORT_ANSWER_MAX = 64 * 1024 * 1024;
+
+/**
+ * The stored reports of some ids, as the coordinator holds them (`/api/v1/reports/:id`, viewer token), a few
+ * requests at a time; every failure is a UsageError that names the report and the cause.
+ */
+export async function fetchReports(source: MatrixSource, ids: readonly string[]): Promise<LatestReport[]> {
+  const base = new URL(matrixUrl(source.coordinator).href.replace(/matrix$/, 'reports/'));
+  const token = readToken(source.tokenFile);
+  const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
+  const { Agent, request } = await import('undici');
+  const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
+  const found: LatestReport[] = new Array(ids.length);
+  let next = 0;
+  const fetchOne = async (id: string): Promise<LatestReport> => {
+    const url = new URL(encodeURIComponent(id), base);
+    const response = await request(url, {
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      dispatcher,
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+    });
+    const length = Number(response.headers['content-length'] ?? 0);
+    if (length > REPORT_ANSWER_MAX) {
+      response.body.destroy();
+      throw new UsageError(`the coordinator's answer for report ${id} is larger than ${REPORT_ANSWER_MAX} bytes`);
+    }
+    const text = await response.body.text();
+    if (response.statusCode !== 200)
+      throw new UsageError(
+        `the coordinator at ${base.origin} answered HTTP ${response.statusCode} for report ${id}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`,
+      );
+    const answer = JSON.parse(text) as { received_at?: unknown; report?: Partial<RunReport> };
+    if (typeof answer.received_at !== 'string' || typeof answer.report?.id !== 'string')
+      throw new UsageError(`the coordinator at ${base.origin} did not answer with report ${id}`);
+    return { report: answer.report as RunReport, received_at: answer.received_at };
+  };
+  const worker = async (): Promise<void> => {
+    while (next < ids.length) {
+      const index = next++;
+      found[index] = await fetchOne(ids[index]!);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(REPORT_FETCHES, ids.length) }, worker));
+    return found;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const code = (error as { code?: string }).code ?? (error as Error).name;
+    throw new UsageError(`cannot get the reports from ${base.origin}: ${code}`);
+  } finally {
+    await dispatcher.close();
+  }
 }
 
 function matrixUrl(base: string): URL {

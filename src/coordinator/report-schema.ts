@@ -94,6 +94,8 @@ export const REPORT_SCHEMA = {
       properties: { pass: COUNT, fail: COUNT, inconclusive: COUNT, error: COUNT },
     },
     site_hash: SHORT,
+    edition: SHORT,
+    host: SHORT,
     overlaps: { type: 'array', maxItems: RESULTS_MAX, items: { type: 'object' } },
     not_proven: { type: 'array', maxItems: RESULTS_MAX, items: { type: 'object' } },
   },

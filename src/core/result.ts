@@ -121,6 +121,10 @@ export interface RunReport {
   summary: Summary;
   /** The site file's content hash, when run from a profile. */
   site_hash?: string;
+  /** The site's edition, when run from a profile. */
+  edition?: string;
+  /** The host name of the machine that ran the probes (the agent name may differ). */
+  host?: string;
   /** Probes left out because another row covers the same target, port and transport. */
   overlaps?: Overlap[];
   /** Parts of the port table this run cannot prove, and why. */

@@ -11,7 +11,7 @@ export interface RunContext {
   site?: string | null;
   profile?: RunReport['profile'];
   startedAt: Date;
-  extra?: Pick<RunReport, 'site_hash' | 'overlaps' | 'not_proven'>;
+  extra?: Pick<RunReport, 'site_hash' | 'edition' | 'overlaps' | 'not_proven'>;
 }
 
 /** What a RunReport says before its results: known when the run starts. */
@@ -27,6 +27,7 @@ export function reportHead(context: RunContext): ReportHead {
     profile: context.profile ?? null,
     version: VERSION,
     started_at: context.startedAt.toISOString(),
+    host: hostname(),
     ...context.extra,
   };
 }

@@ -64,7 +64,12 @@ export async function runProfiles(loaded: ValidRun, options: ProfileRunOptions):
       site: site.name,
       profile: profileIdentity(profiles),
       startedAt,
-      extra: { site_hash: site.hash, overlaps: expansion.overlaps, not_proven: expansion.notProven },
+      extra: {
+        site_hash: site.hash,
+        edition: site.edition,
+        overlaps: expansion.overlaps,
+        not_proven: expansion.notProven,
+      },
     },
   );
 }

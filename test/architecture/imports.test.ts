@@ -14,6 +14,7 @@ const FLOORS: Record<string, number> = {
   demo: 5,
   explain: 5,
   run: 4,
+  record: 4,
   probes: 3,
   report: 3,
   profile: 3,

@@ -60,6 +60,7 @@ const helped = [
   ['token', 'create'],
   ['token', 'list'],
   ['token', 'revoke'],
+  ['key', 'create'],
   ...kindNames().map((kind) => ['probe', kind]),
 ];
 
