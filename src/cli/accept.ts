@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
+import { checkCoordinatorOrReports, COORDINATOR_SOURCE_OPTIONS, REPORTS_SOURCE_OPTION } from './coordinator-options.js';
 import { UsageError } from '../core/usage-error.js';
 import { buildRecord } from '../record/build.js';
 import { sha256Hex, shortDigest } from '../record/canonical.js';
@@ -31,26 +32,8 @@ export function acceptCommand(parser: Argv): Argv {
     (command) =>
       command
         .options({
-          coordinator: { type: 'string', requiresArg: true, describe: 'Base URL of the coordinator', group: 'Source:' },
-          'token-file': {
-            type: 'string',
-            requiresArg: true,
-            describe: 'File holding a viewer token (with --coordinator)',
-            group: 'Source:',
-          },
-          ca: {
-            type: 'string',
-            requiresArg: true,
-            describe: "PEM file of the CA that signed the coordinator's certificate",
-            group: 'Source:',
-          },
-          reports: {
-            type: 'string',
-            array: true,
-            requiresArg: true,
-            describe: 'RunReport JSON files (from `reachgate run --format json`), instead of a coordinator',
-            group: 'Source:',
-          },
+          ...COORDINATOR_SOURCE_OPTIONS,
+          ...REPORTS_SOURCE_OPTION,
           approver: {
             type: 'string',
             demandOption: true,
@@ -82,13 +65,7 @@ export function acceptCommand(parser: Argv): Argv {
           ...renderOptions(),
         })
         .conflicts('coordinator', 'reports')
-        .check((argv) => {
-          if (argv.coordinator === undefined && argv.reports === undefined)
-            throw new UsageError('name a source: --coordinator URL --token-file FILE, or --reports FILE...');
-          if (argv.coordinator !== undefined && argv['token-file'] === undefined)
-            throw new UsageError('--coordinator needs --token-file: the file holding a viewer token');
-          return true;
-        })
+        .check(checkCoordinatorOrReports)
         .example(
           'reachgate accept --reports ws.json tg.json --approver "Jane Doe" --change CHG-1234 --key approver.key --out record.json --pdf record.pdf',
           'offline, from the reports of each agent',

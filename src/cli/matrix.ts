@@ -1,13 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { UsageError } from '../core/usage-error.js';
 import type { Matrix } from '../core/matrix.js';
 import { fetchMatrix } from '../coordinator/client.js';
 import { matrixFromFiles } from '../coordinator/matrix-files.js';
 import { formatMatrixJson, formatMatrixJunit, formatMatrixTable, matrixExitCode } from '../report/matrix-table.js';
 import { renderMatrixHtml } from '../report/html-matrix.js';
 import { outputOptions } from './output-options.js';
-import { COORDINATOR_SOURCE_OPTIONS } from './coordinator-options.js';
+import { checkCoordinatorOrReports, COORDINATOR_SOURCE_OPTIONS, REPORTS_SOURCE_OPTION } from './coordinator-options.js';
 
 const FORMATS = ['table', 'json', 'junit', 'html'] as const;
 type Format = (typeof FORMATS)[number];
@@ -31,13 +30,7 @@ export function matrixCommand(parser: Argv): Argv {
       command
         .options({
           ...COORDINATOR_SOURCE_OPTIONS,
-          reports: {
-            type: 'string',
-            array: true,
-            requiresArg: true,
-            describe: 'RunReport JSON files (from `reachgate run --format json`), instead of a coordinator',
-            group: 'Source:',
-          },
+          ...REPORTS_SOURCE_OPTION,
           baseline: {
             type: 'string',
             requiresArg: true,
@@ -48,13 +41,7 @@ export function matrixCommand(parser: Argv): Argv {
         })
         .conflicts('coordinator', 'reports')
         .conflicts('baseline', 'coordinator')
-        .check((argv) => {
-          if (argv.coordinator === undefined && argv.reports === undefined)
-            throw new UsageError('name a source: --coordinator URL --token-file FILE, or --reports FILE...');
-          if (argv.coordinator !== undefined && argv['token-file'] === undefined)
-            throw new UsageError('--coordinator needs --token-file: the file holding a viewer token');
-          return true;
-        })
+        .check(checkCoordinatorOrReports)
         .example(
           'reachgate matrix --reports ws.json tg.json --format html --out matrix.html',
           'offline: one page from the reports of each agent',
