@@ -8,7 +8,7 @@ import { formatMs } from '../src/core/duration.js';
 import { flag, optionalRegex, optionalString, requestBytes } from '../src/core/option-values.js';
 import { optionalAddress, optionalFileText } from '../src/net/option-values.js';
 import { answeredWith } from '../src/core/observation.js';
-import { connectToTarget } from '../src/net/tcp-connect.js';
+import { connectToTarget, touchTarget } from '../src/net/tcp-connect.js';
 import { exchange, showBytes } from '../src/net/reply.js';
 import type { TlsOptions } from '../src/net/tls-handshake.js';
 import { SERVICE_NAMES, SERVICE_PRESETS, type ServicePreset } from '../src/net/service-presets.js';
@@ -188,6 +188,16 @@ async function observeState(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeC
 }
 
 async function observeByConnect(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+  const { tls, send, expectReply, source: from } = spec.options;
+  // Nothing to say over the connection (a sweep's probe): the state only, without a socket object.
+  if (!tls && !send && !expectReply && from === undefined) {
+    const touched = await touchTarget(spec, context);
+    if (touched.kind === 'unanswered') return touched.observation;
+    return answeredWith(`connected in ${formatMs(touched.rttMs)}`, [], {
+      rtt_ms: touched.rttMs,
+      attempts: touched.attempts,
+    });
+  }
   const source = spec.options.source === undefined ? {} : { localAddress: spec.options.source };
   const connection = await connectToTarget(spec, context, source);
   if (connection.kind === 'unanswered') return connection.observation;
