@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Argv } from 'yargs';
 import type { ProbeKind } from '../core/probe-kind.js';
 import { BLOCKED_MODES, type BlockedMode, type Expectation, type ProbeResult, type Summary } from '../core/result.js';
@@ -162,7 +163,10 @@ class FamilyBuffer {
 
   add(result: ProbeResult): void {
     if (this.held.length > 0 && this.held[0]!.target.host !== result.target.host) this.flush();
-    this.held.push(result);
+    // A target given as an address has one family: nothing to compare, so nothing is held (a sweep of 65,535
+    // ports would otherwise wait whole in memory for its end).
+    if (isIP(result.target.host) !== 0) this.show(result);
+    else this.held.push(result);
   }
 
   flush(): void {
