@@ -15,7 +15,7 @@ import { addNamespace, assertSafeAddress, deleteNamespace, must, netnsUnavailabl
 import { REACHGATE, median, row, timed } from './lib/measure.mjs';
 
 const WORKSTATION = '192.0.2.10';
-const TIGHTGATE = '198.51.100.10';
+export const TIGHTGATE = '198.51.100.10';
 const CANARIES = ['203.0.113.80', '203.0.113.81'];
 const ROUTER = { workstation: '192.0.2.1', far: '198.51.100.1', internet: '203.0.113.1' };
 const DEADLINE_MS = 1000;
@@ -26,9 +26,10 @@ const READY_TIMEOUT_MS = 10_000;
 
 export const title = 'Workstation acceptance run: tightgate/workstation, common sweep behind a drop rule, 1 s deadline';
 
-const SITE = `site: bench
+/** The site file: tightgate and the canaries, 1 s deadline, the given sweep set. */
+export const siteYaml = (sweep) => `site: bench
 features: []
-sweep: common
+sweep: ${sweep}
 hosts:
   tightgate: [${TIGHTGATE}]
   internet-canaries: [${CANARIES.join(', ')}]
@@ -58,7 +59,7 @@ tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, gre
 `;
 
 /** Check the RunReport: exit 0, every probe passed, the viewer open, everything else filtered. */
-function answerOf(run) {
+export function answerOf(run) {
   if (run.timedOut) return { wrong: `killed after ${RUN_TIMEOUT_MS} ms` };
   let report;
   try {
@@ -82,7 +83,7 @@ function answerOf(run) {
 }
 
 /** Workstation - router - far end, the router dropping all but workstation -> tightgate:5900. */
-function buildTopology() {
+export function buildTopology() {
   const workstation = addNamespace('w');
   const router = addNamespace('r');
   const far = addNamespace('f');
@@ -128,7 +129,7 @@ function buildTopology() {
 }
 
 /** Start the TLS viewer in the far namespace; resolves with the child once it listens. */
-function startViewer(ns, dir) {
+export function startViewer(ns, dir) {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   must('openssl', [
@@ -182,7 +183,7 @@ export async function run({ reps = 3 } = {}) {
   if (unavailable) return { title, skipped: `needs root and network namespaces: ${unavailable}` };
   const dir = mkdtempSync(join(tmpdir(), 'reachgate-bench-acceptance-'));
   const siteFile = join(dir, 'site.yaml');
-  writeFileSync(siteFile, SITE);
+  writeFileSync(siteFile, siteYaml('common'));
   const { workstation, far, namespaces } = buildTopology();
   let viewer;
   try {

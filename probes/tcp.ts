@@ -8,12 +8,12 @@ import { formatMs } from '../src/core/duration.js';
 import { flag, optionalRegex, optionalString, requestBytes } from '../src/core/option-values.js';
 import { optionalAddress, optionalFileText } from '../src/net/option-values.js';
 import { answeredWith } from '../src/core/observation.js';
-import { connectToTarget } from '../src/net/tcp-connect.js';
+import { connectToTarget, touchTarget } from '../src/net/tcp-connect.js';
 import { exchange, showBytes } from '../src/net/reply.js';
 import type { TlsOptions } from '../src/net/tls-handshake.js';
 import { SERVICE_NAMES, SERVICE_PRESETS, type ServicePreset } from '../src/net/service-presets.js';
-import { observeBySyn, requireSynMode, SCAN_MODES, type ScanMode } from '../src/net/syn-probe.js';
-import { observeWithTrace, TRACE_CLI_OPTION, traceOption, type TraceMode } from '../src/net/trace.js';
+import { SCAN_MODES, type ScanMode } from '../src/net/scan-mode.js';
+import { TRACE_CLI_OPTION, traceModeOf, traceOption, type TraceMode } from '../src/net/trace-option.js';
 
 /** Options of the tcp probe. */
 export interface TcpOptions {
@@ -88,7 +88,7 @@ export const tcp: ProbeKind<TcpOptions> = {
   ],
   prepare(options) {
     // SYN mode asked for explicitly must fail before anything is probed (exit 2) when it cannot run here.
-    if (options.scan === 'syn') requireSynMode();
+    if (options.scan === 'syn') return synProbe().then(({ requireSynMode }) => requireSynMode());
     return options.tls ? loadTls() : undefined;
   },
   parseOptions(raw) {
@@ -159,15 +159,22 @@ function scanMode(raw: Record<string, unknown>, options: TcpOptions): ScanMode |
   return needsConnection.length > 0 ? undefined : (scan as ScanMode);
 }
 
+// SYN mode and the tracer load raw-socket glue, crypto and dgram: only for the probes that use them, so that a
+// connect probe's cold start does not pay for them.
+const synProbe = (): Promise<typeof import('../src/net/syn-probe.js')> => import('../src/net/syn-probe.js');
+
 function observe(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
-  return observeWithTrace(spec, context, { protocol: 'tcp' }, () => observeState(spec, context));
+  if (traceModeOf(spec) === 'off') return observeState(spec, context);
+  return import('../src/net/trace.js').then(({ observeWithTrace }) =>
+    observeWithTrace(spec, context, { protocol: 'tcp' }, () => observeState(spec, context)),
+  );
 }
 
 async function observeState(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
   // --- SYN mode hook (issue 12): the state from a raw SYN; see src/net/syn-probe.ts. ---
   let fallback: string | undefined;
   if (spec.options.scan) {
-    const syn = await observeBySyn(spec, context);
+    const syn = await (await synProbe()).observeBySyn(spec, context);
     if ('observation' in syn) return syn.observation;
     fallback = syn.unavailable;
   }
@@ -181,6 +188,16 @@ async function observeState(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeC
 }
 
 async function observeByConnect(spec: ResolvedProbeSpec<TcpOptions>, context: ProbeContext): Promise<Observation> {
+  const { tls, send, expectReply, source: from } = spec.options;
+  // Nothing to say over the connection (a sweep's probe): the state only, without a socket object.
+  if (!tls && !send && !expectReply && from === undefined) {
+    const touched = await touchTarget(spec, context);
+    if (touched.kind === 'unanswered') return touched.observation;
+    return answeredWith(`connected in ${formatMs(touched.rttMs)}`, [], {
+      rtt_ms: touched.rttMs,
+      attempts: touched.attempts,
+    });
+  }
   const source = spec.options.source === undefined ? {} : { localAddress: spec.options.source };
   const connection = await connectToTarget(spec, context, source);
   if (connection.kind === 'unanswered') return connection.observation;

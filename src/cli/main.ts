@@ -1,23 +1,11 @@
 import type { Argv } from 'yargs';
 import { isUsageError } from '../core/usage-error.js';
 import { VERSION } from '../core/version.js';
+import { commandFailed, exitOnClosedPipe, usageFailure } from './entry.js';
 import { fastProbe } from './probe-fast.js';
 
-/** Exit code for invalid usage: nothing was probed. */
-const USAGE_EXIT = 2;
-
-/** Print a user's mistake without a stack trace and exit 2. */
-function usageFailure(message: string, hint?: string): never {
-  process.stderr.write(`reachgate: ${message}\n${hint ? `${hint}\n` : ''}Run \`reachgate --help\` for usage.\n`);
-  process.exit(USAGE_EXIT);
-}
-
 async function main(): Promise<void> {
-  // `reachgate ... | head` closes the pipe early: that is the reader's choice, not a fault.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw error;
-  });
+  exitOnClosedPipe();
   const args = process.argv.slice(2);
   if (args.length === 1 && args[0] === '--version') {
     process.stdout.write(`${VERSION}\n`);
@@ -112,10 +100,4 @@ async function main(): Promise<void> {
   await parser.parseAsync();
 }
 
-main().catch(async (error: unknown) => {
-  if (isUsageError(error)) usageFailure(error.message, error.hint);
-  // Loaded only for a fault: it maps the bundled CLI's stack back to the sources.
-  const { faultText } = await import('./fault.js');
-  process.stderr.write(`reachgate: internal error: ${faultText(error)}\n`);
-  process.exit(70);
-});
+main().catch(commandFailed);

@@ -1,9 +1,9 @@
+import { isIP } from 'node:net';
 import type { Argv } from 'yargs';
 import type { ProbeKind } from '../core/probe-kind.js';
 import { BLOCKED_MODES, type BlockedMode, type Expectation, type ProbeResult, type Summary } from '../core/result.js';
 import { parseDuration } from '../core/duration.js';
 import { inPlanOrder } from '../core/runner.js';
-import { reportHead } from '../core/run-report.js';
 import { JsonReportWriter } from '../report/json-stream.js';
 import { exitCodeOf } from '../core/verdict.js';
 import { parseTarget } from '../net/target.js';
@@ -130,8 +130,11 @@ export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
   const write = (text: string): void => {
     process.stdout.write(text);
   };
-  // Results stream out in plan order and are not kept: a full port sweep stays small in memory.
-  const json = argv.json ? new JsonReportWriter(reportHead({ startedAt }), write) : undefined;
+  // Results stream out in plan order and are not kept: a full port sweep stays small in memory. The report head
+  // (its id, the host name) loads crypto and os: only for JSON, so a table's cold start does not pay for them.
+  const json = argv.json
+    ? new JsonReportWriter((await import('../core/run-report.js')).reportHead({ startedAt }), write)
+    : undefined;
   const summary: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
   const show = (result: ProbeResult): void => {
     summary[result.verdict] += 1;
@@ -160,7 +163,10 @@ class FamilyBuffer {
 
   add(result: ProbeResult): void {
     if (this.held.length > 0 && this.held[0]!.target.host !== result.target.host) this.flush();
-    this.held.push(result);
+    // A target given as an address has one family: nothing to compare, so nothing is held (a sweep of 65,535
+    // ports would otherwise wait whole in memory for its end).
+    if (isIP(result.target.host) !== 0) this.show(result);
+    else this.held.push(result);
   }
 
   flush(): void {

@@ -2,36 +2,13 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { IcmpError, IcmpListener, IcmpMessageHandler, IcmpWatch, PathKey } from '../core/icmp.js';
 import { parseIcmp4, parseIcmp6 } from './icmp-packet.js';
+import { openRawReceiver, type RawReceiverModule, type RawSocket } from './raw-receiver.js';
 
 // The listener's interface is core's, so the runner and probes can hold one without importing net.
 export type { IcmpListener, IcmpMessageHandler, IcmpWatch, PathKey };
 
 /** The listener, or why there is none. */
 export type ListenerStart = { listener: IcmpListener; note?: undefined } | { listener: null; note: string };
-
-/** raw-socket's socket, as far as reachgate uses it. */
-export interface RawSocket {
-  /** raw-socket's native handle (private to raw-socket 1.8, which package.json pins): see drainEachWakeUp. */
-  wrap?: {
-    recv(buffer: Buffer, callback: (buffer: Buffer, bytes: number, source: string) => void): void;
-    removeAllListeners(event: string): void;
-    on(event: string, callback: () => void): void;
-  };
-  buffer?: Buffer;
-  emit(event: 'message', buffer: Buffer, source: string): void;
-  on(event: 'message', callback: (buffer: Buffer, source: string) => void): void;
-  on(event: 'error', callback: (error: Error) => void): void;
-  setOption(level: number, option: number, value: Buffer, length: number): void;
-  send(buffer: Buffer, offset: number, length: number, address: string, callback: (error: Error | null) => void): void;
-  close(): void;
-}
-
-/** What opening a receiving raw socket needs of the raw-socket module. */
-export interface RawReceiverModule {
-  createSocket(options: { addressFamily: number; protocol: number; bufferSize?: number }): RawSocket;
-  SocketLevel: { SOL_SOCKET: number };
-  SocketOption: { SO_RCVBUF: number };
-}
 
 interface RawModule extends RawReceiverModule {
   AddressFamily: { IPv4: number; IPv6: number };
@@ -75,50 +52,6 @@ export function startIcmpListener(): ListenerStart {
     // A host without IPv6 still gets the IPv4 listener.
   }
   return { listener: new RawIcmpListener(sockets) };
-}
-
-/**
- * A raw socket that receives: errors ignored, a 4 MiB kernel queue (a burst of rejected probes sends a burst of ICMP
- * errors; a hundred senders' datagrams arrive at once), drained up to a bound per wake-up.
- */
-export function openRawReceiver(raw: RawReceiverModule, family: number, protocol: number): RawSocket {
-  const socket = raw.createSocket({ addressFamily: family, protocol, bufferSize: 65535 });
-  socket.on('error', () => {});
-  const size = Buffer.alloc(4);
-  size.writeUInt32LE(4 * 1024 * 1024);
-  try {
-    socket.setOption(raw.SocketLevel.SOL_SOCKET, raw.SocketOption.SO_RCVBUF, size, 4);
-  } catch {
-    /* the default buffer still works */
-  }
-  drainEachWakeUp(socket);
-  return socket;
-}
-
-/** Datagrams read per wake-up at most, so a flood cannot starve the probes. */
-const DRAIN_LIMIT = 256;
-
-/**
- * raw-socket reads one datagram per wake-up of the event loop. While a sweep keeps the loop busy
- * with thousands of resets, queued ICMP errors then wait one loop pass each, longer than a probe
- * waits for its error. Read every queued datagram at each wake-up instead: the socket is
- * non-blocking, and recv throws once the queue is empty.
- */
-export function drainEachWakeUp(socket: RawSocket): void {
-  const { wrap, buffer } = socket;
-  if (!wrap || !buffer) return;
-  wrap.removeAllListeners('recvReady');
-  wrap.on('recvReady', () => {
-    for (let read = 0; read < DRAIN_LIMIT; read++) {
-      try {
-        wrap.recv(buffer, (data, bytes, source) =>
-          socket.emit('message', Buffer.from(data.subarray(0, bytes)), source),
-        );
-      } catch {
-        return;
-      }
-    }
-  });
 }
 
 function isPermissionError(error: unknown): boolean {

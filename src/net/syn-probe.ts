@@ -7,11 +7,7 @@ import { classifyErrno, classifyIcmp } from './classify.js';
 import { sharedSynScanner, synUnavailable, type SynAnswer, type SynScanner } from './syn-scanner.js';
 import { sendTimes } from './udp-exchange.js';
 
-/** How TCP is probed: a full connect, a SYN from a raw socket, or SYN where the raw socket is available. */
-export type ScanMode = 'syn' | 'connect' | 'auto';
-
-/** The scan modes, as `--scan` and the profile option `scan` take them. */
-export const SCAN_MODES: readonly ScanMode[] = ['syn', 'connect', 'auto'];
+export { SCAN_MODES, type ScanMode } from './scan-mode.js';
 
 /** Fail before anything is probed when SYN mode was asked for and cannot run here (exit 2, with why). */
 export function requireSynMode(): void {

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { IcmpError, IcmpListener } from '../core/icmp.js';
 import { errnoOf } from './icmp-echo.js';
+import { openRawReceiver, readQueued, type RawReceiverModule, type RawSocket } from './raw-receiver.js';
 import { ipv6, parseIcmp4, parseIcmp6 } from './icmp-packet.js';
 import {
   addressBytes,
@@ -34,28 +35,11 @@ export type SynHandler = (answer: SynAnswer) => void;
 /** The scanner, or why there is none here. */
 export type SynScannerStart = { scanner: SynScanner; why?: undefined } | { scanner: null; why: string };
 
-interface RawSocket {
-  wrap: {
-    recv(buffer: Buffer, callback: (buffer: Buffer, bytes: number, source: string) => void): void;
-    send(buffer: Buffer, offset: number, length: number, address: string, callback: (bytes: number) => void): void;
-    setOption(level: number, option: number, value: Buffer, length: number): void;
-    removeAllListeners(event: string): void;
-    on(event: string, callback: () => void): void;
-  };
-  buffer: Buffer;
-  on(event: 'error', callback: (error: Error) => void): void;
-  close(): void;
-}
-
-interface RawModule {
-  createSocket(options: { addressFamily: number; protocol: number; bufferSize?: number }): RawSocket;
+interface RawModule extends RawReceiverModule {
   AddressFamily: { IPv4: number; IPv6: number };
 }
 
 const IPPROTO_TCP = 6;
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
-const SO_RCVBUFFORCE = 33;
 /** Receive buffer of each raw TCP socket: it reads a copy of every TCP segment the host receives. */
 const RECEIVE_BUFFER = 32 * 1024 * 1024;
 const IPPROTO_IP = 0;
@@ -85,9 +69,16 @@ export function openSynScanner(): SynScannerStart {
   } catch {
     return { scanner: null, why: 'the optional raw-socket module is not installed here (npm install raw-socket)' };
   }
-  const sockets = new Map<4 | 6, RawSocket>();
+  const scanner = new SynScanner();
+  // Every raw TCP socket reads a copy of every TCP segment the host receives: a deep queue, drained in bulk.
+  const open = (family: 4 | 6, addressFamily: number): RawSocket =>
+    openRawReceiver(raw, addressFamily, IPPROTO_TCP, {
+      queueBytes: RECEIVE_BUFFER,
+      drainLimit: DRAIN_LIMIT,
+      onPacket: (packet, source) => scanner.answer(family, packet, source),
+    });
   try {
-    sockets.set(4, openRaw(raw, raw.AddressFamily.IPv4));
+    scanner.use(4, open(4, raw.AddressFamily.IPv4));
   } catch (error) {
     const message = (error as Error).message;
     return {
@@ -98,33 +89,14 @@ export function openSynScanner(): SynScannerStart {
     };
   }
   try {
-    const v6 = openRaw(raw, raw.AddressFamily.IPv6);
+    const v6 = open(6, raw.AddressFamily.IPv6);
     // The IPv6 raw socket leaves the transport checksum to the sender unless told where it sits (RFC 3542 3.1).
     v6.wrap.setOption(IPPROTO_IPV6, IPV6_CHECKSUM, int32(TCP_CHECKSUM_OFFSET), 4);
-    sockets.set(6, v6);
+    scanner.use(6, v6);
   } catch {
     // A host without IPv6 still scans over IPv4.
   }
-  return { scanner: new SynScanner(sockets) };
-}
-
-function openRaw(raw: RawModule, family: number): RawSocket {
-  const socket = raw.createSocket({ addressFamily: family, protocol: IPPROTO_TCP, bufferSize: 4096 });
-  socket.on('error', () => {});
-  // raw-socket opens the descriptor lazily; an option set now opens it, so a missing privilege shows here.
-  try {
-    socket.wrap.setOption(SOL_SOCKET, SO_RCVBUF, int32(RECEIVE_BUFFER), 4);
-  } catch (error) {
-    socket.close();
-    throw error;
-  }
-  try {
-    // SO_RCVBUF stops at net.core.rmem_max (about 200 KiB): a sweep's burst of answers needs more, where allowed.
-    socket.wrap.setOption(SOL_SOCKET, SO_RCVBUFFORCE, int32(RECEIVE_BUFFER), 4);
-  } catch {
-    // without CAP_NET_ADMIN, rmem_max it is
-  }
-  return socket;
+  return { scanner };
 }
 
 function int32(value: number): Buffer {
@@ -154,18 +126,17 @@ function pickSourcePort(): number {
 export class SynScanner {
   /** The source port of every SYN. */
   readonly localPort = pickSourcePort();
-  readonly #sockets: Map<4 | 6, RawSocket>;
+  readonly #sockets = new Map<4 | 6, RawSocket>();
   readonly #cookies = new SynCookies(randomBytes(32));
   /** Who hears answers from an address and port: only while a probe waits for one. */
   readonly #handlers = new Map<string, Set<SynHandler>>();
   readonly #routes = new Map<string, Promise<string>>();
-  readonly #families = new Map<RawSocket, 4 | 6>();
   #icmp: IcmpListener | null = null;
   #stopIcmp: (() => void) | undefined;
 
-  constructor(sockets: Map<4 | 6, RawSocket>) {
-    this.#sockets = sockets;
-    for (const [family, socket] of sockets) this.#drain(family, socket);
+  /** Send and hear through this raw TCP socket of an address family (opened by openSynScanner). */
+  use(family: 4 | 6, socket: RawSocket): void {
+    this.#sockets.set(family, socket);
   }
 
   /** Whether SYNs to this address family can be sent here. */
@@ -222,7 +193,7 @@ export class SynScanner {
 
   /** Read every answer already queued in the raw sockets now (before a deadline concludes silence). */
   readQueued(): void {
-    for (const socket of this.#sockets.values()) this.#readAll(socket);
+    for (const socket of this.#sockets.values()) readQueued(socket);
   }
 
   /** Close the raw sockets. */
@@ -264,26 +235,8 @@ export class SynScanner {
     return route;
   }
 
-  /** Read every queued segment at each wake-up (raw-socket reads one per wake-up; see icmp-listener). */
-  #drain(family: 4 | 6, socket: RawSocket): void {
-    socket.wrap.removeAllListeners('recvReady');
-    this.#families.set(socket, family);
-    socket.wrap.on('recvReady', () => this.#readAll(socket));
-  }
-
-  #readAll(socket: RawSocket): void {
-    const family = this.#families.get(socket)!;
-    const { wrap, buffer } = socket;
-    for (let read = 0; read < DRAIN_LIMIT; read++) {
-      try {
-        wrap.recv(buffer, (data, bytes, source) => this.#onSegment(family, data.subarray(0, bytes), source));
-      } catch {
-        return;
-      }
-    }
-  }
-
-  #onSegment(family: 4 | 6, packet: Buffer, source: string): void {
+  /** A segment one of the raw TCP sockets read: an answer to one of our SYNs, or anyone else's traffic. */
+  answer(family: 4 | 6, packet: Buffer, source: string): void {
     if (this.#handlers.size === 0) return;
     const header = parseTcp(family, packet, source);
     if (!header || header.destinationPort !== this.localPort || !(header.flags & TCP_FLAGS.ACK)) return;

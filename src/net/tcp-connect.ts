@@ -1,4 +1,5 @@
-import { Socket } from 'node:net';
+import { isIP, Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { ProbeContext, ProbeSpec, ResolvedProbeSpec } from '../core/probe-kind.js';
 import type { Observation } from '../core/result.js';
 import { silentAfter } from '../core/observation.js';
@@ -84,6 +85,116 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
   });
 }
 
+/** libuv's TCP handle as net.Socket drives it (lib/net.js), through the binding Node 20 still allows. */
+interface TcpHandle {
+  connect(request: object, address: string, port: number): number;
+  connect6(request: object, address: string, port: number): number;
+  getsockname(out: { address?: string; port?: number }): number;
+  close(): void;
+}
+
+interface TcpBinding {
+  TCP: new (type: number) => TcpHandle;
+  TCPConnectWrap: new () => { oncomplete: (status: number) => void };
+  constants: { SOCKET: number };
+}
+
+let tcpBinding: TcpBinding | null | undefined;
+
+/** The TCP binding, or null where this Node does not hand it out (then net.Socket does the work). */
+function binding(): TcpBinding | null {
+  if (tcpBinding === undefined) {
+    try {
+      tcpBinding = (process as unknown as { binding(name: string): TcpBinding }).binding('tcp_wrap');
+    } catch {
+      tcpBinding = null;
+    }
+  }
+  return tcpBinding;
+}
+
+/** How a connect that proves the state only ended: the handshake completed (and was closed), or why not. */
+export type TouchOutcome =
+  { kind: 'answered'; rttMs: number } | Extract<ConnectOutcome, { kind: 'failed' | 'aborted' }>;
+
+/**
+ * Connect once and close at once, for a probe that needs the port's state only (a sweep's): the same outcomes
+ * as {@link connectTcp}, on libuv's TCP handle itself. A net.Socket's stream, its events and an Error with a stack
+ * per refused port cost more CPU than the kernel's connect, and a sweep makes tens of thousands of them.
+ */
+export function touchTcp(request: ConnectRequest): Promise<TouchOutcome> {
+  const tcp = binding();
+  if (!tcp || request.localAddress !== undefined) {
+    return connectTcp(request).then((outcome) => {
+      if (outcome.kind !== 'connected') return outcome;
+      outcome.socket.destroy();
+      return { kind: 'answered', rttMs: outcome.rttMs };
+    });
+  }
+  const { address, port, signal, icmp } = request;
+  if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
+  return new Promise<TouchOutcome>((resolve) => {
+    const watch = icmp?.watch({ protocol: 'tcp', remote: address, port });
+    const handle = new tcp.TCP(tcp.constants.SOCKET);
+    let open = true;
+    let settled = false;
+    let failure: TouchOutcome | undefined;
+    const close = (): void => {
+      if (!open) return;
+      open = false;
+      handle.close();
+    };
+    const settle = (outcome: TouchOutcome): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      watch?.close();
+      close();
+      resolve(outcome);
+    };
+    const onAbort = (): void => settle(failure ?? { kind: 'aborted' });
+    const local = (): { address?: string; port?: number } => {
+      const out: { address?: string; port?: number } = {};
+      if (open) handle.getsockname(out);
+      return out;
+    };
+    const failed = (status: number, rttMs: number): void => {
+      const errno = getSystemErrorName(status);
+      const outcome = { kind: 'failed' as const, errno, message: `connect ${errno} ${address}:${port}`, rttMs };
+      // The local port still narrows a late ICMP error to this connect once the handle is closed.
+      const mine = watch ? local().port : undefined;
+      close();
+      if (!watch) return settle(outcome);
+      if (mine) watch.setLocalPort(mine);
+      // As connectTcp: a refusal takes an ICMP error only if one already came; an unreachable waits a moment.
+      if (!explainedByIcmp(errno)) return settle(watch.seen ? { ...outcome, icmp: watch.seen } : outcome);
+      failure = outcome;
+      void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...outcome, icmp: seen } : outcome));
+    };
+    const request = new tcp.TCPConnectWrap();
+    const started = performance.now();
+    request.oncomplete = (status: number): void => {
+      if (settled) return;
+      const rttMs = performance.now() - started;
+      if (status !== 0) return failed(status, rttMs);
+      // To a local address, the kernel may pick the target port itself as the source port: the socket then
+      // connects to itself (TCP simultaneous open). Nothing listens there.
+      const self = local();
+      if (self.port === port && self.address === address) {
+        settle({ kind: 'failed', errno: 'ESELFCONNECT', message: 'connected to itself', rttMs });
+        return;
+      }
+      settle({ kind: 'answered', rttMs });
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    watch?.setLocalPort(() => local().port);
+    const status =
+      isIP(address) === 6 ? handle.connect6(request, address, port) : handle.connect(request, address, port);
+    // A connect the kernel refuses at once (no route, a local filter) fails like one refused later.
+    if (status !== 0) failed(status, performance.now() - started);
+  });
+}
+
 function explainedByIcmp(errno: string): boolean {
   return errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'EPROTO' || errno === 'ENOPROTOOPT';
 }
@@ -126,6 +237,29 @@ export function connectToTarget(
   return firstAnswer({ attempts, timeoutMs: spec.timeoutMs }, context.signal, connect).then(
     ({ outcome, attempts: started }) => connection(outcome, started, spec, context),
   );
+}
+
+/**
+ * Prove a probe's port state by connecting, without keeping the connection: the handshake's round trip, or the
+ * observation of why there was none. One attempt goes through {@link touchTcp}; more race as connectToTarget does.
+ */
+export function touchTarget(
+  spec: ResolvedProbeSpec<unknown>,
+  context: ProbeContext,
+): Promise<{ kind: 'answered'; rttMs: number; attempts: number } | { kind: 'unanswered'; observation: Observation }> {
+  if (spec.attempts > 1) {
+    return connectToTarget(spec, context).then((connection) => {
+      if (connection.kind === 'unanswered') return connection;
+      connection.socket.destroy();
+      return { kind: 'answered', rttMs: connection.rttMs, attempts: connection.attempts };
+    });
+  }
+  const { address, port } = spec.target;
+  return touchTcp({ address, port, signal: context.signal, icmp: context.icmp }).then((outcome) => {
+    if (outcome.kind === 'answered') return { kind: 'answered', rttMs: outcome.rttMs, attempts: 1 };
+    if (outcome.kind === 'aborted') return { kind: 'unanswered', observation: silentAfter(spec.timeoutMs, 1) };
+    return { kind: 'unanswered', observation: failureObservation(outcome, 1, context.icmpNote) };
+  });
 }
 
 /** A connect's outcome as the caller wants it: a socket, or the observation of why there is none. */

@@ -6,12 +6,14 @@ import type { IcmpListener } from '../core/icmp.js';
 import type { ProbeContext, ResolvedProbeSpec } from '../core/probe-kind.js';
 import type { Observation, State } from '../core/result.js';
 import { DEADLINE } from '../core/runner.js';
-import { UsageError } from '../core/usage-error.js';
 import { judge } from '../core/verdict.js';
 import { echoRequest, parseEchoReply } from './icmp-echo.js';
 import { meaningOf, parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
 import { canonicalAddress, MAX_TAG, sharedSynScanner } from './syn-scanner.js';
 import { quotedTransport } from './tcp-segment.js';
+import { traceModeOf, type TraceMode } from './trace-option.js';
+
+export { TRACE_CLI_OPTION, traceModeOf, traceOption, type TraceMode } from './trace-option.js';
 
 // --trace (issue 13): where a path dies. Probes of the probe's own protocol and port go out at once with TTL
 // (IPv6 hop limit) 1, 2, ... n; each router on the way answers the one whose TTL ran out there with ICMP
@@ -315,28 +317,6 @@ function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-/** When a probe traces its path: always, only when it fails or is blocked, or never. */
-export type TraceMode = 'on' | 'on-fail' | 'off';
-
-/** The `trace` option of a kind: `--trace` (on), or a profile's `trace: on | on-fail | off`. */
-export function traceOption(raw: Record<string, unknown>): TraceMode | undefined {
-  const value = raw.trace;
-  if (value === undefined) return undefined;
-  if (value === true) return 'on';
-  if (value === false) return 'off';
-  if (value === 'on' || value === 'on-fail' || value === 'off') return value;
-  throw new UsageError(`Expected the \`trace\` option to be on, on-fail or off, got \`${String(value)}\``);
-}
-
-/** The `trace` option as the command line shows it; profiles also take on-fail and off. */
-export const TRACE_CLI_OPTION = {
-  type: 'boolean',
-  describe:
-    'Trace where the path dies: probes of the same protocol and port with TTL 1, 2, ... name each router that ' +
-    'forwarded, and the hop that dropped or rejected (profile: trace: on | on-fail | off; on-fail, tracing rows whose ' +
-    'verdict is not pass, is the default of profile rows, sweeps excepted; needs CAP_NET_RAW)',
-} as const;
-
 /** What a kind traces with: its protocol, and for UDP its request and whether anything answers it. */
 export interface TracedAs {
   protocol: TraceRequest['protocol'];
@@ -373,7 +353,7 @@ export async function observeWithTrace(
   what: TracedAs,
   observe: () => Promise<Observation>,
 ): Promise<Observation> {
-  const mode = spec.options.trace ?? (spec.row !== undefined && !spec.sweep ? 'on-fail' : 'off');
+  const mode = traceModeOf(spec);
   if (mode === 'off') return observe();
   const stop = new AbortController();
   const onDeadline = (): void => stop.abort(DEADLINE);

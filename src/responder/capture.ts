@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { noncesIn } from '../core/receipt.js';
-import { openRawReceiver, type RawReceiverModule, type RawSocket } from '../net/icmp-listener.js';
+import { openRawReceiver, type RawReceiverModule, type RawSocket } from '../net/raw-receiver.js';
 
 /** Which ports to watch, per transport. */
 export interface WatchedPorts {

@@ -13,6 +13,7 @@ import { BIN } from '../helpers/cli.js';
 // reachgate's code, npm packages loaded from node_modules only by the commands that need them.
 const ROOT = PACKAGE_ROOT;
 const BUNDLE = join(ROOT, 'bundle', 'src', 'cli', 'reachgate.cjs');
+const PROBE_BUNDLE = join(ROOT, 'bundle', 'src', 'cli', 'reachgate-probe.cjs');
 const HEAVY = ['fastify', 'better-sqlite3', 'undici', 'pg', 'playwright-core', 'pino', 'ajv', 'yargs'];
 
 const dir = mkdtempSync(join(tmpdir(), 'reachgate-bundle-'));
@@ -49,7 +50,7 @@ function loadedBy(args: string[]): Promise<{ code: number | null; stdout: string
   });
 }
 
-t.test('a tcp probe runs from one file of reachgate code and loads no heavy package', async (t) => {
+t.test('a tcp probe runs from the probe bundle alone and loads no heavy package', async (t) => {
   const server = createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
@@ -58,7 +59,7 @@ t.test('a tcp probe runs from one file of reachgate code and loads no heavy pack
   t.equal(run.code, 0, 'the probe passes');
   t.match(run.stdout, /"state": ?"open"/);
   const own = run.loaded.filter((file) => file.startsWith(ROOT) && !file.includes('/node_modules/'));
-  t.same(own, [BUNDLE], 'of reachgate itself only the bundle was compiled');
+  t.same(own, [BIN, PROBE_BUNDLE], 'of reachgate itself only the launcher and the probe bundle were compiled');
   const heavy = run.loaded.filter((file) => HEAVY.some((name) => file.includes(`/node_modules/${name}/`)));
   t.same(heavy, [], 'no heavy package was loaded');
 });
@@ -67,6 +68,16 @@ t.test('the bundled version command prints the version', async (t) => {
   const run = await loadedBy(['--version']);
   const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   t.equal(run.stdout, `${version}\n`);
+  const own = run.loaded.filter((file) => file.startsWith(ROOT) && !file.includes('/node_modules/'));
+  t.same(own, [BIN, BUNDLE], 'every other command runs from the whole bundle');
+});
+
+t.test('a probe command line the fast path leaves to yargs goes on to the whole bundle', async (t) => {
+  const run = await loadedBy(['probe', 'tcp', '--help']);
+  t.equal(run.code, 0);
+  t.match(run.stdout, /--scan/, "the tcp kind's own help");
+  const own = run.loaded.filter((file) => file.startsWith(ROOT) && !file.includes('/node_modules/'));
+  t.same(own, [BIN, PROBE_BUNDLE, BUNDLE]);
 });
 
 t.test('the package root of the bundle is the checkout that holds it', (t) => {
