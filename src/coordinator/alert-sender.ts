@@ -48,6 +48,8 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 /** Sent and given-up deliveries are kept this long (for a look at the table), then deleted. */
 const KEEP_SETTLED_MS = 7 * 24 * 3_600_000;
 const HOUR_MS = 3_600_000;
+/** A lease outlasts the webhook's timeout by this much; a sender that died frees its deliveries after it. */
+const LEASE_MARGIN_MS = 5000;
 
 /** The JSON body a webhook gets for some events. */
 export function webhookBody(webhook: WebhookSettings, deliveries: readonly Delivery[], generatorUrl?: string): string {
@@ -128,10 +130,10 @@ export class AlertSender {
       const turned = await this.store.sweepStale(this.now());
       if (turned > 0) this.logger.info({ agents: turned }, 'agents turned stale or fresh; alert events queued');
       for (let claims = 0; claims < CLAIMS_PER_TICK && !this.stopped; claims++) {
-        const leaseMs = Math.max(...this.settings.webhooks.map((webhook) => webhook.timeoutMs)) + 30_000;
+        const leaseMs = Math.max(...this.settings.webhooks.map((webhook) => webhook.timeoutMs)) + LEASE_MARGIN_MS;
         const due = await this.store.claimDeliveries(this.now(), CLAIM_BATCH, leaseMs);
         if (due.length === 0) break;
-        await this.store.settleDeliveries(await this.deliver(due), this.now());
+        await this.deliver(due);
       }
       const at = this.now().getTime();
       if (at - this.prunedAt >= HOUR_MS) {
@@ -143,21 +145,20 @@ export class AlertSender {
     }
   }
 
-  /** POST each webhook's share of the deliveries; every delivery gets an outcome. */
-  private async deliver(due: readonly Delivery[]): Promise<DeliveryOutcome[]> {
+  /** POST each webhook's share of the deliveries and record the outcome at once (a crash then resends the least). */
+  private async deliver(due: readonly Delivery[]): Promise<void> {
     const byWebhook = new Map<string, Delivery[]>();
     for (const delivery of due) byWebhook.set(delivery.webhook, [...(byWebhook.get(delivery.webhook) ?? []), delivery]);
-    const outcomes: DeliveryOutcome[] = [];
     for (const [name, deliveries] of byWebhook) {
       const webhook = this.settings.webhooks.find((candidate) => candidate.name === name);
       const failure = webhook
         ? await this.post(webhook, deliveries)
         : `the webhook ${name} is no longer in the alerts file`;
-      const at = this.now().getTime();
-      for (const delivery of deliveries) outcomes.push(this.outcomeOf(delivery, failure, at, !webhook));
+      const at = this.now();
+      const outcomes = deliveries.map((delivery) => this.outcomeOf(delivery, failure, at.getTime(), !webhook));
+      await this.store.settleDeliveries(outcomes, at);
       if (failure === undefined) this.logger.info({ webhook: name, events: deliveries.length }, 'alert events sent');
     }
-    return outcomes;
   }
 
   private outcomeOf(delivery: Delivery, failure: string | undefined, at: number, giveUp: boolean): DeliveryOutcome {
