@@ -18,7 +18,7 @@
 //   GET  /api/v1/reports/:id   viewer        {id, received_at, report} (the JSON as posted); 404
 //   POST /api/v1/baseline      viewer        accept the current matrix as the baseline: JSON {approver, change}
 //                                            (both required, 1-200 characters; 422 naming the field); appends
-//                                            a link to the baseline chain (baseline-chain.ts), 201 with the link
+//                                            a link to the baseline chain (baseline-chain.ts), 200 with the link
 //   GET  /api/v1/baseline/log  viewer        ?limit= (1-100, default 100): {total, links} oldest first, each
 //                                            link with the digest of its cells as stored, to verify the chain
 //   GET  /metrics              viewer        Prometheus text
@@ -502,7 +502,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     },
   );
 
-  app.post('/api/v1/baseline', { config: { access: 'viewer' } }, async (request, reply) => {
+  app.post('/api/v1/baseline', { config: { access: 'viewer' } }, async (request) => {
     const problem = approvalProblem(request.body);
     if (problem) throw new ApiError('invalid_approval', problem.message, { details: { field: problem.field } });
     const { approver, change } = request.body as { approver: string; change: string };
@@ -517,7 +517,6 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       approver,
       change,
     });
-    void reply.code(201);
     return {
       ...link,
       cells: verdicts.length,

@@ -121,7 +121,10 @@ if (why !== null) {
       headers: { 'if-none-match': String(fromB.etag) },
     });
     t.equal(again.status, 304, "one coordinator's ETag holds at the other");
-    const accepted = await call(`${a.url}/api/v1/baseline`, { method: 'POST', token: viewer });
+    const accepted = await call(`${a.url}/api/v1/baseline`, {
+      token: viewer,
+      body: JSON.stringify({ approver: 'A. Admin', change: 'CHG-1' }),
+    });
     t.equal(accepted.status, 200);
     const afterBaseline = await call(`${b.url}/api/v1/matrix`, {
       token: viewer,
