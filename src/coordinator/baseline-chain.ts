@@ -127,7 +127,8 @@ export function verifyChain(links: readonly LoggedLink[], complete: boolean): Ch
 
 /** Check the approver and change of a request body; the message names the field (for a 422). */
 export function approvalProblem(body: unknown): { field: string; message: string } | undefined {
-  const value = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  const value =
+    body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   for (const field of ['approver', 'change'] as const) {
     const text = value[field];
     if (text === undefined)

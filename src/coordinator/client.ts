@@ -202,7 +202,9 @@ export async function viewerCall(
   } catch (error) {
     if (error instanceof UsageError) throw error;
     const code =
-      (error as { cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code ?? (error as Error).name;
+      (error as { cause?: { code?: string } }).cause?.code ??
+      (error as { code?: string }).code ??
+      (error as Error).name;
     throw new UsageError(
       `cannot reach the coordinator at ${url.href}: ${code}`,
       'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',

@@ -342,12 +342,10 @@ export class PgStore implements Store {
   claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]> {
     const ms = now.getTime();
     return this.run('claiming alert deliveries', async (sql) => {
-      const rows = await sql.unsafe<Array<Parameters<typeof deliveryOf>[0]>>(numbered(claimSql('FOR UPDATE SKIP LOCKED')), [
-        ms + leaseMs,
-        ms,
-        ms,
-        limit,
-      ]);
+      const rows = await sql.unsafe<Array<Parameters<typeof deliveryOf>[0]>>(
+        numbered(claimSql('FOR UPDATE SKIP LOCKED')),
+        [ms + leaseMs, ms, ms, limit],
+      );
       return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
     });
   }
@@ -688,7 +686,12 @@ async function stepAlerts(tx: postgres.TransactionSql, rules: AlertRules, agents
 }
 
 /** One outbox row per webhook for an event. */
-async function queueEvent(tx: postgres.TransactionSql, rules: AlertRules, event: AlertEvent, ms: number): Promise<void> {
+async function queueEvent(
+  tx: postgres.TransactionSql,
+  rules: AlertRules,
+  event: AlertEvent,
+  ms: number,
+): Promise<void> {
   const json = JSON.stringify(event);
   for (const webhook of rules.webhooks) await tx.unsafe(numbered(QUEUE_SQL), [webhook, json, ms, ms]);
 }

@@ -241,7 +241,8 @@ export class SqliteStore implements Store {
         );
         if (info.changes === 1) {
           const state = agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs);
-          if (replaceState(state) && this.alertRules) this.stepAlerts(this.alertRules, report.agent, pending.receivedAt);
+          if (replaceState(state) && this.alertRules)
+            this.stepAlerts(this.alertRules, report.agent, pending.receivedAt);
           return { stored: true as const };
         }
         return { stored: false as const, agent: this.statements.agentOfReport.get(report.id)?.agent ?? report.agent };
@@ -255,7 +256,12 @@ export class SqliteStore implements Store {
     this.alerts.step.run(agent, ms);
     for (const cell of this.alerts.turned.all(agent, rules.fireAfter, rules.resolveAfter)) {
       const event = cellEvent(cell, at);
-      this.alerts.flipCell.run(event.status === 'firing' ? 1 : 0, event.status === 'firing' ? at : null, agent, cell.row_name);
+      this.alerts.flipCell.run(
+        event.status === 'firing' ? 1 : 0,
+        event.status === 'firing' ? at : null,
+        agent,
+        cell.row_name,
+      );
       this.queueEvent(rules, event, ms);
     }
   }
@@ -298,7 +304,8 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       for (const outcome of outcomes) {
         if (outcome.result === 'sent') this.alerts.sent.run(now.getTime(), outcome.id);
-        else if (outcome.result === 'retry') this.alerts.unsent.run('pending', outcome.next_ms, outcome.error, outcome.id);
+        else if (outcome.result === 'retry')
+          this.alerts.unsent.run('pending', outcome.next_ms, outcome.error, outcome.id);
         else this.alerts.unsent.run('failed', now.getTime(), outcome.error, outcome.id);
       }
     })();
@@ -453,28 +460,34 @@ export class SqliteStore implements Store {
       'INSERT INTO baseline_cells (agent, row_name, verdict) VALUES (?, ?, ?)',
     );
     const json = JSON.stringify(accepted.baseline);
-    const link = this.db.transaction(() => {
-      const link = nextLink(this.alerts.lastLink.get(), accepted);
-      this.alerts.addLink.run(
-        link.seq,
-        link.digest,
-        link.previous ?? '',
-        link.approver,
-        link.change,
-        link.accepted_at,
-        link.accepted_by,
-        link.cells,
-        json,
-      );
-      this.statements.setBaseline.run(json, accepted.accepted_at, accepted.accepted_by);
-      this.db.exec('DELETE FROM baseline_cells');
-      for (const [key, verdict] of Object.entries(accepted.baseline)) {
-        const split = key.lastIndexOf('|');
-        insertCell.run(key.slice(0, split), key.slice(split + 1), verdict);
-      }
-      return link;
-    }).immediate();
-    this.baselineCache = { baseline: accepted.baseline, accepted_at: accepted.accepted_at, accepted_by: accepted.accepted_by };
+    const link = this.db
+      .transaction(() => {
+        const link = nextLink(this.alerts.lastLink.get(), accepted);
+        this.alerts.addLink.run(
+          link.seq,
+          link.digest,
+          link.previous ?? '',
+          link.approver,
+          link.change,
+          link.accepted_at,
+          link.accepted_by,
+          link.cells,
+          json,
+        );
+        this.statements.setBaseline.run(json, accepted.accepted_at, accepted.accepted_by);
+        this.db.exec('DELETE FROM baseline_cells');
+        for (const [key, verdict] of Object.entries(accepted.baseline)) {
+          const split = key.lastIndexOf('|');
+          insertCell.run(key.slice(0, split), key.slice(split + 1), verdict);
+        }
+        return link;
+      })
+      .immediate();
+    this.baselineCache = {
+      baseline: accepted.baseline,
+      accepted_at: accepted.accepted_at,
+      accepted_by: accepted.accepted_by,
+    };
     return link;
   }
 

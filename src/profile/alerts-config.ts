@@ -74,8 +74,7 @@ export async function loadAlertSettings(file: string): Promise<AlertSettings> {
     attempts: raw.retry?.attempts ?? 12,
     maxAgeMs: duration(['retry', 'max-age'], raw.retry?.['max-age'], '1h', 1000, 24 * HOUR),
   };
-  if (retry.firstMs > retry.maxMs)
-    source.report(['retry', 'first'], '`first` must not be more than `max`');
+  if (retry.firstMs > retry.maxMs) source.report(['retry', 'first'], '`first` must not be more than `max`');
   const settings: AlertSettings = {
     fireAfter: raw.drift?.['fire-after'] ?? 3,
     resolveAfter: raw.drift?.['resolve-after'] ?? 3,
@@ -96,5 +95,7 @@ function shown(ms: number): string {
 }
 
 function invalid(source: YamlSource): UsageError {
-  return new UsageError(`the alerts file is not valid; the coordinator did not start:\n${formatProblems(source.problems)}`);
+  return new UsageError(
+    `the alerts file is not valid; the coordinator did not start:\n${formatProblems(source.problems)}`,
+  );
 }

@@ -219,13 +219,25 @@ t.test('POST /api/v1/baseline accepts the current matrix; a change afterwards is
     token: viewerToken,
     body: JSON.stringify({ approver: 'A. Admin', change: 'x'.repeat(201) }),
   });
-  t.match({ status: noChange.status, ...noChange.json() }, { status: 422, field: 'change' }, 'a change reference too long');
+  t.match(
+    { status: noChange.status, ...noChange.json() },
+    { status: 422, field: 'change' },
+    'a change reference too long',
+  );
   const accepted = await call(`${url}/api/v1/baseline`, {
     token: viewerToken,
     body: JSON.stringify({ approver: 'A. Admin', change: 'CHG-1' }),
   });
   t.equal(accepted.status, 200);
-  t.match(accepted.json(), { cells: 12, agents: 3, rows: 4, seq: 1, previous: null, approver: 'A. Admin', change: 'CHG-1' });
+  t.match(accepted.json(), {
+    cells: 12,
+    agents: 3,
+    rows: 4,
+    seq: 1,
+    previous: null,
+    approver: 'A. Admin',
+    change: 'CHG-1',
+  });
   let matrix = (await call(`${url}/api/v1/matrix`, { token: viewerToken })).json() as unknown as Matrix;
   t.equal(matrix.drift_count, 0);
   const failing = makeReport('ws-01', 'workstation');

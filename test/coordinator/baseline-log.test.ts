@@ -12,7 +12,10 @@ import { makeReport, makeTokens, postReport, startCoordinator, tempDir } from '.
 t.test('baseline accept records who and why; baseline log verifies the chain and names a tampered link', async (t) => {
   const dir = tempDir(t);
   const db = join(dir, 'reachgate.db');
-  const [agent, viewer] = await makeTokens(db, [{ kind: 'agent', agent: 'ws-1', role: 'workstation' }, { kind: 'viewer' }]);
+  const [agent, viewer] = await makeTokens(db, [
+    { kind: 'agent', agent: 'ws-1', role: 'workstation' },
+    { kind: 'viewer' },
+  ]);
   const tokenFile = join(dir, 'viewer.token');
   writeFileSync(tokenFile, `${viewer}\n`, { mode: 0o600 });
   const coordinator = await startCoordinator(t, db);
@@ -25,13 +28,19 @@ t.test('baseline accept records who and why; baseline log verifies the chain and
 
   const first = await reachgate(['baseline', 'accept', ...source, '--approver', 'A. Admin', '--change', 'CHG-1']);
   t.equal(first.code, 0, first.stderr);
-  t.match(first.stdout, /accepted baseline link 1: 4 cells, digest [0-9a-f]{64}\n  by A\. Admin for CHG-1 at .*; the first link/);
+  t.match(
+    first.stdout,
+    /accepted baseline link 1: 4 cells, digest [0-9a-f]{64}\n  by A\. Admin for CHG-1 at .*; the first link/,
+  );
   const second = await reachgate(['baseline', 'accept', ...source, '--approver', 'B. Admin', '--change', 'CHG-2']);
   t.match(second.stdout, /accepted baseline link 2: .*\n  by B\. Admin for CHG-2 at .*; follows [0-9a-f]{64}/);
 
   const log = await reachgate(['baseline', 'log', ...source]);
   t.equal(log.code, 0, log.stderr);
-  t.match(log.stdout, /^1 {2}\S+ {2}A\. Admin {2}CHG-1 {2}4 cells {2}[0-9a-f]{16}\n2 {2}\S+ {2}B\. Admin {2}CHG-2 {2}4 cells/);
+  t.match(
+    log.stdout,
+    /^1 {2}\S+ {2}A\. Admin {2}CHG-1 {2}4 cells {2}[0-9a-f]{16}\n2 {2}\S+ {2}B\. Admin {2}CHG-2 {2}4 cells/,
+  );
   t.match(log.stdout, /chain verified: 2 links\n$/);
 
   const raw = new Database(db);

@@ -368,78 +368,85 @@ export function storeContract(t: Test, factory: StoreFactory): void {
     await reopened.close();
   });
 
-  t.test('a cell alert fires after N drifted reports and resolves after M, each event queued once per webhook', async (t) => {
-    const store = await factory.open(t, 'alerts');
-    store.setAlertRules({ fireAfter: 2, resolveAfter: 2, stale: true, webhooks: ['am', 'plain'] });
-    const now = new Date();
-    const report = (drift: boolean) => {
-      const made = makeReport('ws-01', 'workstation', { results: 3, intervalS: 60 });
-      if (drift) made.results[1] = { ...made.results[1]!, state: 'closed', verdict: 'fail' };
-      return made;
-    };
-    const post = async (made: RunReport) => store.addReport(made, JSON.stringify(made), now);
-    const claim = (at = now) => store.claimDeliveries(at, 10, 60_000);
-    await post(report(false));
-    await store.acceptBaseline({
-      baseline: { 'ws-01|row-0': 'pass', 'ws-01|row-1': 'pass', 'ws-01|row-2': 'pass' },
-      accepted_at: now.toISOString(),
-      accepted_by: null,
-      approver: 'A. Admin',
-      change: 'CHG-1',
-    });
-    await post(report(true));
-    t.same(await claim(), [], 'one drifted report is below fire-after');
-    await post(report(true));
-    const fired = await claim();
-    t.match(fired, [
-      { webhook: 'am', attempts: 0, event: { kind: 'drift', status: 'firing', agent: 'ws-01', row: 'row-1' } },
-      { webhook: 'plain', event: { kind: 'drift', status: 'firing', verdict: 'fail', baseline: 'pass' } },
-    ]);
-    t.equal(fired.length, 2);
-    t.same(await claim(), [], 'leased deliveries are not claimed twice');
-    await store.settleDeliveries(
-      fired.map((delivery) => ({ id: delivery.id, result: 'sent' as const })),
-      now,
-    );
-    await post(report(true));
-    await post(report(false));
-    t.same(await claim(), [], 'still firing, and one matching report is below resolve-after');
-    await post(report(false));
-    const resolved = await claim();
-    t.match(resolved, [
-      { webhook: 'am', event: { status: 'resolved', row: 'row-1', starts_at: fired[0]!.event.starts_at } },
-      { webhook: 'plain', event: { status: 'resolved', ends_at: now.toISOString() } },
-    ]);
-    await store.settleDeliveries(
-      [
-        { id: resolved[0]!.id, result: 'sent' },
-        { id: resolved[1]!.id, result: 'retry', next_ms: now.getTime() + 60_000, error: 'ECONNREFUSED' },
-      ],
-      now,
-    );
-    t.same(await claim(), [], 'a retry waits for its time');
-    t.match(await claim(new Date(now.getTime() + 61_000)), [{ id: resolved[1]!.id, webhook: 'plain', attempts: 1 }]);
-    await store.settleDeliveries([{ id: resolved[1]!.id, result: 'sent' }], now);
+  t.test(
+    'a cell alert fires after N drifted reports and resolves after M, each event queued once per webhook',
+    async (t) => {
+      const store = await factory.open(t, 'alerts');
+      store.setAlertRules({ fireAfter: 2, resolveAfter: 2, stale: true, webhooks: ['am', 'plain'] });
+      const now = new Date();
+      const report = (drift: boolean) => {
+        const made = makeReport('ws-01', 'workstation', { results: 3, intervalS: 60 });
+        if (drift) made.results[1] = { ...made.results[1]!, state: 'closed', verdict: 'fail' };
+        return made;
+      };
+      const post = async (made: RunReport) => store.addReport(made, JSON.stringify(made), now);
+      const claim = (at = now) => store.claimDeliveries(at, 10, 60_000);
+      await post(report(false));
+      await store.acceptBaseline({
+        baseline: { 'ws-01|row-0': 'pass', 'ws-01|row-1': 'pass', 'ws-01|row-2': 'pass' },
+        accepted_at: now.toISOString(),
+        accepted_by: null,
+        approver: 'A. Admin',
+        change: 'CHG-1',
+      });
+      await post(report(true));
+      t.same(await claim(), [], 'one drifted report is below fire-after');
+      await post(report(true));
+      const fired = await claim();
+      t.match(fired, [
+        { webhook: 'am', attempts: 0, event: { kind: 'drift', status: 'firing', agent: 'ws-01', row: 'row-1' } },
+        { webhook: 'plain', event: { kind: 'drift', status: 'firing', verdict: 'fail', baseline: 'pass' } },
+      ]);
+      t.equal(fired.length, 2);
+      t.same(await claim(), [], 'leased deliveries are not claimed twice');
+      await store.settleDeliveries(
+        fired.map((delivery) => ({ id: delivery.id, result: 'sent' as const })),
+        now,
+      );
+      await post(report(true));
+      await post(report(false));
+      t.same(await claim(), [], 'still firing, and one matching report is below resolve-after');
+      await post(report(false));
+      const resolved = await claim();
+      t.match(resolved, [
+        { webhook: 'am', event: { status: 'resolved', row: 'row-1', starts_at: fired[0]!.event.starts_at } },
+        { webhook: 'plain', event: { status: 'resolved', ends_at: now.toISOString() } },
+      ]);
+      await store.settleDeliveries(
+        [
+          { id: resolved[0]!.id, result: 'sent' },
+          { id: resolved[1]!.id, result: 'retry', next_ms: now.getTime() + 60_000, error: 'ECONNREFUSED' },
+        ],
+        now,
+      );
+      t.same(await claim(), [], 'a retry waits for its time');
+      t.match(await claim(new Date(now.getTime() + 61_000)), [{ id: resolved[1]!.id, webhook: 'plain', attempts: 1 }]);
+      await store.settleDeliveries([{ id: resolved[1]!.id, result: 'sent' }], now);
 
-    // An agent silent for two hours is stale: of two coordinators sweeping at once, one queues its event.
-    const old = makeReport('ws-09', 'workstation', { results: 1, intervalS: 60, finishedAt: new Date(now.getTime() - 7_200_000) });
-    await post(old);
-    const other = await factory.open(t, 'alerts');
-    other.setAlertRules({ fireAfter: 2, resolveAfter: 2, stale: true, webhooks: ['am', 'plain'] });
-    const turned = await Promise.all([store.sweepStale(now), other.sweepStale(now)]);
-    t.equal(turned[0]! + turned[1]!, 1, 'one sweep saw the agent turn stale');
-    t.equal(await store.sweepStale(now), 0, 'and no later sweep');
-    // Two senders claiming at once share the deliveries out: none is sent by both.
-    const later = new Date(now.getTime() + 120_000);
-    const claims = await Promise.all([store, other].map((one) => one.claimDeliveries(later, 10, 60_000)));
-    const stale = claims.flat().sort((a, b) => a.id - b.id);
-    t.equal(new Set(stale.map((delivery) => delivery.id)).size, stale.length, 'no delivery claimed twice');
-    t.match(stale, [
-      { webhook: 'am', event: { status: 'firing', agent: 'ws-09' } },
-      { webhook: 'plain', event: { status: 'firing', agent: 'ws-09' } },
-    ]);
-    t.equal(await store.pruneDeliveries(new Date(now.getTime() + 1000)), 4, 'the settled deliveries are pruned');
-    await other.close();
-    await store.close();
-  });
+      // An agent silent for two hours is stale: of two coordinators sweeping at once, one queues its event.
+      const old = makeReport('ws-09', 'workstation', {
+        results: 1,
+        intervalS: 60,
+        finishedAt: new Date(now.getTime() - 7_200_000),
+      });
+      await post(old);
+      const other = await factory.open(t, 'alerts');
+      other.setAlertRules({ fireAfter: 2, resolveAfter: 2, stale: true, webhooks: ['am', 'plain'] });
+      const turned = await Promise.all([store.sweepStale(now), other.sweepStale(now)]);
+      t.equal(turned[0]! + turned[1]!, 1, 'one sweep saw the agent turn stale');
+      t.equal(await store.sweepStale(now), 0, 'and no later sweep');
+      // Two senders claiming at once share the deliveries out: none is sent by both.
+      const later = new Date(now.getTime() + 120_000);
+      const claims = await Promise.all([store, other].map((one) => one.claimDeliveries(later, 10, 60_000)));
+      const stale = claims.flat().sort((a, b) => a.id - b.id);
+      t.equal(new Set(stale.map((delivery) => delivery.id)).size, stale.length, 'no delivery claimed twice');
+      t.match(stale, [
+        { webhook: 'am', event: { status: 'firing', agent: 'ws-09' } },
+        { webhook: 'plain', event: { status: 'firing', agent: 'ws-09' } },
+      ]);
+      t.equal(await store.pruneDeliveries(new Date(now.getTime() + 1000)), 4, 'the settled deliveries are pruned');
+      await other.close();
+      await store.close();
+    },
+  );
 }

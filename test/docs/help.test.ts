@@ -60,6 +60,8 @@ const helped = [
   ['token', 'create'],
   ['token', 'list'],
   ['token', 'revoke'],
+  ['baseline', 'accept'],
+  ['baseline', 'log'],
   ...kindNames().map((kind) => ['probe', kind]),
 ];
 

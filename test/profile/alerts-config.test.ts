@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAlertSettings } from '../../src/profile/alerts-config.js';
 import { reachgate } from '../helpers/cli.js';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'reachgate-alerts-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,6 +67,17 @@ t.test('a valid alerts file gives its settings, with the defaults filled in', as
   });
 });
 
+t.test('the commented example file is valid', async (t) => {
+  const settings = await loadAlertSettings(join(PACKAGE_ROOT, 'profiles', 'examples', 'alerts.example.yaml'));
+  t.same(
+    settings.webhooks.map((webhook) => [webhook.name, webhook.format]),
+    [
+      ['alertmanager', 'alertmanager'],
+      ['chatops', 'json'],
+    ],
+  );
+});
+
 t.test('each mistake is reported at its line and column', async (t) => {
   t.same(
     await problems(
@@ -84,7 +96,7 @@ t.test('each mistake is reported at its line and column', async (t) => {
     ),
     [
       '2:15: `fire-after` must be at least 1, got `0`',
-      "3:3: unknown key `resolve-afterr` (did you mean `resolve-after`?); expected one of: fire-after, resolve-after",
+      '3:3: unknown key `resolve-afterr` (did you mean `resolve-after`?); expected one of: fire-after, resolve-after',
       '4:39: `max-age` `2d` is not of the expected form (a duration like 2s or 500ms)',
       '7:13: `format` must be one of alertmanager, json; got `prometheus`',
       '8:10: `url` `ftp://example` is not of the expected form /^https?://[^\\s/]+(/\\S*)?$/',
@@ -113,7 +125,18 @@ t.test('each mistake is reported at its line and column', async (t) => {
 
 t.test('the coordinator refuses to start with an invalid alerts file: exit 2 and file:line:col', async (t) => {
   const path = file('webhooks:\n  - {name: am, format: jsn, url: "http://127.0.0.1:1/x"}\n');
-  const run = await reachgate(['coordinator', '--db', join(dir, 'never.db'), '--listen', '127.0.0.1:0', '--alerts', path]);
+  const run = await reachgate([
+    'coordinator',
+    '--db',
+    join(dir, 'never.db'),
+    '--listen',
+    '127.0.0.1:0',
+    '--alerts',
+    path,
+  ]);
   t.equal(run.code, 2);
-  t.match(run.stderr, `${path}:2:24: \`format\` must be one of alertmanager, json; got \`jsn\` (did you mean \`json\`?)`);
+  t.match(
+    run.stderr,
+    `${path}:2:24: \`format\` must be one of alertmanager, json; got \`jsn\` (did you mean \`json\`?)`,
+  );
 });
