@@ -83,7 +83,7 @@ function summaryOf(event: AlertEvent): string {
       : `agent ${event.agent} reports again`;
   const accepted = event.baseline === null ? 'not in the accepted baseline' : `accepted as ${event.baseline}`;
   return event.status === 'firing'
-    ? `${event.agent} ${event.row}: ${event.verdict}, ${accepted}`
+    ? `${event.agent} ${event.row}: ${event.verdict ?? 'no longer reported'}, ${accepted}`
     : `${event.agent} ${event.row}: ${event.verdict}, as accepted again`;
 }
 

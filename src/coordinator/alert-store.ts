@@ -91,6 +91,21 @@ export function alertSchema(autoId: string): string {
   CREATE INDEX alert_outbox_queue ON alert_outbox (state, webhook, id);`;
 }
 
+/**
+ * The hysteresis step for an agent's cells that its new report no longer has: drifted while the baseline
+ * still holds the cell (the matrix counts it as vanished), matching once it does not. Parameters: `where`'s.
+ */
+export function vanishedStepSql(where: string): string {
+  const accepted =
+    'EXISTS (SELECT 1 FROM baseline_cells b WHERE b.agent = alert_cells.agent AND b.row_name = alert_cells.row_name)';
+  return `UPDATE alert_cells SET
+      drift_run = CASE WHEN ${accepted} THEN drift_run + 1 ELSE 0 END,
+      pass_run = CASE WHEN ${accepted} THEN 0 ELSE pass_run + 1 END,
+      verdict = NULL
+    WHERE ${where}
+      AND NOT EXISTS (SELECT 1 FROM cells c WHERE c.agent = alert_cells.agent AND c.row_name = alert_cells.row_name)`;
+}
+
 /** An alert_cells row whose alert turns: parameters `where`'s, then fireAfter, resolveAfter. */
 export function turnedCellsSql(where: string): string {
   return `SELECT agent, row_name, role, site, firing, verdict, baseline, since FROM alert_cells

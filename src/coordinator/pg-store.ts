@@ -24,6 +24,7 @@ import {
   STALE_TURNS_SQL,
   turnedCellsSql,
   UNSENT_SQL,
+  vanishedStepSql,
   type AlertEvent,
   type AlertRules,
   type Delivery,
@@ -107,6 +108,7 @@ const ACCEPT_ATTEMPTS = 5;
 const SWEEP_BATCH = 1000;
 /** The alerts' hysteresis step and the cells that turn, for the agents of an ingest batch. */
 const STEP_SQL = numbered(driftStepSql('WHERE c.agent = ANY(?::text[])'));
+const VANISHED_SQL = numbered(vanishedStepSql('agent = ANY(?::text[])'));
 const TURNED_SQL = numbered(turnedCellsSql('agent = ANY(?::text[])'));
 /** Connection errors (node and postgres.js codes) and server states that mean: try again later. */
 const UNAVAILABLE_CODES = new Set([
@@ -676,6 +678,7 @@ function numbered(text: string): string {
 async function stepAlerts(tx: postgres.TransactionSql, rules: AlertRules, agents: string[], at: string): Promise<void> {
   const ms = Date.parse(at);
   await tx.unsafe(STEP_SQL, [agents, ms]);
+  await tx.unsafe(VANISHED_SQL, [agents]);
   const turned = await tx.unsafe<TurnedCell[]>(TURNED_SQL, [agents, rules.fireAfter, rules.resolveAfter]);
   for (const cell of turned) {
     const event = cellEvent(cell, at);

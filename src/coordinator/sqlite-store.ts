@@ -25,6 +25,7 @@ import {
   STALE_TURNS_SQL,
   turnedCellsSql,
   UNSENT_SQL,
+  vanishedStepSql,
   type AlertEvent,
   type AlertRules,
   type Delivery,
@@ -209,6 +210,7 @@ export class SqliteStore implements Store {
     this.pruneResponders = db.prepare<[number]>('DELETE FROM responders WHERE last_ms < ?');
     this.alerts = {
       step: db.prepare<[string, number]>(driftStepSql('WHERE c.agent = ?')),
+      stepVanished: db.prepare<[string]>(vanishedStepSql('agent = ?')),
       turned: db.prepare<[string, number, number], TurnedCell>(turnedCellsSql('agent = ?')),
       flipCell: db.prepare<[number, string | null, string, string]>(FLIP_CELL_SQL),
       queue: db.prepare<[string, string, number, number]>(QUEUE_SQL),
@@ -254,6 +256,7 @@ export class SqliteStore implements Store {
   private stepAlerts(rules: AlertRules, agent: string, at: string): void {
     const ms = Date.parse(at);
     this.alerts.step.run(agent, ms);
+    this.alerts.stepVanished.run(agent);
     for (const cell of this.alerts.turned.all(agent, rules.fireAfter, rules.resolveAfter)) {
       const event = cellEvent(cell, at);
       this.alerts.flipCell.run(

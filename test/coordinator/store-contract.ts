@@ -423,6 +423,24 @@ export function storeContract(t: Test, factory: StoreFactory): void {
       t.match(await claim(new Date(now.getTime() + 61_000)), [{ id: resolved[1]!.id, webhook: 'plain', attempts: 1 }]);
       await store.settleDeliveries([{ id: resolved[1]!.id, result: 'sent' }], now);
 
+      // A row the agent no longer reports is drift while the baseline holds it.
+      const withoutRow2 = () => {
+        const made = report(false);
+        made.results = made.results.filter((result) => result.row !== 'row-2');
+        return made;
+      };
+      await post(withoutRow2());
+      await post(withoutRow2());
+      const vanished = await claim();
+      t.match(vanished, [
+        { webhook: 'am', event: { status: 'firing', row: 'row-2', verdict: null, baseline: 'pass' } },
+        { webhook: 'plain', event: { status: 'firing', row: 'row-2' } },
+      ]);
+      await store.settleDeliveries(
+        vanished.map((delivery) => ({ id: delivery.id, result: 'sent' as const })),
+        now,
+      );
+
       // An agent silent for two hours is stale: of two coordinators sweeping at once, one queues its event.
       const old = makeReport('ws-09', 'workstation', {
         results: 1,
@@ -444,7 +462,7 @@ export function storeContract(t: Test, factory: StoreFactory): void {
         { webhook: 'am', event: { status: 'firing', agent: 'ws-09' } },
         { webhook: 'plain', event: { status: 'firing', agent: 'ws-09' } },
       ]);
-      t.equal(await store.pruneDeliveries(new Date(now.getTime() + 1000)), 4, 'the settled deliveries are pruned');
+      t.equal(await store.pruneDeliveries(new Date(now.getTime() + 1000)), 6, 'the settled deliveries are pruned');
       await other.close();
       await store.close();
     },
