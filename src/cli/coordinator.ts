@@ -23,6 +23,7 @@ interface CoordinatorArgs {
   'agent-bytes-per-day': number;
   'max-connections': number;
   'stale-after-hours': number;
+  alerts?: string;
 }
 
 /** Add `reachgate coordinator --db FILE --listen HOST:PORT`. */
@@ -81,6 +82,12 @@ export function coordinatorCommand(parser: Argv): Argv {
             requiresArg: true,
             describe:
               'Also export per-agent series in /metrics (age, stale, each cell) for at most this many agents; 0: aggregates per site, role and row only',
+          },
+          alerts: {
+            type: 'string',
+            requiresArg: true,
+            describe:
+              'Send drift and staleness events to the webhooks of this YAML file (Alertmanager or plain JSON; see docs/alerts.md)',
           },
           'log-level': {
             choices: LOG_LEVELS,
@@ -162,7 +169,13 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
     process.stderr.write('reachgate: the database schema is up to date\n');
     return;
   }
+  // The alerts file is checked before the database is opened: a mistake in it starts nothing.
+  const alerts =
+    argv.alerts === undefined
+      ? undefined
+      : await (await import('../profile/alerts-config.js')).loadAlertSettings(argv.alerts);
   const running = await serveCoordinator({
+    ...(alerts ? { alerts } : {}),
     db: argv.db,
     listen: argv.listen!,
     tls: { cert: argv['tls-cert'], key: argv['tls-key'], clientCa: argv['client-ca'] },

@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   else if (command === 'token') (await import('./token.js')).tokenCommand(parser);
   else if (command === 'agent') (await import('./agent.js')).agentCommand(parser);
   else if (command === 'matrix') (await import('./matrix.js')).matrixCommand(parser);
+  else if (command === 'baseline') (await import('./baseline.js')).baselineCommand(parser);
   else if (command === 'demo') (await import('./demo.js')).demoCommand(parser);
   else if (command === 'doctor') (await import('./doctor.js')).doctorCommand(parser);
   else if (command === 'docs') (await import('./docs.js')).docsCommand(parser);
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
       'matrix',
       "Show every agent's latest verdict per row: from the coordinator, or offline from RunReport files",
     );
+    parser.command('baseline <action>', "Accept the coordinator's matrix as the baseline, or show who accepted what");
     parser.command(
       'doctor',
       'Say what this host can do and what to fix: raw ICMP socket, open files, resolvers, routes, clock, coordinator, token, spool',

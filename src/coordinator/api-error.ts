@@ -13,6 +13,7 @@ export const API_ERRORS = {
   unsupported_media_type: 415,
   invalid_report: 422,
   duplicate_key: 422,
+  invalid_approval: 422,
   rate_limited: 429,
   internal: 500,
   shutting_down: 503,

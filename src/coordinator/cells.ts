@@ -915,3 +915,21 @@ export async function readCellVerdicts(
   );
   return rows.map((row) => ({ agent: row.agent, row: row.row_name, verdict: VERDICT_BY_RANK[row.vrank] ?? 'error' }));
 }
+
+/** 1 when a judged cell `x` differs from the accepted baseline (or is not in it), 0 when not or without a baseline. */
+const DRIFTED_SQL = `CASE WHEN NOT EXISTS (SELECT 1 FROM baseline) THEN 0 WHEN x.baseline IS NULL OR x.baseline <> ${VERDICT_SQL} THEN 1 ELSE 0 END`;
+
+/**
+ * One step of the alerts' hysteresis (alert-store.ts) for the cells `where` selects, in the ingest
+ * transaction: a judged cell that drifts adds one to its drift run and zeroes its pass run, one that
+ * matches the baseline the other way round. Parameters: those of `where`, then now (ms).
+ */
+export function driftStepSql(where: string): string {
+  return `INSERT INTO alert_cells (agent, row_name, role, site, drift_run, pass_run, firing, verdict, baseline, since)
+    SELECT x.agent, x.row_name, x.role, x.site, ${DRIFTED_SQL}, 1 - ${DRIFTED_SQL}, 0, ${VERDICT_SQL}, x.baseline, NULL
+    FROM ${judgedCells(where)} WHERE 1 = 1
+    ON CONFLICT (agent, row_name) DO UPDATE SET
+      drift_run = CASE WHEN excluded.drift_run = 1 THEN alert_cells.drift_run + 1 ELSE 0 END,
+      pass_run = CASE WHEN excluded.drift_run = 1 THEN 0 ELSE alert_cells.pass_run + 1 END,
+      role = excluded.role, site = excluded.site, verdict = excluded.verdict, baseline = excluded.baseline`;
+}

@@ -190,7 +190,7 @@ function matrixUrl(base: string): URL {
   }
 }
 
-function readToken(file: string): string {
+export function readToken(file: string): string {
   let token: string;
   try {
     token = readFileSync(file, 'utf8').trim();
@@ -207,11 +207,86 @@ function readToken(file: string): string {
   return token;
 }
 
-function readCa(file: string): Buffer {
+export function readCa(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new UsageError(`cannot read the CA file ${file}: ${code}`);
+  }
+}
+
+/** Largest answer read from a viewer route other than the matrix. */
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * One JSON request with a viewer token to a route below the coordinator's base URL (`api/v1/...`); resolves
+ * to the parsed answer of a 2xx. Any other answer or failure is a UsageError naming it.
+ */
+export async function viewerCall(
+  source: MatrixSource,
+  method: 'GET' | 'POST',
+  route: string,
+  body?: unknown,
+): Promise<unknown> {
+  let url: URL;
+  try {
+    const parsed = new URL(source.coordinator);
+    url = new URL(`${parsed.pathname.replace(/\/+$/, '')}/${route}`, parsed);
+  } catch {
+    throw new UsageError(
+      `Expected the \`--coordinator\` option to be a URL like https://coordinator.example:8443, got \`${source.coordinator}\``,
+    );
+  }
+  const token = readToken(source.tokenFile);
+  const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
+  const { Agent, request } = await import('undici');
+  const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
+  try {
+    const response = await request(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      dispatcher,
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+    });
+    let text = '';
+    for await (const chunk of response.body) {
+      text += String(chunk);
+      if (text.length > MAX_ANSWER_BYTES) {
+        response.body.destroy();
+        throw new UsageError(`the coordinator at ${url.href} answered more than ${MAX_ANSWER_BYTES} bytes`);
+      }
+    }
+    if (response.statusCode < 200 || response.statusCode > 299) {
+      const answer = text.replace(/\s+/g, ' ').slice(0, 300);
+      throw new UsageError(
+        `the coordinator at ${url.href} answered HTTP ${response.statusCode}: ${answer}`,
+        response.statusCode === 401 || response.statusCode === 403
+          ? 'Use a viewer token: `reachgate token create --viewer`.'
+          : undefined,
+      );
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new UsageError(`the coordinator at ${url.href} did not answer with JSON`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const code =
+      (error as { cause?: { code?: string } }).cause?.code ??
+      (error as { code?: string }).code ??
+      (error as Error).name;
+    throw new UsageError(
+      `cannot reach the coordinator at ${url.href}: ${code}`,
+      'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',
+    );
+  } finally {
+    await dispatcher.close();
   }
 }

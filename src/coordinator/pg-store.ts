@@ -6,11 +6,44 @@ import {
   DEFAULT_STALE_AFTER_MS,
   firstSchema,
   POSTGRES_DIALECT,
+  driftStepSql,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
   type AgentState,
 } from './cells.js';
 import { UsageError } from '../core/usage-error.js';
+import {
+  agentEvent,
+  alertSchema,
+  cellEvent,
+  claimSql,
+  deliveryOf,
+  FLIP_AGENT_SQL,
+  FLIP_CELL_SQL,
+  PRUNE_OUTBOX_SQL,
+  QUEUE_SQL,
+  SENT_SQL,
+  STALE_TURNS_SQL,
+  turnedCellsSql,
+  UNSENT_SQL,
+  vanishedStepSql,
+  type AlertEvent,
+  type AlertRules,
+  type Delivery,
+  type DeliveryOutcome,
+  type TurnedAgent,
+  type TurnedCell,
+} from './alert-store.js';
+import {
+  CHAIN_SCHEMA,
+  LINK_COLUMNS,
+  loggedLinkOf,
+  nextLink,
+  type BaselineApproval,
+  type BaselineLink,
+  type LinkRow,
+  type LoggedLink,
+} from './baseline-chain.js';
 import {
   StoreUnavailableError,
   type AcceptedBaseline,
@@ -31,6 +64,8 @@ const MIGRATIONS: readonly string[] = [
   CELL_SCHEMA,
   `${RECEIPT_SCHEMA}
    ${RECEIPT_REFILL}`,
+  `${CHAIN_SCHEMA}
+   ${alertSchema('BIGSERIAL PRIMARY KEY')}`,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -43,6 +78,14 @@ const MAX_BATCH = 256;
 const MAX_FLUSHES = 4;
 /** Reports deleted per retention statement, so that ingest never waits long behind it. */
 const PRUNE_BATCH = 500;
+/** Attempts of an accept whose link another coordinator's accept took the place of (a unique violation). */
+const ACCEPT_ATTEMPTS = 5;
+/** Agents whose staleness alert turns, at most, per sweep (the rest in the next). */
+const SWEEP_BATCH = 1000;
+/** The alerts' hysteresis step and the cells that turn, for the agents of an ingest batch. */
+const STEP_SQL = numbered(driftStepSql('WHERE c.agent = ANY(?::text[])'));
+const VANISHED_SQL = numbered(vanishedStepSql('agent = ANY(?::text[])'));
+const TURNED_SQL = numbered(turnedCellsSql('agent = ANY(?::text[])'));
 /** Connection errors (node and postgres.js codes) and server states that mean: try again later. */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -109,6 +152,7 @@ export class PgStore implements Store {
   private flushes = 0;
   private flushScheduled = false;
   private closed = false;
+  private alertRules: AlertRules | null = null;
 
   private constructor(
     url: string,
@@ -210,7 +254,12 @@ export class PgStore implements Store {
         if (seq !== undefined && (!known || known.agent.seq < seq))
           newest.set(pending.report.agent, agentStateOf(pending.report, seq, pending.receivedAt, this.staleAfterMs));
       }
-      if (newest.size > 0) await replaceStates(tx, [...newest.values()]);
+      const fresh = newest.size > 0 ? await replaceStates(tx, [...newest.values()]) : [];
+      const rules = this.alertRules;
+      if (rules && fresh.length > 0) {
+        const at = batch.reduce((latest, pending) => (pending.receivedAt > latest ? pending.receivedAt : latest), '');
+        await stepAlerts(tx, rules, fresh, at);
+      }
       const others = batch.filter((pending) => !stored.has(pending.report.id)).map((pending) => pending.report.id);
       const owners = new Map<string, string>();
       if (others.length > 0) {
@@ -236,11 +285,71 @@ export class PgStore implements Store {
   }
 
   read<T>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
-    let n = 0;
-    return this.query<T>(
-      text.replace(/\?/g, () => `$${++n}`),
-      [...parameters],
+    return this.query<T>(numbered(text), [...parameters]);
+  }
+
+  setAlertRules(rules: AlertRules | null): void {
+    this.alertRules = rules;
+  }
+
+  async sweepStale(now: Date): Promise<number> {
+    const rules = this.alertRules;
+    if (!rules?.stale) return 0;
+    const at = now.toISOString();
+    return this.run('sweeping stale agents', (sql) =>
+      sql.begin(async (tx) => {
+        let turned = 0;
+        const agents = await tx.unsafe<TurnedAgent[]>(numbered(STALE_TURNS_SQL), [now.getTime(), SWEEP_BATCH]);
+        for (const agent of agents) {
+          const event = agentEvent(agent, at);
+          const { count } = await tx.unsafe(numbered(FLIP_AGENT_SQL), [
+            agent.agent,
+            event.status === 'firing' ? 1 : 0,
+            event.starts_at,
+          ]);
+          // Another coordinator's sweep flipped it first: its event is queued once, by that sweep.
+          if (count === 0) continue;
+          await queueEvent(tx, rules, event, now.getTime());
+          turned++;
+        }
+        return turned;
+      }),
+    ) as Promise<number>;
+  }
+
+  claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]> {
+    const ms = now.getTime();
+    return this.run('claiming alert deliveries', async (sql) => {
+      const rows = await sql.unsafe<Array<Parameters<typeof deliveryOf>[0]>>(
+        numbered(claimSql('FOR UPDATE SKIP LOCKED')),
+        [ms + leaseMs, ms, ms, limit],
+      );
+      return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
+    });
+  }
+
+  async settleDeliveries(outcomes: readonly DeliveryOutcome[], now: Date): Promise<void> {
+    await this.run('recording alert deliveries', (sql) =>
+      sql.begin(async (tx) => {
+        for (const outcome of outcomes) {
+          if (outcome.result === 'sent') await tx.unsafe(numbered(SENT_SQL), [now.getTime(), outcome.id]);
+          else
+            await tx.unsafe(numbered(UNSENT_SQL), [
+              outcome.result === 'retry' ? 'pending' : 'failed',
+              outcome.result === 'retry' ? outcome.next_ms : now.getTime(),
+              outcome.error,
+              outcome.id,
+            ]);
+        }
+      }),
     );
+  }
+
+  async pruneDeliveries(cutoff: Date): Promise<number> {
+    const { count } = await this.run('deleting old alert deliveries', (sql) =>
+      sql.unsafe(numbered(PRUNE_OUTBOX_SQL), [cutoff.getTime()]),
+    );
+    return count;
   }
 
   async pruneReports(cutoff: Date): Promise<number> {
@@ -353,14 +462,40 @@ export class PgStore implements Store {
     });
   }
 
-  async setBaseline(accepted: AcceptedBaseline): Promise<void> {
+  async acceptBaseline(accepted: AcceptedBaseline & BaselineApproval): Promise<BaselineLink> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.appendLink(accepted);
+      } catch (error) {
+        // 23505: another coordinator's accept took this place in the chain; follow its link instead.
+        if ((error as { code?: string }).code !== '23505' || attempt >= ACCEPT_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private appendLink(accepted: AcceptedBaseline & BaselineApproval): Promise<BaselineLink> {
     const keys = Object.keys(accepted.baseline);
     const split = keys.map((key) => key.lastIndexOf('|'));
-    await this.run('storing the baseline', (sql) =>
+    const json = JSON.stringify(accepted.baseline);
+    return this.run('storing the baseline', (sql) =>
       sql.begin(async (tx) => {
+        const [last] = await tx<Array<{ seq: number; digest: string }>>`
+          SELECT seq, digest FROM baseline_links ORDER BY seq DESC LIMIT 1`;
+        const link = nextLink(last, accepted);
+        await tx.unsafe(`INSERT INTO baseline_links (${LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+          link.seq,
+          link.digest,
+          link.previous ?? '',
+          link.approver,
+          link.change,
+          link.accepted_at,
+          link.accepted_by,
+          link.cells,
+          json,
+        ]);
         await tx`
           INSERT INTO baseline (singleton, json, accepted_at, accepted_by)
-          VALUES (1, ${JSON.stringify(accepted.baseline)}, ${accepted.accepted_at}, ${accepted.accepted_by})
+          VALUES (1, ${json}, ${accepted.accepted_at}, ${accepted.accepted_by})
           ON CONFLICT (singleton) DO UPDATE
             SET json = excluded.json, accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by`;
         await tx`DELETE FROM baseline_cells`;
@@ -368,8 +503,20 @@ export class PgStore implements Store {
           INSERT INTO baseline_cells (agent, row_name, verdict)
           SELECT * FROM unnest(${keys.map((key, i) => key.slice(0, split[i]))}::text[],
             ${keys.map((key, i) => key.slice(split[i]! + 1))}::text[], ${Object.values(accepted.baseline)}::text[])`;
+        return link;
       }),
-    );
+    ) as Promise<BaselineLink>;
+  }
+
+  baselineLog(limit: number): Promise<{ links: LoggedLink[]; total: number }> {
+    return this.run('reading the baseline log', async (sql) => {
+      const rows = await sql.unsafe<LinkRow[]>(
+        `SELECT ${LINK_COLUMNS} FROM baseline_links ORDER BY seq DESC LIMIT $1`,
+        [limit],
+      );
+      const [count] = await sql<Array<{ n: string }>>`SELECT COUNT(*) AS n FROM baseline_links`;
+      return { links: rows.map(loggedLinkOf).reverse(), total: Number(count?.n ?? 0) };
+    });
   }
 
   async close(): Promise<void> {
@@ -438,7 +585,7 @@ async function migrate(sql: Sql): Promise<void> {
  * Replace the cell rows of agents whose new report is newer than the stored one, in the caller's
  * transaction. Agents are locked in name order, so that two coordinators' batches cannot deadlock.
  */
-async function replaceStates(tx: postgres.TransactionSql, states: AgentState[]): Promise<void> {
+async function replaceStates(tx: postgres.TransactionSql, states: AgentState[]): Promise<string[]> {
   states.sort((a, b) => (a.agent.agent < b.agent.agent ? -1 : a.agent.agent > b.agent.agent ? 1 : 0));
   const agents = states.map((state) => state.agent);
   const pick = <K extends keyof (typeof agents)[number]>(key: K) => agents.map((agent) => agent[key]);
@@ -453,7 +600,7 @@ async function replaceStates(tx: postgres.TransactionSql, states: AgentState[]):
       interval_s = excluded.interval_s, stale_at = excluded.stale_at
     WHERE agents.seq < excluded.seq
     RETURNING agent`;
-  if (updated.length === 0) return;
+  if (updated.length === 0) return [];
   const names = new Set(updated.map((row) => row.agent));
   const fresh = states.filter((state) => names.has(state.agent.agent));
   const list = [...names];
@@ -494,4 +641,36 @@ async function replaceStates(tx: postgres.TransactionSql, states: AgentState[]):
       SELECT * FROM unnest(${seen.map((row) => row.role)}::text[], ${seen.map((row) => row.address)}::text[],
         ${seen.map((row) => row.agent)}::text[])`;
   }
+  return list;
+}
+
+/** `?` placeholders as PostgreSQL's $1, $2 … */
+function numbered(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}
+
+/** The alerts' hysteresis step for agents' new cells, and the events of the cells that turn (in the ingest transaction). */
+async function stepAlerts(tx: postgres.TransactionSql, rules: AlertRules, agents: string[], at: string): Promise<void> {
+  const ms = Date.parse(at);
+  await tx.unsafe(STEP_SQL, [agents, ms]);
+  await tx.unsafe(VANISHED_SQL, [agents]);
+  const turned = await tx.unsafe<TurnedCell[]>(TURNED_SQL, [agents, rules.fireAfter, rules.resolveAfter]);
+  for (const cell of turned) {
+    const event = cellEvent(cell, at);
+    const firing = event.status === 'firing';
+    await tx.unsafe(numbered(FLIP_CELL_SQL), [firing ? 1 : 0, firing ? at : null, cell.agent, cell.row_name]);
+    await queueEvent(tx, rules, event, ms);
+  }
+}
+
+/** One outbox row per webhook for an event. */
+async function queueEvent(
+  tx: postgres.TransactionSql,
+  rules: AlertRules,
+  event: AlertEvent,
+  ms: number,
+): Promise<void> {
+  const json = JSON.stringify(event);
+  for (const webhook of rules.webhooks) await tx.unsafe(numbered(QUEUE_SQL), [webhook, json, ms, ms]);
 }

@@ -7,6 +7,7 @@ import { createCoordinatorServer, type CoordinatorTls, type MatrixPage } from '.
 import { PER_AGENT_MAX } from './metrics.js';
 import { isPostgresUrl, openStore } from './open-store.js';
 import type { Store } from './store.js';
+import { AlertSender, alertRulesOf, type AlertSettings } from './alert-sender.js';
 
 const HOUR_MS = 3_600_000;
 /** How long a shutdown waits for requests in flight before it closes anyway. */
@@ -33,6 +34,8 @@ export interface ServeOptions {
   limits?: Partial<CoordinatorLimits>;
   /** Per-agent series in /metrics for at most this many agents (0: aggregates only). */
   metricsPerAgent?: number;
+  /** Send drift and staleness events to these webhooks (`--alerts FILE`). */
+  alerts?: AlertSettings;
 }
 
 /** A listening coordinator. */
@@ -59,6 +62,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
   }
   const tls = readTls(options.tls);
   const store = await openStore(options.db, { staleAfterMs: limits.staleAfterHours * 3_600_000 });
+  if (options.alerts) store.setAlertRules(alertRulesOf(options.alerts));
   let app;
   try {
     app = createCoordinatorServer({
@@ -88,10 +92,13 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
       client_certificates: Boolean(tls?.ca),
       retention_days: retentionDays,
       limits,
+      alert_webhooks: options.alerts?.webhooks.map((webhook) => webhook.name) ?? [],
     },
     'coordinator ready',
   );
   const retention = retentionDays > 0 ? keepPruning(store, retentionDays, logger) : undefined;
+  const sender = options.alerts ? new AlertSender(store, options.alerts, logger) : undefined;
+  sender?.start();
   return {
     stop: () =>
       new Promise<void>((resolve) => {
@@ -101,8 +108,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
           void store.close().finally(resolve);
         }, SHUTDOWN_GRACE_MS);
         force.unref();
-        void app
-          .close()
+        void Promise.all([app.close(), sender?.stop()])
           .then(() => store.close())
           .finally(() => {
             clearTimeout(force);

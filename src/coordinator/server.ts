@@ -16,7 +16,11 @@
 //   GET  /api/v1/cell          viewer        ?agent=&row=: one cell with its judged results; 404
 //   GET  /api/v1/agents        viewer        {generated_at, agents}
 //   GET  /api/v1/reports/:id   viewer        {id, received_at, report} (the JSON as posted); 404
-//   POST /api/v1/baseline      viewer        accept the current matrix as the baseline (Authorization only)
+//   POST /api/v1/baseline      viewer        accept the current matrix as the baseline: JSON {approver, change}
+//                                            (both required, 1-200 characters; 422 naming the field); appends
+//                                            a link to the baseline chain (baseline-chain.ts), 200 with the link
+//   GET  /api/v1/baseline/log  viewer        ?limit= (1-100, default 100): {total, links} oldest first, each
+//                                            link with the digest of its cells as stored, to verify the chain
 //   GET  /metrics              viewer        Prometheus text
 //   GET  /                     viewer        the HTML matrix; `/?token=VIEWER` once sets an HttpOnly
 //                                            SameSite=Strict cookie and redirects to `/` (GETs accept it)
@@ -33,6 +37,7 @@ import { IngestGuard, type Refusal } from './ingest-guard.js';
 import { findDuplicateKey } from './json-keys.js';
 import { resolveLimits, type CoordinatorLimits } from './limits.js';
 import { canonicalDigest } from './report-digest.js';
+import { approvalProblem } from './baseline-chain.js';
 import {
   matrixVersion,
   readAgents,
@@ -62,6 +67,8 @@ export const MAX_JSON_DEPTH = 64;
 export const STORE_RETRY_AFTER_S = 5;
 /** Cells per matrix page: by default, at most, and at most with their results embedded. */
 export const MATRIX_PAGE = { default: 1000, max: 10_000, maxWithResults: 1000 } as const;
+/** Links of the baseline chain listed by one log request at most (each hashes its cells as stored). */
+const BASELINE_LOG_MAX = 100;
 /** A site of at most this many cells is shown whole on the HTML page; a larger one as counts per role and row. */
 const PAGE_CELLS_WHOLE = 2000;
 /** Cells (with their results) per drill-down page. */
@@ -496,19 +503,33 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   );
 
   app.post('/api/v1/baseline', { config: { access: 'viewer' } }, async (request) => {
+    const problem = approvalProblem(request.body);
+    if (problem) throw new ApiError('invalid_approval', problem.message, { details: { field: problem.field } });
+    const { approver, change } = request.body as { approver: string; change: string };
     const verdicts = await readCellVerdicts(read, now());
     const baseline: Baseline = {};
     for (const cell of verdicts) baseline[`${cell.agent}|${cell.row}`] = cell.verdict;
     const acceptedAt = now().toISOString();
-    await store.setBaseline({ baseline, accepted_at: acceptedAt, accepted_by: request.token!.id });
-    return {
+    const link = await store.acceptBaseline({
+      baseline,
       accepted_at: acceptedAt,
       accepted_by: request.token!.id,
+      approver,
+      change,
+    });
+    return {
+      ...link,
       cells: verdicts.length,
       agents: new Set(verdicts.map((cell) => cell.agent)).size,
       rows: new Set(verdicts.map((cell) => cell.row)).size,
     };
   });
+
+  app.get<{ Querystring: Record<string, unknown> }>(
+    '/api/v1/baseline/log',
+    { config: { access: 'viewer' } },
+    async (request) => store.baselineLog(whole(request.query, 'limit', 1, BASELINE_LOG_MAX, BASELINE_LOG_MAX)),
+  );
 
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok', version: VERSION }));
 

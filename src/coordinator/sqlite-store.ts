@@ -8,10 +8,43 @@ import {
   DEFAULT_STALE_AFTER_MS,
   firstSchema,
   SQLITE_DIALECT,
+  driftStepSql,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
   type AgentState,
 } from './cells.js';
+import {
+  agentEvent,
+  alertSchema,
+  cellEvent,
+  claimSql,
+  deliveryOf,
+  FLIP_AGENT_SQL,
+  FLIP_CELL_SQL,
+  PRUNE_OUTBOX_SQL,
+  QUEUE_SQL,
+  SENT_SQL,
+  STALE_TURNS_SQL,
+  turnedCellsSql,
+  UNSENT_SQL,
+  vanishedStepSql,
+  type AlertEvent,
+  type AlertRules,
+  type Delivery,
+  type DeliveryOutcome,
+  type TurnedAgent,
+  type TurnedCell,
+} from './alert-store.js';
+import {
+  CHAIN_SCHEMA,
+  LINK_COLUMNS,
+  loggedLinkOf,
+  nextLink,
+  type BaselineApproval,
+  type BaselineLink,
+  type LinkRow,
+  type LoggedLink,
+} from './baseline-chain.js';
 import type {
   AcceptedBaseline,
   AddReportOutcome,
@@ -33,12 +66,16 @@ const MIGRATIONS: readonly string[] = [
    ${CELL_SCHEMA}`,
   `${RECEIPT_SCHEMA}
    ${RECEIPT_REFILL}`,
+  `${CHAIN_SCHEMA}
+   ${alertSchema('INTEGER PRIMARY KEY')}`,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
 
 /** Reports committed in one transaction at most; more wait for the next one. */
 const MAX_BATCH = 256;
+/** Agents whose staleness alert turns, at most, per sweep (the rest in the next). */
+const SWEEP_BATCH = 1000;
 /** Reports deleted per retention transaction, so that ingest never waits long behind it. */
 const PRUNE_BATCH = 500;
 
@@ -82,6 +119,8 @@ export class SqliteStore implements Store {
   private readonly pruneReceiptBatch: Database.Statement<[number, number]>;
   private readonly pruneResponders: Database.Statement<[number]>;
   private baselineCache: AcceptedBaseline | null | undefined;
+  private alertRules: AlertRules | null = null;
+  private readonly alerts;
   private queue: PendingReport[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -145,6 +184,27 @@ export class SqliteStore implements Store {
       'DELETE FROM receipts WHERE nonce IN (SELECT nonce FROM receipts WHERE stored_ms < ? ORDER BY stored_ms LIMIT ?)',
     );
     this.pruneResponders = db.prepare<[number]>('DELETE FROM responders WHERE last_ms < ?');
+    this.alerts = {
+      step: db.prepare<[string, number]>(driftStepSql('WHERE c.agent = ?')),
+      stepVanished: db.prepare<[string]>(vanishedStepSql('agent = ?')),
+      turned: db.prepare<[string, number, number], TurnedCell>(turnedCellsSql('agent = ?')),
+      flipCell: db.prepare<[number, string | null, string, string]>(FLIP_CELL_SQL),
+      queue: db.prepare<[string, string, number, number]>(QUEUE_SQL),
+      staleTurns: db.prepare<[number, number], TurnedAgent>(STALE_TURNS_SQL),
+      flipAgent: db.prepare<[string, number, string]>(FLIP_AGENT_SQL),
+      claim: db.prepare(claimSql('')),
+      sent: db.prepare<[number, number]>(SENT_SQL),
+      unsent: db.prepare<[string, number, string, number]>(UNSENT_SQL),
+      prune: db.prepare<[number]>(PRUNE_OUTBOX_SQL),
+      lastLink: db.prepare<[], { seq: number; digest: string }>(
+        'SELECT seq, digest FROM baseline_links ORDER BY seq DESC LIMIT 1',
+      ),
+      addLink: db.prepare<[number, string, string, string, string, string, string | null, number, string]>(
+        `INSERT INTO baseline_links (${LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      log: db.prepare<[number], LinkRow>(`SELECT ${LINK_COLUMNS} FROM baseline_links ORDER BY seq DESC LIMIT ?`),
+      count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM baseline_links'),
+    };
     const replaceState = cellWriter(db);
     this.insertBatch = db.transaction((batch: PendingReport[]) =>
       batch.map((pending) => {
@@ -158,12 +218,81 @@ export class SqliteStore implements Store {
           pending.json,
         );
         if (info.changes === 1) {
-          replaceState(agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs));
+          const state = agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs);
+          if (replaceState(state) && this.alertRules)
+            this.stepAlerts(this.alertRules, report.agent, pending.receivedAt);
           return { stored: true as const };
         }
         return { stored: false as const, agent: this.statements.agentOfReport.get(report.id)?.agent ?? report.agent };
       }),
     );
+  }
+
+  /** The alerts' hysteresis step for an agent's new cells, and the events of the cells that turn (in the ingest transaction). */
+  private stepAlerts(rules: AlertRules, agent: string, at: string): void {
+    const ms = Date.parse(at);
+    this.alerts.step.run(agent, ms);
+    this.alerts.stepVanished.run(agent);
+    for (const cell of this.alerts.turned.all(agent, rules.fireAfter, rules.resolveAfter)) {
+      const event = cellEvent(cell, at);
+      this.alerts.flipCell.run(
+        event.status === 'firing' ? 1 : 0,
+        event.status === 'firing' ? at : null,
+        agent,
+        cell.row_name,
+      );
+      this.queueEvent(rules, event, ms);
+    }
+  }
+
+  private queueEvent(rules: AlertRules, event: AlertEvent, ms: number): void {
+    const json = JSON.stringify(event);
+    for (const webhook of rules.webhooks) this.alerts.queue.run(webhook, json, ms, ms);
+  }
+
+  setAlertRules(rules: AlertRules | null): void {
+    this.alertRules = rules;
+  }
+
+  async sweepStale(now: Date): Promise<number> {
+    const rules = this.alertRules;
+    if (!rules?.stale || this.closed) return 0;
+    const at = now.toISOString();
+    return this.db.transaction(() => {
+      let turned = 0;
+      for (const agent of this.alerts.staleTurns.all(now.getTime(), SWEEP_BATCH)) {
+        const event = agentEvent(agent, at);
+        const stale = event.status === 'firing' ? 1 : 0;
+        if (this.alerts.flipAgent.run(agent.agent, stale, event.starts_at).changes === 0) continue;
+        this.queueEvent(rules, event, now.getTime());
+        turned++;
+      }
+      return turned;
+    })();
+  }
+
+  async claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]> {
+    if (this.closed) return [];
+    const ms = now.getTime();
+    const rows = this.alerts.claim.all(ms + leaseMs, ms, ms, limit) as Array<Parameters<typeof deliveryOf>[0]>;
+    return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
+  }
+
+  async settleDeliveries(outcomes: readonly DeliveryOutcome[], now: Date): Promise<void> {
+    if (this.closed) return;
+    this.db.transaction(() => {
+      for (const outcome of outcomes) {
+        if (outcome.result === 'sent') this.alerts.sent.run(now.getTime(), outcome.id);
+        else if (outcome.result === 'retry')
+          this.alerts.unsent.run('pending', outcome.next_ms, outcome.error, outcome.id);
+        else this.alerts.unsent.run('failed', now.getTime(), outcome.error, outcome.id);
+      }
+    })();
+  }
+
+  async pruneDeliveries(cutoff: Date): Promise<number> {
+    if (this.closed) return 0;
+    return this.alerts.prune.run(cutoff.getTime()).changes;
   }
 
   /** Run a read-only query with `?` placeholders (the cell queries of cells.ts). */
@@ -305,19 +434,45 @@ export class SqliteStore implements Store {
     return this.baselineCache;
   }
 
-  async setBaseline(accepted: AcceptedBaseline): Promise<void> {
+  async acceptBaseline(accepted: AcceptedBaseline & BaselineApproval): Promise<BaselineLink> {
     const insertCell = this.db.prepare<[string, string, string]>(
       'INSERT INTO baseline_cells (agent, row_name, verdict) VALUES (?, ?, ?)',
     );
-    this.db.transaction(() => {
-      this.statements.setBaseline.run(JSON.stringify(accepted.baseline), accepted.accepted_at, accepted.accepted_by);
-      this.db.exec('DELETE FROM baseline_cells');
-      for (const [key, verdict] of Object.entries(accepted.baseline)) {
-        const split = key.lastIndexOf('|');
-        insertCell.run(key.slice(0, split), key.slice(split + 1), verdict);
-      }
-    })();
-    this.baselineCache = accepted;
+    const json = JSON.stringify(accepted.baseline);
+    const link = this.db
+      .transaction(() => {
+        const link = nextLink(this.alerts.lastLink.get(), accepted);
+        this.alerts.addLink.run(
+          link.seq,
+          link.digest,
+          link.previous ?? '',
+          link.approver,
+          link.change,
+          link.accepted_at,
+          link.accepted_by,
+          link.cells,
+          json,
+        );
+        this.statements.setBaseline.run(json, accepted.accepted_at, accepted.accepted_by);
+        this.db.exec('DELETE FROM baseline_cells');
+        for (const [key, verdict] of Object.entries(accepted.baseline)) {
+          const split = key.lastIndexOf('|');
+          insertCell.run(key.slice(0, split), key.slice(split + 1), verdict);
+        }
+        return link;
+      })
+      .immediate();
+    this.baselineCache = {
+      baseline: accepted.baseline,
+      accepted_at: accepted.accepted_at,
+      accepted_by: accepted.accepted_by,
+    };
+    return link;
+  }
+
+  async baselineLog(limit: number): Promise<{ links: LoggedLink[]; total: number }> {
+    const links = this.alerts.log.all(limit).map(loggedLinkOf).reverse();
+    return { links, total: this.alerts.count.get()?.n ?? 0 };
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
 import type { RunReport } from '../core/result.js';
 import type { Baseline } from '../core/matrix.js';
 import type { Receipt } from '../core/receipt.js';
+import type { AlertRules, Delivery, DeliveryOutcome } from './alert-store.js';
+import type { BaselineApproval, BaselineLink, LoggedLink } from './baseline-chain.js';
 
 /** A report as the coordinator stored it: the JSON exactly as the agent posted it. */
 export interface StoredReport {
@@ -99,8 +101,23 @@ export interface Store {
   revokeToken(id: string, at: Date): Promise<boolean>;
   /** The accepted baseline, or null before the first one. */
   getBaseline(): Promise<AcceptedBaseline | null>;
-  /** Replace the accepted baseline (also as one row per cell, for drift). */
-  setBaseline(accepted: AcceptedBaseline): Promise<void>;
+  /**
+   * Append a link to the baseline chain and make it the baseline drift is measured against (also as one
+   * row per cell), in one transaction; two accepts at once (several coordinators) make two links in a row.
+   */
+  acceptBaseline(accepted: AcceptedBaseline & BaselineApproval): Promise<BaselineLink>;
+  /** The newest `limit` links of the chain, oldest first, their cells hashed as stored; and how many there are. */
+  baselineLog(limit: number): Promise<{ links: LoggedLink[]; total: number }>;
+  /** Step the alerts' hysteresis on ingest and queue their events by these rules (null: no alerts). */
+  setAlertRules(rules: AlertRules | null): void;
+  /** Queue the events of agents that went stale or fresh since the last sweep; resolves to how many turned. */
+  sweepStale(now: Date): Promise<number>;
+  /** Lease up to `limit` due deliveries for `leaseMs` (no other sender takes them meanwhile). */
+  claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]>;
+  /** Record what became of claimed deliveries. */
+  settleDeliveries(outcomes: readonly DeliveryOutcome[], now: Date): Promise<void>;
+  /** Delete sent and given-up deliveries created before `cutoff`; returns how many went. */
+  pruneDeliveries(cutoff: Date): Promise<number>;
   /** Finish pending writes and close. */
   close(): Promise<void>;
 }

@@ -61,6 +61,17 @@ export async function generatedDocs(): Promise<GeneratedDoc[]> {
       }),
     },
     {
+      file: 'alerts-reference.md',
+      from: 'profiles/schema/alerts.schema.json',
+      text: schemaReference(readSchema('alerts'), {
+        schemaFile: 'profiles/schema/alerts.schema.json',
+        intro:
+          '`reachgate coordinator --alerts alerts.yaml` reads this file and refuses to start when it is not valid ' +
+          '(every problem at its file:line:col). How events fire, resolve and are retried: [alerts.md](alerts.md). ' +
+          'A commented example: [profiles/examples/alerts.example.yaml](../profiles/examples/alerts.example.yaml).',
+      }),
+    },
+    {
       file: 'port-table-coverage.md',
       from: 'profiles/tightgate/*.yaml',
       text: coverageReference(profiles, new Map(kinds.map((kind) => [kind.name, kind]))),

@@ -6,7 +6,7 @@ import type { YamlSource } from './source.js';
 import { didYouMean } from './did-you-mean.js';
 
 /** The published JSON Schemas, by file kind. */
-export type SchemaName = 'profile' | 'site' | 'agent';
+export type SchemaName = 'profile' | 'site' | 'agent' | 'alerts';
 
 /** Path of a published schema, for `$schema` lines and docs. */
 export function schemaPath(name: SchemaName): string {

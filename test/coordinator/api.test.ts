@@ -212,9 +212,32 @@ t.test('GET /api/v1/reports/:id returns the report as posted, with when it was r
 });
 
 t.test('POST /api/v1/baseline accepts the current matrix; a change afterwards is drift', async (t) => {
-  const accepted = await call(`${url}/api/v1/baseline`, { method: 'POST', token: viewerToken });
+  const missing = await call(`${url}/api/v1/baseline`, { method: 'POST', token: viewerToken });
+  t.equal(missing.status, 422, 'no approver');
+  t.match(missing.json(), { error: 'invalid_approval', field: 'approver', message: /approver/ });
+  const noChange = await call(`${url}/api/v1/baseline`, {
+    token: viewerToken,
+    body: JSON.stringify({ approver: 'A. Admin', change: 'x'.repeat(201) }),
+  });
+  t.match(
+    { status: noChange.status, ...noChange.json() },
+    { status: 422, field: 'change' },
+    'a change reference too long',
+  );
+  const accepted = await call(`${url}/api/v1/baseline`, {
+    token: viewerToken,
+    body: JSON.stringify({ approver: 'A. Admin', change: 'CHG-1' }),
+  });
   t.equal(accepted.status, 200);
-  t.match(accepted.json(), { cells: 12, agents: 3, rows: 4 });
+  t.match(accepted.json(), {
+    cells: 12,
+    agents: 3,
+    rows: 4,
+    seq: 1,
+    previous: null,
+    approver: 'A. Admin',
+    change: 'CHG-1',
+  });
   let matrix = (await call(`${url}/api/v1/matrix`, { token: viewerToken })).json() as unknown as Matrix;
   t.equal(matrix.drift_count, 0);
   const failing = makeReport('ws-01', 'workstation');

@@ -1,10 +1,21 @@
 // Two coordinator processes on one real PostgreSQL server behave as one; a database restart under
-// load answers 503 and loses nothing that was acknowledged.
+// load answers 503 and loses nothing that was acknowledged; with --alerts, both send and each event
+// reaches the webhook once.
 import t from 'tap';
 import { PgStore } from '../../src/coordinator/pg-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
 import { startPostgres, whyNoPostgres } from '../helpers/postgres.js';
-import { call, makeReport, postReport, startCoordinator, type CoordinatorProcess } from './coordinator-process.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  call,
+  makeReport,
+  postReport,
+  startCoordinator,
+  tempDir,
+  type CoordinatorProcess,
+} from './coordinator-process.js';
+import { receiver, report, until } from './webhook-receiver.js';
 
 const AGENTS = 6;
 /** Reports each agent posts in the burst. */
@@ -121,7 +132,10 @@ if (why !== null) {
       headers: { 'if-none-match': String(fromB.etag) },
     });
     t.equal(again.status, 304, "one coordinator's ETag holds at the other");
-    const accepted = await call(`${a.url}/api/v1/baseline`, { method: 'POST', token: viewer });
+    const accepted = await call(`${a.url}/api/v1/baseline`, {
+      token: viewer,
+      body: JSON.stringify({ approver: 'A. Admin', change: 'CHG-1' }),
+    });
     t.equal(accepted.status, 200);
     const afterBaseline = await call(`${b.url}/api/v1/matrix`, {
       token: viewer,
@@ -182,4 +196,50 @@ if (why !== null) {
       t.equal(counts.size, all.length, 'and nothing else');
     },
   );
+
+  t.test('two coordinators with --alerts on one database send each drift event once', async (t) => {
+    const alertsUrl = pg.newDatabase();
+    const store = await PgStore.open(alertsUrl);
+    const agent = (await createToken(store, { kind: 'agent', agent: 'ws-01', role: 'workstation' })).token;
+    const reader = (await createToken(store, { kind: 'viewer' })).token;
+    await store.close();
+    const hook = await receiver(t);
+    const file = join(tempDir(t), 'alerts.yaml');
+    writeFileSync(
+      file,
+      [
+        'drift: {fire-after: 2, resolve-after: 1}',
+        'stale: false',
+        'check-interval: 100ms',
+        `webhooks: [{name: plain, format: json, url: "${hook.url('/plain')}"}]`,
+        '',
+      ].join('\n'),
+    );
+    const both = [
+      await startCoordinator(t, alertsUrl, ['--alerts', file]),
+      await startCoordinator(t, alertsUrl, ['--alerts', file]),
+    ];
+    const events = () =>
+      hook.received.flatMap((one) => (one.body as { events: Array<{ status: string; row: string }> }).events);
+    t.equal((await postReport(both[0]!.url, agent, report('ws-01', false))).status, 201);
+    const accepted = await call(`${both[1]!.url}/api/v1/baseline`, {
+      token: reader,
+      body: JSON.stringify({ approver: 'A. Admin', change: 'CHG-1' }),
+    });
+    t.equal(accepted.status, 200, accepted.text);
+    // Drifted reports through one coordinator, then the other (a load balancer's round robin).
+    for (const one of [...both, ...both])
+      t.equal((await postReport(one.url, agent, report('ws-01', true))).status, 201);
+    await until('the drift event', () => events().length >= 1);
+    t.equal((await postReport(both[0]!.url, agent, report('ws-01', false))).status, 201);
+    await until('the resolved event', () => events().length >= 2);
+    // Both senders poll every 100 ms: give a second sender time to send anything twice.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    t.same(
+      events().map((event) => `${event.status} ${event.row}`),
+      ['firing row-0', 'resolved row-0'],
+      'each transition reached the webhook once',
+    );
+    for (const one of both) t.equal((await one.stop()).code, 0);
+  });
 }

@@ -18,7 +18,14 @@ if (why !== null) {
   };
 
   t.test('the Store contract, on PostgreSQL', async (t) => {
-    storeContract(t, { open: async (_t, name) => PgStore.open(urlOf(name)) });
+    storeContract(t, {
+      open: async (_t, name) => PgStore.open(urlOf(name)),
+      change: async (name, sql) => {
+        const store = await PgStore.open(urlOf(name));
+        await store.query(sql);
+        await store.close();
+      },
+    });
   });
 
   t.test('coordinators starting at once apply each migration once, under an advisory lock', async (t) => {

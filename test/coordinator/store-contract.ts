@@ -11,6 +11,7 @@ import {
   type ReadQuery,
 } from '../../src/coordinator/cells.js';
 import type { Store } from '../../src/coordinator/store.js';
+import { verifyChain } from '../../src/coordinator/baseline-chain.js';
 import { authenticate, createToken } from '../../src/coordinator/tokens.js';
 import { makeReport } from './coordinator-process.js';
 
@@ -19,6 +20,8 @@ const DAY_MS = 86_400_000;
 /** How a contract run gets its store: the same `name` opens the same database again. */
 export interface StoreFactory {
   open(t: Test, name: string): Promise<Store>;
+  /** Run one SQL statement on the named database behind the store's back (tampering tests). */
+  change(name: string, sql: string): Promise<void>;
 }
 
 /** Run every contract test against the stores `factory` opens. */
@@ -176,10 +179,12 @@ export function storeContract(t: Test, factory: StoreFactory): void {
     t.same(whole.rows, ['row-0', 'row-1', 'row-2']);
     t.equal(whole.site, 'lab');
 
-    await store.setBaseline({
+    await store.acceptBaseline({
       baseline: Object.fromEntries([...(await names({})).map((key) => [key, 'pass']), ['gone-01|row-0', 'pass']]),
       accepted_at: now.toISOString(),
       accepted_by: null,
+      approver: 'A. Admin',
+      change: 'CHG-1',
     });
     const failing = makeReport('ws-02', 'workstation', { results: 3, intervalS: 60 });
     failing.results[1] = { ...failing.results[1]!, verdict: 'fail', state: 'filtered' };
@@ -280,10 +285,186 @@ export function storeContract(t: Test, factory: StoreFactory): void {
       accepted_at: '2026-11-26T12:00:00.000Z',
       accepted_by: 'abcdef0123456789',
     };
-    await store.setBaseline(accepted);
+    await store.acceptBaseline({ ...accepted, approver: 'A. Admin', change: 'CHG-1' });
     await store.close();
     store = await factory.open(t, 'baseline');
     t.same(await store.getBaseline(), accepted);
     await store.close();
   });
+
+  t.test('accepted baselines form a chain of digests; a changed link breaks it where it was changed', async (t) => {
+    const store = await factory.open(t, 'chain');
+    t.same(await store.baselineLog(10), { links: [], total: 0 });
+    const accepts = [
+      { cells: { 'ws-01|dns': 'pass', 'ws-01|vnc': 'pass' }, approver: 'A. Admin', change: 'CHG-1' },
+      { cells: { 'ws-01|dns': 'pass', 'ws-01|vnc': 'fail' }, approver: 'B. Admin', change: 'CHG-2' },
+      { cells: { 'ws-01|dns': 'fail', 'ws-01|vnc': 'fail' }, approver: 'C. Admin', change: 'CHG-3' },
+    ];
+    const links = [];
+    for (const [index, accept] of accepts.entries())
+      links.push(
+        await store.acceptBaseline({
+          baseline: accept.cells,
+          accepted_at: `2026-11-2${index}T12:00:00.000Z`,
+          accepted_by: 'viewer-token-id',
+          approver: accept.approver,
+          change: accept.change,
+        }),
+      );
+    t.same(
+      links.map((link) => [link.seq, link.previous]),
+      [
+        [1, null],
+        [2, links[0]!.digest],
+        [3, links[1]!.digest],
+      ],
+    );
+    t.same((await store.getBaseline())?.baseline, accepts[2]!.cells, 'drift is measured against the latest link');
+    const log = await store.baselineLog(10);
+    t.equal(log.total, 3);
+    t.same(
+      log.links.map((link) => [link.approver, link.change, link.cells]),
+      accepts.map((accept) => [accept.approver, accept.change, 2]),
+    );
+    t.same(verifyChain(log.links, true), [], 'the untouched chain verifies');
+    t.same(
+      (await store.baselineLog(2)).links.map((link) => link.seq),
+      [2, 3],
+      'a shorter log lists the newest links',
+    );
+
+    // Two accepts at once make two links in a row, never two links after the same one.
+    const [a, b] = await Promise.all(
+      ['D', 'E'].map((who) =>
+        store.acceptBaseline({
+          baseline: accepts[0]!.cells,
+          accepted_at: '2026-11-25T12:00:00.000Z',
+          accepted_by: null,
+          approver: `${who}. Admin`,
+          change: 'CHG-4',
+        }),
+      ),
+    );
+    t.same([a!.seq, b!.seq].sort(), [4, 5]);
+    t.same(verifyChain((await store.baselineLog(10)).links, true), []);
+    await store.close();
+
+    await factory.change('chain', "UPDATE baseline_links SET approver = 'Mallory' WHERE seq = 2");
+    await factory.change('chain', `UPDATE baseline_links SET json = '{"ws-01|dns":"pass"}' WHERE seq = 3`);
+    const reopened = await factory.open(t, 'chain');
+    const breaks = verifyChain((await reopened.baselineLog(10)).links, true);
+    t.same(
+      breaks.map((broken) => broken.seq),
+      [2, 3],
+      'the changed approver and the changed cells are both found',
+    );
+    await factory.change('chain', 'DELETE FROM baseline_links WHERE seq = 1');
+    t.ok(
+      verifyChain((await reopened.baselineLog(10)).links, true).some(
+        (broken) => broken.seq === 2 && /first link kept/.test(broken.problem),
+      ),
+      'a removed first link is found',
+    );
+    await reopened.close();
+  });
+
+  t.test(
+    'a cell alert fires after N drifted reports and resolves after M, each event queued once per webhook',
+    async (t) => {
+      const store = await factory.open(t, 'alerts');
+      store.setAlertRules({ fireAfter: 2, resolveAfter: 2, stale: true, webhooks: ['am', 'plain'] });
+      const now = new Date();
+      const report = (drift: boolean) => {
+        const made = makeReport('ws-01', 'workstation', { results: 3, intervalS: 60 });
+        if (drift) made.results[1] = { ...made.results[1]!, state: 'closed', verdict: 'fail' };
+        return made;
+      };
+      const post = async (made: RunReport) => store.addReport(made, JSON.stringify(made), now);
+      const claim = (at = now) => store.claimDeliveries(at, 10, 60_000);
+      await post(report(false));
+      await store.acceptBaseline({
+        baseline: { 'ws-01|row-0': 'pass', 'ws-01|row-1': 'pass', 'ws-01|row-2': 'pass' },
+        accepted_at: now.toISOString(),
+        accepted_by: null,
+        approver: 'A. Admin',
+        change: 'CHG-1',
+      });
+      await post(report(true));
+      t.same(await claim(), [], 'one drifted report is below fire-after');
+      await post(report(true));
+      const fired = await claim();
+      t.match(fired, [
+        { webhook: 'am', attempts: 0, event: { kind: 'drift', status: 'firing', agent: 'ws-01', row: 'row-1' } },
+        { webhook: 'plain', event: { kind: 'drift', status: 'firing', verdict: 'fail', baseline: 'pass' } },
+      ]);
+      t.equal(fired.length, 2);
+      t.same(await claim(), [], 'leased deliveries are not claimed twice');
+      await store.settleDeliveries(
+        fired.map((delivery) => ({ id: delivery.id, result: 'sent' as const })),
+        now,
+      );
+      await post(report(true));
+      await post(report(false));
+      t.same(await claim(), [], 'still firing, and one matching report is below resolve-after');
+      await post(report(false));
+      const resolved = await claim();
+      t.match(resolved, [
+        { webhook: 'am', event: { status: 'resolved', row: 'row-1', starts_at: fired[0]!.event.starts_at } },
+        { webhook: 'plain', event: { status: 'resolved', ends_at: now.toISOString() } },
+      ]);
+      await store.settleDeliveries(
+        [
+          { id: resolved[0]!.id, result: 'sent' },
+          { id: resolved[1]!.id, result: 'retry', next_ms: now.getTime() + 60_000, error: 'ECONNREFUSED' },
+        ],
+        now,
+      );
+      t.same(await claim(), [], 'a retry waits for its time');
+      t.match(await claim(new Date(now.getTime() + 61_000)), [{ id: resolved[1]!.id, webhook: 'plain', attempts: 1 }]);
+      await store.settleDeliveries([{ id: resolved[1]!.id, result: 'sent' }], now);
+
+      // A row the agent no longer reports is drift while the baseline holds it.
+      const withoutRow2 = () => {
+        const made = report(false);
+        made.results = made.results.filter((result) => result.row !== 'row-2');
+        return made;
+      };
+      await post(withoutRow2());
+      await post(withoutRow2());
+      const vanished = await claim();
+      t.match(vanished, [
+        { webhook: 'am', event: { status: 'firing', row: 'row-2', verdict: null, baseline: 'pass' } },
+        { webhook: 'plain', event: { status: 'firing', row: 'row-2' } },
+      ]);
+      await store.settleDeliveries(
+        vanished.map((delivery) => ({ id: delivery.id, result: 'sent' as const })),
+        now,
+      );
+
+      // An agent silent for two hours is stale: of two coordinators sweeping at once, one queues its event.
+      const old = makeReport('ws-09', 'workstation', {
+        results: 1,
+        intervalS: 60,
+        finishedAt: new Date(now.getTime() - 7_200_000),
+      });
+      await post(old);
+      const other = await factory.open(t, 'alerts');
+      other.setAlertRules({ fireAfter: 2, resolveAfter: 2, stale: true, webhooks: ['am', 'plain'] });
+      const turned = await Promise.all([store.sweepStale(now), other.sweepStale(now)]);
+      t.equal(turned[0]! + turned[1]!, 1, 'one sweep saw the agent turn stale');
+      t.equal(await store.sweepStale(now), 0, 'and no later sweep');
+      // Two senders claiming at once share the deliveries out: none is sent by both.
+      const later = new Date(now.getTime() + 120_000);
+      const claims = await Promise.all([store, other].map((one) => one.claimDeliveries(later, 10, 60_000)));
+      const stale = claims.flat().sort((a, b) => a.id - b.id);
+      t.equal(new Set(stale.map((delivery) => delivery.id)).size, stale.length, 'no delivery claimed twice');
+      t.match(stale, [
+        { webhook: 'am', event: { status: 'firing', agent: 'ws-09' } },
+        { webhook: 'plain', event: { status: 'firing', agent: 'ws-09' } },
+      ]);
+      t.equal(await store.pruneDeliveries(new Date(now.getTime() + 1000)), 6, 'the settled deliveries are pruned');
+      await other.close();
+      await store.close();
+    },
+  );
 }

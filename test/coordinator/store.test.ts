@@ -17,12 +17,16 @@ t.test('a new database is private, in WAL mode, and at the latest schema version
   t.equal(statSync(db).mode & 0o777, 0o600);
   const raw = new Database(db, { readonly: true });
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(raw.pragma('user_version', { simple: true }), 3);
-  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3]);
+  t.equal(raw.pragma('user_version', { simple: true }), 4);
+  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3, 4]);
   t.same(raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), [
     'agents',
+    'alert_agents',
+    'alert_cells',
+    'alert_outbox',
     'baseline',
     'baseline_cells',
+    'baseline_links',
     'cells',
     'confirm_needs',
     'control_needs',
@@ -52,7 +56,8 @@ t.test('a version 2 database migrates to version 3: the cells are filled again, 
   // Back to version 2 as it was: no receipt tables, the confirm row counted in its cell as the agent judged it.
   const raw = new Database(db);
   raw.exec(`DROP TABLE confirm_needs; DROP TABLE receipts; DROP TABLE responders;
-            DELETE FROM schema_migrations WHERE version = 3;
+            DROP TABLE baseline_links; DROP TABLE alert_cells; DROP TABLE alert_agents; DROP TABLE alert_outbox;
+            DELETE FROM schema_migrations WHERE version >= 3;
             UPDATE cells SET rank = 1, inconclusive = inconclusive + 1 WHERE row_name = 'row-0'`);
   raw.pragma('user_version = 2');
   raw.close();
@@ -64,7 +69,7 @@ t.test('a version 2 database migrates to version 3: the cells are filled again, 
   t.same(await migrated.read("SELECT results, inconclusive FROM cells WHERE row_name = 'row-0'", []), [
     { results: 1, inconclusive: 0 },
   ]);
-  t.same(await migrated.read('SELECT MAX(version) AS v FROM schema_migrations', []), [{ v: 3 }]);
+  t.same(await migrated.read('SELECT MAX(version) AS v FROM schema_migrations', []), [{ v: 4 }]);
 });
 
 t.test('a database from a newer reachgate is refused with a message that says what to do', async (t) => {
@@ -74,7 +79,7 @@ t.test('a database from a newer reachgate is refused with a message that says wh
   raw.close();
   t.throws(() => SqliteStore.open(db), {
     name: 'UsageError',
-    message: `the database ${db} has schema version 99; this reachgate knows up to 3`,
+    message: `the database ${db} has schema version 99; this reachgate knows up to 4`,
   });
 });
 
@@ -124,5 +129,12 @@ t.test(
 
 t.test('the Store contract, on SQLite', async (t) => {
   const dir = tempDir(t);
-  storeContract(t, { open: async (_t, name) => SqliteStore.open(join(dir, `${name}.db`)) });
+  storeContract(t, {
+    open: async (_t, name) => SqliteStore.open(join(dir, `${name}.db`)),
+    change: async (name, sql) => {
+      const raw = new Database(join(dir, `${name}.db`));
+      raw.exec(sql);
+      raw.close();
+    },
+  });
 });

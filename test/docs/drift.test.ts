@@ -22,10 +22,16 @@ function committed(file: string): string | undefined {
 
 const docs = await generatedDocs();
 
-t.test('the generator makes the four reference pages', async (t) => {
+t.test('the generator makes the five reference pages', async (t) => {
   t.same(
     docs.map((doc) => doc.file),
-    ['profile-reference.md', 'site-reference.md', 'agent-reference.md', 'port-table-coverage.md'],
+    [
+      'profile-reference.md',
+      'site-reference.md',
+      'agent-reference.md',
+      'alerts-reference.md',
+      'port-table-coverage.md',
+    ],
   );
 });
 

@@ -61,6 +61,8 @@ const helped = [
   ['token', 'list'],
   ['token', 'revoke'],
   ['key', 'create'],
+  ['baseline', 'accept'],
+  ['baseline', 'log'],
   ...kindNames().map((kind) => ['probe', kind]),
 ];
 

@@ -407,8 +407,25 @@ if (!needsLab(t)) {
   );
 
   t.test('after a baseline is accepted, losing the 5900 rule shows as drift on the viewer row alone', async (t) => {
-    const accepted = await viewer('POST', '/api/v1/baseline');
-    t.match(accepted, { status: 200, body: { cells: ROWS.length, agents: 4, rows: ROWS.length } });
+    const accepted = await reachgateJson<Record<string, unknown>>(
+      [
+        'baseline',
+        'accept',
+        '--coordinator',
+        COORDINATOR,
+        '--token-file',
+        viewerToken,
+        '--ca',
+        cert.certFile,
+        '--approver',
+        'E. Engineer',
+        '--change',
+        'CHG-ACCEPTANCE',
+        '--json',
+      ],
+      { netns: lab.hosts.workstation },
+    );
+    t.match(accepted, { code: 0, json: { cells: ROWS.length, agents: 4, rows: ROWS.length, seq: 1, previous: null } });
     t.equal((await matrixApi()).drift_count, 0, 'no drift right after accepting');
 
     await lab.route({ coordinator: PORT, viewer: false });

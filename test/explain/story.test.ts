@@ -324,10 +324,12 @@ t.test(
       const fresh = { ...each, finished_at: received.toISOString() };
       await store.addReport(fresh, JSON.stringify(fresh), received);
     }
-    await store.setBaseline({
+    await store.acceptBaseline({
       baseline: { 'ws|no-direct-internet': 'pass', 'ws|viewer': 'fail' },
       accepted_at: received.toISOString(),
       accepted_by: 'test',
+      approver: 'Jane Doe',
+      change: 'CHG-1',
     });
     const app = createCoordinatorServer({
       store,
