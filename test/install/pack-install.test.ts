@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { finished } from '../../src/lab/finished.js';
 import type { RunReport } from '../../src/core/result.js';
 import type { DoctorReport } from '../../src/doctor/doctor.js';
 import { printedJson, type CliRun } from '../helpers/cli.js';
@@ -29,39 +30,15 @@ function run(
   options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
 ): Promise<CliRun> {
   const { NODE_OPTIONS: _loader, ...env } = process.env;
-  return new Promise((resolve, reject) => {
-    // Through env(1): tap wraps the node processes it sees spawned (npm and reachgate are node scripts) with its loader.
-    // Its own process group: a timeout ends npm and the compilers it started, not npm alone.
-    const child = spawn('env', ['-u', 'NODE_OPTIONS', command, ...args], {
-      cwd: options.cwd ?? ROOT,
-      env: { ...env, NO_COLOR: '1', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // The group ended between the deadline and its close event.
-      }
-    }, options.timeoutMs ?? 60_000);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  // Through env(1): tap wraps the node processes it sees spawned (npm and reachgate are node scripts) with its loader.
+  // Its own process group: a timeout ends npm and the compilers it started, not npm alone.
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', command, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...env, NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  return finished(child, { timeoutMs: options.timeoutMs ?? 60_000, group: true });
 }
 
 const SQLITE = 'node_modules/better-sqlite3';
