@@ -54,10 +54,7 @@ export async function openCoordinator(source: MatrixSource): Promise<Coordinator
       return { status: response.statusCode, body, text };
     } catch (error) {
       if (error instanceof UsageError) throw error;
-      const code =
-        (error as { cause?: { code?: string } }).cause?.code ??
-        (error as { code?: string }).code ??
-        (error as Error).name;
+      const code = failureCode(error);
       throw new UsageError(
         `cannot get ${what} from ${base.href}: ${code}`,
         'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',
@@ -278,10 +275,7 @@ export async function viewerCall(
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    const code =
-      (error as { cause?: { code?: string } }).cause?.code ??
-      (error as { code?: string }).code ??
-      (error as Error).name;
+    const code = failureCode(error);
     throw new UsageError(
       `cannot reach the coordinator at ${url.href}: ${code}`,
       'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',
@@ -289,4 +283,11 @@ export async function viewerCall(
   } finally {
     await dispatcher.close();
   }
+}
+
+/** What went wrong on the way to the coordinator, as a code: ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, ... */
+function failureCode(error: unknown): string {
+  return (
+    (error as { cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code ?? (error as Error).name
+  );
 }
