@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { Pool, request } from 'undici';
 import { ROOT, median } from './lib/measure.mjs';
 import { startPostgres, whyNoPostgres } from './lib/postgres.mjs';
-import { deliver, ingestFixtures, reportJson, startCoordinator } from './ingest.mjs';
+import { deliver, ingestFixtures, processCpuMs, reportJson, startCoordinator } from './ingest.mjs';
 
 export const title =
   'Coordinators on PostgreSQL: ingest through two processes, and the cells-only matrix at 5,000 (and 50,000) agents';
@@ -154,7 +154,18 @@ export default async function pgFleet({ reps = 3 } = {}) {
       for (let rep = 0; rep < reps; rep++) {
         const bodies = batch(INGEST_REPORTS);
         const sides = [
-          async () => runs.push(await deliver(pools, bodies, tokens, IN_FLIGHT_EACH)),
+          async () => {
+            const cpu = () => {
+              const pg = new Map(cluster.pids().map((pid) => [pid, processCpuMs(pid)]));
+              return { coordinators: coordinators.map((one) => one.cpuMs()), pg };
+            };
+            const before = cpu();
+            const run = await deliver(pools, bodies, tokens, IN_FLIGHT_EACH);
+            const after = cpu();
+            run.coordinatorCpuMs = after.coordinators.reduce((sum, ms, i) => sum + ms - before.coordinators[i], 0);
+            run.pgCpuMs = [...after.pg].reduce((sum, [pid, ms]) => sum + ms - (before.pg.get(pid) ?? 0), 0);
+            runs.push(run);
+          },
           async () => bare.push(await bareLoop(postgres, cluster.url, `bare${rep}`, bodies, 1)),
           async () => batched.push(await bareLoop(postgres, cluster.url, `batched${rep}`, bodies, 32)),
         ];
@@ -181,6 +192,16 @@ export default async function pgFleet({ reps = 3 } = {}) {
         Math.round(rate),
         Math.round(median(batched.map((r) => r.rate))),
       ),
+      row(
+        'ingest CPU per report, both coordinators (reference)',
+        'µs',
+        Math.round(median(runs.map((r) => (r.coordinatorCpuMs * 1000) / INGEST_REPORTS))),
+      ),
+      row(
+        'ingest CPU per report, PostgreSQL (reference)',
+        'µs',
+        Math.round(median(runs.map((r) => (r.pgCpuMs * 1000) / INGEST_REPORTS))),
+      ),
       row('ingest latency p50 (reference)', 'ms', median(runs.map((r) => r.p50))),
       row('ingest latency p99 (reference)', 'ms', median(runs.map((r) => r.p99))),
     );
@@ -200,11 +221,14 @@ export default async function pgFleet({ reps = 3 } = {}) {
     if (process.env.REACHGATE_BENCH_MATRIX_ONLY === '1') notes.push('Ingest not run (REACHGATE_BENCH_MATRIX_ONLY=1).');
     else await measureIngest();
     // The matrix at 5,000 agents on both stores, and at 50,000 on PostgreSQL when asked.
-    const sizes = [
-      ['SQLite', 5000, join(dir, 'm5k.db')],
-      ['PostgreSQL', 5000, `${cluster.url}&search_path=m5k`],
-      ...(process.env.REACHGATE_BENCH_50K === '1' ? [['PostgreSQL', 50_000, `${cluster.url}&search_path=m50k`]] : []),
-    ];
+    const sizes =
+      process.env.REACHGATE_BENCH_INGEST_ONLY === '1'
+        ? []
+        : [
+            ['SQLite', 5000, join(dir, 'm5k.db')],
+            ['PostgreSQL', 5000, `${cluster.url}&search_path=m5k`],
+            ...(process.env.REACHGATE_BENCH_50K === '1' ? [['PostgreSQL', 50_000, `${cluster.url}&search_path=m50k`]] : []),
+          ];
     for (const [kind, agents, db] of sizes) {
       const opened = kind === 'SQLite' ? SqliteStore.open(db) : await PgStore.open(db);
       const viewer = (await createToken(opened, { kind: 'viewer' })).token;

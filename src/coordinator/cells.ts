@@ -1,7 +1,9 @@
 // The cell model both stores keep in the same transaction as ingest, and the queries that read it.
 //
 //   agents         one row per agent: its latest report (by arrival), when its results were taken, when it goes stale
-//   cells          one row per (agent, row) of that report: worst verdict, counts, the row's results as JSON
+//   cells          one row per (agent, row) of that report: worst verdict, counts. A cell's results and report id are
+//                  read from its agent's latest report (agents.seq, agents.report_id): cells.json and cells.report_id
+//                  are no longer read (the PostgreSQL store leaves a cell that did not change alone)
 //   control_needs  each (agent, row, control role, address) a passing negative probe needs seen open
 //   open_seen      each (role, address, agent) an agent of that role saw open in its latest report
 //   confirm_needs  each result of an agent's latest report that a responder's receipt judges (`confirm: ROLE`)
@@ -210,6 +212,7 @@ export function agentStateOf(
   seq: number,
   receivedAt: string,
   staleAfterMs = DEFAULT_STALE_AFTER_MS,
+  options: { cellJson?: boolean } = {},
 ): AgentState {
   // The results' own time, but never later than their arrival: an agent clock running ahead cannot make old results look fresh.
   const taken = Math.min(Date.parse(report.finished_at), Date.parse(receivedAt) || Infinity);
@@ -280,7 +283,8 @@ export function agentStateOf(
       needs: needing,
       results: results.length,
       ...counts,
-      json: JSON.stringify(results),
+      // Not read any more (a cell's results come from its agent's report); a store that still fills the column asks.
+      json: options.cellJson === false ? '' : JSON.stringify(results),
     });
   }
   const seen = new Map<string, SeenRow>();
@@ -378,7 +382,7 @@ function judgedCells(where: string): string {
   const controlled = 'CASE WHEN j.unmet > 0 AND j.rank < 1 THEN 1 ELSE j.rank END';
   return `(SELECT j.*, CASE WHEN COALESCE(k.crank, 0) > ${controlled} THEN k.crank ELSE ${controlled} END AS vrank,
             COALESCE(k.cpass, 0) AS cpass, COALESCE(k.cinc, 0) AS cinc, COALESCE(k.cfail, 0) AS cfail,
-            COALESCE(k.cerr, 0) AS cerr, a.stale_at, b.verdict AS baseline
+            COALESCE(k.cerr, 0) AS cerr, a.stale_at, a.report_id AS current_report, b.verdict AS baseline
           FROM (SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
                     SELECT SUM(n.results) FROM control_needs n
                     WHERE n.agent = c.agent AND n.row_name = c.row_name
@@ -562,7 +566,7 @@ export async function readCellPage(
     outerParameters.push(hasBaseline ? 1 : 0, filter.drift ? 1 : 0);
   }
   const where = inner.length > 0 ? `WHERE ${inner.join(' AND ')}` : '';
-  const columns = `x.agent, x.row_name, x.role, x.report_id, x.vrank, x.unmet, x.cpass, x.cinc, x.cfail, x.cerr, x.results,
+  const columns = `x.agent, x.row_name, x.role, x.current_report AS report_id, x.vrank, x.unmet, x.cpass, x.cinc, x.cfail, x.cerr, x.results,
             x.pass, x.fail, x.inconclusive, x.error, x.baseline, ${STALE_SQL} AS stale, ${DRIFT_SQL} AS drift`;
   const order = '(x.role IS NULL), x.role, x.agent, x.row_pos';
   let rows: PageRow[];
@@ -726,18 +730,27 @@ export async function readCellResults(
     }
     return seen;
   };
+  // A cell's results are its row's in its agent's latest report (cells come in agent order: one report parsed at a time).
+  let latest: { agent: string; rows: Map<string, ProbeResult[]> | null } | undefined;
+  const resultsOf = async (agent: string, row: string): Promise<ProbeResult[] | undefined> => {
+    if (latest?.agent !== agent) {
+      const [report] = await read<{ json: string }>(
+        'SELECT r.json FROM agents a JOIN reports r ON r.seq = a.seq WHERE a.agent = ?',
+        [agent],
+      );
+      latest = { agent, rows: report ? groupByRow((JSON.parse(report.json) as RunReport).results) : null };
+    }
+    return latest.rows?.get(row);
+  };
   const out: Array<MatrixResult[] | null> = [];
   for (const { agent, row } of cells) {
-    const [cell] = await read<{ json: string }>('SELECT json FROM cells WHERE agent = ? AND row_name = ?', [
-      agent,
-      row,
-    ]);
-    if (!cell) {
+    const results = await resultsOf(agent, row);
+    if (!results) {
       out.push(null);
       continue;
     }
     const judged: MatrixResult[] = [];
-    for (const result of JSON.parse(cell.json) as ProbeResult[]) {
+    for (const result of results) {
       if (result.confirm) {
         judged.push(await confirmed(result));
         continue;
