@@ -140,7 +140,9 @@ export async function startCoordinator(db) {
 /** User + system CPU of a process so far (ms), from /proc/PID/stat; 0 once it is gone. */
 export function processCpuMs(pid) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
     // After the command name: utime and stime are fields 14 and 15 of the line (12 and 13 here), in clock ticks of 10 ms.
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {

@@ -54,7 +54,9 @@ export function startPostgres() {
       for (const entry of readdirSync('/proc')) {
         if (!/^\d+$/.test(entry)) continue;
         try {
-          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+            .replace(/^.*\) /, '')
+            .split(' ');
           if (Number(stat[1]) === postmaster) pids.push(Number(entry));
         } catch {
           /* gone */

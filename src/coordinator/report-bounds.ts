@@ -40,7 +40,13 @@ interface Place {
 function pointer(place: Place | null, base: string): string {
   const keys: string[] = [];
   for (let at = place; at; at = at.parent) keys.push(escapeToken(at.key));
-  return base + keys.reverse().map((key) => `/${key}`).join('');
+  return (
+    base +
+    keys
+      .reverse()
+      .map((key) => `/${key}`)
+      .join('')
+  );
 }
 
 /** The path of the first value nested deeper than `max` levels below `value`, or null. */
