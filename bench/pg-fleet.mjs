@@ -287,7 +287,9 @@ export default async function pgFleet({ reps = 3 } = {}) {
       row('ingest latency p50 (reference)', 'ms', median(runs.map((r) => r.p50))),
       row('ingest latency p99 (reference)', 'ms', median(runs.map((r) => r.p99))),
     );
-    samples['two coordinators reports/s'] = runs.map((r) => `${Math.round(r.rate)} (load ${r.load.toFixed(1)})`);
+    samples[`two coordinators reports/s (load ${runs.map((r) => r.load.toFixed(1)).join(', ')})`] = runs.map(
+      (r) => r.rate,
+    );
     samples['bare loop reports/s'] = bare.map((r) => r.rate);
     samples['bare loop, 32 per transaction, reports/s'] = batched.map((r) => r.rate);
     if (wrong.length) notes.push(`Ingest answers other than 201: ${wrong.join('; ')}.`);
