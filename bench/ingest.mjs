@@ -87,12 +87,17 @@ export async function ingestFixtures(store, createToken, agents) {
   return { tokens, batch };
 }
 
+/** Extra node options for coordinator processes, e.g. REACHGATE_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+function nodeArgs() {
+  return (process.env.REACHGATE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 /** Start `reachgate coordinator` on 127.0.0.1:0; resolves with its URL, pid and a stop function. */
 export async function startCoordinator(db) {
   // Fifty agents posting as fast as they can are a load test, not a fleet: the per-token limits are lifted.
   const child = spawn(
     process.execPath,
-    [REACHGATE, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...UNLIMITED],
+    [...nodeArgs(), REACHGATE, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...UNLIMITED],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -129,7 +134,20 @@ export async function startCoordinator(db) {
     await exited;
     clearTimeout(timer);
   };
-  return { url, memory, stop };
+  return { url, memory, cpuMs: () => processCpuMs(child.pid), stop };
+}
+
+/** User + system CPU of a process so far (ms), from /proc/PID/stat; 0 once it is gone. */
+export function processCpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
+    // After the command name: utime and stime are fields 14 and 15 of the line (12 and 13 here), in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
 }
 
 /** Post `bodies` with `inFlight` requests at a time through each of `pools` (one pool or several); every answer must be 201. */

@@ -7,17 +7,21 @@
 // transaction (reference).
 //
 // Matrix: a store seeded with N agents x 40 rows (one 40-result report each) through the store,
-// then GET /api/v1/matrix (the default page: 1,000 cells, whole summary), GET /metrics, and every
-// cell read page by page (10,000 per request); the coordinator's peak RSS (VmHWM). SQLite and
-// PostgreSQL at 5,000 agents; PostgreSQL at 50,000 when REACHGATE_BENCH_50K=1 (about 2 GB of reports).
+// then the HTML page (its first view after the coordinator starts, then later views), GET
+// /api/v1/matrix (the default page: 1,000 cells, whole summary), GET /metrics, every cell read page by
+// page (10,000 per request, up to 5,000 agents), and ingest latency while one reader requests the page,
+// the matrix and /metrics in a loop; the coordinator's peak RSS (VmHWM). SQLite and PostgreSQL at 5,000
+// agents; PostgreSQL at 50,000 when REACHGATE_BENCH_50K=1 (about 700 MB of reports).
+// REACHGATE_BENCH_INGEST_ONLY=1 runs only the ingest part, REACHGATE_BENCH_MATRIX_ONLY=1 only the matrix;
+// REACHGATE_BENCH_NODE_ARGS passes node options to the coordinators (e.g. --cpu-prof).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, request } from 'undici';
 import { ROOT, median } from './lib/measure.mjs';
 import { startPostgres, whyNoPostgres } from './lib/postgres.mjs';
-import { deliver, ingestFixtures, reportJson, startCoordinator } from './ingest.mjs';
+import { deliver, ingestFixtures, processCpuMs, reportJson, startCoordinator } from './ingest.mjs';
 
 export const title =
   'Coordinators on PostgreSQL: ingest through two processes, and the cells-only matrix at 5,000 (and 50,000) agents';
@@ -33,6 +37,10 @@ const MATRIX_GOAL_MS = 300;
 const RSS_GOAL_MIB = 300;
 const TIMEOUT_MS = 300_000;
 const ROLES = ['workstation', 'tightgate', 'monitoring', 'dmz'];
+/** Agents of the smaller site (REACHGATE_BENCH_AGENTS to try the benchmark on a smaller one). */
+const SMALL = Number(process.env.REACHGATE_BENCH_AGENTS ?? 5000);
+/** Reports posted (4 in flight) while the page, the matrix and /metrics are read in a loop. */
+const WHILE_READ_REPORTS = 400;
 
 const dist = (path) => import(pathToFileURL(join(ROOT, 'dist', 'src', path)).href);
 
@@ -66,19 +74,33 @@ async function bareLoop(postgres, url, schema, bodies, perTransaction) {
   }
 }
 
-/** Seed a store with `agents` agents' 40-row reports, 250 at a time. */
+const agentName = (i) => `agent-${String(i).padStart(5, '0')}`;
+
+/** Seed a store with `agents` agents' 40-row reports, 1,000 at a time. */
 async function seed(store, agents) {
-  for (let chunk = 0; chunk < agents; chunk += 250) {
+  for (let chunk = 0; chunk < agents; chunk += 1000) {
     await Promise.all(
-      Array.from({ length: Math.min(250, agents - chunk) }, (_, j) => {
+      Array.from({ length: Math.min(1000, agents - chunk) }, (_, j) => {
         const i = chunk + j;
-        const agent = `agent-${String(i).padStart(5, '0')}`;
-        const text = reportJson(`seed-${i}`, agent, ROLES[i % ROLES.length]);
+        const text = reportJson(`seed-${i}`, agentName(i), ROLES[i % ROLES.length]);
         return store.addReport(JSON.parse(text), text, new Date());
       }),
     );
   }
 }
+
+/** Tokens of the first `count` seeded agents, for ingest while the site is read. */
+async function seededTokens(store, createToken, count) {
+  const tokens = {};
+  for (let i = 0; i < count; i++)
+    tokens[agentName(i)] = (
+      await createToken(store, { kind: 'agent', agent: agentName(i), role: ROLES[i % ROLES.length] })
+    ).token;
+  return tokens;
+}
+
+/** Percentile of sorted samples. */
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
 async function timedGet(url, viewer) {
   const t0 = performance.now();
@@ -91,11 +113,65 @@ async function timedGet(url, viewer) {
   return { ms: performance.now() - t0, status: response.statusCode, text };
 }
 
-/** Matrix, metrics and full paging against a coordinator on `db`. */
-async function measureMatrix(db, viewer, agents, reps) {
+/**
+ * Reports of the seeded agents with `tokens`, `inFlight` at a time, while one reader requests the page, the
+ * matrix and /metrics in turn; each report's latency (ms, sorted) and the reads' latencies by path.
+ */
+async function ingestWhileRead(coordinator, viewer, tokens, reports, inFlight) {
+  const names = Object.keys(tokens);
+  const pool = new Pool(coordinator.url, { connections: inFlight });
+  const reads = { '/': [], '/api/v1/matrix': [], '/metrics': [] };
+  let done = false;
+  const reader = (async () => {
+    while (!done)
+      for (const path of Object.keys(reads))
+        if (!done) reads[path].push((await timedGet(`${coordinator.url}${path}`, viewer)).ms);
+  })();
+  const latencies = [];
+  const wrong = [];
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (next < reports) {
+          const i = next++;
+          const agent = names[i % names.length];
+          const id = `while-read-${i}`;
+          const t0 = performance.now();
+          const response = await pool.request({
+            path: '/api/v1/reports',
+            method: 'POST',
+            headers: { authorization: `Bearer ${tokens[agent]}`, 'content-type': 'application/json' },
+            body: reportJson(id, agent, ROLES[names.indexOf(agent) % ROLES.length]),
+            headersTimeout: TIMEOUT_MS,
+            bodyTimeout: TIMEOUT_MS,
+          });
+          await response.body.text();
+          latencies.push(performance.now() - t0);
+          if (response.statusCode !== 201 && wrong.length < 3) wrong.push(String(response.statusCode));
+        }
+      }),
+    );
+  } finally {
+    done = true;
+    await reader;
+    await pool.close();
+  }
+  return { latencies: latencies.sort((a, b) => a - b), reads, wrong };
+}
+
+/** The page's first view, the matrix, metrics, ingest under reads and (up to 5,000 agents) full paging, on `db`. */
+async function measureMatrix(db, viewer, agents, reps, tokens) {
   const coordinator = await startCoordinator(db);
   try {
     const afterStart = coordinator.memory();
+    // The first view after start counts every cell; the next ones reuse those counts (<= 30 s old) or newer.
+    const page = [];
+    for (let rep = 0; rep < 3; rep++) {
+      const got = await timedGet(`${coordinator.url}/`, viewer);
+      if (got.status !== 200) throw new Error(`GET /: ${got.status} ${got.text.slice(0, 200)}`);
+      page.push(got.ms);
+    }
     const matrix = [];
     let summary;
     for (let rep = 0; rep < Math.max(reps, 5); rep++) {
@@ -107,17 +183,22 @@ async function measureMatrix(db, viewer, agents, reps) {
     }
     const metrics = [];
     for (let rep = 0; rep < 3; rep++) metrics.push((await timedGet(`${coordinator.url}/metrics`, viewer)).ms);
-    const t0 = performance.now();
-    let cells = 0;
-    for (let offset = 0; offset !== null;) {
-      const got = await timedGet(`${coordinator.url}/api/v1/matrix?limit=10000&offset=${offset}`, viewer);
-      const page = JSON.parse(got.text);
-      cells += page.cells.length;
-      offset = page.page.next_offset;
+    let allMs = null;
+    let cells = agents * ROWS;
+    if (agents <= 5000) {
+      const t0 = performance.now();
+      cells = 0;
+      for (let offset = 0; offset !== null;) {
+        const got = await timedGet(`${coordinator.url}/api/v1/matrix?limit=10000&offset=${offset}`, viewer);
+        const page = JSON.parse(got.text);
+        cells += page.cells.length;
+        offset = page.page.next_offset;
+      }
+      allMs = performance.now() - t0;
     }
-    const allMs = performance.now() - t0;
     const ok = summary.agents === agents && summary.cells === agents * ROWS && cells === agents * ROWS;
-    return { matrix, metrics, allMs, cells, ok, summary, memory: coordinator.memory(), afterStart };
+    const underReads = await ingestWhileRead(coordinator, viewer, tokens, WHILE_READ_REPORTS, 4);
+    return { page, matrix, metrics, allMs, cells, ok, summary, underReads, memory: coordinator.memory(), afterStart };
   } finally {
     await coordinator.stop();
   }
@@ -154,7 +235,19 @@ export default async function pgFleet({ reps = 3 } = {}) {
       for (let rep = 0; rep < reps; rep++) {
         const bodies = batch(INGEST_REPORTS);
         const sides = [
-          async () => runs.push(await deliver(pools, bodies, tokens, IN_FLIGHT_EACH)),
+          async () => {
+            const cpu = () => {
+              const pg = new Map(cluster.pids().map((pid) => [pid, processCpuMs(pid)]));
+              return { coordinators: coordinators.map((one) => one.cpuMs()), pg };
+            };
+            const before = cpu();
+            const run = await deliver(pools, bodies, tokens, IN_FLIGHT_EACH);
+            const after = cpu();
+            run.coordinatorCpuMs = after.coordinators.reduce((sum, ms, i) => sum + ms - before.coordinators[i], 0);
+            run.pgCpuMs = [...after.pg].reduce((sum, [pid, ms]) => sum + ms - (before.pg.get(pid) ?? 0), 0);
+            run.load = loadavg()[0];
+            runs.push(run);
+          },
           async () => bare.push(await bareLoop(postgres, cluster.url, `bare${rep}`, bodies, 1)),
           async () => batched.push(await bareLoop(postgres, cluster.url, `batched${rep}`, bodies, 32)),
         ];
@@ -181,10 +274,22 @@ export default async function pgFleet({ reps = 3 } = {}) {
         Math.round(rate),
         Math.round(median(batched.map((r) => r.rate))),
       ),
+      row(
+        'ingest CPU per report, both coordinators (reference)',
+        'µs',
+        Math.round(median(runs.map((r) => (r.coordinatorCpuMs * 1000) / INGEST_REPORTS))),
+      ),
+      row(
+        'ingest CPU per report, PostgreSQL (reference)',
+        'µs',
+        Math.round(median(runs.map((r) => (r.pgCpuMs * 1000) / INGEST_REPORTS))),
+      ),
       row('ingest latency p50 (reference)', 'ms', median(runs.map((r) => r.p50))),
       row('ingest latency p99 (reference)', 'ms', median(runs.map((r) => r.p99))),
     );
-    samples['two coordinators reports/s'] = runs.map((r) => r.rate);
+    samples[`two coordinators reports/s (load ${runs.map((r) => r.load.toFixed(1)).join(', ')})`] = runs.map(
+      (r) => r.rate,
+    );
     samples['bare loop reports/s'] = bare.map((r) => r.rate);
     samples['bare loop, 32 per transaction, reports/s'] = batched.map((r) => r.rate);
     if (wrong.length) notes.push(`Ingest answers other than 201: ${wrong.join('; ')}.`);
@@ -200,20 +305,30 @@ export default async function pgFleet({ reps = 3 } = {}) {
     if (process.env.REACHGATE_BENCH_MATRIX_ONLY === '1') notes.push('Ingest not run (REACHGATE_BENCH_MATRIX_ONLY=1).');
     else await measureIngest();
     // The matrix at 5,000 agents on both stores, and at 50,000 on PostgreSQL when asked.
-    const sizes = [
-      ['SQLite', 5000, join(dir, 'm5k.db')],
-      ['PostgreSQL', 5000, `${cluster.url}&search_path=m5k`],
-      ...(process.env.REACHGATE_BENCH_50K === '1' ? [['PostgreSQL', 50_000, `${cluster.url}&search_path=m50k`]] : []),
-    ];
+    const sizes =
+      process.env.REACHGATE_BENCH_INGEST_ONLY === '1'
+        ? []
+        : [
+            ['SQLite', SMALL, join(dir, 'm5k.db')],
+            ['PostgreSQL', SMALL, `${cluster.url}&search_path=m5k`],
+            ...(process.env.REACHGATE_BENCH_50K === '1'
+              ? [['PostgreSQL', 50_000, `${cluster.url}&search_path=m50k`]]
+              : []),
+          ];
     for (const [kind, agents, db] of sizes) {
       const opened = kind === 'SQLite' ? SqliteStore.open(db) : await PgStore.open(db);
       const viewer = (await createToken(opened, { kind: 'viewer' })).token;
+      const tokens = await seededTokens(opened, createToken, 20);
       const seedStart = performance.now();
       await seed(opened, agents);
       const seedS = (performance.now() - seedStart) / 1000;
       await opened.close();
-      const m = await measureMatrix(db, viewer, agents, reps);
+      const loadBefore = loadavg()[0];
+      const m = await measureMatrix(db, viewer, agents, reps, tokens);
+      const load = `load ${loadBefore.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`;
       const p50 = median(m.matrix);
+      const metricsP50 = median(m.metrics);
+      const ingestP99 = percentile(m.underReads.latencies, 0.99);
       rows.push(
         row(
           `${kind}: GET /api/v1/matrix p50, ${agents} agents x ${ROWS} rows`,
@@ -231,10 +346,43 @@ export default async function pgFleet({ reps = 3 } = {}) {
           `<= ${RSS_GOAL_MIB} MiB`,
           m.memory.hwmMiB <= RSS_GOAL_MIB,
         ),
-        row(`${kind}: GET /metrics p50, ${agents} agents (reference)`, 'ms', median(m.metrics)),
-        row(`${kind}: every cell, 10,000 per request, ${agents} agents (reference)`, 'ms', m.allMs),
+        row(
+          `${kind}: GET /metrics p50, ${agents} agents`,
+          'ms',
+          metricsP50,
+          null,
+          agents >= 50_000 ? '<= 1000 ms' : null,
+          agents >= 50_000 ? metricsP50 <= 1000 : null,
+        ),
+        row(
+          `${kind}: HTML page, first view after start, ${agents} agents`,
+          'ms',
+          m.page[0],
+          null,
+          agents >= 50_000 ? '<= 1000 ms' : null,
+          agents >= 50_000 ? m.page[0] <= 1000 : null,
+        ),
+        row(`${kind}: HTML page, later views p50, ${agents} agents (reference)`, 'ms', median(m.page.slice(1))),
+        row(
+          `${kind}: ingest p99 while page, matrix and metrics are read in a loop, ${agents} agents`,
+          'ms',
+          ingestP99,
+          null,
+          '<= 100 ms',
+          !m.underReads.wrong.length && ingestP99 <= 100,
+        ),
+        row(`${kind}: ingest p50 while read (reference)`, 'ms', percentile(m.underReads.latencies, 0.5)),
+        ...(m.allMs === null
+          ? []
+          : [row(`${kind}: every cell, 10,000 per request, ${agents} agents (reference)`, 'ms', m.allMs)]),
       );
-      samples[`${kind} ${agents}: GET /api/v1/matrix ms`] = m.matrix;
+      samples[`${kind} ${agents}: GET /api/v1/matrix ms (${load})`] = m.matrix;
+      samples[`${kind} ${agents}: GET /metrics ms`] = m.metrics;
+      samples[`${kind} ${agents}: GET / ms (first after start, then later)`] = m.page;
+      for (const [path, ms] of Object.entries(m.underReads.reads))
+        samples[`${kind} ${agents}: ${path} while ingesting, ms`] = ms.map((value) => Math.round(value));
+      if (m.underReads.wrong.length)
+        notes.push(`${kind} ${agents}: ingest while read answered ${m.underReads.wrong.join(', ')}.`);
       notes.push(
         `${kind}, ${agents} agents: seeded in ${seedS.toFixed(0)} s; matrix page ${(m.matrix.bytes / 1e3).toFixed(0)} kB; ` +
           `summary ${JSON.stringify(m.summary)}; ${m.cells} cells paged${m.ok ? '' : ' (WRONG COUNTS)'}; ` +

@@ -1,7 +1,7 @@
 // A throwaway PostgreSQL cluster for a benchmark: initdb as `nobody` into a temp dir under /tmp,
 // pg_ctl start on a Unix socket in it (no TCP port), fsync on (the durability a deployment has).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 function binDir() {
@@ -45,8 +45,25 @@ export function startPostgres() {
   asNobody('initdb', ['-D', data, '-U', 'reachgate', '--auth=trust', '-E', 'UTF8', '--no-instructions']);
   const options = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c max_connections=100 -c shared_buffers=128MB`;
   asNobody('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', options, 'start']);
+  const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
   return {
     url: `postgres://reachgate@localhost/postgres?host=${encodeURIComponent(dir)}`,
+    /** The server's processes now: the postmaster and its children (backends, WAL writer, checkpointer ...). */
+    pids() {
+      const pids = [postmaster];
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+            .replace(/^.*\) /, '')
+            .split(' ');
+          if (Number(stat[1]) === postmaster) pids.push(Number(entry));
+        } catch {
+          /* gone */
+        }
+      }
+      return pids;
+    },
     stop() {
       try {
         asNobody('pg_ctl', ['-D', data, '-w', '-m', 'fast', 'stop']);

@@ -1,7 +1,9 @@
 // The cell model both stores keep in the same transaction as ingest, and the queries that read it.
 //
 //   agents         one row per agent: its latest report (by arrival), when its results were taken, when it goes stale
-//   cells          one row per (agent, row) of that report: worst verdict, counts, the row's results as JSON
+//   cells          one row per (agent, row) of that report: worst verdict, counts. A cell's results and report id are
+//                  read from its agent's latest report (agents.seq, agents.report_id): cells.json and cells.report_id
+//                  are no longer read (the PostgreSQL store leaves a cell that did not change alone)
 //   control_needs  each (agent, row, control role, address) a passing negative probe needs seen open
 //   open_seen      each (role, address, agent) an agent of that role saw open in its latest report
 //   confirm_needs  each result of an agent's latest report that a responder's receipt judges (`confirm: ROLE`)
@@ -251,6 +253,7 @@ export function agentStateOf(
   seq: number,
   receivedAt: string,
   staleAfterMs = DEFAULT_STALE_AFTER_MS,
+  options: { cellJson?: boolean } = {},
 ): AgentState {
   // The results' own time, but never later than their arrival: an agent clock running ahead cannot make old results look fresh.
   const taken = Math.min(Date.parse(report.finished_at), Date.parse(receivedAt) || Infinity);
@@ -321,7 +324,8 @@ export function agentStateOf(
       needs: needing,
       results: results.length,
       ...counts,
-      json: JSON.stringify(results),
+      // Not read any more (a cell's results come from its agent's report); a store that still fills the column asks.
+      json: options.cellJson === false ? '' : JSON.stringify(results),
     });
   }
   const seen = new Map<string, SeenRow>();
@@ -416,16 +420,34 @@ const VERDICT_SQL = `CASE x.vrank WHEN 0 THEN 'pass' WHEN 1 THEN 'inconclusive' 
  * `stale_at` and the baseline verdict. Its parameters: those of `where`, then now (ms).
  */
 function judgedCells(where: string): string {
+  // A page: each cell's unmet needs looked up by its key.
+  // The filtered (and limited) cells first, so that only those are looked up (not the rows an offset skips).
+  return judged(`(SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
+                    SELECT SUM(n.results) FROM control_needs n
+                    WHERE n.agent = c.agent AND n.row_name = c.row_name
+                      AND ${UNSEEN}), 0) AS INTEGER)
+                  END AS unmet
+                FROM (SELECT * FROM cells c ${where}) c) j`);
+}
+
+/** A control need no agent of its control role saw open. */
+const UNSEEN = 'NOT EXISTS (SELECT 1 FROM open_seen o WHERE o.role = n.control AND o.address = n.address)';
+
+/** Every cell judged (same columns and parameters as judgedCells), the unmet needs counted in one grouped pass. */
+function allJudgedCells(): string {
+  return judged(`(SELECT c.*, CAST(COALESCE(u.unmet, 0) AS INTEGER) AS unmet FROM cells c
+                LEFT JOIN (SELECT n.agent, n.row_name, SUM(n.results) AS unmet FROM control_needs n
+                           WHERE ${UNSEEN} GROUP BY n.agent, n.row_name) u
+                  ON u.agent = c.agent AND u.row_name = c.row_name) j`);
+}
+
+/** Judged cells `x` from cells with their unmet needs `j`. */
+function judged(cellsWithUnmet: string): string {
   const controlled = 'CASE WHEN j.unmet > 0 AND j.rank < 1 THEN 1 ELSE j.rank END';
   return `(SELECT j.*, CASE WHEN COALESCE(k.crank, 0) > ${controlled} THEN k.crank ELSE ${controlled} END AS vrank,
             COALESCE(k.cpass, 0) AS cpass, COALESCE(k.cinc, 0) AS cinc, COALESCE(k.cfail, 0) AS cfail,
-            COALESCE(k.cerr, 0) AS cerr, a.stale_at, b.verdict AS baseline
-          FROM (SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
-                    SELECT SUM(n.results) FROM control_needs n
-                    WHERE n.agent = c.agent AND n.row_name = c.row_name
-                      AND NOT EXISTS (SELECT 1 FROM open_seen o WHERE o.role = n.control AND o.address = n.address)), 0) AS INTEGER)
-                  END AS unmet
-                FROM cells c ${where}) j
+            COALESCE(k.cerr, 0) AS cerr, a.stale_at, a.report_id AS current_report, b.verdict AS baseline
+          FROM ${cellsWithUnmet}
           JOIN agents a ON a.agent = j.agent
           LEFT JOIN ${CONFIRM_SQL} k ON k.agent = j.agent AND k.row_name = j.row_name
           LEFT JOIN baseline_cells b ON b.agent = j.agent AND b.row_name = j.row_name) x`;
@@ -466,17 +488,53 @@ export interface MatrixWhole {
   vanished: Array<{ agent: string; row: string; baseline: string }>;
   vanishedCount: number;
   hasBaseline: boolean;
+  /** Judged cells per site, role, row and verdict: what the overview and /metrics count. */
+  groups: CellGroup[];
+}
+
+/** Judged cells of one site, role, row and verdict, with how many are stale and drifted. */
+export interface CellGroup {
+  site: string | null;
+  role: string | null;
+  row: string;
+  verdict: Verdict;
+  cells: number;
+  stale: number;
+  drift: number;
+}
+
+/** Every cell judged once, counted per site, role, row and verdict. */
+async function readCellGroups(read: ReadQuery, now: Date, hasBaseline: boolean): Promise<CellGroup[]> {
+  const rows = await read<{
+    site: string | null;
+    role: string | null;
+    row_name: string;
+    vrank: number;
+    cells: number;
+    stale: number;
+    drift: number;
+  }>(
+    `SELECT x.site, x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells,
+            CAST(SUM(${STALE_SQL}) AS INTEGER) AS stale, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
+     FROM ${allJudgedCells()} GROUP BY x.site, x.role, x.row_name, x.vrank`,
+    [now.getTime(), hasBaseline ? 1 : 0, now.getTime()],
+  );
+  return rows.map((row) => ({
+    site: row.site,
+    role: row.role,
+    row: row.row_name,
+    verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
+    cells: Number(row.cells),
+    stale: Number(row.stale),
+    drift: Number(row.drift),
+  }));
 }
 
 /** Read the whole-matrix parts (callers cache them per matrixVersion). */
 export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<MatrixWhole> {
   const [baseline] = await read<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline', []);
   const hasBaseline = (baseline?.n ?? 0) > 0 ? 1 : 0;
-  const byVerdict = await read<{ vrank: number; cells: number; drift: number }>(
-    `SELECT x.vrank AS vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
-     FROM ${judgedCells('')} GROUP BY x.vrank`,
-    [hasBaseline, now.getTime()],
-  );
+  const groups = await readCellGroups(read, now, hasBaseline === 1);
   const [agents] = await read<{ agents: number; stale: number }>(
     `SELECT CAST(COUNT(*) AS INTEGER) AS agents,
             CAST(COALESCE(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END), 0) AS INTEGER) AS stale
@@ -499,10 +557,10 @@ export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<Matri
   const counts: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
   let cells = 0;
   let drifted = 0;
-  for (const group of byVerdict) {
-    counts[VERDICT_BY_RANK[group.vrank] ?? 'error'] += group.cells;
+  for (const group of groups) {
+    counts[group.verdict] += group.cells;
     cells += group.cells;
-    drifted += group.drift ?? 0;
+    drifted += group.drift;
   }
   const vanishedCount = vanishedRows[0]?.n ?? 0;
   const driftCount = drifted + vanishedCount;
@@ -521,6 +579,7 @@ export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<Matri
     vanished: vanishedRows.map((row) => ({ agent: row.agent, row: row.row_name, baseline: row.verdict })),
     vanishedCount,
     hasBaseline: hasBaseline === 1,
+    groups,
   };
 }
 
@@ -575,6 +634,8 @@ export async function readCellPage(
   filter: CellFilter,
   now: Date,
   hasBaseline: boolean,
+  /** The number of every cell, when known (the whole-matrix summary): no count for an unfiltered page. */
+  allCells?: number,
 ): Promise<{ cells: CellSummary[]; total: number }> {
   const inner: string[] = [];
   const innerParameters: Array<string | number> = [];
@@ -603,7 +664,7 @@ export async function readCellPage(
     outerParameters.push(hasBaseline ? 1 : 0, filter.drift ? 1 : 0);
   }
   const where = inner.length > 0 ? `WHERE ${inner.join(' AND ')}` : '';
-  const columns = `x.agent, x.row_name, x.role, x.report_id, x.vrank, x.unmet, x.cpass, x.cinc, x.cfail, x.cerr, x.results,
+  const columns = `x.agent, x.row_name, x.role, x.current_report AS report_id, x.vrank, x.unmet, x.cpass, x.cinc, x.cfail, x.cerr, x.results,
             x.pass, x.fail, x.inconclusive, x.error, x.baseline, ${STALE_SQL} AS stale, ${DRIFT_SQL} AS drift`;
   const order = '(x.role IS NULL), x.role, x.agent, x.row_pos';
   let rows: PageRow[];
@@ -616,11 +677,14 @@ export async function readCellPage(
        ORDER BY ${order}`,
       [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, filter.limit, filter.offset, now.getTime()],
     );
-    const [count] = await read<{ n: number }>(
-      `SELECT CAST(COUNT(*) AS INTEGER) AS n FROM cells c ${where}`,
-      innerParameters,
-    );
-    total = count?.n ?? 0;
+    if (where === '' && allCells !== undefined) total = allCells;
+    else {
+      const [count] = await read<{ n: number }>(
+        `SELECT CAST(COUNT(*) AS INTEGER) AS n FROM cells c ${where}`,
+        innerParameters,
+      );
+      total = count?.n ?? 0;
+    }
   } else {
     // A filter on the judged verdict, staleness or drift: judge every cell the stored filters leave.
     rows = await read<PageRow>(
@@ -767,18 +831,27 @@ export async function readCellResults(
     }
     return seen;
   };
+  // A cell's results are its row's in its agent's latest report (cells come in agent order: one report parsed at a time).
+  let latest: { agent: string; rows: Map<string, ProbeResult[]> | null } | undefined;
+  const resultsOf = async (agent: string, row: string): Promise<ProbeResult[] | undefined> => {
+    if (latest?.agent !== agent) {
+      const [report] = await read<{ json: string }>(
+        'SELECT r.json FROM agents a JOIN reports r ON r.seq = a.seq WHERE a.agent = ?',
+        [agent],
+      );
+      latest = { agent, rows: report ? groupByRow((JSON.parse(report.json) as RunReport).results) : null };
+    }
+    return latest.rows?.get(row);
+  };
   const out: Array<MatrixResult[] | null> = [];
   for (const { agent, row } of cells) {
-    const [cell] = await read<{ json: string }>('SELECT json FROM cells WHERE agent = ? AND row_name = ?', [
-      agent,
-      row,
-    ]);
-    if (!cell) {
+    const results = await resultsOf(agent, row);
+    if (!results) {
       out.push(null);
       continue;
     }
     const judged: MatrixResult[] = [];
-    for (const result of JSON.parse(cell.json) as ProbeResult[]) {
+    for (const result of results) {
       if (result.confirm) {
         judged.push(await confirmed(result));
         continue;
@@ -799,36 +872,6 @@ export async function readCellResults(
     out.push(judged);
   }
   return out;
-}
-
-/** Judged cells counted per site, role, row and verdict, with how many drifted (for /metrics). */
-export async function readCellCounts(
-  read: ReadQuery,
-  now: Date,
-): Promise<
-  Array<{ site: string | null; role: string | null; row: string; verdict: Verdict; cells: number; drift: number }>
-> {
-  const [baseline] = await read<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline', []);
-  const rows = await read<{
-    site: string | null;
-    role: string | null;
-    row_name: string;
-    vrank: number;
-    cells: number;
-    drift: number;
-  }>(
-    `SELECT x.site, x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
-     FROM ${judgedCells('')} GROUP BY x.site, x.role, x.row_name, x.vrank`,
-    [(baseline?.n ?? 0) > 0 ? 1 : 0, now.getTime()],
-  );
-  return rows.map((row) => ({
-    site: row.site,
-    role: row.role,
-    row: row.row_name,
-    verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
-    cells: row.cells,
-    drift: row.drift,
-  }));
 }
 
 /** Agents and stale agents per site and role (for /metrics). */
@@ -861,35 +904,6 @@ export async function readAgentCells(
     role: row.role,
     row: row.row_name,
     verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
-  }));
-}
-
-/** Judged cells counted per role, row and verdict, with their stale and drifted counts (the page's overview). */
-export async function readRoleRowCounts(
-  read: ReadQuery,
-  now: Date,
-  hasBaseline: boolean,
-): Promise<Array<{ role: string | null; row: string; verdict: Verdict; cells: number; stale: number; drift: number }>> {
-  const rows = await read<{
-    role: string | null;
-    row_name: string;
-    vrank: number;
-    cells: number;
-    stale: number;
-    drift: number;
-  }>(
-    `SELECT x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells,
-            CAST(SUM(${STALE_SQL}) AS INTEGER) AS stale, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
-     FROM ${judgedCells('')} GROUP BY x.role, x.row_name, x.vrank`,
-    [now.getTime(), hasBaseline ? 1 : 0, now.getTime()],
-  );
-  return rows.map((row) => ({
-    role: row.role,
-    row: row.row_name,
-    verdict: VERDICT_BY_RANK[row.vrank] ?? 'error',
-    cells: row.cells,
-    stale: row.stale,
-    drift: row.drift,
   }));
 }
 

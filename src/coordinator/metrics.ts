@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Verdict } from '../core/result.js';
-import { readAgentCells, readAgentCounts, readAllAgents, readCellCounts, type ReadQuery } from './cells.js';
+import { readAgentCells, readAgentCounts, readAllAgents, type MatrixWhole, type ReadQuery } from './cells.js';
 
 /** A cell's verdict as a number, worse is higher (the matrix's own order). */
 const VERDICT_CODE: Record<Verdict, number> = { pass: 0, inconclusive: 1, fail: 2, error: 3 };
@@ -101,9 +101,14 @@ export class CoordinatorMetrics {
     this.ingest.inc({ status: String(status) });
   }
 
-  /** The exposition text, with the gauges set from the cell tables (cells gone since the last scrape drop out). */
-  async render(read: ReadQuery, now: Date): Promise<string> {
-    const [cellCounts, agentCounts] = await Promise.all([readCellCounts(read, now), readAgentCounts(read, now)]);
+  /**
+   * The exposition text, with the gauges set from the cell tables (cells gone since the last scrape drop out):
+   * cell counts from the whole-matrix counts `whole` (one judging pass per state of the database, shared
+   * with the matrix and the page), agents counted here.
+   */
+  async render(read: ReadQuery, now: Date, whole: MatrixWhole): Promise<string> {
+    const cellCounts = whole.groups;
+    const agentCounts = await readAgentCounts(read, now);
     for (const gauge of [this.cells, this.drifted, this.agents, this.staleAgents]) gauge.reset();
     let drift = 0;
     for (const group of cellCounts) {
@@ -112,12 +117,7 @@ export class CoordinatorMetrics {
       if (group.drift > 0) this.drifted.inc(where, group.drift);
       drift += group.drift;
     }
-    const [vanished] = await read<{ n: number }>(
-      `SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline_cells b
-       WHERE NOT EXISTS (SELECT 1 FROM cells c WHERE c.agent = b.agent AND c.row_name = b.row_name)`,
-      [],
-    );
-    this.drift.set(drift + (vanished?.n ?? 0));
+    this.drift.set(drift + whole.vanishedCount);
     let agentTotal = 0;
     for (const group of agentCounts) {
       const where = { site: labelValue(group.site), role: labelValue(group.role) };

@@ -30,31 +30,58 @@ export function findBoundsProblem(report: unknown): BoundsProblem | null {
   return oversized(report, '');
 }
 
+/** Where a value sits: its parent's place and its key (the JSON Pointer is spelled out only for a problem). */
+interface Place {
+  parent: Place | null;
+  key: string;
+}
+
+/** The JSON Pointer of a place below `base`. */
+function pointer(place: Place | null, base: string): string {
+  const keys: string[] = [];
+  for (let at = place; at; at = at.parent) keys.push(escapeToken(at.key));
+  return (
+    base +
+    keys
+      .reverse()
+      .map((key) => `/${key}`)
+      .join('')
+  );
+}
+
 /** The path of the first value nested deeper than `max` levels below `value`, or null. */
 function deeperThan(value: unknown, max: number, path: string): string | null {
-  const pending: Array<{ value: unknown; path: string; depth: number }> = [{ value, path, depth: 1 }];
+  const pending: Array<{ value: unknown; place: Place | null; depth: number }> = [{ value, place: null, depth: 1 }];
   for (let next = pending.pop(); next; next = pending.pop()) {
     if (next.value === null || typeof next.value !== 'object') continue;
-    if (next.depth > max) return next.path;
-    for (const [key, child] of Object.entries(next.value))
-      pending.push({ value: child, path: `${next.path}/${escapeToken(key)}`, depth: next.depth + 1 });
+    if (next.depth > max) return pointer(next.place, path);
+    for (const key in next.value)
+      pending.push({
+        value: (next.value as Record<string, unknown>)[key],
+        place: { parent: next.place, key },
+        depth: next.depth + 1,
+      });
   }
   return null;
 }
 
 /** The first key longer than NAME_MAX or string longer than TEXT_MAX anywhere in `value`. */
 function oversized(value: unknown, path: string): BoundsProblem | null {
-  const pending: Array<{ value: unknown; path: string }> = [{ value, path }];
+  const pending: Array<{ value: unknown; place: Place | null }> = [{ value, place: null }];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const { value: current } = next;
     if (typeof current === 'string') {
       if (current.length > TEXT_MAX)
-        return { path: next.path || '/', message: `must NOT have more than ${TEXT_MAX} characters` };
+        return { path: pointer(next.place, path) || '/', message: `must NOT have more than ${TEXT_MAX} characters` };
     } else if (current !== null && typeof current === 'object') {
-      for (const [key, child] of Object.entries(current)) {
-        const childPath = `${next.path}/${escapeToken(key)}`;
-        if (key.length > NAME_MAX) return { path: childPath, message: `has a key of more than ${NAME_MAX} characters` };
-        pending.push({ value: child, path: childPath });
+      for (const key in current) {
+        const place = { parent: next.place, key };
+        if (key.length > NAME_MAX)
+          return { path: pointer(place, path), message: `has a key of more than ${NAME_MAX} characters` };
+        const child = (current as Record<string, unknown>)[key];
+        // Numbers, booleans and null cannot break a bound: not queued.
+        if (typeof child === 'string' ? child.length > TEXT_MAX : child !== null && typeof child === 'object')
+          pending.push({ value: child, place });
       }
     }
   }

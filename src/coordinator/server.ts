@@ -25,7 +25,7 @@
 //   GET  /                     viewer        the HTML matrix; `/?token=VIEWER` once sets an HttpOnly
 //                                            SameSite=Strict cookie and redirects to `/` (GETs accept it)
 //   GET  /assets/:name         none          the page's stylesheet and script
-//   GET  /healthz              none          {status: 'ok', version}
+//   GET  /healthz              none          {status: 'ok', version}; 503 {status: 'store_unavailable'} when the store does not answer
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
@@ -46,7 +46,6 @@ import {
   readCellResults,
   readCellVerdicts,
   readMatrixWhole,
-  readRoleRowCounts,
   readStaleAgents,
   type CellFilter,
   type MatrixPageData,
@@ -55,7 +54,7 @@ import {
 } from './cells.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { compileReportCheck } from './report-schema.js';
-import { isStoreUnavailable, type Store, type TokenRecord } from './store.js';
+import { isStoreUnavailable, StoreUnavailableError, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
 import { registerReceiptRoutes } from './receipts.js';
 
@@ -75,6 +74,10 @@ const PAGE_CELLS_WHOLE = 2000;
 const PAGE_DRILL_CELLS = 500;
 /** Drifted cells and stale agents listed first on the overview. */
 const OVERVIEW_FIRST = 50;
+/** How old the counts of /metrics and the page's overview may be while newer ones are counted. */
+const WHOLE_MAX_AGE_MS = 30_000;
+/** How long /healthz waits for the store before it answers 503. */
+const HEALTH_TIMEOUT_MS = 5000;
 
 /** Links above a drill-down page. */
 export interface PageNav {
@@ -258,17 +261,44 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 
   registerReceiptRoutes(app, store, now);
 
-  // The whole-matrix parts (rows in order, summary, vanished cells) for the latest version read.
+  // The whole-matrix parts (rows in order, summary, vanished cells, counts) for the latest version read,
+  // and the last one computed (with when), for reads that may show counts a little old.
   let wholeCache: { version: string; value: Promise<MatrixWhole> } | null = null;
+  let lastWhole: { version: string; at: Date; whole: MatrixWhole } | null = null;
   const matrixWhole = (version: string, at: Date): Promise<MatrixWhole> => {
     if (wholeCache?.version !== version) {
       const value = readMatrixWhole(read, at);
       wholeCache = { version, value };
-      value.catch(() => {
-        if (wholeCache?.value === value) wholeCache = null;
-      });
+      value.then(
+        (whole) => {
+          if (!lastWhole || lastWhole.at <= at) lastWhole = { version, at, whole };
+        },
+        () => {
+          if (wholeCache?.value === value) wholeCache = null;
+        },
+      );
     }
     return wholeCache.value;
+  };
+  let refreshing = false;
+  /**
+   * For /metrics and the page's overview: the whole matrix as of now, or as of at most WHOLE_MAX_AGE_MS ago
+   * while a newer one is counted in the background (one count at a time), so that a fleet whose state
+   * changes with every report does not count every cell for every scrape and view.
+   */
+  const recentWhole = async (at: Date): Promise<{ whole: MatrixWhole; at: Date }> => {
+    const version = await matrixVersion(read, at);
+    const last = lastWhole;
+    if (last && last.version !== version && at.getTime() - last.at.getTime() <= WHOLE_MAX_AGE_MS) {
+      if (!refreshing && wholeCache?.version !== version) {
+        refreshing = true;
+        matrixWhole(version, at)
+          .catch(() => undefined)
+          .finally(() => (refreshing = false));
+      }
+      return { whole: last.whole, at: last.at };
+    }
+    return { whole: await matrixWhole(version, at), at };
   };
 
   /** One page of the matrix, or null when the client's ETag still holds. */
@@ -286,7 +316,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*'))
       return { etag, page: null };
     const parts = await matrixWhole(version, at);
-    const { cells, total } = await readCellPage(read, filter, at, parts.hasBaseline);
+    const { cells, total } = await readCellPage(read, filter, at, parts.hasBaseline, parts.summary.cells);
     if (withResults) {
       const results = await readCellResults(read, cells, at);
       cells.forEach((cell, index) => (cell.results = results[index] ?? []));
@@ -320,10 +350,13 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       offset: whole(query, 'offset', 0, 1_000_000_000, 0),
       limit: drill ? PAGE_DRILL_CELLS : PAGE_CELLS_WHOLE,
     };
+    if (!drill) {
+      const recent = await recentWhole(now());
+      if (recent.whole.summary.cells > PAGE_CELLS_WHOLE)
+        return options.page.overview(await overview(recent.whole, recent.at), { refreshSeconds });
+    }
     const { page } = await matrixPage(filter, false, undefined);
     const data = page!;
-    if (!drill && data.page.total > PAGE_CELLS_WHOLE)
-      return options.page.overview(await overview(data), { refreshSeconds });
     const results = await readCellResults(read, data.cells, new Date(data.generated_at));
     const cells: MatrixCell[] = data.cells.map((cell, index) => ({ ...cell, results: results[index] ?? [] }));
     // A drill-down shows only its own rows and its count of cells.
@@ -350,10 +383,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   };
 
   /** Counts per role and row, drifted cells and stale agents first. */
-  const overview = async (data: MatrixPageData & { generated_at: string }): Promise<MatrixOverview> => {
-    const at = new Date(data.generated_at);
-    const parts = await matrixWhole(await matrixVersion(read, at), at);
-    const counts = await readRoleRowCounts(read, at, parts.hasBaseline);
+  const overview = async (parts: MatrixWhole, at: Date): Promise<MatrixOverview> => {
+    const counts = parts.groups;
     const groups = new Map<string, MatrixOverview['groups'][number]>();
     for (const entry of counts) {
       const key = `${entry.role ?? ''}\n${entry.row}`;
@@ -373,14 +404,16 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       group.stale += entry.stale;
       group.drift += entry.drift;
     }
-    const drifted = parts.hasBaseline
-      ? (await readCellPage(read, { drift: true, offset: 0, limit: OVERVIEW_FIRST }, at, true)).cells
-      : [];
+    // Listing drifted cells judges every cell: only when the counts say there are some.
+    const drifted =
+      parts.hasBaseline && parts.summary.drift > 0
+        ? (await readCellPage(read, { drift: true, offset: 0, limit: OVERVIEW_FIRST }, at, true)).cells
+        : [];
     return {
-      generated_at: data.generated_at,
-      site: data.site,
-      summary: data.summary,
-      rows: data.rows,
+      generated_at: at.toISOString(),
+      site: parts.site,
+      summary: parts.summary,
+      rows: parts.rows,
       roles: [...new Set(counts.map((entry) => entry.role))].sort((a, b) =>
         a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1,
       ),
@@ -531,10 +564,34 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     async (request) => store.baselineLog(whole(request.query, 'limit', 1, BASELINE_LOG_MAX, BASELINE_LOG_MAX)),
   );
 
-  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok', version: VERSION }));
+  // Healthy only when the store answers: a load balancer takes a coordinator whose database is unreachable out.
+  app.get('/healthz', { config: { access: 'public' } }, async (_request, reply) => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        read('SELECT 1 AS ok', []),
+        new Promise((_resolve, reject) => {
+          timer = setTimeout(
+            () => reject(new StoreUnavailableError(`the store did not answer within ${HEALTH_TIMEOUT_MS} ms`)),
+            HEALTH_TIMEOUT_MS,
+          );
+        }),
+      ]);
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      return reply
+        .code(503)
+        .header('retry-after', String(STORE_RETRY_AFTER_S))
+        .send({ status: 'store_unavailable', version: VERSION, message: error.message });
+    } finally {
+      clearTimeout(timer);
+    }
+    return { status: 'ok', version: VERSION };
+  });
 
   app.get('/metrics', { config: { access: 'viewer' } }, async (_request, reply) => {
-    const exposition = await metrics.render(read, now());
+    const at = now();
+    const exposition = await metrics.render(read, at, (await recentWhole(at)).whole);
     return reply.type(metrics.contentType).send(exposition);
   });
 

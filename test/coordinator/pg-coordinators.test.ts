@@ -175,6 +175,12 @@ if (why !== null) {
       const read = await call(`${b.url}/api/v1/matrix`, { token: viewer });
       t.equal(read.status, 503, 'a read answers 503 too');
       t.equal(read.json().error, 'store_unavailable');
+      const health = await call(`${a.url}/healthz`);
+      t.match(
+        { status: health.status, body: health.json() },
+        { status: 503, body: { status: 'store_unavailable', message: /PostgreSQL is unavailable/ } },
+        '/healthz answers 503 while the database is down',
+      );
       t.ok((statuses.get(503) ?? 0) >= 3 * AGENTS, 'ingest answered 503 while the database was down');
       pg.start();
       for (let i = 0; i < 10 && [...pending.values()].some((spool) => spool.length > 0); i++) await round();
@@ -184,6 +190,7 @@ if (why !== null) {
         'no other status',
       );
       t.same([...pending.values()].flat(), [], 'every held report was delivered once the database was back');
+      t.match((await call(`${a.url}/healthz`)).json(), { status: 'ok' }, 'and /healthz is ok again');
       t.equal(a.child.exitCode, null, 'both coordinators stayed up');
       t.equal(b.child.exitCode, null);
       const counts = await storedCounts();

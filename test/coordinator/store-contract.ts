@@ -74,6 +74,53 @@ export function storeContract(t: Test, factory: StoreFactory): void {
     await store.close();
   });
 
+  t.test("a newer report's changed row is rewritten; every cell shows the newer report's id and results", async (t) => {
+    const store = await factory.open(t, 'changed');
+    const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
+    const older = makeReport('ws-01', 'workstation', { results: 2, finishedAt: new Date(Date.now() - 60_000) });
+    const newer = makeReport('ws-01', 'workstation', { results: 2 });
+    newer.results[1] = { ...newer.results[1]!, state: 'closed', verdict: 'fail', reason: 'refused' };
+    for (const report of [older, newer]) await store.addReport(report, JSON.stringify(report), new Date());
+    const { cells } = await readCellPage(read, { offset: 0, limit: 10 }, new Date(), false);
+    t.same(
+      cells.map((cell) => [cell.row, cell.verdict, cell.report_id, cell.counts.fail]),
+      [
+        ['row-0', 'pass', newer.id, 0],
+        ['row-1', 'fail', newer.id, 1],
+      ],
+    );
+    const results = await readCellResults(
+      read,
+      [
+        { agent: 'ws-01', row: 'row-0' },
+        { agent: 'ws-01', row: 'row-1' },
+        { agent: 'ws-01', row: 'no-such-row' },
+        { agent: 'nobody', row: 'row-0' },
+      ],
+      new Date(),
+    );
+    t.same(
+      results.map((one) => one?.map((result) => `${result.started_at} ${result.reason}`) ?? null),
+      [
+        [`${newer.results[0]!.started_at} ${newer.results[0]!.reason}`],
+        [`${newer.results[1]!.started_at} refused`],
+        null,
+        null,
+      ],
+      "results come from the agent's newest report; an unknown cell has none",
+    );
+    const whole = await readMatrixWhole(read, new Date());
+    t.match(whole.summary, { pass: 1, fail: 1, cells: 2, agents: 1 });
+    t.match(
+      [...whole.groups].sort((a, b) => (a.row < b.row ? -1 : 1)),
+      [
+        { role: 'workstation', row: 'row-0', verdict: 'pass', cells: 1 },
+        { role: 'workstation', row: 'row-1', verdict: 'fail', cells: 1 },
+      ],
+    );
+    await store.close();
+  });
+
   t.test('a negative probe is inconclusive until an agent of its control role saw the address open', async (t) => {
     const store = await factory.open(t, 'controls');
     const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);

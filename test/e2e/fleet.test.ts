@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -6,13 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { needsLab, waitForOutput } from '../lab/lab.js';
+import { PgStore } from '../../src/coordinator/pg-store.js';
+import { startPostgres, whyNoPostgres, type PgCluster } from '../helpers/postgres.js';
 import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
 import { BIN, reachgate, reachgateJson, type CliRun } from '../helpers/cli.js';
 import { logLines } from '../agent/fleet.js';
 import type { Matrix, MatrixCell } from '../../src/core/matrix.js';
 
 // The whole fleet on the site lab (test/lab/site-lab.ts): a real coordinator process over HTTPS on
-// the monitoring host with its SQLite file, and an agent with its built-in profile on each of the
+// the monitoring host with its SQLite file (then all of it again on a real PostgreSQL), and an agent with its built-in profile on each of the
 // workstation, tightgate, monitoring and dns hosts, each in its own namespace. The viewer reads the
 // matrix from the workstation's desk. Then the faults: the coordinator killed while the agents run
 // (reports spool, then arrive once each), and a lost router rule that shows as drift.
@@ -91,15 +93,83 @@ function cellOf(matrix: Matrix, agent: string, row: string): MatrixCell {
   return cell;
 }
 
+/** The coordinator's store in one run of the fleet: its `--db` and the report ids it holds per agent, in order. */
+interface FleetStore {
+  db: string;
+  storedIds(): Promise<Map<string, string[]>>;
+}
+
+/** Report ids per agent from rows in storage order. */
+function byAgent(rows: ReadonlyArray<{ agent: string; id: string }>): Map<string, string[]> {
+  const ids = new Map<string, string[]>();
+  for (const { agent, id } of rows) ids.set(agent, [...(ids.get(agent) ?? []), id]);
+  return ids;
+}
+
+/** A SQLite file in `dir`, read beside the running coordinator (WAL). */
+function sqliteStore(dir: string): FleetStore {
+  const db = join(dir, 'reachgate.db');
+  return {
+    db,
+    async storedIds() {
+      const store = new Database(db, { readonly: true, fileMustExist: true });
+      try {
+        return byAgent(
+          store.prepare('SELECT agent, id FROM reports ORDER BY seq').all() as Array<{ agent: string; id: string }>,
+        );
+      } finally {
+        store.close();
+      }
+    },
+  };
+}
+
+/** A fresh schema of a test PostgreSQL cluster (reached over its Unix socket from the monitoring host's namespace). */
+function postgresStore(t: Test, cluster: PgCluster): FleetStore {
+  const db = cluster.newDatabase();
+  let store: PgStore | undefined;
+  t.teardown(() => store?.close());
+  return {
+    db,
+    async storedIds() {
+      store ??= await PgStore.open(db);
+      return byAgent(await store.query<{ agent: string; id: string }>('SELECT agent, id FROM reports ORDER BY seq'));
+    },
+  };
+}
+
 if (!needsLab(t)) {
-  // Teardowns run last-registered first: the lab (and the coordinator in it) goes before its files.
-  const dir = mkdtempSync(join(tmpdir(), 'reachgate-fleet-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const lab = await SiteLab.create(t);
   await lab.route({ coordinator: PORT });
-  const db = join(dir, 'coordinator', 'reachgate.db');
-  mkdirSync(join(dir, 'coordinator'));
   const cert = await lab.certificate({ cn: 'coordinator.lab.test', sans: ['coordinator.lab.test', SITE.monitoring] });
+  // The same fleet on each store, one after the other on the one lab.
+  await t.test('the fleet on SQLite', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'reachgate-fleet-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    await fleet(t, lab, cert, dir, sqliteStore(dir));
+  });
+  const why = whyNoPostgres();
+  if (why !== null) t.fail(`the fleet on PostgreSQL cannot run: ${why}`);
+  else
+    await t.test('the fleet on PostgreSQL', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'reachgate-fleet-pg-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      await fleet(t, lab, cert, dir, postgresStore(t, startPostgres(t)));
+    });
+}
+
+/**
+ * Four agents, a viewer and a coordinator on `store` (files in `dir`): delivery, the coordinator killed
+ * and restarted, a baseline and drift. The coordinator is stopped when `t` ends.
+ */
+async function fleet(
+  t: Test,
+  lab: SiteLab,
+  cert: { certFile: string; keyFile: string },
+  dir: string,
+  store: FleetStore,
+): Promise<void> {
+  const db = store.db;
   const site = join(dir, 'site.yaml');
   writeFileSync(site, siteFile());
 
@@ -227,21 +297,6 @@ if (!needsLab(t)) {
     const { code, json: matrix } = await reachgateJson<Matrix>([...args, '--format', 'json'], options);
     return { code, matrix };
   };
-  /** The ids of the reports in the coordinator's database, per agent (read beside the running coordinator: WAL). */
-  const storedIds = (): Map<string, string[]> => {
-    const store = new Database(db, { readonly: true, fileMustExist: true });
-    try {
-      const rows = store.prepare('SELECT agent, id FROM reports ORDER BY seq').all() as Array<{
-        agent: string;
-        id: string;
-      }>;
-      const byAgent = new Map<string, string[]>();
-      for (const { agent, id } of rows) byAgent.set(agent, [...(byAgent.get(agent) ?? []), id]);
-      return byAgent;
-    } finally {
-      store.close();
-    }
-  };
 
   /** Every report id each agent produced, in order. */
   const produced = new Map<string, string[]>(ROLES.map((role) => [NAMES[role], []]));
@@ -252,6 +307,10 @@ if (!needsLab(t)) {
   };
 
   let coordinator = await startCoordinator();
+  // Stopped before the next run on the lab listens on the same address.
+  t.teardown(async () => {
+    if (coordinator.exitCode === null && coordinator.signalCode === null) await killByPid(coordinator);
+  });
 
   t.test(
     "four agents on their own hosts deliver over HTTPS; the viewer's matrix has every agent and row, all passing",
@@ -368,7 +427,7 @@ if (!needsLab(t)) {
           `${role}: the older report first, then this run's`,
         );
       }
-      const stored = storedIds();
+      const stored = await store.storedIds();
       for (const [name, ids] of produced)
         t.same(stored.get(name), ids, `${name}: every report it produced is stored, once, in order`);
 
@@ -385,7 +444,7 @@ if (!needsLab(t)) {
         ],
         'the retried report is acknowledged as already stored',
       );
-      t.same(storedIds().get(NAMES.dns), produced.get(NAMES.dns), 'and stored once');
+      t.same((await store.storedIds()).get(NAMES.dns), produced.get(NAMES.dns), 'and stored once');
 
       const report = await viewer('GET', `/api/v1/reports/${waiting.get('workstation')}`);
       t.match(
