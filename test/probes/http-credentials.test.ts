@@ -10,6 +10,12 @@ import t, { type Test } from 'tap';
 import http from '../../probes/http.js';
 import { loopbackSpec, probeInProcess } from './in-process.js';
 
+// The probe loads undici on its first request, inside that probe's deadline. In a test process every module load goes
+// through tap's loader hooks, and on a busy machine that first load outlasted the 1 s deadline: the file's first test
+// failed with "no HTTP answer before the deadline" and the rest passed. Loaded here, before any probe, the deadline
+// times the answer alone, as it does in the CLI.
+await import('undici');
+
 // Where the http probe's credentials go: servers on 127.0.0.1 that record every request they get.
 
 /** A server on 127.0.0.1, port 0 (https with `tls`), keeping the headers of each request; `answer` replies. */
