@@ -379,11 +379,11 @@ export class Lab {
     if (code !== 0) throw new Error(`${[cmd, ...args].join(' ')} failed (${code}): ${stderr.trim()}`);
   }
 
-  private run(cmd: string, args: string[], opts: ExecOptions): Promise<Finished> {
+  private async run(cmd: string, args: string[], opts: ExecOptions): Promise<Finished> {
     const { timeoutMs = EXEC_TIMEOUT_MS, env, input = '' } = opts;
     this.assertAlive();
     const child = this.track(spawnProcess(cmd, args, { env: { ...process.env, ...env } }));
-    return finished(child, { timeoutMs, input });
+    return await finished(child, { timeoutMs, input });
   }
 
   private track<T extends ChildProcess>(child: T): T {
