@@ -23,6 +23,7 @@ interface CoordinatorArgs {
   'agent-bytes-per-day': number;
   'max-connections': number;
   'stale-after-hours': number;
+  'confirm-window': number;
   alerts?: string;
 }
 
@@ -130,6 +131,16 @@ export function coordinatorCommand(parser: Argv): Argv {
             describe: 'An agent whose latest results are older than this is stale, whatever interval it reports',
             group: 'Limits:',
           },
+          'confirm-window': {
+            type: 'number',
+            default: DEFAULT_LIMITS.confirmWindowSeconds,
+            requiresArg: true,
+            describe:
+              "Seconds (5 to 3600) after a one-way probe started within which a responder's receipt of its nonce counts; " +
+              'a fresh responder reporting after it without the nonce makes the row fail. ' +
+              'Give every coordinator sharing a PostgreSQL database the same value',
+            group: 'Limits:',
+          },
         })
         .example(
           'reachgate coordinator --db /var/lib/reachgate/reachgate.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem',
@@ -186,6 +197,7 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
       agentBytesPerDay: argv['agent-bytes-per-day'],
       maxConnections: argv['max-connections'],
       staleAfterHours: argv['stale-after-hours'],
+      confirmWindowSeconds: argv['confirm-window'],
     },
     metricsPerAgent: argv['metrics-per-agent'],
     logger,

@@ -19,7 +19,7 @@
 import type { ProbeResult, RunReport, Summary, Verdict } from '../core/result.js';
 import type { MatrixAgent, MatrixCell, MatrixResult, MatrixSummary } from '../core/matrix.js';
 import { groupByRow } from '../core/rows.js';
-import { CLOCK_SKEW_MS, CONFIRM_WINDOW_MS, judgeConfirmation, nonceOf } from '../core/confirmation.js';
+import { CLOCK_SKEW_MS, confirmWindowMs, judgeConfirmation, nonceOf } from '../core/confirmation.js';
 import type { HeldReceipt, ResponderHeartbeat } from '../core/confirmation.js';
 import { judge } from '../core/verdict.js';
 
@@ -394,9 +394,21 @@ const VANISHED_LISTED = 1000;
 /** Agents named per control result. */
 const SEEN_BY_NAMES = 3;
 
+/** Where the judged SQL names the confirmation window; the store puts its own (withConfirmWindow) before running it. */
+const CONFIRM_WINDOW_SQL = '{confirm_window_ms}';
+
+/**
+ * The SQL with the store's confirmation window (ms, `--confirm-window`) in place of CONFIRM_WINDOW_SQL: a
+ * whole number checked within its bounds, so the text stays one statement per window (cached as such).
+ */
+export function withConfirmWindow(sql: string, windowMs: number): string {
+  return sql.includes(CONFIRM_WINDOW_SQL) ? sql.replaceAll(CONFIRM_WINDOW_SQL, String(confirmWindowMs(windowMs))) : sql;
+}
+
 /**
  * Each confirm need's judged rank (`jr`) with `?` = now (ms): delivered when a receipt of its nonce from its
  * role came within the window; not delivered when a fresh responder of its role reported after the window.
+ * The window is CONFIRM_WINDOW_SQL, which the store replaces (withConfirmWindow).
  */
 const CONFIRM_SQL = `(SELECT n.agent, n.row_name, MAX(n.jr) AS crank,
       SUM(CASE WHEN n.jr = 0 THEN 1 ELSE 0 END) AS cpass, SUM(CASE WHEN n.jr = 1 THEN 1 ELSE 0 END) AS cinc,
@@ -404,9 +416,9 @@ const CONFIRM_SQL = `(SELECT n.agent, n.row_name, MAX(n.jr) AS crank,
     FROM (SELECT q.agent, q.row_name, CASE
             WHEN EXISTS (SELECT 1 FROM receipts r WHERE r.nonce = q.nonce AND r.role = q.role
                            AND r.received_ms >= q.started_ms - ${CLOCK_SKEW_MS}
-                           AND r.received_ms <= q.started_ms + ${CONFIRM_WINDOW_MS}) THEN q.open_rank
+                           AND r.received_ms <= q.started_ms + ${CONFIRM_WINDOW_SQL}) THEN q.open_rank
             WHEN EXISTS (SELECT 1 FROM responders p WHERE p.role = q.role
-                           AND p.last_ms >= q.started_ms + ${CONFIRM_WINDOW_MS}
+                           AND p.last_ms >= q.started_ms + ${CONFIRM_WINDOW_SQL}
                            AND ? - p.last_ms <= 2000 * p.interval_s) THEN q.shut_rank
             ELSE 1 END AS jr
           FROM confirm_needs q) n
@@ -782,6 +794,8 @@ export async function readCellResults(
   read: ReadQuery,
   cells: ReadonlyArray<{ agent: string; row: string }>,
   now: Date,
+  /** The store's confirmation window (Store.confirmWindowMs), as the SQL judges with it. */
+  windowMs: number,
 ): Promise<Array<MatrixResult[] | null>> {
   const respondersCache = new Map<string, ResponderHeartbeat[]>();
   const respondersOf = async (role: string): Promise<ResponderHeartbeat[]> => {
@@ -813,7 +827,8 @@ export async function readCellResults(
       port: Number(receipt.port),
       copies: Number(receipt.copies),
     };
-    const joined = judgeConfirmation(result, held, result.confirm ? await respondersOf(result.confirm) : [], now);
+    const responders = result.confirm ? await respondersOf(result.confirm) : [];
+    const joined = judgeConfirmation(result, held, responders, now, windowMs);
     return joined.verdict === result.verdict ? joined : { ...joined, reported_verdict: result.verdict };
   };
   const seenCache = new Map<string, { names: string[]; count: number }>();

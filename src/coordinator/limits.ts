@@ -34,6 +34,11 @@ export interface CoordinatorLimits {
   requestTimeoutMs: number;
   /** An agent whose latest results are older than this is stale whatever interval it claims (hours). */
   staleAfterHours: number;
+  /**
+   * Seconds after a one-way probe started within which its nonce's receipt counts, and after which a fresh
+   * responder without it turns the row to fail. Every coordinator sharing a database must use the same.
+   */
+  confirmWindowSeconds: number;
 }
 
 /** The defaults: a 40-result report is ~16 KiB; an agent at a 1-minute interval sends ~23 MiB a day. */
@@ -45,6 +50,7 @@ export const DEFAULT_LIMITS: Readonly<CoordinatorLimits> = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   staleAfterHours: 24,
+  confirmWindowSeconds: 60,
 };
 
 /** The body limit the limits must leave room for (one report must fit in a day's byte budget). */
@@ -58,6 +64,7 @@ const RANGES: Record<keyof CoordinatorLimits, { option: string; min: number; max
   headersTimeoutMs: { option: 'headersTimeoutMs', min: 100, max: 600_000, integer: true },
   requestTimeoutMs: { option: 'requestTimeoutMs', min: 100, max: 600_000, integer: true },
   staleAfterHours: { option: '--stale-after-hours', min: 0.001, max: 87_600, integer: false },
+  confirmWindowSeconds: { option: '--confirm-window', min: 5, max: 3600, integer: true },
 };
 
 /** The defaults with `given` over them, each checked against its range; a bad value is a UsageError naming the option. */

@@ -6,6 +6,8 @@ export interface OpenStoreOptions {
   mustExist?: boolean;
   /** Results older than this are stale whatever interval the agent claims. */
   staleAfterMs?: number;
+  /** How long after a probe started its nonce's receipt counts (ms, `--confirm-window`). */
+  confirmWindowMs?: number;
 }
 
 /** Whether `--db` names a PostgreSQL database (postgres:// or postgresql:// URL) rather than a SQLite file. */
@@ -20,7 +22,8 @@ export function isPostgresUrl(db: string): boolean {
 export async function openStore(db: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(db)) {
     const { PgStore } = await import('./pg-store.js');
-    return PgStore.open(db, options.staleAfterMs === undefined ? {} : { staleAfterMs: options.staleAfterMs });
+    const { mustExist: _sqliteOnly, ...pgOptions } = options;
+    return PgStore.open(db, pgOptions);
   }
   const { SqliteStore } = await import('./sqlite-store.js');
   return SqliteStore.open(db, options);

@@ -9,9 +9,11 @@ import {
   driftStepSql,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
+  withConfirmWindow,
   type AgentState,
 } from './cells.js';
 import { UsageError } from '../core/usage-error.js';
+import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
 import {
   agentEvent,
   alertSchema,
@@ -135,6 +137,8 @@ export interface PgStoreOptions {
   max?: number;
   /** Results older than this are stale whatever interval the agent claims. */
   staleAfterMs?: number;
+  /** How long after a probe started its nonce's receipt counts (ms; CONFIRM_WINDOW_MS when not given). */
+  confirmWindowMs?: number;
 }
 
 /**
@@ -149,6 +153,7 @@ export class PgStore implements Store {
   /** The schema version this reachgate brings a database to. */
   static readonly schemaVersion = MIGRATIONS.length;
   readonly url: string;
+  readonly confirmWindowMs: number;
   private readonly sql: Sql;
   private queue: PendingReport[] = [];
   private flushes = 0;
@@ -164,13 +169,16 @@ export class PgStore implements Store {
     url: string,
     sql: Sql,
     private readonly staleAfterMs: number,
+    windowMs: number,
   ) {
     this.url = url;
+    this.confirmWindowMs = windowMs;
     this.sql = sql;
   }
 
   /** Connect, bring the schema up to date (once, whatever other coordinators do at the same time). */
   static async open(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
+    const windowMs = confirmWindowMs(options.confirmWindowMs ?? CONFIRM_WINDOW_MS);
     const sql = connect(url, options.max ?? 10);
     try {
       await migrate(sql);
@@ -184,7 +192,7 @@ export class PgStore implements Store {
         'Check that the server runs and that the URL, user and database are right (postgres://USER:PASSWORD@HOST:PORT/DB).',
       );
     }
-    return new PgStore(url, sql, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS);
+    return new PgStore(url, sql, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, windowMs);
   }
 
   /** Run a query, turning a lost connection into StoreUnavailableError. */
@@ -288,7 +296,7 @@ export class PgStore implements Store {
       const rules = this.alertRules;
       if (rules && fresh.length > 0) {
         const at = batch.reduce((latest, pending) => (pending.receivedAt > latest ? pending.receivedAt : latest), '');
-        await stepAlerts(tx, rules, fresh, at);
+        await stepAlerts(tx, rules, fresh, at, this.confirmWindowMs);
       }
       // The first copy of an id in the batch is the one stored; later copies are duplicates.
       return batch.map((pending) => {
@@ -308,7 +316,7 @@ export class PgStore implements Store {
   }
 
   read<T>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
-    return this.query<T>(numbered(text), [...parameters]);
+    return this.query<T>(numbered(withConfirmWindow(text, this.confirmWindowMs)), [...parameters]);
   }
 
   setAlertRules(rules: AlertRules | null): void {
@@ -709,9 +717,15 @@ function numbered(text: string): string {
 }
 
 /** The alerts' hysteresis step for agents' new cells, and the events of the cells that turn (in the ingest transaction). */
-async function stepAlerts(tx: postgres.TransactionSql, rules: AlertRules, agents: string[], at: string): Promise<void> {
+async function stepAlerts(
+  tx: postgres.TransactionSql,
+  rules: AlertRules,
+  agents: string[],
+  at: string,
+  windowMs: number,
+): Promise<void> {
   const ms = Date.parse(at);
-  await tx.unsafe(STEP_SQL, [agents, ms]);
+  await tx.unsafe(withConfirmWindow(STEP_SQL, windowMs), [agents, ms]);
   await tx.unsafe(VANISHED_SQL, [agents]);
   const turned = await tx.unsafe<TurnedCell[]>(TURNED_SQL, [agents, rules.fireAfter, rules.resolveAfter]);
   for (const cell of turned) {

@@ -61,7 +61,10 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     );
   }
   const tls = readTls(options.tls);
-  const store = await openStore(options.db, { staleAfterMs: limits.staleAfterHours * 3_600_000 });
+  const store = await openStore(options.db, {
+    staleAfterMs: limits.staleAfterHours * 3_600_000,
+    confirmWindowMs: limits.confirmWindowSeconds * 1000,
+  });
   if (options.alerts) store.setAlertRules(alertRulesOf(options.alerts));
   let app;
   try {

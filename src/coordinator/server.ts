@@ -318,7 +318,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const parts = await matrixWhole(version, at);
     const { cells, total } = await readCellPage(read, filter, at, parts.hasBaseline, parts.summary.cells);
     if (withResults) {
-      const results = await readCellResults(read, cells, at);
+      const results = await readCellResults(read, cells, at, store.confirmWindowMs);
       cells.forEach((cell, index) => (cell.results = results[index] ?? []));
     }
     const agents = await readAgents(read, [...new Set(cells.map((cell) => cell.agent))], at);
@@ -357,7 +357,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     }
     const { page } = await matrixPage(filter, false, undefined);
     const data = page!;
-    const results = await readCellResults(read, data.cells, new Date(data.generated_at));
+    const results = await readCellResults(read, data.cells, new Date(data.generated_at), store.confirmWindowMs);
     const cells: MatrixCell[] = data.cells.map((cell, index) => ({ ...cell, results: results[index] ?? [] }));
     // A drill-down shows only its own rows and its count of cells.
     const rows = drill ? data.rows.filter((row) => cells.some((cell) => cell.row === row)) : data.rows;
@@ -504,7 +504,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       const at = now();
       const parts = await matrixWhole(await matrixVersion(read, at), at);
       const { cells } = await readCellPage(read, { agent, row, offset: 0, limit: 1 }, at, parts.hasBaseline);
-      const [results] = await readCellResults(read, [{ agent, row }], at);
+      const [results] = await readCellResults(read, [{ agent, row }], at, store.confirmWindowMs);
       if (cells.length === 0 || !results)
         throw new ApiError('not_found', `no cell for agent ${JSON.stringify(agent)} and row ${JSON.stringify(row)}`);
       return { generated_at: at.toISOString(), ...cells[0], results };

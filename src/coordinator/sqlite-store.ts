@@ -2,6 +2,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
+import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
 import {
   agentStateOf,
   CELL_SCHEMA,
@@ -11,6 +12,7 @@ import {
   driftStepSql,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
+  withConfirmWindow,
   type AgentState,
 } from './cells.js';
 import {
@@ -101,6 +103,8 @@ export interface SqliteStoreOptions {
   mustExist?: boolean;
   /** Results older than this are stale whatever interval the agent claims. */
   staleAfterMs?: number;
+  /** How long after a probe started its nonce's receipt counts (ms; CONFIRM_WINDOW_MS when not given). */
+  confirmWindowMs?: number;
 }
 
 /**
@@ -112,6 +116,7 @@ export interface SqliteStoreOptions {
  */
 export class SqliteStore implements Store {
   readonly file: string;
+  readonly confirmWindowMs: number;
   private readonly db: Database.Database;
   private readonly statements;
   private readonly insertBatch: (batch: PendingReport[]) => AddReportOutcome[];
@@ -125,8 +130,9 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private closed = false;
 
-  private constructor(file: string, db: Database.Database, staleAfterMs: number) {
+  private constructor(file: string, db: Database.Database, staleAfterMs: number, windowMs: number) {
     this.file = file;
+    this.confirmWindowMs = windowMs;
     this.db = db;
     this.statements = {
       insertReport: db.prepare<[string, string, string | null, string | null, string, string]>(
@@ -185,7 +191,7 @@ export class SqliteStore implements Store {
     );
     this.pruneResponders = db.prepare<[number]>('DELETE FROM responders WHERE last_ms < ?');
     this.alerts = {
-      step: db.prepare<[string, number]>(driftStepSql('WHERE c.agent = ?')),
+      step: db.prepare<[string, number]>(withConfirmWindow(driftStepSql('WHERE c.agent = ?'), windowMs)),
       stepVanished: db.prepare<[string]>(vanishedStepSql('agent = ?')),
       turned: db.prepare<[string, number, number], TurnedCell>(turnedCellsSql('agent = ?')),
       flipCell: db.prepare<[number, string | null, string, string]>(FLIP_CELL_SQL),
@@ -297,11 +303,12 @@ export class SqliteStore implements Store {
 
   /** Run a read-only query with `?` placeholders (the cell queries of cells.ts). */
   async read<T>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
-    return this.db.prepare(sql).all(...parameters) as T[];
+    return this.db.prepare(withConfirmWindow(sql, this.confirmWindowMs)).all(...parameters) as T[];
   }
 
   /** Open (or create) the database file, switch it to WAL and bring its schema up to date. */
   static open(file: string, options: SqliteStoreOptions = {}): SqliteStore {
+    const windowMs = confirmWindowMs(options.confirmWindowMs ?? CONFIRM_WINDOW_MS);
     const created = !existsSync(file);
     if (created && options.mustExist) {
       throw new UsageError(
@@ -318,7 +325,7 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       migrate(db, file);
-      return new SqliteStore(file, db, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS);
+      return new SqliteStore(file, db, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, windowMs);
     } catch (error) {
       db?.close();
       if (error instanceof UsageError) throw error;

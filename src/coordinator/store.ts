@@ -73,6 +73,11 @@ export function isStoreUnavailable(error: unknown): error is StoreUnavailableErr
  * that a network database (PostgreSQL) can implement it; the SQLite store is the default.
  */
 export interface Store {
+  /**
+   * How long after a probe started its nonce's receipt counts (ms, `--confirm-window`): the SQL that read()
+   * runs and readCellResults judge with it. Coordinators sharing one database must use the same.
+   */
+  readonly confirmWindowMs: number;
   /** Store a report unless its id is already stored; resolves only once the row is committed. */
   addReport(report: RunReport, json: string, receivedAt: Date): Promise<AddReportOutcome>;
   /** One stored report by id, or null. */

@@ -21,9 +21,24 @@ export interface ResponderHeartbeat {
   interval_s: number;
 }
 
-/** How long after a probe started its nonce may arrive, and how far a responder's clock may run behind. */
+/**
+ * How long after a probe started its nonce may arrive by default (the coordinator's `--confirm-window`), the
+ * bounds of that setting, and how far a responder's clock may run behind.
+ */
 export const CONFIRM_WINDOW_MS = 60_000;
+export const CONFIRM_WINDOW_MIN_MS = 1_000;
+export const CONFIRM_WINDOW_MAX_MS = 3_600_000;
 export const CLOCK_SKEW_MS = 5_000;
+
+/** A confirmation window (ms) checked to be a whole number within its bounds; a RangeError otherwise. */
+export function confirmWindowMs(windowMs: number = CONFIRM_WINDOW_MS): number {
+  if (!Number.isInteger(windowMs) || windowMs < CONFIRM_WINDOW_MIN_MS || windowMs > CONFIRM_WINDOW_MAX_MS) {
+    throw new RangeError(
+      `the confirmation window must be a whole number of ms from ${CONFIRM_WINDOW_MIN_MS} to ${CONFIRM_WINDOW_MAX_MS}, got ${String(windowMs)}`,
+    );
+  }
+  return windowMs;
+}
 
 /** The nonce a result carries, when it has one. */
 export function nonceOf(result: ProbeResult): string | undefined {
@@ -33,7 +48,8 @@ export function nonceOf(result: ProbeResult): string | undefined {
 
 /**
  * Judge a result that names a responder role against what the responders reported: pass (or, for
- * expect blocked, fail) on a receipt of its nonce within the window from an agent of that role; the
+ * expect blocked, fail) on a receipt of its nonce within the window (`windowMs` after the probe started)
+ * from an agent of that role; the
  * opposite when a fresh agent of that role reported after the window closed without it; otherwise
  * inconclusive. A result with an answer of its own (an ICMP error, a refused connect) is kept as it is.
  */
@@ -42,12 +58,13 @@ export function judgeConfirmation(
   receipt: HeldReceipt | undefined,
   responders: readonly ResponderHeartbeat[],
   now: Date,
+  windowMs: number = CONFIRM_WINDOW_MS,
 ): ProbeResult {
   const nonce = nonceOf(result);
   if (!result.confirm || nonce === undefined || !['open', 'filtered'].includes(result.state)) return result;
   const role = result.confirm;
   const started = Date.parse(result.started_at);
-  const windowEnd = started + CONFIRM_WINDOW_MS;
+  const windowEnd = started + windowMs;
   const revised = (state: 'open' | 'filtered', reason: string): ProbeResult => ({
     ...result,
     state,

@@ -115,6 +115,10 @@ t.test('coordinator usage errors exit 2 before listening', async (t) => {
       /cannot serve HTTPS with --tls-cert/,
     ],
     [['--listen', '127.0.0.1:0', '--log-level', 'loud'], /Invalid values:[\s\S]*log-level/],
+    [
+      ['--listen', '127.0.0.1:0', '--confirm-window', '4'],
+      /Expected `--confirm-window` to be a whole number from 5 to 3600, got `4`/,
+    ],
   ];
   for (const [args, message] of cases) {
     const run = await reachgate(['coordinator', '--db', db, ...args]);

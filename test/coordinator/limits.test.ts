@@ -21,6 +21,12 @@ t.test('a limit out of its range is a usage error naming the option', async (t) 
   t.throws(() => resolveLimits({ ratePerSecond: Number.NaN }), { message: /`--rate-limit`.*got `NaN`/ });
   t.throws(() => resolveLimits({ agentBytesPerDay: 1000 }), { message: /`--agent-bytes-per-day` .* from 1048576/ });
   t.throws(() => resolveLimits({ maxConnections: 2.5 }), { message: /`--max-connections` to be a whole number/ });
+  t.equal(resolveLimits({ confirmWindowSeconds: 10 }).confirmWindowSeconds, 10);
+  for (const seconds of [4, 3601, 7.5]) {
+    t.throws(() => resolveLimits({ confirmWindowSeconds: seconds }), {
+      message: `Expected \`--confirm-window\` to be a whole number from 5 to 3600, got \`${seconds}\``,
+    });
+  }
 });
 
 t.test('a token bucket gives its burst, then says how long until the next unit, and refills at its rate', async (t) => {

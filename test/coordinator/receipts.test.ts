@@ -191,6 +191,62 @@ async function scenario(t: Test, writer: FastifyInstance, reader: FastifyInstanc
   t.match(now.dropped!.reason, /no responder of role syslog-server has reported/);
 }
 
+/**
+ * The coordinator's --confirm-window: `short` (a store opened with a 10 s window) judges a receipt 15 s after the
+ * probe started as too late and a responder fresh 20 s after it as covering the window; `usual` (the default
+ * 60 s, on the same database) judges the same rows as delivered and still waiting.
+ */
+async function windowScenario(t: Test, short: FastifyInstance, usual: FastifyInstance, store: Store): Promise<void> {
+  clock = START;
+  t.equal(store.confirmWindowMs, 10_000);
+  const wsToken = (await createToken(store, { kind: 'agent', agent: 'ws-01', role: 'workstation' })).token;
+  const responderToken = (await createToken(store, { kind: 'agent', agent: 'log-01', role: 'syslog-server' })).token;
+  const viewerToken = (await createToken(store, { kind: 'viewer' })).token;
+  const nonces = { inTime: newNonce(), late: newNonce(), dropped: newNonce() };
+  const post = (url: string, bearer: string, payload: object) =>
+    short.inject({ method: 'POST', url, headers: { authorization: `Bearer ${bearer}` }, payload });
+  t.equal((await post('/api/v1/reports', wsToken, oneWayReport(nonces))).statusCode, 201);
+  clock = START + 20_000;
+  const answer = await post('/api/v1/receipts', responderToken, {
+    receipts: [receipt(nonces.inTime, START + 5_000), receipt(nonces.late, START + 15_000)],
+    interval_s: 30,
+  });
+  t.same(answer.json(), { accepted: 2, ignored: 0 });
+  const judged = async (app: FastifyInstance) => {
+    const matrix = (
+      await app.inject({ url: '/api/v1/matrix?results=true', headers: { authorization: `Bearer ${viewerToken}` } })
+    ).json<{ cells: Array<MatrixCell & { counts: Record<string, number> }> }>();
+    return Object.fromEntries(
+      matrix.cells.map((cell) => [
+        cell.row,
+        { verdict: cell.verdict, fail: cell.counts.fail, why: cell.results[0]!.reason },
+      ]),
+    );
+  };
+  const windowed = await judged(short);
+  t.match(windowed.inTime, { verdict: 'pass', fail: 0, why: /delivered: responder log-01/ });
+  t.match(
+    windowed.late,
+    { verdict: 'fail', fail: 1, why: /not delivered: responder log-01 \(syslog-server\) reported at/ },
+    'a receipt after the configured window does not count',
+  );
+  t.match(
+    windowed.dropped,
+    { verdict: 'fail', fail: 1, why: /not delivered: responder log-01/ },
+    'a responder fresh after the configured window turns the row to fail',
+  );
+  const defaults = await judged(usual);
+  t.match(defaults.late, { verdict: 'pass', why: /delivered: responder log-01/ }, 'within the default window');
+  t.match(defaults.dropped, { verdict: 'inconclusive', why: /waiting for responder log-01/ });
+}
+
+t.test('on SQLite: the configured confirmation window judges receipts and responders', async (t) => {
+  const file = join(tempDir(t), 'window.db');
+  t.throws(() => SqliteStore.open(file, { confirmWindowMs: 0 }), RangeError, 'a window out of bounds opens nothing');
+  const store = SqliteStore.open(file, { confirmWindowMs: 10_000 });
+  await windowScenario(t, coordinator(t, store), coordinator(t, SqliteStore.open(file)), store);
+});
+
 t.test('on SQLite: receipts judge the sending probe, delivered, dropped, forged, replayed and stale', async (t) => {
   const file = join(tempDir(t), 'reachgate.db');
   const writer = coordinator(t, SqliteStore.open(file));
@@ -198,7 +254,7 @@ t.test('on SQLite: receipts judge the sending probe, delivered, dropped, forged,
   await scenario(t, writer, coordinator(t, store), store);
 });
 
-t.test('on PostgreSQL: two coordinators agree on the receipts', async (t) => {
+t.test('on PostgreSQL: two coordinators agree on the receipts, and a configured window holds', async (t) => {
   const why = whyNoPostgres();
   if (why !== null) {
     t.plan(0, `PostgreSQL: ${why}`);
@@ -209,4 +265,12 @@ t.test('on PostgreSQL: two coordinators agree on the receipts', async (t) => {
   const writer = coordinator(t, await PgStore.open(url));
   const store = await PgStore.open(url);
   await scenario(t, writer, coordinator(t, store), store);
+  await t.rejects(
+    PgStore.open(url, { confirmWindowMs: 3_600_001 }),
+    RangeError,
+    'a window out of bounds opens nothing',
+  );
+  const windowUrl = pg.newDatabase();
+  const short = await PgStore.open(windowUrl, { confirmWindowMs: 10_000 });
+  await windowScenario(t, coordinator(t, short), coordinator(t, await PgStore.open(windowUrl)), short);
 });

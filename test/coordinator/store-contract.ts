@@ -98,6 +98,7 @@ export function storeContract(t: Test, factory: StoreFactory): void {
         { agent: 'nobody', row: 'row-0' },
       ],
       new Date(),
+      store.confirmWindowMs,
     );
     t.same(
       results.map((one) => one?.map((result) => `${result.started_at} ${result.reason}`) ?? null),
@@ -161,7 +162,12 @@ export function storeContract(t: Test, factory: StoreFactory): void {
         new Date(),
         false,
       );
-      const [results] = await readCellResults(read, [{ agent, row: 'no-direct-internet' }], new Date());
+      const [results] = await readCellResults(
+        read,
+        [{ agent, row: 'no-direct-internet' }],
+        new Date(),
+        store.confirmWindowMs,
+      );
       return { verdict: page.cells[0]?.verdict, counts: page.cells[0]?.counts, results };
     };
     await post(negative('ws-01', '192.0.2.10'));
