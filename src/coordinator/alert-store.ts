@@ -240,11 +240,13 @@ export const FLIP_AGENT_SQL = `INSERT INTO alert_agents (agent, stale, since) VA
 
 /**
  * Lease the pending deliveries of webhooks whose oldest pending delivery is due and not leased (so that a
- * webhook's events go out in order): parameters lease end (ms), now (ms), now (ms), limit.
+ * webhook's events go out in order): parameters lease end (ms), now (ms), now (ms), now (ms), limit. The
+ * lease is checked on each row too: PostgreSQL's FOR UPDATE checks a row that another sender leased and
+ * committed meanwhile again against these conditions, so it is skipped rather than leased twice.
  */
 export function claimSql(lock: string): string {
   return `UPDATE alert_outbox SET lease_ms = ? WHERE id IN (
-    SELECT o.id FROM alert_outbox o WHERE o.state = 'pending' AND o.webhook IN (
+    SELECT o.id FROM alert_outbox o WHERE o.state = 'pending' AND o.lease_ms <= ? AND o.webhook IN (
       SELECT h.webhook FROM alert_outbox h WHERE h.state = 'pending' AND h.next_ms <= ? AND h.lease_ms <= ?
         AND h.id = (SELECT MIN(m.id) FROM alert_outbox m WHERE m.webhook = h.webhook AND m.state = 'pending'))
     ORDER BY o.id LIMIT ? ${lock})

@@ -370,7 +370,7 @@ export class PgStore implements Store {
     return this.run('claiming alert deliveries', async (sql) => {
       const rows = await sql.unsafe<Array<Parameters<typeof deliveryOf>[0]>>(
         numbered(claimSql('FOR UPDATE SKIP LOCKED')),
-        [ms + leaseMs, ms, ms, limit],
+        [ms + leaseMs, ms, ms, ms, limit],
       );
       return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
     });

@@ -295,7 +295,7 @@ export class SqliteStore implements Store {
   async claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]> {
     if (this.closed) return [];
     const ms = now.getTime();
-    const rows = this.alerts.claim.all(ms + leaseMs, ms, ms, limit) as Array<Parameters<typeof deliveryOf>[0]>;
+    const rows = this.alerts.claim.all(ms + leaseMs, ms, ms, ms, limit) as Array<Parameters<typeof deliveryOf>[0]>;
     return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
   }
 
