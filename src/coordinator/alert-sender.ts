@@ -1,7 +1,9 @@
 // The coordinator's background sender of alert events: every check interval it asks the store for agents
 // that went stale or fresh (events queued once, in the store), then leases due deliveries from the outbox
 // and POSTs them, one request per webhook, in order. Ingest never waits for it; a webhook that fails is
-// retried with doubling waits until its attempts or the event's age run out.
+// retried with doubling waits until its attempts or the event's age run out. Firing alerts are queued
+// again for Alertmanager-format webhooks every `resend` interval; a re-send that fails or comes too late
+// is dropped, as the next one replaces it.
 import type { Logger } from 'pino';
 import type { AlertEvent, AlertRules, Delivery, DeliveryOutcome } from './alert-store.js';
 import type { Store } from './store.js';
@@ -24,6 +26,8 @@ export interface AlertSettings {
   resolveAfter: number;
   stale: boolean;
   checkIntervalMs: number;
+  /** How often a firing alert is sent again to Alertmanager-format webhooks. */
+  resendMs: number;
   generatorUrl?: string;
   retry: { firstMs: number; maxMs: number; attempts: number; maxAgeMs: number };
   webhooks: WebhookSettings[];
@@ -36,6 +40,10 @@ export function alertRulesOf(settings: AlertSettings): AlertRules {
     resolveAfter: settings.resolveAfter,
     stale: settings.stale,
     webhooks: settings.webhooks.map((webhook) => webhook.name),
+    resend: {
+      everyMs: settings.resendMs,
+      webhooks: settings.webhooks.filter((webhook) => webhook.format === 'alertmanager').map((webhook) => webhook.name),
+    },
   };
 }
 
@@ -129,6 +137,8 @@ export class AlertSender {
     try {
       const turned = await this.store.sweepStale(this.now());
       if (turned > 0) this.logger.info({ agents: turned }, 'agents turned stale or fresh; alert events queued');
+      const resent = await this.store.resendFiring(this.now());
+      if (resent > 0) this.logger.debug({ alerts: resent }, 'firing alerts queued again');
       for (let claims = 0; claims < CLAIMS_PER_TICK && !this.stopped; claims++) {
         const leaseMs = Math.max(...this.settings.webhooks.map((webhook) => webhook.timeoutMs)) + LEASE_MARGIN_MS;
         const due = await this.store.claimDeliveries(this.now(), CLAIM_BATCH, leaseMs);
@@ -149,14 +159,29 @@ export class AlertSender {
   private async deliver(due: readonly Delivery[]): Promise<void> {
     const byWebhook = new Map<string, Delivery[]>();
     for (const delivery of due) byWebhook.set(delivery.webhook, [...(byWebhook.get(delivery.webhook) ?? []), delivery]);
-    for (const [name, deliveries] of byWebhook) {
+    for (const [name, claimed] of byWebhook) {
+      // A re-send whose end has passed would tell Alertmanager the alert ended: a newer one replaces it.
+      const start = this.now().getTime();
+      const late = claimed.filter((delivery) => delivery.event.resend && Date.parse(delivery.event.ends_at!) <= start);
+      const deliveries = claimed.filter((delivery) => !late.includes(delivery));
       const webhook = this.settings.webhooks.find((candidate) => candidate.name === name);
-      const failure = webhook
-        ? await this.post(webhook, deliveries)
-        : `the webhook ${name} is no longer in the alerts file`;
+      const failure =
+        deliveries.length === 0
+          ? undefined
+          : webhook
+            ? await this.post(webhook, deliveries)
+            : `the webhook ${name} is no longer in the alerts file`;
       const at = this.now();
-      const outcomes = deliveries.map((delivery) => this.outcomeOf(delivery, failure, at.getTime(), !webhook));
+      const outcomes = [
+        ...late.map((delivery) => ({
+          id: delivery.id,
+          result: 'failed' as const,
+          error: 'a later re-send replaces it',
+        })),
+        ...deliveries.map((delivery) => this.outcomeOf(delivery, failure, at.getTime(), !webhook)),
+      ];
       await this.store.settleDeliveries(outcomes, at);
+      if (deliveries.length === 0) continue;
       if (failure === undefined) this.logger.info({ webhook: name, events: deliveries.length }, 'alert events sent');
     }
   }
@@ -166,6 +191,10 @@ export class AlertSender {
     const { retry } = this.settings;
     const attempts = delivery.attempts + 1;
     const fields = { webhook: delivery.webhook, id: delivery.id, attempts, why: failure };
+    if (delivery.event.resend) {
+      this.logger.warn(fields, 'firing alert not re-sent; the next re-send replaces it');
+      return { id: delivery.id, result: 'failed', error: failure };
+    }
     if (giveUp || attempts >= retry.attempts || at - delivery.created_ms >= retry.maxAgeMs) {
       this.logger.error({ ...fields, event: delivery.event }, 'alert event given up');
       return { id: delivery.id, result: 'failed', error: failure };

@@ -8,7 +8,9 @@
 //                 senders claim rows with a lease (and SKIP LOCKED on PostgreSQL)
 //
 // An event is written once, in the transaction that makes the transition; a restart reads the
-// state back and sends nothing again.
+// state back and sends nothing again. A firing alert is queued again for Alertmanager-format webhooks
+// every `resend` interval (schema version 5: next_resend_ms on alert_cells and alert_agents, claimed by a
+// conditional UPDATE, so that of several coordinators only one queues each re-send).
 
 /** When drift and staleness alerts fire and where they go: what the store needs to write events. */
 export interface AlertRules {
@@ -20,6 +22,8 @@ export interface AlertRules {
   stale: boolean;
   /** The webhooks' names: each event is one outbox row per webhook. */
   webhooks: readonly string[];
+  /** Firing alerts are queued again for these webhooks every `everyMs` (Alertmanager's resolve_timeout). */
+  resend?: { everyMs: number; webhooks: readonly string[] };
 }
 
 /** A drift or staleness transition, as queued for the webhooks. */
@@ -35,8 +39,10 @@ export interface AlertEvent {
   verdict: string | null;
   baseline: string | null;
   starts_at: string;
-  /** When it resolved (resolved events only). */
+  /** When it resolved (resolved events), or until when a re-sent firing alert holds unless sent again. */
   ends_at: string | null;
+  /** A firing alert sent again (Alertmanager-format webhooks only); absent on transitions. */
+  resend?: true;
 }
 
 /** An outbox row a sender claimed. */
@@ -91,6 +97,85 @@ export function alertSchema(autoId: string): string {
   CREATE INDEX alert_outbox_queue ON alert_outbox (state, webhook, id);`;
 }
 
+/** Schema version 5: when a firing alert is next re-sent (NULL: not yet scheduled, or not firing). */
+export const RESEND_SCHEMA = `
+  ALTER TABLE alert_cells ADD COLUMN next_resend_ms BIGINT;
+  ALTER TABLE alert_agents ADD COLUMN next_resend_ms BIGINT;`;
+
+/**
+ * A re-sent firing alert holds this many re-send intervals (its endsAt): Alertmanager keeps it firing while
+ * re-sends arrive, and resolves it by itself a few missed intervals after the coordinators stop.
+ */
+export const RESEND_HOLD = 4;
+
+/** Schedule the first re-send of alerts that fire since the last look: parameter next re-send (ms). */
+export const ARM_RESEND_SQL = [
+  'UPDATE alert_cells SET next_resend_ms = ? WHERE firing = 1 AND next_resend_ms IS NULL',
+  'UPDATE alert_agents SET next_resend_ms = ? WHERE stale = 1 AND next_resend_ms IS NULL',
+] as const;
+
+/**
+ * Claim firing cell alerts whose re-send is due by moving it on; the condition is checked again on the
+ * updated row, so a cell claimed by another coordinator meanwhile is not returned. Parameters: next
+ * re-send (ms), now (ms), limit, now (ms).
+ */
+export const CLAIM_CELL_RESENDS_SQL = `UPDATE alert_cells SET next_resend_ms = ?
+  WHERE (agent, row_name) IN (SELECT agent, row_name FROM alert_cells WHERE firing = 1 AND next_resend_ms <= ?
+      ORDER BY next_resend_ms LIMIT ?)
+    AND firing = 1 AND next_resend_ms <= ?
+  RETURNING agent, row_name, role, site, firing, verdict, baseline, since`;
+
+/** The same for stale agents still known: parameters as CLAIM_CELL_RESENDS_SQL's. */
+export const CLAIM_AGENT_RESENDS_SQL = `UPDATE alert_agents SET next_resend_ms = ?
+  WHERE agent IN (SELECT s.agent FROM alert_agents s WHERE s.stale = 1 AND s.next_resend_ms <= ?
+      AND EXISTS (SELECT 1 FROM agents a WHERE a.agent = s.agent) ORDER BY s.next_resend_ms LIMIT ?)
+    AND stale = 1 AND next_resend_ms <= ?
+  RETURNING agent, since,
+    (SELECT a.role FROM agents a WHERE a.agent = alert_agents.agent) AS role,
+    (SELECT a.site FROM agents a WHERE a.agent = alert_agents.agent) AS site`;
+
+/** A stale agent as CLAIM_AGENT_RESENDS_SQL returns it. */
+export interface ResentAgent {
+  agent: string;
+  since: string;
+  role: string | null;
+  site: string | null;
+}
+
+/** One look for due re-sends at `now`: the statements to run, in order, and the JSON of each claimed alert's event. */
+export function resendRound(everyMs: number, now: Date, limit: number) {
+  const ms = now.getTime();
+  const endsAt = new Date(ms + RESEND_HOLD * everyMs).toISOString();
+  const claim = [ms + everyMs, ms, limit, ms];
+  return {
+    ms,
+    arm: ARM_RESEND_SQL.map((sql) => ({ sql, parameters: [ms + everyMs] })),
+    claims: [
+      { sql: CLAIM_CELL_RESENDS_SQL, parameters: claim },
+      { sql: CLAIM_AGENT_RESENDS_SQL, parameters: claim },
+    ],
+    json: (alert: TurnedCell | ResentAgent) => JSON.stringify(resendEvent(alert, endsAt)),
+  };
+}
+
+/** The re-sent event of a firing cell alert (from its claimed row) or stale agent, holding until `endsAt`. */
+export function resendEvent(alert: TurnedCell | ResentAgent, endsAt: string): AlertEvent {
+  const cell = 'row_name' in alert ? alert : null;
+  return {
+    kind: cell ? 'drift' : 'stale',
+    status: 'firing',
+    agent: alert.agent,
+    row: cell?.row_name ?? null,
+    role: alert.role,
+    site: alert.site,
+    verdict: cell?.verdict ?? null,
+    baseline: cell?.baseline ?? null,
+    starts_at: alert.since ?? endsAt,
+    ends_at: endsAt,
+    resend: true,
+  };
+}
+
 /**
  * The hysteresis step for an agent's cells that its new report no longer has: drifted while the baseline
  * still holds the cell (the matrix counts it as vanished), matching once it does not. Parameters: `where`'s.
@@ -124,8 +209,9 @@ export interface TurnedCell {
   since: string | null;
 }
 
-/** Parameters: firing (0/1), since, agent, row. */
-export const FLIP_CELL_SQL = 'UPDATE alert_cells SET firing = ?, since = ? WHERE agent = ? AND row_name = ?';
+/** Parameters: firing (0/1), since, agent, row. A flip drops the scheduled re-send. */
+export const FLIP_CELL_SQL =
+  'UPDATE alert_cells SET firing = ?, since = ?, next_resend_ms = NULL WHERE agent = ? AND row_name = ?';
 
 /** Parameters: webhook, event JSON, created (ms), next attempt (ms). */
 export const QUEUE_SQL = `INSERT INTO alert_outbox (webhook, event, created_ms, attempts, next_ms, lease_ms, state)
@@ -149,15 +235,18 @@ export interface TurnedAgent {
 
 /** Flip an agent's staleness alert unless another sweep did: parameters agent, stale (0/1), since. */
 export const FLIP_AGENT_SQL = `INSERT INTO alert_agents (agent, stale, since) VALUES (?, ?, ?)
-  ON CONFLICT (agent) DO UPDATE SET stale = excluded.stale, since = excluded.since WHERE alert_agents.stale <> excluded.stale`;
+  ON CONFLICT (agent) DO UPDATE SET stale = excluded.stale, since = excluded.since, next_resend_ms = NULL
+  WHERE alert_agents.stale <> excluded.stale`;
 
 /**
  * Lease the pending deliveries of webhooks whose oldest pending delivery is due and not leased (so that a
- * webhook's events go out in order): parameters lease end (ms), now (ms), now (ms), limit.
+ * webhook's events go out in order): parameters lease end (ms), now (ms), now (ms), now (ms), limit. The
+ * lease is checked on each row too: PostgreSQL's FOR UPDATE checks a row that another sender leased and
+ * committed meanwhile again against these conditions, so it is skipped rather than leased twice.
  */
 export function claimSql(lock: string): string {
   return `UPDATE alert_outbox SET lease_ms = ? WHERE id IN (
-    SELECT o.id FROM alert_outbox o WHERE o.state = 'pending' AND o.webhook IN (
+    SELECT o.id FROM alert_outbox o WHERE o.state = 'pending' AND o.lease_ms <= ? AND o.webhook IN (
       SELECT h.webhook FROM alert_outbox h WHERE h.state = 'pending' AND h.next_ms <= ? AND h.lease_ms <= ?
         AND h.id = (SELECT MIN(m.id) FROM alert_outbox m WHERE m.webhook = h.webhook AND m.state = 'pending'))
     ORDER BY o.id LIMIT ? ${lock})

@@ -17,6 +17,9 @@ import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
 import {
   agentEvent,
   alertSchema,
+  RESEND_SCHEMA,
+  resendRound,
+  type ResentAgent,
   cellEvent,
   claimSql,
   deliveryOf,
@@ -68,6 +71,7 @@ const MIGRATIONS: readonly string[] = [
    ${RECEIPT_REFILL}`,
   `${CHAIN_SCHEMA}
    ${alertSchema('BIGSERIAL PRIMARY KEY')}`,
+  RESEND_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -84,6 +88,8 @@ const MAX_FLUSHES = 4;
 const PRUNE_BATCH = 500;
 /** Attempts of an accept whose link another coordinator's accept took the place of (a unique violation). */
 const ACCEPT_ATTEMPTS = 5;
+/** Firing alerts of each kind re-queued at most per look (the rest in the next). */
+const RESEND_BATCH = 1000;
 /** Agents whose staleness alert turns, at most, per sweep (the rest in the next). */
 const SWEEP_BATCH = 1000;
 /** The alerts' hysteresis step and the cells that turn, for the agents of an ingest batch. */
@@ -348,12 +354,31 @@ export class PgStore implements Store {
     ) as Promise<number>;
   }
 
+  async resendFiring(now: Date): Promise<number> {
+    const resend = this.alertRules?.resend;
+    if (!resend || resend.webhooks.length === 0) return 0;
+    const round = resendRound(resend.everyMs, now, RESEND_BATCH);
+    return this.run('re-sending firing alerts', (sql) =>
+      sql.begin(async (tx) => {
+        for (const { sql: text, parameters } of round.arm) await tx.unsafe(numbered(text), parameters);
+        // A row another coordinator claimed meanwhile fails the claim's condition on the locked row: not returned.
+        const due: Array<TurnedCell | ResentAgent> = [];
+        for (const { sql: text, parameters } of round.claims)
+          due.push(...(await tx.unsafe<Array<TurnedCell | ResentAgent>>(numbered(text), parameters)));
+        for (const alert of due)
+          for (const webhook of resend.webhooks)
+            await tx.unsafe(numbered(QUEUE_SQL), [webhook, round.json(alert), round.ms, round.ms]);
+        return due.length;
+      }),
+    ) as Promise<number>;
+  }
+
   claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]> {
     const ms = now.getTime();
     return this.run('claiming alert deliveries', async (sql) => {
       const rows = await sql.unsafe<Array<Parameters<typeof deliveryOf>[0]>>(
         numbered(claimSql('FOR UPDATE SKIP LOCKED')),
-        [ms + leaseMs, ms, ms, limit],
+        [ms + leaseMs, ms, ms, ms, limit],
       );
       return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
     });

@@ -18,6 +18,9 @@ import {
 import {
   agentEvent,
   alertSchema,
+  RESEND_SCHEMA,
+  resendRound,
+  type ResentAgent,
   cellEvent,
   claimSql,
   deliveryOf,
@@ -70,6 +73,7 @@ const MIGRATIONS: readonly string[] = [
    ${RECEIPT_REFILL}`,
   `${CHAIN_SCHEMA}
    ${alertSchema('INTEGER PRIMARY KEY')}`,
+  RESEND_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -78,6 +82,8 @@ const CELLS_VERSION = 3;
 const MAX_BATCH = 256;
 /** Agents whose staleness alert turns, at most, per sweep (the rest in the next). */
 const SWEEP_BATCH = 1000;
+/** Firing alerts of each kind re-queued at most per look (the rest in the next). */
+const RESEND_BATCH = 1000;
 /** Reports deleted per retention transaction, so that ingest never waits long behind it. */
 const PRUNE_BATCH = 500;
 
@@ -277,10 +283,25 @@ export class SqliteStore implements Store {
     })();
   }
 
+  async resendFiring(now: Date): Promise<number> {
+    const resend = this.alertRules?.resend;
+    if (!resend || resend.webhooks.length === 0 || this.closed) return 0;
+    const round = resendRound(resend.everyMs, now, RESEND_BATCH);
+    return this.db.transaction(() => {
+      for (const { sql, parameters } of round.arm) this.db.prepare(sql).run(...parameters);
+      const due = round.claims.flatMap(
+        ({ sql, parameters }) => this.db.prepare(sql).all(...parameters) as Array<TurnedCell | ResentAgent>,
+      );
+      for (const alert of due)
+        for (const webhook of resend.webhooks) this.alerts.queue.run(webhook, round.json(alert), round.ms, round.ms);
+      return due.length;
+    })();
+  }
+
   async claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]> {
     if (this.closed) return [];
     const ms = now.getTime();
-    const rows = this.alerts.claim.all(ms + leaseMs, ms, ms, limit) as Array<Parameters<typeof deliveryOf>[0]>;
+    const rows = this.alerts.claim.all(ms + leaseMs, ms, ms, ms, limit) as Array<Parameters<typeof deliveryOf>[0]>;
     return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
   }
 

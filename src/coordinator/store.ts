@@ -117,6 +117,11 @@ export interface Store {
   setAlertRules(rules: AlertRules | null): void;
   /** Queue the events of agents that went stale or fresh since the last sweep; resolves to how many turned. */
   sweepStale(now: Date): Promise<number>;
+  /**
+   * Queue the firing alerts whose re-send is due for the rules' re-send webhooks and schedule the next; of
+   * several coordinators at once, one queues each. Returns how many alerts were queued again.
+   */
+  resendFiring(now: Date): Promise<number>;
   /** Lease up to `limit` due deliveries for `leaseMs` (no other sender takes them meanwhile). */
   claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]>;
   /** Record what became of claimed deliveries. */

@@ -18,6 +18,7 @@ interface RawAlerts {
   drift?: { 'fire-after'?: number; 'resolve-after'?: number };
   stale?: boolean;
   'check-interval'?: string;
+  resend?: string;
   'generator-url'?: string;
   retry?: { first?: string; max?: string; attempts?: number; 'max-age'?: string };
   webhooks: RawWebhook[];
@@ -80,6 +81,7 @@ export async function loadAlertSettings(file: string): Promise<AlertSettings> {
     resolveAfter: raw.drift?.['resolve-after'] ?? 3,
     stale: raw.stale ?? true,
     checkIntervalMs: duration(['check-interval'], raw['check-interval'], '5s', 100, 10 * MINUTE),
+    resendMs: duration(['resend'], raw.resend, '1m', 1000, HOUR),
     ...(raw['generator-url'] === undefined ? {} : { generatorUrl: raw['generator-url'] }),
     retry,
     webhooks,

@@ -43,6 +43,25 @@ if (why !== null) {
     await Promise.all(stores.map((opened) => opened.close()));
   });
 
+  t.test('four senders claiming the outbox at once never lease one delivery twice', async (t) => {
+    const stores = await Promise.all(Array.from({ length: 4 }, () => PgStore.open(urlOf('claims'))));
+    await stores[0]!.query(`INSERT INTO alert_outbox (webhook, event, created_ms, attempts, next_ms, lease_ms, state)
+      SELECT 'hook-' || (g % 4), '{}', 0, 0, 0, 0, 'pending' FROM generate_series(1, 200) g`);
+    let twice = 0;
+    let leased = 0;
+    for (let round = 0; round < 10; round++) {
+      await stores[0]!.query('UPDATE alert_outbox SET lease_ms = 0');
+      const now = new Date(1_000_000 + round);
+      const claims = await Promise.all(stores.map((store) => store.claimDeliveries(now, 50, 60_000)));
+      const ids = claims.flat().map((delivery) => delivery.id);
+      leased += ids.length;
+      twice += ids.length - new Set(ids).size;
+    }
+    t.ok(leased >= 10 * 50, `${leased} deliveries leased`);
+    t.equal(twice, 0, 'none leased by two senders');
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
   t.test('a database from a newer reachgate is refused with a message that says what to do', async (t) => {
     const url = urlOf('newer');
     const store = await PgStore.open(url);

@@ -520,4 +520,104 @@ export function storeContract(t: Test, factory: StoreFactory): void {
       await store.close();
     },
   );
+
+  t.test(
+    'a firing alert is queued again each resend interval for the Alertmanager webhooks only, by one of two stores',
+    async (t) => {
+      const rules = {
+        fireAfter: 1,
+        resolveAfter: 1,
+        stale: true,
+        webhooks: ['am', 'plain'],
+        resend: { everyMs: 60_000, webhooks: ['am'] },
+      };
+      const store = await factory.open(t, 'resend');
+      store.setAlertRules(rules);
+      const now = new Date();
+      const at = (ms: number) => new Date(now.getTime() + ms);
+      const report = (drift: boolean) => {
+        const made = makeReport('ws-01', 'workstation', { results: 2, intervalS: 60 });
+        if (drift) made.results[1] = { ...made.results[1]!, state: 'closed', verdict: 'fail' };
+        return made;
+      };
+      const post = async (made: RunReport) => store.addReport(made, JSON.stringify(made), now);
+      const sendAll = async (when: Date) => {
+        const due = await store.claimDeliveries(when, 10, 60_000);
+        await store.settleDeliveries(
+          due.map((delivery) => ({ id: delivery.id, result: 'sent' as const })),
+          when,
+        );
+        return due;
+      };
+      await post(report(false));
+      await store.acceptBaseline({
+        baseline: { 'ws-01|row-0': 'pass', 'ws-01|row-1': 'pass' },
+        accepted_at: now.toISOString(),
+        accepted_by: null,
+        approver: 'A. Admin',
+        change: 'CHG-1',
+      });
+      await post(report(true));
+      const fired = await sendAll(now);
+      t.equal(fired.length, 2, 'the firing event once per webhook');
+      t.equal(await store.resendFiring(now), 0, 'the first look schedules the re-send');
+      t.equal(await store.resendFiring(at(30_000)), 0, 'nothing before the interval');
+
+      const other = await factory.open(t, 'resend');
+      other.setAlertRules(rules);
+      const resent = await Promise.all([store.resendFiring(at(61_000)), other.resendFiring(at(61_000))]);
+      t.equal(resent[0]! + resent[1]!, 1, 'of two stores at once, one queues the re-send');
+      t.equal(await other.resendFiring(at(62_000)), 0, 'and not again within the interval');
+      t.match(await sendAll(at(61_000)), [
+        {
+          webhook: 'am',
+          event: {
+            kind: 'drift',
+            status: 'firing',
+            row: 'row-1',
+            resend: true,
+            starts_at: fired[0]!.event.starts_at,
+            ends_at: at(61_000 + 240_000).toISOString(),
+          },
+        },
+      ]);
+      t.equal(await store.resendFiring(at(122_000)), 1, 'the next interval queues it again');
+      t.equal((await sendAll(at(122_000))).length, 1, 'to the Alertmanager webhook only');
+
+      await post(report(false));
+      t.match(await sendAll(at(123_000)), [
+        { webhook: 'am', event: { status: 'resolved' } },
+        { webhook: 'plain', event: { status: 'resolved' } },
+      ]);
+      t.equal(await store.resendFiring(at(600_000)), 0, 'a resolved alert is not re-sent');
+
+      // A stale agent's alert is re-sent too, with its role and site.
+      const old = makeReport('ws-09', 'workstation', {
+        results: 1,
+        intervalS: 60,
+        finishedAt: new Date(now.getTime() - 7_200_000),
+      });
+      await post(old);
+      t.equal(await store.sweepStale(now), 1);
+      const staleFired = await sendAll(now);
+      t.equal(await store.resendFiring(now), 0);
+      // Its one cell, not in the baseline, fires as drift at once too (fire-after 1): both are re-sent.
+      t.equal(await other.resendFiring(at(61_000)), 2);
+      const staleAgain = (await sendAll(at(61_000))).filter((delivery) => delivery.event.kind === 'stale');
+      t.match(staleAgain, [
+        {
+          webhook: 'am',
+          event: {
+            status: 'firing',
+            agent: 'ws-09',
+            role: 'workstation',
+            starts_at: staleFired.find((delivery) => delivery.event.kind === 'stale')!.event.starts_at,
+          },
+        },
+      ]);
+      t.equal(staleAgain.length, 1);
+      await other.close();
+      await store.close();
+    },
+  );
 }

@@ -17,8 +17,8 @@ t.test('a new database is private, in WAL mode, and at the latest schema version
   t.equal(statSync(db).mode & 0o777, 0o600);
   const raw = new Database(db, { readonly: true });
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(raw.pragma('user_version', { simple: true }), 4);
-  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3, 4]);
+  t.equal(raw.pragma('user_version', { simple: true }), 5);
+  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3, 4, 5]);
   t.same(raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), [
     'agents',
     'alert_agents',
@@ -69,7 +69,7 @@ t.test('a version 2 database migrates to version 3: the cells are filled again, 
   t.same(await migrated.read("SELECT results, inconclusive FROM cells WHERE row_name = 'row-0'", []), [
     { results: 1, inconclusive: 0 },
   ]);
-  t.same(await migrated.read('SELECT MAX(version) AS v FROM schema_migrations', []), [{ v: 4 }]);
+  t.same(await migrated.read('SELECT MAX(version) AS v FROM schema_migrations', []), [{ v: 5 }]);
 });
 
 t.test('a database from a newer reachgate is refused with a message that says what to do', async (t) => {
@@ -79,7 +79,7 @@ t.test('a database from a newer reachgate is refused with a message that says wh
   raw.close();
   t.throws(() => SqliteStore.open(db), {
     name: 'UsageError',
-    message: `the database ${db} has schema version 99; this reachgate knows up to 4`,
+    message: `the database ${db} has schema version 99; this reachgate knows up to 5`,
   });
 });
 

@@ -52,6 +52,7 @@ t.test('a valid alerts file gives its settings, with the defaults filled in', as
     resolveAfter: 3,
     stale: true,
     checkIntervalMs: 5000,
+    resendMs: 60_000,
     retry: { firstMs: 2000, maxMs: 300_000, attempts: 12, maxAgeMs: 3_600_000 },
     webhooks: [
       {
@@ -119,6 +120,9 @@ t.test('each mistake is reported at its line and column', async (t) => {
       '4:84: cannot use the token file missing.token: ENOENT',
     ],
   );
+  t.same(await problems('resend: 500ms\nwebhooks: [{name: am, format: alertmanager, url: "http://127.0.0.1:1/x"}]\n'), [
+    '1:9: `resend` must be from 1s to 1h, got `500ms`',
+  ]);
   t.same(await problems('stale: true\n'), ['1:1: the file is missing the required key `webhooks`']);
   t.match(await problems('webhooks: [\n'), [/^2:1: YAML: /]);
 });
