@@ -67,7 +67,16 @@ export function exchangeEcho(request: EchoRequest): Promise<EchoOutcome> {
       resolve(outcome);
     };
     const sinceLastSend = (): number => performance.now() - (sentAt[sentAt.length - 1] ?? performance.now());
-    const onAbort = (): void => settle({ kind: 'silent', attempts: sentAt.length });
+    // At the deadline an ICMP error the listener read in the same turn as the watch's own timer still counts: a
+    // stalled event loop runs both timers before it polls the socket, so the error is recorded after wait() gave up.
+    const onAbort = (): void => {
+      const icmp = watch?.seen;
+      settle(
+        icmp
+          ? { kind: 'icmp', icmp, rttMs: sinceLastSend(), attempts: sentAt.length }
+          : { kind: 'silent', attempts: sentAt.length },
+      );
+    };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     stopListening = listener.listen((from, packet, source) => {

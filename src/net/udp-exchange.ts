@@ -68,9 +68,22 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       return sent === undefined ? 0 : performance.now() - sent;
     };
     // Set while a socket error waits for its ICMP error: the deadline then settles with the failure.
-    let failure: UdpOutcome<Reply> | undefined;
-    const onAbort = (): void =>
-      settle(failure ?? { kind: 'silent', attempts: sentAt.length, ...(lastReply === undefined ? {} : { lastReply }) });
+    let failure: Extract<UdpOutcome<Reply>, { kind: 'failed' }> | undefined;
+    // At the deadline an ICMP error the listener recorded after the watch's own timer gave up (a stalled event loop
+    // runs both timers before it polls the socket) still counts, as it would have a moment earlier.
+    const onAbort = (): void => {
+      const seen = watch?.seen;
+      if (failure) return settle(seen ? { ...failure, icmp: seen } : failure);
+      if (seen)
+        return settle({
+          kind: 'failed',
+          errno: 'ICMP',
+          rttMs: rttSince(sentAt.length - 1),
+          attempts: sentAt.length,
+          icmp: seen,
+        });
+      settle({ kind: 'silent', attempts: sentAt.length, ...(lastReply === undefined ? {} : { lastReply }) });
+    };
     const send = (attempt: number): void => {
       if (settled) return;
       sentAt[attempt] = performance.now();

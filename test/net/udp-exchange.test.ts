@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram';
 import t, { type Test } from 'tap';
+import type { IcmpError, IcmpListener } from '../../src/core/icmp.js';
 import { exchangeUdp, sendTimes, type UdpCodec, type UdpOutcome } from '../../src/net/udp-exchange.js';
 
 // The exchange engine against responders on loopback, in this process: nothing leaves the host.
@@ -174,4 +175,39 @@ t.test('the exchange leaves no socket or timer behind', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 20));
   const after = process.getActiveResourcesInfo().filter((name) => name === 'UDPWrap' || name === 'Timeout').length;
   t.equal(after, before);
+});
+
+t.test('an ICMP error recorded after the watch gave up, before the deadline settled it, is the outcome', async (t) => {
+  // A stalled event loop runs the watch's timer and the deadline's in one turn, then polls the ICMP socket: the error
+  // is recorded after wait() resolved empty, and the abort that follows must still read it rather than say silent.
+  const { port } = await responder(t, () => []);
+  const late: IcmpError = {
+    family: 4,
+    type: 3,
+    code: 13,
+    from: '127.0.0.2',
+    quoted: { protocol: 'udp', source: '127.0.0.1', destination: '127.0.0.1', sourcePort: 0, destinationPort: port },
+  };
+  const watch = {
+    seen: undefined as IcmpError | undefined,
+    setLocalPort() {},
+    wait: async () => undefined,
+    close() {},
+  };
+  const icmp = { watch: () => watch } as unknown as IcmpListener;
+  const controller = new AbortController();
+  setTimeout(() => {
+    watch.seen = late;
+    controller.abort('deadline');
+  }, 100);
+  const outcome = await exchangeUdp({
+    address: '127.0.0.1',
+    port,
+    codec: idCodec(),
+    attempts: 1,
+    timeoutMs: 5000,
+    signal: controller.signal,
+    icmp,
+  });
+  t.match(outcome, { kind: 'failed', errno: 'ICMP', icmp: { type: 3, code: 13, from: '127.0.0.2' } });
 });
