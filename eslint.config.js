@@ -5,7 +5,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'bundle/**', 'out/**', 'node_modules/**', '.tap/**', 'docs/**', 'coverage/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'bundle/**',
+      'src/**/*.gen.*',
+      'out/**',
+      'node_modules/**',
+      '.tap/**',
+      'docs/**',
+      'coverage/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,7 +5,7 @@
 rm -rf dist || exit 1
 npm run --silent lint &
 lint=$!
-tsc -p tsconfig.test.json && node scripts/bundle.mjs
+node scripts/validators.mjs && tsc -p tsconfig.test.json && node scripts/bundle.mjs
 built=$?
 wait "$lint"
 linted=$?

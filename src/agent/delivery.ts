@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { AgentLog, Spool } from './spool.js';
 import { reportIdOf } from './spool.js';
 import { isToken } from '../coordinator/tokens.js';
@@ -42,15 +42,23 @@ const SHOWN_BYTES = 200;
 /** Posts RunReports to the coordinator with the agent's bearer token. */
 export class Courier {
   readonly #options: CourierOptions;
-  readonly #dispatcher: Agent;
+  /** undici and its connection pool, loaded at the first delivery: a run with nothing to post never loads them. */
+  #client: Promise<{ dispatcher: Agent; request: typeof import('undici').request }> | undefined;
 
   constructor(options: CourierOptions) {
     this.#options = options;
-    this.#dispatcher = new Agent({
-      connect: { timeout: options.timeoutMs, ...(options.ca ? { ca: options.ca } : {}) },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    });
+  }
+
+  #connect(): Promise<{ dispatcher: Agent; request: typeof import('undici').request }> {
+    this.#client ??= import('undici').then(({ Agent, request }) => ({
+      request,
+      dispatcher: new Agent({
+        connect: { timeout: this.#options.timeoutMs, ...(this.#options.ca ? { ca: this.#options.ca } : {}) },
+        headersTimeout: this.#options.timeoutMs,
+        bodyTimeout: this.#options.timeoutMs,
+      }),
+    }));
+    return this.#client;
   }
 
   /** Post one report's JSON; never throws for what the network or the coordinator does. */
@@ -72,9 +80,10 @@ export class Courier {
           'put the token from `reachgate token create` in it',
       };
     try {
+      const { dispatcher, request } = await this.#connect();
       const response = await request(this.#options.reportsUrl, {
         method: 'POST',
-        dispatcher: this.#dispatcher,
+        dispatcher,
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body,
         // The whole exchange has one deadline, as a probe does: a coordinator that accepts and never answers must not hold the agent.
@@ -89,7 +98,7 @@ export class Courier {
 
   /** Close the connections to the coordinator. */
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    if (this.#client) await (await this.#client).dispatcher.close();
   }
 }
 

@@ -1,10 +1,6 @@
 import type { Argv } from 'yargs';
-import pino from 'pino';
 import { DEFAULT_LIMITS } from '../coordinator/limits.js';
-import { openStore } from '../coordinator/open-store.js';
-import { serveCoordinator } from '../coordinator/serve.js';
 import { UsageError } from '../core/usage-error.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../report/html-matrix.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -170,6 +166,9 @@ export function coordinatorCommand(parser: Argv): Argv {
 }
 
 async function coordinator(argv: CoordinatorArgs): Promise<void> {
+  // The server, its stores and its logger load only here: `reachgate coordinator --help` or a usage error loads none.
+  const { default: pino } = await import('pino');
+  const { openStore } = await import('../coordinator/open-store.js');
   const logger = pino(
     { level: argv['log-level'], timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ fd: 2, sync: true }),
@@ -185,6 +184,8 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
     argv.alerts === undefined
       ? undefined
       : await (await import('../profile/alerts-config.js')).loadAlertSettings(argv.alerts);
+  const { serveCoordinator } = await import('../coordinator/serve.js');
+  const { matrixAsset, renderMatrixHtml, renderOverviewHtml } = await import('../report/html-matrix.js');
   const running = await serveCoordinator({
     ...(alerts ? { alerts } : {}),
     db: argv.db,

@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { report as validateReport } from './report-validator.gen.js';
 import type { RunReport } from '../core/result.js';
 import { STATES, VERDICTS } from '../core/result.js';
 import { INTERVAL_MAX_S, NAME_MAX, RESULT_ID_MAX, RESULTS_MAX, TEXT_MAX } from './limits.js';
@@ -107,9 +108,12 @@ export interface ReportProblem {
   message: string;
 }
 
-/** Make the checker of posted reports (compiled once, at start-up). */
+/**
+ * Make the checker of posted reports. Its validator of REPORT_SCHEMA is generated at build time
+ * (scripts/validators.mjs, ajv standalone code, strict), so the coordinator compiles no schema when it starts.
+ */
 export function compileReportCheck(): (value: unknown) => { report: RunReport } | { problem: ReportProblem } {
-  const validate = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile<RunReport>(REPORT_SCHEMA);
+  const validate = validateReport as ValidateFunction<RunReport>;
   return (value) => {
     if (validate(value)) {
       const problem = findBoundsProblem(value);

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import type { AgentConfig } from '../agent/config.js';
 import { isToken } from '../coordinator/tokens.js';
 import { formatMs } from '../core/duration.js';
@@ -35,6 +35,8 @@ export async function checkCoordinator(config: AgentConfig): Promise<Finding[]> 
       ];
     }
   }
+  // undici is loaded only when there is a coordinator to ask: `reachgate doctor` without an agent config never loads it.
+  const { Agent } = await import('undici');
   const dispatcher = new Agent({
     connect: { timeout: timeoutMs, ...(ca ? { ca } : {}) },
     headersTimeout: timeoutMs,
@@ -176,6 +178,7 @@ async function call(
   timeoutMs: number,
   token?: string,
 ): Promise<Answer | { error: string }> {
+  const { request } = await import('undici');
   const started = performance.now();
   try {
     const response = await request(url, {

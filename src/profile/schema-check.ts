@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { PACKAGE_ROOT } from '../core/package-root.js';
@@ -13,18 +12,13 @@ export function schemaPath(name: SchemaName): string {
   return join(PACKAGE_ROOT, 'profiles', 'schema', `${name}.schema.json`);
 }
 
-const compiled = new Map<SchemaName, ValidateFunction>();
-
+/**
+ * The validator of a published schema. They are generated at build time (scripts/validators.mjs, ajv standalone
+ * code with allErrors and verbose) into schema-validators.gen.ts, loaded only by the commands that read such files.
+ */
 async function validator(name: SchemaName): Promise<ValidateFunction> {
-  let validate = compiled.get(name);
-  if (!validate) {
-    // ajv is loaded only by the commands that read profiles.
-    const { Ajv } = await import('ajv');
-    const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-    validate = ajv.compile(JSON.parse(readFileSync(schemaPath(name), 'utf8')) as object);
-    compiled.set(name, validate);
-  }
-  return validate;
+  const generated = (await import('./schema-validators.gen.js')) as Record<SchemaName, ValidateFunction>;
+  return generated[name];
 }
 
 /**

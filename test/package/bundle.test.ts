@@ -80,6 +80,33 @@ t.test('a probe command line the fast path leaves to yargs goes on to the whole 
   t.same(own, [BIN, PROBE_BUNDLE, BUNDLE]);
 });
 
+t.test('the coordinator command shows its help without loading the server, its stores or its logger', async (t) => {
+  const run = await loadedBy(['coordinator', '--help']);
+  t.equal(run.code, 0);
+  t.match(run.stdout, /--listen/);
+  const heavy = run.loaded.filter((file) => HEAVY.some((name) => file.includes(`/node_modules/${name}/`)));
+  t.same(heavy, [], 'no heavy package was loaded');
+});
+
+t.test(
+  'a profile is checked by the validators generated at build time: no schema is compiled at run time',
+  async (t) => {
+    const profile = join(dir, 'bad-profile.yaml');
+    writeFileSync(profile, 'role: x\nprobes:\n  - row: a\n    kind: tcp\n    target: somewhere\n    portz: 1\n');
+    const site = join(dir, 'site.yaml');
+    writeFileSync(site, 'site: s\nhosts:\n  somewhere: [127.0.0.1]\n');
+    const run = await loadedBy(['run', '--site', site, profile]);
+    t.equal(run.code, 2, 'the unknown key is a usage error');
+    const ajv = run.loaded.filter((file) => file.includes('/node_modules/ajv/'));
+    t.ok(ajv.length > 0, "the generated code uses ajv's runtime helpers");
+    t.same(
+      ajv.filter((file) => !file.includes('/node_modules/ajv/dist/runtime/')),
+      [],
+      "nothing of ajv's compiler is loaded",
+    );
+  },
+);
+
 t.test('the package root of the bundle is the checkout that holds it', (t) => {
   t.equal(packageRootOf('file:///opt/reachgate/bundle/src/cli/reachgate.cjs'), '/opt/reachgate');
   t.equal(packageRootOf('file:///home/bundle/reachgate/src/core/package-root.ts'), '/home/bundle/reachgate');
