@@ -37,9 +37,10 @@ settings:
   timeout: 1s
 `;
 
-const reachgateArgs = (siteFile) => [
+/** `reachgate run` of a workstation profile as the benchmark's agent, JSON out. */
+export const reachgateArgs = (siteFile, profile = 'tightgate/workstation') => [
   'run',
-  'tightgate/workstation',
+  profile,
   '--site',
   siteFile,
   '--format',

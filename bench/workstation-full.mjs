@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { deleteNamespace, netnsUnavailable } from './lib/netns.mjs';
 import { REACHGATE, ROOT, median, row, timed } from './lib/measure.mjs';
-import { answerOf, buildTopology, siteYaml, startViewer, TIGHTGATE } from './workstation-acceptance.mjs';
+import { answerOf, buildTopology, reachgateArgs, siteYaml, startViewer, TIGHTGATE } from './workstation-acceptance.mjs';
 
 const CONCURRENCY = 4096;
 const RUN_TIMEOUT_MS = 1_200_000;
@@ -26,18 +26,7 @@ function synProfile() {
   return stringify(profile);
 }
 
-const args = (profile, siteFile) => [
-  'run',
-  profile,
-  '--site',
-  siteFile,
-  '--format',
-  'json',
-  '--agent',
-  'bench-workstation',
-  '--concurrency',
-  String(CONCURRENCY),
-];
+const args = (profile, siteFile) => [...reachgateArgs(siteFile, profile), '--concurrency', String(CONCURRENCY)];
 
 /** Measure `reps` runs per mode, alternating; returns the figures for BENCHMARKS.md. */
 export default async function workstationFull({ reps = 1 } = {}) {
