@@ -18,6 +18,8 @@ export interface MatrixSource {
 const PAGE_CELLS = 1000;
 /** Requests at most for one matrix: ten million cells. */
 const MAX_PAGES = 10_000;
+/** Bytes of one matrix page (cells with their results) read at most. */
+const PAGE_ANSWER_MAX = 256 * 1024 * 1024;
 
 /** An open connection to a coordinator with a viewer token: GET its read API, then close. */
 export interface CoordinatorReader {
@@ -43,7 +45,11 @@ export async function openCoordinator(source: MatrixSource): Promise<Coordinator
         dispatcher,
         signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
       });
-      const text = await response.body.text();
+      const text = await answerText(
+        response.body,
+        PAGE_ANSWER_MAX,
+        () => new UsageError(`the coordinator's answer for ${what} is larger than ${PAGE_ANSWER_MAX} bytes`),
+      );
       let body: unknown;
       try {
         body = JSON.parse(text);
@@ -143,12 +149,11 @@ export async function fetchReports(source: MatrixSource, ids: readonly string[])
       dispatcher,
       signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
-    const length = Number(response.headers['content-length'] ?? 0);
-    if (length > REPORT_ANSWER_MAX) {
-      response.body.destroy();
-      throw new UsageError(`the coordinator's answer for report ${id} is larger than ${REPORT_ANSWER_MAX} bytes`);
-    }
-    const text = await response.body.text();
+    const text = await answerText(
+      response.body,
+      REPORT_ANSWER_MAX,
+      () => new UsageError(`the coordinator's answer for report ${id} is larger than ${REPORT_ANSWER_MAX} bytes`),
+    );
     if (response.statusCode !== 200)
       throw new UsageError(
         `the coordinator at ${base.origin} answered HTTP ${response.statusCode} for report ${id}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`,
@@ -251,14 +256,11 @@ export async function viewerCall(
       dispatcher,
       signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
-    let text = '';
-    for await (const chunk of response.body) {
-      text += String(chunk);
-      if (text.length > MAX_ANSWER_BYTES) {
-        response.body.destroy();
-        throw new UsageError(`the coordinator at ${url.href} answered more than ${MAX_ANSWER_BYTES} bytes`);
-      }
-    }
+    const text = await answerText(
+      response.body,
+      MAX_ANSWER_BYTES,
+      () => new UsageError(`the coordinator at ${url.href} answered more than ${MAX_ANSWER_BYTES} bytes`),
+    );
     if (response.statusCode < 200 || response.statusCode > 299) {
       const answer = text.replace(/\s+/g, ' ').slice(0, 300);
       throw new UsageError(
@@ -290,4 +292,23 @@ function failureCode(error: unknown): string {
   return (
     (error as { cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code ?? (error as Error).name
   );
+}
+
+/** An answer's body read to its end, at most `max` bytes: whatever answers in the coordinator's place may not stop. */
+async function answerText(
+  body: AsyncIterable<Buffer> & { destroy(): unknown },
+  max: number,
+  tooLarge: () => Error,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

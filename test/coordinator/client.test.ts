@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fetchMatrix, type MatrixSource } from '../../src/coordinator/client.js';
+import { fetchMatrix, fetchReports, type MatrixSource } from '../../src/coordinator/client.js';
 import { tempDir } from './coordinator-process.js';
 
 const MATRIX = { agents: [], cells: [], rows: [] };
@@ -80,4 +80,27 @@ t.test('a bad URL, token file or CA file is refused before anything is sent', as
     await t.rejects(fetchMatrix(source), { name: 'UsageError', message }, message.source);
   }
   t.equal(seen.length, 0, 'nothing reached the coordinator');
+});
+
+t.test('a report answer without a length that does not stop is cut at its bound, not read to the end', async (t) => {
+  // Bounded too: at most 80 chunks of 1 MiB, and none after the client hangs up.
+  let written = 0;
+  const server: Server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    const more = (): void => {
+      while (written < 80 && !response.destroyed) {
+        written++;
+        if (!response.write(chunk)) return void response.once('drain', more);
+      }
+      response.end();
+    };
+    more();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const source = { coordinator: url, tokenFile: tokenFile(t, 'rg_viewer') };
+  await t.rejects(fetchReports(source, ['r1']), { message: /answer for report r1 is larger than 67108864 bytes/ });
+  t.ok(written < 80, `the client hung up before the server was done (${written} MiB written)`);
 });
