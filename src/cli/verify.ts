@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
-import { loadPublicKey, readBounded } from '../record/keys.js';
+import { loadPublicKey } from '../record/keys.js';
+import { readBounded } from '../coordinator/bounded-file.js';
 import { verifyRecordText, type Verification } from '../record/sign.js';
 import type { SignedRecord } from '../record/model.js';
 import { verdictSummary } from '../record/html.js';

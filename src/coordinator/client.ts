@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readBounded } from './bounded-file.js';
 import { UsageError } from '../core/usage-error.js';
 import type { LatestReport, Matrix } from '../core/matrix.js';
 import type { RunReport } from '../core/result.js';
@@ -192,14 +192,12 @@ function matrixUrl(base: string): URL {
   }
 }
 
+/** A token file's and a CA file's bytes read at most: a wrong path (a device, a log) must not be read whole. */
+const TOKEN_FILE_MAX = 4096;
+const CA_FILE_MAX = 1024 * 1024;
+
 export function readToken(file: string): string {
-  let token: string;
-  try {
-    token = readFileSync(file, 'utf8').trim();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new UsageError(`cannot read the token file ${file}: ${code}`);
-  }
+  const token = readBounded(file, TOKEN_FILE_MAX, 'token file').toString('utf8').trim();
   if (!isToken(token)) {
     throw new UsageError(
       `the token file ${file} does not hold a token: expected one line without spaces`,
@@ -210,12 +208,7 @@ export function readToken(file: string): string {
 }
 
 export function readCa(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new UsageError(`cannot read the CA file ${file}: ${code}`);
-  }
+  return readBounded(file, CA_FILE_MAX, 'CA file');
 }
 
 /** Largest answer read from a viewer route other than the matrix. */

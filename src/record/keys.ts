@@ -1,7 +1,8 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { closeSync, fchmodSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UsageError } from '../core/usage-error.js';
+import { readBounded } from '../coordinator/bounded-file.js';
 
 /** Largest key file read: a PEM or JWK Ed25519 key is a few hundred bytes. */
 const KEY_FILE_MAX = 16 * 1024;
@@ -66,33 +67,6 @@ function writeKeyFile(path: string, text: string, mode: number, force: boolean):
   }
   closeSync(fd);
   if (force) renameSync(temp, path);
-}
-
-/** A small file read whole, at most `max` bytes; anything else is a UsageError naming the file. */
-export function readBounded(file: string, max: number, what: string): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (error) {
-    throw new UsageError(`cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (size > max) throw new UsageError(`the ${what} ${file} is ${size} bytes, more than the ${max} a ${what} may be`);
-    const bytes = Buffer.alloc(size);
-    let read = 0;
-    while (read < size) {
-      const count = readSync(fd, bytes, read, size - read, read);
-      if (count === 0) break;
-      read += count;
-    }
-    return bytes.subarray(0, read);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** The Ed25519 private key in a PEM file (as `reachgate key create` writes it). */
