@@ -44,8 +44,12 @@ const WHILE_READ_REPORTS = 400;
 
 const dist = (path) => import(pathToFileURL(join(ROOT, 'dist', 'src', path)).href);
 
-/** The same report rows through one bare postgres.js connection, `perTransaction` per commit, into a fresh schema. */
-async function bareLoop(postgres, url, schema, bodies, perTransaction) {
+/**
+ * The same report rows through one bare postgres.js connection, `perTransaction` per commit, into a fresh schema;
+ * its rate and the server's CPU (all its processes) while it ran.
+ */
+async function bareLoop(postgres, cluster, schema, bodies, perTransaction) {
+  const url = cluster.url;
   const sql = postgres(url.replace(/\?host=([^&]+)/, ''), {
     host: decodeURIComponent(/\?host=([^&]+)/.exec(url)[1]),
     max: 1,
@@ -58,6 +62,8 @@ async function bareLoop(postgres, url, schema, bodies, perTransaction) {
           'agent TEXT NOT NULL, role TEXT, site TEXT, received_at TEXT NOT NULL, json TEXT NOT NULL)',
       )
       .simple();
+    const pgCpu = () => new Map(cluster.pids().map((pid) => [pid, processCpuMs(pid)]));
+    const before = pgCpu();
     const started = performance.now();
     for (let i = 0; i < bodies.length; i += perTransaction) {
       const rows = bodies.slice(i, i + perTransaction);
@@ -67,7 +73,9 @@ async function bareLoop(postgres, url, schema, bodies, perTransaction) {
                    VALUES (${id}, ${agentName}, 'workstation', 'bench', ${new Date().toISOString()}, ${body}) ON CONFLICT (id) DO NOTHING`;
       });
     }
-    return { rate: bodies.length / ((performance.now() - started) / 1000) };
+    const rate = bodies.length / ((performance.now() - started) / 1000);
+    const pgCpuMs = [...pgCpu()].reduce((sum, [pid, ms]) => sum + ms - (before.get(pid) ?? 0), 0);
+    return { rate, pgCpuMs };
   } finally {
     await sql.unsafe(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
     await sql.end({ timeout: 5 });
@@ -248,8 +256,8 @@ export default async function pgFleet({ reps = 3 } = {}) {
             run.load = loadavg()[0];
             runs.push(run);
           },
-          async () => bare.push(await bareLoop(postgres, cluster.url, `bare${rep}`, bodies, 1)),
-          async () => batched.push(await bareLoop(postgres, cluster.url, `batched${rep}`, bodies, 32)),
+          async () => bare.push(await bareLoop(postgres, cluster, `bare${rep}`, bodies, 1)),
+          async () => batched.push(await bareLoop(postgres, cluster, `batched${rep}`, bodies, 32)),
         ];
         for (let k = 0; k < sides.length; k++) await sides[(rep + k) % sides.length]();
       }
@@ -280,9 +288,19 @@ export default async function pgFleet({ reps = 3 } = {}) {
         Math.round(median(runs.map((r) => (r.coordinatorCpuMs * 1000) / INGEST_REPORTS))),
       ),
       row(
+        'ingest CPU per report, the load generator (this process: undici pools; reference)',
+        'µs',
+        Math.round(median(runs.map((r) => (r.generatorCpuMs * 1000) / INGEST_REPORTS))),
+      ),
+      row(
         'ingest CPU per report, PostgreSQL (reference)',
         'µs',
         Math.round(median(runs.map((r) => (r.pgCpuMs * 1000) / INGEST_REPORTS))),
+      ),
+      row(
+        'bare loop (one transaction per report) CPU per report, PostgreSQL (reference)',
+        'µs',
+        Math.round(median(bare.map((r) => (r.pgCpuMs * 1000) / INGEST_REPORTS))),
       ),
       row('ingest latency p50 (reference)', 'ms', median(runs.map((r) => r.p50))),
       row('ingest latency p99 (reference)', 'ms', median(runs.map((r) => r.p99))),

@@ -43,7 +43,9 @@ export function startPostgres() {
   };
   const data = join(dir, 'data');
   asNobody('initdb', ['-D', data, '-U', 'reachgate', '--auth=trust', '-E', 'UTF8', '--no-instructions']);
-  const options = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c max_connections=100 -c shared_buffers=128MB`;
+  // REACHGATE_BENCH_PG_OPTIONS adds server options, e.g. `-c shared_preload_libraries=pg_stat_statements`.
+  const extra = process.env.REACHGATE_BENCH_PG_OPTIONS ?? '';
+  const options = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c max_connections=100 -c shared_buffers=128MB ${extra}`;
   asNobody('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', options, 'start']);
   const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
   return {

@@ -3,7 +3,8 @@
 //   agents         one row per agent: its latest report (by arrival), when its results were taken, when it goes stale
 //   cells          one row per (agent, row) of that report: worst verdict, counts. A cell's results and report id are
 //                  read from its agent's latest report (agents.seq, agents.report_id): cells.json and cells.report_id
-//                  are no longer read (the PostgreSQL store leaves a cell that did not change alone)
+//                  are no longer read (both stores write '' into cells.json); agents.cells_digest says what an
+//                  agent's rows in the four tables below hold: a report with the same digest leaves them alone
 //   control_needs  each (agent, row, control role, address) a passing negative probe needs seen open
 //   open_seen      each (role, address, agent) an agent of that role saw open in its latest report
 //   confirm_needs  each result of an agent's latest report that a responder's receipt judges (`confirm: ROLE`)
@@ -16,6 +17,7 @@
 // open_seen. Both are kept up to date per report, so a read never parses a report. A result naming a
 // responder role is left out of its cell's stored counts and judged at read time from confirm_needs,
 // receipts and responders, with the rules of judgeConfirmation (core/confirmation.ts).
+import { createHash } from 'node:crypto';
 import type { ProbeResult, RunReport, Summary, Verdict } from '../core/result.js';
 import type { MatrixAgent, MatrixCell, MatrixResult, MatrixSummary } from '../core/matrix.js';
 import { groupByRow } from '../core/rows.js';
@@ -162,6 +164,45 @@ export const RECEIPT_SCHEMA = `
     posts BIGINT NOT NULL
   );
   CREATE INDEX responders_role ON responders (role, last_ms);`;
+
+/**
+ * agents.cells_digest (schema version 6): the digest of what the agent's rows in cells, control_needs, open_seen and
+ * confirm_needs hold (stateDigest). A newer report with the same digest leaves those rows as they are.
+ */
+export const CELLS_DIGEST_SCHEMA = "ALTER TABLE agents ADD COLUMN cells_digest TEXT NOT NULL DEFAULT '';";
+
+/**
+ * What an agent's cell rows hold, as one SHA-256 (base64): every column the reads use, in order, so that two
+ * reports with the same digest have the same cells, needs, addresses seen open and confirm needs. The cells'
+ * report_id and json are left out (not read: a cell's results and report id come from the agent's latest report).
+ */
+export function stateDigest(state: AgentState): string {
+  const parts: unknown[] = [];
+  for (const c of state.cells)
+    parts.push(
+      c.row_name,
+      c.row_pos,
+      c.role,
+      c.site,
+      c.rank,
+      c.needs,
+      c.results,
+      c.pass,
+      c.fail,
+      c.inconclusive,
+      c.error,
+    );
+  parts.push(state.needs.length);
+  for (const n of state.needs) parts.push(n.row_name, n.control, n.address, n.results);
+  parts.push(state.seen.length);
+  for (const s of state.seen) parts.push(s.role, s.address);
+  parts.push(state.confirms.length);
+  for (const c of state.confirms)
+    parts.push(c.row_name, c.pos, c.nonce, c.role, c.started_ms, c.open_rank, c.shut_rank);
+  return createHash('sha256')
+    .update(JSON.stringify([state.agent.agent, state.cells.length, parts]))
+    .digest('base64');
+}
 
 /** The cells are filled again from each agent's latest report on the way to this version (confirm_needs). */
 export const RECEIPT_REFILL =

@@ -45,10 +45,68 @@ export function findDuplicateKey(text: string): DuplicateKey | null {
   return null;
 }
 
-/** The index of the quote that closes the string opening at `open` (a quote after an even run of backslashes). */
+/** What one pass over a JSON text found before it is parsed: where it nests too deep, and how many object keys it has. */
+export interface JsonShape {
+  /** The offset where the text opens its (max + 1)th nested array or object, or -1. */
+  deep: number;
+  /** Object keys in the text: strings followed by a colon. */
+  keys: number;
+}
+
+/**
+ * One pass over a JSON text (string contents are skipped with indexOf): how deep it nests, stopping at the
+ * first array or object past `max`, and how many object keys it writes. Any text is scanned safely (an
+ * unterminated string ends the scan); the counts mean something only for text that JSON.parse accepts.
+ */
+export function scanJson(text: string, max: number): JsonShape {
+  let depth = 0;
+  let keys = 0;
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const end = closingQuote(text, i);
+      if (end === -1) break;
+      i = end + 1;
+      let next = text.charCodeAt(i);
+      while (next === 0x20 || next === 0x0a || next === 0x0d || next === 0x09) next = text.charCodeAt(++i);
+      if (next === 0x3a) keys++;
+      i--;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return { deep: i, keys };
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return { deep: -1, keys };
+}
+
+/**
+ * The own keys of every object in a parsed JSON value. JSON.parse keeps one property per distinct key, so a
+ * value with fewer keys than its text wrote (scanJson) repeats a key somewhere.
+ */
+export function countKeys(value: unknown): number {
+  let keys = 0;
+  const pending: unknown[] = [value];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (Array.isArray(next)) {
+      for (const item of next) if (item !== null && typeof item === 'object') pending.push(item);
+    } else {
+      for (const key in next as Record<string, unknown>) {
+        keys++;
+        const child = (next as Record<string, unknown>)[key];
+        if (child !== null && typeof child === 'object') pending.push(child);
+      }
+    }
+  }
+  return keys;
+}
+
+/** The index of the quote that closes the string opening at `open` (a quote after an even run of backslashes), or -1. */
 function closingQuote(text: string, open: number): number {
   let end = text.indexOf('"', open + 1);
   for (;;) {
+    if (end === -1) return -1;
     let backslashes = 0;
     while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes += 1;
     if (backslashes % 2 === 0) return end;

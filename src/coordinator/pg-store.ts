@@ -3,12 +3,14 @@ import type { RunReport } from '../core/result.js';
 import {
   agentStateOf,
   CELL_SCHEMA,
+  CELLS_DIGEST_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
   firstSchema,
   POSTGRES_DIALECT,
   driftStepSql,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
+  stateDigest,
   withConfirmWindow,
   type AgentState,
 } from './cells.js';
@@ -72,6 +74,7 @@ const MIGRATIONS: readonly string[] = [
   `${CHAIN_SCHEMA}
    ${alertSchema('BIGSERIAL PRIMARY KEY')}`,
   RESEND_SCHEMA,
+  CELLS_DIGEST_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -80,6 +83,8 @@ const CELLS_VERSION = 3;
 const MIGRATION_LOCK = 0x7265616368676174n;
 /** The PostgreSQL type of a parameter sent as JSON text (postgres.js serializes it with JSON.stringify). */
 const JSON_OID = 114;
+/** Between report texts in the one text parameter of a batch's insert: a character JSON text cannot hold. */
+const TEXT_SEPARATOR = '\u0001';
 /** Reports committed in one transaction at most. */
 const MAX_BATCH = 256;
 /** Transactions of reports in flight at once (each on its own connection). */
@@ -254,24 +259,31 @@ export class PgStore implements Store {
   }
 
   /**
-   * One transaction for a batch, in two round trips besides BEGIN and COMMIT: the reports (multi-row, from
-   * one JSON parameter), then one pipeline that updates the cell tables of each agent whose newest stored
-   * report of the batch is newer than its current one.
+   * One transaction for a batch: the reports (multi-row: their short columns from one JSON parameter, their
+   * texts from one text parameter split on a character no JSON text holds), then one pipeline that locks the
+   * batch's agents, reads their cell digests and moves each agent whose newest stored report of the batch is newer
+   * than its current one; then, only for the moved agents whose cell digest changed, one pipeline that updates
+   * their cell tables. In a steady fleet a report writes its report row and its agent row, and nothing else.
    */
   private insertBatch(sql: Sql, batch: PendingReport[]): Promise<AddReportOutcome[]> {
     return sql.begin(async (tx) => {
-      const rows = batch.map(({ report, json, receivedAt }) => ({
+      const rows = batch.map(({ report, receivedAt }) => ({
         id: report.id,
         agent: report.agent,
         role: report.role,
         site: report.site,
         received_at: receivedAt,
-        json,
       }));
+      const texts = batch.map((pending) => pending.json);
+      // Valid JSON text never holds a raw U+0001 (whitespace is space, tab, CR, LF; strings escape control characters).
+      if (texts.some((text) => text.includes(TEXT_SEPARATOR)))
+        throw new Error('a report text holds U+0001, which JSON text cannot');
       const inserted = await tx<Array<{ id: string; seq: string }>>`
         INSERT INTO reports (id, agent, role, site, received_at, json)
-        SELECT r.id, r.agent, r.role, r.site, r.received_at, r.json
-        FROM json_populate_recordset(NULL::reports, ${tx.typed(rows, JSON_OID)}) r
+        SELECT r.id, r.agent, r.role, r.site, r.received_at, t.json
+        FROM json_populate_recordset(NULL::reports, ${tx.typed(rows, JSON_OID)}) WITH ORDINALITY r
+        JOIN string_to_table(${texts.join(TEXT_SEPARATOR)}::text, chr(1)) WITH ORDINALITY t(json, n) ON t.n = r.ordinality
+        ORDER BY r.ordinality
         ON CONFLICT (id) DO NOTHING
         RETURNING id, seq`;
       const seqOf = new Map(inserted.map((row) => [row.id, Number(row.seq)]));
@@ -290,15 +302,24 @@ export class PgStore implements Store {
         }),
       );
       const others = batch.filter((pending) => !stored.has(pending.report.id)).map((pending) => pending.report.id);
-      const [owners, moved] = await Promise.all([
+      const digests = new Map(states.map((state) => [state.agent.agent, stateDigest(state)]));
+      const [owners, held, moved] = await Promise.all([
         others.length > 0
           ? tx<Array<{ id: string; agent: string }>>`SELECT id, agent FROM reports WHERE id = ANY(${others}::text[])`
           : Promise.resolve([]),
-        ...(states.length > 0 ? replaceStates(tx, states) : []),
+        ...(states.length > 0 ? [...lockAgents(tx, states), upsertAgents(tx, states, digests)] : []),
       ]);
       const ownerOf = new Map(owners.map((row) => [row.id, row.agent]));
-      // The agents the batch moved to a newer report (the first statement's RETURNING) step their alerts.
+      // The agents the batch moved to a newer report (the upsert's RETURNING); their digests before, read under the lock.
       const fresh = ((moved ?? []) as Array<{ agent: string }>).map((row) => row.agent);
+      const before = new Map(
+        ((held ?? []) as Array<{ agent: string; cells_digest: string }>).map((row) => [row.agent, row.cells_digest]),
+      );
+      const movedSet = new Set(fresh);
+      const changed = states.filter(
+        (state) => movedSet.has(state.agent.agent) && before.get(state.agent.agent) !== digests.get(state.agent.agent),
+      );
+      if (changed.length > 0) await Promise.all(syncCells(tx, changed));
       const rules = this.alertRules;
       if (rules && fresh.length > 0) {
         const at = batch.reduce((latest, pending) => (pending.receivedAt > latest ? pending.receivedAt : latest), '');
@@ -657,36 +678,59 @@ async function migrate(sql: Sql): Promise<void> {
             cellJson: false,
           }),
         );
-        for (let start = 0; start < states.length; start += MAX_BATCH)
-          await Promise.all(replaceStates(tx, states.slice(start, start + MAX_BATCH)));
+        // Written without cells_digest (a later version adds it, empty: each agent's next report writes its cells).
+        for (let start = 0; start < states.length; start += MAX_BATCH) {
+          const slice = states.slice(start, start + MAX_BATCH);
+          await Promise.all([upsertAgents(tx, slice, null), ...syncCells(tx, slice)]);
+        }
       }
     }
   });
 }
 
+/** Lock the agents' rows in name order and read their cell digests (before this batch moves them). */
+function lockAgents(tx: postgres.TransactionSql, states: AgentState[]): Array<Promise<unknown>> {
+  const names = states.map((state) => state.agent.agent).sort();
+  return [tx`SELECT agent, cells_digest FROM agents WHERE agent = ANY(${names}::text[]) ORDER BY agent FOR UPDATE`];
+}
+
 /**
- * Bring the cell tables of agents whose new report is newer than the stored one up to date, in the
- * caller's transaction: the statements are sent at once (one pipeline, run in order). Agents are
- * locked in name order, so that two coordinators' batches cannot deadlock. Each later statement
- * touches only the agents the first one moved to a report of this batch, and writes only rows that
- * change: in a steady fleet most of a new report's cells, needs and addresses are the same as the
- * last one's, and stay as they are (a cell's results and report id are read from the agent's report).
+ * Move agents to their new report where it is newer than the stored one, in name order (so that two
+ * coordinators' batches cannot deadlock); RETURNING the agents moved. With `digests`, each moved agent's
+ * cells_digest too (null: a schema from before that column, while migrating).
  */
-function replaceStates(tx: postgres.TransactionSql, states: AgentState[]): Array<Promise<unknown>> {
-  states.sort((a, b) => (a.agent.agent < b.agent.agent ? -1 : a.agent.agent > b.agent.agent ? 1 : 0));
+function upsertAgents(
+  tx: postgres.TransactionSql,
+  states: AgentState[],
+  digests: Map<string, string> | null,
+): Promise<unknown> {
+  const rows = states
+    .map((state) => (digests ? { ...state.agent, cells_digest: digests.get(state.agent.agent) } : state.agent))
+    .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
+  const digest = digests ? ', cells_digest' : '';
+  return tx.unsafe(
+    `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at${digest})
+     SELECT s.agent, s.seq, s.report_id, s.role, s.site, s.version, s.profile, s.taken_at, s.interval_s, s.stale_at${digest ? ', s.cells_digest' : ''}
+     FROM json_populate_recordset(NULL::agents, $1) s
+     ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
+       site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
+       interval_s = excluded.interval_s, stale_at = excluded.stale_at${digest ? ', cells_digest = excluded.cells_digest' : ''}
+     WHERE agents.seq < excluded.seq
+     RETURNING agent`,
+    [tx.typed(rows as never, JSON_OID) as never],
+    { prepare: true },
+  );
+}
+
+/**
+ * Bring the cell tables of agents just moved to a report of this batch up to date, in the caller's transaction:
+ * the statements are sent at once (one pipeline, run in order), each writing only rows that change (a
+ * cell's results and report id are read from the agent's report).
+ */
+function syncCells(tx: postgres.TransactionSql, states: AgentState[]): Array<Promise<unknown>> {
   const json = <T>(rows: T[]) => tx.typed(rows as never, JSON_OID);
   const ids = states.map((state) => state.agent.report_id);
-  const statements: Array<Promise<unknown>> = [
-    tx`
-    INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at)
-    SELECT s.agent, s.seq, s.report_id, s.role, s.site, s.version, s.profile, s.taken_at, s.interval_s, s.stale_at
-    FROM json_populate_recordset(NULL::agents, ${json(states.map((state) => state.agent))}) s
-    ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
-      site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
-      interval_s = excluded.interval_s, stale_at = excluded.stale_at
-    WHERE agents.seq < excluded.seq
-    RETURNING agent`,
-  ];
+  const statements: Array<Promise<unknown>> = [];
   const sync = (table: TableSync, rows: object[]): void => {
     const on = table.key.map((column) => `n.${column} = o.${column}`).join(' AND ');
     const columns = [...table.key, ...table.values];
@@ -772,7 +816,7 @@ async function queueEvent(
   for (const webhook of rules.webhooks) await tx.unsafe(numbered(QUEUE_SQL), [webhook, json, ms, ms]);
 }
 
-/** A cell table as replaceStates keeps it: its key columns, the other columns, and those whose change is written. */
+/** A cell table as syncCells keeps it: its key columns, the other columns, and those whose change is written. */
 interface TableSync {
   name: string;
   key: readonly string[];

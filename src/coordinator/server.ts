@@ -34,7 +34,7 @@ import { VERDICTS, type Verdict } from '../core/result.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
 import { IngestGuard, type Refusal } from './ingest-guard.js';
-import { findDuplicateKey } from './json-keys.js';
+import { countKeys, findDuplicateKey, scanJson } from './json-keys.js';
 import { resolveLimits, type CoordinatorLimits } from './limits.js';
 import { canonicalDigest } from './report-digest.js';
 import { approvalProblem } from './baseline-chain.js';
@@ -681,19 +681,27 @@ function cellFilter(query: Record<string, unknown>, maxLimit: number): CellFilte
   };
 }
 
-/** Parse a JSON body, refusing nesting deeper than MAX_JSON_DEPTH before parsing anything. */
+/**
+ * Parse a JSON body, refusing nesting deeper than MAX_JSON_DEPTH before parsing anything, and a repeated key:
+ * one pass counts the text's keys, the parsed value's are counted, and only when they differ is the text
+ * searched for the repeated key's path.
+ */
 export function parseJson(text: string): unknown {
   if (text.length === 0) throw new ApiError('bad_request', 'the body is empty: post a RunReport as application/json');
-  const deep = deepNesting(text, MAX_JSON_DEPTH);
-  if (deep !== -1)
-    throw new ApiError('json_too_deep', `the JSON nests deeper than ${MAX_JSON_DEPTH} levels (at character ${deep})`);
+  const shape = scanJson(text, MAX_JSON_DEPTH);
+  if (shape.deep !== -1)
+    throw new ApiError(
+      'json_too_deep',
+      `the JSON nests deeper than ${MAX_JSON_DEPTH} levels (at character ${shape.deep})`,
+    );
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new ApiError('malformed_json', `the body is not valid JSON: ${(error as Error).message}`);
   }
-  const duplicate = findDuplicateKey(text);
+  const duplicate =
+    value !== null && typeof value === 'object' && countKeys(value) !== shape.keys ? findDuplicateKey(text) : null;
   if (duplicate)
     throw new ApiError(
       'duplicate_key',
@@ -712,26 +720,6 @@ function tooMany(refusal: Refusal): ApiError {
 
 /** Answers sent before the body was read: the connection is closed after them instead of reading the rest. */
 const CLOSING_STATUSES = new Set([401, 413, 429]);
-
-/** The offset where JSON text opens its (max + 1)th nested array or object, or -1: a scan, no recursion. */
-function deepNesting(text: string, max: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
-    } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return i;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    }
-  }
-  return -1;
-}
 
 /** One cookie's value from a Cookie header (RFC 6265), or undefined. */
 function cookieValue(header: string | undefined, name: string): string | undefined {

@@ -6,12 +6,14 @@ import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
 import {
   agentStateOf,
   CELL_SCHEMA,
+  CELLS_DIGEST_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
   firstSchema,
   SQLITE_DIALECT,
   driftStepSql,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
+  stateDigest,
   withConfirmWindow,
   type AgentState,
 } from './cells.js';
@@ -74,6 +76,7 @@ const MIGRATIONS: readonly string[] = [
   `${CHAIN_SCHEMA}
    ${alertSchema('INTEGER PRIMARY KEY')}`,
   RESEND_SCHEMA,
+  CELLS_DIGEST_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -121,6 +124,8 @@ export interface SqliteStoreOptions {
  * the only coordinator on the file (token commands may use it at the same time).
  */
 export class SqliteStore implements Store {
+  /** The schema version this reachgate brings a database to. */
+  static readonly schemaVersion = MIGRATIONS.length;
   readonly file: string;
   readonly confirmWindowMs: number;
   private readonly db: Database.Database;
@@ -230,7 +235,9 @@ export class SqliteStore implements Store {
           pending.json,
         );
         if (info.changes === 1) {
-          const state = agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs);
+          const state = agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs, {
+            cellJson: false,
+          });
           if (replaceState(state) && this.alertRules)
             this.stepAlerts(this.alertRules, report.agent, pending.receivedAt);
           return { stored: true as const };
@@ -511,16 +518,22 @@ export class SqliteStore implements Store {
   }
 }
 
-/** Replaces an agent's cell rows with a newer report's, in the caller's transaction; false when it is not newer. */
-function cellWriter(db: Database.Database): (state: AgentState) => boolean {
+/**
+ * Moves an agent to a newer report in the caller's transaction, false when it is not newer; its cell rows are
+ * replaced only when their digest changed (`digest` false: a schema from before agents.cells_digest, while migrating).
+ */
+function cellWriter(db: Database.Database, digest = true): (state: AgentState) => boolean {
   const upsertAgent = db.prepare(
-    `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at)
-     VALUES (@agent, @seq, @report_id, @role, @site, @version, @profile, @taken_at, @interval_s, @stale_at)
+    `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at${digest ? ', cells_digest' : ''})
+     VALUES (@agent, @seq, @report_id, @role, @site, @version, @profile, @taken_at, @interval_s, @stale_at${digest ? ', @cells_digest' : ''})
      ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
        site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
-       interval_s = excluded.interval_s, stale_at = excluded.stale_at
+       interval_s = excluded.interval_s, stale_at = excluded.stale_at${digest ? ', cells_digest = excluded.cells_digest' : ''}
      WHERE agents.seq < excluded.seq`,
   );
+  const digestOf = digest
+    ? db.prepare<[string], { cells_digest: string }>('SELECT cells_digest FROM agents WHERE agent = ?')
+    : null;
   const clear = ['cells', 'control_needs', 'open_seen', 'confirm_needs'].map((table) =>
     db.prepare<[string]>(`DELETE FROM ${table} WHERE agent = ?`),
   );
@@ -537,7 +550,11 @@ function cellWriter(db: Database.Database): (state: AgentState) => boolean {
      VALUES (@agent, @row_name, @pos, @nonce, @role, @started_ms, @open_rank, @shut_rank)`,
   );
   return (state) => {
-    if (upsertAgent.run(state.agent).changes === 0) return false;
+    const cellsDigest = digestOf ? stateDigest(state) : '';
+    const before = digestOf?.get(state.agent.agent)?.cells_digest;
+    if (upsertAgent.run(digestOf ? { ...state.agent, cells_digest: cellsDigest } : state.agent).changes === 0)
+      return false;
+    if (before === cellsDigest) return true;
     for (const statement of clear) statement.run(state.agent.agent);
     for (const cell of state.cells) insertCell.run(cell);
     for (const need of state.needs) insertNeed.run(need);
@@ -588,7 +605,8 @@ function migrate(db: Database.Database, file: string): void {
 
 /** Fill the cell tables from each agent's latest report (a database from before they existed). */
 function fillCells(db: Database.Database): void {
-  const replace = cellWriter(db);
+  // Before agents.cells_digest (a later version adds it, empty: each agent's next report writes its cells).
+  const replace = cellWriter(db, false);
   const latest = db.prepare<[], { seq: number; json: string; received_at: string }>(
     'SELECT seq, json, received_at FROM reports WHERE seq IN (SELECT MAX(seq) FROM reports GROUP BY agent)',
   );

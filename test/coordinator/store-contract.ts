@@ -122,6 +122,52 @@ export function storeContract(t: Test, factory: StoreFactory): void {
     await store.close();
   });
 
+  t.test(
+    "a report whose cells are the last one's leaves the cell rows alone; a change, also back, is written",
+    async (t) => {
+      const store = await factory.open(t, 'digest');
+      const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
+      const at = (minutesAgo: number) =>
+        makeReport('ws-01', 'workstation', { results: 3, finishedAt: new Date(Date.now() - minutesAgo * 60_000) });
+      const [first, same, failing, back] = [at(4), at(3), at(2), at(1)];
+      failing.results[1] = { ...failing.results[1]!, state: 'closed', verdict: 'fail', reason: 'refused' };
+      const add = (report: RunReport) => store.addReport(report, JSON.stringify(report), new Date());
+      const cells = async () =>
+        (await readCellPage(read, { offset: 0, limit: 10 }, new Date(), false)).cells.map(
+          (cell) => `${cell.row} ${cell.verdict} ${cell.report_id}`,
+        );
+      await add(first);
+      await add(same);
+      t.same(await cells(), [`row-0 pass ${same.id}`, `row-1 pass ${same.id}`, `row-2 pass ${same.id}`]);
+      t.same(
+        await store.read("SELECT row_name, report_id FROM cells WHERE agent = 'ws-01' ORDER BY row_name", []),
+        ['row-0', 'row-1', 'row-2'].map((row_name) => ({ row_name, report_id: first.id })),
+        'the same cells are not written again',
+      );
+      await add(failing);
+      t.same(await cells(), [`row-0 pass ${failing.id}`, `row-1 fail ${failing.id}`, `row-2 pass ${failing.id}`]);
+      // Two reports of one agent in one batch, then the older one again: the newest arrival's cells stay.
+      await Promise.all([add(back), add(at(0.5))]);
+      const latest = at(0);
+      latest.results[0] = { ...latest.results[0]!, target: { ...latest.results[0]!.target, address: '127.0.0.2' } };
+      latest.results[1] = { ...latest.results[1]!, state: 'closed', verdict: 'fail', reason: 'refused' };
+      await add(latest);
+      t.same(await cells(), [`row-0 pass ${latest.id}`, `row-1 fail ${latest.id}`, `row-2 pass ${latest.id}`]);
+      t.same(
+        await store.read("SELECT address FROM open_seen WHERE agent = 'ws-01'", []),
+        [{ address: '127.0.0.2' }],
+        "the addresses seen open are the latest report's",
+      );
+      await add(back);
+      t.same(
+        await cells(),
+        [`row-0 pass ${latest.id}`, `row-1 fail ${latest.id}`, `row-2 pass ${latest.id}`],
+        'a retry changes nothing',
+      );
+      await store.close();
+    },
+  );
+
   t.test('a negative probe is inconclusive until an agent of its control role saw the address open', async (t) => {
     const store = await factory.open(t, 'controls');
     const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
