@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { Pool, request } from 'undici';
+import { request } from 'undici';
+import { encodePost, sendAll } from './lib/http-load.mjs';
 import { REACHGATE, ROOT, median } from './lib/measure.mjs';
 
 export const title = 'Coordinator: ingest of 40-result reports over loopback, and the matrix of 5,000 agents x 40 rows';
@@ -83,8 +84,7 @@ export async function ingestFixtures(store, createToken, agents) {
       const agent = `ws-${serial % agents}`;
       const id = `bench-${++serial}`;
       const body = reportJson(id, agent, 'workstation');
-      // Encoded once here, so that the load generator does not spend its CPU (measured beside) on it per request.
-      return { id, agent, agentName: agent, body, bytes: Buffer.from(body) };
+      return { id, agent, agentName: agent, body };
     });
   return { tokens, batch };
 }
@@ -153,45 +153,27 @@ export function processCpuMs(pid) {
 }
 
 /**
- * Post `bodies` with `inFlight` requests at a time through each of `pools` (one pool or several); every answer must
- * be 201. The load generator is lean (keep-alive pools, bodies and headers encoded before the clock starts) and its
- * own CPU is measured (`generatorCpuMs`: this process's user + system time during the run), so that it can be told
- * apart from the coordinators' when they share the cores.
+ * Post `bodies` with `inFlight` requests at a time to each of `urls` (one URL or several); every answer must be
+ * 201. The load generator is lean (bench/lib/http-load.mjs: keep-alive connections, every request encoded
+ * before the clock starts, answers read as far as their status and length) and its own CPU is measured
+ * (`generatorCpuMs`: this process's user + system time while it sends), to be told apart from the coordinators'.
  */
-export async function deliver(pools, bodies, tokens, inFlight = IN_FLIGHT) {
+export async function deliver(urls, bodies, tokens, inFlight = IN_FLIGHT) {
   const latencies = [];
   const wrong = [];
-  const headersOf = new Map(
-    Object.entries(tokens).map(([agent, token]) => [
-      agent,
-      { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    ]),
-  );
-  let next = 0;
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  await Promise.all(
-    [pools].flat().flatMap((pool) =>
-      Array.from({ length: inFlight }, async () => {
-        while (next < bodies.length) {
-          const { body, bytes, agent } = bodies[next++];
-          const t0 = performance.now();
-          const response = await pool.request({
-            path: '/api/v1/reports',
-            method: 'POST',
-            headers: headersOf.get(agent),
-            body: bytes ?? body,
-            headersTimeout: REQUEST_TIMEOUT_MS,
-            bodyTimeout: REQUEST_TIMEOUT_MS,
-          });
-          if (response.statusCode === 201) await response.body.dump();
-          else if (wrong.length < 3) wrong.push(`${response.statusCode} ${(await response.body.text()).slice(0, 120)}`);
-          else await response.body.dump();
-          latencies.push(performance.now() - t0);
-        }
-      }),
+  const requests = bodies.map(({ body, bytes, agent }) =>
+    encodePost(
+      '/api/v1/reports',
+      { authorization: `Bearer ${tokens[agent]}`, 'content-type': 'application/json' },
+      bytes ?? body,
     ),
   );
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await sendAll([urls].flat(), requests, inFlight, (_index, status, body, ms) => {
+    latencies.push(ms);
+    if (status !== 201 && wrong.length < 3) wrong.push(`${status} ${body.toString().slice(0, 120)}`);
+  });
   const wallMs = performance.now() - started;
   const used = process.cpuUsage(cpu);
   latencies.sort((a, b) => a - b);
@@ -256,18 +238,17 @@ export default async function ingest({ reps = 3 } = {}) {
     const store = SqliteStore.open(db);
     const { tokens, batch } = await ingestFixtures(store, createToken, INGEST_AGENTS);
     const coordinator = await startCoordinator(db);
-    const pool = new Pool(coordinator.url, { connections: IN_FLIGHT });
     const coordinatorRuns = [];
     const bareRuns = [];
     const batchedRuns = [];
     let ingestMemory;
     try {
-      await deliver(pool, batch(WARMUP_REPORTS), tokens);
+      await deliver(coordinator.url, batch(WARMUP_REPORTS), tokens);
       for (let rep = 0; rep < reps; rep++) {
         const rows = batch(INGEST_REPORTS);
         // Alternate which side goes first, as run.mjs's rotate() does.
         const sides = [
-          async () => coordinatorRuns.push(await deliver(pool, rows, tokens)),
+          async () => coordinatorRuns.push(await deliver(coordinator.url, rows, tokens)),
           async () => bareRuns.push(await bareLoop(dir, `bare-${rep}`, SqliteStore, rows, 1)),
           async () => batchedRuns.push(await bareLoop(dir, `batched-${rep}`, SqliteStore, rows, 32)),
         ];
@@ -275,7 +256,6 @@ export default async function ingest({ reps = 3 } = {}) {
       }
       ingestMemory = coordinator.memory();
     } finally {
-      await pool.close();
       await coordinator.stop();
     }
 
@@ -372,7 +352,7 @@ export default async function ingest({ reps = 3 } = {}) {
     const notes = [
       `Ingest: ${reps} runs of ${INGEST_REPORTS} reports (${(reportJson('size', 'ws-0', 'workstation').length / 1024).toFixed(1)} ` +
         `KiB each) from ${INGEST_AGENTS} agents after ${WARMUP_REPORTS} warm-up reports; the load ` +
-        `generator (undici Pool, ${IN_FLIGHT} connections) runs in the benchmark process on the ` +
+        `generator (bench/lib/http-load.mjs, ${IN_FLIGHT} keep-alive connections) runs in the benchmark process on the ` +
         `same machine. The coordinator logs at its default level (info: one JSON line per request).`,
       `The coordinator acknowledges a report only after its transaction is committed with synchronous=FULL ` +
         `(fsynced); reports that arrive while one commits go into the next transaction (group commit). ` +

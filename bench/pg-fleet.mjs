@@ -234,12 +234,12 @@ export default async function pgFleet({ reps = 3 } = {}) {
     const store = await PgStore.open(ingestUrl);
     const { tokens, batch } = await ingestFixtures(store, createToken, INGEST_AGENTS);
     const coordinators = [await startCoordinator(ingestUrl), await startCoordinator(ingestUrl)];
-    const pools = coordinators.map((one) => new Pool(one.url, { connections: IN_FLIGHT_EACH }));
+    const urls = coordinators.map((one) => one.url);
     const runs = [];
     const bare = [];
     const batched = [];
     try {
-      await deliver(pools, batch(WARMUP_REPORTS), tokens, IN_FLIGHT_EACH);
+      await deliver(urls, batch(WARMUP_REPORTS), tokens, IN_FLIGHT_EACH);
       for (let rep = 0; rep < reps; rep++) {
         const bodies = batch(INGEST_REPORTS);
         const sides = [
@@ -249,7 +249,7 @@ export default async function pgFleet({ reps = 3 } = {}) {
               return { coordinators: coordinators.map((one) => one.cpuMs()), pg };
             };
             const before = cpu();
-            const run = await deliver(pools, bodies, tokens, IN_FLIGHT_EACH);
+            const run = await deliver(urls, bodies, tokens, IN_FLIGHT_EACH);
             const after = cpu();
             run.coordinatorCpuMs = after.coordinators.reduce((sum, ms, i) => sum + ms - before.coordinators[i], 0);
             run.pgCpuMs = [...after.pg].reduce((sum, [pid, ms]) => sum + ms - (before.pg.get(pid) ?? 0), 0);
@@ -262,7 +262,6 @@ export default async function pgFleet({ reps = 3 } = {}) {
         for (let k = 0; k < sides.length; k++) await sides[(rep + k) % sides.length]();
       }
     } finally {
-      await Promise.all(pools.map((pool) => pool.close()));
       await Promise.all(coordinators.map((one) => one.stop()));
     }
     const rate = median(runs.map((r) => r.rate));
@@ -288,7 +287,7 @@ export default async function pgFleet({ reps = 3 } = {}) {
         Math.round(median(runs.map((r) => (r.coordinatorCpuMs * 1000) / INGEST_REPORTS))),
       ),
       row(
-        'ingest CPU per report, the load generator (this process: undici pools; reference)',
+        'ingest CPU per report, the load generator (this process; reference)',
         'µs',
         Math.round(median(runs.map((r) => (r.generatorCpuMs * 1000) / INGEST_REPORTS))),
       ),

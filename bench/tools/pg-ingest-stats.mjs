@@ -18,7 +18,8 @@ if (why) {
   process.stderr.write(`pg-ingest-stats: ${why}\n`);
   process.exit(1);
 }
-process.env.REACHGATE_BENCH_PG_OPTIONS = `${process.env.REACHGATE_BENCH_PG_OPTIONS ?? ''} -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all`;
+const STATS_OPTIONS = '-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all';
+process.env.REACHGATE_BENCH_PG_OPTIONS = `${process.env.REACHGATE_BENCH_PG_OPTIONS ?? ''} ${STATS_OPTIONS}`;
 const dist = (path) => import(pathToFileURL(join(ROOT, 'dist', 'src', path)).href);
 const { PgStore } = await dist('coordinator/pg-store.js');
 const { compileReportCheck } = await dist('coordinator/report-schema.js');
