@@ -2,7 +2,7 @@
 // reports of 50 agents, 64 in flight, on a throwaway cluster with pg_stat_statements; prints the
 // CPU per report of this process and of the server, and the statements by total time.
 //
-//   npm run build && node bench/tools/pg-ingest-stats.mjs [REPORTS]
+//   npm run build && node bench/tools/pg-ingest-stats.mjs [REPORTS [IN_FLIGHT]]
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +12,7 @@ import { processCpuMs, reportJson } from '../ingest.mjs';
 
 const REPORTS = Number(process.argv[2] ?? 4000);
 const AGENTS = 50;
-const IN_FLIGHT = 64;
+const IN_FLIGHT = Number(process.argv[3] ?? 64);
 const why = whyNoPostgres();
 if (why) {
   process.stderr.write(`pg-ingest-stats: ${why}\n`);
