@@ -172,36 +172,23 @@ export const RECEIPT_SCHEMA = `
 export const CELLS_DIGEST_SCHEMA = "ALTER TABLE agents ADD COLUMN cells_digest TEXT NOT NULL DEFAULT '';";
 
 /**
- * What an agent's cell rows hold, as one SHA-256 (base64): every column the reads use, in order, so that two
- * reports with the same digest have the same cells, needs, addresses seen open and confirm needs. The cells'
- * report_id and json are left out (not read: a cell's results and report id come from the agent's latest report).
+ * What an agent's cell rows hold, as one SHA-256 (base64): every column of its rows in cells, control_needs,
+ * open_seen and confirm_needs, so that two reports with the same digest have the same rows (a column added to
+ * a row type counts without more ado). The cells' report_id and json are left out: not read (a cell's results
+ * and report id come from the agent's latest report), and the report id changes with every report.
  */
 export function stateDigest(state: AgentState): string {
-  const parts: unknown[] = [];
-  for (const c of state.cells)
-    parts.push(
-      c.row_name,
-      c.row_pos,
-      c.role,
-      c.site,
-      c.rank,
-      c.needs,
-      c.results,
-      c.pass,
-      c.fail,
-      c.inconclusive,
-      c.error,
-    );
-  parts.push(state.needs.length);
-  for (const n of state.needs) parts.push(n.row_name, n.control, n.address, n.results);
-  parts.push(state.seen.length);
-  for (const s of state.seen) parts.push(s.role, s.address);
-  parts.push(state.confirms.length);
-  for (const c of state.confirms)
-    parts.push(c.row_name, c.pos, c.nonce, c.role, c.started_ms, c.open_rank, c.shut_rank);
-  return createHash('sha256')
-    .update(JSON.stringify([state.agent.agent, state.cells.length, parts]))
-    .digest('base64');
+  const values: unknown[] = [];
+  const add = (rows: readonly object[], skip: string = ''): void => {
+    values.push(rows.length);
+    for (const row of rows)
+      for (const key in row) if (key !== skip && key !== 'json') values.push((row as Record<string, unknown>)[key]);
+  };
+  add(state.cells, 'report_id');
+  add(state.needs);
+  add(state.seen);
+  add(state.confirms);
+  return createHash('sha256').update(JSON.stringify(values)).digest('base64');
 }
 
 /** The cells are filled again from each agent's latest report on the way to this version (confirm_needs). */
