@@ -71,6 +71,12 @@ export interface MatrixSummary extends Summary {
   agents: number;
   stale_agents: number;
   drift: number;
+  /**
+   * The coordinator's API only: when the counted state was read, and whether it is the state the answer was read
+   * from (false: a large site's last count, served while a newer one runs).
+   */
+  as_of?: string;
+  current?: boolean;
 }
 
 /** The site at a glance for thousands of agents: cells counted per role and row, drifted cells and stale agents first. */

@@ -17,8 +17,8 @@ t.test('a new database is private, in WAL mode, and at the latest schema version
   t.equal(statSync(db).mode & 0o777, 0o600);
   const raw = new Database(db, { readonly: true });
   t.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-  t.equal(raw.pragma('user_version', { simple: true }), 5);
-  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3, 4, 5]);
+  t.equal(raw.pragma('user_version', { simple: true }), 6);
+  t.same(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), [1, 2, 3, 4, 5, 6]);
   t.same(raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(), [
     'agents',
     'alert_agents',
@@ -30,6 +30,7 @@ t.test('a new database is private, in WAL mode, and at the latest schema version
     'cells',
     'confirm_needs',
     'control_needs',
+    'matrix_counts',
     'open_seen',
     'receipts',
     'reports',
@@ -57,6 +58,7 @@ t.test('a version 2 database migrates to version 3: the cells are filled again, 
   const raw = new Database(db);
   raw.exec(`DROP TABLE confirm_needs; DROP TABLE receipts; DROP TABLE responders;
             DROP TABLE baseline_links; DROP TABLE alert_cells; DROP TABLE alert_agents; DROP TABLE alert_outbox;
+            DROP TABLE matrix_counts;
             DELETE FROM schema_migrations WHERE version >= 3;
             UPDATE cells SET rank = 1, inconclusive = inconclusive + 1 WHERE row_name = 'row-0'`);
   raw.pragma('user_version = 2');
@@ -69,7 +71,7 @@ t.test('a version 2 database migrates to version 3: the cells are filled again, 
   t.same(await migrated.read("SELECT results, inconclusive FROM cells WHERE row_name = 'row-0'", []), [
     { results: 1, inconclusive: 0 },
   ]);
-  t.same(await migrated.read('SELECT MAX(version) AS v FROM schema_migrations', []), [{ v: 5 }]);
+  t.same(await migrated.read('SELECT MAX(version) AS v FROM schema_migrations', []), [{ v: 6 }]);
 });
 
 t.test('a database from a newer reachgate is refused with a message that says what to do', async (t) => {
@@ -79,7 +81,7 @@ t.test('a database from a newer reachgate is refused with a message that says wh
   raw.close();
   t.throws(() => SqliteStore.open(db), {
     name: 'UsageError',
-    message: `the database ${db} has schema version 99; this reachgate knows up to 5`,
+    message: `the database ${db} has schema version 99; this reachgate knows up to 6`,
   });
 });
 
