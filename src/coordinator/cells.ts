@@ -528,6 +528,11 @@ export async function matrixVersion(read: ReadQuery, now: Date): Promise<string>
   );
 }
 
+/** How many agents the state a matrixVersion names has (its first field). */
+export function agentsOfVersion(version: string): number {
+  return Number.parseInt(version, 10) || 0;
+}
+
 /** The parts of a matrix that do not depend on the filter: rows in order, site, summary, vanished cells. */
 export interface MatrixWhole {
   site: string | null;
@@ -562,11 +567,12 @@ async function readCellGroups(
   hasBaseline: boolean,
   slices?: CountSlices,
 ): Promise<CellGroup[]> {
-  if (!slices) return groupsOf(await read<GroupRow>(groupSql(false), [now.getTime(), hasBaseline ? 1 : 0, now.getTime()]));
+  if (!slices)
+    return groupsOf(await read<GroupRow>(groupSql(false), [now.getTime(), hasBaseline ? 1 : 0, now.getTime()]));
   const agents = (await read<{ agent: string }>('SELECT agent FROM agents ORDER BY agent', [])).map((row) => row.agent);
   const sums = new Map<string, CellGroup>();
   let size = slices.firstAgents ?? SLICE_FIRST_AGENTS;
-  for (let start = 0, after = ''; start < agents.length; ) {
+  for (let start = 0, after = ''; start < agents.length;) {
     await slices.pause();
     const upTo = agents[Math.min(start + size, agents.length) - 1]!;
     const began = performance.now();

@@ -2,19 +2,20 @@
 // state of the database. Every report changes the state, and counting means judging every cell (a negative
 // probe's control, confirmations, staleness, drift): seconds for 2 million cells. So:
 //
-//   - a small site (at most EXACT_CELLS cells, or a count that took at most EXACT_MS) is counted before the
-//     answer whenever its state changed: its counts are always those of the current state;
+//   - a small site (at most EXACT_AGENTS agents, or a count that took at most EXACT_MS) is counted before the
+//     answer whenever its state changed: its counts are always those of the current state; so is a site that
+//     has no count yet, or more than twice the agents of its last count;
 //   - a large site is answered at once with the last count and its time (`summary.as_of`, `current: false`)
 //     while one count at a time runs in the background, on one consistent snapshot of the database, at most
 //     one count per max(MIN_GAP_MS, GAP_FACTOR x its last duration) so that counting never takes most of the
 //     database's time from ingest;
 //   - every count is kept in the database (matrix_counts) with its time: the first view after a start, and
 //     every coordinator sharing the database, serve the newest count at once instead of counting first.
-import { matrixVersion, readMatrixWhole, type KeptCounts, type MatrixWhole } from './cells.js';
+import { agentsOfVersion, matrixVersion, readMatrixWhole, type KeptCounts, type MatrixWhole } from './cells.js';
 import type { Store } from './store.js';
 
-/** A site of at most this many cells is counted before any answer that needs its counts. */
-export const EXACT_CELLS = 20_000;
+/** A site of at most this many agents (20,000 cells of 40 rows) is counted before any answer that needs its counts. */
+export const EXACT_AGENTS = 500;
 /** A count that took at most this long (ms) is waited for, whatever the size. */
 const EXACT_MS = 250;
 /** Background counts start at most this often, and at most once per GAP_FACTOR times the last one's duration. */
@@ -46,7 +47,7 @@ export class CountKeeper {
   private started = 0;
   private adoptedAsOf: string | null = null;
 
-  private readonly exactCells: number;
+  private readonly exactAgents: number;
   private readonly exactMs: number;
   private readonly minGapMs: number;
   private readonly gapFactor: number;
@@ -56,10 +57,10 @@ export class CountKeeper {
     private readonly now: () => Date,
     /** A background count or a save that failed (logged; the last count stays served). */
     private readonly onError: (error: unknown) => void,
-    /** The thresholds (tests): EXACT_CELLS, EXACT_MS, MIN_GAP_MS and GAP_FACTOR by default. */
-    options: { exactCells?: number; exactMs?: number; minGapMs?: number; gapFactor?: number } = {},
+    /** The thresholds (tests): EXACT_AGENTS, EXACT_MS, MIN_GAP_MS and GAP_FACTOR by default. */
+    options: { exactAgents?: number; exactMs?: number; minGapMs?: number; gapFactor?: number } = {},
   ) {
-    this.exactCells = options.exactCells ?? EXACT_CELLS;
+    this.exactAgents = options.exactAgents ?? EXACT_AGENTS;
     this.exactMs = options.exactMs ?? EXACT_MS;
     this.minGapMs = options.minGapMs ?? MIN_GAP_MS;
     this.gapFactor = options.gapFactor ?? GAP_FACTOR;
@@ -75,7 +76,8 @@ export class CountKeeper {
     if (this.last?.version !== version) await this.adoptKept();
     const last = this.last;
     if (last?.version === version) return { whole: last.whole, as_of: at.toISOString(), current: true };
-    if (!last || last.whole.summary.cells <= this.exactCells || last.ms <= this.exactMs) {
+    const agents = agentsOfVersion(version);
+    if (!last || agents <= this.exactAgents || last.ms <= this.exactMs || 2 * last.whole.summary.agents < agents) {
       // A count that started after this request read its version counts a state at least as new.
       const since = this.started;
       let counted = await this.start();

@@ -269,7 +269,13 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   const countsAt = async (at: Date): Promise<{ version: string; whole: MatrixWhole; summary: MatrixSummary }> => {
     const version = await matrixVersion(read, at);
     const shown = await keeper.counts(version, at);
-    return { version, whole: shown.whole, summary: { ...shown.whole.summary, as_of: shown.as_of, current: shown.current } };
+    // as_of only when the counts are of an earlier state: coordinators answering about one state agree.
+    const summary = {
+      ...shown.whole.summary,
+      current: shown.current,
+      ...(shown.current ? {} : { as_of: shown.as_of }),
+    };
+    return { version, whole: shown.whole, summary };
   };
 
   /** One page of the matrix, or null when the client's ETag still holds. */

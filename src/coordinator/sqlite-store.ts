@@ -351,7 +351,8 @@ export class SqliteStore implements Store {
         return await work(
           async <R>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> => {
             let statement = statements.get(sql);
-            if (!statement) statements.set(sql, (statement = reader.prepare(withConfirmWindow(sql, this.confirmWindowMs))));
+            if (!statement)
+              statements.set(sql, (statement = reader.prepare(withConfirmWindow(sql, this.confirmWindowMs))));
             return statement.all(...parameters) as R[];
           },
           { pause: () => new Promise((resolve) => setImmediate(resolve)), targetMs: SLICE_TARGET_MS },

@@ -72,11 +72,11 @@ export interface MatrixSummary extends Summary {
   stale_agents: number;
   drift: number;
   /**
-   * The coordinator's API only: when the counted state was read, and whether it is the state the answer was read
-   * from (false: a large site's last count, served while a newer one runs).
+   * The coordinator's API only: whether the counts are of the state the answer was read from (false: a large
+   * site's last count, served while a newer one runs), and then when the counted state was read.
    */
-  as_of?: string;
   current?: boolean;
+  as_of?: string;
 }
 
 /** The site at a glance for thousands of agents: cells counted per role and row, drifted cells and stale agents first. */

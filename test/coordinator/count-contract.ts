@@ -14,7 +14,10 @@ const MINUTE_MS = 60_000;
 /** What a count says, in an order that does not depend on how it was made. */
 function shape(whole: MatrixWhole): unknown {
   const groups = whole.groups
-    .map((group) => `${group.site}|${group.role}|${group.row}|${group.verdict} ${group.cells} ${group.stale} ${group.drift}`)
+    .map(
+      (group) =>
+        `${group.site}|${group.role}|${group.row}|${group.verdict} ${group.cells} ${group.stale} ${group.drift}`,
+    )
     .sort();
   return { summary: whole.summary, rows: whole.rows, site: whole.site, vanished: whole.vanished, groups };
 }
@@ -28,7 +31,11 @@ export function countContract(t: Test, factory: StoreFactory): void {
       const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
       const now = new Date();
       let clock = now;
-      const keeper = new CountKeeper(store, () => clock, (error) => t.error(error));
+      const keeper = new CountKeeper(
+        store,
+        () => clock,
+        (error) => t.error(error),
+      );
       const post = async (report: RunReport, at = now) => store.addReport(report, JSON.stringify(report), at);
       /** A workstation's report: a reachable row, and a negative probe of 192.0.2.10 controlled by tightgate. */
       const workstation = (agent: string, finishedAt: Date): RunReport => {
@@ -133,22 +140,40 @@ export function countContract(t: Test, factory: StoreFactory): void {
       const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
       const post = async (report: RunReport) => store.addReport(report, JSON.stringify(report), new Date());
       // Every site counts as large: no answer waits for a count once there is one.
-      const large = { exactCells: 0, exactMs: -1, minGapMs: 0, gapFactor: 0 };
-      const keeper = new CountKeeper(store, () => new Date(), (error) => t.error(error), large);
+      const large = { exactAgents: 0, exactMs: -1, minGapMs: 0, gapFactor: 0 };
+      const keeper = new CountKeeper(
+        store,
+        () => new Date(),
+        (error) => t.error(error),
+        large,
+      );
       const shown = async (which: CountKeeper) => which.counts(await matrixVersion(read, new Date()), new Date());
       await post(makeReport('ws-01', 'workstation', { results: 2 }));
       const first = await shown(keeper);
-      t.match(first, { current: true, whole: { summary: { cells: 2 } } }, 'nothing counted yet: the first is waited for');
+      t.match(
+        first,
+        { current: true, whole: { summary: { cells: 2 } } },
+        'nothing counted yet: the first is waited for',
+      );
 
       await post(makeReport('ws-02', 'workstation', { results: 3 }));
       const behind = await shown(keeper);
       t.match(behind, { current: false, whole: { summary: { cells: 2 } } }, 'the last count, at once');
       t.ok(Date.parse(behind.as_of) <= Date.now(), 'with its time');
       await keeper.idle();
-      t.match(await shown(keeper), { current: true, whole: { summary: { cells: 5, agents: 2 } } }, 'then the new count');
+      t.match(
+        await shown(keeper),
+        { current: true, whole: { summary: { cells: 5, agents: 2 } } },
+        'then the new count',
+      );
 
       // A restart (or another coordinator on the database): the kept count is served without counting.
-      const restarted = new CountKeeper(store, () => new Date(), (error) => t.error(error), large);
+      const restarted = new CountKeeper(
+        store,
+        () => new Date(),
+        (error) => t.error(error),
+        large,
+      );
       t.match(await shown(restarted), { current: true, whole: { summary: { cells: 5 } } }, 'the same state: current');
       await post(makeReport('ws-03', 'workstation', { results: 1 }));
       const kept = await shown(restarted);
