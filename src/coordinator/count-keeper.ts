@@ -22,6 +22,14 @@ const EXACT_MS = 250;
 const MIN_GAP_MS = 2000;
 const GAP_FACTOR = 2;
 
+/** When answers wait for a count and how often counts run: the defaults above where not given. */
+export interface CountThresholds {
+  exactAgents?: number;
+  exactMs?: number;
+  minGapMs?: number;
+  gapFactor?: number;
+}
+
 /** The counts an answer shows: of the current state (`current`), or of the state `as_of` (ISO time). */
 export interface ShownCounts {
   whole: MatrixWhole;
@@ -58,7 +66,7 @@ export class CountKeeper {
     /** A background count or a save that failed (logged; the last count stays served). */
     private readonly onError: (error: unknown) => void,
     /** The thresholds (tests): EXACT_AGENTS, EXACT_MS, MIN_GAP_MS and GAP_FACTOR by default. */
-    options: { exactAgents?: number; exactMs?: number; minGapMs?: number; gapFactor?: number } = {},
+    options: CountThresholds = {},
   ) {
     this.exactAgents = options.exactAgents ?? EXACT_AGENTS;
     this.exactMs = options.exactMs ?? EXACT_MS;

@@ -53,7 +53,7 @@ import {
   type ReadQuery,
 } from './cells.js';
 import { CoordinatorMetrics } from './metrics.js';
-import { CountKeeper } from './count-keeper.js';
+import { CountKeeper, type CountThresholds } from './count-keeper.js';
 import { compileReportCheck } from './report-schema.js';
 import { isStoreUnavailable, StoreUnavailableError, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
@@ -136,6 +136,8 @@ export interface CoordinatorOptions {
   now?: () => Date;
   /** Export per-agent series in /metrics for at most this many agents (0: aggregates only). */
   metricsPerAgent?: number;
+  /** When answers wait for a count and how often counts run (count-keeper.ts; tests): the defaults where not given. */
+  counts?: CountThresholds;
 }
 
 /** Build the coordinator's HTTP(S) server with every route; the caller listens and closes. */
@@ -262,8 +264,11 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 
   // The whole-matrix parts (rows in order, summary, vanished cells, counts): exact for a small site, the last
   // count with its time for a large one while a newer count runs (count-keeper.ts).
-  const keeper = new CountKeeper(store, now, (error) =>
-    options.logger.warn({ err: error }, 'counting the matrix failed; the last count stays served'),
+  const keeper = new CountKeeper(
+    store,
+    now,
+    (error) => options.logger.warn({ err: error }, 'counting the matrix failed; the last count stays served'),
+    options.counts,
   );
   /** The counts for an answer read at `at` (the summary with its as_of and current). */
   const countsAt = async (at: Date): Promise<{ version: string; whole: MatrixWhole; summary: MatrixSummary }> => {
