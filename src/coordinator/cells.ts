@@ -533,6 +533,15 @@ export function agentsOfVersion(version: string): number {
   return Number.parseInt(version, 10) || 0;
 }
 
+/**
+ * Whether two states (matrixVersions) have the same cells: the same agents at the same latest reports. Only a
+ * newer report changes the cells; staleness, the baseline and receipts change their judgement only.
+ */
+export function sameCells(version: string, other: string): boolean {
+  const cells = (one: string): string => one.split('.', 2).join('.');
+  return cells(version) === cells(other);
+}
+
 /** The parts of a matrix that do not depend on the filter: rows in order, site, summary, vanished cells. */
 export interface MatrixWhole {
   site: string | null;

@@ -33,6 +33,8 @@ export interface CountThresholds {
 /** The counts an answer shows: of the current state (`current`), or of the state `as_of` (ISO time). */
 export interface ShownCounts {
   whole: MatrixWhole;
+  /** The state counted (its matrixVersion). */
+  version: string;
   as_of: string;
   current: boolean;
 }
@@ -83,7 +85,7 @@ export class CountKeeper {
   async counts(version: string, at: Date): Promise<ShownCounts> {
     if (this.last?.version !== version) await this.adoptKept();
     const last = this.last;
-    if (last?.version === version) return { whole: last.whole, as_of: at.toISOString(), current: true };
+    if (last?.version === version) return { whole: last.whole, version, as_of: at.toISOString(), current: true };
     const agents = agentsOfVersion(version);
     if (!last || agents <= this.exactAgents || last.ms <= this.exactMs || 2 * last.whole.summary.agents < agents) {
       // A count that started after this request read its version counts a state at least as new.
@@ -91,10 +93,15 @@ export class CountKeeper {
       let counted = await this.start();
       if (counted.version !== version && counted.number <= since) counted = await this.start();
       const same = counted.version === version;
-      return { whole: counted.whole, as_of: same ? at.toISOString() : counted.asOf, current: true };
+      return {
+        whole: counted.whole,
+        version: counted.version,
+        as_of: same ? at.toISOString() : counted.asOf,
+        current: true,
+      };
     }
     this.refresh();
-    return { whole: last.whole, as_of: last.asOf, current: false };
+    return { whole: last.whole, version: last.version, as_of: last.asOf, current: false };
   }
 
   /** Start a background count unless one runs or the last ended too recently. */

@@ -46,6 +46,7 @@ import {
   readCellResults,
   readCellVerdicts,
   readHasBaseline,
+  sameCells,
   readStaleAgents,
   type CellFilter,
   type MatrixPageData,
@@ -271,7 +272,9 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     options.counts,
   );
   /** The counts for an answer read at `at` (the summary with its as_of and current). */
-  const countsAt = async (at: Date): Promise<{ version: string; whole: MatrixWhole; summary: MatrixSummary }> => {
+  const countsAt = async (
+    at: Date,
+  ): Promise<{ version: string; whole: MatrixWhole; summary: MatrixSummary; sameCells: boolean }> => {
     const version = await matrixVersion(read, at);
     const shown = await keeper.counts(version, at);
     // as_of only when the counts are of an earlier state: coordinators answering about one state agree.
@@ -280,7 +283,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       current: shown.current,
       ...(shown.current ? {} : { as_of: shown.as_of }),
     };
-    return { version, whole: shown.whole, summary };
+    return { version, whole: shown.whole, summary, sameCells: sameCells(version, shown.version) };
   };
 
   /** One page of the matrix, or null when the client's ETag still holds. */
@@ -290,7 +293,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     ifNoneMatch: string | undefined,
   ): Promise<{ etag: string; page: (MatrixPageData & { generated_at: string }) | null }> => {
     const at = now();
-    const { version, whole: parts, summary } = await countsAt(at);
+    const { version, whole: parts, summary, sameCells: cellsCounted } = await countsAt(at);
     // Counts of an earlier state are their own version of the answer: a newer count changes the tag.
     const etag = `W/"${createHash('sha256')
       .update(`${version}\n${summary.current ? '' : summary.as_of}\n${JSON.stringify(filter)}\n${withResults}`)
@@ -298,15 +301,15 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       .slice(0, 27)}"`;
     if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*'))
       return { etag, page: null };
-    // The cells are always the current state's: their baseline flag and page total too (counted, when the
-    // summary is of an earlier state).
+    // The cells are always the current state's: their baseline flag and page total too (the total counted
+    // again when the summary counted other cells).
     const hasBaseline = summary.current ? parts.hasBaseline : await readHasBaseline(read);
     const { cells, total } = await readCellPage(
       read,
       filter,
       at,
       hasBaseline,
-      summary.current ? parts.summary.cells : undefined,
+      cellsCounted ? parts.summary.cells : undefined,
     );
     if (withResults) {
       const results = await readCellResults(read, cells, at, store.confirmWindowMs);
