@@ -7,8 +7,8 @@
 //     has no count yet, or more than twice the agents of its last count;
 //   - a large site is answered at once with the last count and its time (`summary.as_of`, `current: false`)
 //     while one count at a time runs in the background, on one consistent snapshot of the database, at most
-//     one count per max(MIN_GAP_MS, GAP_FACTOR x its last duration) so that counting never takes most of the
-//     database's time from ingest;
+//     one count per max(MIN_GAP_MS, GAP_FACTOR x its last duration) so that counting never takes more than a
+//     fifth of the database's time from ingest;
 //   - every count is kept in the database (matrix_counts) with its time: the first view after a start, and
 //     every coordinator sharing the database, serve the newest count at once instead of counting first.
 import { agentsOfVersion, matrixVersion, readMatrixWhole, type KeptCounts, type MatrixWhole } from './cells.js';
@@ -19,8 +19,8 @@ export const EXACT_AGENTS = 500;
 /** A count that took at most this long (ms) is waited for, whatever the size. */
 const EXACT_MS = 250;
 /** Background counts start at most this often, and at most once per GAP_FACTOR times the last one's duration. */
-const MIN_GAP_MS = 2000;
-const GAP_FACTOR = 2;
+const MIN_GAP_MS = 5000;
+const GAP_FACTOR = 4;
 
 /** When answers wait for a count and how often counts run: the defaults above where not given. */
 export interface CountThresholds {
