@@ -144,11 +144,14 @@ export class CountKeeper {
 
   /** Take the count kept in the database when it is newer than this coordinator's (a start, another coordinator). */
   private async adoptKept(): Promise<void> {
+    // Its time first: the counts themselves (tens of kB) only when they are newer than this coordinator's.
+    const [newer] = await this.store.read<{ as_of: string }>('SELECT as_of FROM matrix_counts WHERE singleton = 1', []);
+    if (!newer || newer.as_of === this.adoptedAsOf || (this.last && this.last.asOf >= newer.as_of)) return;
     const [kept] = await this.store.read<KeptCounts>(
       'SELECT version, as_of, counted_ms, json FROM matrix_counts WHERE singleton = 1',
       [],
     );
-    if (!kept || kept.as_of === this.adoptedAsOf || (this.last && this.last.asOf >= kept.as_of)) return;
+    if (!kept) return;
     this.adoptedAsOf = kept.as_of;
     try {
       const ms = Number(kept.counted_ms);
