@@ -98,8 +98,10 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
     }
     const { page: _page, ...whole } = matrix! as Matrix & { page?: unknown };
     // The output keeps the offline matrix's summary: when the counts were made is the API's own.
-    const { as_of: _asOf, current: _current, ...summary } = whole.summary;
-    whole.summary = summary;
+    if (whole.summary) {
+      const { as_of: _asOf, current: _current, ...summary } = whole.summary;
+      whole.summary = summary;
+    }
     const order = new Map(whole.rows.map((row, index) => [row, index]));
     const columns = [...agents.values()];
     const column = new Map(columns.map((agent, index) => [agent.name, index]));
