@@ -191,6 +191,34 @@ export function stateDigest(state: AgentState): string {
   return createHash('sha256').update(JSON.stringify(values)).digest('base64');
 }
 
+/**
+ * SQL of the kept counts (schema version 7), the same text for SQLite and PostgreSQL: the last whole-matrix
+ * count (MatrixWhole as JSON), the state it counted (matrixVersion), when (as_of) and how long it took. Served
+ * at once, also on the first view after a start, while a newer count runs (count-keeper.ts).
+ */
+export const COUNTS_SCHEMA = `
+  CREATE TABLE matrix_counts (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    version TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    counted_ms INTEGER NOT NULL,
+    json TEXT NOT NULL
+  );`;
+
+/** Keep a count unless a newer one (by as_of) is already kept: parameters version, as_of, counted_ms, json. */
+export const SAVE_COUNTS_SQL = `INSERT INTO matrix_counts (singleton, version, as_of, counted_ms, json) VALUES (1, ?, ?, ?, ?)
+  ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, as_of = excluded.as_of,
+    counted_ms = excluded.counted_ms, json = excluded.json
+  WHERE excluded.as_of > matrix_counts.as_of`;
+
+/** A kept count as stored. */
+export interface KeptCounts {
+  version: string;
+  as_of: string;
+  counted_ms: number;
+  json: string;
+}
+
 /** The cells are filled again from each agent's latest report on the way to this version (confirm_needs). */
 export const RECEIPT_REFILL =
   'DELETE FROM agents; DELETE FROM cells; DELETE FROM control_needs; DELETE FROM open_seen;';
@@ -434,11 +462,11 @@ export function withConfirmWindow(sql: string, windowMs: number): string {
 }
 
 /**
- * Each confirm need's judged rank (`jr`) with `?` = now (ms): delivered when a receipt of its nonce from its
+ * Each confirm need's judged rank (`jr`) with `?` = now (ms), of the needs `where` (on `q`) selects: delivered when a receipt of its nonce from its
  * role came within the window; not delivered when a fresh responder of its role reported after the window.
  * The window is CONFIRM_WINDOW_SQL, which the store replaces (withConfirmWindow).
  */
-const CONFIRM_SQL = `(SELECT n.agent, n.row_name, MAX(n.jr) AS crank,
+const confirmSql = (where: string): string => `(SELECT n.agent, n.row_name, MAX(n.jr) AS crank,
       SUM(CASE WHEN n.jr = 0 THEN 1 ELSE 0 END) AS cpass, SUM(CASE WHEN n.jr = 1 THEN 1 ELSE 0 END) AS cinc,
       SUM(CASE WHEN n.jr = 2 THEN 1 ELSE 0 END) AS cfail, SUM(CASE WHEN n.jr = 3 THEN 1 ELSE 0 END) AS cerr
     FROM (SELECT q.agent, q.row_name, CASE
@@ -449,7 +477,7 @@ const CONFIRM_SQL = `(SELECT n.agent, n.row_name, MAX(n.jr) AS crank,
                            AND p.last_ms >= q.started_ms + ${CONFIRM_WINDOW_SQL}
                            AND ? - p.last_ms <= 2000 * p.interval_s) THEN q.shut_rank
             ELSE 1 END AS jr
-          FROM confirm_needs q) n
+          FROM confirm_needs q ${where}) n
     GROUP BY n.agent, n.row_name)`;
 
 const VERDICT_SQL = `CASE x.vrank WHEN 0 THEN 'pass' WHEN 1 THEN 'inconclusive' WHEN 2 THEN 'fail' ELSE 'error' END`;
@@ -473,23 +501,32 @@ function judgedCells(where: string): string {
 /** A control need no agent of its control role saw open. */
 const UNSEEN = 'NOT EXISTS (SELECT 1 FROM open_seen o WHERE o.role = n.control AND o.address = n.address)';
 
-/** Every cell judged (same columns and parameters as judgedCells), the unmet needs counted in one grouped pass. */
-function allJudgedCells(): string {
-  return judged(`(SELECT c.*, CAST(COALESCE(u.unmet, 0) AS INTEGER) AS unmet FROM cells c
+/**
+ * Every cell judged (same columns and parameters as judgedCells), the unmet needs counted in one grouped pass.
+ * With `slice`, only the agents after one name up to another: the parameters of judgedCells with each
+ * (after, upTo) pair where the text names it (every table read is limited to the slice's agents).
+ */
+function allJudgedCells(slice = false): string {
+  const of = (alias: string): string => (slice ? `${alias}.agent > ? AND ${alias}.agent <= ?` : '1 = 1');
+  return judged(
+    `(SELECT c.*, CAST(COALESCE(u.unmet, 0) AS INTEGER) AS unmet FROM cells c
                 LEFT JOIN (SELECT n.agent, n.row_name, SUM(n.results) AS unmet FROM control_needs n
-                           WHERE ${UNSEEN} GROUP BY n.agent, n.row_name) u
-                  ON u.agent = c.agent AND u.row_name = c.row_name) j`);
+                           WHERE ${of('n')} AND ${UNSEEN} GROUP BY n.agent, n.row_name) u
+                  ON u.agent = c.agent AND u.row_name = c.row_name
+                WHERE ${of('c')}) j`,
+    slice ? `WHERE ${of('q')}` : '',
+  );
 }
 
-/** Judged cells `x` from cells with their unmet needs `j`. */
-function judged(cellsWithUnmet: string): string {
+/** Judged cells `x` from cells with their unmet needs `j`; `confirmWhere` limits the confirm needs read (on `q`). */
+function judged(cellsWithUnmet: string, confirmWhere = ''): string {
   const controlled = 'CASE WHEN j.unmet > 0 AND j.rank < 1 THEN 1 ELSE j.rank END';
   return `(SELECT j.*, CASE WHEN COALESCE(k.crank, 0) > ${controlled} THEN k.crank ELSE ${controlled} END AS vrank,
             COALESCE(k.cpass, 0) AS cpass, COALESCE(k.cinc, 0) AS cinc, COALESCE(k.cfail, 0) AS cfail,
             COALESCE(k.cerr, 0) AS cerr, a.stale_at, a.report_id AS current_report, b.verdict AS baseline
           FROM ${cellsWithUnmet}
           JOIN agents a ON a.agent = j.agent
-          LEFT JOIN ${CONFIRM_SQL} k ON k.agent = j.agent AND k.row_name = j.row_name
+          LEFT JOIN ${confirmSql(confirmWhere)} k ON k.agent = j.agent AND k.row_name = j.row_name
           LEFT JOIN baseline_cells b ON b.agent = j.agent AND b.row_name = j.row_name) x`;
 }
 
@@ -519,6 +556,20 @@ export async function matrixVersion(read: ReadQuery, now: Date): Promise<string>
   );
 }
 
+/** How many agents the state a matrixVersion names has (its first field). */
+export function agentsOfVersion(version: string): number {
+  return Number.parseInt(version, 10) || 0;
+}
+
+/**
+ * Whether two states (matrixVersions) have the same cells: the same agents at the same latest reports. Only a
+ * newer report changes the cells; staleness, the baseline and receipts change their judgement only.
+ */
+export function sameCells(version: string, other: string): boolean {
+  const cells = (one: string): string => one.split('.', 2).join('.');
+  return cells(version) === cells(other);
+}
+
 /** The parts of a matrix that do not depend on the filter: rows in order, site, summary, vanished cells. */
 export interface MatrixWhole {
   site: string | null;
@@ -543,22 +594,84 @@ export interface CellGroup {
   drift: number;
 }
 
-/** Every cell judged once, counted per site, role, row and verdict. */
-async function readCellGroups(read: ReadQuery, now: Date, hasBaseline: boolean): Promise<CellGroup[]> {
-  const rows = await read<{
-    site: string | null;
-    role: string | null;
-    row_name: string;
-    vrank: number;
-    cells: number;
-    stale: number;
-    drift: number;
-  }>(
-    `SELECT x.site, x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells,
+/**
+ * Every cell judged once, counted per site, role, row and verdict. With `slices`, in slices of agents with a
+ * pause between them (SQLite: the count runs on the event loop, so that ingest gets its turns between slices).
+ */
+async function readCellGroups(
+  read: ReadQuery,
+  now: Date,
+  hasBaseline: boolean,
+  slices?: CountSlices,
+): Promise<CellGroup[]> {
+  if (!slices)
+    return groupsOf(await read<GroupRow>(groupSql(false), [now.getTime(), hasBaseline ? 1 : 0, now.getTime()]));
+  const agents = (await read<{ agent: string }>('SELECT agent FROM agents ORDER BY agent', [])).map((row) => row.agent);
+  const sums = new Map<string, CellGroup>();
+  let size = slices.firstAgents ?? SLICE_FIRST_AGENTS;
+  for (let start = 0, after = ''; start < agents.length;) {
+    await slices.pause();
+    const upTo = agents[Math.min(start + size, agents.length) - 1]!;
+    const began = performance.now();
+    const rows = await read<GroupRow>(groupSql(true), [
+      now.getTime(),
+      hasBaseline ? 1 : 0,
+      after,
+      upTo,
+      after,
+      upTo,
+      now.getTime(),
+      after,
+      upTo,
+    ]);
+    // The next slice sized to take about the target time, as this one did.
+    const took = Math.max(performance.now() - began, 0.1);
+    start += size;
+    after = upTo;
+    size = Math.max(1, Math.min(SLICE_MAX_AGENTS, Math.round((size * slices.targetMs) / took)));
+    for (const group of groupsOf(rows)) {
+      const key = `${group.site}\n${group.role}\n${group.row}\n${group.verdict}`;
+      const sum = sums.get(key);
+      if (!sum) sums.set(key, group);
+      else {
+        sum.cells += group.cells;
+        sum.stale += group.stale;
+        sum.drift += group.drift;
+      }
+    }
+  }
+  return [...sums.values()];
+}
+
+/** How a count runs in slices: a pause between them, and about how long one slice should take (ms). */
+export interface CountSlices {
+  pause: () => Promise<void>;
+  targetMs: number;
+  /** Agents in the first slice (SLICE_FIRST_AGENTS by default). */
+  firstAgents?: number;
+}
+/** Agents in the first slice of a sliced count, and in any slice at most. */
+const SLICE_FIRST_AGENTS = 50;
+const SLICE_MAX_AGENTS = 5000;
+
+interface GroupRow {
+  site: string | null;
+  role: string | null;
+  row_name: string;
+  vrank: number;
+  cells: number;
+  stale: number;
+  drift: number;
+}
+
+/** The grouped count's SQL, of every cell or (`slice`) of the agents after one name up to another. */
+function groupSql(slice: boolean): string {
+  return `SELECT x.site, x.role, x.row_name, x.vrank, CAST(COUNT(*) AS INTEGER) AS cells,
             CAST(SUM(${STALE_SQL}) AS INTEGER) AS stale, CAST(SUM(${DRIFT_SQL}) AS INTEGER) AS drift
-     FROM ${allJudgedCells()} GROUP BY x.site, x.role, x.row_name, x.vrank`,
-    [now.getTime(), hasBaseline ? 1 : 0, now.getTime()],
-  );
+     FROM ${allJudgedCells(slice)} GROUP BY x.site, x.role, x.row_name, x.vrank`;
+}
+
+function groupsOf(rows: GroupRow[]): CellGroup[] {
   return rows.map((row) => ({
     site: row.site,
     role: row.role,
@@ -570,18 +683,24 @@ async function readCellGroups(read: ReadQuery, now: Date, hasBaseline: boolean):
   }));
 }
 
-/** Read the whole-matrix parts (callers cache them per matrixVersion). */
-export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<MatrixWhole> {
+/** Whether a baseline has been accepted. */
+export async function readHasBaseline(read: ReadQuery): Promise<boolean> {
   const [baseline] = await read<{ n: number }>('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM baseline', []);
-  const hasBaseline = (baseline?.n ?? 0) > 0 ? 1 : 0;
-  const groups = await readCellGroups(read, now, hasBaseline === 1);
+  return (baseline?.n ?? 0) > 0;
+}
+
+/** Read the whole-matrix parts (callers keep them per matrixVersion); `slices`: count in slices of agents. */
+export async function readMatrixWhole(read: ReadQuery, now: Date, slices?: CountSlices): Promise<MatrixWhole> {
+  const hasBaseline = (await readHasBaseline(read)) ? 1 : 0;
+  const groups = await readCellGroups(read, now, hasBaseline === 1, slices);
+  await slices?.pause();
   const [agents] = await read<{ agents: number; stale: number }>(
     `SELECT CAST(COUNT(*) AS INTEGER) AS agents,
             CAST(COALESCE(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END), 0) AS INTEGER) AS stale
      FROM agents`,
     [now.getTime()],
   );
-  const rows = await rowsInOrder(read);
+  const rows = await rowsInOrder(read, new Set(groups.map((group) => group.row)));
   const sites = await read<{ site: string }>(
     'SELECT DISTINCT site FROM agents WHERE site IS NOT NULL ORDER BY site',
     [],
@@ -624,13 +743,12 @@ export async function readMatrixWhole(read: ReadQuery, now: Date): Promise<Matri
 }
 
 /**
- * The rows in the order they first appear, agents taken by role (no role last), then name: the
- * distinct rows from an index, then each row's first cell by one seek in the same index.
+ * The rows (`names`: every row that has cells) in the order they first appear, agents taken by role (no role
+ * last), then name: each row's first cell by one seek in an index.
  */
-async function rowsInOrder(read: ReadQuery): Promise<Array<{ row_name: string }>> {
-  const names = await read<{ row_name: string }>('SELECT DISTINCT row_name FROM cells', []);
+async function rowsInOrder(read: ReadQuery, names: ReadonlySet<string>): Promise<Array<{ row_name: string }>> {
   const firsts: Array<{ row_name: string; role: string | null; agent: string; row_pos: number }> = [];
-  for (const { row_name } of names) {
+  for (const row_name of names) {
     const [first] = await read<{ role: string | null; agent: string; row_pos: number }>(
       'SELECT role, agent, row_pos FROM cells WHERE row_name = ? ORDER BY (role IS NULL), role, agent, row_pos LIMIT 1',
       [row_name],

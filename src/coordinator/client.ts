@@ -97,6 +97,11 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
       offset = page.page?.next_offset ?? null;
     }
     const { page: _page, ...whole } = matrix! as Matrix & { page?: unknown };
+    // The output keeps the offline matrix's summary: when the counts were made is the API's own.
+    if (whole.summary) {
+      const { as_of: _asOf, current: _current, ...summary } = whole.summary;
+      whole.summary = summary;
+    }
     const order = new Map(whole.rows.map((row, index) => [row, index]));
     const columns = [...agents.values()];
     const column = new Map(columns.map((agent, index) => [agent.name, index]));

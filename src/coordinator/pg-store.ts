@@ -4,6 +4,7 @@ import {
   agentStateOf,
   CELL_SCHEMA,
   CELLS_DIGEST_SCHEMA,
+  COUNTS_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
   firstSchema,
   POSTGRES_DIALECT,
@@ -11,8 +12,11 @@ import {
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
   stateDigest,
+  SAVE_COUNTS_SQL,
   withConfirmWindow,
   type AgentState,
+  type KeptCounts,
+  type ReadQuery,
 } from './cells.js';
 import { UsageError } from '../core/usage-error.js';
 import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
@@ -85,6 +89,7 @@ const MIGRATIONS: readonly string[] = [
   RESEND_SCHEMA,
   `${CELLS_DIGEST_SCHEMA}
    ${LZ4_REPORTS}`,
+  COUNTS_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -350,6 +355,22 @@ export class PgStore implements Store {
 
   read<T>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
     return this.query<T>(numbered(withConfirmWindow(text, this.confirmWindowMs)), [...parameters]);
+  }
+
+  snapshot<T>(work: (read: ReadQuery) => Promise<T>): Promise<T> {
+    // One read-only transaction at REPEATABLE READ: every statement sees the snapshot of its first.
+    return this.run('counting the matrix', (sql) =>
+      sql.begin('isolation level repeatable read read only', (tx) =>
+        work(
+          async <R>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> =>
+            [...(await tx.unsafe(numbered(withConfirmWindow(text, this.confirmWindowMs)), [...parameters]))] as R[],
+        ),
+      ),
+    ) as Promise<T>;
+  }
+
+  async saveCounts(counts: KeptCounts): Promise<void> {
+    await this.query(numbered(SAVE_COUNTS_SQL), [counts.version, counts.as_of, counts.counted_ms, counts.json]);
   }
 
   setAlertRules(rules: AlertRules | null): void {

@@ -29,7 +29,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
-import type { Baseline, Matrix, MatrixCell, MatrixOverview } from '../core/matrix.js';
+import type { Baseline, Matrix, MatrixCell, MatrixOverview, MatrixSummary } from '../core/matrix.js';
 import { VERDICTS, type Verdict } from '../core/result.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
@@ -45,7 +45,8 @@ import {
   readCellPage,
   readCellResults,
   readCellVerdicts,
-  readMatrixWhole,
+  readHasBaseline,
+  sameCells,
   readStaleAgents,
   type CellFilter,
   type MatrixPageData,
@@ -53,6 +54,7 @@ import {
   type ReadQuery,
 } from './cells.js';
 import { CoordinatorMetrics } from './metrics.js';
+import { CountKeeper, type CountThresholds } from './count-keeper.js';
 import { compileReportCheck } from './report-schema.js';
 import { isStoreUnavailable, StoreUnavailableError, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
@@ -74,8 +76,6 @@ const PAGE_CELLS_WHOLE = 2000;
 const PAGE_DRILL_CELLS = 500;
 /** Drifted cells and stale agents listed first on the overview. */
 const OVERVIEW_FIRST = 50;
-/** How old the counts of /metrics and the page's overview may be while newer ones are counted. */
-const WHOLE_MAX_AGE_MS = 30_000;
 /** How long /healthz waits for the store before it answers 503. */
 const HEALTH_TIMEOUT_MS = 5000;
 
@@ -137,6 +137,8 @@ export interface CoordinatorOptions {
   now?: () => Date;
   /** Export per-agent series in /metrics for at most this many agents (0: aggregates only). */
   metricsPerAgent?: number;
+  /** When answers wait for a count and how often counts run (count-keeper.ts; tests): the defaults where not given. */
+  counts?: CountThresholds;
 }
 
 /** Build the coordinator's HTTP(S) server with every route; the caller listens and closes. */
@@ -261,44 +263,27 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 
   registerReceiptRoutes(app, store, now);
 
-  // The whole-matrix parts (rows in order, summary, vanished cells, counts) for the latest version read,
-  // and the last one computed (with when), for reads that may show counts a little old.
-  let wholeCache: { version: string; value: Promise<MatrixWhole> } | null = null;
-  let lastWhole: { version: string; at: Date; whole: MatrixWhole } | null = null;
-  const matrixWhole = (version: string, at: Date): Promise<MatrixWhole> => {
-    if (wholeCache?.version !== version) {
-      const value = readMatrixWhole(read, at);
-      wholeCache = { version, value };
-      value.then(
-        (whole) => {
-          if (!lastWhole || lastWhole.at <= at) lastWhole = { version, at, whole };
-        },
-        () => {
-          if (wholeCache?.value === value) wholeCache = null;
-        },
-      );
-    }
-    return wholeCache.value;
-  };
-  let refreshing = false;
-  /**
-   * For /metrics and the page's overview: the whole matrix as of now, or as of at most WHOLE_MAX_AGE_MS ago
-   * while a newer one is counted in the background (one count at a time), so that a fleet whose state
-   * changes with every report does not count every cell for every scrape and view.
-   */
-  const recentWhole = async (at: Date): Promise<{ whole: MatrixWhole; at: Date }> => {
+  // The whole-matrix parts (rows in order, summary, vanished cells, counts): exact for a small site, the last
+  // count with its time for a large one while a newer count runs (count-keeper.ts).
+  const keeper = new CountKeeper(
+    store,
+    now,
+    (error) => options.logger.warn({ err: error }, 'counting the matrix failed; the last count stays served'),
+    options.counts,
+  );
+  /** The counts for an answer read at `at` (the summary with its as_of and current). */
+  const countsAt = async (
+    at: Date,
+  ): Promise<{ version: string; whole: MatrixWhole; summary: MatrixSummary; sameCells: boolean }> => {
     const version = await matrixVersion(read, at);
-    const last = lastWhole;
-    if (last && last.version !== version && at.getTime() - last.at.getTime() <= WHOLE_MAX_AGE_MS) {
-      if (!refreshing && wholeCache?.version !== version) {
-        refreshing = true;
-        matrixWhole(version, at)
-          .catch(() => undefined)
-          .finally(() => (refreshing = false));
-      }
-      return { whole: last.whole, at: last.at };
-    }
-    return { whole: await matrixWhole(version, at), at };
+    const shown = await keeper.counts(version, at);
+    // as_of only when the counts are of an earlier state: coordinators answering about one state agree.
+    const summary = {
+      ...shown.whole.summary,
+      current: shown.current,
+      ...(shown.current ? {} : { as_of: shown.as_of }),
+    };
+    return { version, whole: shown.whole, summary, sameCells: sameCells(version, shown.version) };
   };
 
   /** One page of the matrix, or null when the client's ETag still holds. */
@@ -308,15 +293,24 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     ifNoneMatch: string | undefined,
   ): Promise<{ etag: string; page: (MatrixPageData & { generated_at: string }) | null }> => {
     const at = now();
-    const version = await matrixVersion(read, at);
+    const { version, whole: parts, summary, sameCells: cellsCounted } = await countsAt(at);
+    // Counts of an earlier state are their own version of the answer: a newer count changes the tag.
     const etag = `W/"${createHash('sha256')
-      .update(`${version}\n${JSON.stringify(filter)}\n${withResults}`)
+      .update(`${version}\n${summary.current ? '' : summary.as_of}\n${JSON.stringify(filter)}\n${withResults}`)
       .digest('base64url')
       .slice(0, 27)}"`;
     if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*'))
       return { etag, page: null };
-    const parts = await matrixWhole(version, at);
-    const { cells, total } = await readCellPage(read, filter, at, parts.hasBaseline, parts.summary.cells);
+    // The cells are always the current state's: their baseline flag and page total too (the total counted
+    // again when the summary counted other cells).
+    const hasBaseline = summary.current ? parts.hasBaseline : await readHasBaseline(read);
+    const { cells, total } = await readCellPage(
+      read,
+      filter,
+      at,
+      hasBaseline,
+      cellsCounted ? parts.summary.cells : undefined,
+    );
     if (withResults) {
       const results = await readCellResults(read, cells, at, store.confirmWindowMs);
       cells.forEach((cell, index) => (cell.results = results[index] ?? []));
@@ -333,7 +327,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
         cells,
         drift_count: parts.drift_count,
         ...(parts.vanishedCount > 0 ? { vanished: parts.vanished } : {}),
-        summary: parts.summary,
+        summary,
         page: { offset: filter.offset, limit: filter.limit, total, next_offset: next < total ? next : null },
       },
     };
@@ -351,9 +345,10 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       limit: drill ? PAGE_DRILL_CELLS : PAGE_CELLS_WHOLE,
     };
     if (!drill) {
-      const recent = await recentWhole(now());
-      if (recent.whole.summary.cells > PAGE_CELLS_WHOLE)
-        return options.page.overview(await overview(recent.whole, recent.at), { refreshSeconds });
+      const at = now();
+      const counts = await countsAt(at);
+      if (counts.whole.summary.cells > PAGE_CELLS_WHOLE)
+        return options.page.overview(await overview(counts.whole, counts.summary, at), { refreshSeconds });
     }
     const { page } = await matrixPage(filter, false, undefined);
     const data = page!;
@@ -383,7 +378,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   };
 
   /** Counts per role and row, drifted cells and stale agents first. */
-  const overview = async (parts: MatrixWhole, at: Date): Promise<MatrixOverview> => {
+  const overview = async (parts: MatrixWhole, summary: MatrixSummary, at: Date): Promise<MatrixOverview> => {
     const counts = parts.groups;
     const groups = new Map<string, MatrixOverview['groups'][number]>();
     for (const entry of counts) {
@@ -412,7 +407,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     return {
       generated_at: at.toISOString(),
       site: parts.site,
-      summary: parts.summary,
+      summary,
       rows: parts.rows,
       roles: [...new Set(counts.map((entry) => entry.role))].sort((a, b) =>
         a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1,
@@ -502,8 +497,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       if (agent === undefined || row === undefined)
         throw new ApiError('bad_request', 'name the cell: /api/v1/cell?agent=NAME&row=ROW');
       const at = now();
-      const parts = await matrixWhole(await matrixVersion(read, at), at);
-      const { cells } = await readCellPage(read, { agent, row, offset: 0, limit: 1 }, at, parts.hasBaseline);
+      const { cells } = await readCellPage(read, { agent, row, offset: 0, limit: 1 }, at, await readHasBaseline(read));
       const [results] = await readCellResults(read, [{ agent, row }], at, store.confirmWindowMs);
       if (cells.length === 0 || !results)
         throw new ApiError('not_found', `no cell for agent ${JSON.stringify(agent)} and row ${JSON.stringify(row)}`);
@@ -591,7 +585,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 
   app.get('/metrics', { config: { access: 'viewer' } }, async (_request, reply) => {
     const at = now();
-    const exposition = await metrics.render(read, at, (await recentWhole(at)).whole);
+    const exposition = await metrics.render(read, at, (await countsAt(at)).whole);
     return reply.type(metrics.contentType).send(exposition);
   });
 

@@ -7,7 +7,9 @@ import {
   agentStateOf,
   CELL_SCHEMA,
   CELLS_DIGEST_SCHEMA,
+  COUNTS_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
+  SAVE_COUNTS_SQL,
   firstSchema,
   SQLITE_DIALECT,
   driftStepSql,
@@ -16,6 +18,9 @@ import {
   stateDigest,
   withConfirmWindow,
   type AgentState,
+  type CountSlices,
+  type KeptCounts,
+  type ReadQuery,
 } from './cells.js';
 import {
   agentEvent,
@@ -77,6 +82,7 @@ const MIGRATIONS: readonly string[] = [
    ${alertSchema('INTEGER PRIMARY KEY')}`,
   RESEND_SCHEMA,
   CELLS_DIGEST_SCHEMA,
+  COUNTS_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -87,6 +93,8 @@ const MAX_BATCH = 256;
 const SWEEP_BATCH = 1000;
 /** Firing alerts of each kind re-queued at most per look (the rest in the next). */
 const RESEND_BATCH = 1000;
+/** About how long one slice of a whole-matrix count may hold the event loop (ms). */
+const SLICE_TARGET_MS = 8;
 /** Reports deleted per retention transaction, so that ingest never waits long behind it. */
 const PRUNE_BATCH = 500;
 
@@ -140,6 +148,9 @@ export class SqliteStore implements Store {
   private queue: PendingReport[] = [];
   private flushScheduled = false;
   private closed = false;
+  /** The read-only connection of snapshot(), opened on first use, and the snapshot running (one at a time). */
+  private reader: Database.Database | null = null;
+  private snapshots: Promise<unknown> = Promise.resolve();
 
   private constructor(file: string, db: Database.Database, staleAfterMs: number, windowMs: number) {
     this.file = file;
@@ -334,6 +345,39 @@ export class SqliteStore implements Store {
     return this.db.prepare(withConfirmWindow(sql, this.confirmWindowMs)).all(...parameters) as T[];
   }
 
+  async snapshot<T>(work: (read: ReadQuery, slices?: CountSlices) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.closed) throw new Error('the store is closed');
+      // A second, read-only connection: in WAL mode its transaction reads one snapshot while ingest commits on
+      // the first; the snapshot starts at its first read.
+      this.reader ??= new Database(this.file, { readonly: true, fileMustExist: true, timeout: 5000 });
+      const reader = this.reader;
+      const statements = new Map<string, Database.Statement>();
+      reader.prepare('BEGIN').run();
+      try {
+        return await work(
+          async <R>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> => {
+            let statement = statements.get(sql);
+            if (!statement)
+              statements.set(sql, (statement = reader.prepare(withConfirmWindow(sql, this.confirmWindowMs))));
+            return statement.all(...parameters) as R[];
+          },
+          { pause: () => new Promise((resolve) => setImmediate(resolve)), targetMs: SLICE_TARGET_MS },
+        );
+      } finally {
+        if (reader.open && reader.inTransaction) reader.prepare('COMMIT').run();
+      }
+    };
+    const result = this.snapshots.then(run, run);
+    this.snapshots = result.catch(() => undefined);
+    return result;
+  }
+
+  async saveCounts(counts: KeptCounts): Promise<void> {
+    if (this.closed) return;
+    this.db.prepare(SAVE_COUNTS_SQL).run(counts.version, counts.as_of, counts.counted_ms, counts.json);
+  }
+
   /** Open (or create) the database file, switch it to WAL and bring its schema up to date. */
   static open(file: string, options: SqliteStoreOptions = {}): SqliteStore {
     const windowMs = confirmWindowMs(options.confirmWindowMs ?? CONFIRM_WINDOW_MS);
@@ -514,6 +558,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     while (this.queue.length > 0) this.flush();
     this.closed = true;
+    this.reader?.close();
     this.db.close();
   }
 }

@@ -3,6 +3,7 @@ import type { Baseline } from '../core/matrix.js';
 import type { Receipt } from '../core/receipt.js';
 import type { AlertRules, Delivery, DeliveryOutcome } from './alert-store.js';
 import type { BaselineApproval, BaselineLink, LoggedLink } from './baseline-chain.js';
+import type { CountSlices, KeptCounts, ReadQuery } from './cells.js';
 
 /** A report as the coordinator stored it: the JSON exactly as the agent posted it. */
 export interface StoredReport {
@@ -87,6 +88,14 @@ export interface Store {
    * in the same transaction as each report: every agent's latest report (latest received) as cells.
    */
   read<T>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]>;
+  /**
+   * Run `work`'s reads on one consistent snapshot of the database (a whole-matrix count), never blocking ingest
+   * for long: where reads run on the event loop (SQLite) `work` gets slices to count in, with a pause between.
+   * Snapshots of one store run one at a time.
+   */
+  snapshot<T>(work: (read: ReadQuery, slices?: CountSlices) => Promise<T>): Promise<T>;
+  /** Keep a whole-matrix count (the matrix_counts row) unless a newer one is already kept. */
+  saveCounts(counts: KeptCounts): Promise<void>;
   /** Delete reports received before `cutoff`, always keeping every agent's latest; returns how many went. */
   pruneReports(cutoff: Date): Promise<number>;
   /**

@@ -71,6 +71,12 @@ export interface MatrixSummary extends Summary {
   agents: number;
   stale_agents: number;
   drift: number;
+  /**
+   * The coordinator's API only: whether the counts are of the state the answer was read from (false: a large
+   * site's last count, served while a newer one runs), and then when the counted state was read.
+   */
+  current?: boolean;
+  as_of?: string;
 }
 
 /** The site at a glance for thousands of agents: cells counted per role and row, drifted cells and stale agents first. */

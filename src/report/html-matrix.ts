@@ -4,7 +4,7 @@ import { VERDICTS, type Verdict } from '../core/result.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { formatMs } from '../core/duration.js';
 import { VERSION } from '../core/version.js';
-import type { Matrix, MatrixAgent, MatrixCell, MatrixOverview, MatrixResult } from '../core/matrix.js';
+import type { Matrix, MatrixAgent, MatrixCell, MatrixOverview, MatrixResult, MatrixSummary } from '../core/matrix.js';
 import { worstVerdict, seenByText } from '../core/matrix.js';
 import { describeTarget } from './table.js';
 import { xml as escape } from './junit.js';
@@ -125,6 +125,7 @@ export function renderOverviewHtml(overview: MatrixOverview, options: MatrixHtml
     `<p class="meta">Generated <time datetime="${escape(overview.generated_at)}">${escape(overview.generated_at)}</time> ` +
       `· ${summary.agents} agents · ${summary.rows} rows · ${summary.cells} cells: counts per role and row; ` +
       `open a count to see its cells and their probes</p>`,
+    ...asOfNote(summary),
     `<ul class="summary">${counts.join('')}</ul>`,
     '</header>',
   ];
@@ -215,6 +216,16 @@ function assetTags(mode: 'link' | 'inline'): string[] {
   ];
 }
 
+/** A note when the counts are of an earlier state than the page (a large site's last count, a newer one running). */
+function asOfNote(summary: MatrixSummary): string[] {
+  if (summary.current !== false || summary.as_of === undefined) return [];
+  const asOf = escape(summary.as_of);
+  return [
+    `<p class="meta as-of">Counts as of <time datetime="${asOf}">${asOf}</time>; newer counts are being made ` +
+      `(the cells you open are always current)</p>`,
+  ];
+}
+
 function renderHeader(matrix: Matrix): string {
   const counts = VERDICTS.map(
     (verdict) =>
@@ -231,6 +242,7 @@ function renderHeader(matrix: Matrix): string {
     `<p class="meta">Generated <time datetime="${escape(matrix.generated_at)}">${escape(matrix.generated_at)}</time> ` +
       `· ${matrix.agents.length} ${matrix.agents.length === 1 ? 'agent' : 'agents'} · ${matrix.rows.length} ` +
       `${matrix.rows.length === 1 ? 'row' : 'rows'} · ${matrix.cells.length} cells</p>`,
+    ...asOfNote(matrix.summary),
     `<ul class="summary">${counts.join('')}</ul>`,
     '</header>',
   ].join('\n');

@@ -14,6 +14,7 @@ import type { Store } from '../../src/coordinator/store.js';
 import { verifyChain } from '../../src/coordinator/baseline-chain.js';
 import { authenticate, createToken } from '../../src/coordinator/tokens.js';
 import { makeReport } from './coordinator-process.js';
+import { countContract } from './count-contract.js';
 
 const DAY_MS = 86_400_000;
 
@@ -26,6 +27,7 @@ export interface StoreFactory {
 
 /** Run every contract test against the stores `factory` opens. */
 export function storeContract(t: Test, factory: StoreFactory): void {
+  countContract(t, factory);
   t.test('a report id is stored once, also when the copies arrive in the same transaction', async (t) => {
     const store = await factory.open(t, 'reports');
     const report = makeReport('ws-01', 'workstation');

@@ -33,6 +33,7 @@ t.test('a new database is private, in WAL mode, and at the latest schema version
     'cells',
     'confirm_needs',
     'control_needs',
+    'matrix_counts',
     'open_seen',
     'receipts',
     'reports',
@@ -61,6 +62,7 @@ t.test('a version 2 database migrates to version 3: the cells are filled again, 
   raw.exec(`DROP TABLE confirm_needs; DROP TABLE receipts; DROP TABLE responders;
             DROP TABLE baseline_links; DROP TABLE alert_cells; DROP TABLE alert_agents; DROP TABLE alert_outbox;
             ALTER TABLE agents DROP COLUMN cells_digest;
+            DROP TABLE matrix_counts;
             DELETE FROM schema_migrations WHERE version >= 3;
             UPDATE cells SET rank = 1, inconclusive = inconclusive + 1 WHERE row_name = 'row-0'`);
   raw.pragma('user_version = 2');

@@ -1,0 +1,88 @@
+// A large site's counts through the API and the page, in process (fastify inject) on SQLite: answered at once
+// with the last count and its time while a newer one runs, kept for a restarted coordinator. Every site counts
+// as large here (the thresholds are options); the cells themselves are always the current state's.
+import t from 'tap';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createCoordinatorServer } from '../../src/coordinator/server.js';
+import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
+import { createToken } from '../../src/coordinator/tokens.js';
+import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { makeReport, tempDir } from './coordinator-process.js';
+
+const store = SqliteStore.open(join(tempDir(t), 'counts.db'));
+t.teardown(() => store.close());
+const viewer = (await createToken(store, { kind: 'viewer' })).token;
+const post = async (agent: string) => {
+  const report = makeReport(agent, 'workstation', { results: 2 });
+  await store.addReport(report, JSON.stringify(report), new Date());
+};
+const server = () => {
+  const app = createCoordinatorServer({
+    store,
+    logger: pino({ level: 'silent' }),
+    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    counts: { exactAgents: 0, exactMs: -1, minGapMs: 0, gapFactor: 0 },
+  });
+  t.teardown(() => app.close());
+  return app;
+};
+type Page = {
+  summary: { agents: number; cells: number; current: boolean; as_of?: string };
+  cells: Array<{ agent: string }>;
+  page: { total: number };
+};
+const matrixOf = async (app: ReturnType<typeof server>) => {
+  const answer = await app.inject({
+    method: 'GET',
+    url: '/api/v1/matrix',
+    headers: { authorization: `Bearer ${viewer}` },
+  });
+  t.equal(answer.statusCode, 200);
+  return { page: answer.json() as Page, etag: answer.headers.etag };
+};
+
+t.test('a large site answers at once with the last count and its time, then with the newer count', async (t) => {
+  const app = server();
+  await post('ws-01');
+  await post('ws-02');
+  const first = await matrixOf(app);
+  t.match(
+    first.page.summary,
+    { agents: 2, cells: 4, current: true },
+    'nothing counted yet: the first count is waited for',
+  );
+  t.notOk('as_of' in first.page.summary, 'current counts have no as_of');
+
+  await post('ws-03');
+  const behind = await matrixOf(app);
+  t.match(behind.page.summary, { agents: 2, cells: 4, current: false }, 'the last count, at once');
+  t.ok(Date.parse(behind.page.summary.as_of!) <= Date.now(), 'with the time of its state');
+  t.equal(behind.page.page.total, 6, 'the page total is the current state');
+  t.same(
+    behind.page.cells.map((cell) => cell.agent),
+    ['ws-01', 'ws-01', 'ws-02', 'ws-02', 'ws-03', 'ws-03'],
+    'so are the cells',
+  );
+  const drill = await app.inject({ method: 'GET', url: '/?row=row-0', headers: { authorization: `Bearer ${viewer}` } });
+  t.equal(drill.statusCode, 200);
+  t.match(drill.body, /Counts as of <time datetime="[^"]+">/, 'the page says how old its counts are');
+
+  // The background count (started by the answers above) ends within a few tries.
+  let caught: Awaited<ReturnType<typeof matrixOf>> | undefined;
+  for (let tries = 0; tries < 100 && !caught?.page.summary.current; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    caught = await matrixOf(app);
+  }
+  t.match(caught?.page.summary, { agents: 3, cells: 6, current: true }, 'then the newer count');
+  t.not(caught?.etag, behind.etag, 'a newer count is a new ETag');
+});
+
+t.test('a restarted coordinator serves the kept count at once', async (t) => {
+  const app = server();
+  t.match((await matrixOf(app)).page.summary, { agents: 3, current: true }, 'the state it counted: current');
+  await post('ws-04');
+  t.match((await matrixOf(app)).page.summary, { agents: 3, current: false }, 'a newer state: the kept count');
+  const page = await app.inject({ method: 'GET', url: '/', headers: { authorization: `Bearer ${viewer}` } });
+  t.equal(page.statusCode, 200);
+});
