@@ -4,6 +4,7 @@ import type { ProbeContext, ProbeSpec, ResolvedProbeSpec } from '../core/probe-k
 import type { Observation } from '../core/result.js';
 import { silentAfter } from '../core/observation.js';
 import { DEADLINE } from '../core/runner.js';
+import { signalDeadline, type Deadline } from '../core/deadline.js';
 import type { IcmpListener } from './icmp-listener.js';
 import type { IcmpError } from './icmp-packet.js';
 import { failureObservation } from './classify.js';
@@ -85,6 +86,11 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
   });
 }
 
+/** What a connect that proves the state only needs: the deadline as a watch, not a signal (a sweep runs thousands). */
+export interface TouchRequest extends Omit<ConnectRequest, 'signal'> {
+  deadline: Deadline;
+}
+
 /** libuv's TCP handle as net.Socket drives it (lib/net.js), through the binding Node 20 still allows. */
 interface TcpHandle {
   connect(request: object, address: string, port: number): number;
@@ -122,17 +128,19 @@ export type TouchOutcome =
  * as {@link connectTcp}, on libuv's TCP handle itself. A net.Socket's stream, its events and an Error with a stack
  * per refused port cost more CPU than the kernel's connect, and a sweep makes tens of thousands of them.
  */
-export function touchTcp(request: ConnectRequest): Promise<TouchOutcome> {
+export function touchTcp(request: TouchRequest): Promise<TouchOutcome> {
   const tcp = binding();
+  const { address, port, deadline, icmp } = request;
   if (!tcp || request.localAddress !== undefined) {
-    return connectTcp(request).then((outcome) => {
-      if (outcome.kind !== 'connected') return outcome;
-      outcome.socket.destroy();
-      return { kind: 'answered', rttMs: outcome.rttMs };
-    });
+    return connectTcp({ address, port, localAddress: request.localAddress, signal: deadline.signal, icmp }).then(
+      (outcome) => {
+        if (outcome.kind !== 'connected') return outcome;
+        outcome.socket.destroy();
+        return { kind: 'answered', rttMs: outcome.rttMs };
+      },
+    );
   }
-  const { address, port, signal, icmp } = request;
-  if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
+  if (deadline.expired) return Promise.resolve({ kind: 'aborted' });
   return new Promise<TouchOutcome>((resolve) => {
     const watch = icmp?.watch({ protocol: 'tcp', remote: address, port });
     const handle = new tcp.TCP(tcp.constants.SOCKET);
@@ -147,7 +155,7 @@ export function touchTcp(request: ConnectRequest): Promise<TouchOutcome> {
     const settle = (outcome: TouchOutcome): void => {
       if (settled) return;
       settled = true;
-      signal.removeEventListener('abort', onAbort);
+      deadline.onExpiry(null);
       watch?.close();
       close();
       resolve(outcome);
@@ -186,7 +194,7 @@ export function touchTcp(request: ConnectRequest): Promise<TouchOutcome> {
       }
       settle({ kind: 'answered', rttMs });
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    deadline.onExpiry(onAbort);
     watch?.setLocalPort(() => local().port);
     const status =
       isIP(address) === 6 ? handle.connect6(request, address, port) : handle.connect(request, address, port);
@@ -255,7 +263,8 @@ export function touchTarget(
     });
   }
   const { address, port } = spec.target;
-  return touchTcp({ address, port, signal: context.signal, icmp: context.icmp }).then((outcome) => {
+  const deadline = context.deadline ?? signalDeadline(context.signal);
+  return touchTcp({ address, port, deadline, icmp: context.icmp }).then((outcome) => {
     if (outcome.kind === 'answered') return { kind: 'answered', rttMs: outcome.rttMs, attempts: 1 };
     if (outcome.kind === 'aborted') return { kind: 'unanswered', observation: silentAfter(spec.timeoutMs, 1) };
     return { kind: 'unanswered', observation: failureObservation(outcome, 1, context.icmpNote) };
