@@ -1,3 +1,5 @@
+import { monotonicMs } from './clock.js';
+
 /** Spaces probe starts evenly at `perSecond`; shared by every probe of a run. */
 export class RateLimit {
   readonly #intervalMs: number;
@@ -9,7 +11,7 @@ export class RateLimit {
 
   /** Reserve the next start: how many milliseconds from now the caller may start its probe (0: at once). */
   reserve(): number {
-    const now = performance.now();
+    const now = monotonicMs();
     const start = Math.max(now, this.#nextStart);
     this.#nextStart = start + this.#intervalMs;
     return start - now;

@@ -3,6 +3,7 @@ import type { Deadline } from './deadline.js';
 import type { Observation, ProbeResult } from './result.js';
 import { blockedModeReason, judge } from './verdict.js';
 import { RateLimit } from './rate-limit.js';
+import { monotonicMs } from './clock.js';
 import { formatMs } from './duration.js';
 
 /** How a plan is run. */
@@ -184,7 +185,7 @@ class Flight implements ProbeContext, Deadline {
   readonly icmp: RunnerContext['icmp'];
   readonly icmpNote: RunnerContext['icmpNote'];
   readonly startedAt = isoNow();
-  /** When the deadline passes, on performance.now()'s clock. */
+  /** When the deadline passes, on monotonicMs()'s clock. */
   readonly due: number;
   /** Settled: the wheel skips it, a late watcher or observation is ignored. */
   done = false;
@@ -199,7 +200,7 @@ class Flight implements ProbeContext, Deadline {
   ) {
     this.icmp = context.icmp;
     this.icmpNote = context.icmpNote;
-    this.due = performance.now() + spec.timeoutMs;
+    this.due = monotonicMs() + spec.timeoutMs;
   }
 
   get signal(): AbortSignal {
@@ -272,22 +273,22 @@ class DeadlineWheel {
   private arm(due: number): void {
     clearTimeout(this.#timer);
     this.#armedFor = due;
-    this.#timer = setTimeout(this.#fire, Math.max(1, Math.ceil(due - performance.now())));
+    this.#timer = setTimeout(this.#fire, Math.max(1, Math.ceil(due - monotonicMs())));
   }
 
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#armedFor = Infinity;
     this.#expiring = true;
-    // A timer may fire a little before its time by performance.now(): only what is due at the timer expires.
-    const cut = performance.now();
+    // A timer may fire a little before its time on this clock: only what is due at the timer expires.
+    const cut = monotonicMs();
     setImmediate(() => this.expire(cut));
   };
 
   private expire(cut: number): void {
     this.#expiring = false;
     if (this.#stopped) return;
-    const graceDue = performance.now() + GRACE_MS;
+    const graceDue = monotonicMs() + GRACE_MS;
     let next = Infinity;
     for (const [timeout, lane] of this.#lanes) {
       dropSettled(lane);
@@ -310,13 +311,13 @@ class DeadlineWheel {
 
   private armGrace(): void {
     const due = this.#graceDue[this.#grace.head]!;
-    this.#graceTimer = setTimeout(this.#giveUp, Math.max(1, Math.ceil(due - performance.now())));
+    this.#graceTimer = setTimeout(this.#giveUp, Math.max(1, Math.ceil(due - monotonicMs())));
   }
 
   readonly #giveUp = (): void => {
     this.#graceTimer = undefined;
     if (this.#stopped) return;
-    const now = performance.now();
+    const now = monotonicMs();
     const grace = this.#grace;
     while (grace.head < grace.flights.length && this.#graceDue[grace.head]! <= now) {
       const flight = grace.flights[grace.head]!;

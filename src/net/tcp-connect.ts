@@ -7,6 +7,7 @@ import { DEADLINE } from '../core/runner.js';
 import { signalDeadline, type Deadline } from '../core/deadline.js';
 import type { IcmpListener } from './icmp-listener.js';
 import type { IcmpError } from './icmp-packet.js';
+import { monotonicMs } from '../core/clock.js';
 import { failureObservation } from './classify.js';
 
 /** How one TCP connect ended. */
@@ -32,7 +33,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
   const { address, port, localAddress, signal, icmp } = request;
   if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
   const watch = icmp?.watch({ protocol: 'tcp', remote: address, port });
-  let started = performance.now();
+  let started = monotonicMs();
   const socket = new Socket();
   return new Promise<ConnectOutcome>((resolve) => {
     let settled = false;
@@ -51,7 +52,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     const onAbort = (): void => settle(failure ?? { kind: 'aborted' });
     const onConnect = (): void => {
       socket.on('error', () => {});
-      const rttMs = performance.now() - started;
+      const rttMs = monotonicMs() - started;
       // To a local address, the kernel may pick the target port itself as the source port: the socket
       // then connects to itself (TCP simultaneous open). Nothing listens there.
       if (socket.localPort === port && socket.localAddress === socket.remoteAddress) {
@@ -61,7 +62,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
       settle({ kind: 'connected', socket, rttMs });
     };
     const onError = (error: NodeJS.ErrnoException): void => {
-      const rttMs = performance.now() - started;
+      const rttMs = monotonicMs() - started;
       const failed = { kind: 'failed' as const, errno: error.code ?? 'EUNKNOWN', message: error.message, rttMs };
       if (!watch) return settle(failed);
       // A refusal is nearly always a TCP reset: take an ICMP error only if one already came.
@@ -75,7 +76,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     socket.once('error', onError);
     socket.once('connectionAttempt', () => {
       // Time from here: the first connect of a process spends milliseconds in Node's lazy set-up before it.
-      started = performance.now();
+      started = monotonicMs();
     });
     // The kernel picks the local port at connect(); it narrows an ICMP match to this very socket. Read only
     // when an ICMP error for this path comes: most probes never need it.
@@ -180,10 +181,10 @@ export function touchTcp(request: TouchRequest): Promise<TouchOutcome> {
       void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...outcome, icmp: seen } : outcome));
     };
     const request = new tcp.TCPConnectWrap();
-    const started = performance.now();
+    const started = monotonicMs();
     request.oncomplete = (status: number): void => {
       if (settled) return;
-      const rttMs = performance.now() - started;
+      const rttMs = monotonicMs() - started;
       if (status !== 0) return failed(status, rttMs);
       // To a local address, the kernel may pick the target port itself as the source port: the socket then
       // connects to itself (TCP simultaneous open). Nothing listens there.
@@ -199,7 +200,7 @@ export function touchTcp(request: TouchRequest): Promise<TouchOutcome> {
     const status =
       isIP(address) === 6 ? handle.connect6(request, address, port) : handle.connect(request, address, port);
     // A connect the kernel refuses at once (no route, a local filter) fails like one refused later.
-    if (status !== 0) failed(status, performance.now() - started);
+    if (status !== 0) failed(status, monotonicMs() - started);
   });
 }
 
