@@ -34,8 +34,9 @@ function replaceOnce(text, from, to) {
 
 // src/profile/kinds.ts finds probe kinds by file name in probes/ and imports the one asked for by a computed URL,
 // which no bundler can follow. In the bundle the kinds present at build time are the kinds: the listing becomes
-// their names and the import a switch of literal imports, each kind still loaded only when asked for.
-const kindsPlugin = {
+// their names and the import a switch of literal imports, each kind still loaded only when asked for. A bundle
+// for one kind (`only`) lists every kind but holds the code of that one alone.
+const kindsPlugin = (only) => ({
   name: 'probe-kinds',
   setup(build) {
     build.onLoad({ filter: /[/\\]src[/\\]profile[/\\]kinds\.ts$/ }, (args) => {
@@ -44,6 +45,7 @@ const kindsPlugin = {
         .filter((file) => /^[a-z0-9-]+\.ts$/.test(file))
         .map((file) => file.slice(0, -3));
       const cases = names
+        .filter((name) => only === undefined || name === only)
         .map((name) => `case ${JSON.stringify(name)}: return import(${JSON.stringify(`../../probes/${name}.ts`)});`)
         .join(' ');
       let text = readFileSync(args.path, 'utf8');
@@ -56,11 +58,10 @@ const kindsPlugin = {
       return { contents: text, loader: 'ts' };
     });
   },
-};
+});
 
-rmSync(OUT, { recursive: true, force: true });
-await build({
-  entryPoints: { 'src/cli/reachgate': ENTRY, 'src/cli/reachgate-probe': PROBE_ENTRY },
+// Whitespace and syntax minified (names kept, for stacks): a cold start compiles fewer bytes (~3 ms of CPU).
+const common = {
   outdir: OUT,
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -71,12 +72,27 @@ await build({
   // CommonJS has no import.meta: the one URL the code asks for is this file's own.
   define: { 'import.meta.url': '__reachgateModuleUrl' },
   banner: { js: "const __reachgateModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [kindsPlugin],
   sourcemap: 'linked',
   sourcesContent: false,
   legalComments: 'none',
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
+};
+
+rmSync(OUT, { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: { 'src/cli/reachgate': ENTRY, 'src/cli/reachgate-probe': PROBE_ENTRY },
+  plugins: [kindsPlugin()],
+});
+// `reachgate probe tcp` (every sweep, most rows) starts from a probe bundle with the tcp kind alone: 40 % of the
+// probe bundle's bytes, ~6 ms less CPU to compile. Other kinds run from the probe bundle (bin/reachgate).
+await build({
+  ...common,
+  entryPoints: { 'src/cli/reachgate-probe-tcp': PROBE_ENTRY },
+  plugins: [kindsPlugin('tcp')],
 });
 process.stdout.write(
-  `bundle: ${join(OUT, 'src', 'cli', 'reachgate.cjs')}, ${join(OUT, 'src', 'cli', 'reachgate-probe.cjs')}\n`,
+  `bundle: ${['reachgate', 'reachgate-probe', 'reachgate-probe-tcp'].map((name) => join(OUT, 'src', 'cli', `${name}.cjs`)).join(', ')}\n`,
 );

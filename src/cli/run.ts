@@ -1,13 +1,12 @@
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import type { RunReport } from '../core/result.js';
 import { exitCodeOf } from '../core/verdict.js';
 import { parseResolver } from '../net/resolve.js';
-import { formatRunTable } from '../report/run-table.js';
+import { HeldRun } from '../report/held-run.js';
 import { formatJunit } from '../report/junit.js';
 import { formatTap } from '../report/tap.js';
 import { formatNagios, nagiosStatus, NAGIOS } from '../report/nagios.js';
-import { loadValidRun, runProfiles } from '../run/profiles.js';
+import { loadValidRun, streamProfiles } from '../run/profiles.js';
 import { parseRate, RUN_OPTIONS, warnOnStderr, wholeNumber } from './run-options.js';
 import { withProfileArgument } from './profile-argument.js';
 import { outputOptions } from './output-options.js';
@@ -67,41 +66,59 @@ async function run(argv: RunArgs): Promise<number> {
   const resolver = argv.resolver === undefined ? undefined : parseResolver(argv.resolver);
   const loaded = await loadValidRun(argv.profile, argv.site);
   let progress: ReturnType<typeof startProgress> | undefined;
-  const report = await runProfiles(loaded, {
-    ...(argv.agent ? { agent: argv.agent } : {}),
-    concurrency,
-    ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
-    ...(resolver === undefined ? {} : { resolver }),
-    onPlanned: (total) => {
-      progress = startProgress(total);
+  // Results are held as JSON texts until the report is written: a `sweep: full` run has 65,535 of them.
+  const held = new HeldRun();
+  const streamed = await streamProfiles(
+    loaded,
+    {
+      ...(argv.agent ? { agent: argv.agent } : {}),
+      concurrency,
+      ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
+      ...(resolver === undefined ? {} : { resolver }),
+      onPlanned: (total) => {
+        progress = startProgress(total);
+      },
+      onResult: () => progress?.tick(),
+      warn: warnOnStderr,
     },
-    onResult: () => progress?.tick(),
-    warn: warnOnStderr,
-  });
+    (result, index) => held.add(result, index),
+  );
+  held.end(streamed.head, streamed.finishedAt, streamed.summary);
   progress?.stop();
   const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
-  const rendered = render(report, argv.format);
   if (argv.out) {
-    writeFileSync(argv.out, rendered);
-    process.stdout.write(formatRunTable(report, colour));
+    writeReport(held, argv.format, argv.out);
+    process.stdout.write(held.table(colour));
+  } else if (argv.format === 'table') {
+    process.stdout.write(held.table(colour));
   } else {
-    process.stdout.write(argv.format === 'table' ? formatRunTable(report, colour) : rendered);
+    render(held, argv.format, (chunk) => process.stdout.write(chunk));
   }
-  return argv.format === 'nagios' ? NAGIOS[nagiosStatus(report)] : exitCodeOf(report.summary);
+  return argv.format === 'nagios' ? NAGIOS[nagiosStatus(held)] : exitCodeOf(held.summary);
 }
 
-function render(report: RunReport, format: Format): string {
+/** Write the report in its format to a file, chunk by chunk. */
+function writeReport(held: HeldRun, format: Format, file: string): void {
+  const fd = openSync(file, 'w');
+  try {
+    render(held, format, (chunk) => writeSync(fd, chunk));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function render(held: HeldRun, format: Format, write: (chunk: string) => void): void {
   switch (format) {
     case 'json':
-      return `${JSON.stringify(report)}\n`;
+      return held.writeJson(write);
     case 'junit':
-      return formatJunit(report);
+      return write(formatJunit(held.report()));
     case 'tap':
-      return formatTap(report);
+      return write(formatTap(held.report()));
     case 'nagios':
-      return formatNagios(report);
+      return write(formatNagios(held.report()));
     case 'table':
-      return formatRunTable(report, false);
+      return write(held.table(false));
   }
 }
 

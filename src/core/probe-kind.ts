@@ -2,6 +2,7 @@ import type { Options as CliOption } from 'yargs';
 import type { BlockedMode, Expectation, Observation, Target } from './result.js';
 import type { IcmpListener } from './icmp.js';
 import type { TargetSpec } from './target-spec.js';
+import type { Deadline } from './deadline.js';
 
 /** One concrete probe of a plan: one kind, one address, one port, one expectation. */
 export interface ProbeSpec<KindOptions = unknown> {
@@ -45,6 +46,11 @@ export interface ResolvedProbeSpec<KindOptions = unknown> extends ProbeSpec<Kind
 export interface ProbeContext {
   /** Aborts at the probe's deadline: the probe must settle promptly then. */
   signal: AbortSignal;
+  /**
+   * The same deadline, cheaper to watch than the signal (the runner makes the signal only when a probe reads it).
+   * Absent in a context built by hand; a kind that hands on a narrower signal must not hand this on.
+   */
+  deadline?: Deadline;
   /** The ICMP error listener, or null when it is off (see icmpNote). */
   icmp: IcmpListener | null;
   /** Why the ICMP listener is off, for reasons that depend on it. */

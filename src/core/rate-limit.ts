@@ -1,4 +1,6 @@
-/** Spaces probe starts evenly at `perSecond`; shared by every worker of a run. */
+import { monotonicMs } from './clock.js';
+
+/** Spaces probe starts evenly at `perSecond`; shared by every probe of a run. */
 export class RateLimit {
   readonly #intervalMs: number;
   #nextStart = 0;
@@ -7,12 +9,11 @@ export class RateLimit {
     this.#intervalMs = 1000 / perSecond;
   }
 
-  /** Resolve when the caller may start its probe. */
-  async take(): Promise<void> {
-    const now = performance.now();
-    // Reserve the slot synchronously so concurrent workers never share one.
+  /** Reserve the next start: how many milliseconds from now the caller may start its probe (0: at once). */
+  reserve(): number {
+    const now = monotonicMs();
     const start = Math.max(now, this.#nextStart);
     this.#nextStart = start + this.#intervalMs;
-    if (start > now) await new Promise((resolve) => setTimeout(resolve, start - now));
+    return start - now;
   }
 }

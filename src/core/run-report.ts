@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ProbeResult, RunReport } from './result.js';
-import { summarize } from './verdict.js';
+import type { RunReport } from './result.js';
 import { VERSION } from './version.js';
 
 /** Context of a run that is not in its results. */
@@ -29,15 +28,5 @@ export function reportHead(context: RunContext): ReportHead {
     started_at: context.startedAt.toISOString(),
     host: hostname(),
     ...context.extra,
-  };
-}
-
-/** Wrap a run's results into the RunReport that `--json` prints and agents deliver. */
-export function buildRunReport(results: ProbeResult[], context: RunContext): RunReport {
-  return {
-    ...reportHead(context),
-    finished_at: new Date().toISOString(),
-    results,
-    summary: summarize(results.map((result) => result.verdict)),
   };
 }

@@ -1,7 +1,9 @@
 import type { ProbeContext, ProbeKind, ProbeSpec, ResolvedProbeSpec } from './probe-kind.js';
+import type { Deadline } from './deadline.js';
 import type { Observation, ProbeResult } from './result.js';
 import { blockedModeReason, judge } from './verdict.js';
 import { RateLimit } from './rate-limit.js';
+import { monotonicMs } from './clock.js';
 import { formatMs } from './duration.js';
 
 /** How a plan is run. */
@@ -28,55 +30,326 @@ export interface PlanList {
   at(index: number): ProbeSpec | undefined;
 }
 
-/** Run every probe of a plan with bounded concurrency; results come back in plan order (none when not retained). */
-export async function runPlan(
+/** What the runner hands every probe besides its deadline. */
+export type RunnerContext = Omit<ProbeContext, 'signal' | 'deadline'>;
+
+/**
+ * Run every probe of a plan with bounded concurrency; results come back in plan order (none when not retained).
+ * No promise, timer or AbortController per probe: the probes in flight share one deadline timer (DeadlineWheel),
+ * and a probe's AbortSignal is made only if its kind asks for it.
+ */
+export function runPlan(
   plan: PlanList,
   kindOf: (name: string) => ProbeKind,
-  context: Omit<ProbeContext, 'signal'>,
+  context: RunnerContext,
   options: RunnerOptions,
 ): Promise<ProbeResult[]> {
-  const retain = options.retain !== false;
-  const total = plan.length;
-  const results = new Array<ProbeResult>(retain ? total : 0);
-  const rate = options.ratePerSecond ? new RateLimit(options.ratePerSecond) : undefined;
-  const onResult = options.onResult;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < total) {
-      const index = next++;
-      const spec = plan.at(index) as ProbeSpec;
-      if (rate && !spec.unresolved) await rate.take();
-      const result = await runOne(spec, kindOf(spec.kind), context);
-      if (retain) results[index] = result;
-      if (onResult) onResult(result, index);
-    }
-  };
-  const workers = Math.max(1, Math.min(options.concurrency, total));
-  // Every refused or failed connect makes an Error, and capturing its stack costs more than the connect.
-  // The runner keeps only messages (a probe's failure is data), so no stack is captured while it runs.
-  const stackTraceLimit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    await Promise.all(Array.from({ length: workers }, worker));
-  } finally {
-    Error.stackTraceLimit = stackTraceLimit;
-  }
-  return results;
+  return new Promise((resolve, reject) => new PlanRun(plan, kindOf, context, options, resolve, reject).start());
 }
 
 /** Run one probe under its deadline and judge it. */
-export function runOne(spec: ProbeSpec, kind: ProbeKind, context: Omit<ProbeContext, 'signal'>): Promise<ProbeResult> {
+export function runOne(spec: ProbeSpec, kind: ProbeKind, context: RunnerContext): Promise<ProbeResult> {
+  return runPlan([spec], () => kind, context, { concurrency: 1 }).then((results) => results[0]!);
+}
+
+/** One run of a plan: starts probes while fewer than the concurrency are in flight, and judges each as it settles. */
+class PlanRun {
+  readonly #wheel = new DeadlineWheel((flight, observation) => this.settle(flight, observation));
+  readonly #results: ProbeResult[];
+  readonly #rate: RateLimit | undefined;
+  readonly #concurrency: number;
+  #next = 0;
+  #inFlight = 0;
+  #pumping = false;
+  #ended = false;
+  #stackTraceLimit = Error.stackTraceLimit;
+
+  constructor(
+    private readonly plan: PlanList,
+    private readonly kindOf: (name: string) => ProbeKind,
+    private readonly context: RunnerContext,
+    private readonly options: RunnerOptions,
+    private readonly resolve: (results: ProbeResult[]) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.#results = new Array<ProbeResult>(options.retain === false ? 0 : plan.length);
+    this.#rate = options.ratePerSecond ? new RateLimit(options.ratePerSecond) : undefined;
+    this.#concurrency = Math.max(1, options.concurrency);
+  }
+
+  start(): void {
+    // Every refused or failed connect makes an Error, and capturing its stack costs more than the connect.
+    // The runner keeps only messages (a probe's failure is data), so no stack is captured while it runs.
+    this.#stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    this.pump();
+  }
+
+  /** Start probes up to the concurrency; a probe that settles at once (a fault) re-enters here and returns. */
+  private pump(): void {
+    if (this.#pumping || this.#ended) return;
+    this.#pumping = true;
+    const total = this.plan.length;
+    try {
+      while (this.#next < total && this.#inFlight < this.#concurrency && !this.#ended) {
+        const index = this.#next++;
+        const spec = this.plan.at(index) as ProbeSpec;
+        const resolved = spec.unresolved ? undefined : resolvedSpec(spec);
+        if (!resolved) {
+          this.deliver(unsent(spec), index);
+          continue;
+        }
+        this.#inFlight += 1;
+        const wait = this.#rate ? this.#rate.reserve() : 0;
+        if (wait > 0) setTimeout(() => this.launch(spec, resolved, index), wait);
+        else this.launch(spec, resolved, index);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#inFlight === 0 && this.#next >= total) this.end();
+  }
+
+  private launch(spec: ProbeSpec, resolved: ResolvedProbeSpec, index: number): void {
+    if (this.#ended) return;
+    const flight = new Flight(spec, index, this.context);
+    this.#wheel.add(flight);
+    try {
+      this.kindOf(spec.kind)
+        .observe(resolved, flight)
+        .then(
+          (observation) => this.settle(flight, observation),
+          (error: unknown) => this.settle(flight, fault(spec, error)),
+        );
+    } catch (error) {
+      this.settle(flight, fault(spec, error));
+    }
+  }
+
+  /** A probe's observation (or the fault that ended it): once per probe, whichever comes first. */
+  private settle(flight: Flight, observation: Observation): void {
+    if (flight.done) return;
+    flight.done = true;
+    flight.onExpiry(null);
+    this.#inFlight -= 1;
+    this.deliver(resultOf(flight.spec, flight.startedAt, observation), flight.index);
+    this.pump();
+  }
+
+  private deliver(result: ProbeResult, index: number): void {
+    if (this.#ended) return;
+    if (this.options.retain !== false) this.#results[index] = result;
+    try {
+      this.options.onResult?.(result, index);
+    } catch (error) {
+      this.end(error);
+    }
+  }
+
+  /** Done: every probe settled, or a result callback threw (the run stops starting probes and fails with it). */
+  private end(...failure: [unknown?]): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    Error.stackTraceLimit = this.#stackTraceLimit;
+    // A timer armed for a probe that settled early would keep the process up to a deadline longer.
+    this.#wheel.stop();
+    if (failure.length > 0) this.reject(failure[0]);
+    else this.resolve(this.#results);
+  }
+}
+
+/** The result of a probe that is not sent: its name did not resolve, or (a fault) it came without an address. */
+function unsent(spec: ProbeSpec): ProbeResult {
   const startedAt = isoNow();
   if (spec.unresolved) {
     const reason = `name not resolved: ${spec.unresolved}`;
-    return Promise.resolve(resultOf(spec, startedAt, { state: 'unresolved', reason, attempts: 0 }));
+    return resultOf(spec, startedAt, { state: 'unresolved', reason, attempts: 0 });
   }
-  const resolved = resolvedSpec(spec);
-  if (!resolved) {
-    const reason = `internal fault: the ${spec.kind} probe ${spec.id} came without an address`;
-    return Promise.resolve(resultOf(spec, startedAt, { state: 'error', reason, attempts: 0 }));
+  const reason = `internal fault: the ${spec.kind} probe ${spec.id} came without an address`;
+  return resultOf(spec, startedAt, { state: 'error', reason, attempts: 0 });
+}
+
+function fault(spec: ProbeSpec, error: unknown): Observation {
+  return {
+    state: 'error',
+    reason: `internal fault in the ${spec.kind} probe: ${messageOf(error)}`,
+    attempts: spec.attempts,
+  };
+}
+
+/**
+ * A probe in flight, and the context its kind sees: the deadline as a watch (one watcher) and, only when asked
+ * for, as an AbortSignal. Its getters live on the prototype, so a spread copy of the context has neither.
+ */
+class Flight implements ProbeContext, Deadline {
+  readonly icmp: RunnerContext['icmp'];
+  readonly icmpNote: RunnerContext['icmpNote'];
+  readonly startedAt = isoNow();
+  /** When the deadline passes, on monotonicMs()'s clock. */
+  readonly due: number;
+  /** Settled: the wheel skips it, a late watcher or observation is ignored. */
+  done = false;
+  expired = false;
+  #controller: AbortController | undefined;
+  #watcher: (() => void) | null = null;
+
+  constructor(
+    readonly spec: ProbeSpec,
+    readonly index: number,
+    context: RunnerContext,
+  ) {
+    this.icmp = context.icmp;
+    this.icmpNote = context.icmpNote;
+    this.due = monotonicMs() + spec.timeoutMs;
   }
-  return observeWithDeadline(resolved, kind, context).then((observation) => resultOf(spec, startedAt, observation));
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.expired) this.#controller.abort(DEADLINE);
+    }
+    return this.#controller.signal;
+  }
+
+  get deadline(): Deadline {
+    return this;
+  }
+
+  onExpiry(fn: (() => void) | null): void {
+    this.#watcher = fn;
+  }
+
+  /** Tell the probe to stop: its signal aborts and its watcher is called. */
+  expire(): void {
+    this.expired = true;
+    this.#controller?.abort(DEADLINE);
+    const watcher = this.#watcher;
+    this.#watcher = null;
+    watcher?.();
+  }
+}
+
+/** Flights in deadline order: for one timeout, deadlines come in start order, so each timeout is a queue. */
+interface Lane {
+  flights: Array<Flight | undefined>;
+  head: number;
+}
+
+/**
+ * The deadlines of every probe of a run on one timer: it fires at the earliest deadline of a probe still in
+ * flight and expires every probe due by then. Expiry comes one turn after the timer (setImmediate): an answer
+ * already waiting in a socket is read first (I/O is polled before setImmediate runs), so an event loop that
+ * stalled past the deadline cannot turn a queued reset into silence. A probe that does not settle within
+ * GRACE_MS of its expiry is cut off as an internal fault (one more timer for all of them).
+ */
+class DeadlineWheel {
+  readonly #lanes = new Map<number, Lane>();
+  readonly #grace: Lane = { flights: [], head: 0 };
+  readonly #graceDue: number[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #armedFor = Infinity;
+  #expiring = false;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(private readonly cutOff: (flight: Flight, observation: Observation) => void) {}
+
+  add(flight: Flight): void {
+    const timeout = flight.spec.timeoutMs;
+    let lane = this.#lanes.get(timeout);
+    if (!lane) this.#lanes.set(timeout, (lane = { flights: [], head: 0 }));
+    dropSettled(lane);
+    lane.flights.push(flight);
+    if (!this.#expiring && flight.due < this.#armedFor) this.arm(flight.due);
+  }
+
+  /** No more timers: the run ended early. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#graceTimer);
+  }
+
+  private arm(due: number): void {
+    clearTimeout(this.#timer);
+    this.#armedFor = due;
+    this.#timer = setTimeout(this.#fire, Math.max(1, Math.ceil(due - monotonicMs())));
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+    this.#expiring = true;
+    // A timer may fire a little before its time on this clock: only what is due at the timer expires.
+    const cut = monotonicMs();
+    setImmediate(() => this.expire(cut));
+  };
+
+  private expire(cut: number): void {
+    this.#expiring = false;
+    if (this.#stopped) return;
+    const graceDue = monotonicMs() + GRACE_MS;
+    let next = Infinity;
+    for (const [timeout, lane] of this.#lanes) {
+      dropSettled(lane);
+      for (let flight = lane.flights[lane.head]; flight && flight.due <= cut; flight = lane.flights[lane.head]) {
+        lane.flights[lane.head++] = undefined;
+        flight.expire();
+        if (!flight.done) {
+          this.#grace.flights.push(flight);
+          this.#graceDue.push(graceDue);
+        }
+        dropSettled(lane);
+      }
+      const head = lane.flights[lane.head];
+      if (head) next = Math.min(next, head.due);
+      else this.#lanes.delete(timeout);
+    }
+    if (next < Infinity) this.arm(next);
+    if (this.#grace.flights.length > this.#grace.head && !this.#graceTimer) this.armGrace();
+  }
+
+  private armGrace(): void {
+    const due = this.#graceDue[this.#grace.head]!;
+    this.#graceTimer = setTimeout(this.#giveUp, Math.max(1, Math.ceil(due - monotonicMs())));
+  }
+
+  readonly #giveUp = (): void => {
+    this.#graceTimer = undefined;
+    if (this.#stopped) return;
+    const now = monotonicMs();
+    const grace = this.#grace;
+    while (grace.head < grace.flights.length && this.#graceDue[grace.head]! <= now) {
+      const flight = grace.flights[grace.head]!;
+      grace.flights[grace.head] = undefined;
+      grace.head += 1;
+      if (flight.done) continue;
+      const { kind, timeoutMs, attempts } = flight.spec;
+      this.cutOff(flight, {
+        state: 'error',
+        reason: `internal fault: the ${kind} probe did not settle within its ${formatMs(timeoutMs)} deadline`,
+        attempts,
+      });
+    }
+    if (grace.head === grace.flights.length) {
+      grace.flights.length = 0;
+      this.#graceDue.length = 0;
+      grace.head = 0;
+    } else this.armGrace();
+  };
+}
+
+/** Let go of settled flights at the head of a lane (they settle in about start order), and of the spent slots. */
+function dropSettled(lane: Lane): void {
+  const { flights } = lane;
+  while (lane.head < flights.length && flights[lane.head]!.done) flights[lane.head++] = undefined;
+  if (lane.head === flights.length) {
+    flights.length = 0;
+    lane.head = 0;
+  } else if (lane.head >= 1024 && lane.head * 2 >= flights.length) {
+    lane.flights = flights.slice(lane.head);
+    lane.head = 0;
+  }
 }
 
 /** The result of a probe: its spec, what was observed, and the verdict; keys in the order reports show them. */
@@ -130,62 +403,6 @@ function resolvedSpec(spec: ProbeSpec): ResolvedProbeSpec | undefined {
   // A spec with both is already resolved: no copy per probe.
   if (port !== null) return spec as ResolvedProbeSpec;
   return { ...spec, target: { ...spec.target, address, port: 0 } };
-}
-
-/**
- * Observe under the deadline: the kind's observation, or an internal fault when it throws or does not settle
- * within a grace period after the abort. One promise, settled once; every timer is cleared.
- */
-function observeWithDeadline(
-  spec: ResolvedProbeSpec,
-  kind: ProbeKind,
-  context: Omit<ProbeContext, 'signal'>,
-): Promise<Observation> {
-  return new Promise<Observation>((resolve) => {
-    const controller = new AbortController();
-    let done = false;
-    let lastTurn: NodeJS.Immediate | undefined;
-    let giveUp: NodeJS.Timeout | undefined;
-    const finish = (observation: Observation): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(deadline);
-      if (lastTurn) clearImmediate(lastTurn);
-      if (giveUp) clearTimeout(giveUp);
-      resolve(observation);
-    };
-    const fault = (error: unknown): void =>
-      finish({
-        state: 'error',
-        reason: `internal fault in the ${spec.kind} probe: ${messageOf(error)}`,
-        attempts: spec.attempts,
-      });
-    // Abort one turn after the deadline: an answer already waiting in a socket is read first (I/O is polled
-    // before setImmediate runs), so an event loop that stalled past the deadline cannot turn a queued reset into
-    // silence. The grace for settling starts at the abort itself: a stalled loop must not fire it in that turn.
-    const deadline = setTimeout(() => {
-      lastTurn = setImmediate(() => {
-        controller.abort(DEADLINE);
-        if (done) return;
-        giveUp = setTimeout(
-          () =>
-            finish({
-              state: 'error',
-              reason: `internal fault: the ${spec.kind} probe did not settle within its ${formatMs(spec.timeoutMs)} deadline`,
-              attempts: spec.attempts,
-            }),
-          GRACE_MS,
-        );
-      });
-    }, spec.timeoutMs);
-    try {
-      kind
-        .observe(spec, { icmp: context.icmp, icmpNote: context.icmpNote, signal: controller.signal })
-        .then(finish, fault);
-    } catch (error) {
-      fault(error);
-    }
-  });
 }
 
 function messageOf(error: unknown): string {

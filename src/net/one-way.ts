@@ -62,7 +62,8 @@ export async function sendOneWay(
   });
   const outcome = await exchangeWithTarget(
     spec,
-    { ...context, signal: AbortSignal.any([context.signal, delivered.signal]) },
+    // A narrower signal than the deadline's: the context's deadline (if any) would miss the delivery.
+    { icmp: context.icmp, icmpNote: context.icmpNote, signal: AbortSignal.any([context.signal, delivered.signal]) },
     { request: () => oneWay.payload, accept: () => undefined },
   );
   if (outcome.kind === 'failed') {

@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { lookup, Resolver } from 'node:dns/promises';
 import { UsageError } from '../core/usage-error.js';
 
 /** A DNS server chosen with `--resolver`. */
@@ -31,7 +30,9 @@ export async function resolveHost(host: string, timeoutMs: number, resolver?: Re
   return resolver ? viaResolver(host, timeoutMs, resolver) : viaSystem(host, timeoutMs);
 }
 
+// node:dns/promises loads only for a host name: a probe of an address (most sweeps) starts without it.
 async function viaSystem(host: string, timeoutMs: number): Promise<Resolution> {
+  const { lookup } = await import('node:dns/promises');
   let timer: NodeJS.Timeout | undefined;
   // getaddrinfo cannot be cancelled; we only stop waiting for it.
   const timeout = new Promise<Resolution>((resolve) => {
@@ -54,6 +55,7 @@ async function viaSystem(host: string, timeoutMs: number): Promise<Resolution> {
 }
 
 async function viaResolver(host: string, timeoutMs: number, server: ResolverAddress): Promise<Resolution> {
+  const { Resolver } = await import('node:dns/promises');
   const resolver = new Resolver({ timeout: Math.max(100, Math.floor(timeoutMs / 2)), tries: 2 });
   const where = isIP(server.address) === 6 ? `[${server.address}]:${server.port}` : `${server.address}:${server.port}`;
   resolver.setServers([where]);

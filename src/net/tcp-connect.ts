@@ -4,8 +4,10 @@ import type { ProbeContext, ProbeSpec, ResolvedProbeSpec } from '../core/probe-k
 import type { Observation } from '../core/result.js';
 import { silentAfter } from '../core/observation.js';
 import { DEADLINE } from '../core/runner.js';
+import { signalDeadline, type Deadline } from '../core/deadline.js';
 import type { IcmpListener } from './icmp-listener.js';
 import type { IcmpError } from './icmp-packet.js';
+import { monotonicMs } from '../core/clock.js';
 import { failureObservation } from './classify.js';
 
 /** How one TCP connect ended. */
@@ -31,7 +33,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
   const { address, port, localAddress, signal, icmp } = request;
   if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
   const watch = icmp?.watch({ protocol: 'tcp', remote: address, port });
-  let started = performance.now();
+  let started = monotonicMs();
   const socket = new Socket();
   return new Promise<ConnectOutcome>((resolve) => {
     let settled = false;
@@ -50,7 +52,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     const onAbort = (): void => settle(failure ?? { kind: 'aborted' });
     const onConnect = (): void => {
       socket.on('error', () => {});
-      const rttMs = performance.now() - started;
+      const rttMs = monotonicMs() - started;
       // To a local address, the kernel may pick the target port itself as the source port: the socket
       // then connects to itself (TCP simultaneous open). Nothing listens there.
       if (socket.localPort === port && socket.localAddress === socket.remoteAddress) {
@@ -60,7 +62,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
       settle({ kind: 'connected', socket, rttMs });
     };
     const onError = (error: NodeJS.ErrnoException): void => {
-      const rttMs = performance.now() - started;
+      const rttMs = monotonicMs() - started;
       const failed = { kind: 'failed' as const, errno: error.code ?? 'EUNKNOWN', message: error.message, rttMs };
       if (!watch) return settle(failed);
       // A refusal is nearly always a TCP reset: take an ICMP error only if one already came.
@@ -74,7 +76,7 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     socket.once('error', onError);
     socket.once('connectionAttempt', () => {
       // Time from here: the first connect of a process spends milliseconds in Node's lazy set-up before it.
-      started = performance.now();
+      started = monotonicMs();
     });
     // The kernel picks the local port at connect(); it narrows an ICMP match to this very socket. Read only
     // when an ICMP error for this path comes: most probes never need it.
@@ -83,6 +85,11 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
       localAddress ? { host: address, port, localAddress, noDelay: true } : { host: address, port, noDelay: true },
     );
   });
+}
+
+/** What a connect that proves the state only needs: the deadline as a watch, not a signal (a sweep runs thousands). */
+export interface TouchRequest extends Omit<ConnectRequest, 'signal'> {
+  deadline: Deadline;
 }
 
 /** libuv's TCP handle as net.Socket drives it (lib/net.js), through the binding Node 20 still allows. */
@@ -122,17 +129,19 @@ export type TouchOutcome =
  * as {@link connectTcp}, on libuv's TCP handle itself. A net.Socket's stream, its events and an Error with a stack
  * per refused port cost more CPU than the kernel's connect, and a sweep makes tens of thousands of them.
  */
-export function touchTcp(request: ConnectRequest): Promise<TouchOutcome> {
+export function touchTcp(request: TouchRequest): Promise<TouchOutcome> {
   const tcp = binding();
+  const { address, port, deadline, icmp } = request;
   if (!tcp || request.localAddress !== undefined) {
-    return connectTcp(request).then((outcome) => {
-      if (outcome.kind !== 'connected') return outcome;
-      outcome.socket.destroy();
-      return { kind: 'answered', rttMs: outcome.rttMs };
-    });
+    return connectTcp({ address, port, localAddress: request.localAddress, signal: deadline.signal, icmp }).then(
+      (outcome) => {
+        if (outcome.kind !== 'connected') return outcome;
+        outcome.socket.destroy();
+        return { kind: 'answered', rttMs: outcome.rttMs };
+      },
+    );
   }
-  const { address, port, signal, icmp } = request;
-  if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
+  if (deadline.expired) return Promise.resolve({ kind: 'aborted' });
   return new Promise<TouchOutcome>((resolve) => {
     const watch = icmp?.watch({ protocol: 'tcp', remote: address, port });
     const handle = new tcp.TCP(tcp.constants.SOCKET);
@@ -147,7 +156,7 @@ export function touchTcp(request: ConnectRequest): Promise<TouchOutcome> {
     const settle = (outcome: TouchOutcome): void => {
       if (settled) return;
       settled = true;
-      signal.removeEventListener('abort', onAbort);
+      deadline.onExpiry(null);
       watch?.close();
       close();
       resolve(outcome);
@@ -172,10 +181,10 @@ export function touchTcp(request: ConnectRequest): Promise<TouchOutcome> {
       void watch.wait(ICMP_LATE_MS).then((seen) => settle(seen ? { ...outcome, icmp: seen } : outcome));
     };
     const request = new tcp.TCPConnectWrap();
-    const started = performance.now();
+    const started = monotonicMs();
     request.oncomplete = (status: number): void => {
       if (settled) return;
-      const rttMs = performance.now() - started;
+      const rttMs = monotonicMs() - started;
       if (status !== 0) return failed(status, rttMs);
       // To a local address, the kernel may pick the target port itself as the source port: the socket then
       // connects to itself (TCP simultaneous open). Nothing listens there.
@@ -186,12 +195,12 @@ export function touchTcp(request: ConnectRequest): Promise<TouchOutcome> {
       }
       settle({ kind: 'answered', rttMs });
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    deadline.onExpiry(onAbort);
     watch?.setLocalPort(() => local().port);
     const status =
       isIP(address) === 6 ? handle.connect6(request, address, port) : handle.connect(request, address, port);
     // A connect the kernel refuses at once (no route, a local filter) fails like one refused later.
-    if (status !== 0) failed(status, performance.now() - started);
+    if (status !== 0) failed(status, monotonicMs() - started);
   });
 }
 
@@ -255,7 +264,8 @@ export function touchTarget(
     });
   }
   const { address, port } = spec.target;
-  return touchTcp({ address, port, signal: context.signal, icmp: context.icmp }).then((outcome) => {
+  const deadline = context.deadline ?? signalDeadline(context.signal);
+  return touchTcp({ address, port, deadline, icmp: context.icmp }).then((outcome) => {
     if (outcome.kind === 'answered') return { kind: 'answered', rttMs: outcome.rttMs, attempts: 1 };
     if (outcome.kind === 'aborted') return { kind: 'unanswered', observation: silentAfter(spec.timeoutMs, 1) };
     return { kind: 'unanswered', observation: failureObservation(outcome, 1, context.icmpNote) };

@@ -5,7 +5,7 @@ import { describeTarget } from './table.js';
 export const NAGIOS = { ok: 0, warning: 1, critical: 2, unknown: 3 } as const;
 
 /** The plugin status of a run: CRITICAL on any fail, WARNING on inconclusive, UNKNOWN when probes could not run. */
-export function nagiosStatus(report: RunReport): keyof typeof NAGIOS {
+export function nagiosStatus(report: Pick<RunReport, 'summary'>): keyof typeof NAGIOS {
   const { fail, inconclusive, error } = report.summary;
   if (fail > 0) return 'critical';
   if (error > 0) return 'unknown';

@@ -17,34 +17,59 @@ export function familyAnswer(result: ProbeResult): string {
   return result.state;
 }
 
+/** What a probe of a blocked path is, whatever its family: its row, kind, host name, port and protocol. */
+type Probed = Pick<ProbeResult, 'row' | 'kind' | 'expect' | 'target'>;
+
 /**
- * Name the difference between address families where one blocked path answered differently over IPv4 and IPv6:
- * each result of the pair gets "IPv4 dropped, IPv6 rejected by …" added to its reason. Results are judged per
- * family already; this says why the two verdicts of one row may differ.
+ * The pairs of a plan whose difference between address families is worth naming: a blocked path probed once over
+ * IPv4 and once over IPv6 (same row, kind, host, port and protocol). Each index maps to its partner's.
  */
-export function noteFamilyDifferences(results: ProbeResult[]): ProbeResult[] {
+export function familyPairs(probes: {
+  readonly length: number;
+  at(index: number): Probed | undefined;
+}): Map<number, number> {
   const groups = new Map<string, Array<{ index: number; family: 4 | 6 }>>();
-  results.forEach((result, index) => {
-    const family = result.target.address === null ? 0 : isIP(result.target.address);
-    if (result.expect !== 'blocked' || (family !== 4 && family !== 6)) return;
-    const { host, port, protocol } = result.target;
-    const key = `${result.row ?? ''}|${result.kind}|${host}|${port}|${protocol}`;
+  for (let index = 0; index < probes.length; index += 1) {
+    const probe = probes.at(index)!;
+    const family = probe.target.address === null ? 0 : isIP(probe.target.address);
+    if (probe.expect !== 'blocked' || (family !== 4 && family !== 6)) continue;
+    const { host, port, protocol } = probe.target;
+    const key = `${probe.row ?? ''}|${probe.kind}|${host}|${port}|${protocol}`;
     let group = groups.get(key);
     if (!group) groups.set(key, (group = []));
     group.push({ index, family });
-  });
-  const noted = [...results];
+  }
+  const pairs = new Map<number, number>();
   for (const group of groups.values()) {
-    const v4 = group.filter((member) => member.family === 4).map((member) => results[member.index]!);
-    const v6 = group.filter((member) => member.family === 6).map((member) => results[member.index]!);
-    if (v4.length !== 1 || v6.length !== 1) continue;
-    const answers = { v4: familyAnswer(v4[0]!), v6: familyAnswer(v6[0]!) };
-    if (answers.v4 === answers.v6) continue;
-    const difference = `IPv4 ${answers.v4}, IPv6 ${answers.v6}`;
-    for (const member of group) {
-      const result = results[member.index]!;
-      noted[member.index] = { ...result, reason: `${result.reason}; ${difference}` };
-    }
+    if (group.length !== 2 || group[0]!.family === group[1]!.family) continue;
+    pairs.set(group[0]!.index, group[1]!.index);
+    pairs.set(group[1]!.index, group[0]!.index);
+  }
+  return pairs;
+}
+
+/**
+ * The results of a pair with "IPv4 dropped, IPv6 rejected by …" added to their reasons where the two families
+ * answered differently; as they were otherwise. Results are judged per family already: this says why the two
+ * verdicts of one row may differ.
+ */
+export function noteFamilyPair(one: ProbeResult, other: ProbeResult): [ProbeResult, ProbeResult] {
+  const [v4, v6] = isIP(one.target.address ?? '') === 4 ? [one, other] : [other, one];
+  const answers = { v4: familyAnswer(v4), v6: familyAnswer(v6) };
+  if (answers.v4 === answers.v6) return [one, other];
+  const difference = `IPv4 ${answers.v4}, IPv6 ${answers.v6}`;
+  return [
+    { ...one, reason: `${one.reason}; ${difference}` },
+    { ...other, reason: `${other.reason}; ${difference}` },
+  ];
+}
+
+/** Every result with the difference between address families named where a pair answered differently. */
+export function noteFamilyDifferences(results: ProbeResult[]): ProbeResult[] {
+  const noted = [...results];
+  for (const [index, partner] of familyPairs(results)) {
+    if (index > partner) continue;
+    [noted[index], noted[partner]] = noteFamilyPair(results[index]!, results[partner]!);
   }
   return noted;
 }

@@ -1,4 +1,3 @@
-import type { ProbeResult } from '../core/result.js';
 import type { RouteEvidence } from '../core/route.js';
 import { ipRouteGet } from '../net/route-get.js';
 
@@ -33,27 +32,4 @@ export async function lookUpRoutes(addresses: Iterable<string>): Promise<Map<str
   };
   await Promise.all(Array.from({ length: LOOKUPS_AT_ONCE }, worker));
   return missing ? new Map() : routes;
-}
-
-/**
- * Results with the route toward their address added to their evidence as `route` (results without one unchanged).
- * Of a sweep's results only the first per address carries it: a thousand copies would add a tenth to the report.
- */
-export function withRoutes(
-  results: ProbeResult[],
-  routes: ReadonlyMap<string, RouteEvidence>,
-  isSweep: (index: number) => boolean = () => false,
-): ProbeResult[] {
-  if (routes.size === 0) return results;
-  const swept = new Set<string>();
-  return results.map((result, index) => {
-    const address = result.target.address;
-    const route = address === null ? undefined : routes.get(address);
-    if (!route) return result;
-    if (isSweep(index)) {
-      if (swept.has(`${result.row}|${address}`)) return result;
-      swept.add(`${result.row}|${address}`);
-    }
-    return { ...result, evidence: { ...result.evidence, route } };
-  });
 }

@@ -15,7 +15,10 @@ import { fromCoordinator, fromReports } from '../../src/explain/gather.js';
 import { matchScore, readGuide } from '../../src/explain/guide.js';
 import { buildStory, type Story } from '../../src/explain/story.js';
 import { formatStory, TEXT_WIDTH } from '../../src/explain/text.js';
-import { lookUpRoutes, withRoutes } from '../../src/run/routes.js';
+import { lookUpRoutes } from '../../src/run/routes.js';
+import { FinalResults } from '../../src/run/final-results.js';
+import type { ProbeSpec } from '../../src/core/probe-kind.js';
+import type { RouteEvidence } from '../../src/core/route.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
@@ -31,6 +34,16 @@ const workstation = (await loadProfile('tightgate/workstation')).profile!;
 function result(row: string, port: number, fields: Partial<ProbeResult>): ProbeResult {
   const address = fields.target?.address ?? SITE.tightgate;
   return tcpResult(row, address, port, { reason: 'connected in 0.6 ms', evidence: { route: ROUTE }, ...fields });
+}
+
+/** Results as a run's report carries them, given in reverse order: routes added (sweeps' first per address only). */
+function withRoutes(results: ProbeResult[], routes: Map<string, RouteEvidence>, sweep = false): ProbeResult[] {
+  const plan = results.map((r) => ({ ...r, sweep }) as unknown as ProbeSpec);
+  const out: ProbeResult[] = [];
+  const finals = new FinalResults(plan, (r, index) => (out[index] = r));
+  finals.routesKnown(routes);
+  for (let index = results.length - 1; index >= 0; index -= 1) finals.take(results[index]!, index);
+  return out;
 }
 
 /** A RunReport of these results. */
@@ -303,7 +316,7 @@ t.test(
         result('s', 2, { target: { ...local, port: 2 }, evidence: {} }),
       ],
       routes,
-      () => true,
+      true,
     );
     t.same(
       swept.map((r) => 'route' in r.evidence!),

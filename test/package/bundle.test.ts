@@ -14,6 +14,7 @@ import { BIN } from '../helpers/cli.js';
 const ROOT = PACKAGE_ROOT;
 const BUNDLE = join(ROOT, 'bundle', 'src', 'cli', 'reachgate.cjs');
 const PROBE_BUNDLE = join(ROOT, 'bundle', 'src', 'cli', 'reachgate-probe.cjs');
+const TCP_BUNDLE = join(ROOT, 'bundle', 'src', 'cli', 'reachgate-probe-tcp.cjs');
 const HEAVY = ['fastify', 'better-sqlite3', 'undici', 'pg', 'playwright-core', 'pino', 'ajv', 'yargs'];
 
 const dir = mkdtempSync(join(tmpdir(), 'reachgate-bundle-'));
@@ -50,7 +51,7 @@ function loadedBy(args: string[]): Promise<{ code: number | null; stdout: string
   });
 }
 
-t.test('a tcp probe runs from the probe bundle alone and loads no heavy package', async (t) => {
+t.test('a tcp probe runs from the tcp probe bundle alone and loads no heavy package', async (t) => {
   const server = createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
@@ -59,7 +60,7 @@ t.test('a tcp probe runs from the probe bundle alone and loads no heavy package'
   t.equal(run.code, 0, 'the probe passes');
   t.match(run.stdout, /"state": ?"open"/);
   const own = run.loaded.filter((file) => file.startsWith(ROOT) && !file.includes('/node_modules/'));
-  t.same(own, [BIN, PROBE_BUNDLE], 'of reachgate itself only the launcher and the probe bundle were compiled');
+  t.same(own, [BIN, TCP_BUNDLE], 'of reachgate itself only the launcher and the tcp probe bundle were compiled');
   const heavy = run.loaded.filter((file) => HEAVY.some((name) => file.includes(`/node_modules/${name}/`)));
   t.same(heavy, [], 'no heavy package was loaded');
 });
@@ -77,7 +78,14 @@ t.test('a probe command line the fast path leaves to yargs goes on to the whole 
   t.equal(run.code, 0);
   t.match(run.stdout, /--scan/, "the tcp kind's own help");
   const own = run.loaded.filter((file) => file.startsWith(ROOT) && !file.includes('/node_modules/'));
-  t.same(own, [BIN, PROBE_BUNDLE, BUNDLE]);
+  t.same(own, [BIN, TCP_BUNDLE, BUNDLE]);
+});
+
+t.test('a probe of another kind runs from the probe bundle of every kind', async (t) => {
+  const run = await loadedBy(['probe', 'udp', '127.0.0.1:9', '--timeout', '100ms', '--attempts', '1', '--json']);
+  t.match(run.stdout, /"kind": ?"udp"/);
+  const own = run.loaded.filter((file) => file.startsWith(ROOT) && !file.includes('/node_modules/'));
+  t.same(own, [BIN, PROBE_BUNDLE]);
 });
 
 t.test('the coordinator command shows its help without loading the server, its stores or its logger', async (t) => {
@@ -114,11 +122,13 @@ t.test('the package root of the bundle is the checkout that holds it', (t) => {
 });
 
 t.test("an internal fault's stack in the bundle is mapped back to the TypeScript source", (t) => {
-  // A frame at the bundled kindNames() of src/profile/kinds.ts, as V8 would print it.
+  // A frame at the bundled kindNames() of src/profile/kinds.ts, as V8 would print it (the bundle is minified:
+  // the function may start anywhere in a line).
   const lines = readFileSync(BUNDLE, 'utf8').split('\n');
-  const index = lines.findIndex((line) => line.startsWith('function kindNames('));
+  const index = lines.findIndex((line) => line.includes('function kindNames('));
   t.ok(index >= 0, 'the bundle holds kindNames');
-  const stack = `Error: boom\n    at kindNames (${BUNDLE}:${index + 1}:1)\n    at node:internal/main:1:1`;
+  const column = lines[index]!.indexOf('function kindNames(') + 1;
+  const stack = `Error: boom\n    at kindNames (${BUNDLE}:${index + 1}:${column})\n    at node:internal/main:1:1`;
   const mapped = sourceMappedStack(stack);
   const source = readFileSync(join(ROOT, 'src', 'profile', 'kinds.ts'), 'utf8').split('\n');
   const line = source.findIndex((text) => text.startsWith('export function kindNames(')) + 1;
