@@ -111,7 +111,7 @@ export function canonicalAddress(address: string): string {
 }
 
 /** A source port outside the kernel's ephemeral range, so no socket of this host is likely to be given it. */
-function pickSourcePort(): number {
+export function pickSourcePort(): number {
   try {
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     if (high !== undefined && high < 65000) return randomInt(high + 1, 65536);
