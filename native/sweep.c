@@ -42,10 +42,12 @@ enum { MODE_CONNECT = 0, MODE_SYN = 1 };
 #define SEND_BATCH 64
 #define RECV_BATCH 64
 #define DRAIN_LIMIT 8192
+/* Batches handed over that JavaScript has not taken yet, at most (see flush). */
+#define QUEUED 2
 
 typedef struct {
   double *rows;
-  uint32_t count;
+  uint32_t count, capacity;
   uint8_t *icmp;
   size_t icmp_len, icmp_cap;
   int done;
@@ -83,6 +85,7 @@ static uint64_t now_ns(void) {
 static Batch *batch_new(uint32_t size) {
   Batch *batch = calloc(1, sizeof(Batch));
   if (batch) batch->rows = malloc(sizeof(double) * ROW_WIDTH * (size ? size : 1));
+  if (batch) batch->capacity = size ? size : 1;
   if (batch && !batch->rows) {
     free(batch);
     return NULL;
@@ -97,19 +100,32 @@ static void batch_free(Batch *batch) {
   free(batch);
 }
 
+/*
+ * Hand the rows gathered so far to JavaScript. When JavaScript is behind (QUEUED batches wait already), the rows stay
+ * here and the batch grows: the sweep never waits for JavaScript, and what waits is 40 bytes a probe, not objects.
+ */
 static void flush(Job *job) {
   Batch *batch = job->batch;
   job->last_flush = now_ns();
   if (!batch || batch->count == 0) return;
+  napi_status status = napi_call_threadsafe_function(job->tsfn, batch, napi_tsfn_nonblocking);
+  if (status == napi_queue_full) return;
+  if (status != napi_ok) batch_free(batch);
   job->batch = batch_new(job->batch_size);
-  if (napi_call_threadsafe_function(job->tsfn, batch, napi_tsfn_blocking) != napi_ok) batch_free(batch);
 }
 
 /* Keep room for one more row; false when memory ran out (the row is then lost, the sweep goes on). */
 static int room(Job *job) {
   if (!job->batch) job->batch = batch_new(job->batch_size);
   if (!job->batch) return 0;
-  if (job->batch->count >= job->batch_size) flush(job);
+  if (job->batch->count >= job->batch_size && job->batch->count % job->batch_size == 0) flush(job);
+  Batch *batch = job->batch;
+  if (batch && batch->count >= batch->capacity) {
+    double *grown = realloc(batch->rows, sizeof(double) * ROW_WIDTH * batch->capacity * 2);
+    if (!grown) return 0;
+    batch->rows = grown;
+    batch->capacity *= 2;
+  }
   return job->batch != NULL;
 }
 
@@ -1035,7 +1051,8 @@ static napi_value sweep(napi_env env, napi_callback_info info) {
   }
   napi_value name;
   napi_create_string_utf8(env, "reachgate-sweep", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &job->tsfn) != napi_ok) {
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, QUEUED, 1, NULL, NULL, NULL, call_js, &job->tsfn) !=
+      napi_ok) {
     job_free(job);
     return fail(env, "sweep: no thread-safe function");
   }

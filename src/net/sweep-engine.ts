@@ -36,14 +36,15 @@ export function withSweepEngine(
   setting: SweepSetting,
 ): RoundRunner {
   return async (specs, onResult) => {
-    const picked: number[] = [];
-    for (let index = 0; index < specs.length; index += 1) {
+    // Look only as far as the engine's first probes: the engine reads the whole round itself.
+    let found = 0;
+    for (let index = 0; index < specs.length && found < MIN_ENGINE_PROBES; index += 1) {
       const spec = specs.at(index)!;
-      if (engineScan(spec, kindOf(spec.kind)) !== undefined) picked.push(index);
+      if (engineScan(spec, kindOf(spec.kind)) !== undefined) found += 1;
     }
-    if (picked.length < MIN_ENGINE_PROBES) return fallback(specs, onResult);
+    if (found < MIN_ENGINE_PROBES) return fallback(specs, onResult);
     const { runOnEngine } = await import('./sweep-native.js');
-    return runOnEngine(specs, picked, kindOf, setting, fallback, onResult);
+    return runOnEngine(specs, kindOf, setting, fallback, onResult);
   };
 }
 

@@ -13,7 +13,7 @@ import { formatMs } from '../core/duration.js';
 import { failureObservation } from './classify.js';
 import { ipv6, parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
 import { addressBytes, SynCookies } from './tcp-segment.js';
-import { canonicalAddress, pickSourcePort, synUnavailable } from './syn-scanner.js';
+import { canonicalAddress, pickSourcePort, RAW_OFF, rawTcpWhy } from './syn-scanner.js';
 import { synAnswered, synSendFailed } from './syn-probe.js';
 import { engineScan, reindexed, subPlan, type SweepSetting } from './sweep-engine.js';
 
@@ -81,7 +81,6 @@ export function sweepAddon(): { addon: NativeSweep } | { why: string } {
 /** Run the probes of `specs` at `picked` on the engine (the rest, and all when it cannot run, on `fallback`). */
 export async function runOnEngine(
   specs: PlanList,
-  picked: readonly number[],
   kindOf: (name: string) => ProbeKind,
   setting: SweepSetting,
   fallback: RoundRunner,
@@ -89,22 +88,23 @@ export async function runOnEngine(
 ): Promise<void> {
   const load = sweepAddon();
   if ('why' in load) {
-    await fallback(specs, notedJs(picked, specs.length, load.why, onResult));
+    await fallback(specs, notedJs(specs, kindOf, load.why, onResult));
     return;
   }
   const { addon } = load;
-  const connect = new JobBuilder();
-  const syn = new JobBuilder();
+  const connect = new JobBuilder(specs.length);
+  const syn = new JobBuilder(specs.length);
   const taken = new Uint8Array(specs.length);
-  let synWhy: string | undefined | null = null;
   const rawFamily = new Map<4 | 6, boolean>();
-  for (const index of picked) {
+  let synWhy: string | undefined | null = null;
+  for (let index = 0; index < specs.length; index += 1) {
     const spec = specs.at(index)!;
     const scan = engineScan(spec, kindOf(spec.kind));
+    if (scan === undefined) continue;
     const family = isIP(spec.target.address!) === 6 ? 6 : 4;
     let fallbackWhy: string | undefined;
     if (scan !== 'connect') {
-      if (synWhy === null) synWhy = synUnavailable();
+      if (synWhy === null) synWhy = synUnavailableIn(addon);
       if (!rawFamily.has(family)) rawFamily.set(family, addon.rawAvailable(family) === 0);
       if (synWhy === undefined && rawFamily.get(family) && spec.attempts <= MAX_SYN_ATTEMPTS) {
         syn.add(index, spec, undefined);
@@ -124,71 +124,107 @@ export async function runOnEngine(
   for (let index = 0; index < specs.length; index += 1) if (!taken[index]) rest.push(index);
   const runs: Array<Promise<unknown>> = [];
   if (rest.length > 0) runs.push(fallback(subPlan(specs, rest), reindexed(rest, onResult)));
-  if (connect.size > 0) runs.push(new EngineRun(addon, connect, 0, specs, setting, fallback, onResult).done);
-  if (syn.size > 0) runs.push(new EngineRun(addon, syn, 1, specs, setting, fallback, onResult).done);
+  if (connect.size > 0) runs.push(new EngineRun(addon, connect, 0, specs, setting, kindOf, fallback, onResult).done);
+  if (syn.size > 0) runs.push(new EngineRun(addon, syn, 1, specs, setting, kindOf, fallback, onResult).done);
   await Promise.all(runs);
 }
 
-/** Results of probes the engine would have run, marked with the engine that ran them and why. */
+/** Why the engine cannot send SYNs here (as src/net/syn-scanner.ts words it), or undefined when it can. */
+function synUnavailableIn(addon: NativeSweep): string | undefined {
+  if (process.env.REACHGATE_RAW_SOCKET === 'off') return RAW_OFF;
+  const errno = addon.rawAvailable(4);
+  if (errno === 0) return undefined;
+  return rawTcpWhy(`${getSystemErrorName(-errno)}: ${getSystemErrorMap().get(-errno)?.[1] ?? ''}`);
+}
+
+/** Results of probes the engine would have run, marked with the engine that ran them (JavaScript) and why. */
 function notedJs(
-  picked: readonly number[],
-  length: number,
+  specs: PlanList,
+  kindOf: (name: string) => ProbeKind,
   why: string,
   onResult: (result: ProbeResult, index: number) => void,
 ): (result: ProbeResult, index: number) => void {
-  const mark = new Uint8Array(length);
-  for (const index of picked) mark[index] = 1;
   return (result, index) => {
-    if (mark[index]) result.evidence = { ...result.evidence, engine: 'js', engine_note: why };
+    const spec = specs.at(index)!;
+    if (engineScan(spec, kindOf(spec.kind)) !== undefined) {
+      result.evidence = { ...result.evidence, engine: 'js', engine_note: why };
+    }
     onResult(result, index);
   };
 }
 
 /** A round's probes for one mode of the engine, packed as native/sweep.c reads them. */
 class JobBuilder {
-  readonly indexes: number[] = [];
-  readonly entryAddress: number[] = [];
-  readonly ports: number[] = [];
-  readonly timeouts: number[] = [];
-  readonly attempts: number[] = [];
-  /** Per entry: why SYN mode fell back to connect (evidence.scan_fallback), when it did. */
-  readonly fallbackWhy: Array<string | undefined> = [];
-  /** Address (canonical text) -> its index; families and bytes by index. */
+  size = 0;
+  readonly indexes: Uint32Array;
+  readonly entryAddress: Uint32Array;
+  readonly ports: Uint16Array;
+  readonly timeouts: Uint32Array;
+  readonly attempts: Uint8Array;
+  /** Per entry: 1 when SYN mode fell back to connect, for the reason `fallbackWhy` (evidence.scan_fallback). */
+  readonly fellBack: Uint8Array;
+  fallbackWhy: string | undefined;
+  /** Address (canonical text) -> its index; families by index. */
   readonly addresses = new Map<string, number>();
   readonly families: Array<4 | 6> = [];
 
-  get size(): number {
-    return this.indexes.length;
+  constructor(most: number) {
+    this.indexes = new Uint32Array(most);
+    this.entryAddress = new Uint32Array(most);
+    this.ports = new Uint16Array(most);
+    this.timeouts = new Uint32Array(most);
+    this.attempts = new Uint8Array(most);
+    this.fellBack = new Uint8Array(most);
   }
 
   add(index: number, spec: ProbeSpec, fallbackWhy: string | undefined): void {
-    const address = canonicalAddress(spec.target.address!);
-    let at = this.addresses.get(address);
+    const text = spec.target.address!;
+    let at = this.addresses.get(text);
     if (at === undefined) {
-      at = this.families.length;
-      this.addresses.set(address, at);
-      this.families.push(isIP(address) === 6 ? 6 : 4);
+      const address = canonicalAddress(text);
+      at = this.addresses.get(address);
+      if (at === undefined) {
+        at = this.families.length;
+        this.addresses.set(address, at);
+        this.families.push(isIP(address) === 6 ? 6 : 4);
+      }
+      // The text as the plan writes it, too: the next probe to it needs no canonical form.
+      this.addresses.set(text, at);
     }
-    this.indexes.push(index);
-    this.entryAddress.push(at);
-    this.ports.push(spec.target.port!);
-    this.timeouts.push(Math.max(1, Math.min(Math.round(spec.timeoutMs), 0xffffffff)));
-    this.attempts.push(spec.attempts);
-    this.fallbackWhy.push(fallbackWhy);
+    const entry = this.size++;
+    this.indexes[entry] = index;
+    this.entryAddress[entry] = at;
+    this.ports[entry] = spec.target.port!;
+    this.timeouts[entry] = Math.max(1, Math.min(Math.round(spec.timeoutMs), 0xffffffff));
+    this.attempts[entry] = spec.attempts;
+    if (fallbackWhy !== undefined) {
+      this.fellBack[entry] = 1;
+      this.fallbackWhy = fallbackWhy;
+    }
+  }
+
+  /** Each address once, in index order, with its canonical text. */
+  *canonical(): IterableIterator<string> {
+    const seen = new Set<number>();
+    for (const [text, at] of this.addresses) {
+      if (seen.has(at)) continue;
+      seen.add(at);
+      yield text;
+    }
   }
 
   job(mode: 0 | 1, setting: SweepSetting): NativeJob {
     const address = new Uint8Array(16 * this.families.length);
     let at = 0;
-    for (const text of this.addresses.keys()) address.set(addressBytes(text), 16 * at++);
+    for (const text of this.canonical()) address.set(addressBytes(text), 16 * at++);
     return {
       mode,
       family: Uint8Array.from(this.families),
       address,
-      entryAddress: Uint32Array.from(this.entryAddress),
-      entryPort: Uint16Array.from(this.ports),
-      entryTimeout: Uint32Array.from(this.timeouts),
-      entryAttempts: Uint8Array.from(this.attempts),
+      entryAddress: this.entryAddress.subarray(0, this.size),
+      entryPort: this.ports.subarray(0, this.size),
+      entryTimeout: this.timeouts.subarray(0, this.size),
+      entryAttempts: this.attempts.subarray(0, this.size),
       concurrency: setting.concurrency,
       rate: setting.ratePerSecond ?? 0,
       batch: BATCH,
@@ -205,6 +241,7 @@ class EngineRun {
   readonly #mode: 0 | 1;
   readonly #specs: PlanList;
   readonly #setting: SweepSetting;
+  readonly #kindOf: (name: string) => ProbeKind;
   readonly #onResult: (result: ProbeResult, index: number) => void;
   readonly #reported: Uint8Array;
   readonly #startedAt = Date.now();
@@ -218,6 +255,7 @@ class EngineRun {
     mode: 0 | 1,
     specs: PlanList,
     setting: SweepSetting,
+    kindOf: (name: string) => ProbeKind,
     fallback: RoundRunner,
     onResult: (result: ProbeResult, index: number) => void,
   ) {
@@ -225,6 +263,7 @@ class EngineRun {
     this.#mode = mode;
     this.#specs = specs;
     this.#setting = setting;
+    this.#kindOf = kindOf;
     this.#onResult = onResult;
     this.#reported = new Uint8Array(builder.size);
     const job = builder.job(mode, setting);
@@ -232,7 +271,7 @@ class EngineRun {
       synKeys ??= { cookies: new SynCookies(randomBytes(32)), sourcePort: pickSourcePort() };
       const keys = new Uint32Array(4 * builder.families.length);
       let at = 0;
-      for (const text of builder.addresses.keys()) keys.set(synKeys.cookies.subkey(text), 4 * at++);
+      for (const text of builder.canonical()) keys.set(synKeys.cookies.subkey(text), 4 * at++);
       job.keys = keys;
       job.sourcePort = synKeys.sourcePort;
     }
@@ -290,7 +329,7 @@ class EngineRun {
     errno: number,
     rttMs: number,
   ): void {
-    const fallbackWhy = this.#builder.fallbackWhy[entry];
+    const fallbackWhy = this.#builder.fellBack[entry] ? this.#builder.fallbackWhy : undefined;
     const evidence = (): Record<string, unknown> =>
       fallbackWhy === undefined
         ? { engine: 'native' }
@@ -352,8 +391,8 @@ class EngineRun {
     }
     if (missing.length === 0) return;
     const why = `the native sweep engine failed: ${error ?? 'it ended without every result'}`;
-    const all = missing.map((_, i) => i);
-    await fallback(subPlan(this.#specs, missing), notedJs(all, missing.length, why, reindexed(missing, this.#onResult)));
+    const part = subPlan(this.#specs, missing);
+    await fallback(part, notedJs(part, this.#kindOf, why, reindexed(missing, this.#onResult)));
   }
 }
 
