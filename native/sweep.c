@@ -232,9 +232,13 @@ static int pace_ready(Pace *pace, uint64_t now) {
   return 0;
 }
 
+/* Sends that fell behind (the loop sleeps in whole milliseconds) catch up, within this much. */
+#define PACE_CATCH_UP_NS 2e6
+
 static void pace_take(Pace *pace, uint64_t now) {
   if (pace->interval_ns <= 0) return;
-  double start = pace->next > (double)now ? pace->next : (double)now;
+  double floor = (double)now - (pace->interval_ns > PACE_CATCH_UP_NS ? pace->interval_ns : PACE_CATCH_UP_NS);
+  double start = pace->next > floor ? pace->next : floor;
   pace->next = start + pace->interval_ns;
 }
 

@@ -137,7 +137,9 @@ const check =
   "require('./native/build/Release/reachgate_sweep.node');" +
   'process.stdout.write(process.versions.modules)';
 const abi = run(NODE, ['-e', check], { cwd: lib });
-process.stdout.write(`package: node ${NODE_VERSION} (ABI ${abi}) loads better-sqlite3, raw-socket and the sweep engine\n`);
+process.stdout.write(
+  `package: node ${NODE_VERSION} (ABI ${abi}) loads better-sqlite3, raw-socket and the sweep engine\n`,
+);
 
 write(join(STAGE, 'usr/bin/reachgate'), readFileSync(join(PACKAGING, 'reachgate.sh'), 'utf8'), 0o755);
 write(join(lib, 'setup-host'), readFileSync(join(PACKAGING, 'setup-host.sh'), 'utf8'), 0o755);

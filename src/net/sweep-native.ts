@@ -11,6 +11,7 @@ import { PACKAGE_ROOT } from '../core/package-root.js';
 import { answeredWith, silentAfter } from '../core/observation.js';
 import { formatMs } from '../core/duration.js';
 import { failureObservation } from './classify.js';
+import { explainedByIcmp, ICMP_LATE_MS } from './tcp-connect.js';
 import { ipv6, parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
 import { addressBytes, SynCookies } from './tcp-segment.js';
 import { canonicalAddress, pickSourcePort, RAW_OFF, rawTcpWhy } from './syn-scanner.js';
@@ -53,8 +54,6 @@ const ROW = 5;
 const CODE = { answered: 0, reset: 1, errno: 2, silent: 3, icmp: 4, self: 5, send: 6 } as const;
 /** Rows per batch handed to JavaScript. */
 const BATCH = 2048;
-/** How long a failed connect waits for the ICMP error that explains it (as src/net/tcp-connect.ts). */
-const ICMP_LATE_MS = 250;
 /** ICMP errors kept per port and in all, while a connect sweep waits for them. */
 const ICMP_PER_PORT = 8;
 const ICMP_KEPT = 65_536;
@@ -65,7 +64,8 @@ let loaded: { addon: NativeSweep } | { why: string } | undefined;
 
 /** The addon, or why the JavaScript engine runs instead (not built here, or REACHGATE_ENGINE=js). */
 export function sweepAddon(): { addon: NativeSweep } | { why: string } {
-  if (process.env.REACHGATE_ENGINE === 'js') return { why: 'the JavaScript engine was asked for (REACHGATE_ENGINE=js)' };
+  if (process.env.REACHGATE_ENGINE === 'js')
+    return { why: 'the JavaScript engine was asked for (REACHGATE_ENGINE=js)' };
   if (loaded) return loaded;
   try {
     loaded = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeSweep };
@@ -283,7 +283,8 @@ class EngineRun {
         if (rows) return this.#take(rows, icmp);
         void this.#finish(error, fallback).then(() => {
           stopHearing?.();
-          if (this.#fault !== undefined) reject(this.#fault instanceof Error ? this.#fault : new Error(String(this.#fault)));
+          if (this.#fault !== undefined)
+            reject(this.#fault instanceof Error ? this.#fault : new Error(String(this.#fault)));
           else resolve();
         }, reject);
       });
@@ -394,10 +395,6 @@ class EngineRun {
     const part = subPlan(this.#specs, missing);
     await fallback(part, notedJs(part, this.#kindOf, why, reindexed(missing, this.#onResult)));
   }
-}
-
-function explainedByIcmp(errno: string): boolean {
-  return errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'EPROTO' || errno === 'ENOPROTOOPT';
 }
 
 /** The ICMP error of a SYN row: [family][source, 16 bytes][length, u16 LE][the packet as the raw socket read it]. */
