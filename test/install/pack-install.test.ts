@@ -130,9 +130,10 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     const opened = { state: 'open', verdict: 'pass', target: { address: '127.0.0.1', port } };
     t.match(printedJson<RunReport>(probe).results, [opened]);
     t.ok(existsSync(join(full, INSTALLED, 'node_modules/raw-socket/build/Release/raw.node')), 'raw-socket was built');
-    const sweep = await run(bin, ['probe', 'tcp', `127.0.0.1:${port},${port}`, '--json']);
-    const native = { state: 'open', evidence: { engine: 'native' } };
-    t.match(printedJson<RunReport>(sweep).results, [native, native], 'a sweep runs on the native engine it built');
+    const sweep = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, `127.0.0.2:${port}`, '--json']);
+    const native = { evidence: { engine: 'native' } };
+    const results = printedJson<RunReport>(sweep).results;
+    t.match(results, [{ state: 'open', ...native }, native], 'a sweep runs on the native engine it built');
     if (root) {
       const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
       t.match(printedJson<RunReport>(echo).results, [{ state: 'open', verdict: 'pass' }], echo.stderr);
@@ -152,9 +153,10 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
       const probe = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, '--json']);
       t.equal(probe.code, 0, probe.stderr);
       t.match(printedJson<RunReport>(probe).results, [{ state: 'open', verdict: 'pass' }]);
-      const sweep = await run(bin, ['probe', 'tcp', `127.0.0.1:${port},${port}`, '--json']);
-      const js = { state: 'open', evidence: { engine: 'js', engine_note: /native sweep engine is not built here/ } };
-      t.match(printedJson<RunReport>(sweep).results, [js, js], 'without it sweeps run on the JavaScript engine');
+      const sweep = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, `127.0.0.2:${port}`, '--json']);
+      const js = { evidence: { engine: 'js', engine_note: /native sweep engine is not built here/ } };
+      const results = printedJson<RunReport>(sweep).results;
+      t.match(results, [{ state: 'open', ...js }, js], 'without it sweeps run on the JavaScript engine');
       const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
       const off = { state: 'error', verdict: 'error', reason: /raw-socket module is not installed/ };
       t.match(printedJson<RunReport>(echo).results, [off]);
