@@ -90,6 +90,18 @@ if (!needsLab(t)) {
       });
     });
 
+    t.test('without CAP_NET_RAW --scan auto sweeps in connect mode on the native engine and says why', async (t) => {
+      const { report } = await probeJson('tcp', [`${LAB.server.v4}:${PORT.open},${PORT.vacant}`, '--scan', 'auto'], {
+        netns: lab.ns.client,
+        user: 'nobody',
+      });
+      const fellBack = { scan: 'connect', scan_fallback: /SYN mode unavailable: .*CAP_NET_RAW/, engine: 'native' };
+      t.match(report.results, [
+        { state: 'open', reason: /^connected in /, evidence: fellBack },
+        { state: 'closed', evidence: fellBack },
+      ]);
+    });
+
     t.test('SYN mode on the native engine gives every state, IPv4 and IPv6', async (t) => {
       const results = await sweep(['--scan', 'syn', '--attempts', '2']);
       expectStates(t, results, true);
