@@ -4,7 +4,7 @@
 // `npm ci` and by `npm install` of the tarball) a failed build is not an error: reachgate then sweeps on its
 // JavaScript engine, slower, and says so in each sweep result's evidence (`engine: "js"`, `engine_note`).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,13 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NATIVE = join(ROOT, 'native');
 const optional = process.argv.includes('--optional');
+const ADDON = join(NATIVE, 'build', 'Release', 'reachgate_sweep.node');
+
+// --if-stale (npm test's pretest): nothing to do when the addon is newer than its sources.
+if (process.argv.includes('--if-stale') && existsSync(ADDON)) {
+  const built = statSync(ADDON).mtimeMs;
+  if (['sweep.c', 'binding.gyp'].every((name) => statSync(join(NATIVE, name)).mtimeMs <= built)) process.exit(0);
+}
 
 /** node-gyp: the one npm hands its scripts, else the one in node_modules, else the one on PATH. */
 function nodeGyp() {
@@ -39,7 +46,7 @@ const result = spawnSync(command, [...head, 'rebuild', ...nodeDir()], {
   stdio: ['ignore', 'pipe', 'pipe'],
   timeout: 300_000,
 });
-const built = result.status === 0 && existsSync(join(NATIVE, 'build', 'Release', 'reachgate_sweep.node'));
+const built = result.status === 0 && existsSync(ADDON);
 if (built) {
   process.stdout.write('reachgate: built the native sweep engine (native/build/Release/reachgate_sweep.node)\n');
   process.exit(0);
