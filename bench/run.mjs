@@ -99,7 +99,7 @@ function machine() {
 }
 
 /**
- * Copy the build as a package would install it (bin/, dist/, profiles/, package.json; node_modules
+ * Copy the build as a package would install it (bin/, dist/, profiles/, the sweep engine, package.json; node_modules
  * linked, not copied) so every benchmark of the run measures the same code even when the working
  * tree is rebuilt meanwhile. Removed at exit.
  */
@@ -114,7 +114,8 @@ function snapshotBuild() {
     }
     rmSync(dir, { recursive: true, force: true });
   });
-  for (const part of ['bin', 'bundle', 'dist', 'profiles']) {
+  // native/build: the sweep engine's addon (scripts/build-native.mjs), loaded from the package root.
+  for (const part of ['bin', 'bundle', 'dist', 'profiles', 'native/build/Release']) {
     if (existsSync(join(ROOT, part))) cpSync(join(ROOT, part), join(dir, part), { recursive: true });
   }
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));

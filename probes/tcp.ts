@@ -113,6 +113,11 @@ export const tcp: ProbeKind<TcpOptions> = {
     if (trace) options.trace = trace;
     return options;
   },
+  stateOnlyScan(spec) {
+    const { tls, send, expectReply, source } = spec.options;
+    if (tls || send || expectReply || source !== undefined || traceModeOf(spec) !== 'off') return undefined;
+    return spec.options.scan ?? 'connect';
+  },
   observe,
 };
 

@@ -124,14 +124,22 @@ for (const part of manifest.files.filter((part) => part !== 'dist' && part !== '
 }
 copyFileSync(join(ROOT, 'package.json'), join(lib, 'package.json'));
 for (const module of productionModules()) copyModule(module, lib);
+// The native sweep engine, built by npm ci's install script (scripts/build-native.mjs) for this Node's N-API.
+const SWEEP_ADDON = join('native', 'build', 'Release', 'reachgate_sweep.node');
+if (!existsSync(join(ROOT, SWEEP_ADDON))) fail(`${SWEEP_ADDON} is missing: run \`npm run build:native\` first`);
+mkdirSync(join(lib, dirname(SWEEP_ADDON)), { recursive: true });
+copyFileSync(join(ROOT, SWEEP_ADDON), join(lib, SWEEP_ADDON));
 
 // The carried node must load the native modules: the proof that they were built for its ABI.
 const NODE = join(lib, 'node', 'bin', 'node');
 const check =
   "const db = require('better-sqlite3')(':memory:'); db.prepare('select 1').get(); require('raw-socket');" +
+  "require('./native/build/Release/reachgate_sweep.node');" +
   'process.stdout.write(process.versions.modules)';
 const abi = run(NODE, ['-e', check], { cwd: lib });
-process.stdout.write(`package: node ${NODE_VERSION} (ABI ${abi}) loads better-sqlite3 and raw-socket\n`);
+process.stdout.write(
+  `package: node ${NODE_VERSION} (ABI ${abi}) loads better-sqlite3, raw-socket and the sweep engine\n`,
+);
 
 write(join(STAGE, 'usr/bin/reachgate'), readFileSync(join(PACKAGING, 'reachgate.sh'), 'utf8'), 0o755);
 write(join(lib, 'setup-host'), readFileSync(join(PACKAGING, 'setup-host.sh'), 'utf8'), 0o755);

@@ -81,6 +81,11 @@ export interface ProbeKind<KindOptions = unknown> {
   prepare?(options: KindOptions): Promise<unknown> | undefined;
   /** Validate kind options (from argv or a profile); throws UsageError naming the option. */
   parseOptions(raw: Record<string, unknown>): KindOptions;
+  /**
+   * How a probe may run in the sweep engine (src/net/sweep-engine.ts), when all it proves is a TCP port's state
+   * (no TLS, request, reply check, source address or trace): its scan mode. Undefined: only observe() can run it.
+   */
+  stateOnlyScan?(spec: ProbeSpec<KindOptions>): 'connect' | 'syn' | 'auto' | undefined;
   /** Probe one resolved address and port; never throws for anything the network does. */
   observe(spec: ResolvedProbeSpec<KindOptions>, context: ProbeContext): Promise<Observation>;
 }

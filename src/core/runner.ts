@@ -353,7 +353,7 @@ function dropSettled(lane: Lane): void {
 }
 
 /** The result of a probe: its spec, what was observed, and the verdict; keys in the order reports show them. */
-function resultOf(spec: ProbeSpec, startedAt: string, observation: Observation): ProbeResult {
+export function resultOf(spec: ProbeSpec, startedAt: string, observation: Observation): ProbeResult {
   const result = { id: spec.id } as ProbeResult;
   if (spec.row !== undefined) result.row = spec.row;
   result.kind = spec.kind;
@@ -388,7 +388,12 @@ let isoText = '';
 
 /** Now as an ISO 8601 string; probes starting in the same millisecond share one. */
 function isoNow(): string {
-  const ms = Date.now();
+  return isoAt(Date.now());
+}
+
+/** A time (ms since the epoch) as an ISO 8601 string; times in the same millisecond share one. */
+export function isoAt(time: number): string {
+  const ms = Math.floor(time);
   if (ms !== isoMs) {
     isoMs = ms;
     isoText = new Date(ms).toISOString();

@@ -4,6 +4,7 @@ import { formatMs } from '../core/duration.js';
 import { silentAfter } from '../core/observation.js';
 import { UsageError } from '../core/usage-error.js';
 import { classifyErrno, classifyIcmp } from './classify.js';
+import type { IcmpError } from './icmp-packet.js';
 import { sharedSynScanner, synUnavailable, type SynAnswer, type SynScanner } from './syn-scanner.js';
 import { sendTimes } from './udp-exchange.js';
 
@@ -73,21 +74,8 @@ function exchangeSyn(
     );
     stopHearing = scanner.hear(address, port, (answer: SynAnswer) => {
       if (answer.tag !== 0) return;
-      const rttMs = sinceLast();
-      const attempts = sentAt.length;
-      if (answer.kind === 'syn-ack') {
-        settle({
-          state: 'open',
-          reason: `SYN-ACK in ${formatMs(rttMs)} (SYN mode: this host's reset closed the half-open connection)`,
-          rtt_ms: rttMs,
-          attempts,
-          evidence,
-        });
-      } else if (answer.kind === 'reset') {
-        settle({ ...classifyErrno('ECONNREFUSED', rttMs, undefined, icmpNote), rtt_ms: rttMs, attempts, evidence });
-      } else if (answer.kind === 'icmp') {
-        settle({ ...classifyIcmp(answer.icmp, rttMs), rtt_ms: rttMs, attempts, evidence });
-      }
+      const what = answer.kind === 'icmp' ? answer.icmp : answer.kind;
+      settle(synAnswered(what, sinceLast(), sentAt.length, icmpNote, evidence));
     });
     const send = (attempt: number): void => {
       if (settled) return;
@@ -98,9 +86,8 @@ function exchangeSyn(
           sentAt[attempt] = performance.now();
         },
         (error: NodeJS.ErrnoException) => {
-          const classified = classifyErrno(error.code ?? 'EUNKNOWN', sinceLast(), undefined, icmpNote);
-          const reason = classified.state === 'error' ? `sending the SYN failed: ${error.message}` : classified.reason;
-          settle({ ...classified, reason, attempts: sentAt.length, evidence });
+          const errno = error.code ?? 'EUNKNOWN';
+          settle(synSendFailed(errno, error.message, sinceLast(), sentAt.length, icmpNote, evidence));
         },
       );
     };
@@ -109,4 +96,46 @@ function exchangeSyn(
       if (attempt > 0) timers.push(setTimeout(() => send(attempt), at));
     });
   });
+}
+
+/** An answer to a SYN: a SYN-ACK, a reset, or an ICMP error quoting it. */
+export type SynReply = 'syn-ack' | 'reset' | IcmpError;
+
+/**
+ * The observation of a SYN's answer `rttMs` after the last SYN sent, after `attempts` SYNs: the states, reasons and
+ * evidence of connect mode (shared by the probe above and the native sweep engine).
+ */
+export function synAnswered(
+  reply: SynReply,
+  rttMs: number,
+  attempts: number,
+  icmpNote: string | undefined,
+  evidence: Record<string, unknown>,
+): Observation {
+  if (reply === 'syn-ack') {
+    return {
+      state: 'open',
+      reason: `SYN-ACK in ${formatMs(rttMs)} (SYN mode: this host's reset closed the half-open connection)`,
+      rtt_ms: rttMs,
+      attempts,
+      evidence,
+    };
+  }
+  const classified =
+    reply === 'reset' ? classifyErrno('ECONNREFUSED', rttMs, undefined, icmpNote) : classifyIcmp(reply, rttMs);
+  return { ...classified, rtt_ms: rttMs, attempts, evidence };
+}
+
+/** The observation of a SYN the kernel would not send (no route, a local filter): classified by its errno. */
+export function synSendFailed(
+  errno: string,
+  message: string,
+  sinceLastMs: number,
+  attempts: number,
+  icmpNote: string | undefined,
+  evidence: Record<string, unknown>,
+): Observation {
+  const classified = classifyErrno(errno, sinceLastMs, undefined, icmpNote);
+  const reason = classified.state === 'error' ? `sending the SYN failed: ${message}` : classified.reason;
+  return { ...classified, reason, attempts, evidence };
 }

@@ -60,9 +60,7 @@ const GRANT = 'run as root, or grant it: setcap cap_net_raw+ep "$(command -v nod
 
 /** Open a scanner: raw TCP sockets for IPv4 (and IPv6 when the host has it); why not, when it cannot. */
 export function openSynScanner(): SynScannerStart {
-  if (process.env.REACHGATE_RAW_SOCKET === 'off') {
-    return { scanner: null, why: 'raw sockets are switched off (REACHGATE_RAW_SOCKET=off)' };
-  }
+  if (process.env.REACHGATE_RAW_SOCKET === 'off') return { scanner: null, why: RAW_OFF };
   let raw: RawModule;
   try {
     raw = createRequire(import.meta.url)('raw-socket') as RawModule;
@@ -80,13 +78,7 @@ export function openSynScanner(): SynScannerStart {
   try {
     scanner.use(4, open(4, raw.AddressFamily.IPv4));
   } catch (error) {
-    const message = (error as Error).message;
-    return {
-      scanner: null,
-      why: /not permitted|EPERM|EACCES/i.test(message)
-        ? `sending raw SYNs needs CAP_NET_RAW, which this process lacks: ${GRANT}`
-        : `the raw TCP socket could not open: ${message}`,
-    };
+    return { scanner: null, why: rawTcpWhy((error as Error).message) };
   }
   try {
     const v6 = open(6, raw.AddressFamily.IPv6);
@@ -97,6 +89,16 @@ export function openSynScanner(): SynScannerStart {
     // A host without IPv6 still scans over IPv4.
   }
   return { scanner };
+}
+
+/** Why SYN mode is off: raw sockets switched off for the process. */
+export const RAW_OFF = 'raw sockets are switched off (REACHGATE_RAW_SOCKET=off)';
+
+/** Why SYN mode cannot run, from the error opening a raw TCP socket gave. */
+export function rawTcpWhy(message: string): string {
+  return /not permitted|EPERM|EACCES/i.test(message)
+    ? `sending raw SYNs needs CAP_NET_RAW, which this process lacks: ${GRANT}`
+    : `the raw TCP socket could not open: ${message}`;
 }
 
 function int32(value: number): Buffer {
@@ -111,7 +113,7 @@ export function canonicalAddress(address: string): string {
 }
 
 /** A source port outside the kernel's ephemeral range, so no socket of this host is likely to be given it. */
-function pickSourcePort(): number {
+export function pickSourcePort(): number {
   try {
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     if (high !== undefined && high < 65000) return randomInt(high + 1, 65536);

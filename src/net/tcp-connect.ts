@@ -26,7 +26,7 @@ export interface ConnectRequest {
 }
 
 /** How long a failed connect waits for the ICMP error that explains it, when the listener has not seen it yet. */
-const ICMP_LATE_MS = 250;
+export const ICMP_LATE_MS = 250;
 
 /** Connect once; settles exactly once, on connect, error or abort, and never leaves a socket behind unless connected. */
 export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
@@ -204,7 +204,8 @@ export function touchTcp(request: TouchRequest): Promise<TouchOutcome> {
   });
 }
 
-function explainedByIcmp(errno: string): boolean {
+/** A failed connect that an ICMP error explains (the sweep engine waits for it the same way). */
+export function explainedByIcmp(errno: string): boolean {
   return errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH' || errno === 'EPROTO' || errno === 'ENOPROTOOPT';
 }
 

@@ -153,14 +153,15 @@ export class SynCookies {
 
   /** The cookie for a SYN to `address`:`port` from `localPort`. */
   cookie(address: string, port: number, localPort: number): number {
-    const key = this.#subkey(address);
+    const key = this.subkey(address);
     let h = (key[0]! ^ ((port << 16) | localPort)) >>> 0;
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b ^ key[1]!);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35 ^ key[2]!);
     return (h ^ (h >>> 16) ^ key[3]!) >>> 0;
   }
 
-  #subkey(address: string): Uint32Array {
+  /** The address's subkey: the four words {@link cookie} mixes the ports into (the sweep engine does it natively). */
+  subkey(address: string): Uint32Array {
     const canonical = address.toLowerCase();
     let key = this.#subkeys.get(canonical);
     if (key) return key;

@@ -3,6 +3,7 @@ import type { ProbeResult } from '../core/result.js';
 import { runPlan, type PlanList } from '../core/runner.js';
 import { SilenceRounds, type RoundRunner } from '../core/silence-rounds.js';
 import { startIcmpListener } from '../net/icmp-listener.js';
+import { withSweepEngine } from '../net/sweep-engine.js';
 import { socketBudget } from './fd-limit.js';
 
 /** Probes in flight at once when the command or agent config does not say. */
@@ -48,7 +49,7 @@ export async function executePlan(
     options.onResult?.(result, index);
   });
   const icmp = probing ? startIcmpListener() : { listener: null, note: undefined };
-  const run: RoundRunner = (specs, onResult) =>
+  const runJs: RoundRunner = (specs, onResult) =>
     runPlan(
       specs,
       kindOf,
@@ -60,6 +61,13 @@ export async function executePlan(
         retain: false,
       },
     );
+  // The probes of a round that prove a TCP port's state only run on the sweep engine; the rest on runPlan.
+  const run = withSweepEngine(runJs, kindOf, {
+    icmp: icmp.listener,
+    icmpNote: icmp.note,
+    concurrency: Math.min(options.concurrency, budget),
+    ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+  });
   try {
     for (const indexes of phases) {
       // One phase (no sweep beside named rows, or only sweeps) runs the plan as it is, made spec by spec.

@@ -24,7 +24,9 @@ async function makeCopy(): Promise<string> {
   const dir = mkdtempSync(join(searchableTemp(), 'reachgate-readable-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
-  const paths = ['package.json', ...manifest.files, ...productionModules().flatMap(withoutBuildSources)];
+  // The sweep engine as its install script builds it (scripts/build-native.mjs).
+  const engine = 'native/build/Release/reachgate_sweep.node';
+  const paths = ['package.json', ...manifest.files, engine, ...productionModules().flatMap(withoutBuildSources)];
   const run = promisify(execFile);
   await run('cp', ['-r', '--parents', ...paths.filter((path) => existsSync(join(ROOT, path))), dir], { cwd: ROOT });
   // Readable whatever the umask of the checkout was; X leaves plain files that were not executable so.

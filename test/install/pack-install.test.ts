@@ -82,6 +82,13 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     '#!/bin/sh\ncase "$(pwd -P)" in */node_modules/raw-socket/*) echo "no C++ compiler here" >&2; exit 1 ;; esac\nexec g++ "$@"\n',
   );
   chmodSync(compiler, 0o755);
+  // The same host lacks a C compiler for reachgate's own sweep engine (native/sweep.c).
+  const cc = join(dir, 'cc-without-reachgate');
+  writeFileSync(
+    cc,
+    '#!/bin/sh\ncase "$(pwd -P)" in */reachgate/native/*) echo "no C compiler here" >&2; exit 1 ;; esac\nexec gcc "$@"\n',
+  );
+  chmodSync(cc, 0o755);
   const install = (prefix: string, env: NodeJS.ProcessEnv): Promise<CliRun> =>
     run(
       'npm',
@@ -94,7 +101,7 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
         '--no-fund',
         '--prefer-offline',
         // npm 11 asks for install scripts to be allowed by name on global installs (and will refuse unlisted ones).
-        '--allow-scripts=better-sqlite3,raw-socket',
+        '--allow-scripts=better-sqlite3,raw-socket,reachgate',
         tarball,
       ],
       { cwd: dir, timeoutMs: INSTALL_TIMEOUT_MS, env },
@@ -104,6 +111,7 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
   const fullInstall = await install(full, await prebuiltFrom(join(ROOT, SQLITE), join(dir, 'prebuilds-checkout')));
   const degradedInstall = await install(degraded, {
     CXX: compiler,
+    CC: cc,
     ...(fullInstall.code === 0 ? await prebuiltFrom(join(full, INSTALLED, SQLITE), join(dir, 'prebuilds-full')) : {}),
   });
 
@@ -122,6 +130,10 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     const opened = { state: 'open', verdict: 'pass', target: { address: '127.0.0.1', port } };
     t.match(printedJson<RunReport>(probe).results, [opened]);
     t.ok(existsSync(join(full, INSTALLED, 'node_modules/raw-socket/build/Release/raw.node')), 'raw-socket was built');
+    const sweep = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, `127.0.0.2:${port}`, '--json']);
+    const native = { evidence: { engine: 'native' } };
+    const results = printedJson<RunReport>(sweep).results;
+    t.match(results, [{ state: 'open', ...native }, native], 'a sweep runs on the native engine it built');
     if (root) {
       const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
       t.match(printedJson<RunReport>(echo).results, [{ state: 'open', verdict: 'pass' }], echo.stderr);
@@ -141,6 +153,10 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
       const probe = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, '--json']);
       t.equal(probe.code, 0, probe.stderr);
       t.match(printedJson<RunReport>(probe).results, [{ state: 'open', verdict: 'pass' }]);
+      const sweep = await run(bin, ['probe', 'tcp', `127.0.0.1:${port}`, `127.0.0.2:${port}`, '--json']);
+      const js = { evidence: { engine: 'js', engine_note: /native sweep engine is not built here/ } };
+      const results = printedJson<RunReport>(sweep).results;
+      t.match(results, [{ state: 'open', ...js }, js], 'without it sweeps run on the JavaScript engine');
       const echo = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
       const off = { state: 'error', verdict: 'error', reason: /raw-socket module is not installed/ };
       t.match(printedJson<RunReport>(echo).results, [off]);

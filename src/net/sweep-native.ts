@@ -1,0 +1,463 @@
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { getSystemErrorMap, getSystemErrorName } from 'node:util';
+import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
+import type { Observation, ProbeResult } from '../core/result.js';
+import type { RoundRunner } from '../core/silence-rounds.js';
+import { isoAt, resultOf, type PlanList } from '../core/runner.js';
+import { PACKAGE_ROOT } from '../core/package-root.js';
+import { answeredWith, silentAfter } from '../core/observation.js';
+import { formatMs } from '../core/duration.js';
+import { failureObservation } from './classify.js';
+import { explainedByIcmp, ICMP_LATE_MS } from './tcp-connect.js';
+import { ipv6, parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
+import { addressBytes, SynCookies } from './tcp-segment.js';
+import { canonicalAddress, pickSourcePort, RAW_OFF, rawTcpWhy } from './syn-scanner.js';
+import { synAnswered, synSendFailed } from './syn-probe.js';
+import { engineScan, reindexed, subPlan, type SweepSetting } from './sweep-engine.js';
+
+// The native sweep engine's JavaScript half: it packs a round's state-only TCP probes into typed arrays for
+// native/sweep.c, runs them off the JavaScript thread, and turns the rows it hands back into results with the
+// classification code of the probes themselves (connect: src/net/classify.ts; SYN: src/net/syn-probe.ts), so states,
+// reasons and evidence are those of the JavaScript path, plus `evidence.engine`.
+
+/** Where the addon is built (native/binding.gyp), under the package root: the same in dist/, the bundle and the .deb. */
+export const ADDON_PATH = join(PACKAGE_ROOT, 'native', 'build', 'Release', 'reachgate_sweep.node');
+
+/** What native/sweep.c takes. */
+interface NativeJob {
+  mode: 0 | 1;
+  family: Uint8Array;
+  address: Uint8Array;
+  entryAddress: Uint32Array;
+  entryPort: Uint16Array;
+  entryTimeout: Uint32Array;
+  entryAttempts: Uint8Array;
+  concurrency: number;
+  rate: number;
+  batch: number;
+  keys?: Uint32Array;
+  sourcePort?: number;
+}
+
+type OnBatch = (rows: Float64Array | null, icmp: Uint8Array | null, error: string | null) => void;
+
+interface NativeSweep {
+  sweep(job: NativeJob, onBatch: OnBatch): void;
+  rawAvailable(family: 4 | 6): number;
+}
+
+/** Columns of a row: entry, code | attempts << 8 | local port << 16, errno or ICMP record offset, rtt ms, start ms. */
+const ROW = 5;
+const CODE = { answered: 0, reset: 1, errno: 2, silent: 3, icmp: 4, self: 5, send: 6 } as const;
+/** Rows per batch handed to JavaScript. */
+const BATCH = 2048;
+/** ICMP errors kept per port and in all, while a connect sweep waits for them. */
+const ICMP_PER_PORT = 8;
+const ICMP_KEPT = 65_536;
+/** Most attempts a SYN probe may make in the engine (one byte of the row). */
+const MAX_SYN_ATTEMPTS = 64;
+
+let loaded: { addon: NativeSweep } | { why: string } | undefined;
+
+/** The addon, or why the JavaScript engine runs instead (not built here, or REACHGATE_ENGINE=js). */
+export function sweepAddon(): { addon: NativeSweep } | { why: string } {
+  if (process.env.REACHGATE_ENGINE === 'js')
+    return { why: 'the JavaScript engine was asked for (REACHGATE_ENGINE=js)' };
+  if (loaded) return loaded;
+  try {
+    loaded = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeSweep };
+  } catch (error) {
+    const first = String((error as Error).message).split('\n')[0];
+    loaded = {
+      why: `the native sweep engine is not built here (${first}); build it with \`npm run build:native\` (needs a C compiler, make and python3)`,
+    };
+  }
+  return loaded;
+}
+
+/** Run the probes of `specs` at `picked` on the engine (the rest, and all when it cannot run, on `fallback`). */
+export async function runOnEngine(
+  specs: PlanList,
+  kindOf: (name: string) => ProbeKind,
+  setting: SweepSetting,
+  fallback: RoundRunner,
+  onResult: (result: ProbeResult, index: number) => void,
+): Promise<void> {
+  const load = sweepAddon();
+  if ('why' in load) {
+    await fallback(specs, notedJs(specs, kindOf, load.why, onResult));
+    return;
+  }
+  const { addon } = load;
+  const connect = new JobBuilder(specs.length);
+  const syn = new JobBuilder(specs.length);
+  const taken = new Uint8Array(specs.length);
+  const rawFamily = new Map<4 | 6, boolean>();
+  let synWhy: string | undefined | null = null;
+  for (let index = 0; index < specs.length; index += 1) {
+    const spec = specs.at(index)!;
+    const scan = engineScan(spec, kindOf(spec.kind));
+    if (scan === undefined) continue;
+    const family = isIP(spec.target.address!) === 6 ? 6 : 4;
+    let fallbackWhy: string | undefined;
+    if (scan !== 'connect') {
+      if (synWhy === null) synWhy = synUnavailableIn(addon);
+      if (!rawFamily.has(family)) rawFamily.set(family, addon.rawAvailable(family) === 0);
+      if (synWhy === undefined && rawFamily.get(family) && spec.attempts <= MAX_SYN_ATTEMPTS) {
+        syn.add(index, spec, undefined);
+        taken[index] = 1;
+        continue;
+      }
+      // SYN mode asked for, or possible but not here for this family: the JavaScript path says why.
+      if (scan === 'syn' || synWhy === undefined) continue;
+      fallbackWhy = `SYN mode unavailable: ${synWhy}`;
+    }
+    // Connect mode in the engine makes one attempt; more (racing connects) are the JavaScript path's.
+    if (spec.attempts !== 1) continue;
+    connect.add(index, spec, fallbackWhy);
+    taken[index] = 1;
+  }
+  const rest: number[] = [];
+  for (let index = 0; index < specs.length; index += 1) if (!taken[index]) rest.push(index);
+  const runs: Array<Promise<unknown>> = [];
+  if (rest.length > 0) runs.push(fallback(subPlan(specs, rest), reindexed(rest, onResult)));
+  if (connect.size > 0) runs.push(new EngineRun(addon, connect, 0, specs, setting, kindOf, fallback, onResult).done);
+  if (syn.size > 0) runs.push(new EngineRun(addon, syn, 1, specs, setting, kindOf, fallback, onResult).done);
+  await Promise.all(runs);
+}
+
+/** Why the engine cannot send SYNs here (as src/net/syn-scanner.ts words it), or undefined when it can. */
+function synUnavailableIn(addon: NativeSweep): string | undefined {
+  if (process.env.REACHGATE_RAW_SOCKET === 'off') return RAW_OFF;
+  const errno = addon.rawAvailable(4);
+  if (errno === 0) return undefined;
+  return rawTcpWhy(`${getSystemErrorName(-errno)}: ${getSystemErrorMap().get(-errno)?.[1] ?? ''}`);
+}
+
+/** Results of probes the engine would have run, marked with the engine that ran them (JavaScript) and why. */
+function notedJs(
+  specs: PlanList,
+  kindOf: (name: string) => ProbeKind,
+  why: string,
+  onResult: (result: ProbeResult, index: number) => void,
+): (result: ProbeResult, index: number) => void {
+  return (result, index) => {
+    const spec = specs.at(index)!;
+    if (engineScan(spec, kindOf(spec.kind)) !== undefined) {
+      result.evidence = { ...result.evidence, engine: 'js', engine_note: why };
+    }
+    onResult(result, index);
+  };
+}
+
+/** A round's probes for one mode of the engine, packed as native/sweep.c reads them. */
+class JobBuilder {
+  size = 0;
+  readonly indexes: Uint32Array;
+  readonly entryAddress: Uint32Array;
+  readonly ports: Uint16Array;
+  readonly timeouts: Uint32Array;
+  readonly attempts: Uint8Array;
+  /** Per entry: 1 when SYN mode fell back to connect, for the reason `fallbackWhy` (evidence.scan_fallback). */
+  readonly fellBack: Uint8Array;
+  fallbackWhy: string | undefined;
+  /** Address (canonical text) -> its index; families by index. */
+  readonly addresses = new Map<string, number>();
+  readonly families: Array<4 | 6> = [];
+
+  constructor(most: number) {
+    this.indexes = new Uint32Array(most);
+    this.entryAddress = new Uint32Array(most);
+    this.ports = new Uint16Array(most);
+    this.timeouts = new Uint32Array(most);
+    this.attempts = new Uint8Array(most);
+    this.fellBack = new Uint8Array(most);
+  }
+
+  add(index: number, spec: ProbeSpec, fallbackWhy: string | undefined): void {
+    const text = spec.target.address!;
+    let at = this.addresses.get(text);
+    if (at === undefined) {
+      const address = canonicalAddress(text);
+      at = this.addresses.get(address);
+      if (at === undefined) {
+        at = this.families.length;
+        this.addresses.set(address, at);
+        this.families.push(isIP(address) === 6 ? 6 : 4);
+      }
+      // The text as the plan writes it, too: the next probe to it needs no canonical form.
+      this.addresses.set(text, at);
+    }
+    const entry = this.size++;
+    this.indexes[entry] = index;
+    this.entryAddress[entry] = at;
+    this.ports[entry] = spec.target.port!;
+    this.timeouts[entry] = Math.max(1, Math.min(Math.round(spec.timeoutMs), 0xffffffff));
+    this.attempts[entry] = spec.attempts;
+    if (fallbackWhy !== undefined) {
+      this.fellBack[entry] = 1;
+      this.fallbackWhy = fallbackWhy;
+    }
+  }
+
+  /** Each address once, in index order, with its canonical text. */
+  *canonical(): IterableIterator<string> {
+    const seen = new Set<number>();
+    for (const [text, at] of this.addresses) {
+      if (seen.has(at)) continue;
+      seen.add(at);
+      yield text;
+    }
+  }
+
+  job(mode: 0 | 1, setting: SweepSetting): NativeJob {
+    const address = new Uint8Array(16 * this.families.length);
+    let at = 0;
+    for (const text of this.canonical()) address.set(addressBytes(text), 16 * at++);
+    return {
+      mode,
+      family: Uint8Array.from(this.families),
+      address,
+      entryAddress: this.entryAddress.subarray(0, this.size),
+      entryPort: this.ports.subarray(0, this.size),
+      entryTimeout: this.timeouts.subarray(0, this.size),
+      entryAttempts: this.attempts.subarray(0, this.size),
+      concurrency: setting.concurrency,
+      rate: setting.ratePerSecond ?? 0,
+      batch: BATCH,
+    };
+  }
+}
+
+let synKeys: { cookies: SynCookies; sourcePort: number } | undefined;
+
+/** One run of the engine: the job out, rows back into results, the ICMP errors a connect sweep hears. */
+class EngineRun {
+  readonly done: Promise<void>;
+  readonly #builder: JobBuilder;
+  readonly #mode: 0 | 1;
+  readonly #specs: PlanList;
+  readonly #setting: SweepSetting;
+  readonly #kindOf: (name: string) => ProbeKind;
+  readonly #onResult: (result: ProbeResult, index: number) => void;
+  readonly #reported: Uint8Array;
+  readonly #startedAt = Date.now();
+  readonly #book: IcmpBook | undefined;
+  readonly #waits: Array<Promise<void>> = [];
+  #fault: unknown;
+
+  constructor(
+    addon: NativeSweep,
+    builder: JobBuilder,
+    mode: 0 | 1,
+    specs: PlanList,
+    setting: SweepSetting,
+    kindOf: (name: string) => ProbeKind,
+    fallback: RoundRunner,
+    onResult: (result: ProbeResult, index: number) => void,
+  ) {
+    this.#builder = builder;
+    this.#mode = mode;
+    this.#specs = specs;
+    this.#setting = setting;
+    this.#kindOf = kindOf;
+    this.#onResult = onResult;
+    this.#reported = new Uint8Array(builder.size);
+    const job = builder.job(mode, setting);
+    if (mode === 1) {
+      synKeys ??= { cookies: new SynCookies(randomBytes(32)), sourcePort: pickSourcePort() };
+      const keys = new Uint32Array(4 * builder.families.length);
+      let at = 0;
+      for (const text of builder.canonical()) keys.set(synKeys.cookies.subkey(text), 4 * at++);
+      job.keys = keys;
+      job.sourcePort = synKeys.sourcePort;
+    }
+    // Connect mode learns an ICMP error's sender from the ICMP listener, as the JavaScript connect does.
+    this.#book = mode === 0 && setting.icmp ? new IcmpBook(builder.addresses) : undefined;
+    const stopHearing = this.#book ? setting.icmp!.listen(this.#book.hear) : undefined;
+    this.done = new Promise<void>((resolve, reject) => {
+      addon.sweep(job, (rows, icmp, error) => {
+        if (rows) return this.#take(rows, icmp);
+        void this.#finish(error, fallback).then(() => {
+          stopHearing?.();
+          if (this.#fault !== undefined)
+            reject(this.#fault instanceof Error ? this.#fault : new Error(String(this.#fault)));
+          else resolve();
+        }, reject);
+      });
+    });
+  }
+
+  #take(rows: Float64Array, icmp: Uint8Array | null): void {
+    for (let at = 0; at + ROW <= rows.length; at += ROW) {
+      const entry = rows[at]!;
+      const packed = rows[at + 1]!;
+      const code = packed % 256;
+      const attempts = Math.floor(packed / 256) % 256;
+      const localPort = Math.floor(packed / 65536);
+      if (this.#reported[entry]) continue;
+      this.#reported[entry] = 1;
+      const index = this.#builder.indexes[entry]!;
+      const spec = this.#specs.at(index)!;
+      const startedAt = isoAt(this.#startedAt + rows[at + 4]!);
+      const rtt = rows[at + 3]!;
+      if (this.#mode === 1) {
+        this.#deliver(spec, index, startedAt, this.#synObservation(spec, code, attempts, rows[at + 2]!, rtt, icmp));
+      } else {
+        this.#connectResult(spec, entry, index, startedAt, code, localPort, rows[at + 2]!, rtt);
+      }
+    }
+  }
+
+  #deliver(spec: ProbeSpec, index: number, startedAt: string, observation: Observation): void {
+    try {
+      this.#onResult(resultOf(spec, startedAt, observation), index);
+    } catch (error) {
+      this.#fault ??= error;
+    }
+  }
+
+  #connectResult(
+    spec: ProbeSpec,
+    entry: number,
+    index: number,
+    startedAt: string,
+    code: number,
+    localPort: number,
+    errno: number,
+    rttMs: number,
+  ): void {
+    const fallbackWhy = this.#builder.fellBack[entry] ? this.#builder.fallbackWhy : undefined;
+    const evidence = (): Record<string, unknown> =>
+      fallbackWhy === undefined
+        ? { engine: 'native' }
+        : { scan: 'connect', scan_fallback: fallbackWhy, engine: 'native' };
+    const icmpNote = this.#setting.icmpNote;
+    if (code === CODE.answered) {
+      const facts = { rtt_ms: rttMs, attempts: 1, evidence: evidence() };
+      return this.#deliver(spec, index, startedAt, answeredWith(`connected in ${formatMs(rttMs)}`, [], facts));
+    }
+    if (code === CODE.silent) {
+      return this.#deliver(spec, index, startedAt, { ...silentAfter(spec.timeoutMs, 1), evidence: evidence() });
+    }
+    const name = code === CODE.self ? 'ESELFCONNECT' : getSystemErrorName(-errno);
+    const failed = (icmp: IcmpError | undefined): void => {
+      const observation = failureObservation({ errno: name, rttMs, ...(icmp ? { icmp } : {}) }, 1, icmpNote);
+      observation.evidence = evidence();
+      this.#deliver(spec, index, startedAt, observation);
+    };
+    const book = this.#book;
+    if (!book || code === CODE.self) return failed(undefined);
+    const address = this.#builder.entryAddress[entry]!;
+    const port = spec.target.port!;
+    const seen = book.find(address, port, localPort);
+    // As src/net/tcp-connect.ts: a refusal takes an ICMP error only if one already came; an unreachable waits a moment.
+    if (seen || !explainedByIcmp(name)) return failed(seen);
+    this.#waits.push(book.wait(address, port, localPort, ICMP_LATE_MS).then(failed));
+  }
+
+  #synObservation(
+    spec: ProbeSpec,
+    code: number,
+    attempts: number,
+    value: number,
+    rttMs: number,
+    icmp: Uint8Array | null,
+  ): Observation {
+    const evidence = { scan: 'syn', engine: 'native' };
+    const icmpNote = this.#setting.icmpNote;
+    if (code === CODE.answered) return synAnswered('syn-ack', rttMs, attempts, icmpNote, evidence);
+    if (code === CODE.reset) return synAnswered('reset', rttMs, attempts, icmpNote, evidence);
+    if (code === CODE.icmp && icmp) {
+      const error = icmpRecord(icmp, value);
+      if (error) return synAnswered(error, rttMs, attempts, icmpNote, evidence);
+    }
+    if (code === CODE.send || code === CODE.errno) {
+      const name = getSystemErrorName(-value);
+      const message = getSystemErrorMap().get(-value)?.[1] ?? name;
+      return synSendFailed(name, message, rttMs, attempts, icmpNote, evidence);
+    }
+    return { ...silentAfter(spec.timeoutMs, attempts), evidence };
+  }
+
+  /** The engine is done: wait for late ICMP errors, then run what it could not (its error) on the JavaScript path. */
+  async #finish(error: string | null, fallback: RoundRunner): Promise<void> {
+    await Promise.all(this.#waits);
+    const missing: number[] = [];
+    for (let entry = 0; entry < this.#reported.length; entry += 1) {
+      if (!this.#reported[entry]) missing.push(this.#builder.indexes[entry]!);
+    }
+    if (missing.length === 0) return;
+    const why = `the native sweep engine failed: ${error ?? 'it ended without every result'}`;
+    const part = subPlan(this.#specs, missing);
+    await fallback(part, notedJs(part, this.#kindOf, why, reindexed(missing, this.#onResult)));
+  }
+}
+
+/** The ICMP error of a SYN row: [family][source, 16 bytes][length, u16 LE][the packet as the raw socket read it]. */
+function icmpRecord(bytes: Uint8Array, offset: number): IcmpError | null {
+  const family = bytes[offset] === 6 ? 6 : 4;
+  const source = Buffer.from(bytes.buffer, bytes.byteOffset + offset + 1, 16);
+  const length = bytes[offset + 17]! | (bytes[offset + 18]! << 8);
+  const packet = Buffer.from(bytes.buffer, bytes.byteOffset + offset + 19, length);
+  return family === 4 ? parseIcmp4(packet, [...source.subarray(0, 4)].join('.')) : parseIcmp6(packet, ipv6(source));
+}
+
+/** The TCP ICMP errors the listener hears during a connect sweep, by address and port, for the failed connects. */
+class IcmpBook {
+  readonly #addresses: ReadonlyMap<string, number>;
+  readonly #seen = new Map<string, IcmpError[]>();
+  readonly #waiting = new Map<string, Set<(error: IcmpError) => void>>();
+  #kept = 0;
+
+  constructor(addresses: ReadonlyMap<string, number>) {
+    this.#addresses = addresses;
+  }
+
+  readonly hear = (family: 4 | 6, packet: Buffer, source: string): void => {
+    const error = family === 4 ? parseIcmp4(packet, source) : parseIcmp6(packet, source);
+    if (!error || error.quoted.protocol !== 'tcp') return;
+    const address = this.#addresses.get(canonicalAddress(error.quoted.destination));
+    if (address === undefined) return;
+    const key = `${address}|${error.quoted.destinationPort}`;
+    let list = this.#seen.get(key);
+    if (!list) this.#seen.set(key, (list = []));
+    if (list.length < ICMP_PER_PORT && this.#kept < ICMP_KEPT) {
+      list.push(error);
+      this.#kept += 1;
+    }
+    for (const waiter of [...(this.#waiting.get(key) ?? [])]) waiter(error);
+  };
+
+  /** An ICMP error seen for the address and port, from this local port (0: any). */
+  find(address: number, port: number, localPort: number): IcmpError | undefined {
+    return this.#seen.get(`${address}|${port}`)?.find((error) => matches(error, localPort));
+  }
+
+  /** The ICMP error for the address and port once it comes, or undefined after `ms`. */
+  wait(address: number, port: number, localPort: number, ms: number): Promise<IcmpError | undefined> {
+    const key = `${address}|${port}`;
+    return new Promise((resolve) => {
+      let set = this.#waiting.get(key);
+      if (!set) this.#waiting.set(key, (set = new Set()));
+      const finish = (error: IcmpError | undefined): void => {
+        clearTimeout(timer);
+        set.delete(waiter);
+        if (set.size === 0 && this.#waiting.get(key) === set) this.#waiting.delete(key);
+        resolve(error);
+      };
+      const waiter = (error: IcmpError): void => {
+        if (matches(error, localPort)) finish(error);
+      };
+      const timer = setTimeout(() => finish(undefined), ms);
+      set.add(waiter);
+    });
+  }
+}
+
+function matches(error: IcmpError, localPort: number): boolean {
+  return localPort === 0 || error.quoted.sourcePort === localPort;
+}

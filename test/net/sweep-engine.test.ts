@@ -1,0 +1,117 @@
+import { existsSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import type { ProbeResult } from '../../src/core/result.js';
+import { ADDON_PATH } from '../../src/net/sweep-native.js';
+import { LAB, needsLab } from '../lab/lab.js';
+import { filteredLab } from '../lab/filtered-lab.js';
+import { probeJson } from '../helpers/cli.js';
+
+// The native sweep engine (native/sweep.c) on real packets: a sweep of one port per state, IPv4 and IPv6 in one
+// run, in connect and in SYN mode, gives the states, reasons and ICMP evidence of the JavaScript engine; with the
+// JavaScript engine forced (REACHGATE_ENGINE=js, as when the addon did not build) the same states, and the
+// evidence says which engine ran.
+const PORT = { open: 7300, vacant: 7301, drop: 7302, prohibited: 7303, hostUnreachable: 7304, reset: 7305 };
+const PORTS = Object.values(PORT).join(',');
+
+if (!needsLab(t)) {
+  if (!existsSync(ADDON_PATH)) {
+    t.fail(`the native sweep engine is not built (${ADDON_PATH}): npm run build:native`);
+  } else {
+    const { lab } = await filteredLab(t, 'sweep-engine', {
+      protocols: ['tcp'],
+      drop: [PORT.drop],
+      prohibited: [PORT.prohibited],
+      prohibitedV6: true,
+      more: [
+        `meta nfproto ipv4 tcp dport ${PORT.hostUnreachable} reject with icmp type host-unreachable`,
+        `meta nfproto ipv6 tcp dport ${PORT.hostUnreachable} reject with icmpv6 type addr-unreachable`,
+        `tcp dport ${PORT.reset} reject with tcp reset`,
+      ],
+    });
+    await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open] });
+    /** One sweep of every state's port at both of the server's addresses, plus each family's unrouted network. */
+    const sweep = async (extra: string[], env: NodeJS.ProcessEnv = {}): Promise<ProbeResult[]> => {
+      const targets = [
+        `${LAB.server.v4}:${PORTS}`,
+        `[${LAB.server.v6}]:${PORTS}`,
+        `${LAB.unroutedV4}:${PORT.open}`,
+        `[2001:db8:ff::7]:${PORT.open}`,
+      ];
+      const { report } = await probeJson('tcp', [...targets, '--timeout', '1s', ...extra], {
+        netns: lab.ns.client,
+        env,
+      });
+      return report.results;
+    };
+
+    /**
+     * Every state at both addresses. `icmpV6` false: connect mode, where this lab's router's first ICMPv6 errors
+     * do not reach the client's connects on either engine (the silence rounds find them later, or not): its IPv6
+     * ICMP rows are left to SYN mode, which reads them on its own raw socket.
+     */
+    const expectStates = (t: Test, results: ProbeResult[], icmpV6: boolean): void => {
+      for (const family of ['v4', 'v6'] as const) {
+        const router = family === 'v4' ? LAB.router.clientV4 : LAB.router.clientV6;
+        const at = (port: number): ProbeResult | undefined =>
+          results.find((result) => result.target.address === LAB.server[family] && result.target.port === port);
+        t.match(at(PORT.open), { state: 'open', attempts: 1 }, `open over IP${family}`);
+        t.match(at(PORT.vacant), { state: 'closed', reason: /refused \(TCP reset\)/ }, `closed over IP${family}`);
+        t.notOk(at(PORT.vacant)?.icmp, 'a reset is no ICMP error');
+        t.match(at(PORT.drop), {
+          state: 'filtered',
+          reason: /no answer within 1 s \(\d attempts?\): silently dropped/,
+        });
+        t.match(at(PORT.reset), { state: 'closed' }, `reject with tcp reset over IP${family}`);
+        if (family === 'v6' && !icmpV6) continue;
+        t.match(at(PORT.prohibited), {
+          state: 'prohibited',
+          icmp: family === 'v4' ? { type: 3, code: 13, from: router } : { type: 1, code: 1, from: router },
+          reason: new RegExp(`^rejected by ${router.replace(/\./g, '\\.')}: ICMP`),
+        });
+        t.match(at(PORT.hostUnreachable), {
+          state: 'unreachable',
+          icmp: family === 'v4' ? { type: 3, code: 1, from: router } : { type: 1, code: 3, from: router },
+        });
+      }
+      t.match(results.at(-2), { state: 'unreachable', icmp: { type: 3, code: 0, from: LAB.router.clientV4 } });
+      if (icmpV6)
+        t.match(results.at(-1), { state: 'unreachable', icmp: { type: 1, code: 0, from: LAB.router.clientV6 } });
+    };
+    t.test('connect mode on the native engine gives every state, IPv4 and IPv6', async (t) => {
+      const results = await sweep([]);
+      expectStates(t, results, false);
+      for (const result of results) t.match(result.evidence, { engine: 'native' }, `${result.id} ran natively`);
+      t.test('and the JavaScript engine, forced, gives the same states and says why it ran', async (t) => {
+        const js = await sweep([], { REACHGATE_ENGINE: 'js' });
+        expectStates(t, js, false);
+        for (const result of js) {
+          t.match(result.evidence, { engine: 'js', engine_note: /REACHGATE_ENGINE=js/ }, `${result.id} ran in JS`);
+        }
+      });
+    });
+
+    t.test('without CAP_NET_RAW --scan auto sweeps in connect mode on the native engine and says why', async (t) => {
+      const { report } = await probeJson('tcp', [`${LAB.server.v4}:${PORT.open},${PORT.vacant}`, '--scan', 'auto'], {
+        netns: lab.ns.client,
+        user: 'nobody',
+      });
+      const fellBack = { scan: 'connect', scan_fallback: /SYN mode unavailable: .*CAP_NET_RAW/, engine: 'native' };
+      t.match(report.results, [
+        { state: 'open', reason: /^connected in /, evidence: fellBack },
+        { state: 'closed', evidence: fellBack },
+      ]);
+    });
+
+    t.test('SYN mode on the native engine gives every state, IPv4 and IPv6', async (t) => {
+      const results = await sweep(['--scan', 'syn', '--attempts', '2']);
+      expectStates(t, results, true);
+      for (const result of results) t.match(result.evidence, { scan: 'syn', engine: 'native' });
+      const drop = results.find((result) => result.target.port === PORT.drop)!;
+      t.match(drop.reason, /\(2 attempts\)/, 'a silent port got both SYNs each round');
+      t.equal(drop.attempts % 2, 0, 'two a round');
+      // No half-open connection: the open port's SYN-ACK met this host's reset.
+      const ss = await lab.exec(lab.ns.server, 'ss', ['-Htan', 'state', 'syn-recv']);
+      t.equal(ss.stdout.trim(), '', 'no connection in SYN-RECV');
+    });
+  }
+}
