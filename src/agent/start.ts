@@ -14,9 +14,11 @@ export type AgentLogLevel = pino.Level | 'silent';
 export interface AgentStartOptions {
   /** Accept a token file that group or others may read (it is logged as a warning). */
   allowInsecureTokenFile?: boolean;
+  /** Where the JSON log lines go; by default stderr (fd 2), written synchronously, as the CLI has it. */
+  destination?: pino.DestinationStream;
 }
 
-/** Config, profiles, token, CA, log (JSON lines on stderr), spool and courier: an agent ready for its first cycle. */
+/** Config, profiles, token, CA, log (JSON lines, on stderr by default), spool and courier: an agent ready for its first cycle. */
 export async function prepareAgent(
   configFile: string,
   level: AgentLogLevel,
@@ -31,7 +33,7 @@ export async function prepareAgent(
       base: { agent: config.name, pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ dest: 2, sync: true }),
+    options.destination ?? pino.destination({ dest: 2, sync: true }),
   );
   warnAboutSetup(config, log);
   const spool = new Spool(config.spoolDir, config.spoolLimit, log);

@@ -1,8 +1,6 @@
 import type { Argv } from 'yargs';
-import { VERSION } from '../core/version.js';
-import { runForever, runOnce } from '../agent/agent.js';
-import { prepareAgent, type AgentLogLevel } from '../agent/start.js';
-import { runAgentResponder } from '../agent/responder.js';
+import { runAgent } from '../agent/main.js';
+import type { AgentLogLevel } from '../agent/start.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -53,46 +51,24 @@ export function agentCommand(parser: Argv): Argv {
 }
 
 async function agent(argv: AgentArgs): Promise<number> {
-  const context = await prepareAgent(argv.config, argv['log-level'], {
-    allowInsecureTokenFile: argv['allow-insecure-token-file'],
-  });
-  const { config, run, spool, courier, log } = context;
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     // A second signal means now: whatever is spooled is safe on disk.
     if (stop.signal.aborted) process.exit(130);
-    log.info({ signal }, 'stopping after the current step');
-    stop.abort();
+    stop.abort(signal);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // However the process ends (a second signal, a fault), the spool's lock goes with it.
-  const release = (): void => spool.close();
-  process.on('exit', release);
-  log.info(
-    {
-      version: VERSION,
-      role: config.role,
-      profiles: config.profiles,
-      site: run.site.name,
-      coordinator: config.reportsUrl,
-      interval_ms: config.intervalMs,
-      jitter_ms: config.jitterMs,
-      spool: config.spoolDir,
-      once: argv.once,
-    },
-    'agent started',
-  );
   try {
-    if (argv.once) return await runOnce(context, stop.signal);
-    await Promise.all([runForever(context, stop.signal), runAgentResponder(context, stop.signal)]);
-    log.info({ spooled: spool.entries().length }, 'agent stopped');
-    return 0;
+    return await runAgent({
+      config: argv.config,
+      once: argv.once,
+      logLevel: argv['log-level'],
+      allowInsecureTokenFile: argv['allow-insecure-token-file'],
+      stop: stop.signal,
+    });
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    await courier.close();
-    spool.close();
-    process.off('exit', release);
   }
 }

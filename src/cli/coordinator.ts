@@ -167,12 +167,9 @@ export function coordinatorCommand(parser: Argv): Argv {
 
 async function coordinator(argv: CoordinatorArgs): Promise<void> {
   // The server, its stores and its logger load only here: `reachgate coordinator --help` or a usage error loads none.
-  const { default: pino } = await import('pino');
+  const { coordinatorLogger } = await import('../coordinator/logger.js');
   const { openStore } = await import('../coordinator/open-store.js');
-  const logger = pino(
-    { level: argv['log-level'], timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ fd: 2, sync: true }),
-  );
+  const logger = coordinatorLogger(argv['log-level']);
   if (argv['migrate-only']) {
     const store = await openStore(argv.db);
     await store.close();

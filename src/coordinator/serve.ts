@@ -40,6 +40,8 @@ export interface ServeOptions {
 
 /** A listening coordinator. */
 export interface RunningCoordinator {
+  /** Where it listens, as logged: http(s)://HOST:PORT (the port chosen when `listen` asked for port 0). */
+  url: string;
   /** Stop retention, let requests in flight finish (within a grace period) and close the database. */
   stop(): Promise<void>;
 }
@@ -82,8 +84,9 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
     const why = (error as Error).message;
     throw new UsageError(`cannot serve HTTPS with --tls-cert ${cert} and --tls-key ${key}: ${why}`);
   }
+  let url: string;
   try {
-    await app.listen({ host, port, listenTextResolver: (address) => `coordinator listening at ${address}` });
+    url = await app.listen({ host, port, listenTextResolver: (address) => `coordinator listening at ${address}` });
   } catch (error) {
     await store.close();
     throw new UsageError(`cannot listen on ${options.listen}: ${whyNotListening(error as NodeJS.ErrnoException)}`);
@@ -103,6 +106,7 @@ export async function serveCoordinator(options: ServeOptions): Promise<RunningCo
   const sender = options.alerts ? new AlertSender(store, options.alerts, logger) : undefined;
   sender?.start();
   return {
+    url,
     stop: () =>
       new Promise<void>((resolve) => {
         clearInterval(retention);

@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 import { reachgate } from '../helpers/cli.js';
-import { agentFiles, freePort, logLines } from './fleet.js';
+import { agentFiles, agentOnce, freePort, logLines } from './fleet.js';
 
 t.test('every problem of an agent config is named with file:line:col, and nothing is probed (exit 2)', async (t) => {
   const agent = await agentFiles(t, await freePort());
@@ -50,14 +50,14 @@ t.test('a role that does not match the profile, and a profile with an error, are
     config,
     `name: ws-01\nrole: tightgate\nprofile: workstation.yaml\nsite: site.yaml\ncoordinator: http://127.0.0.1:9\ntoken-file: token\nspool: spool\n`,
   );
-  const run = await reachgate(['agent', '--config', config, '--once']);
+  const run = await agentOnce(config);
   t.equal(run.code, 2);
   t.match(run.stderr, /role\.yaml:2:7: `role` is `tightgate`, but the profiles are for role `workstation`/);
   writeFileSync(
     config,
     `profile: [broken.yaml]\nsite: site.yaml\ncoordinator: http://127.0.0.1:9\ntoken-file: token\nspool: spool\n`,
   );
-  const broken = await reachgate(['agent', '--config', config, '--once']);
+  const broken = await agentOnce(config);
   t.equal(broken.code, 2);
   t.match(broken.stderr, /broken\.yaml:4:11: unknown probe kind `tcpp` \(did you mean `tcp`\?\)/);
 });
@@ -65,11 +65,11 @@ t.test('a role that does not match the profile, and a profile with an error, are
 t.test('a missing or empty token file stops the agent before it probes', async (t) => {
   const agent = await agentFiles(t, await freePort());
   writeFileSync(join(agent.dir, 'token'), '\n');
-  const empty = await reachgate(['agent', '--config', agent.config, '--once']);
+  const empty = await agentOnce(agent.config);
   t.equal(empty.code, 2);
   t.match(empty.stderr, /the `token-file` .*token is empty/);
   t.match(empty.stderr, /reachgate token create/);
-  const missing = await reachgate(['agent', '--config', join(agent.dir, 'nope.yaml'), '--once']);
+  const missing = await agentOnce(join(agent.dir, 'nope.yaml'));
   t.equal(missing.code, 2);
   t.match(missing.stderr, /nope\.yaml:1:1: cannot read the file: ENOENT/);
 });
@@ -78,7 +78,7 @@ t.test('a token file others can read is refused; --allow-insecure-token-file acc
   const agent = await agentFiles(t, await freePort());
   const token = join(agent.dir, 'token');
   chmodSync(token, 0o644);
-  const refused = await reachgate(['agent', '--config', agent.config, '--once']);
+  const refused = await agentOnce(agent.config);
   t.equal(refused.code, 2);
   t.match(refused.stderr, `the \`token-file\` ${token} is open to group or others (mode 644)`);
   t.match(refused.stderr, `chmod 600 ${token}`);

@@ -10,6 +10,9 @@ import { createServer as createTcpServer, type Server as TcpServer } from 'node:
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runAgent } from '../../src/agent/main.js';
+import type { AgentLogLevel } from '../../src/agent/start.js';
+import { isUsageError } from '../../src/core/usage-error.js';
 
 /** The part of tap's Test these helpers use. */
 export interface Teardown {
@@ -185,7 +188,8 @@ export async function agentFiles(
     interval: '1s',
     jitter: '0s',
     spool: 'spool',
-    'delivery-timeout': '1s',
+    // Long enough for a loaded machine: the test of the deadline itself sets 1s.
+    'delivery-timeout': '10s',
     'retry-min': '100ms',
     'retry-max': '400ms',
     ...extra,
@@ -219,4 +223,43 @@ export function logLines(stderr: string): Array<Record<string, unknown> & { leve
 /** The report id in a spool file name. */
 export function idOf(file: string): string {
   return file.replace(/^\d{15}-\d{6}-/, '').replace(/\.json$/, '');
+}
+
+/** What an in-process `agentOnce` ended with: the exit code the CLI would give, and what it would write on stderr. */
+export interface AgentRun {
+  /** 0 everything delivered, 1 reports still spooled, 2 a user's mistake (a UsageError: nothing probed). */
+  code: 0 | 1 | 2;
+  /** The JSON log lines; after a usage error, its message and hint instead (the CLI prints them under `reachgate: `). */
+  stderr: string;
+}
+
+/**
+ * `reachgate agent --config CONFIG --once` in this process (the agent's own code, as the CLI calls it, with the log
+ * kept in memory instead of fd 2): the same cycle, spool and delivery without starting a process. Any other error
+ * than a user's mistake is thrown. test/agent/once.test.ts and config.test.ts keep real CLI runs of the command too.
+ */
+export async function agentOnce(
+  config: string,
+  options: { logLevel?: AgentLogLevel; allowInsecureTokenFile?: boolean } = {},
+): Promise<AgentRun> {
+  let stderr = '';
+  const destination = {
+    write: (line: string): void => {
+      stderr += line;
+    },
+  };
+  try {
+    const code = await runAgent({
+      config,
+      once: true,
+      logLevel: options.logLevel ?? 'info',
+      allowInsecureTokenFile: options.allowInsecureTokenFile === true,
+      destination,
+      stop: new AbortController().signal,
+    });
+    return { code, stderr };
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    return { code: 2, stderr: `${stderr}${error.message}\n${error.hint === undefined ? '' : `${error.hint}\n`}` };
+  }
 }

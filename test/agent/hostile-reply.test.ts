@@ -3,8 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BIN, reachgate } from '../helpers/cli.js';
-import { agentFiles, type AgentFiles, idOf, logLines, type Teardown } from './fleet.js';
+import { BIN } from '../helpers/cli.js';
+import { agentFiles, agentOnce, type AgentFiles, idOf, logLines, type Teardown } from './fleet.js';
 
 /** What the stand-in for "the network between agent and coordinator" answers to a POST. */
 type Mode = 'html-200' | 'other-id' | 'endless' | 'proxy-400' | 'proxy-400-json' | 'redirect' | 'coordinator';
@@ -240,7 +240,7 @@ t.test(
     }
     t.equal(hostile.redirected.length, 0, 'the redirect was not followed');
 
-    const second = await reachgate(['agent', '--config', agent.config, '--once']);
+    const second = await agentOnce(agent.config);
     t.equal(second.code, 2, 'a second agent on the same spool exits 2');
     t.match(second.stderr, `another agent (PID ${running.child.pid}) is using the spool directory ${agent.spool}`);
     t.match(second.stderr, /give each agent its own `spool` directory/);
@@ -316,7 +316,7 @@ t.test(
     t.same(agent.all(), [], 'no report, no temp file, no lock left');
     t.same(hostile.stored, [], 'nothing was sent');
 
-    const whole = await reachgate(['agent', '--config', agent.config, '--once']);
+    const whole = await agentOnce(agent.config);
     t.equal(whole.code, 0, 'without the limit the next run spools and delivers');
     t.equal(hostile.stored.length, 1, 'only the whole report of the second run arrived');
     t.match(

@@ -2,8 +2,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { reachgate } from '../helpers/cli.js';
-import { agentFiles, FakeCoordinator, logLines } from './fleet.js';
+import { agentFiles, agentOnce, FakeCoordinator, logLines } from './fleet.js';
 
 /** A test CA and a certificate for 127.0.0.1 signed by it, made with openssl in `dir`. */
 function testCertificates(dir: string): { ca: string; key: string; cert: string } {
@@ -43,7 +42,7 @@ t.test('over HTTPS the agent trusts the coordinator only through its ca-file', a
   const { ca, key, cert } = testCertificates(probe.dir);
   const coordinator = await FakeCoordinator.start(t, 0, { key, cert });
   const untrusted = await agentFiles(t, coordinator.port, { coordinator: `https://127.0.0.1:${coordinator.port}` });
-  const refused = await reachgate(['agent', '--config', untrusted.config, '--once']);
+  const refused = await agentOnce(untrusted.config);
   t.equal(refused.code, 1, 'a certificate from an unknown CA is not trusted');
   t.match(
     logLines(refused.stderr).find((line) => line.level === 40),
@@ -58,7 +57,7 @@ t.test('over HTTPS the agent trusts the coordinator only through its ca-file', a
     coordinator: `https://127.0.0.1:${coordinator.port}`,
     'ca-file': ca,
   });
-  const delivered = await reachgate(['agent', '--config', trusted.config, '--once']);
+  const delivered = await agentOnce(trusted.config);
   t.equal(delivered.code, 0);
   t.equal(coordinator.stored.size, 1);
   t.match([...coordinator.stored.values()][0], { authorization: `Bearer ${trusted.token}` });

@@ -2,9 +2,10 @@ import t from 'tap';
 import { existsSync, readFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { reachgate } from '../helpers/cli.js';
-import { agentFiles, FakeCoordinator, freePort, idOf, logLines } from './fleet.js';
+import { agentFiles, agentOnce, FakeCoordinator, freePort, idOf, logLines } from './fleet.js';
 
-const once = (config: string) => reachgate(['agent', '--config', config, '--once'], { timeoutMs: 30_000 });
+// The agent's behaviour, run in this process (the last test runs the CLI itself: its stdout, stderr and --log-level).
+const once = (config: string) => agentOnce(config);
 
 t.test(
   'reports spool while the coordinator is down; once it is back all are delivered oldest first and deleted after the ack',
@@ -46,7 +47,7 @@ t.test(
 
 t.test('a coordinator that answers 500 or never answers loses no report', async (t) => {
   const coordinator = await FakeCoordinator.start(t);
-  const agent = await agentFiles(t, coordinator.port);
+  const agent = await agentFiles(t, coordinator.port, { 'delivery-timeout': '1s' });
   coordinator.mode = 'fail';
   const failed = await once(agent.config);
   t.equal(failed.code, 1);

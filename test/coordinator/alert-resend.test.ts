@@ -1,11 +1,11 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { call, makeTokens, postReport, startCoordinator, tempDir } from './coordinator-process.js';
+import { call, makeTokens, postReport, serveInProcess, tempDir } from './coordinator-process.js';
 import type { RunReport } from '../../src/core/result.js';
 import { receiver, report, until } from './webhook-receiver.js';
 
-// A real coordinator process (SQLite file) with `resend: 1s` and a real HTTP receiver on loopback: a firing
+// A real coordinator (served in this process, SQLite file) with `resend: 1s` and a real HTTP receiver on loopback: a firing
 // drift alert reaches the Alertmanager webhook again each second with its first startsAt and an endsAt ahead,
 // the plain webhook gets each transition once, and nothing is re-sent after the alert resolves.
 
@@ -41,7 +41,7 @@ t.test(
         '',
       ].join('\n'),
     );
-    const coordinator = await startCoordinator(t, db, ['--alerts', alerts]);
+    const coordinator = await serveInProcess(t, db, { alertsFile: alerts });
     const post = async (body: RunReport): Promise<void> => {
       const answer = await postReport(coordinator.url, ws1!, body);
       t.equal(answer.status, 201, answer.text);
@@ -98,7 +98,6 @@ t.test(
       plainEvents().map((event) => event.status),
       ['firing', 'resolved'],
     );
-    const stop = await coordinator.stop();
-    t.equal(stop.code, 0);
+    await t.resolves(coordinator.stop(), 'the coordinator and its alert sender stop');
   },
 );

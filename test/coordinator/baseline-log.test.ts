@@ -3,9 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { reachgate } from '../helpers/cli.js';
-import { call, makeReport, makeTokens, postReport, startCoordinator, tempDir } from './coordinator-process.js';
+import { call, makeReport, makeTokens, postReport, serveInProcess, tempDir } from './coordinator-process.js';
 
-// `reachgate baseline accept` and `baseline log` against a real coordinator process (SQLite file): who
+// `reachgate baseline accept` and `baseline log` against a real coordinator (served in this process, SQLite file): who
 // accepted what, when and why; a link changed in the database behind the coordinator's back is named
 // and the log exits 1.
 
@@ -18,7 +18,7 @@ t.test('baseline accept records who and why; baseline log verifies the chain and
   ]);
   const tokenFile = join(dir, 'viewer.token');
   writeFileSync(tokenFile, `${viewer}\n`, { mode: 0o600 });
-  const coordinator = await startCoordinator(t, db);
+  const coordinator = await serveInProcess(t, db);
   t.equal((await postReport(coordinator.url, agent, makeReport('ws-1', 'workstation'))).status, 201);
   const source = ['--coordinator', coordinator.url, '--token-file', tokenFile];
 

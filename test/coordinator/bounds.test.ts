@@ -6,7 +6,7 @@ import {
   makeReport,
   makeTokens,
   postReport,
-  startCoordinator,
+  serveInProcess,
   tempDir,
   type Answer,
 } from './coordinator-process.js';
@@ -26,16 +26,9 @@ const [evil, good, flood, bulk, viewer] = (await makeTokens(db, [
   { kind: 'agent', agent: 'ws-bulk', role: 'workstation' },
   { kind: 'viewer' },
 ])) as [string, string, string, string, string];
-const { url } = await startCoordinator(t, db, [
-  '--rate-limit',
-  '0.5',
-  '--rate-burst',
-  String(BURST),
-  '--agent-bytes-per-day',
-  String(BUDGET),
-  '--stale-after-hours',
-  '1',
-]);
+const { url } = await serveInProcess(t, db, {
+  limits: { ratePerSecond: 0.5, rateBurst: BURST, agentBytesPerDay: BUDGET, staleAfterHours: 1 },
+});
 
 type Report = ReturnType<typeof makeReport> & Record<string, unknown>;
 

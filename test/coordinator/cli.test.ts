@@ -5,7 +5,15 @@ import { tokenCommand } from '../../src/cli/token.js';
 import { reachgate, reachgateJson } from '../helpers/cli.js';
 import { commandUsageError } from '../helpers/usage.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
-import { call, makeReport, makeTokens, postReport, startCoordinator, tempDir } from './coordinator-process.js';
+import {
+  call,
+  makeReport,
+  makeTokens,
+  postReport,
+  serveInProcess,
+  startCoordinator,
+  tempDir,
+} from './coordinator-process.js';
 
 t.test('token create prints an agent token once on stdout and stores only its hash', async (t) => {
   const db = join(tempDir(t), 'reachgate.db');
@@ -132,7 +140,8 @@ t.test('coordinator usage errors exit 2 before listening', async (t) => {
 
 t.test('a second coordinator on a port in use is a usage error', async (t) => {
   const dir = tempDir(t);
-  const first = await startCoordinator(t, join(dir, 'a.db'));
+  // The first one served in this process: the port is what matters.
+  const first = await serveInProcess(t, join(dir, 'a.db'));
   const port = new URL(first.url).port;
   const second = await reachgate(['coordinator', '--db', join(dir, 'b.db'), '--listen', `127.0.0.1:${port}`]);
   t.equal(second.code, 2);

@@ -9,6 +9,8 @@ import { summarize } from '../../src/core/verdict.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
 import type { TokenGrant } from '../../src/coordinator/store.js';
+import type { CoordinatorLogLevel } from '../../src/coordinator/logger.js';
+import type { ServeOptions } from '../../src/coordinator/serve.js';
 
 /** The part of tap's Test these helpers use. */
 interface Teardown {
@@ -94,6 +96,67 @@ export async function startCoordinator(t: Teardown, db: string, args: string[] =
       return exited;
     },
   };
+}
+
+/** serveCoordinator's options for an in-process coordinator, without the database, log and page the helper sets. */
+export type InProcessOptions = Partial<Omit<ServeOptions, 'db' | 'logger' | 'page'>> & {
+  logLevel?: CoordinatorLogLevel;
+  /** The YAML file `--alerts FILE` names, loaded as the command loads it. */
+  alertsFile?: string;
+};
+
+/** A coordinator served in the test's own process, on loopback. */
+export interface InProcessCoordinator {
+  /** http(s)://127.0.0.1:PORT */
+  url: string;
+  /** Every JSON log line it wrote so far. */
+  logs: Array<Record<string, unknown>>;
+  /** Stop it as SIGTERM does (requests in flight finish, the database closes); resolves once it is stopped. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `reachgate coordinator --db DB --listen 127.0.0.1:0` served in this process: the command's own serveCoordinator,
+ * logger and page, without starting a process (stopped at teardown). For tests of what the coordinator answers; the
+ * tests of the command itself (exit codes, signals, kill -9) start a process with startCoordinator.
+ */
+export async function serveInProcess(
+  t: Teardown,
+  db: string,
+  options: InProcessOptions = {},
+): Promise<InProcessCoordinator> {
+  // Loaded here, not with this file: the tests that start processes only do not load the server.
+  const [{ coordinatorLogger }, { serveCoordinator }, { matrixAsset, renderMatrixHtml, renderOverviewHtml }] =
+    await Promise.all([
+      import('../../src/coordinator/logger.js'),
+      import('../../src/coordinator/serve.js'),
+      import('../../src/report/html-matrix.js'),
+    ]);
+  const { logLevel, alertsFile, ...serve } = options;
+  const alerts =
+    alertsFile === undefined
+      ? undefined
+      : await (await import('../../src/profile/alerts-config.js')).loadAlertSettings(alertsFile);
+  const logs: Array<Record<string, unknown>> = [];
+  const destination = {
+    write: (line: string): void => {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  };
+  const running = await serveCoordinator({
+    db,
+    listen: '127.0.0.1:0',
+    tls: {},
+    retentionDays: 30,
+    logger: coordinatorLogger(logLevel ?? 'info', destination),
+    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    ...(alerts ? { alerts } : {}),
+    ...serve,
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopped ??= running.stop());
+  t.teardown(stop);
+  return { url: running.url, logs, stop };
 }
 
 /** Coordinator options that lift the per-token rate and per-agent byte limits: for tests whose load is the point. */

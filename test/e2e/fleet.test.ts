@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { needsLab, waitForOutput } from '../lab/lab.js';
 import { PgStore } from '../../src/coordinator/pg-store.js';
+import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
+import type { TokenGrant } from '../../src/coordinator/store.js';
+import { createToken } from '../../src/coordinator/tokens.js';
 import { startPostgres, whyNoPostgres, type PgCluster } from '../helpers/postgres.js';
 import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
 import { BIN, reachgate, reachgateJson, type CliRun } from '../helpers/cli.js';
@@ -97,6 +100,10 @@ function cellOf(matrix: Matrix, agent: string, row: string): MatrixCell {
 interface FleetStore {
   db: string;
   storedIds(): Promise<Map<string, string[]>>;
+  /** A new token for `grant`, made through the store in this process. */
+  newToken(grant: TokenGrant): Promise<string>;
+  /** Make the viewer's token with `reachgate token create` (the command on this kind of database). */
+  viewerByCommand: boolean;
 }
 
 /** Report ids per agent from rows in storage order. */
@@ -121,6 +128,16 @@ function sqliteStore(dir: string): FleetStore {
         store.close();
       }
     },
+    async newToken(grant) {
+      const store = SqliteStore.open(db);
+      try {
+        return (await createToken(store, grant)).token;
+      } finally {
+        await store.close();
+      }
+    },
+    // `token create` on a SQLite file is test/coordinator/cli.test.ts's.
+    viewerByCommand: false,
   };
 }
 
@@ -135,6 +152,12 @@ function postgresStore(t: Test, cluster: PgCluster): FleetStore {
       store ??= await PgStore.open(db);
       return byAgent(await store.query<{ agent: string; id: string }>('SELECT agent, id FROM reports ORDER BY seq'));
     },
+    async newToken(grant) {
+      store ??= await PgStore.open(db);
+      return (await createToken(store, grant)).token;
+    },
+    // The only test of `token create --db postgres://...`.
+    viewerByCommand: true,
   };
 }
 
@@ -213,21 +236,26 @@ async function fleet(
     }
   };
 
-  /** `reachgate token create ...`: the token it printed, written to a file only root may read. */
-  const tokenFile = async (name: string, args: string[]): Promise<string> => {
-    const run = await reachgate(['token', 'create', ...args, '--db', db]);
-    if (run.code !== 0) throw new Error(`token create ${args.join(' ')} failed (${run.code}): ${run.stderr}`);
+  /** A token written to a file only root may read: the store's, or what `reachgate token create ARGS` printed. */
+  const tokenFile = async (name: string, grant: TokenGrant, args?: string[]): Promise<string> => {
+    let token: string;
+    if (args === undefined) token = `${await store.newToken(grant)}\n`;
+    else {
+      const run = await reachgate(['token', 'create', ...args, '--db', db]);
+      if (run.code !== 0) throw new Error(`token create ${args.join(' ')} failed (${run.code}): ${run.stderr}`);
+      token = run.stdout;
+    }
     const file = join(dir, `${name}.token`);
-    writeFileSync(file, run.stdout);
+    writeFileSync(file, token);
     chmodSync(file, 0o600);
     return file;
   };
 
-  const viewerToken = await tokenFile('viewer', ['--viewer']);
+  const viewerToken = await tokenFile('viewer', { kind: 'viewer' }, store.viewerByCommand ? ['--viewer'] : undefined);
   const agents = new Map<Role, FleetAgent>();
   for (const role of ROLES) {
     const name = NAMES[role];
-    const token = await tokenFile(name, ['--agent', name, '--role', role]);
+    const token = await tokenFile(name, { kind: 'agent', agent: name, role });
     const home = join(dir, name);
     mkdirSync(home);
     const config = join(home, 'agent.yaml');

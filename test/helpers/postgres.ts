@@ -1,7 +1,8 @@
-// A real PostgreSQL server for a test file: initdb into a fresh temp dir as an unprivileged user,
-// pg_ctl start on a Unix socket in that dir (no TCP port), pg_ctl stop -m immediate at teardown.
+// A real PostgreSQL server for a test file: a fresh cluster in a temp dir owned by an unprivileged user,
+// pg_ctl start on a Unix socket in that dir (no TCP port), pg_ctl stop -m immediate at teardown. The cluster is a
+// copy of one initdb made once per test run (clusterTemplate): initdb is most of a start's CPU.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The part of tap's Test this helper uses. */
@@ -52,6 +53,57 @@ export function whyNoPostgres(): string | null {
 
 let databases = 0;
 
+/** initdb's arguments for every test cluster (the data directory aside). */
+const INITDB = ['-U', 'reachgate', '--auth=trust', '-E', 'UTF8', '--no-instructions', '--no-sync'];
+
+/** Block this thread for `ms` (startPostgres is synchronous, as its callers use it). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The data directory of a cluster initdb made once for this test run and never started, which each file copies: the
+ * run is the tap runner that started this file (its PID, process.ppid), so the files a run starts in parallel share
+ * one. The first file to get here makes it (a directory made with mkdir is its lock) and removes the templates of
+ * runs that have ended; the others wait for it (at most 2 min). Undefined when it did not appear in time.
+ */
+function clusterTemplate(initdb: (data: string) => void, uid: number, gid: number): string | undefined {
+  const prefix = 'reachgate-pg-template-';
+  const base = join('/tmp', `${prefix}${process.ppid}`);
+  const data = join(base, 'data');
+  const ready = join(base, 'ready');
+  try {
+    mkdirSync(base, { mode: 0o755 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    for (const deadline = Date.now() + 120_000; !existsSync(ready) && Date.now() < deadline;) pause(100);
+    return existsSync(ready) ? data : undefined;
+  }
+  for (const name of readdirSync('/tmp')) {
+    const pid = Number(name.slice(prefix.length));
+    if (name.startsWith(prefix) && Number.isInteger(pid) && pid !== process.ppid && !alive(pid))
+      rmSync(join('/tmp', name), { recursive: true, force: true });
+  }
+  chownSync(base, uid, gid);
+  try {
+    initdb(data);
+  } catch (error) {
+    rmSync(base, { recursive: true, force: true });
+    throw error;
+  }
+  writeFileSync(ready, '');
+  return data;
+}
+
 /** Start a cluster for this test file; stopped and removed at teardown. Call only when whyNoPostgres() is null. */
 export function startPostgres(t: Teardown, options: { fsync?: boolean } = {}): PgCluster {
   const bin = pgBinDir()!;
@@ -74,8 +126,15 @@ export function startPostgres(t: Teardown, options: { fsync?: boolean } = {}): P
     );
     if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${run.stderr || run.stdout}`);
   };
+  const initdb = (into: string): void => asUser('initdb', ['-D', into, ...INITDB]);
+  const template = clusterTemplate(initdb, uid, gid);
+  if (template === undefined) initdb(data);
+  else {
+    // cp -a keeps the owner and the modes (0700 data directory) the server insists on.
+    const copy = spawnSync('cp', ['-a', template, data], { encoding: 'utf8', timeout: 60_000 });
+    if (copy.status !== 0) throw new Error(`cp -a ${template} ${data} failed: ${copy.stderr}`);
+  }
   // Fsync off unless asked (benchmarks): pg_ctl stop -m immediate loses no committed data without it, only a machine crash would.
-  asUser('initdb', ['-D', data, '-U', 'reachgate', '--auth=trust', '-E', 'UTF8', '--no-instructions', '--no-sync']);
   const serverOptions =
     `-c listen_addresses='' -c unix_socket_directories='${dir}' -c fsync=${options.fsync ? 'on' : 'off'} ` +
     '-c max_connections=60 -c shared_buffers=32MB';

@@ -7,7 +7,7 @@ import type { SignedRecord } from '../../src/record/model.js';
 import { loadPublicKey } from '../../src/record/keys.js';
 import { verifyRecordText } from '../../src/record/sign.js';
 import { reachgate } from '../helpers/cli.js';
-import { makeTokens, postReport, startCoordinator, tempDir } from '../coordinator/coordinator-process.js';
+import { makeTokens, postReport, serveInProcess, tempDir } from '../coordinator/coordinator-process.js';
 import { sampleReports } from './sample.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -25,7 +25,7 @@ t.test(
       { kind: 'agent', agent: 'tg-01', role: 'tightgate' },
       { kind: 'viewer' },
     ]);
-    const coordinator = await startCoordinator(t, db);
+    const coordinator = await serveInProcess(t, db);
     for (const [report, token] of [
       [reports[0]!, wsToken!],
       [reports[1]!, tgToken!],
