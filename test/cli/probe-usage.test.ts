@@ -102,6 +102,8 @@ for (const [what, args, message] of printed) {
     t.match(run.stderr, /Run `reachgate --help` for usage\.\n$/);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
     t.equal(run.stdout, '', 'nothing probed, nothing printed');
+    // The in-process entry the other cases use prints and exits exactly as the binary does.
+    if (throughBinary(args)) t.same(await reachgate(args, { via: IN_PROCESS }), run, 'in-process alike');
   });
 }
 
