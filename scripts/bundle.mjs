@@ -16,7 +16,7 @@ import { build } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bundle');
-const ENTRY = join(ROOT, 'src', 'cli', 'main.ts');
+const ENTRY = join(ROOT, 'src', 'cli', 'reachgate.ts');
 // `reachgate probe` starts from a bundle of its own, the probe path only (src/cli/probe-entry.ts).
 const PROBE_ENTRY = join(ROOT, 'src', 'cli', 'probe-entry.ts');
 const KINDS_MODULE = join(ROOT, 'src', 'profile', 'kinds.ts');

@@ -1,16 +1,26 @@
 #!/bin/sh
-# npm test's pretest: build the sweep engine when its sources changed (native/), compile sources and tests into
-# dist/ and bundle the CLI, and lint beside them (the lint reads the sources only, never dist/ or bundle/), so the two
-# share the machine's cores instead of running one after the other. Either failing fails the pretest, and so npm
-# test, after both have finished and printed what they found.
-rm -rf dist || exit 1
-npm run --silent lint &
-lint=$!
-node scripts/build-native.mjs --optional --if-stale && node scripts/validators.mjs && tsc -p tsconfig.test.json &&
+# npm test's pretest: build the sweep engine when its sources changed (native/), compile the tests into dist/ and
+# bundle the CLI, and lint beside them (the lint reads the sources only, never dist/ or bundle/): eslint and
+# Prettier's check (npm run lint's two halves) run as two jobs of their own, so the three share the machine's cores
+# instead of the lint's halves running one after the other (on two cores the lint alone was the longest branch). Any
+# failing fails the pretest, and so npm test, after all have finished and printed what they found.
+# The tests compile against the sources' build (tsconfig.test.json references tsconfig.json): `tsc -b` rebuilds the
+# sources only when one changed since their last build (npm run build, or an earlier npm test), so after `npm run
+# build` (CI runs the demo first) only the tests are compiled. dist/test/ is made afresh: no test removed from test/
+# runs on from an old build.
+rm -rf dist/test dist/tsconfig.test.tsbuildinfo || exit 1
+npm run --silent lint:code &
+code=$!
+npm run --silent lint:format &
+format=$!
+node scripts/build-native.mjs --optional --if-stale && node scripts/validators.mjs && tsc -b tsconfig.test.json &&
   node scripts/bundle.mjs
 built=$?
-wait "$lint"
+wait "$code"
 linted=$?
+wait "$format"
+formatted=$?
 [ "$built" -eq 0 ] || echo "pretest: the compile or the bundle failed (exit $built)" >&2
-[ "$linted" -eq 0 ] || echo "pretest: the lint failed (exit $linted): npm run lint" >&2
-[ "$built" -eq 0 ] && [ "$linted" -eq 0 ]
+[ "$linted" -eq 0 ] || echo "pretest: eslint failed (exit $linted): npm run lint" >&2
+[ "$formatted" -eq 0 ] || echo "pretest: Prettier's check failed (exit $formatted): npm run format" >&2
+[ "$built" -eq 0 ] && [ "$linted" -eq 0 ] && [ "$formatted" -eq 0 ]

@@ -1,12 +1,15 @@
 import type { Argv } from 'yargs';
 import { isUsageError } from '../core/usage-error.js';
 import { VERSION } from '../core/version.js';
-import { commandFailed, exitOnClosedPipe, usageFailure } from './entry.js';
+import { usageFailure } from './entry.js';
 import { fastProbe } from './probe-fast.js';
 
-async function main(): Promise<void> {
-  exitOnClosedPipe();
-  const args = process.argv.slice(2);
+/**
+ * Run the command `args` names (the command line after the program), as `reachgate ARGS` does: it prints on
+ * process.stdout and process.stderr and leaves its exit code in process.exitCode; a user's mistake ends in
+ * process.exit(2) (usageFailure). src/cli/reachgate.ts is the CLI's entry around it; tests call it in-process.
+ */
+export async function runCli(args: string[]): Promise<void> {
   if (args.length === 1 && args[0] === '--version') {
     process.stdout.write(`${VERSION}\n`);
     return;
@@ -101,5 +104,3 @@ async function main(): Promise<void> {
   }
   await parser.parseAsync();
 }
-
-main().catch(commandFailed);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { printedJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, printedJson, reachgate } from '../helpers/cli.js';
 import { probeUsageError } from '../helpers/usage.js';
 import type { RunReport } from '../../src/core/result.js';
 
@@ -90,14 +90,20 @@ const printed: Array<[string, string[], RegExp]> = [
   ['no command', [], /Name a command/],
 ];
 
+// Two run the binary (the probe bundle handing a command line to the whole CLI; the whole CLI alone), the rest the
+// same command code in-process (test/helpers/cli-in-process.ts).
+const throughBinary = (args: string[]): boolean => args === printed[0]![1] || args.length === 0;
+
 for (const [what, args, message] of printed) {
   t.test(`${what} exits 2 with the message on stderr and nothing on stdout`, async (t) => {
-    const run = await reachgate(args);
+    const run = await reachgate(args, throughBinary(args) ? {} : { via: IN_PROCESS });
     t.equal(run.code, 2, run.stderr);
     t.match(run.stderr, message);
     t.match(run.stderr, /Run `reachgate --help` for usage\.\n$/);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
     t.equal(run.stdout, '', 'nothing probed, nothing printed');
+    // The in-process entry the other cases use prints and exits exactly as the binary does.
+    if (throughBinary(args)) t.same(await reachgate(args, { via: IN_PROCESS }), run, 'in-process alike');
   });
 }
 
@@ -108,7 +114,7 @@ t.test('--version prints the package version', async (t) => {
 });
 
 t.test('probe tcp --help shows the tcp options and examples', async (t) => {
-  const run = await reachgate(['probe', 'tcp', '--help']);
+  const run = await reachgate(['probe', 'tcp', '--help'], { via: IN_PROCESS });
   t.equal(run.code, 0);
   t.match(run.stdout, /--expect-reply/);
   t.match(run.stdout, /reachgate probe tcp 198\.51\.100\.10:5900 --tls/);

@@ -2,7 +2,7 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, reachgate } from '../helpers/cli.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 
 async function tokenCount(db: string): Promise<number> {
@@ -33,7 +33,7 @@ t.test(
     t.equal(statSync(file).mode & 0o777, 0o600, 'readable by its owner only');
     t.match(created.stderr, `written to ${file} (mode 600)`);
 
-    const again = await reachgate([...agentArgs, '--out', file]);
+    const again = await reachgate([...agentArgs, '--out', file], { via: IN_PROCESS });
     t.equal(again.code, 2, 'an existing file is refused');
     t.match(again.stderr, `the token file ${file} exists already; no token was created`);
     t.match(again.stderr, /--force/);
@@ -41,7 +41,7 @@ t.test(
     t.equal(await tokenCount(db), 1, 'and no token was made that nobody holds');
 
     writeFileSync(file, 'old\n', { mode: 0o644 });
-    const forced = await reachgate([...agentArgs, '--out', file, '--force']);
+    const forced = await reachgate([...agentArgs, '--out', file, '--force'], { via: IN_PROCESS });
     t.equal(forced.code, 0, forced.stderr);
     t.not(readFileSync(file, 'utf8'), 'old\n');
     t.match(readFileSync(file, 'utf8'), /^rg_/);
@@ -52,7 +52,7 @@ t.test(
       'no temp file left',
     );
 
-    const nowhere = await reachgate([...agentArgs, '--out', join(dir, 'missing', 'x.token')]);
+    const nowhere = await reachgate([...agentArgs, '--out', join(dir, 'missing', 'x.token')], { via: IN_PROCESS });
     t.equal(nowhere.code, 2);
     t.match(nowhere.stderr, /cannot create the token file .*missing\/x\.token: ENOENT; no token was created/);
     t.notOk(existsSync(join(dir, 'missing')));

@@ -5,7 +5,7 @@ import { generatedDocs, REGENERATE } from '../../src/docs/generate.js';
 import { firstDifference } from '../../src/docs/markdown.js';
 import { undocumentedKeys, type SchemaNode } from '../../src/docs/schema-doc.js';
 import { schemaPath, type SchemaName } from '../../src/profile/schema-check.js';
-import { reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, reachgate } from '../helpers/cli.js';
 import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 
 // The docs-drift check: the committed pages under docs/ must be what the generator makes of the
@@ -64,7 +64,7 @@ t.test('reachgate docs --out writes the same pages the drift check compares', as
     t.equal(readFileSync(join(dir, doc.file), 'utf8'), doc.text, doc.file);
     t.match(run.stdout, `written   ${join(dir, doc.file)}`);
   }
-  const again = await reachgate(['docs', '--out', dir]);
+  const again = await reachgate(['docs', '--out', dir], { via: IN_PROCESS });
   t.equal(again.code, 0, again.stderr);
   t.equal(
     again.stdout.split('\n').filter((line) => line.startsWith('unchanged')).length,

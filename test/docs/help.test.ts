@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Argv } from 'yargs';
 import { probeCommand } from '../../src/cli/probe.js';
 import { kindNames } from '../../src/profile/kinds.js';
-import { reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, reachgate } from '../helpers/cli.js';
 
 // Every command explains itself with examples, and the shell can complete commands and options.
 // Nothing here probes: --help and completion only parse.
@@ -75,7 +75,7 @@ for (const command of helped) {
 }
 
 t.test('reachgate completion prints a bash completion script for reachgate', async (t) => {
-  const run = await reachgate(['completion'], { env: { SHELL: '/bin/bash' } });
+  const run = await reachgate(['completion'], { env: { SHELL: '/bin/bash' }, via: IN_PROCESS });
   t.equal(run.code, 0, run.stderr);
   t.match(run.stdout, /^###-begin-reachgate-completions-###$/m);
   t.match(run.stdout, /reachgate --get-yargs-completions/);
@@ -83,26 +83,23 @@ t.test('reachgate completion prints a bash completion script for reachgate', asy
 });
 
 t.test("completion offers the commands, then a command's own options", async (t) => {
-  const top = await reachgate(['--get-yargs-completions', 'reachgate', '']);
+  const top = await reachgate(['--get-yargs-completions', 'reachgate', ''], { via: IN_PROCESS });
   t.equal(top.code, 0, top.stderr);
   for (const command of ['probe', 'run', 'validate', 'matrix']) t.match(top.stdout, new RegExp(`^${command}$`, 'm'));
-  const run = await reachgate(['--get-yargs-completions', 'reachgate', 'run', '--']);
+  const run = await reachgate(['--get-yargs-completions', 'reachgate', 'run', '--'], { via: IN_PROCESS });
   t.match(run.stdout, /^--site$/m);
   t.match(run.stdout, /^--format$/m);
-  const formats = await reachgate([
-    '--get-yargs-completions',
-    'reachgate',
-    'run',
-    'tightgate/workstation',
-    '--format',
-    '',
-  ]);
+  const formats = await reachgate(
+    ['--get-yargs-completions', 'reachgate', 'run', 'tightgate/workstation', '--format', ''],
+    { via: IN_PROCESS },
+  );
   t.same(formats.stdout.trim().split('\n'), ['table', 'json', 'junit', 'tap', 'nagios']);
 });
 
 t.test("completion offers the probe kinds, and a kind's own options once it is named", async (t) => {
-  const kinds = await reachgate(['--get-yargs-completions', 'reachgate', 'probe', '']);
+  const kinds = await reachgate(['--get-yargs-completions', 'reachgate', 'probe', ''], { via: IN_PROCESS });
   for (const kind of kindNames()) t.match(kinds.stdout, new RegExp(`^${kind}$`, 'm'));
+  // Through the binary, as a shell asks: nothing but the completions on stdout, nothing on stderr.
   const tcp = await reachgate(['--get-yargs-completions', 'reachgate', 'probe', 'tcp', '198.51.100.10:22', '--']);
   t.equal(tcp.code, 0, tcp.stderr);
   t.match(tcp.stdout, /^--expect-reply$/m);

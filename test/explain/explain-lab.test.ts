@@ -5,7 +5,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { needsLab } from '../lab/lab.js';
 import { SITE, SiteLab, siteFile } from '../lab/site-lab.js';
-import { printedJson, reachgate, type CliRun } from '../helpers/cli.js';
+import { IN_PROCESS, printedJson, reachgate, type CliRun } from '../helpers/cli.js';
 import type { Story } from '../../src/explain/story.js';
 
 const RUN_TIMEOUT_MS = 60_000;
@@ -67,7 +67,7 @@ if (!needsLab(t)) {
   const explain = async (args: string[], netns?: string): Promise<{ code: number | null; story: Story }> => {
     const cli = await reachgate(['explain', ...args, '--json'], {
       timeoutMs: RUN_TIMEOUT_MS,
-      ...(netns ? { netns } : {}),
+      ...(netns ? { netns } : { via: IN_PROCESS }),
     });
     return { code: cli.code, story: printedJson<Story>(cli) };
   };
@@ -82,7 +82,7 @@ if (!needsLab(t)) {
   t.test('an open row: entry, site value, the route from the workstation, and the answer', async (t) => {
     const cli = await reachgate(
       ['explain', 'viewer', '--report', file('ws.json'), '--profile', file('ws.yaml'), '--site', file('site.yaml')],
-      { timeoutMs: RUN_TIMEOUT_MS },
+      { timeoutMs: RUN_TIMEOUT_MS, via: IN_PROCESS },
     );
     t.equal(cli.code, 0, cli.stderr);
     // Long paths wrap: read the text with its continuation lines joined.
@@ -91,7 +91,7 @@ if (!needsLab(t)) {
     t.match(text, /explain-ws entry 1 \(.*ws\.yaml:4\): tcp to tightgate, ports 5900, options \{"tls":true\}/);
     t.match(text, `site site-lab: tightgate = ${SITE.tightgate}; settings.timeout = 1s`);
     t.match(text, `${SITE.tightgate}: via ${SITE.gateway.workstations} dev eth0, source ${SITE.workstation}`);
-    t.match(text, /tcp 198\.51\.100\.10:5900\/tcp: open: connected in [\d.]+ ms/);
+    t.match(text, /tcp 198\.51\.100\.10:5900\/tcp: open: connected in [\d.]+ m?s\b/);
     t.match(text, `answered by ${SITE.tightgate} in`);
     t.match(text, /check ok: .*CN=tightgate\.lab\.test/);
     t.match(text, 'nothing to fix: every probe of the row passed');

@@ -2,7 +2,7 @@ import t from 'tap';
 import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 import { assertOpenThroughLoss } from '../helpers/loss.js';
 
 // The dns probe against a real DNS server (dnsmasq) in the server namespace, through a router with nftables.
@@ -31,8 +31,12 @@ t.test('bad dns options exit 2 with a message that names the option', async (t) 
     ],
     [['--expect-address', SERVER], /can never be in the answer to a query for NS records/],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [args, message] of cases) {
-    const run = await reachgate(['probe', 'dns', '127.0.0.1', ...args]);
+    const run = await reachgate(
+      ['probe', 'dns', '127.0.0.1', ...args],
+      args === cases[0]![0] ? {} : { via: IN_PROCESS },
+    );
     t.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     t.match(run.stderr, message);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
@@ -70,9 +74,10 @@ t.test('on real packets: a client, a router with nftables, a server with dnsmasq
   await printed(await dnsmasq(PORT.dns), 'started, version', 'dnsmasq');
   await printed(await dnsmasq(PORT.udpOnly), 'started, version', 'dnsmasq (UDP only)');
 
+  const client = await namespaceCli(t, lab.ns.client);
   /** Probe from the client namespace and return the RunReport it printed. */
   const probe = (args: string[], timeoutMs?: number) =>
-    probeJson('dns', args, { netns: lab.ns.client, ...(timeoutMs ? { timeoutMs } : {}) });
+    probeJson('dns', args, { via: client, ...(timeoutMs ? { timeoutMs } : {}) });
 
   t.test('an A record with the expected address passes, with the answer as evidence', async (t) => {
     const { code, result } = await probe([SERVER, '--name', 'tg.test', '--expect-address', SERVER]);

@@ -6,9 +6,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LAB, type Lab, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 import type { ResolvedProbeSpec } from '../../src/core/probe-kind.js';
 import http, { type HttpOptions } from '../../probes/http.js';
+
+// The probe loads undici on its first request, inside that probe's deadline (see http-loopback.test.ts): loaded here,
+// before the in-process probe below, the deadline times the answer alone (it failed under load without this).
+await import('undici');
 
 // nginx serves the pages in the server namespace; tinyproxy is the forward proxy in the router
 // namespace, so it reaches the server by its own connections while the router filters the client's.
@@ -73,8 +77,9 @@ t.test('bad http usage exits 2 with a message that says what was wrong', async (
       /`--expect-body` option to be a regular expression/,
     ],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [what, args, message] of cases) {
-    const run = await reachgate(['probe', 'http', ...args]);
+    const run = await reachgate(['probe', 'http', ...args], what === cases[0]![0] ? {} : { via: IN_PROCESS });
     t.equal(run.code, 2, `${what}: ${run.stderr}`);
     t.match(run.stderr, message, what);
     t.notMatch(run.stderr, /\n\s+at /, `${what}: no stack trace`);
@@ -177,8 +182,9 @@ t.test('http on real packets', async (t) => {
     3128,
   );
 
+  const client = await namespaceCli(t, lab.ns.client);
   /** Probe from the client namespace and return the one result. */
-  const probe = (args: string[]) => probeJson('http', args, { netns: lab.ns.client });
+  const probe = (args: string[]) => probeJson('http', args, { via: client });
 
   t.test('a page answers 200 with its server header and a body excerpt', async (t) => {
     const { code, result } = await probe([`http://${SERVER}/`]);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 import { echoRequest, internetChecksum, parseEchoReply } from '../../src/net/icmp-echo.js';
 
 const SERVER = LAB.server.v4;
@@ -73,8 +73,9 @@ t.test('ICMP echo on real packets', async (t) => {
       }
     }`,
     );
+  const client = await namespaceCli(t, lab.ns.client);
   const probe = (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) =>
-    probeJson('icmp', args, { netns: lab.ns.client, ...options });
+    probeJson('icmp', args, options.user ? { netns: lab.ns.client, ...options } : { via: client, ...options });
 
   t.test('the server answers: open, with the round-trip time and the TTL one router took off', async (t) => {
     await forward('');

@@ -4,7 +4,7 @@ import t from 'tap';
 import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 import { decodeKdcReply, encodeAsRequest, errorName } from '../../src/net/kerberos.js';
 
 // Kerberos against a real MIT krb5kdc (Debian's krb5-kdc) serving the test realm LAB.TEST.
@@ -59,8 +59,12 @@ t.test('bad kerberos options exit 2 before anything is sent', async (t) => {
     [['--realm', REALM, '--principal', 'host//x'], /`--principal` option to be a principal name/],
     [['--realm'], /Not enough arguments following: realm/],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [args, message] of cases) {
-    const run = await reachgate(['probe', 'kerberos', '127.0.0.1', ...args]);
+    const run = await reachgate(
+      ['probe', 'kerberos', '127.0.0.1', ...args],
+      args === cases[0]![0] ? {} : { via: IN_PROCESS },
+    );
     t.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     t.match(run.stderr, message);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
@@ -157,8 +161,9 @@ t.test('against a real MIT KDC in the lab', async (t) => {
   ]);
   await printed(rewriter, 'ready', 'the reply rewriter');
 
+  const client = await namespaceCli(t, lab.ns.client);
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = (args: string[]) => probeJson('kerberos', args, { netns: lab.ns.client });
+  const probe = (args: string[]) => probeJson('kerberos', args, { via: client });
 
   for (const transport of ['udp', 'tcp'] as const) {
     t.test(

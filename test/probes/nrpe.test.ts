@@ -5,7 +5,7 @@ import t from 'tap';
 import { LAB, type Lab, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
-import { probeJson } from '../helpers/cli.js';
+import { namespaceCli, probeJson } from '../helpers/cli.js';
 import { encodeQuery, readResponse } from '../../src/net/nrpe.js';
 import nrpe from '../../probes/nrpe.js';
 
@@ -170,8 +170,9 @@ t.test('against real nrpe daemons in the lab', async (t) => {
   ]);
   await printed(relay, 'ready', 'the NRPE relay');
 
+  const client = await namespaceCli(t, lab.ns.client);
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = (args: string[]) => probeJson('nrpe', args, { netns: lab.ns.client });
+  const probe = (args: string[]) => probeJson('nrpe', args, { via: client });
 
   t.test(
     'nrpe without a certificate answers over anonymous-DH TLS with its version (the default port, TLS by default)',

@@ -4,7 +4,7 @@ import t from 'tap';
 import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 import { checkReply } from '../../probes/ntp.js';
 import { ntpCodec, offsetAndDelay, parseReply, type NtpReply } from '../../src/net/ntp.js';
 import { assertOpenThroughLoss } from '../helpers/loss.js';
@@ -157,8 +157,12 @@ t.test('bad ntp options exit 2 before anything is sent', async (t) => {
     [['--max-offset', '2h'], /`--max-offset` option to be a duration like 2s or 500ms, got `2h`/],
     [['--max-offset'], /Not enough arguments following: max-offset/],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [args, message] of cases) {
-    const run = await reachgate(['probe', 'ntp', '127.0.0.1', ...args]);
+    const run = await reachgate(
+      ['probe', 'ntp', '127.0.0.1', ...args],
+      args === cases[0]![0] ? {} : { via: IN_PROCESS },
+    );
     t.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     t.match(run.stderr, message);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
@@ -263,8 +267,9 @@ t.test('on real packets in the lab', async (t) => {
   ]);
   await printed(responder, 'ready', 'the NTP test responder');
 
+  const client = await namespaceCli(t, lab.ns.client);
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = (args: string[]) => probeJson('ntp', args, { netns: lab.ns.client });
+  const probe = (args: string[]) => probeJson('ntp', args, { via: client });
 
   t.test('a chronyd serving its local clock gives open, stratum 8, and a passing check', async (t) => {
     const { code, result } = await probe([SERVER]);
@@ -396,7 +401,7 @@ t.test('on real packets in the lab', async (t) => {
       // through. (Random loss, where four losses in a row happen by chance, is measured in bench/, not asserted here.)
       const targets = Array.from({ length: 20 }, () => `${SERVER}:${PORT.lossy}`);
       const args = [...targets, '--attempts', '4', '--timeout', '2s', '--concurrency', '1'];
-      const { report } = await probeJson('ntp', args, { netns: lab.ns.client, timeoutMs: 90_000 });
+      const { report } = await probeJson('ntp', args, { via: client, timeoutMs: 90_000 });
       assertOpenThroughLoss(t, report, 20, 4);
     },
   );

@@ -4,7 +4,7 @@ import t from 'tap';
 import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 import { decodeV3Message, discoveryCodec, getCodec, oidLabel, showValue } from '../../probes/snmp.js';
 import {
   TAG,
@@ -227,8 +227,12 @@ t.test('bad snmp options exit 2 before anything is sent', async (t) => {
     [['--v3', '--community', 'public'], /`--community` does not apply to `--v3`/],
     [['--v3', '--oid', SYS_DESCR], /`--oid` does not apply to `--v3`/],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [args, message] of cases) {
-    const run = await reachgate(['probe', 'snmp', '127.0.0.1', ...args]);
+    const run = await reachgate(
+      ['probe', 'snmp', '127.0.0.1', ...args],
+      args === cases[0]![0] ? {} : { via: IN_PROCESS },
+    );
     t.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     t.match(run.stderr, message);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
@@ -315,8 +319,9 @@ t.test('on real packets in the lab', async (t) => {
   ]);
   await printed(responder, 'ready', 'the SNMP test responder');
 
+  const client = await namespaceCli(t, lab.ns.client);
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = (args: string[]) => probeJson('snmp', args, { netns: lab.ns.client });
+  const probe = (args: string[]) => probeJson('snmp', args, { via: client });
 
   t.test("v2c with the right community gives open with the agent's sysDescr", async (t) => {
     const { code, result } = await probe([SERVER, '--community', 'public']);
@@ -465,7 +470,7 @@ t.test('on real packets in the lab', async (t) => {
       // through. (Random loss, where four losses in a row happen by chance, is measured in bench/, not asserted here.)
       const targets = Array.from({ length: 20 }, () => `${SERVER}:${PORT.lossy}`);
       const args = [...targets, '--attempts', '4', '--timeout', '2s', '--concurrency', '1'];
-      const { report } = await probeJson('snmp', args, { netns: lab.ns.client, timeoutMs: 90_000 });
+      const { report } = await probeJson('snmp', args, { via: client, timeoutMs: 90_000 });
       assertOpenThroughLoss(t, report, 20, 4);
     },
   );

@@ -4,7 +4,7 @@ import t from 'tap';
 import { LAB, type Lab, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 import { encodeFrame, parseResponse, readFrame } from '../../src/net/relp.js';
 
 // syslog against a real rsyslogd (Debian's rsyslog and rsyslog-relp): imudp, imtcp and imrelp.
@@ -56,8 +56,12 @@ t.test('bad syslog options exit 2 before anything is sent', async (t) => {
     [['--transport', 'RELP'], /`--transport` option to be udp, tcp or relp, got `RELP`/],
     [['--transport'], /Not enough arguments following: transport/],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [args, message] of cases) {
-    const run = await reachgate(['probe', 'syslog', '127.0.0.1', ...args]);
+    const run = await reachgate(
+      ['probe', 'syslog', '127.0.0.1', ...args],
+      args === cases[0]![0] ? {} : { via: IN_PROCESS },
+    );
     t.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     t.match(run.stderr, message);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
@@ -123,8 +127,9 @@ t.test('against a real rsyslogd in the lab', async (t) => {
   const replay = await lab.spawn(lab.ns.server, process.execPath, ['-e', RELP_500, SERVER, String(PORT.relp500)]);
   await printed(replay, 'ready', 'the RELP 500 replay');
 
+  const client = await namespaceCli(t, lab.ns.client);
   /** Probe from the client namespace and return the RunReport it printed. */
-  const probe = (args: string[]) => probeJson('syslog', args, { netns: lab.ns.client });
+  const probe = (args: string[]) => probeJson('syslog', args, { via: client });
 
   /** The line rsyslogd wrote for the probe message with this id, once it is there (bounded to 5 s). */
   const logged = async (id: string): Promise<string | undefined> => {

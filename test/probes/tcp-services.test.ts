@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { LAB, Lab, needsLab } from '../lab/lab.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 
 // The --service presets of the tcp probe against the real daemons from Debian's packages, each
 // started in the server namespace with a throw-away configuration; stand-ins only where Debian has
@@ -25,8 +25,12 @@ t.test('bad --service usage exits 2 before anything is sent', async (t) => {
     ],
     ['a preset with --send-hex', ['--service', 'ldap', '--send-hex', '00'], /cannot be combined with `--send-hex`/],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [what, args, message] of cases) {
-    const run = await reachgate(['probe', 'tcp', '198.51.100.10', ...args]);
+    const run = await reachgate(
+      ['probe', 'tcp', '198.51.100.10', ...args],
+      what === cases[0]![0] ? {} : { via: IN_PROCESS },
+    );
     t.equal(run.code, 2, `${what}: ${run.stderr}`);
     t.match(run.stderr, message, what);
     t.equal(run.stdout, '', `${what}: nothing probed`);
@@ -230,8 +234,9 @@ t.test('service presets against real daemons', async (t) => {
   ]);
   await listening(lab, ica, 'ICA stand-in', 1494);
 
+  const client = await namespaceCli(t, lab.ns.client);
   /** Probe from the client namespace and return the one result. */
-  const probe = (args: string[]) => probeJson('tcp', args, { netns: lab.ns.client });
+  const probe = (args: string[]) => probeJson('tcp', args, { via: client });
 
   t.test('OpenSSH passes --service ssh on its standard port 22 when the target names none', async (t) => {
     const { code, result } = await probe([SERVER, '--service', 'ssh']);

@@ -2,7 +2,7 @@ import t from 'tap';
 import type { ProbeResult } from '../../src/core/result.js';
 import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 
 // SYN mode (--scan syn) on real packets: every state of connect mode, IPv4 and IPv6, and no half-open
 // connection left on the target.
@@ -32,11 +32,10 @@ if (!needsLab(t)) {
   });
   await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open, ...PORT.sweepOpen] });
 
+  const client = await namespaceCli(t, lab.ns.client);
   const ports = [PORT.open, PORT.vacant, PORT.drop, PORT.prohibited, PORT.hostUnreachable, PORT.reset];
   const sweep = (address: string, extra: string[] = []) =>
-    probeJson('tcp', [`${address}:${ports.join(',')}`, '--scan', 'syn', '--timeout', '1s', ...extra], {
-      netns: lab.ns.client,
-    });
+    probeJson('tcp', [`${address}:${ports.join(',')}`, '--scan', 'syn', '--timeout', '1s', ...extra], { via: client });
   const byPort = (results: ProbeResult[]) => new Map(results.map((result) => [result.target.port, result]));
 
   for (const family of ['v4', 'v6'] as const) {
@@ -71,7 +70,7 @@ if (!needsLab(t)) {
     const { report } = await probeJson(
       'tcp',
       [`${LAB.unroutedV4}:22`, `[${UNROUTED_V6}]:22`, '--scan', 'syn', '--timeout', '1s'],
-      { netns: lab.ns.client },
+      { via: client },
     );
     t.match(report.results, [
       { state: 'unreachable', icmp: { type: 3, code: 0, from: LAB.router.clientV4 } },
@@ -84,7 +83,7 @@ if (!needsLab(t)) {
     const { report } = await probeJson(
       'tcp',
       [`${LAB.server.v4}:${sweepPorts}`, `[${LAB.server.v6}]:${sweepPorts}`, '--scan', 'syn', '--timeout', '1s'],
-      { netns: lab.ns.client },
+      { via: client },
     );
     const open = report.results.filter((result) => result.state === 'open').map((result) => result.target.port);
     t.same(open, [...PORT.sweepOpen, ...PORT.sweepOpen], 'the listened ports answered, over both families');
@@ -118,9 +117,7 @@ if (!needsLab(t)) {
   });
 
   t.test('--scan auto with the privilege runs SYN mode', async (t) => {
-    const { result } = await probeJson('tcp', [`${LAB.server.v4}:${PORT.open}`, '--scan', 'auto'], {
-      netns: lab.ns.client,
-    });
+    const { result } = await probeJson('tcp', [`${LAB.server.v4}:${PORT.open}`, '--scan', 'auto'], { via: client });
     t.match(result, { state: 'open', evidence: { scan: 'syn' } });
   });
 }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
-import { probeJson } from '../helpers/cli.js';
+import { namespaceCli, probeJson } from '../helpers/cli.js';
 
 // Every state of the result model, on real packets: a client, a router with nftables, a server.
 const PORT = {
@@ -39,9 +39,10 @@ if (!needsLab(t)) {
   await lab.listen(lab.ns.server, { address: SERVER, ports: [PORT.echo], echo: true });
   await lab.dns(lab.ns.client, '127.0.0.1', { 'tg.test': [SERVER, LAB.server.v6] });
 
-  /** Probe from the client namespace and return the RunReport it printed. */
+  /** Probe from the client namespace (its CLI runner; a run as another user is a process of its own). */
+  const client = await namespaceCli(t, lab.ns.client);
   const probe = (args: string[], options: { user?: string; env?: NodeJS.ProcessEnv } = {}) =>
-    probeJson('tcp', args, { netns: lab.ns.client, ...options });
+    probeJson('tcp', args, options.user ? { netns: lab.ns.client, ...options } : { via: client, ...options });
 
   t.test('a listener gives open with its round-trip time', async (t) => {
     const { code, result } = await probe([`${SERVER}:${PORT.open}`]);

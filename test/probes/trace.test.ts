@@ -2,7 +2,7 @@ import t from 'tap';
 import type { ProbeResult } from '../../src/core/result.js';
 import { needsLab } from '../lab/lab.js';
 import { CHAIN, ChainLab } from '../lab/chain-lab.js';
-import { probeJson } from '../helpers/cli.js';
+import { namespaceCli, probeJson } from '../helpers/cli.js';
 
 // --trace on a chain of three hops: client — router 1 — router 2 — server, with a drop or a reject on a chosen hop.
 const PORT = {
@@ -40,6 +40,7 @@ if (!needsLab(t)) {
   );
   await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open] });
 
+  const client = await namespaceCli(t, lab.ns.client);
   const trace = (result: ProbeResult | undefined) => result?.evidence?.trace as { summary: string; hops: unknown[] };
 
   for (const family of ['v4', 'v6'] as const) {
@@ -54,9 +55,7 @@ if (!needsLab(t)) {
       const { report } = await probeJson(
         'tcp',
         [`${host}:${ports.join(',')}`, '--scan', 'syn', '--trace', '--timeout', '1s'],
-        {
-          netns: lab.ns.client,
-        },
+        { via: client },
       );
       const [open, dropAtHop1, dropAtHop2, rejectAtHop2] = report.results;
       t.match(open, { state: 'open' });
@@ -81,13 +80,11 @@ if (!needsLab(t)) {
       const udp = await probeJson(
         'udp',
         [`${host}:${PORT.udpDropAtHop2}`, '--send', 'hello', '--trace', '--timeout', '1s'],
-        {
-          netns: lab.ns.client,
-        },
+        { via: client },
       );
       t.match(udp.result, { state: 'filtered' });
       t.equal(trace(udp.result).summary, `forwarded by ${hop1} (hop 1), ${hop2} (hop 2); silently dropped after hop 2`);
-      const echo = await probeJson('icmp', [server, '--trace', '--timeout', '1s'], { netns: lab.ns.client });
+      const echo = await probeJson('icmp', [server, '--trace', '--timeout', '1s'], { via: client });
       t.match(echo.result, { state: 'filtered' });
       t.equal(
         trace(echo.result).summary,
@@ -106,11 +103,9 @@ if (!needsLab(t)) {
     ];
     const runs = await Promise.all([
       ...kinds.map(([kind, args]) =>
-        probeJson(kind, [...both(PORT.udpDropAtHop2), ...args, '--trace', '--timeout', '1s'], {
-          netns: lab.ns.client,
-        }),
+        probeJson(kind, [...both(PORT.udpDropAtHop2), ...args, '--trace', '--timeout', '1s'], { via: client }),
       ),
-      probeJson('syslog', [...both(PORT.syslogDropAtHop2), '--trace', '--timeout', '1s'], { netns: lab.ns.client }),
+      probeJson('syslog', [...both(PORT.syslogDropAtHop2), '--trace', '--timeout', '1s'], { via: client }),
     ]);
     const syslog = runs.pop()!;
     for (const [index, { report }] of runs.entries()) {
@@ -140,7 +135,7 @@ if (!needsLab(t)) {
 
   t.test('without --trace a probe from the command line traces nothing', async (t) => {
     const { result } = await probeJson('tcp', [`${CHAIN.server.v4}:${PORT.dropAtHop2}`, '--timeout', '500ms'], {
-      netns: lab.ns.client,
+      via: client,
     });
     t.match(result, { state: 'filtered' });
     t.notOk(result.evidence?.trace);

@@ -3,7 +3,7 @@ import dnsPacket from 'dns-packet';
 import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
-import { probeJson, reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 
 // The generic udp probe on real packets: a client, a router with nftables, a server with a UDP
 // echo responder and a real DNS server (dnsmasq) to send hand-made bytes to.
@@ -34,8 +34,9 @@ t.test('bad udp options exit 2 before anything is sent', async (t) => {
     [['127.0.0.1:7', '--send', 'x', '--send-hex', '00'], /either `--send` or `--send-hex`/],
     [['127.0.0.1:7', '--expect-reply', '(unclosed'], /`--expect-reply` option to be a regular expression/],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [args, message] of cases) {
-    const run = await reachgate(['probe', 'udp', ...args]);
+    const run = await reachgate(['probe', 'udp', ...args], args === cases[0]![0] ? {} : { via: IN_PROCESS });
     t.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     t.match(run.stderr, message);
     t.equal(run.stdout, '');
@@ -54,8 +55,9 @@ t.test('on real packets: a client, a router with nftables, a server with an echo
   await lab.dns(lab.ns.server, SERVER, { 'tg.test': [SERVER] });
 
   /** Probe from a lab namespace (the client by default) and return the RunReport it printed. */
+  const client = await namespaceCli(t, lab.ns.client);
   const probe = (args: string[], options: { netns?: string; env?: NodeJS.ProcessEnv } = {}) =>
-    probeJson('udp', args, { netns: lab.ns.client, ...options });
+    probeJson('udp', args, options.netns ? options : { via: client, ...options });
 
   t.test('a datagram back from the target is open, and --expect-reply checks it', async (t) => {
     const { code, result } = await probe([

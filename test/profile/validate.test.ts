@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { join } from 'node:path';
 import { validateCommand } from '../../src/cli/validate.js';
-import { reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, reachgate } from '../helpers/cli.js';
 import { commandUsageError } from '../helpers/usage.js';
 
 const EXAMPLE_SITE = 'profiles/examples/site.example.yaml';
@@ -15,7 +15,7 @@ hosts:
 `;
 
 t.test('every built-in profile is valid for the example site', async (t) => {
-  const run = await reachgate(['validate', ...BUILT_IN, '--site', EXAMPLE_SITE]);
+  const run = await reachgate(['validate', ...BUILT_IN, '--site', EXAMPLE_SITE], { via: IN_PROCESS });
   t.equal(run.code, 0, run.stderr);
   for (const name of BUILT_IN) t.match(run.stdout, new RegExp(`ok: ${name} .*probes at site example-hq`));
 });
@@ -152,7 +152,7 @@ for (const [what, site, expected] of SITE_CASES) {
 
 t.test('run with an invalid site probes nothing and exits 2', async (t) => {
   const dir = t.testdir({ 'site.yaml': 'site: lab\nhosts:\n  tightgate: [198.51.100.10]\n' });
-  const run = await reachgate(['run', 'tightgate/workstation', '--site', join(dir, 'site.yaml')]);
+  const run = await reachgate(['run', 'tightgate/workstation', '--site', join(dir, 'site.yaml')], { via: IN_PROCESS });
   t.equal(run.code, 2);
   t.match(run.stderr, /nothing was probed/);
   t.equal(run.stdout, '');
@@ -170,7 +170,7 @@ t.test('an unknown built-in profile says which file it looked for', async (t) =>
 });
 
 t.test('the profiles command lists every built-in profile with its rows', async (t) => {
-  const run = await reachgate(['profiles']);
+  const run = await reachgate(['profiles'], { via: IN_PROCESS });
   t.equal(run.code, 0);
   for (const name of BUILT_IN) t.match(run.stdout, name);
   t.match(run.stdout, /no-direct-internet: .*must be blocked.*\(control: tightgate\)/);

@@ -8,7 +8,7 @@ import type { Receipt } from '../../src/core/receipt.js';
 import { LAB, type Lab, needsLab } from '../lab/lab.js';
 import { filteredLab, masqueradeRuleset } from '../lab/filtered-lab.js';
 import { printed } from '../helpers/daemon.js';
-import { BIN, probeJson } from '../helpers/cli.js';
+import { BIN, namespaceCli, probeJson } from '../helpers/cli.js';
 
 // One-way flows proven by a responder beside real daemons: rsyslogd (UDP, TCP, RELP) and snmptrapd keep
 // their ports on the far host; the responder sees a copy of each datagram and segment.
@@ -118,7 +118,8 @@ t.test('a responder beside rsyslogd and snmptrapd proves one-way flows', async (
   await ready;
 
   const confirm = ['--confirm-with', SIDE_CHANNEL, '--token-file', tokenFile];
-  const probe = (kind: string, args: string[]) => probeJson(kind, [...args, ...confirm], { netns: lab.ns.client });
+  const client = await namespaceCli(t, lab.ns.client);
+  const probe = (kind: string, args: string[]) => probeJson(kind, [...args, ...confirm], { via: client });
   const nonceOf = (result: ProbeResult): string => (result.evidence as { nonce: string }).nonce;
 
   t.test('over UDP: delivered (IPv4 and IPv6), dropped on the way, and source-NATed by the router', async (t) => {

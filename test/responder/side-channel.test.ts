@@ -4,7 +4,7 @@ import { carryNonce, newNonce, noncesIn } from '../../src/core/receipt.js';
 import { ReceiptBook } from '../../src/responder/receipt-book.js';
 import { createSideChannel } from '../../src/responder/side-channel.js';
 import { askResponder } from '../../src/net/receipt-client.js';
-import { reachgate } from '../helpers/cli.js';
+import { IN_PROCESS, reachgate } from '../helpers/cli.js';
 
 const TOKEN = 'side-channel-test-token-0123456789';
 
@@ -94,8 +94,9 @@ t.test('bad responder and --confirm-with arguments exit 2 before anything listen
       /Expected `--confirm-with` to be an http\(s\) URL, got `ftp:\/\/x`/,
     ],
   ];
+  // The first through the binary; the rest run the same command code in-process (test/helpers/cli-in-process.ts).
   for (const [args, message] of cases) {
-    const run = await reachgate(args);
+    const run = await reachgate(args, args === cases[0]![0] ? {} : { via: IN_PROCESS });
     t.equal(run.code, 2, args.join(' '));
     t.match(run.stderr, message);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
