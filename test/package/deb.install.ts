@@ -186,9 +186,15 @@ t.test('the Debian package installs, runs and purges on a bare Debian 12 root', 
   const probe = await inRoot(['reachgate', 'probe', 'tcp', `127.0.0.1:${port}`, '--json']);
   t.equal(probe.code, 0, 'reachgate probe tcp passes', { stderr: probe.stderr });
   t.match(JSON.parse(probe.stdout) as RunReport, { results: [{ state: 'open', verdict: 'pass' }] });
-  // A sweep runs on the native engine the package carries (native/build/Release/reachgate_sweep.node).
+  // A sweep runs on the native engine the package carries (native/build/Release/reachgate_sweep.node): the listener
+  // is bound to 127.0.0.1 only, so the same port of 127.0.0.2 answers with a reset.
   const sweep = await inRoot(['reachgate', 'probe', 'tcp', `127.0.0.1:${port}`, `127.0.0.2:${port}`, '--json']);
-  t.match(JSON.parse(sweep.stdout) as RunReport, { results: [{ evidence: { engine: 'native' } }, { state: 'open' }] });
+  t.match(JSON.parse(sweep.stdout) as RunReport, {
+    results: [
+      { state: 'open', evidence: { engine: 'native' } },
+      { state: 'closed', evidence: { engine: 'native' } },
+    ],
+  });
 
   // doctor as root: the raw ICMP socket check loads raw-socket, the native module the package carries.
   const doctor = await inRoot(['reachgate', 'doctor', '--json']);
