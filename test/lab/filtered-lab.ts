@@ -20,6 +20,32 @@ export interface RouterRules {
   more?: string[];
 }
 
+/** The ports of a lab that shows every TCP state a filter can give (the ports not named here are open or vacant). */
+export interface TcpStatePorts {
+  drop: number;
+  prohibited: number;
+  hostUnreachable: number;
+  reset: number;
+}
+
+/**
+ * Router rules for every TCP state over IPv4 and IPv6: `drop` silent, `prohibited` ICMP admin-prohibited,
+ * `hostUnreachable` ICMP host unreachable (ICMPv6 address unreachable), `reset` a TCP reset from the router.
+ */
+export function everyTcpState(port: TcpStatePorts): RouterRules {
+  return {
+    protocols: ['tcp'],
+    drop: [port.drop],
+    prohibited: [port.prohibited],
+    prohibitedV6: true,
+    more: [
+      `meta nfproto ipv4 tcp dport ${port.hostUnreachable} reject with icmp type host-unreachable`,
+      `meta nfproto ipv6 tcp dport ${port.hostUnreachable} reject with icmpv6 type addr-unreachable`,
+      `tcp dport ${port.reset} reject with tcp reset`,
+    ],
+  };
+}
+
 /** The router's ruleset for `rules`, as `nft -f` reads it. */
 export function routerRuleset(rules: RouterRules): string {
   const ports = (list: number[]): string =>

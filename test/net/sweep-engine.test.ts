@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import type { ProbeResult } from '../../src/core/result.js';
 import { ADDON_PATH } from '../../src/net/sweep-native.js';
 import { LAB, needsLab } from '../lab/lab.js';
-import { filteredLab } from '../lab/filtered-lab.js';
+import { everyTcpState, filteredLab } from '../lab/filtered-lab.js';
 import { probeJson } from '../helpers/cli.js';
 
 // The native sweep engine (native/sweep.c) on real packets: a sweep of one port per state, IPv4 and IPv6 in one
@@ -17,17 +17,7 @@ if (!needsLab(t)) {
   if (!existsSync(ADDON_PATH)) {
     t.fail(`the native sweep engine is not built (${ADDON_PATH}): npm run build:native`);
   } else {
-    const { lab } = await filteredLab(t, 'sweep-engine', {
-      protocols: ['tcp'],
-      drop: [PORT.drop],
-      prohibited: [PORT.prohibited],
-      prohibitedV6: true,
-      more: [
-        `meta nfproto ipv4 tcp dport ${PORT.hostUnreachable} reject with icmp type host-unreachable`,
-        `meta nfproto ipv6 tcp dport ${PORT.hostUnreachable} reject with icmpv6 type addr-unreachable`,
-        `tcp dport ${PORT.reset} reject with tcp reset`,
-      ],
-    });
+    const { lab } = await filteredLab(t, 'sweep-engine', everyTcpState(PORT));
     await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open] });
     /** One sweep of every state's port at both of the server's addresses, plus each family's unrouted network. */
     const sweep = async (extra: string[], env: NodeJS.ProcessEnv = {}): Promise<ProbeResult[]> => {

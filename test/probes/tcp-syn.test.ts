@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { ProbeResult } from '../../src/core/result.js';
 import { LAB, needsLab } from '../lab/lab.js';
-import { filteredLab } from '../lab/filtered-lab.js';
+import { everyTcpState, filteredLab } from '../lab/filtered-lab.js';
 import { namespaceCli, probeJson, reachgate } from '../helpers/cli.js';
 
 // SYN mode (--scan syn) on real packets: every state of connect mode, IPv4 and IPv6, and no half-open
@@ -19,17 +19,7 @@ const PORT = {
 const UNROUTED_V6 = '2001:db8:ff::7';
 
 if (!needsLab(t)) {
-  const { lab } = await filteredLab(t, 'tcp-syn', {
-    protocols: ['tcp'],
-    drop: [PORT.drop],
-    prohibited: [PORT.prohibited],
-    prohibitedV6: true,
-    more: [
-      `meta nfproto ipv4 tcp dport ${PORT.hostUnreachable} reject with icmp type host-unreachable`,
-      `meta nfproto ipv6 tcp dport ${PORT.hostUnreachable} reject with icmpv6 type addr-unreachable`,
-      `tcp dport ${PORT.reset} reject with tcp reset`,
-    ],
-  });
+  const { lab } = await filteredLab(t, 'tcp-syn', everyTcpState(PORT));
   await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open, ...PORT.sweepOpen] });
 
   const client = await namespaceCli(t, lab.ns.client);
