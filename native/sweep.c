@@ -582,6 +582,24 @@ static void syn_settle(Syn *syn, uint32_t entry) {
   syn->in_flight--;
 }
 
+/*
+ * The next entry for (address, port) that has a SYN out and no answer yet, walking the entry table from *at (the
+ * key's slot first, then linear probing): 1 with *entry set and *at past it, 0 at the first empty slot. More than one
+ * entry can name the same port of an address (a plan may list it twice): each gets the answer.
+ */
+static int next_pending(const Syn *syn, uint32_t address, uint16_t port, uint32_t *at, uint32_t *entry) {
+  for (;; *at = (*at + 1) & syn->entries.mask) {
+    uint32_t slot = syn->entries.slots[*at];
+    if (slot == 0) return 0;
+    uint32_t candidate = slot - 1;
+    if (syn->job->entry_address[candidate] != address || syn->job->entry_port[candidate] != port) continue;
+    if (syn->done[candidate] || syn->sent[candidate] == 0) continue;
+    *entry = candidate;
+    *at = (*at + 1) & syn->entries.mask;
+    return 1;
+  }
+}
+
 /* A segment a raw TCP socket read: a SYN-ACK or a reset answering one of our SYNs, or anyone else's traffic. */
 static void syn_segment(Syn *syn, int v6, const uint8_t *packet, size_t length, const struct sockaddr_storage *from,
                         uint64_t now) {
@@ -606,13 +624,8 @@ static void syn_segment(Syn *syn, int v6, const uint8_t *packet, size_t length, 
   if (address < 0 || syn->job->family[address] != (v6 ? 6 : 4)) return;
   uint32_t ack = (uint32_t)tcp[8] << 24 | (uint32_t)tcp[9] << 16 | (uint32_t)tcp[10] << 8 | tcp[11];
   if (ack - 1 != cookie(syn->job->keys + (size_t)address * 4, sport, syn->job->source_port)) return;
-  uint32_t key = (uint32_t)address << 16 | sport;
-  for (uint32_t i = mix(key) & syn->entries.mask;; i = (i + 1) & syn->entries.mask) {
-    uint32_t slot = syn->entries.slots[i];
-    if (slot == 0) return;
-    uint32_t entry = slot - 1;
-    if (syn->job->entry_address[entry] != (uint32_t)address || syn->job->entry_port[entry] != sport) continue;
-    if (syn->done[entry] || syn->sent[entry] == 0) continue;
+  uint32_t probe_at = mix((uint32_t)address << 16 | sport) & syn->entries.mask, entry;
+  while (next_pending(syn, (uint32_t)address, sport, &probe_at, &entry)) {
     emit(syn->job, entry, syn_ack ? CODE_ANSWERED : CODE_RESET, syn->sent[entry], 0, 0,
          (double)(now - syn->last_send[entry]) / 1e6, syn->first_send[entry]);
     syn_settle(syn, entry);
@@ -656,13 +669,8 @@ static void syn_icmp(Syn *syn, int v6, const uint8_t *packet, size_t length, con
   int address = find_address(syn, destination);
   if (address < 0 || syn->job->family[address] != (v6 ? 6 : 4)) return;
   if (sequence != cookie(syn->job->keys + (size_t)address * 4, dport, syn->job->source_port)) return;
-  uint32_t key = (uint32_t)address << 16 | dport;
-  for (uint32_t i = mix(key) & syn->entries.mask;; i = (i + 1) & syn->entries.mask) {
-    uint32_t slot = syn->entries.slots[i];
-    if (slot == 0) return;
-    uint32_t entry = slot - 1;
-    if (syn->job->entry_address[entry] != (uint32_t)address || syn->job->entry_port[entry] != dport) continue;
-    if (syn->done[entry] || syn->sent[entry] == 0) continue;
+  uint32_t probe_at = mix((uint32_t)address << 16 | dport) & syn->entries.mask, entry;
+  while (next_pending(syn, (uint32_t)address, dport, &probe_at, &entry)) {
     emit_icmp(syn->job, entry, syn->sent[entry], v6 ? 6 : 4, source, packet, length,
               (double)(now - syn->last_send[entry]) / 1e6, syn->first_send[entry]);
     syn_settle(syn, entry);

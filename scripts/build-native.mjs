@@ -51,9 +51,10 @@ if (built) {
   process.stdout.write('reachgate: built the native sweep engine (native/build/Release/reachgate_sweep.node)\n');
   process.exit(0);
 }
-const why = result.error
-  ? result.error.message
-  : `${(result.stderr || result.stdout || '').trim().split('\n').slice(-6).join('\n')}`;
+// The compiler's own error lines first (node-gyp's last lines only say that make failed), then node-gyp's tail.
+const said = `${result.stderr || ''}\n${result.stdout || ''}`.trim().split('\n');
+const errors = said.filter((line) => /\berror\b/.test(line) && !line.startsWith('gyp ERR!')).slice(0, 10);
+const why = result.error ? result.error.message : [...errors, ...said.slice(-6)].join('\n');
 process.stderr.write(
   `reachgate: the native sweep engine did not build; sweeps run on the JavaScript engine (slower).\n` +
     `  Needs a C compiler, make and python3 (Debian: apt-get install g++ make python3), then: npm run build:native\n` +
