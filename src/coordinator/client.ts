@@ -2,6 +2,7 @@ import { readBounded } from './bounded-file.js';
 import { UsageError } from '../core/usage-error.js';
 import type { LatestReport, Matrix } from '../core/matrix.js';
 import type { RunReport } from '../core/result.js';
+import { matrixSummary } from './matrix.js';
 import { isToken } from './tokens.js';
 
 /** How long a viewer waits for the coordinator's answer. */
@@ -96,12 +97,10 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
       for (const agent of page.agents) agents.set(agent.name, agent);
       offset = page.page?.next_offset ?? null;
     }
-    const { page: _page, ...whole } = matrix! as Matrix & { page?: unknown };
-    // The output keeps the offline matrix's summary: when the counts were made is the API's own.
-    if (whole.summary) {
-      const { as_of: _asOf, current: _current, ...summary } = whole.summary;
-      whole.summary = summary;
-    }
+    // The API's summary and drift count may be a large site's last count (summary.as_of): with every cell and agent
+    // at hand, the output counts them itself, as the offline matrix does, so its numbers and its exit code are
+    // those of the cells it prints.
+    const { page: _page, summary: _summary, ...whole } = matrix! as Matrix & { page?: unknown };
     const order = new Map(whole.rows.map((row, index) => [row, index]));
     const columns = [...agents.values()];
     const column = new Map(columns.map((agent, index) => [agent.name, index]));
@@ -110,7 +109,9 @@ export async function fetchMatrix(source: MatrixSource): Promise<Matrix> {
       (a, b) =>
         (order.get(a.row) ?? 0) - (order.get(b.row) ?? 0) || (column.get(a.agent) ?? 0) - (column.get(b.agent) ?? 0),
     );
-    return { ...whole, agents: columns };
+    const drift_count = whole.cells.filter((cell) => cell.drift).length + (whole.vanished?.length ?? 0);
+    const counted = { ...whole, agents: columns, drift_count };
+    return { ...counted, summary: matrixSummary(counted) };
   } finally {
     await reader.close();
   }

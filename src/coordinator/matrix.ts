@@ -183,7 +183,8 @@ function applyBaseline(matrix: Omit<Matrix, 'summary'>, baseline: Baseline): voi
   matrix.drift_count = matrix.cells.filter((cell) => cell.drift).length + vanished.length;
 }
 
-function matrixSummary(matrix: Omit<Matrix, 'summary'>): MatrixSummary {
+/** A matrix's summary, counted from its own cells and agents (and its drift count). */
+export function matrixSummary(matrix: Omit<Matrix, 'summary'>): MatrixSummary {
   return {
     ...summarize(matrix.cells.map((cell) => cell.verdict)),
     cells: matrix.cells.length,

@@ -2,8 +2,11 @@
 // with the last count and its time while a newer one runs, kept for a restarted coordinator. Every site counts
 // as large here (the thresholds are options); the cells themselves are always the current state's.
 import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
+import { fetchMatrix } from '../../src/coordinator/client.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
@@ -17,12 +20,12 @@ const post = async (agent: string) => {
   const report = makeReport(agent, 'workstation', { results: 2 });
   await store.addReport(report, JSON.stringify(report), new Date());
 };
-const server = () => {
+const server = (gapMs = 0) => {
   const app = createCoordinatorServer({
     store,
     logger: pino({ level: 'silent' }),
     page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
-    counts: { exactAgents: 0, exactMs: -1, minGapMs: 0, gapFactor: 0 },
+    counts: { exactAgents: 0, exactMs: -1, minGapMs: gapMs, gapFactor: 0 },
   });
   t.teardown(() => app.close());
   return app;
@@ -85,4 +88,29 @@ t.test('a restarted coordinator serves the kept count at once', async (t) => {
   t.match((await matrixOf(app)).page.summary, { agents: 3, current: false }, 'a newer state: the kept count');
   const page = await app.inject({ method: 'GET', url: '/', headers: { authorization: `Bearer ${viewer}` } });
   t.equal(page.statusCode, 200);
+});
+
+t.test('reachgate matrix counts the cells it prints, not the last count the API served', async (t) => {
+  // No background count for an hour: the API stays behind while the client reads it.
+  const app = server(3_600_000);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address() as AddressInfo;
+  const tokenFile = join(tempDir(t), 'viewer.token');
+  writeFileSync(tokenFile, `${viewer}\n`, { mode: 0o600 });
+  await post('ws-05');
+  t.match((await matrixOf(app)).page.summary, { current: false }, 'the API is behind by one agent');
+  const matrix = await fetchMatrix({ coordinator: `http://127.0.0.1:${address.port}`, tokenFile });
+  t.equal(matrix.agents.length, 5);
+  t.same(matrix.summary, {
+    pass: 10,
+    fail: 0,
+    inconclusive: 0,
+    error: 0,
+    cells: 10,
+    rows: 2,
+    agents: 5,
+    stale_agents: 0,
+    drift: 0,
+  });
+  t.equal(matrix.drift_count, 0);
 });
