@@ -1,0 +1,239 @@
+// npm test's runner: runs each compiled test file (dist/test/**/*.test.js) as a plain `node FILE`, a few at a time,
+// reads the TAP each prints with tap-parser, and closes with tap's own summary line (`# { total: N, pass: N }`, which
+// .ci/run reads). The tests are written with tap and each file runs on its own exactly as under tap's runner
+// (`npx tap dist/test/x/y.test.js` still works for one file). Why not tap's runner: it starts every test file with
+// three module loaders (@tapjs/processinfo, which records every loaded file and its line lengths for coverage, even
+// with coverage disabled; @tapjs/mock; source maps), which cost 0.2-1.4 s of CPU per file, some 80-100 s of the
+// suite's CPU over ~100 files on a 2-core machine (measured 2026-11-30, README "Tests").
+//
+//   node scripts/run-tests.mjs [--jobs N] [--timeout SECONDS] [--grace SECONDS] [--source-maps] [PATH ...]
+//
+// PATH: test files or directories (default dist/test). --jobs and --timeout default to package.json's tap.jobs and
+// tap.timeout: a file still running that long after it started fails by tap's own timeout; one that does not end then
+// gets a SIGTERM --grace seconds (default 10) later, and its process group a SIGKILL after as long again.
+// --source-maps runs the files with node's --enable-source-maps (stack traces in .ts lines; slower).
+// Files run longest first, by the times of the last run on this checkout (node_modules/.cache/reachgate-tests), and
+// without such a record the rooms known to be slow first, so that no long file starts last on a busy machine.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Parser } from 'tap-parser';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const TIMES = join(ROOT, 'node_modules/.cache/reachgate-tests/times.json');
+/** Output kept per file, for a failing file's report (the end is kept: it holds the failure and the summary). */
+const KEPT_OUTPUT = 4 * 1024 * 1024;
+/** Without a record of earlier times: rooms whose files take longest, started first. */
+const SLOW_ROOMS = ['e2e/', 'install/', 'lab/', 'coordinator/', 'explain/', 'record/', 'responder/', 'run/'];
+
+function usage(message) {
+  process.stderr.write(
+    `run-tests: ${message}\nusage: node scripts/run-tests.mjs [--jobs N] [--timeout SECONDS] [--grace SECONDS] [--source-maps] [PATH ...]\n`,
+  );
+  process.exit(2);
+}
+
+function options(argv) {
+  const tap = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).tap ?? {};
+  const chosen = { jobs: tap.jobs ?? 2, timeout: tap.timeout ?? 240, grace: 10, sourceMaps: false, paths: [] };
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index];
+    const number = (name) => {
+      const value = Number(argv[++index]);
+      if (!Number.isInteger(value) || value < 1)
+        usage(`${name} takes a whole number of at least 1, not ${argv[index]}`);
+      return value;
+    };
+    if (arg === '--jobs' || arg === '-j') chosen.jobs = number(arg);
+    else if (arg === '--timeout') chosen.timeout = number(arg);
+    else if (arg === '--grace') chosen.grace = number(arg);
+    else if (arg === '--source-maps') chosen.sourceMaps = true;
+    else if (arg.startsWith('-')) usage(`unknown option ${arg}`);
+    else chosen.paths.push(arg);
+  }
+  if (chosen.paths.length === 0) chosen.paths.push('dist/test');
+  return chosen;
+}
+
+/** Every *.test.js under the given files and directories, relative to the package root. */
+function testFiles(paths) {
+  const found = [];
+  const walk = (path) => {
+    let stat;
+    try {
+      stat = statSync(path);
+    } catch {
+      usage(
+        `no such file or directory: ${relative(ROOT, path) || path} (run npm run build and tsc -b tsconfig.test.json first)`,
+      );
+    }
+    if (stat.isDirectory()) {
+      for (const entry of readdirSync(path).sort()) if (entry !== 'node_modules') walk(join(path, entry));
+    } else if (/\.test\.[cm]?js$/.test(path)) found.push(relative(ROOT, path));
+  };
+  for (const path of paths) walk(resolve(ROOT, path));
+  if (found.length === 0) usage(`no *.test.js file under ${paths.join(', ')}`);
+  return found;
+}
+
+function readTimes() {
+  try {
+    const times = JSON.parse(readFileSync(TIMES, 'utf8'));
+    return times && typeof times === 'object' ? times : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Longest first: by the last recorded time; files never timed by their room, ahead of the timed short ones. */
+function schedule(files, times) {
+  const weight = (file) => {
+    if (typeof times[file] === 'number') return times[file];
+    const room = SLOW_ROOMS.findIndex((prefix) => file.includes(`/test/${prefix}`));
+    return room === -1 ? 1e6 : 2e6 - room;
+  };
+  return [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b));
+}
+
+/** The test processes running now, ended with this runner if it is interrupted. */
+const running = new Set();
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    for (const child of running) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    process.stderr.write(`run-tests: ${signal}: ended the ${running.size} test files still running\n`);
+    process.exit(130);
+  });
+}
+
+/** Run one test file to its end (bounded by the timeout); its counts, failures, skips and kept output. */
+function runFile(file, { timeout, grace, sourceMaps }) {
+  const started = process.hrtime.bigint();
+  const args = [
+    '--import',
+    join(ROOT, 'scripts/tap-children.mjs'),
+    ...(sourceMaps ? ['--enable-source-maps'] : []),
+    file,
+  ];
+  // tap's own timeout for the file (TAP_TIMEOUT, as tap's runner sets it) fails it and runs its teardowns; this
+  // runner's signals follow only if the file does not end then. Its own process group, so that a timeout can end what
+  // it started along with it.
+  const env = { ...process.env, TAP_TIMEOUT: String(timeout) };
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  running.add(child);
+  const parser = new Parser();
+  const counts = { total: 0, pass: 0, fail: 0, skip: 0, todo: 0 };
+  const failures = [];
+  const skips = [];
+  parser.on('result', (result) => {
+    counts.total++;
+    if (result.todo) counts.todo++;
+    else if (result.skip) {
+      counts.skip++;
+      skips.push(`${result.fullname || result.name}${typeof result.skip === 'string' ? ` # ${result.skip}` : ''}`);
+    } else if (!result.ok) {
+      counts.fail++;
+      failures.push(result.fullname || result.name);
+    } else counts.pass++;
+  });
+  let output = '';
+  const keep = (chunk) => {
+    output += chunk;
+    if (output.length > 2 * KEPT_OUTPUT) output = output.slice(-KEPT_OUTPUT);
+  };
+  child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    keep(chunk);
+    parser.write(chunk);
+  });
+  child.stderr.setEncoding('utf8').on('data', keep);
+  let timedOut = false;
+  let killer;
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      killer = setTimeout(() => {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, grace * 1000);
+    },
+    (timeout + grace) * 1000,
+  );
+  return new Promise((done) => {
+    child.on('error', (error) => keep(`\nrun-tests: could not start node: ${error.message}\n`));
+    child.on('close', (code, signal) => {
+      running.delete(child);
+      clearTimeout(timer);
+      clearTimeout(killer);
+      parser.end();
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const problems = [];
+      if (timedOut) problems.push(`timed out after ${timeout} s`);
+      if (code !== 0) problems.push(signal ? `ended by ${signal}` : `exit code ${code}`);
+      if (counts.total === 0) problems.push('printed no test result');
+      if (!parser.ok && counts.fail === 0 && problems.length === 0) problems.push('its TAP output was not ok');
+      done({ file, seconds, counts, failures, skips, problems, output });
+    });
+  });
+}
+
+const chosen = options(process.argv.slice(2));
+const times = readTimes();
+const queue = schedule(testFiles(chosen.paths), times);
+const total = { total: 0, pass: 0, fail: 0, skip: 0, todo: 0 };
+const failed = [];
+const skipped = [];
+let number = 0;
+const started = Date.now();
+process.stdout.write(`TAP version 14\n# ${queue.length} test files, ${chosen.jobs} at a time\n`);
+
+async function worker() {
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+    const result = await runFile(file, chosen);
+    number++;
+    times[result.file] = Math.round(result.seconds * 10) / 10;
+    for (const key of Object.keys(total)) total[key] += result.counts[key];
+    const ok = result.problems.length === 0 && result.counts.fail === 0;
+    const counted = `${result.counts.pass}/${result.counts.total}`;
+    process.stdout.write(
+      `${ok ? 'ok' : 'not ok'} ${number} - ${result.file} # time=${result.seconds.toFixed(1)}s ${counted}\n`,
+    );
+    for (const skip of result.skips) skipped.push(`${result.file}: ${skip}`);
+    if (!ok) {
+      failed.push(result);
+      // A failing file's whole output, where it failed, indented under its line.
+      const lines = result.output.trimEnd().split('\n');
+      process.stdout.write(`${lines.map((line) => `    ${line}`).join('\n')}\n`);
+      const why = [...result.problems, ...result.failures.map((name) => `failed: ${name}`)];
+      process.stdout.write(`    # ${result.file}: ${why.join('; ')}\n`);
+    }
+  }
+}
+
+await Promise.all(Array.from({ length: chosen.jobs }, () => worker()));
+try {
+  // Files since removed leave the record.
+  const kept = Object.fromEntries(Object.entries(times).filter(([file]) => existsSync(join(ROOT, file))));
+  mkdirSync(join(TIMES, '..'), { recursive: true });
+  writeFileSync(TIMES, `${JSON.stringify(kept, null, 1)}\n`);
+} catch {
+  // The record only orders the next run.
+}
+process.stdout.write(`1..${number}\n`);
+for (const skip of skipped) process.stdout.write(`# SKIP ${skip}\n`);
+for (const result of failed) process.stdout.write(`# FAILED ${result.file}\n`);
+const summary = Object.entries(total)
+  .filter(([key, value]) => key === 'total' || key === 'pass' || value > 0)
+  .map(([key, value]) => `${key}: ${value}`)
+  .join(', ');
+process.stdout.write(`# { ${summary} }\n# time=${Date.now() - started}ms\n`);
+process.exitCode = failed.length > 0 ? 1 : 0;

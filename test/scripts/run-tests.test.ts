@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import t from 'tap';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
+
+// npm test's runner (scripts/run-tests.mjs) runs test files as plain node processes and sums their TAP into tap's
+// summary line, which .ci/run reads for its pass/fail/skip counts: a wrong sum would hide a failure or a skip in CI.
+
+const RUNNER = join(PACKAGE_ROOT, 'scripts/run-tests.mjs');
+
+function runner(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [RUNNER, ...args], { cwd: PACKAGE_ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+const FILES = {
+  'passes.test.js': [
+    "import t from 'tap';",
+    "t.ok(true, 'one');",
+    "t.test('a subtest', async (t) => { t.ok(true, 'two'); t.ok(true, 'three'); });",
+  ].join('\n'),
+  'fails.test.js': ["import t from 'tap';", "t.ok(true, 'fine');", "t.equal(1, 2, 'one is not two');"].join('\n'),
+  'skips.test.js': ["import t from 'tap';", "t.test('needs root', { skip: 'not running as root' }, () => {});"].join(
+    '\n',
+  ),
+};
+
+t.test("the runner sums every file's results into tap's summary line and exits 1 when one fails", async (t) => {
+  const dir = t.testdir(FILES);
+  const run = runner(['--jobs', '2', dir]);
+  t.equal(run.code, 1, run.stderr);
+  t.match(run.stdout, /^# \{ total: 6, pass: 4, fail: 1, skip: 1 \}$/m, 'the summary line .ci/run reads');
+  t.match(run.stdout, /^not ok \d+ - \S*fails\.test\.js/m);
+  t.match(run.stdout, /^ok \d+ - \S*passes\.test\.js # time=\S+ 3\/3$/m);
+  t.match(run.stdout, /^# SKIP \S*skips\.test\.js: needs root # not running as root$/m, 'a skip says why');
+  t.match(run.stdout, /^    not ok 2 - one is not two$/m, "the failing file's own output, indented");
+  t.match(run.stdout, /failed: one is not two/);
+  t.match(run.stdout, /^# FAILED \S*fails\.test\.js$/m);
+});
+
+t.test('a passing run exits 0 and prints only total and pass', async (t) => {
+  const dir = t.testdir({ 'passes.test.js': FILES['passes.test.js'] });
+  const run = runner([dir]);
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stdout, /^# \{ total: 3, pass: 3 \}$/m);
+});
+
+t.test('a file that ends without any result, or before its tests finished, fails', async (t) => {
+  const dir = t.testdir({
+    'silent.test.js': "console.log('no TAP here');",
+    'unfinished.test.js': "import t from 'tap';\nt.test('never settles', () => new Promise(() => {}));",
+  });
+  const run = runner([dir]);
+  t.equal(run.code, 1, run.stderr);
+  t.match(run.stdout, /silent\.test\.js: printed no test result/);
+  t.match(run.stdout, /unfinished\.test\.js: exit code 1; failed: never settles > test unfinished/);
+  t.match(run.stdout, /^# \{ total: 1, pass: 0, fail: 1 \}$/m);
+});
+
+t.test('a file still running past its timeout is ended and fails', async (t) => {
+  // Kept alive by its timer past tap's own timeout, which the runner sets from --timeout.
+  const hangs = "import t from 'tap';\nt.test('waits forever', () => new Promise(() => setInterval(() => {}, 100)));";
+  const dir = t.testdir({ 'hangs.test.js': hangs });
+  const run = runner(['--timeout', '1', '--grace', '1', dir]);
+  t.equal(run.code, 1, run.stderr);
+  // Whether tap's own timeout has failed it by then depends on how fast the machine started it.
+  t.match(run.stdout, /hangs\.test\.js: timed out after 1 s; ended by SIGTERM/);
+  t.match(run.stdout, /^# \{ total: [01], pass: 0(, fail: 1)? \}$/m);
+});
+
+t.test('a wrong option or path is a usage error naming it', async (t) => {
+  const flag = runner(['--jobz', '2']);
+  t.equal(flag.code, 2);
+  t.match(flag.stderr, /unknown option --jobz/);
+  const jobs = runner(['--jobs', 'x']);
+  t.equal(jobs.code, 2);
+  t.match(jobs.stderr, /--jobs takes a whole number of at least 1, not x/);
+  const missing = runner(['dist/no-such-tests']);
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /no such file or directory: dist\/no-such-tests/);
+});
