@@ -232,6 +232,16 @@ class JobBuilder {
   }
 }
 
+/** The last SYN observation made, and what it was made from. */
+interface SynMemo {
+  code: number;
+  attempts: number;
+  value: number;
+  rttMs: number;
+  timeoutMs: number;
+  observation: Observation;
+}
+
 let synKeys: { cookies: SynCookies; sourcePort: number } | undefined;
 
 /** One run of the engine: the job out, rows back into results, the ICMP errors a connect sweep hears. */
@@ -247,6 +257,7 @@ class EngineRun {
   readonly #startedAt = Date.now();
   readonly #book: IcmpBook | undefined;
   readonly #waits: Array<Promise<void>> = [];
+  #memo: SynMemo | undefined;
   #fault: unknown;
 
   constructor(
@@ -305,7 +316,7 @@ class EngineRun {
       const startedAt = isoAt(this.#startedAt + rows[at + 4]!);
       const rtt = rows[at + 3]!;
       if (this.#mode === 1) {
-        this.#deliver(spec, index, startedAt, this.#synObservation(spec, code, attempts, rows[at + 2]!, rtt, icmp));
+        this.#deliver(spec, index, startedAt, this.#synMemo(spec, code, attempts, rows[at + 2]!, rtt, icmp));
       } else {
         this.#connectResult(spec, entry, index, startedAt, code, localPort, rows[at + 2]!, rtt);
       }
@@ -357,6 +368,38 @@ class EngineRun {
     // As src/net/tcp-connect.ts: a refusal takes an ICMP error only if one already came; an unreachable waits a moment.
     if (seen || !explainedByIcmp(name)) return failed(seen);
     this.#waits.push(book.wait(address, port, localPort, ICMP_LATE_MS).then(failed));
+  }
+
+  /**
+   * A SYN row's observation, shared with the row before when it has the same code, attempts, errno, round trip and
+   * deadline: the rows of one batch of answers (a sweep's closed ports) mostly do, so a sweep of 65,535 ports makes
+   * a few thousand observations, not 65,535 with their reasons and evidence. Nothing changes an observation or its
+   * evidence once a result holds it (src/core/silence-rounds.ts copies before it adds).
+   */
+  #synMemo(
+    spec: ProbeSpec,
+    code: number,
+    attempts: number,
+    value: number,
+    rttMs: number,
+    icmp: Uint8Array | null,
+  ): Observation {
+    // An ICMP row's value is its record's offset: a record of its own each time.
+    if (code === CODE.icmp) return this.#synObservation(spec, code, attempts, value, rttMs, icmp);
+    const memo = this.#memo;
+    if (
+      memo !== undefined &&
+      memo.code === code &&
+      memo.attempts === attempts &&
+      memo.value === value &&
+      memo.rttMs === rttMs &&
+      memo.timeoutMs === spec.timeoutMs
+    ) {
+      return memo.observation;
+    }
+    const observation = this.#synObservation(spec, code, attempts, value, rttMs, icmp);
+    this.#memo = { code, attempts, value, rttMs, timeoutMs: spec.timeoutMs, observation };
+    return observation;
   }
 
   #synObservation(

@@ -44,10 +44,13 @@ export async function executePlan(
   const { phases, probing } = await prepare(plan, kindOf);
   const retain = options.retain !== false;
   const results = new Array<ProbeResult>(retain ? plan.length : 0);
-  const rounds = new SilenceRounds((result, index) => {
-    if (retain) results[index] = result;
-    options.onResult?.(result, index);
-  });
+  const rounds = new SilenceRounds(
+    (result, index) => {
+      if (retain) results[index] = result;
+      options.onResult?.(result, index);
+    },
+    (index) => plan.at(index)!,
+  );
   const icmp = probing ? startIcmpListener() : { listener: null, note: undefined };
   const runJs: RoundRunner = (specs, onResult) =>
     runPlan(
@@ -74,7 +77,7 @@ export async function executePlan(
       const part: PlanList = indexes ? { length: indexes.length, at: (i) => plan.at(indexes[i]!) } : plan;
       await run(part, (result, index) => {
         const planIndex = indexes ? indexes[index]! : index;
-        rounds.take(plan.at(planIndex)!, result, planIndex);
+        rounds.take(result, planIndex);
       });
     }
     // Silence proves a block only once the loss measured on the way cannot explain it (src/core/path-loss.ts).
