@@ -232,13 +232,14 @@ class JobBuilder {
   }
 }
 
-/** The last SYN observation made, and what it was made from. */
-interface SynMemo {
+/** The last observation made from a row, and what it was made from. */
+interface RowMemo {
   code: number;
   attempts: number;
   value: number;
   rttMs: number;
   timeoutMs: number;
+  fellBack: number;
   observation: Observation;
 }
 
@@ -257,7 +258,7 @@ class EngineRun {
   readonly #startedAt = Date.now();
   readonly #book: IcmpBook | undefined;
   readonly #waits: Array<Promise<void>> = [];
-  #memo: SynMemo | undefined;
+  #memo: RowMemo | undefined;
   #fault: unknown;
 
   constructor(
@@ -316,7 +317,12 @@ class EngineRun {
       const startedAt = isoAt(this.#startedAt + rows[at + 4]!);
       const rtt = rows[at + 3]!;
       if (this.#mode === 1) {
-        this.#deliver(spec, index, startedAt, this.#synMemo(spec, code, attempts, rows[at + 2]!, rtt, icmp));
+        // An ICMP row's value is its record's offset: a record of its own each time.
+        const observation =
+          code === CODE.icmp
+            ? this.#synObservation(spec, code, attempts, rows[at + 2]!, rtt, icmp)
+            : this.#memoized(code, attempts, rows[at + 2]!, rtt, spec, 0);
+        this.#deliver(spec, index, startedAt, observation);
       } else {
         this.#connectResult(spec, entry, index, startedAt, code, localPort, rows[at + 2]!, rtt);
       }
@@ -341,51 +347,75 @@ class EngineRun {
     errno: number,
     rttMs: number,
   ): void {
-    const fallbackWhy = this.#builder.fellBack[entry] ? this.#builder.fallbackWhy : undefined;
-    const evidence = (): Record<string, unknown> =>
-      fallbackWhy === undefined
-        ? { engine: 'native' }
-        : { scan: 'connect', scan_fallback: fallbackWhy, engine: 'native' };
-    const icmpNote = this.#setting.icmpNote;
-    if (code === CODE.answered) {
-      const facts = { rtt_ms: rttMs, attempts: 1, evidence: evidence() };
-      return this.#deliver(spec, index, startedAt, answeredWith(`connected in ${formatMs(rttMs)}`, [], facts));
-    }
-    if (code === CODE.silent) {
-      return this.#deliver(spec, index, startedAt, { ...silentAfter(spec.timeoutMs, 1), evidence: evidence() });
-    }
-    const name = code === CODE.self ? 'ESELFCONNECT' : getSystemErrorName(-errno);
-    const failed = (icmp: IcmpError | undefined): void => {
-      const observation = failureObservation({ errno: name, rttMs, ...(icmp ? { icmp } : {}) }, 1, icmpNote);
-      observation.evidence = evidence();
-      this.#deliver(spec, index, startedAt, observation);
-    };
+    const fellBack = this.#builder.fellBack[entry]!;
     const book = this.#book;
-    if (!book || code === CODE.self) return failed(undefined);
-    const address = this.#builder.entryAddress[entry]!;
-    const port = spec.target.port!;
-    const seen = book.find(address, port, localPort);
-    // As src/net/tcp-connect.ts: a refusal takes an ICMP error only if one already came; an unreachable waits a moment.
-    if (seen || !explainedByIcmp(name)) return failed(seen);
-    this.#waits.push(book.wait(address, port, localPort, ICMP_LATE_MS).then(failed));
+    if (book && code !== CODE.answered && code !== CODE.silent && code !== CODE.self) {
+      const address = this.#builder.entryAddress[entry]!;
+      const port = spec.target.port!;
+      const seen = book.find(address, port, localPort);
+      // As src/net/tcp-connect.ts: a refusal takes an ICMP error only if one already came; an unreachable waits a
+      // moment.
+      if (seen)
+        return this.#deliver(
+          spec,
+          index,
+          startedAt,
+          this.#connectObservation(code, errno, rttMs, spec, fellBack, seen),
+        );
+      if (explainedByIcmp(getSystemErrorName(-errno))) {
+        const late = book.wait(address, port, localPort, ICMP_LATE_MS).then((icmp) => {
+          this.#deliver(spec, index, startedAt, this.#connectObservation(code, errno, rttMs, spec, fellBack, icmp));
+        });
+        this.#waits.push(late);
+        return;
+      }
+    }
+    this.#deliver(spec, index, startedAt, this.#memoized(code, 1, errno, rttMs, spec, fellBack));
+  }
+
+  /** A connect row's observation: the states, reasons and evidence of src/net/tcp-connect.ts's. */
+  #connectObservation(
+    code: number,
+    errno: number,
+    rttMs: number,
+    spec: ProbeSpec,
+    fellBack: number,
+    icmp: IcmpError | undefined,
+  ): Observation {
+    const evidence: Record<string, unknown> = fellBack
+      ? { scan: 'connect', scan_fallback: this.#builder.fallbackWhy, engine: 'native' }
+      : { engine: 'native' };
+    if (code === CODE.answered) {
+      return answeredWith(`connected in ${formatMs(rttMs)}`, [], { rtt_ms: rttMs, attempts: 1, evidence });
+    }
+    if (code === CODE.silent) return { ...silentAfter(spec.timeoutMs, 1), evidence };
+    const name = code === CODE.self ? 'ESELFCONNECT' : getSystemErrorName(-errno);
+    const observation = failureObservation(
+      { errno: name, rttMs, ...(icmp ? { icmp } : {}) },
+      1,
+      this.#setting.icmpNote,
+    );
+    observation.evidence = evidence;
+    return observation;
   }
 
   /**
-   * A SYN row's observation, shared with the row before when it has the same code, attempts, errno, round trip and
-   * deadline: the rows of one batch of answers (a sweep's closed ports) mostly do, so a sweep of 65,535 ports makes
-   * a few thousand observations, not 65,535 with their reasons and evidence. Nothing changes an observation or its
-   * evidence once a result holds it (src/core/silence-rounds.ts copies before it adds).
+   * A row's observation, shared with the row before when it has the same code, attempts, errno, round trip, deadline
+   * and fallback: the rows of one batch of answers (a sweep's closed ports) mostly do, so a sweep of 65,535 ports
+   * makes a few thousand observations, not 65,535 with their reasons and evidence. Not for a row with an ICMP error
+   * (each its own). Nothing changes an observation or its evidence once a result holds it (src/core/silence-rounds.ts
+   * copies before it adds).
    */
-  #synMemo(
-    spec: ProbeSpec,
+  #memoized(
     code: number,
     attempts: number,
     value: number,
     rttMs: number,
-    icmp: Uint8Array | null,
+    spec: ProbeSpec,
+    fellBack: number,
   ): Observation {
-    // An ICMP row's value is its record's offset: a record of its own each time.
-    if (code === CODE.icmp) return this.#synObservation(spec, code, attempts, value, rttMs, icmp);
+    // Silence reads no round trip (the deadline says it all): the silent rows of a batch share one observation.
+    if (code === CODE.silent) rttMs = 0;
     const memo = this.#memo;
     if (
       memo !== undefined &&
@@ -393,12 +423,16 @@ class EngineRun {
       memo.attempts === attempts &&
       memo.value === value &&
       memo.rttMs === rttMs &&
-      memo.timeoutMs === spec.timeoutMs
+      memo.timeoutMs === spec.timeoutMs &&
+      memo.fellBack === fellBack
     ) {
       return memo.observation;
     }
-    const observation = this.#synObservation(spec, code, attempts, value, rttMs, icmp);
-    this.#memo = { code, attempts, value, rttMs, timeoutMs: spec.timeoutMs, observation };
+    const observation =
+      this.#mode === 1
+        ? this.#synObservation(spec, code, attempts, value, rttMs, null)
+        : this.#connectObservation(code, value, rttMs, spec, fellBack, undefined);
+    this.#memo = { code, attempts, value, rttMs, timeoutMs: spec.timeoutMs, fellBack, observation };
     return observation;
   }
 
@@ -477,6 +511,7 @@ class IcmpBook {
 
   /** An ICMP error seen for the address and port, from this local port (0: any). */
   find(address: number, port: number, localPort: number): IcmpError | undefined {
+    if (this.#seen.size === 0) return undefined;
     return this.#seen.get(`${address}|${port}`)?.find((error) => matches(error, localPort));
   }
 
