@@ -6,7 +6,7 @@ import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
 import type { Observation, ProbeResult } from '../core/result.js';
 import type { RoundRunner } from '../core/silence-rounds.js';
-import { isoAt, resultOf, type PlanList } from '../core/runner.js';
+import { eachProbe, isoAt, resultOf, type PlanList } from '../core/runner.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { answeredWith, silentAfter } from '../core/observation.js';
 import { formatMs } from '../core/duration.js';
@@ -97,29 +97,35 @@ export async function runOnEngine(
   const taken = new Uint8Array(specs.length);
   const rawFamily = new Map<4 | 6, boolean>();
   let synWhy: string | undefined | null = null;
-  for (let index = 0; index < specs.length; index += 1) {
-    const spec = specs.at(index)!;
-    const scan = engineScan(spec, kindOf(spec.kind));
-    if (scan === undefined) continue;
-    const family = isIP(spec.target.address!) === 6 ? 6 : 4;
+  // Per probe, only its port: the rest is its port run's (a sweep of 65,535 ports makes one spec here).
+  let last: ProbeSpec | undefined;
+  let scan: ReturnType<typeof engineScan>;
+  let family: 4 | 6 = 4;
+  eachProbe(specs, (index, spec, port) => {
+    if (spec !== last) {
+      last = spec;
+      scan = engineScan(spec, kindOf(spec.kind));
+      if (scan !== undefined) family = isIP(spec.target.address!) === 6 ? 6 : 4;
+    }
+    if (scan === undefined || port === null) return;
     let fallbackWhy: string | undefined;
     if (scan !== 'connect') {
       if (synWhy === null) synWhy = synUnavailableIn(addon);
       if (!rawFamily.has(family)) rawFamily.set(family, addon.rawAvailable(family) === 0);
       if (synWhy === undefined && rawFamily.get(family) && spec.attempts <= MAX_SYN_ATTEMPTS) {
-        syn.add(index, spec, undefined);
+        syn.add(index, spec, port, undefined);
         taken[index] = 1;
-        continue;
+        return;
       }
       // SYN mode asked for, or possible but not here for this family: the JavaScript path says why.
-      if (scan === 'syn' || synWhy === undefined) continue;
+      if (scan === 'syn' || synWhy === undefined) return;
       fallbackWhy = `SYN mode unavailable: ${synWhy}`;
     }
     // Connect mode in the engine makes one attempt; more (racing connects) are the JavaScript path's.
-    if (spec.attempts !== 1) continue;
-    connect.add(index, spec, fallbackWhy);
+    if (spec.attempts !== 1) return;
+    connect.add(index, spec, port, fallbackWhy);
     taken[index] = 1;
-  }
+  });
   const rest: number[] = [];
   for (let index = 0; index < specs.length; index += 1) if (!taken[index]) rest.push(index);
   const runs: Array<Promise<unknown>> = [];
@@ -177,7 +183,8 @@ class JobBuilder {
     this.fellBack = new Uint8Array(most);
   }
 
-  add(index: number, spec: ProbeSpec, fallbackWhy: string | undefined): void {
+  /** Probe `index`: `spec`, or its port run's first (the same but for the port), at `port`. */
+  add(index: number, spec: ProbeSpec, port: number, fallbackWhy: string | undefined): void {
     const text = spec.target.address!;
     let at = this.addresses.get(text);
     if (at === undefined) {
@@ -194,7 +201,7 @@ class JobBuilder {
     const entry = this.size++;
     this.indexes[entry] = index;
     this.entryAddress[entry] = at;
-    this.ports[entry] = spec.target.port!;
+    this.ports[entry] = port;
     this.timeouts[entry] = Math.max(1, Math.min(Math.round(spec.timeoutMs), 0xffffffff));
     this.attempts[entry] = spec.attempts;
     if (fallbackWhy !== undefined) {

@@ -85,8 +85,8 @@ if (!needsLab(t)) {
 
     /**
      * What a sweep printed, with what may differ between two runs taken out: times (round trips, the times in
-     * reasons and in the table's columns, started_at, the report's id and times) and which engine ran. The rest,
-     * keys in their order included, must match byte for byte.
+     * reasons and in the table's columns, started_at, the report's id and times, an answered port's attempts) and
+     * which engine ran. The rest, keys in their order included, must match byte for byte.
      */
     const printed = async (
       t: Test,
@@ -101,9 +101,12 @@ if (!needsLab(t)) {
       if (format === 'table') return timeless(run.stdout.trimEnd());
       const report = JSON.parse(run.stdout) as { results: Array<ProbeResult & Record<string, unknown>> };
       return report.results
-        .map(({ rtt_ms: _rtt, started_at: _at, evidence, reason, ...rest }) => {
+        .map(({ rtt_ms: _rtt, started_at: _at, evidence, reason, attempts, ...rest }) => {
           const { engine: _engine, engine_note: _note, ...kept } = evidence ?? {};
-          return JSON.stringify({ ...rest, reason: timeless(reason), evidence: kept });
+          // The SYNs an answered port got before its answer came back are timing too (a loaded JavaScript thread
+          // reads the answer after the second SYN went out); a silent port's attempts are not.
+          const tried = rest.state === 'filtered' ? { attempts } : {};
+          return JSON.stringify({ ...rest, ...tried, reason: timeless(reason), evidence: kept });
         })
         .join('\n');
     };
