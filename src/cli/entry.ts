@@ -15,8 +15,12 @@ export function usageFailure(message: string, hint?: string): never {
   process.exit(USAGE_EXIT);
 }
 
-/** `reachgate ... | head` closes the pipe early: that is the reader's choice, not a fault. */
+let stdoutWatched = false;
+
+/** `reachgate ... | head` closes the pipe early: that is the reader's choice, not a fault. Once is enough. */
 export function exitOnClosedPipe(): void {
+  if (stdoutWatched) return;
+  stdoutWatched = true;
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;

@@ -1,4 +1,4 @@
-import { commandFailed, exitOnClosedPipe } from './entry.js';
+import { commandFailed } from './entry.js';
 import { fastProbe } from './probe-fast.js';
 
 // The entry of the probe bundle (scripts/bundle.mjs): `reachgate probe ...` compiles the probe path only, about
@@ -7,7 +7,6 @@ import { fastProbe } from './probe-fast.js';
 
 /** Run `reachgate probe` from `args` (the command line after the program); `whole` starts the whole CLI instead. */
 export function startProbe(args: string[], whole: () => void): void {
-  exitOnClosedPipe();
   fastProbe(args).then((code) => {
     if (code === undefined) whole();
     else process.exitCode = code;

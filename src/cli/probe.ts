@@ -13,6 +13,7 @@ import { executePlan } from '../run/execute.js';
 import { planProbes } from '../run/plan.js';
 import { noteFamilyDifferences } from '../run/families.js';
 import { parseRate, RUN_OPTIONS, warnOnStderr, wholeNumber } from './run-options.js';
+import { exitOnClosedPipe } from './entry.js';
 import { formatResultLine, formatSummary } from '../report/table.js';
 
 /** Options of `probe` that every kind shares; the fast path parses these too. */
@@ -126,20 +127,23 @@ export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
   const ratePerSecond = argv.rate === undefined ? undefined : parseRate(argv.rate);
   const startedAt = new Date();
   const plan = await planProbes(request);
-  const colour = !argv.json && process.stdout.isTTY === true && !process.env.NO_COLOR;
+  // Nothing touches stdout or makes the report head (crypto for its id, os for the host name) before the probes are
+  // on their way: a dropped port's deadline starts when its probe does, not after them.
+  let colour: boolean | undefined;
   const write = (text: string): void => {
+    exitOnClosedPipe();
     process.stdout.write(text);
   };
-  // Results stream out in plan order and are not kept: a full port sweep stays small in memory. The report head
-  // (its id, the host name) loads crypto and os: only for JSON, so a table's cold start does not pay for them.
-  const json = argv.json
-    ? new JsonReportWriter((await import('../core/run-report.js')).reportHead({ startedAt }), write)
+  // Results stream out in plan order and are not kept: a full port sweep stays small in memory.
+  const json = argv.json ? new JsonReportWriter(write) : undefined;
+  const head = json
+    ? afterLaunch(async () => json.open((await import('../core/run-report.js')).reportHead({ startedAt })))
     : undefined;
   const summary: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
   const show = (result: ProbeResult): void => {
     summary[result.verdict] += 1;
     if (json) json.add(result);
-    else write(`${formatResultLine(result, colour)}\n`);
+    else write(`${formatResultLine(result, (colour ??= isColourTerminal()))}\n`);
   };
   const families = argv.expect === 'blocked' ? new FamilyBuffer(show) : undefined;
   await executePlan(plan, () => kind, {
@@ -150,9 +154,23 @@ export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
     warn: warnOnStderr,
   });
   families?.flush();
+  await head;
   if (json) json.end(new Date(), summary);
   else write(`${formatSummary(summary, plan.length)}\n`);
   return exitCodeOf(summary);
+}
+
+/** Whether the table may be coloured: stdout is a terminal and NO_COLOR is not set. */
+function isColourTerminal(): boolean {
+  return process.stdout.isTTY === true && !process.env.NO_COLOR;
+}
+
+/**
+ * Run `task` once the work started in this tick is under way: after the microtasks that launch a plan's probes (they
+ * start with no wait on I/O), so what `task` costs overlaps their deadlines.
+ */
+function afterLaunch(task: () => Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => setImmediate(() => task().then(resolve, reject)));
 }
 
 /** Holds one target's results (its addresses follow each other in plan order) so IPv4 and IPv6 can be compared. */

@@ -28,6 +28,37 @@ export const DEADLINE = 'deadline';
 export interface PlanList {
   readonly length: number;
   at(index: number): ProbeSpec | undefined;
+  /**
+   * The plan as runs of consecutive probes that are the same but for their port (and so their id), when the plan
+   * knows them: a pass over the whole plan then makes one spec per run, not one per probe (a sweep of 65,535 ports).
+   */
+  portRuns?(): ReadonlyArray<PortRun>;
+}
+
+/** Probes `start`, `start + 1`, ... of a plan, one per port of `ports`, the same but for their port and id. */
+export interface PortRun {
+  start: number;
+  ports: ReadonlyArray<number | null>;
+}
+
+/**
+ * Visit every probe of a plan in order with its port: `spec` is the probe's own, or the first of its port run (the
+ * same but for port and id; read the port from `port`). Fast over a plan that knows its port runs.
+ */
+export function eachProbe(plan: PlanList, visit: (index: number, spec: ProbeSpec, port: number | null) => void): void {
+  const runs = plan.portRuns?.();
+  if (!runs) {
+    for (let index = 0; index < plan.length; index += 1) {
+      const spec = plan.at(index)!;
+      visit(index, spec, spec.target.port);
+    }
+    return;
+  }
+  for (const { start, ports } of runs) {
+    if (ports.length === 0) continue;
+    const spec = plan.at(start)!;
+    for (let offset = 0; offset < ports.length; offset += 1) visit(start + offset, spec, ports[offset]!);
+  }
 }
 
 /** What the runner hands every probe besides its deadline. */
@@ -423,6 +454,12 @@ export function inPlanOrder(deliver: (result: ProbeResult) => void): (result: Pr
   const waiting = new Map<number, ProbeResult>();
   let next = 0;
   return (result, index) => {
+    // The next one in order, with none waiting (a sweep's usual case): out at once, past the map.
+    if (index === next && waiting.size === 0) {
+      next += 1;
+      deliver(result);
+      return;
+    }
     waiting.set(index, result);
     for (let ready = waiting.get(next); ready !== undefined; ready = waiting.get(next)) {
       waiting.delete(next);

@@ -50,15 +50,22 @@ export class SilenceRounds {
   private readonly answering = new Map<string, Answering>();
   private held: Held[] = [];
 
-  constructor(private readonly deliver: (result: ProbeResult, index: number) => void) {}
+  /**
+   * `specAt` gives the spec of a plan index: asked only for the results that need it (silent, or an answering port
+   * to remember), so a sweep's answered ports cost no second spec each.
+   */
+  constructor(
+    private readonly deliver: (result: ProbeResult, index: number) => void,
+    private readonly specAt: (index: number) => ProbeSpec,
+  ) {}
 
   /** A result of the first pass, for plan index `index`. */
-  take(spec: ProbeSpec, result: ProbeResult, index: number): void {
+  take(result: ProbeResult, index: number): void {
     if (isSilent(result)) {
-      this.held.push({ index, spec, first: result, attempts: result.attempts, rounds: 1 });
+      this.held.push({ index, spec: this.specAt(index), first: result, attempts: result.attempts, rounds: 1 });
       return;
     }
-    this.remember(spec, result);
+    this.remember(index, result);
     this.deliver(result, index);
   }
 
@@ -132,13 +139,15 @@ export class SilenceRounds {
     this.deliver({ ...result, attempts: held.attempts, started_at: held.first.started_at }, held.index);
   }
 
-  private remember(spec: ProbeSpec, result: ProbeResult): void {
-    const address = spec.target.address;
+  /** An answering port (its spec, or its plan index) for the loss probes of its address. */
+  private remember(spec: ProbeSpec | number, result: ProbeResult): void {
+    // The result's target is its spec's.
+    const address = result.target.address;
     if (address === null || !isAnswer(result)) return;
     let ports = this.answering.get(address);
     if (!ports) this.answering.set(address, (ports = { closed: [], open: [], next: 0 }));
     const list = result.state === 'closed' ? ports.closed : ports.open;
-    if (list.length < MAX_ANSWERING) list.push(spec);
+    if (list.length < MAX_ANSWERING) list.push(typeof spec === 'number' ? this.specAt(spec) : spec);
   }
 }
 

@@ -6,7 +6,7 @@ import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
 import type { Observation, ProbeResult } from '../core/result.js';
 import type { RoundRunner } from '../core/silence-rounds.js';
-import { isoAt, resultOf, type PlanList } from '../core/runner.js';
+import { eachProbe, isoAt, resultOf, type PlanList } from '../core/runner.js';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { answeredWith, silentAfter } from '../core/observation.js';
 import { formatMs } from '../core/duration.js';
@@ -97,29 +97,35 @@ export async function runOnEngine(
   const taken = new Uint8Array(specs.length);
   const rawFamily = new Map<4 | 6, boolean>();
   let synWhy: string | undefined | null = null;
-  for (let index = 0; index < specs.length; index += 1) {
-    const spec = specs.at(index)!;
-    const scan = engineScan(spec, kindOf(spec.kind));
-    if (scan === undefined) continue;
-    const family = isIP(spec.target.address!) === 6 ? 6 : 4;
+  // Per probe, only its port: the rest is its port run's (a sweep of 65,535 ports makes one spec here).
+  let last: ProbeSpec | undefined;
+  let scan: ReturnType<typeof engineScan>;
+  let family: 4 | 6 = 4;
+  eachProbe(specs, (index, spec, port) => {
+    if (spec !== last) {
+      last = spec;
+      scan = engineScan(spec, kindOf(spec.kind));
+      if (scan !== undefined) family = isIP(spec.target.address!) === 6 ? 6 : 4;
+    }
+    if (scan === undefined || port === null) return;
     let fallbackWhy: string | undefined;
     if (scan !== 'connect') {
       if (synWhy === null) synWhy = synUnavailableIn(addon);
       if (!rawFamily.has(family)) rawFamily.set(family, addon.rawAvailable(family) === 0);
       if (synWhy === undefined && rawFamily.get(family) && spec.attempts <= MAX_SYN_ATTEMPTS) {
-        syn.add(index, spec, undefined);
+        syn.add(index, spec, port, undefined);
         taken[index] = 1;
-        continue;
+        return;
       }
       // SYN mode asked for, or possible but not here for this family: the JavaScript path says why.
-      if (scan === 'syn' || synWhy === undefined) continue;
+      if (scan === 'syn' || synWhy === undefined) return;
       fallbackWhy = `SYN mode unavailable: ${synWhy}`;
     }
     // Connect mode in the engine makes one attempt; more (racing connects) are the JavaScript path's.
-    if (spec.attempts !== 1) continue;
-    connect.add(index, spec, fallbackWhy);
+    if (spec.attempts !== 1) return;
+    connect.add(index, spec, port, fallbackWhy);
     taken[index] = 1;
-  }
+  });
   const rest: number[] = [];
   for (let index = 0; index < specs.length; index += 1) if (!taken[index]) rest.push(index);
   const runs: Array<Promise<unknown>> = [];
@@ -177,7 +183,8 @@ class JobBuilder {
     this.fellBack = new Uint8Array(most);
   }
 
-  add(index: number, spec: ProbeSpec, fallbackWhy: string | undefined): void {
+  /** Probe `index`: `spec`, or its port run's first (the same but for the port), at `port`. */
+  add(index: number, spec: ProbeSpec, port: number, fallbackWhy: string | undefined): void {
     const text = spec.target.address!;
     let at = this.addresses.get(text);
     if (at === undefined) {
@@ -194,7 +201,7 @@ class JobBuilder {
     const entry = this.size++;
     this.indexes[entry] = index;
     this.entryAddress[entry] = at;
-    this.ports[entry] = spec.target.port!;
+    this.ports[entry] = port;
     this.timeouts[entry] = Math.max(1, Math.min(Math.round(spec.timeoutMs), 0xffffffff));
     this.attempts[entry] = spec.attempts;
     if (fallbackWhy !== undefined) {
@@ -232,6 +239,17 @@ class JobBuilder {
   }
 }
 
+/** The last observation made from a row, and what it was made from. */
+interface RowMemo {
+  code: number;
+  attempts: number;
+  value: number;
+  rttMs: number;
+  timeoutMs: number;
+  fellBack: number;
+  observation: Observation;
+}
+
 let synKeys: { cookies: SynCookies; sourcePort: number } | undefined;
 
 /** One run of the engine: the job out, rows back into results, the ICMP errors a connect sweep hears. */
@@ -247,6 +265,7 @@ class EngineRun {
   readonly #startedAt = Date.now();
   readonly #book: IcmpBook | undefined;
   readonly #waits: Array<Promise<void>> = [];
+  #memo: RowMemo | undefined;
   #fault: unknown;
 
   constructor(
@@ -305,7 +324,12 @@ class EngineRun {
       const startedAt = isoAt(this.#startedAt + rows[at + 4]!);
       const rtt = rows[at + 3]!;
       if (this.#mode === 1) {
-        this.#deliver(spec, index, startedAt, this.#synObservation(spec, code, attempts, rows[at + 2]!, rtt, icmp));
+        // An ICMP row's value is its record's offset: a record of its own each time.
+        const observation =
+          code === CODE.icmp
+            ? this.#synObservation(spec, code, attempts, rows[at + 2]!, rtt, icmp)
+            : this.#memoized(code, attempts, rows[at + 2]!, rtt, spec, 0);
+        this.#deliver(spec, index, startedAt, observation);
       } else {
         this.#connectResult(spec, entry, index, startedAt, code, localPort, rows[at + 2]!, rtt);
       }
@@ -330,33 +354,93 @@ class EngineRun {
     errno: number,
     rttMs: number,
   ): void {
-    const fallbackWhy = this.#builder.fellBack[entry] ? this.#builder.fallbackWhy : undefined;
-    const evidence = (): Record<string, unknown> =>
-      fallbackWhy === undefined
-        ? { engine: 'native' }
-        : { scan: 'connect', scan_fallback: fallbackWhy, engine: 'native' };
-    const icmpNote = this.#setting.icmpNote;
-    if (code === CODE.answered) {
-      const facts = { rtt_ms: rttMs, attempts: 1, evidence: evidence() };
-      return this.#deliver(spec, index, startedAt, answeredWith(`connected in ${formatMs(rttMs)}`, [], facts));
-    }
-    if (code === CODE.silent) {
-      return this.#deliver(spec, index, startedAt, { ...silentAfter(spec.timeoutMs, 1), evidence: evidence() });
-    }
-    const name = code === CODE.self ? 'ESELFCONNECT' : getSystemErrorName(-errno);
-    const failed = (icmp: IcmpError | undefined): void => {
-      const observation = failureObservation({ errno: name, rttMs, ...(icmp ? { icmp } : {}) }, 1, icmpNote);
-      observation.evidence = evidence();
-      this.#deliver(spec, index, startedAt, observation);
-    };
+    const fellBack = this.#builder.fellBack[entry]!;
     const book = this.#book;
-    if (!book || code === CODE.self) return failed(undefined);
-    const address = this.#builder.entryAddress[entry]!;
-    const port = spec.target.port!;
-    const seen = book.find(address, port, localPort);
-    // As src/net/tcp-connect.ts: a refusal takes an ICMP error only if one already came; an unreachable waits a moment.
-    if (seen || !explainedByIcmp(name)) return failed(seen);
-    this.#waits.push(book.wait(address, port, localPort, ICMP_LATE_MS).then(failed));
+    if (book && code !== CODE.answered && code !== CODE.silent && code !== CODE.self) {
+      const address = this.#builder.entryAddress[entry]!;
+      const port = spec.target.port!;
+      const seen = book.find(address, port, localPort);
+      // As src/net/tcp-connect.ts: a refusal takes an ICMP error only if one already came; an unreachable waits a
+      // moment.
+      if (seen)
+        return this.#deliver(
+          spec,
+          index,
+          startedAt,
+          this.#connectObservation(code, errno, rttMs, spec, fellBack, seen),
+        );
+      if (explainedByIcmp(getSystemErrorName(-errno))) {
+        const late = book.wait(address, port, localPort, ICMP_LATE_MS).then((icmp) => {
+          this.#deliver(spec, index, startedAt, this.#connectObservation(code, errno, rttMs, spec, fellBack, icmp));
+        });
+        this.#waits.push(late);
+        return;
+      }
+    }
+    this.#deliver(spec, index, startedAt, this.#memoized(code, 1, errno, rttMs, spec, fellBack));
+  }
+
+  /** A connect row's observation: the states, reasons and evidence of src/net/tcp-connect.ts's. */
+  #connectObservation(
+    code: number,
+    errno: number,
+    rttMs: number,
+    spec: ProbeSpec,
+    fellBack: number,
+    icmp: IcmpError | undefined,
+  ): Observation {
+    const evidence: Record<string, unknown> = fellBack
+      ? { scan: 'connect', scan_fallback: this.#builder.fallbackWhy, engine: 'native' }
+      : { engine: 'native' };
+    if (code === CODE.answered) {
+      return answeredWith(`connected in ${formatMs(rttMs)}`, [], { rtt_ms: rttMs, attempts: 1, evidence });
+    }
+    if (code === CODE.silent) return { ...silentAfter(spec.timeoutMs, 1), evidence };
+    const name = code === CODE.self ? 'ESELFCONNECT' : getSystemErrorName(-errno);
+    const observation = failureObservation(
+      { errno: name, rttMs, ...(icmp ? { icmp } : {}) },
+      1,
+      this.#setting.icmpNote,
+    );
+    observation.evidence = evidence;
+    return observation;
+  }
+
+  /**
+   * A row's observation, shared with the row before when it has the same code, attempts, errno, round trip, deadline
+   * and fallback: the rows of one batch of answers (a sweep's closed ports) mostly do, so a sweep of 65,535 ports
+   * makes a few thousand observations, not 65,535 with their reasons and evidence. Not for a row with an ICMP error
+   * (each its own). Nothing changes an observation or its evidence once a result holds it (src/core/silence-rounds.ts
+   * copies before it adds).
+   */
+  #memoized(
+    code: number,
+    attempts: number,
+    value: number,
+    rttMs: number,
+    spec: ProbeSpec,
+    fellBack: number,
+  ): Observation {
+    // Silence reads no round trip (the deadline says it all): the silent rows of a batch share one observation.
+    if (code === CODE.silent) rttMs = 0;
+    const memo = this.#memo;
+    if (
+      memo !== undefined &&
+      memo.code === code &&
+      memo.attempts === attempts &&
+      memo.value === value &&
+      memo.rttMs === rttMs &&
+      memo.timeoutMs === spec.timeoutMs &&
+      memo.fellBack === fellBack
+    ) {
+      return memo.observation;
+    }
+    const observation =
+      this.#mode === 1
+        ? this.#synObservation(spec, code, attempts, value, rttMs, null)
+        : this.#connectObservation(code, value, rttMs, spec, fellBack, undefined);
+    this.#memo = { code, attempts, value, rttMs, timeoutMs: spec.timeoutMs, fellBack, observation };
+    return observation;
   }
 
   #synObservation(
@@ -434,6 +518,7 @@ class IcmpBook {
 
   /** An ICMP error seen for the address and port, from this local port (0: any). */
   find(address: number, port: number, localPort: number): IcmpError | undefined {
+    if (this.#seen.size === 0) return undefined;
     return this.#seen.get(`${address}|${port}`)?.find((error) => matches(error, localPort));
   }
 

@@ -1,6 +1,6 @@
-import type { ProbeKind } from '../core/probe-kind.js';
+import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
 import type { ProbeResult } from '../core/result.js';
-import { runPlan, type PlanList } from '../core/runner.js';
+import { eachProbe, runPlan, type PlanList } from '../core/runner.js';
 import { SilenceRounds, type RoundRunner } from '../core/silence-rounds.js';
 import { startIcmpListener } from '../net/icmp-listener.js';
 import { withSweepEngine } from '../net/sweep-engine.js';
@@ -44,10 +44,13 @@ export async function executePlan(
   const { phases, probing } = await prepare(plan, kindOf);
   const retain = options.retain !== false;
   const results = new Array<ProbeResult>(retain ? plan.length : 0);
-  const rounds = new SilenceRounds((result, index) => {
-    if (retain) results[index] = result;
-    options.onResult?.(result, index);
-  });
+  const rounds = new SilenceRounds(
+    (result, index) => {
+      if (retain) results[index] = result;
+      options.onResult?.(result, index);
+    },
+    (index) => plan.at(index)!,
+  );
   const icmp = probing ? startIcmpListener() : { listener: null, note: undefined };
   const runJs: RoundRunner = (specs, onResult) =>
     runPlan(
@@ -74,7 +77,7 @@ export async function executePlan(
       const part: PlanList = indexes ? { length: indexes.length, at: (i) => plan.at(indexes[i]!) } : plan;
       await run(part, (result, index) => {
         const planIndex = indexes ? indexes[index]! : index;
-        rounds.take(plan.at(planIndex)!, result, planIndex);
+        rounds.take(result, planIndex);
       });
     }
     // Silence proves a block only once the loss measured on the way cannot explain it (src/core/path-loss.ts).
@@ -98,15 +101,18 @@ async function prepare(
   const named: number[] = [];
   const sweeps: number[] = [];
   let probing = false;
-  for (let index = 0; index < plan.length; index += 1) {
-    const spec = plan.at(index)!;
-    if (!spec.unresolved) probing = true;
+  let last: ProbeSpec | undefined;
+  eachProbe(plan, (index, spec) => {
     (spec.sweep ? sweeps : named).push(index);
-    if (seen.has(spec.options)) continue;
+    // The probes of a port run share their spec here: the rest is the same for each.
+    if (spec === last) return;
+    last = spec;
+    if (!spec.unresolved) probing = true;
+    if (seen.has(spec.options)) return;
     seen.add(spec.options);
     const load = kindOf(spec.kind).prepare?.(spec.options);
     if (load) loads.push(load);
-  }
+  });
   await Promise.all(loads);
   const phases = named.length > 0 && sweeps.length > 0 ? [named, sweeps] : [undefined];
   return { phases, probing };

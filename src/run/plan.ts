@@ -1,6 +1,6 @@
 import type { BlockedMode, Expectation } from '../core/result.js';
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
-import type { PlanList } from '../core/runner.js';
+import type { PlanList, PortRun } from '../core/runner.js';
 import type { TargetSpec } from '../core/target-spec.js';
 import { UsageError } from '../core/usage-error.js';
 import { formatEndpoint } from '../net/target.js';
@@ -106,6 +106,10 @@ export class ProbePlan implements PlanList {
     if (target.url !== undefined) spec.url = target.url;
     if (block.unresolved !== undefined) spec.unresolved = block.unresolved;
     return spec;
+  }
+
+  portRuns(): PortRun[] {
+    return this.blocks.map((block, b) => ({ start: this.#starts[b]!, ports: block.ports }));
   }
 
   /** Every probe, in order. */

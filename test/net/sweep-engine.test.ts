@@ -4,7 +4,7 @@ import type { ProbeResult } from '../../src/core/result.js';
 import { ADDON_PATH } from '../../src/net/sweep-native.js';
 import { LAB, needsLab } from '../lab/lab.js';
 import { everyTcpState, filteredLab } from '../lab/filtered-lab.js';
-import { probeJson } from '../helpers/cli.js';
+import { probeJson, reachgate } from '../helpers/cli.js';
 
 // The native sweep engine (native/sweep.c) on real packets: a sweep of one port per state, IPv4 and IPv6 in one
 // run, in connect and in SYN mode, gives the states, reasons and ICMP evidence of the JavaScript engine; with the
@@ -12,6 +12,9 @@ import { probeJson } from '../helpers/cli.js';
 // evidence says which engine ran.
 const PORT = { open: 7300, vacant: 7301, drop: 7302, prohibited: 7303, hostUnreachable: 7304, reset: 7305 };
 const PORTS = Object.values(PORT).join(',');
+/** A range around the ports of every state, the rest closed: answers in batches, as a full sweep's come. */
+const WIDE = '7300-7699';
+const WIDE_COUNT = 400;
 
 if (!needsLab(t)) {
   if (!existsSync(ADDON_PATH)) {
@@ -79,6 +82,54 @@ if (!needsLab(t)) {
         }
       });
     });
+
+    /**
+     * What a sweep printed, with what may differ between two runs taken out: times (round trips, the times in
+     * reasons and in the table's columns, started_at, the report's id and times, an answered port's attempts) and
+     * which engine ran. The rest, keys in their order included, must match byte for byte.
+     */
+    const printed = async (
+      t: Test,
+      format: 'json' | 'table',
+      extra: string[],
+      env: NodeJS.ProcessEnv,
+    ): Promise<string> => {
+      const args = ['probe', 'tcp', `${LAB.server.v4}:${WIDE}`, '--timeout', '1s', ...extra];
+      const run = await reachgate(format === 'json' ? [...args, '--json'] : args, { netns: lab.ns.client, env });
+      t.not(run.code, null, `the sweep ended (${run.stderr.slice(0, 200)})`);
+      const timeless = (text: string): string => text.replace(/\d+(\.\d+)? (ms|s)\b/g, 'T').replace(/ +/g, ' ');
+      if (format === 'table') return timeless(run.stdout.trimEnd());
+      const report = JSON.parse(run.stdout) as { results: Array<ProbeResult & Record<string, unknown>> };
+      return report.results
+        .map(({ rtt_ms: _rtt, started_at: _at, evidence, reason, attempts, ...rest }) => {
+          const { engine: _engine, engine_note: _note, ...kept } = evidence ?? {};
+          // The SYNs an answered port got before its answer came back are timing too (a loaded JavaScript thread
+          // reads the answer after the second SYN went out); a silent port's attempts are not.
+          const tried = rest.state === 'filtered' ? { attempts } : {};
+          return JSON.stringify({ ...rest, ...tried, reason: timeless(reason), evidence: kept });
+        })
+        .join('\n');
+    };
+    for (const [mode, extra] of [
+      ['SYN', ['--scan', 'syn', '--attempts', '2']],
+      ['connect', []],
+    ] as const) {
+      t.test(
+        `a ${mode} sweep of ${WIDE} prints what the JavaScript engine prints, as JSON and as a table`,
+        async (t) => {
+          for (const format of ['json', 'table'] as const) {
+            const native = await printed(t, format, [...extra], {});
+            const js = await printed(t, format, [...extra], { REACHGATE_ENGINE: 'js' });
+            t.equal(
+              native.split('\n').length,
+              format === 'json' ? WIDE_COUNT : WIDE_COUNT + 1,
+              `every port, ${format}`,
+            );
+            t.equal(native, js, `the same ${format}, line by line`);
+          }
+        },
+      );
+    }
 
     t.test('without CAP_NET_RAW --scan auto sweeps in connect mode on the native engine and says why', async (t) => {
       const { report } = await probeJson('tcp', [`${LAB.server.v4}:${PORT.open},${PORT.vacant}`, '--scan', 'auto'], {
