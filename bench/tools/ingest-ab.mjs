@@ -5,9 +5,9 @@
 //
 //   node bench/tools/ingest-ab.mjs [--reports N] [--rounds N] [--in-flight N] [--warmup N] [--statements] BUILD_DIR[:NODE_OPTIONS]...
 //
-// Each run is preceded by --warmup reports (default 1,000) to the same two coordinators: V8 still compiles the
-// ingest path's hot functions for the first thousand or so (a fifth of the coordinators' CPU in the first
-// seconds, measured with perf), which a long-running coordinator pays once.
+// Each run is preceded by --warmup reports (default 1,000) to the same two coordinators: V8 optimizes the ingest
+// path's functions as they turn hot (about 260 TurboFan compiles per coordinator), which a long-running coordinator
+// pays once.
 // --statements loads pg_stat_statements and prints each run's statements by total time and calls.
 // A BUILD_DIR holds bin/reachgate (a worktree, or a copy of bin/ bundle/ dist/ with node_modules linked); node
 // options after a colon are given to its coordinators (e.g. `/tmp/base:--max-semi-space-size=32`).
