@@ -10,7 +10,7 @@
 // Matrix: a database seeded through the store with 5,000 agents x 40 rows (one 40-result report
 // each), then GET /api/v1/matrix with a viewer token, and the coordinator's RSS (VmRSS/VmHWM).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -89,19 +89,26 @@ export async function ingestFixtures(store, createToken, agents) {
   return { tokens, batch };
 }
 
-/** Extra node options for coordinator processes, e.g. REACHGATE_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+/**
+ * Extra node options for coordinator processes, e.g. REACHGATE_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof';
+ * REACHGATE_BENCH_STDOUT=FILE appends the coordinators' stdout to FILE (for V8's --trace-gc or --trace-opt).
+ */
 function nodeArgs() {
   return (process.env.REACHGATE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }
 
-/** Start `reachgate coordinator` on 127.0.0.1:0; resolves with its URL, pid and a stop function. */
-export async function startCoordinator(db) {
+/**
+ * Start `reachgate coordinator` on 127.0.0.1:0 (`reachgate`: another build's bin/reachgate; `node`: options for
+ * node); resolves with its URL, pid and a stop function.
+ */
+export async function startCoordinator(db, reachgate = REACHGATE, node = nodeArgs()) {
+  const stdoutFile = process.env.REACHGATE_BENCH_STDOUT;
   // Fifty agents posting as fast as they can are a load test, not a fleet: the per-token limits are lifted.
   const child = spawn(
     process.execPath,
-    [...nodeArgs(), REACHGATE, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...UNLIMITED],
+    [...node, reachgate, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...UNLIMITED],
     {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', stdoutFile ? openSync(stdoutFile, 'a') : 'ignore', 'pipe'],
     },
   );
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -136,19 +143,25 @@ export async function startCoordinator(db) {
     await exited;
     clearTimeout(timer);
   };
-  return { url, memory, cpuMs: () => processCpuMs(child.pid), stop };
+  return { url, memory, cpuMs: () => processCpuMs(child.pid), cpu: () => processCpu(child.pid), stop };
 }
 
 /** User + system CPU of a process so far (ms), from /proc/PID/stat; 0 once it is gone. */
 export function processCpuMs(pid) {
+  const { user, system } = processCpu(pid);
+  return user + system;
+}
+
+/** User and system CPU of a process so far (ms each), from /proc/PID/stat; 0 once it is gone. */
+export function processCpu(pid) {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
       .replace(/^.*\) /, '')
       .split(' ');
     // After the command name: utime and stime are fields 14 and 15 of the line (12 and 13 here), in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
 }
 

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { tokenCommand } from '../../src/cli/token.js';
 import { reachgate, reachgateJson } from '../helpers/cli.js';
@@ -149,32 +150,40 @@ t.test('a second coordinator on a port in use is a usage error', async (t) => {
   await first.stop();
 });
 
-t.test("--retention-days deletes old reports at start-up and keeps each agent's latest", async (t) => {
-  const db = join(tempDir(t), 'reachgate.db');
-  const [token, viewer] = (await makeTokens(db, [
-    { kind: 'agent', agent: 'ws-01', role: 'workstation' },
-    { kind: 'viewer' },
-  ])) as [string, string];
-  const store = SqliteStore.open(db);
-  const old = [
-    makeReport('ws-01', 'workstation'),
-    makeReport('ws-01', 'workstation'),
-    makeReport('tg-01', 'tightgate'),
-  ];
-  for (const report of old)
-    await store.addReport(report, JSON.stringify(report), new Date(Date.now() - 10 * 86_400_000));
-  await store.close();
-  const coordinator = await startCoordinator(t, db, ['--retention-days', '7']);
-  const status = async (id: string) =>
-    (await call(`${coordinator.url}/api/v1/reports/${id}`, { token: viewer })).status;
-  // Retention runs right after start-up; wait for its log line (bounded).
-  for (let i = 0; i < 50 && !coordinator.logs.some((entry) => entry.msg === 'retention deleted old reports'); i++)
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  t.match(
-    coordinator.logs.find((entry) => entry.msg === 'retention deleted old reports'),
-    { deleted: 1 },
-  );
-  t.same([await status(old[0]!.id), await status(old[1]!.id), await status(old[2]!.id)], [404, 200, 200]);
-  t.equal((await postReport(coordinator.url, token, makeReport('ws-01', 'workstation'))).status, 201);
-  t.equal((await coordinator.stop()).code, 0);
-});
+t.test(
+  "--retention-days deletes old reports at start-up and keeps each agent's latest; the log is whole at exit",
+  async (t) => {
+    const db = join(tempDir(t), 'reachgate.db');
+    const [token, viewer] = (await makeTokens(db, [
+      { kind: 'agent', agent: 'ws-01', role: 'workstation' },
+      { kind: 'viewer' },
+    ])) as [string, string];
+    const store = SqliteStore.open(db);
+    const old = [
+      makeReport('ws-01', 'workstation'),
+      makeReport('ws-01', 'workstation'),
+      makeReport('tg-01', 'tightgate'),
+    ];
+    for (const report of old)
+      await store.addReport(report, JSON.stringify(report), new Date(Date.now() - 10 * 86_400_000));
+    await store.close();
+    const coordinator = await startCoordinator(t, db, ['--retention-days', '7']);
+    const status = async (id: string) =>
+      (await call(`${coordinator.url}/api/v1/reports/${id}`, { token: viewer })).status;
+    // Retention runs right after start-up; wait for its log line (bounded).
+    for (let i = 0; i < 50 && !coordinator.logs.some((entry) => entry.msg === 'retention deleted old reports'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    t.match(
+      coordinator.logs.find((entry) => entry.msg === 'retention deleted old reports'),
+      { deleted: 1 },
+    );
+    t.same([await status(old[0]!.id), await status(old[1]!.id), await status(old[2]!.id)], [404, 200, 200]);
+    t.equal((await postReport(coordinator.url, token, makeReport('ws-01', 'workstation'))).status, 201);
+    t.equal((await coordinator.stop()).code, 0);
+    // The log is written asynchronously: the lines of the last request and of the shutdown still reach stderr.
+    const stderr = coordinator.child.stderr!;
+    if (!stderr.closed) await once(stderr, 'close');
+    t.match(coordinator.logs.at(-2), { msg: 'request', method: 'POST', path: '/api/v1/reports', status: 201 });
+    t.match(coordinator.logs.at(-1), { msg: 'coordinator stopping', signal: 'SIGTERM' });
+  },
+);

@@ -48,6 +48,28 @@ export function storeContract(t: Test, factory: StoreFactory): void {
     await store.close();
   });
 
+  t.test('a batch of large reports is stored whole and in arrival order, a repeated id once', async (t) => {
+    const store = await factory.open(t, 'large-batch');
+    // Twelve texts of about 20 KB arriving together: more than one insert statement's share on PostgreSQL.
+    const reports = Array.from({ length: 12 }, (_, index) => makeReport(`ws-${index % 3}`, 'workstation'));
+    const texts = reports.map((report) => JSON.stringify({ ...report, note: 'x'.repeat(20_000) }));
+    const outcomes = await Promise.all([
+      ...reports.map((report, index) => store.addReport(report, texts[index]!, new Date())),
+      store.addReport(reports[0]!, texts[0]!, new Date()),
+    ]);
+    t.same(outcomes, [...reports.map(() => ({ stored: true })), { stored: false, agent: 'ws-0' }]);
+    for (const [index, report] of reports.entries())
+      t.equal((await store.getReport(report.id))?.json, texts[index], `report ${index} is kept as posted`);
+    const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
+    const latest = (await readAllAgents(read, new Date())).map((agent) => `${agent.name} ${agent.report_id}`);
+    t.same(
+      latest,
+      [9, 10, 11].map((index) => `ws-${index % 3} ${reports[index]!.id}`),
+      "each agent's last report",
+    );
+    await store.close();
+  });
+
   t.test("each agent's latest report is its cells, also after reopening", async (t) => {
     let store = await factory.open(t, 'latest');
     const older = makeReport('ws-01', 'workstation');
