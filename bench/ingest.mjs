@@ -94,12 +94,12 @@ function nodeArgs() {
   return (process.env.REACHGATE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }
 
-/** Start `reachgate coordinator` on 127.0.0.1:0; resolves with its URL, pid and a stop function. */
-export async function startCoordinator(db) {
+/** Start `reachgate coordinator` (by default the build under test) on 127.0.0.1:0; resolves with its URL, pid and a stop function. */
+export async function startCoordinator(db, reachgate = REACHGATE) {
   // Fifty agents posting as fast as they can are a load test, not a fleet: the per-token limits are lifted.
   const child = spawn(
     process.execPath,
-    [...nodeArgs(), REACHGATE, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...UNLIMITED],
+    [...nodeArgs(), reachgate, 'coordinator', '--db', db, '--listen', '127.0.0.1:0', ...UNLIMITED],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
