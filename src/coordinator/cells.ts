@@ -503,17 +503,22 @@ const VERDICT_SQL = `CASE x.vrank WHEN 0 THEN 'pass' WHEN 1 THEN 'inconclusive' 
 /**
  * The judged cells as a subquery `x`: every column of cells, `unmet` (results whose control is not
  * seen), the confirm results' judged counts (`cpass` ...), `vrank` (the judged verdict's rank),
- * `stale_at` and the baseline verdict. Its parameters: those of `where`, then now (ms).
+ * `stale_at` and the baseline verdict. Its parameters: those of `where`, then now (ms). `page`: `where` limits the
+ * cells to one page (see judged).
  */
-function judgedCells(where: string): string {
+function judgedCells(where: string, page = false): string {
   // A page: each cell's unmet needs looked up by its key.
   // The filtered (and limited) cells first, so that only those are looked up (not the rows an offset skips).
-  return judged(`(SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
+  return judged(
+    `(SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
                     SELECT SUM(n.results) FROM control_needs n
                     WHERE n.agent = c.agent AND n.row_name = c.row_name
                       AND ${UNSEEN}), 0) AS INTEGER)
                   END AS unmet
-                FROM (SELECT * FROM cells c ${where}) c) j`);
+                FROM (SELECT * FROM cells c ${where}) c) j`,
+    '',
+    page,
+  );
 }
 
 /** A control need no agent of its control role saw open. */
@@ -536,14 +541,20 @@ function allJudgedCells(slice = false): string {
   );
 }
 
-/** Judged cells `x` from cells with their unmet needs `j`; `confirmWhere` limits the confirm needs read (on `q`). */
-function judged(cellsWithUnmet: string, confirmWhere = ''): string {
+/**
+ * Judged cells `x` from cells with their unmet needs `j`; `confirmWhere` limits the confirm needs read (on `q`).
+ * `page`: a page of cells (at most MATRIX_PAGE.max), whose agents are looked up one cell at a time: joined, the
+ * planner hashed every agent (50,000 at a fleet's size: most of a page's time) to match a page's few dozen.
+ */
+function judged(cellsWithUnmet: string, confirmWhere = '', page = false): string {
   const controlled = 'CASE WHEN j.unmet > 0 AND j.rank < 1 THEN 1 ELSE j.rank END';
+  const agent = (column: string): string => `(SELECT a.${column} FROM agents a WHERE a.agent = j.agent)`;
   return `(SELECT j.*, CASE WHEN COALESCE(k.crank, 0) > ${controlled} THEN k.crank ELSE ${controlled} END AS vrank,
             COALESCE(k.cpass, 0) AS cpass, COALESCE(k.cinc, 0) AS cinc, COALESCE(k.cfail, 0) AS cfail,
-            COALESCE(k.cerr, 0) AS cerr, a.stale_at, a.report_id AS current_report, b.verdict AS baseline
+            COALESCE(k.cerr, 0) AS cerr, ${page ? `${agent('stale_at')} AS stale_at` : 'a.stale_at'},
+            ${page ? agent('report_id') : 'a.report_id'} AS current_report, b.verdict AS baseline
           FROM ${cellsWithUnmet}
-          JOIN agents a ON a.agent = j.agent
+          ${page ? '' : 'JOIN agents a ON a.agent = j.agent'}
           LEFT JOIN ${confirmSql(confirmWhere)} k ON k.agent = j.agent AND k.row_name = j.row_name
           LEFT JOIN baseline_cells b ON b.agent = j.agent AND b.row_name = j.row_name) x`;
 }
@@ -883,7 +894,7 @@ export async function readCellPage(
     // Filters on stored columns only: page through the cells in index order, judge only that page.
     rows = await read<PageRow>(
       `SELECT ${columns}
-       FROM ${judgedCells(`${where} ORDER BY (c.role IS NULL), c.role, c.agent, c.row_pos LIMIT ? OFFSET ?`)}
+       FROM ${judgedCells(`${where} ORDER BY (c.role IS NULL), c.role, c.agent, c.row_pos LIMIT ? OFFSET ?`, true)}
        ORDER BY ${order}`,
       [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, filter.limit, filter.offset, now.getTime()],
     );
