@@ -355,8 +355,16 @@ export class PgStore implements Store {
     });
   }
 
+  /**
+   * A cell query (cells.ts), prepared once per connection: the judged-cell queries take PostgreSQL longer to plan
+   * (tens of ms) than a page of them takes to run.
+   */
   read<T>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
-    return this.query<T>(numbered(withConfirmWindow(text, this.confirmWindowMs)), [...parameters]);
+    const query = numbered(withConfirmWindow(text, this.confirmWindowMs));
+    return this.run(
+      'reading the matrix',
+      async (sql) => [...(await sql.unsafe(query, [...parameters], { prepare: true }))] as T[],
+    );
   }
 
   snapshot<T>(work: (read: ReadQuery) => Promise<T>): Promise<T> {
