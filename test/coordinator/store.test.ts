@@ -3,6 +3,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
+import { MAX_QUEUED_READS } from '../../src/coordinator/sqlite-reader.js';
+import { isStoreUnavailable } from '../../src/coordinator/store.js';
 import { authenticate, createToken } from '../../src/coordinator/tokens.js';
 import { isUsageError } from '../../src/core/usage-error.js';
 import { makeReport, tempDir } from './coordinator-process.js';
@@ -182,3 +184,24 @@ t.test('the Store contract, on SQLite', async (t) => {
     },
   });
 });
+
+t.test(
+  'reads run in a reader thread: past its bound they are refused as unavailable (503), then served again',
+  async (t) => {
+    const store = SqliteStore.open(join(tempDir(t), 'reader.db'));
+    t.teardown(() => store.close());
+    const outcomes = await Promise.all(
+      Array.from({ length: MAX_QUEUED_READS + 5 }, () =>
+        store.read<{ one: number }>('SELECT 1 AS one', []).then(
+          (rows) => (rows[0]?.one === 1 ? 'read' : 'wrong'),
+          (error: unknown) => (isStoreUnavailable(error) ? 'refused' : String(error)),
+        ),
+      ),
+    );
+    t.equal(outcomes.filter((outcome) => outcome === 'read').length, MAX_QUEUED_READS, 'as many as the bound are read');
+    t.equal(outcomes.filter((outcome) => outcome === 'refused').length, 5, 'the rest are refused, not queued');
+    t.same(await store.read('SELECT 2 AS two', []), [{ two: 2 }], 'and the next read is served');
+    await t.rejects(store.read('SELECT x FROM nowhere', []), /no such table: nowhere/, 'a bad query is an error');
+    t.same(await store.read('SELECT 3 AS three', []), [{ three: 3 }], 'which leaves the reader working');
+  },
+);
