@@ -1,4 +1,5 @@
 // The SQLite store's reads, off the event loop: a worker thread with its own read-only connections to the file
+// (the store has two: one for reads, one for whole-matrix counts, so that a read never waits behind a count)
 // (WAL: a reader sees the last commit and never waits for the writer, nor the writer for it). The event loop only
 // posts a query and takes its rows back, so ingest (its group commits on the main connection) is never behind a
 // page query or a count. Two connections: `read` (each statement on the latest commit) and `snap` (one

@@ -96,7 +96,7 @@ const MAX_BATCH = 256;
 const SWEEP_BATCH = 1000;
 /** Firing alerts of each kind re-queued at most per look (the rest in the next). */
 const RESEND_BATCH = 1000;
-/** About how long one slice of a whole-matrix count holds the reader thread (ms): other reads go between slices. */
+/** About how long one slice of a whole-matrix count takes in the counting thread (ms). */
 const SLICE_TARGET_MS = 25;
 /** Reports deleted per retention transaction, so that ingest never waits long behind it. */
 const PRUNE_BATCH = 500;
@@ -151,8 +151,12 @@ export class SqliteStore implements Store {
   private queue: PendingReport[] = [];
   private flushScheduled = false;
   private closed = false;
-  /** The reader thread of read() and snapshot() (started on first use), and the snapshot running (one at a time). */
+  /**
+   * The reader threads (started on first use): one for read(), one for snapshot()'s counts, so that a page's reads
+   * never queue behind a count's slices; and the snapshot running (one at a time).
+   */
   private readonly reader: SqliteReader;
+  private readonly counter: SqliteReader;
   private snapshots: Promise<unknown> = Promise.resolve();
 
   private constructor(file: string, db: Database.Database, staleAfterMs: number, windowMs: number) {
@@ -160,6 +164,7 @@ export class SqliteStore implements Store {
     this.confirmWindowMs = windowMs;
     this.db = db;
     this.reader = new SqliteReader(file);
+    this.counter = new SqliteReader(file);
     this.statements = {
       insertReport: db.prepare<[string, string, string | null, string | null, string, string]>(
         'INSERT INTO reports (id, agent, role, site, received_at, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
@@ -356,18 +361,17 @@ export class SqliteStore implements Store {
   async snapshot<T>(work: (read: ReadQuery, slices?: CountSlices) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.closed) throw new Error('the store is closed');
-      // The reader thread's second connection: in WAL mode its transaction reads one snapshot while ingest
-      // commits on the main connection; the snapshot starts at its first read. Counted in slices, so that other
-      // reads take their turns in the reader thread between them.
-      await this.reader.begin();
+      // The counting thread's snapshot connection: in WAL mode its transaction reads one snapshot while ingest
+      // commits on the main connection; the snapshot starts at its first read. Counted in slices of agents.
+      await this.counter.begin();
       try {
         return await work(
           <R>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> =>
-            this.reader.all<R>('snap', withConfirmWindow(sql, this.confirmWindowMs), parameters),
+            this.counter.all<R>('snap', withConfirmWindow(sql, this.confirmWindowMs), parameters),
           { pause: () => new Promise((resolve) => setImmediate(resolve)), targetMs: SLICE_TARGET_MS },
         );
       } finally {
-        if (!this.closed) await this.reader.commit();
+        if (!this.closed) await this.counter.commit();
       }
     };
     const result = this.snapshots.then(run, run);
@@ -560,7 +564,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     while (this.queue.length > 0) this.flush();
     this.closed = true;
-    await this.reader.close();
+    await Promise.all([this.reader.close(), this.counter.close()]);
     this.db.close();
   }
 }
