@@ -15,12 +15,16 @@
 // agents; PostgreSQL at 50,000 when REACHGATE_BENCH_50K=1 (about 700 MB of reports).
 // REACHGATE_BENCH_INGEST_ONLY=1 runs only the ingest part, REACHGATE_BENCH_MATRIX_ONLY=1 only the matrix;
 // REACHGATE_BENCH_NODE_ARGS passes node options to the coordinators (e.g. --cpu-prof).
-import { mkdtempSync, rmSync } from 'node:fs';
+// REACHGATE_BENCH_BASE=DIR (a copy of an earlier build: bin/, dist/, bundle/, package.json, node_modules) measures
+// the matrix part side by side: each site is seeded once by that build's store, copied (SQLite: the file;
+// PostgreSQL: CREATE DATABASE ... TEMPLATE), and both builds are measured in turn on their own copy, nothing
+// counted before (rows "base:" and "this:"; the order alternates per site).
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool, request } from 'undici';
-import { ROOT, median } from './lib/measure.mjs';
+import { REACHGATE, ROOT, median } from './lib/measure.mjs';
 import { startPostgres, whyNoPostgres } from './lib/postgres.mjs';
 import { deliver, ingestFixtures, processCpuMs, reportJson, startCoordinator } from './ingest.mjs';
 
@@ -50,6 +54,8 @@ const SMALL = Number(process.env.REACHGATE_BENCH_AGENTS ?? 5000);
 const WHILE_READ_REPORTS = 400;
 
 const dist = (path) => import(pathToFileURL(join(ROOT, 'dist', 'src', path)).href);
+/** The earlier build to compare with (REACHGATE_BENCH_BASE), or null. */
+const BASE = process.env.REACHGATE_BENCH_BASE || null;
 
 /**
  * The same report rows through one bare postgres.js connection, `perTransaction` per commit, into a fresh schema;
@@ -176,8 +182,8 @@ async function ingestWhileRead(coordinator, viewer, tokens, reports, inFlight) {
 }
 
 /** The page's first view, the matrix, metrics, ingest under reads and (up to 5,000 agents) full paging, on `db`. */
-async function measureMatrix(db, viewer, agents, reps, tokens) {
-  const coordinator = await startCoordinator(db);
+async function measureMatrix(db, viewer, agents, reps, tokens, reachgate) {
+  const coordinator = await startCoordinator(db, reachgate);
   try {
     const afterStart = coordinator.memory();
     // The first view after start counts every cell unless a count is kept; the next ones reuse it or a newer one.
@@ -223,8 +229,8 @@ async function measureMatrix(db, viewer, agents, reps, tokens) {
  * The first views after a restart: the coordinator that counted (measureMatrix) kept its last count in the
  * database, and reports arrived after it, so the new process serves that count at once (as of its time).
  */
-async function measureRestart(db, viewer) {
-  const coordinator = await startCoordinator(db);
+async function measureRestart(db, viewer, reachgate) {
+  const coordinator = await startCoordinator(db, reachgate);
   try {
     const page = await timedGet(`${coordinator.url}/`, viewer);
     const matrix = await timedGet(`${coordinator.url}/api/v1/matrix`, viewer);
@@ -248,7 +254,33 @@ export default async function pgFleet({ reps = 3 } = {}) {
   const { SqliteStore } = await dist('coordinator/sqlite-store.js');
   const { createToken } = await dist('coordinator/tokens.js');
   const postgres = (await import('postgres')).default;
+  const baseDist = (path) => import(pathToFileURL(join(BASE, 'dist', 'src', path)).href);
+  const base = BASE
+    ? {
+        PgStore: (await baseDist('coordinator/pg-store.js')).PgStore,
+        SqliteStore: (await baseDist('coordinator/sqlite-store.js')).SqliteStore,
+        createToken: (await baseDist('coordinator/tokens.js')).createToken,
+      }
+    : null;
   const cluster = startPostgres();
+  /** A copy of a seeded database for the other build: the SQLite file, or a PostgreSQL database made from it. */
+  const copyDatabase = async (site, db, name) => {
+    if (site === 'SQLite') {
+      copyFileSync(db, `${db}.${name}`);
+      return `${db}.${name}`;
+    }
+    const admin = postgres(cluster.url.replace(/\/postgres\?host=([^&]+)/, '/template1'), {
+      host: decodeURIComponent(/\?host=([^&]+)/.exec(cluster.url)[1]),
+      max: 1,
+      onnotice: () => {},
+    });
+    try {
+      await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE postgres`);
+    } finally {
+      await admin.end();
+    }
+    return db.replace('/postgres?', `/${name}?`);
+  };
   const dir = mkdtempSync(join(tmpdir(), 'reachgate-bench-pg-fleet-'));
   const notes = [];
   const rows = [];
@@ -357,90 +389,102 @@ export default async function pgFleet({ reps = 3 } = {}) {
               ? [['PostgreSQL', 50_000, `${cluster.url}&search_path=m50k`]]
               : []),
           ];
-    for (const [kind, agents, db] of sizes) {
-      const opened = kind === 'SQLite' ? SqliteStore.open(db) : await PgStore.open(db);
-      const viewer = (await createToken(opened, { kind: 'viewer' })).token;
-      const tokens = await seededTokens(opened, createToken, 20);
+    for (const [index, [site, agents, db]] of sizes.entries()) {
+      // Compared with an earlier build: seeded by its store (its schema), which the newer build migrates.
+      const seeder = BASE ? base : { PgStore, SqliteStore, createToken };
+      const opened = site === 'SQLite' ? seeder.SqliteStore.open(db) : await seeder.PgStore.open(db);
+      const viewer = (await seeder.createToken(opened, { kind: 'viewer' })).token;
+      const tokens = await seededTokens(opened, seeder.createToken, 20);
       const seedStart = performance.now();
       await seed(opened, agents);
       const seedS = (performance.now() - seedStart) / 1000;
       await opened.close();
-      const loadBefore = loadavg()[0];
-      const m = await measureMatrix(db, viewer, agents, reps, tokens);
-      const restart = await measureRestart(db, viewer);
-      const load = `load ${loadBefore.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`;
-      const p50 = median(m.matrix);
-      const metricsP50 = median(m.metrics);
-      const ingestP99 = percentile(m.underReads.latencies, 0.99);
-      rows.push(
-        row(
-          `${kind}: GET /api/v1/matrix p50, ${agents} agents x ${ROWS} rows`,
-          'ms',
-          p50,
-          null,
-          `<= ${MATRIX_GOAL_MS} ms`,
-          m.ok && p50 <= MATRIX_GOAL_MS,
-        ),
-        row(
-          `${kind}: coordinator peak RSS (VmHWM), ${agents} agents`,
-          'MiB',
-          m.memory.hwmMiB,
-          null,
-          `<= ${RSS_GOAL_MIB} MiB`,
-          m.memory.hwmMiB <= RSS_GOAL_MIB,
-        ),
-        row(
-          `${kind}: GET /metrics p50, ${agents} agents`,
-          'ms',
-          metricsP50,
-          null,
-          agents >= 50_000 ? '<= 1000 ms' : null,
-          agents >= 50_000 ? metricsP50 <= 1000 : null,
-        ),
-        row(
-          `${kind}: HTML page, first view after start, ${agents} agents`,
-          'ms',
-          m.page[0],
-          null,
-          agents >= 50_000 ? '<= 1000 ms' : null,
-          agents >= 50_000 ? m.page[0] <= 1000 : null,
-        ),
-        row(`${kind}: HTML page, later views p50, ${agents} agents (reference)`, 'ms', median(m.page.slice(1))),
-        row(
-          `${kind}: HTML page, first view after a restart (the last count kept, reports since), ${agents} agents`,
-          'ms',
-          restart.page,
-          null,
-          agents >= 50_000 ? '<= 1000 ms' : null,
-          agents >= 50_000 ? restart.page <= 1000 : null,
-        ),
-        row(`${kind}: GET /api/v1/matrix, first after a restart, ${agents} agents (reference)`, 'ms', restart.matrix),
-        row(
-          `${kind}: ingest p99 while page, matrix and metrics are read in a loop, ${agents} agents`,
-          'ms',
-          ingestP99,
-          null,
-          '<= 100 ms',
-          !m.underReads.wrong.length && ingestP99 <= 100,
-        ),
-        row(`${kind}: ingest p50 while read (reference)`, 'ms', percentile(m.underReads.latencies, 0.5)),
-        ...(m.allMs === null
-          ? []
-          : [row(`${kind}: every cell, 10,000 per request, ${agents} agents (reference)`, 'ms', m.allMs)]),
-      );
-      samples[`${kind} ${agents}: GET /api/v1/matrix ms (${load})`] = m.matrix;
-      samples[`${kind} ${agents}: GET /metrics ms`] = m.metrics;
-      samples[`${kind} ${agents}: GET / ms (first after start, then later)`] = m.page;
-      for (const [path, ms] of Object.entries(m.underReads.reads))
-        samples[`${kind} ${agents}: ${path} while ingesting, ms`] = ms.map((value) => Math.round(value));
-      if (m.underReads.wrong.length)
-        notes.push(`${kind} ${agents}: ingest while read answered ${m.underReads.wrong.join(', ')}.`);
-      notes.push(
-        `${kind}, ${agents} agents: seeded in ${seedS.toFixed(0)} s; matrix page ${(m.matrix.bytes / 1e3).toFixed(0)} kB; ` +
-          `summary ${JSON.stringify(m.summary)}; ${m.cells} cells paged${m.ok ? '' : ' (WRONG COUNTS)'}; ` +
-          `RSS after start ${m.afterStart.rssMiB.toFixed(0)} MiB; after a restart the summary was ` +
-          `${restart.current ? 'current' : `as of ${restart.asOf}`}.`,
-      );
+      const sides = BASE
+        ? [
+            ['base: ', join(BASE, 'bin', 'reachgate'), await copyDatabase(site, db, `base${index}`)],
+            ['this: ', REACHGATE, db],
+          ]
+        : [['', REACHGATE, db]];
+      if (index % 2 === 1) sides.reverse();
+      for (const [label, reachgate, sideDb] of sides) {
+        const kind = `${label}${site}`;
+        const loadBefore = loadavg()[0];
+        const m = await measureMatrix(sideDb, viewer, agents, reps, tokens, reachgate);
+        const restart = await measureRestart(sideDb, viewer, reachgate);
+        const load = `load ${loadBefore.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`;
+        const p50 = median(m.matrix);
+        const metricsP50 = median(m.metrics);
+        const ingestP99 = percentile(m.underReads.latencies, 0.99);
+        rows.push(
+          row(
+            `${kind}: GET /api/v1/matrix p50, ${agents} agents x ${ROWS} rows`,
+            'ms',
+            p50,
+            null,
+            `<= ${MATRIX_GOAL_MS} ms`,
+            m.ok && p50 <= MATRIX_GOAL_MS,
+          ),
+          row(
+            `${kind}: coordinator peak RSS (VmHWM), ${agents} agents`,
+            'MiB',
+            m.memory.hwmMiB,
+            null,
+            `<= ${RSS_GOAL_MIB} MiB`,
+            m.memory.hwmMiB <= RSS_GOAL_MIB,
+          ),
+          row(
+            `${kind}: GET /metrics p50, ${agents} agents`,
+            'ms',
+            metricsP50,
+            null,
+            agents >= 50_000 ? '<= 1000 ms' : null,
+            agents >= 50_000 ? metricsP50 <= 1000 : null,
+          ),
+          row(
+            `${kind}: HTML page, first view after start, ${agents} agents`,
+            'ms',
+            m.page[0],
+            null,
+            agents >= 50_000 ? '<= 1000 ms' : null,
+            agents >= 50_000 ? m.page[0] <= 1000 : null,
+          ),
+          row(`${kind}: HTML page, later views p50, ${agents} agents (reference)`, 'ms', median(m.page.slice(1))),
+          row(
+            `${kind}: HTML page, first view after a restart (the last count kept, reports since), ${agents} agents`,
+            'ms',
+            restart.page,
+            null,
+            agents >= 50_000 ? '<= 1000 ms' : null,
+            agents >= 50_000 ? restart.page <= 1000 : null,
+          ),
+          row(`${kind}: GET /api/v1/matrix, first after a restart, ${agents} agents (reference)`, 'ms', restart.matrix),
+          row(
+            `${kind}: ingest p99 while page, matrix and metrics are read in a loop, ${agents} agents`,
+            'ms',
+            ingestP99,
+            null,
+            '<= 100 ms',
+            !m.underReads.wrong.length && ingestP99 <= 100,
+          ),
+          row(`${kind}: ingest p50 while read (reference)`, 'ms', percentile(m.underReads.latencies, 0.5)),
+          ...(m.allMs === null
+            ? []
+            : [row(`${kind}: every cell, 10,000 per request, ${agents} agents (reference)`, 'ms', m.allMs)]),
+        );
+        samples[`${kind} ${agents}: GET /api/v1/matrix ms (${load})`] = m.matrix;
+        samples[`${kind} ${agents}: GET /metrics ms`] = m.metrics;
+        samples[`${kind} ${agents}: GET / ms (first after start, then later)`] = m.page;
+        for (const [path, ms] of Object.entries(m.underReads.reads))
+          samples[`${kind} ${agents}: ${path} while ingesting, ms`] = ms.map((value) => Math.round(value));
+        if (m.underReads.wrong.length)
+          notes.push(`${kind} ${agents}: ingest while read answered ${m.underReads.wrong.join(', ')}.`);
+        notes.push(
+          `${kind}, ${agents} agents: seeded in ${seedS.toFixed(0)} s; matrix page ${(m.matrix.bytes / 1e3).toFixed(0)} kB; ` +
+            `summary ${JSON.stringify(m.summary)}; ${m.cells} cells paged${m.ok ? '' : ' (WRONG COUNTS)'}; ` +
+            `RSS after start ${m.afterStart.rssMiB.toFixed(0)} MiB; after a restart the summary was ` +
+            `${restart.current ? 'current' : `as of ${restart.asOf}`}.`,
+        );
+      }
     }
     if (process.env.REACHGATE_BENCH_50K !== '1') notes.push('50,000 agents not run (set REACHGATE_BENCH_50K=1).');
     return {

@@ -211,6 +211,20 @@ export const SAVE_COUNTS_SQL = `INSERT INTO matrix_counts (singleton, version, a
     counted_ms = excluded.counted_ms, json = excluded.json
   WHERE excluded.as_of > matrix_counts.as_of`;
 
+/** Agents in matrix order: by role (no role last), then name; agents_order (schema version 8) keeps them so. */
+const AGENT_ORDER_SQL = 'CASE WHEN role IS NULL THEN 1 ELSE 0 END';
+
+/**
+ * agents.cell_count (schema version 8), the same text for SQLite and PostgreSQL: each agent's number of cells rows,
+ * written with them, so that the whole matrix's cell total (an unfiltered page's `total`) is a sum over the agents
+ * instead of a count of every cell (2 million at 50,000 agents: most of a matrix request's time while reports
+ * arrive). Filled from the cells on the way. And agents_order: the stale agents first on the overview, the agents
+ * of /api/v1/agents and of per-agent metrics read in index order, not sorted.
+ */
+export const CELL_COUNT_SCHEMA = `ALTER TABLE agents ADD COLUMN cell_count INTEGER NOT NULL DEFAULT 0;
+  UPDATE agents SET cell_count = (SELECT COUNT(*) FROM cells c WHERE c.agent = agents.agent);
+  CREATE INDEX agents_order ON agents ((${AGENT_ORDER_SQL}), role, agent);`;
+
 /** A kept count as stored. */
 export interface KeptCounts {
   version: string;
@@ -235,6 +249,8 @@ export interface AgentRow {
   taken_at: string;
   interval_s: number | null;
   stale_at: number | null;
+  /** How many cells rows the agent has (schema version 8): their sum is the matrix's cell total, without counting. */
+  cell_count: number;
 }
 
 /** A cells row. */
@@ -330,6 +346,7 @@ export function agentStateOf(
     taken_at: Number.isFinite(taken) ? new Date(taken).toISOString() : report.finished_at,
     interval_s: typeof interval === 'number' ? interval : null,
     stale_at: hasInterval ? Math.round(taken + staleAfter) : null,
+    cell_count: 0,
   };
   const cells: CellRow[] = [];
   const needs = new Map<string, NeedRow>();
@@ -384,6 +401,7 @@ export function agentStateOf(
       json: options.cellJson === false ? '' : JSON.stringify(results),
     });
   }
+  agent.cell_count = cells.length;
   const seen = new Map<string, SeenRow>();
   for (const role of report.role === null ? [] : report.role.split('+')) {
     for (const result of report.results) {
@@ -485,17 +503,22 @@ const VERDICT_SQL = `CASE x.vrank WHEN 0 THEN 'pass' WHEN 1 THEN 'inconclusive' 
 /**
  * The judged cells as a subquery `x`: every column of cells, `unmet` (results whose control is not
  * seen), the confirm results' judged counts (`cpass` ...), `vrank` (the judged verdict's rank),
- * `stale_at` and the baseline verdict. Its parameters: those of `where`, then now (ms).
+ * `stale_at` and the baseline verdict. Its parameters: those of `where`, then now (ms). `page`: `where` limits the
+ * cells to one page (see judged).
  */
-function judgedCells(where: string): string {
+function judgedCells(where: string, page = false): string {
   // A page: each cell's unmet needs looked up by its key.
   // The filtered (and limited) cells first, so that only those are looked up (not the rows an offset skips).
-  return judged(`(SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
+  return judged(
+    `(SELECT c.*, CASE WHEN c.needs = 0 THEN 0 ELSE CAST(COALESCE((
                     SELECT SUM(n.results) FROM control_needs n
                     WHERE n.agent = c.agent AND n.row_name = c.row_name
                       AND ${UNSEEN}), 0) AS INTEGER)
                   END AS unmet
-                FROM (SELECT * FROM cells c ${where}) c) j`);
+                FROM (SELECT * FROM cells c ${where}) c) j`,
+    '',
+    page,
+  );
 }
 
 /** A control need no agent of its control role saw open. */
@@ -518,14 +541,20 @@ function allJudgedCells(slice = false): string {
   );
 }
 
-/** Judged cells `x` from cells with their unmet needs `j`; `confirmWhere` limits the confirm needs read (on `q`). */
-function judged(cellsWithUnmet: string, confirmWhere = ''): string {
+/**
+ * Judged cells `x` from cells with their unmet needs `j`; `confirmWhere` limits the confirm needs read (on `q`).
+ * `page`: a page of cells (at most MATRIX_PAGE.max), whose agents are looked up one cell at a time: joined, the
+ * planner hashed every agent (50,000 at a fleet's size: most of a page's time) to match a page's few dozen.
+ */
+function judged(cellsWithUnmet: string, confirmWhere = '', page = false): string {
   const controlled = 'CASE WHEN j.unmet > 0 AND j.rank < 1 THEN 1 ELSE j.rank END';
+  const agent = (column: string): string => `(SELECT a.${column} FROM agents a WHERE a.agent = j.agent)`;
   return `(SELECT j.*, CASE WHEN COALESCE(k.crank, 0) > ${controlled} THEN k.crank ELSE ${controlled} END AS vrank,
             COALESCE(k.cpass, 0) AS cpass, COALESCE(k.cinc, 0) AS cinc, COALESCE(k.cfail, 0) AS cfail,
-            COALESCE(k.cerr, 0) AS cerr, a.stale_at, a.report_id AS current_report, b.verdict AS baseline
+            COALESCE(k.cerr, 0) AS cerr, ${page ? `${agent('stale_at')} AS stale_at` : 'a.stale_at'},
+            ${page ? agent('report_id') : 'a.report_id'} AS current_report, b.verdict AS baseline
           FROM ${cellsWithUnmet}
-          JOIN agents a ON a.agent = j.agent
+          ${page ? '' : 'JOIN agents a ON a.agent = j.agent'}
           LEFT JOIN ${confirmSql(confirmWhere)} k ON k.agent = j.agent AND k.row_name = j.row_name
           LEFT JOIN baseline_cells b ON b.agent = j.agent AND b.row_name = j.row_name) x`;
 }
@@ -536,9 +565,15 @@ const DRIFT_SQL = `CASE WHEN ? = 0 THEN 0 WHEN x.baseline IS NULL OR x.baseline 
 
 /** What changes the matrix: the agents' latest reports, the stale set, the baseline. Cheap to read. */
 export async function matrixVersion(read: ReadQuery, now: Date): Promise<string> {
-  const [state] = await read<{ agents: number; seqs: string | number | null; stale: number }>(
+  return (await readMatrixState(read, now)).version;
+}
+
+/** The state's matrixVersion, and its number of cells (exact: the agents' cell_count summed), in one read of agents. */
+export async function readMatrixState(read: ReadQuery, now: Date): Promise<{ version: string; cells: number }> {
+  const [state] = await read<{ agents: number; seqs: string | number | null; stale: number; cells: number }>(
     `SELECT CAST(COUNT(*) AS INTEGER) AS agents, CAST(SUM(seq) AS TEXT) AS seqs,
-            CAST(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END) AS INTEGER) AS stale
+            CAST(SUM(CASE WHEN stale_at IS NOT NULL AND stale_at < ? THEN 1 ELSE 0 END) AS INTEGER) AS stale,
+            CAST(COALESCE(SUM(cell_count), 0) AS INTEGER) AS cells
      FROM agents`,
     [now.getTime()],
   );
@@ -550,24 +585,22 @@ export async function matrixVersion(read: ReadQuery, now: Date): Promise<string>
      FROM responders`,
     [now.getTime()],
   );
-  return (
-    `${state?.agents ?? 0}.${state?.seqs ?? 0}.${state?.stale ?? 0}.${baseline?.accepted_at ?? '-'}` +
-    `.${receipts?.posts ?? 0}.${receipts?.fresh ?? 0}`
-  );
+  return {
+    version:
+      `${state?.agents ?? 0}.${state?.seqs ?? 0}.${state?.stale ?? 0}.${baseline?.accepted_at ?? '-'}` +
+      `.${receipts?.posts ?? 0}.${receipts?.fresh ?? 0}`,
+    cells: Number(state?.cells ?? 0),
+  };
+}
+
+/** How many agents of the state a matrixVersion names were stale (its third field). */
+export function staleOfVersion(version: string): number {
+  return Number.parseInt(version.split('.')[2] ?? '', 10) || 0;
 }
 
 /** How many agents the state a matrixVersion names has (its first field). */
 export function agentsOfVersion(version: string): number {
   return Number.parseInt(version, 10) || 0;
-}
-
-/**
- * Whether two states (matrixVersions) have the same cells: the same agents at the same latest reports. Only a
- * newer report changes the cells; staleness, the baseline and receipts change their judgement only.
- */
-export function sameCells(version: string, other: string): boolean {
-  const cells = (one: string): string => one.split('.', 2).join('.');
-  return cells(version) === cells(other);
 }
 
 /** The parts of a matrix that do not depend on the filter: rows in order, site, summary, vanished cells. */
@@ -701,10 +734,7 @@ export async function readMatrixWhole(read: ReadQuery, now: Date, slices?: Count
     [now.getTime()],
   );
   const rows = await rowsInOrder(read, new Set(groups.map((group) => group.row)));
-  const sites = await read<{ site: string }>(
-    'SELECT DISTINCT site FROM agents WHERE site IS NOT NULL ORDER BY site',
-    [],
-  );
+  const site = await readSite(read);
   const vanishedRows = hasBaseline
     ? await read<{ agent: string; row_name: string; verdict: string; n: number }>(
         `SELECT b.agent, b.row_name, b.verdict, CAST(COUNT(*) OVER () AS INTEGER) AS n FROM baseline_cells b
@@ -724,7 +754,7 @@ export async function readMatrixWhole(read: ReadQuery, now: Date, slices?: Count
   const vanishedCount = vanishedRows[0]?.n ?? 0;
   const driftCount = drifted + vanishedCount;
   return {
-    site: sites.length === 0 ? null : sites.map((row) => row.site).join(', '),
+    site,
     rows: rows.map((row) => row.row_name),
     summary: {
       ...counts,
@@ -740,6 +770,39 @@ export async function readMatrixWhole(read: ReadQuery, now: Date, slices?: Count
     hasBaseline: hasBaseline === 1,
     groups,
   };
+}
+
+/** Row names read at most by readRowsInOrder (a profile has tens). */
+const ROWS_LISTED = 10_000;
+
+/**
+ * Every row that has cells, in matrix order, without judging any cell: the names by a loose index scan (one seek
+ * per name in cells_row), then each row's first cell (rowsInOrder). For a page served while the first count runs.
+ */
+export async function readRowsInOrder(read: ReadQuery): Promise<string[]> {
+  const names = await read<{ n: string }>(
+    `WITH RECURSIVE r (n) AS (
+       SELECT MIN(row_name) FROM cells
+       UNION ALL SELECT (SELECT MIN(c.row_name) FROM cells c WHERE c.row_name > r.n) FROM r WHERE r.n IS NOT NULL)
+     SELECT n FROM r WHERE n IS NOT NULL LIMIT ?`,
+    [ROWS_LISTED],
+  );
+  return (await rowsInOrder(read, new Set(names.map((row) => row.n)))).map((row) => row.row_name);
+}
+
+/** The sites of the agents, joined as the matrix names them (null: none). */
+export async function readSite(read: ReadQuery): Promise<string | null> {
+  const sites = await read<{ site: string }>(
+    'SELECT DISTINCT site FROM agents WHERE site IS NOT NULL ORDER BY site',
+    [],
+  );
+  return sites.length === 0 ? null : sites.map((row) => row.site).join(', ');
+}
+
+/** The roles of the agents, no role (null) last. */
+export async function readRoles(read: ReadQuery): Promise<Array<string | null>> {
+  const rows = await read<{ role: string | null }>('SELECT DISTINCT role FROM agents', []);
+  return rows.map((row) => row.role).sort((a, b) => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1));
 }
 
 /**
@@ -831,7 +894,7 @@ export async function readCellPage(
     // Filters on stored columns only: page through the cells in index order, judge only that page.
     rows = await read<PageRow>(
       `SELECT ${columns}
-       FROM ${judgedCells(`${where} ORDER BY (c.role IS NULL), c.role, c.agent, c.row_pos LIMIT ? OFFSET ?`)}
+       FROM ${judgedCells(`${where} ORDER BY (c.role IS NULL), c.role, c.agent, c.row_pos LIMIT ? OFFSET ?`, true)}
        ORDER BY ${order}`,
       [now.getTime(), hasBaseline ? 1 : 0, ...innerParameters, filter.limit, filter.offset, now.getTime()],
     );
@@ -926,7 +989,7 @@ function agentOf(row: AgentRow, now: Date): MatrixAgent {
 export async function readAllAgents(read: ReadQuery, now: Date, limit = 1_000_000_000): Promise<MatrixAgent[]> {
   const rows = await read<AgentRow>(
     `SELECT agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at FROM agents
-     ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent LIMIT ?`,
+     ORDER BY ${AGENT_ORDER_SQL}, role, agent LIMIT ?`,
     [limit],
   );
   return rows.map((row) => agentOf(row, now));
@@ -1056,7 +1119,7 @@ export async function readAgentCells(
 ): Promise<Array<{ agent: string; role: string | null; row: string; verdict: Verdict }>> {
   const rows = await read<{ agent: string; role: string | null; row_name: string; vrank: number }>(
     `SELECT x.agent, x.role, x.row_name, x.vrank FROM ${judgedCells(
-      `WHERE c.agent IN (SELECT agent FROM agents ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent LIMIT ?)`,
+      `WHERE c.agent IN (SELECT agent FROM agents ORDER BY ${AGENT_ORDER_SQL}, role, agent LIMIT ?)`,
     )}`,
     [limit, now.getTime()],
   );
@@ -1073,7 +1136,7 @@ export async function readStaleAgents(read: ReadQuery, now: Date, limit: number)
   const rows = await read<AgentRow>(
     `SELECT agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at FROM agents
      WHERE stale_at IS NOT NULL AND stale_at < ?
-     ORDER BY CASE WHEN role IS NULL THEN 1 ELSE 0 END, role, agent LIMIT ?`,
+     ORDER BY ${AGENT_ORDER_SQL}, role, agent LIMIT ?`,
     [now.getTime(), limit],
   );
   return rows.map((row) => agentOf(row, now));

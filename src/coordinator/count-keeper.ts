@@ -39,6 +39,13 @@ export interface ShownCounts {
   current: boolean;
 }
 
+/** No count to show yet: the first count of a large site runs since `since` (ISO time); `agents` in the state. */
+export interface PendingCounts {
+  pending: true;
+  since: string;
+  agents: number;
+}
+
 interface Counted {
   version: string;
   asOf: string;
@@ -55,6 +62,8 @@ export class CountKeeper {
   private last: Counted | null = null;
   private running: Promise<Counted> | null = null;
   private started = 0;
+  /** When (Date.now()) the running or last count started. */
+  private startedAt = 0;
   private adoptedAsOf: string | null = null;
 
   private readonly exactAgents: number;
@@ -83,11 +92,25 @@ export class CountKeeper {
 
   /** The counts to show with an answer about the state `version`, read at `at`. */
   async counts(version: string, at: Date): Promise<ShownCounts> {
+    return (await this.countsOrPending(version, at, true)) as ShownCounts;
+  }
+
+  /**
+   * The counts to show, as counts(); but with `wait` false, a large site that has no count to serve (never
+   * counted, or more than doubled since) is not waited for: the count starts (or goes on) in the background and
+   * the answer is when it started (the page says "counting" and serves cells meanwhile).
+   */
+  async countsOrPending(version: string, at: Date, wait: boolean): Promise<ShownCounts | PendingCounts> {
     if (this.last?.version !== version) await this.adoptKept();
     const last = this.last;
     if (last?.version === version) return { whole: last.whole, version, as_of: at.toISOString(), current: true };
     const agents = agentsOfVersion(version);
-    if (!last || agents <= this.exactAgents || last.ms <= this.exactMs || 2 * last.whole.summary.agents < agents) {
+    const none = !last || 2 * last.whole.summary.agents < agents;
+    if (!wait && none && agents > this.exactAgents) {
+      this.start().catch(this.onError);
+      return { pending: true, since: new Date(this.startedAt).toISOString(), agents };
+    }
+    if (none || agents <= this.exactAgents || last.ms <= this.exactMs) {
       // A count that started after this request read its version counts a state at least as new.
       const since = this.started;
       let counted = await this.start();
@@ -115,6 +138,7 @@ export class CountKeeper {
   private start(): Promise<Counted> {
     if (this.running) return this.running;
     const number = ++this.started;
+    this.startedAt = Date.now();
     const promise = this.store
       .snapshot(async (read, slices) => {
         const began = performance.now();

@@ -4,6 +4,7 @@ import {
   agentStateOf,
   CELL_SCHEMA,
   CELLS_DIGEST_SCHEMA,
+  CELL_COUNT_SCHEMA,
   COUNTS_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
   firstSchema,
@@ -90,6 +91,7 @@ const MIGRATIONS: readonly string[] = [
   `${CELLS_DIGEST_SCHEMA}
    ${LZ4_REPORTS}`,
   COUNTS_SCHEMA,
+  CELL_COUNT_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -353,8 +355,16 @@ export class PgStore implements Store {
     });
   }
 
+  /**
+   * A cell query (cells.ts), prepared once per connection: the judged-cell queries take PostgreSQL longer to plan
+   * (tens of ms) than a page of them takes to run.
+   */
   read<T>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
-    return this.query<T>(numbered(withConfirmWindow(text, this.confirmWindowMs)), [...parameters]);
+    const query = numbered(withConfirmWindow(text, this.confirmWindowMs));
+    return this.run(
+      'reading the matrix',
+      async (sql) => [...(await sql.unsafe(query, [...parameters], { prepare: true }))] as T[],
+    );
   }
 
   snapshot<T>(work: (read: ReadQuery) => Promise<T>): Promise<T> {
@@ -744,7 +754,7 @@ function lockAgents(tx: postgres.TransactionSql, states: AgentState[]): Array<Pr
 /**
  * Move agents to their new report where it is newer than the stored one, in name order (so that two
  * coordinators' batches cannot deadlock); RETURNING the agents moved. With `digests`, each moved agent's
- * cells_digest too (null: a schema from before that column, while migrating).
+ * cells_digest and cell_count too (null: a schema from before those columns, while migrating).
  */
 function upsertAgents(
   tx: postgres.TransactionSql,
@@ -754,14 +764,15 @@ function upsertAgents(
   const rows = states
     .map((state) => (digests ? { ...state.agent, cells_digest: digests.get(state.agent.agent) } : state.agent))
     .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
-  const digest = digests ? ', cells_digest' : '';
+  const digest = digests ? ', cells_digest, cell_count' : '';
+  const newer = digests ? ', s.cells_digest, s.cell_count' : '';
   return tx.unsafe(
     `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at${digest})
-     SELECT s.agent, s.seq, s.report_id, s.role, s.site, s.version, s.profile, s.taken_at, s.interval_s, s.stale_at${digest ? ', s.cells_digest' : ''}
+     SELECT s.agent, s.seq, s.report_id, s.role, s.site, s.version, s.profile, s.taken_at, s.interval_s, s.stale_at${newer}
      FROM json_populate_recordset(NULL::agents, $1) s
      ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
        site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
-       interval_s = excluded.interval_s, stale_at = excluded.stale_at${digest ? ', cells_digest = excluded.cells_digest' : ''}
+       interval_s = excluded.interval_s, stale_at = excluded.stale_at${digest ? ', cells_digest = excluded.cells_digest, cell_count = excluded.cell_count' : ''}
      WHERE agents.seq < excluded.seq
      RETURNING agent`,
     [tx.typed(rows as never, JSON_OID) as never],

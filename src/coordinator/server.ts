@@ -31,6 +31,7 @@ import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
 import type { Baseline, Matrix, MatrixCell, MatrixOverview, MatrixSummary } from '../core/matrix.js';
 import { VERDICTS, type Verdict } from '../core/result.js';
+import { summarize } from '../core/verdict.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
 import { IngestGuard, type Refusal } from './ingest-guard.js';
@@ -46,15 +47,19 @@ import {
   readCellResults,
   readCellVerdicts,
   readHasBaseline,
-  sameCells,
+  readMatrixState,
   readStaleAgents,
+  readRoles,
+  readRowsInOrder,
+  readSite,
+  staleOfVersion,
   type CellFilter,
   type MatrixPageData,
   type MatrixWhole,
   type ReadQuery,
 } from './cells.js';
 import { CoordinatorMetrics } from './metrics.js';
-import { CountKeeper, type CountThresholds } from './count-keeper.js';
+import { CountKeeper, type CountThresholds, type PendingCounts } from './count-keeper.js';
 import { compileReportCheck } from './report-schema.js';
 import { isStoreUnavailable, StoreUnavailableError, type Store, type TokenRecord } from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
@@ -271,19 +276,22 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     (error) => options.logger.warn({ err: error }, 'counting the matrix failed; the last count stays served'),
     options.counts,
   );
+  /** The counts to show, and the current state's version and number of cells (an unfiltered page's total). */
+  type Counts = { version: string; cells: number; whole: MatrixWhole; summary: MatrixSummary };
   /** The counts for an answer read at `at` (the summary with its as_of and current). */
-  const countsAt = async (
-    at: Date,
-  ): Promise<{ version: string; whole: MatrixWhole; summary: MatrixSummary; sameCells: boolean }> => {
-    const version = await matrixVersion(read, at);
-    const shown = await keeper.counts(version, at);
+  const countsAt = async (at: Date): Promise<Counts> => (await countsOrPending(at, true)) as Counts;
+  /** The same, or (`wait` false) when a large site's first count runs: when it started. */
+  const countsOrPending = async (at: Date, wait: boolean): Promise<Counts | (PendingCounts & { cells: number })> => {
+    const { version, cells } = await readMatrixState(read, at);
+    const shown = await keeper.countsOrPending(version, at, wait);
+    if ('pending' in shown) return { ...shown, cells };
     // as_of only when the counts are of an earlier state: coordinators answering about one state agree.
     const summary = {
       ...shown.whole.summary,
       current: shown.current,
       ...(shown.current ? {} : { as_of: shown.as_of }),
     };
-    return { version, whole: shown.whole, summary, sameCells: sameCells(version, shown.version) };
+    return { version, cells, whole: shown.whole, summary };
   };
 
   /** One page of the matrix, or null when the client's ETag still holds. */
@@ -291,9 +299,10 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     filter: CellFilter,
     withResults: boolean,
     ifNoneMatch: string | undefined,
+    counted?: { at: Date; counts: Counts },
   ): Promise<{ etag: string; page: (MatrixPageData & { generated_at: string }) | null }> => {
-    const at = now();
-    const { version, whole: parts, summary, sameCells: cellsCounted } = await countsAt(at);
+    const at = counted?.at ?? now();
+    const { version, cells: allCells, whole: parts, summary } = counted?.counts ?? (await countsAt(at));
     // Counts of an earlier state are their own version of the answer: a newer count changes the tag.
     const etag = `W/"${createHash('sha256')
       .update(`${version}\n${summary.current ? '' : summary.as_of}\n${JSON.stringify(filter)}\n${withResults}`)
@@ -301,16 +310,10 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       .slice(0, 27)}"`;
     if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*'))
       return { etag, page: null };
-    // The cells are always the current state's: their baseline flag and page total too (the total counted
-    // again when the summary counted other cells).
+    // The cells are always the current state's: their baseline flag and page total too (an unfiltered page's
+    // total is the state's, summed over the agents, never the count's).
     const hasBaseline = summary.current ? parts.hasBaseline : await readHasBaseline(read);
-    const { cells, total } = await readCellPage(
-      read,
-      filter,
-      at,
-      hasBaseline,
-      cellsCounted ? parts.summary.cells : undefined,
-    );
+    const { cells, total } = await readCellPage(read, filter, at, hasBaseline, allCells);
     if (withResults) {
       const results = await readCellResults(read, cells, at, store.confirmWindowMs);
       cells.forEach((cell, index) => (cell.results = results[index] ?? []));
@@ -344,14 +347,22 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       offset: whole(query, 'offset', 0, 1_000_000_000, 0),
       limit: drill ? PAGE_DRILL_CELLS : PAGE_CELLS_WHOLE,
     };
+    const at = now();
+    // The page never waits for a large site's first count: it says so and serves the cells meanwhile.
+    const counts = await countsOrPending(at, false);
+    const pending = 'pending' in counts ? counts : null;
     if (!drill) {
-      const at = now();
-      const counts = await countsAt(at);
-      if (counts.whole.summary.cells > PAGE_CELLS_WHOLE)
-        return options.page.overview(await overview(counts.whole, counts.summary, at), { refreshSeconds });
+      if ((pending ? pending.cells : (counts as Counts).whole.summary.cells) > PAGE_CELLS_WHOLE)
+        return options.page.overview(
+          pending
+            ? await countingOverview(pending, at)
+            : await overview((counts as Counts).whole, (counts as Counts).summary, at),
+          { refreshSeconds },
+        );
     }
-    const { page } = await matrixPage(filter, false, undefined);
-    const data = page!;
+    const data = pending
+      ? await uncountedPage(filter, at, pending.cells)
+      : (await matrixPage(filter, false, undefined, { at, counts: counts as Counts })).page!;
     const results = await readCellResults(read, data.cells, new Date(data.generated_at), store.confirmWindowMs);
     const cells: MatrixCell[] = data.cells.map((cell, index) => ({ ...cell, results: results[index] ?? [] }));
     // A drill-down shows only its own rows and its count of cells.
@@ -374,7 +385,69 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
       links.push({ href: here(Math.max(0, filter.offset - PAGE_DRILL_CELLS)), text: 'previous cells' });
     if (data.page.next_offset !== null) links.push({ href: here(data.page.next_offset), text: 'next cells' });
     const shown = `cells ${filter.offset + 1} to ${filter.offset + cells.length} of ${data.page.total}`;
-    return options.page.render(matrix, { refreshSeconds, nav: { text: `${what || 'every cell'}: ${shown}`, links } });
+    const counting = pending
+      ? `; the whole site's cells are being counted (since ${pending.since}): the counts on this page are of its cells`
+      : '';
+    return options.page.render(matrix, {
+      refreshSeconds,
+      nav: { text: `${what || 'every cell'}: ${shown}${counting}`, links },
+    });
+  };
+
+  /** One page of cells while the site's first count runs: its summary is of its own cells. */
+  const uncountedPage = async (
+    filter: CellFilter,
+    at: Date,
+    allCells: number,
+  ): Promise<MatrixPageData & { generated_at: string }> => {
+    const { cells, total } = await readCellPage(read, filter, at, await readHasBaseline(read), allCells);
+    const agents = await readAgents(read, [...new Set(cells.map((cell) => cell.agent))], at);
+    const rows = await readRowsInOrder(read);
+    const drift_count = cells.filter((cell) => cell.drift).length;
+    const next = filter.offset + cells.length;
+    return {
+      generated_at: at.toISOString(),
+      site: await readSite(read),
+      rows,
+      agents,
+      cells,
+      drift_count,
+      summary: {
+        ...summarize(cells.map((cell) => cell.verdict)),
+        cells: cells.length,
+        rows: rows.length,
+        agents: agents.length,
+        stale_agents: agents.filter((agent) => agent.stale).length,
+        drift: drift_count,
+        current: false,
+      },
+      page: { offset: filter.offset, limit: filter.limit, total, next_offset: next < total ? next : null },
+    };
+  };
+
+  /** The overview of a large site whose first count runs: agents, rows and roles to drill into, stale agents first. */
+  const countingOverview = async (pending: PendingCounts, at: Date): Promise<MatrixOverview> => {
+    const rows = await readRowsInOrder(read);
+    const stale = staleOfVersion(await matrixVersion(read, at));
+    return {
+      generated_at: at.toISOString(),
+      site: await readSite(read),
+      summary: {
+        ...summarize([]),
+        cells: 0,
+        rows: rows.length,
+        agents: pending.agents,
+        stale_agents: stale,
+        drift: 0,
+        current: false,
+      },
+      rows,
+      roles: await readRoles(read),
+      groups: [],
+      drifted: [],
+      stale: await readStaleAgents(read, at, OVERVIEW_FIRST),
+      counting: { since: pending.since },
+    };
   };
 
   /** Counts per role and row, drifted cells and stale agents first. */

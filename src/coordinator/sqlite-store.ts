@@ -1,5 +1,6 @@
 import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { SqliteReader } from './sqlite-reader.js';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
 import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
@@ -7,6 +8,7 @@ import {
   agentStateOf,
   CELL_SCHEMA,
   CELLS_DIGEST_SCHEMA,
+  CELL_COUNT_SCHEMA,
   COUNTS_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
   SAVE_COUNTS_SQL,
@@ -83,6 +85,7 @@ const MIGRATIONS: readonly string[] = [
   RESEND_SCHEMA,
   CELLS_DIGEST_SCHEMA,
   COUNTS_SCHEMA,
+  CELL_COUNT_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -93,8 +96,8 @@ const MAX_BATCH = 256;
 const SWEEP_BATCH = 1000;
 /** Firing alerts of each kind re-queued at most per look (the rest in the next). */
 const RESEND_BATCH = 1000;
-/** About how long one slice of a whole-matrix count may hold the event loop (ms). */
-const SLICE_TARGET_MS = 8;
+/** About how long one slice of a whole-matrix count takes in the counting thread (ms). */
+const SLICE_TARGET_MS = 25;
 /** Reports deleted per retention transaction, so that ingest never waits long behind it. */
 const PRUNE_BATCH = 500;
 
@@ -148,14 +151,20 @@ export class SqliteStore implements Store {
   private queue: PendingReport[] = [];
   private flushScheduled = false;
   private closed = false;
-  /** The read-only connection of snapshot(), opened on first use, and the snapshot running (one at a time). */
-  private reader: Database.Database | null = null;
+  /**
+   * The reader threads (started on first use): one for read(), one for snapshot()'s counts, so that a page's reads
+   * never queue behind a count's slices; and the snapshot running (one at a time).
+   */
+  private readonly reader: SqliteReader;
+  private readonly counter: SqliteReader;
   private snapshots: Promise<unknown> = Promise.resolve();
 
   private constructor(file: string, db: Database.Database, staleAfterMs: number, windowMs: number) {
     this.file = file;
     this.confirmWindowMs = windowMs;
     this.db = db;
+    this.reader = new SqliteReader(file);
+    this.counter = new SqliteReader(file);
     this.statements = {
       insertReport: db.prepare<[string, string, string | null, string | null, string, string]>(
         'INSERT INTO reports (id, agent, role, site, received_at, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
@@ -340,32 +349,29 @@ export class SqliteStore implements Store {
     return this.alerts.prune.run(cutoff.getTime()).changes;
   }
 
-  /** Run a read-only query with `?` placeholders (the cell queries of cells.ts). */
+  /**
+   * Run a read-only query with `?` placeholders (the cell queries of cells.ts) in the reader thread
+   * (sqlite-reader.ts), on the latest commit: the event loop is free for ingest meanwhile.
+   */
   async read<T>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
-    return this.db.prepare(withConfirmWindow(sql, this.confirmWindowMs)).all(...parameters) as T[];
+    if (this.closed) throw new Error('the store is closed');
+    return this.reader.all<T>('read', withConfirmWindow(sql, this.confirmWindowMs), parameters);
   }
 
   async snapshot<T>(work: (read: ReadQuery, slices?: CountSlices) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.closed) throw new Error('the store is closed');
-      // A second, read-only connection: in WAL mode its transaction reads one snapshot while ingest commits on
-      // the first; the snapshot starts at its first read.
-      this.reader ??= new Database(this.file, { readonly: true, fileMustExist: true, timeout: 5000 });
-      const reader = this.reader;
-      const statements = new Map<string, Database.Statement>();
-      reader.prepare('BEGIN').run();
+      // The counting thread's snapshot connection: in WAL mode its transaction reads one snapshot while ingest
+      // commits on the main connection; the snapshot starts at its first read. Counted in slices of agents.
+      await this.counter.begin();
       try {
         return await work(
-          async <R>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> => {
-            let statement = statements.get(sql);
-            if (!statement)
-              statements.set(sql, (statement = reader.prepare(withConfirmWindow(sql, this.confirmWindowMs))));
-            return statement.all(...parameters) as R[];
-          },
+          <R>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> =>
+            this.counter.all<R>('snap', withConfirmWindow(sql, this.confirmWindowMs), parameters),
           { pause: () => new Promise((resolve) => setImmediate(resolve)), targetMs: SLICE_TARGET_MS },
         );
       } finally {
-        if (reader.open && reader.inTransaction) reader.prepare('COMMIT').run();
+        if (!this.closed) await this.counter.commit();
       }
     };
     const result = this.snapshots.then(run, run);
@@ -558,22 +564,23 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     while (this.queue.length > 0) this.flush();
     this.closed = true;
-    this.reader?.close();
+    await Promise.all([this.reader.close(), this.counter.close()]);
     this.db.close();
   }
 }
 
 /**
  * Moves an agent to a newer report in the caller's transaction, false when it is not newer; its cell rows are
- * replaced only when their digest changed (`digest` false: a schema from before agents.cells_digest, while migrating).
+ * replaced only when their digest changed (`digest` false: a schema from before agents.cells_digest and
+ * agents.cell_count, while migrating).
  */
 function cellWriter(db: Database.Database, digest = true): (state: AgentState) => boolean {
   const upsertAgent = db.prepare(
-    `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at${digest ? ', cells_digest' : ''})
-     VALUES (@agent, @seq, @report_id, @role, @site, @version, @profile, @taken_at, @interval_s, @stale_at${digest ? ', @cells_digest' : ''})
+    `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at${digest ? ', cells_digest, cell_count' : ''})
+     VALUES (@agent, @seq, @report_id, @role, @site, @version, @profile, @taken_at, @interval_s, @stale_at${digest ? ', @cells_digest, @cell_count' : ''})
      ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
        site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
-       interval_s = excluded.interval_s, stale_at = excluded.stale_at${digest ? ', cells_digest = excluded.cells_digest' : ''}
+       interval_s = excluded.interval_s, stale_at = excluded.stale_at${digest ? ', cells_digest = excluded.cells_digest, cell_count = excluded.cell_count' : ''}
      WHERE agents.seq < excluded.seq`,
   );
   const digestOf = digest
@@ -597,8 +604,8 @@ function cellWriter(db: Database.Database, digest = true): (state: AgentState) =
   return (state) => {
     const cellsDigest = digestOf ? stateDigest(state) : '';
     const before = digestOf?.get(state.agent.agent)?.cells_digest;
-    if (upsertAgent.run(digestOf ? { ...state.agent, cells_digest: cellsDigest } : state.agent).changes === 0)
-      return false;
+    const { cell_count: _cellCount, ...older } = state.agent;
+    if (upsertAgent.run(digestOf ? { ...state.agent, cells_digest: cellsDigest } : older).changes === 0) return false;
     if (before === cellsDigest) return true;
     for (const statement of clear) statement.run(state.agent.agent);
     for (const cell of state.cells) insertCell.run(cell);

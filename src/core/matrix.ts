@@ -92,6 +92,11 @@ export interface MatrixOverview {
   drifted: Array<{ agent: string; role: string | null; row: string; verdict: Verdict; baseline?: string }>;
   /** The first stale agents (of summary.stale_agents). */
   stale: MatrixAgent[];
+  /**
+   * The site was never counted (or has more than doubled since its last count) and its first count runs since
+   * this time (ISO): of the summary only agents, stale_agents and rows hold; groups and drifted are empty.
+   */
+  counting?: { since: string };
 }
 
 /** Verdicts from best to worst: a cell is the worst of its results. */

@@ -113,6 +113,7 @@ function drillHref(filter: { role?: string | null; row?: string; agent?: string 
  * rendered, linked assets only, no inline script or style).
  */
 export function renderOverviewHtml(overview: MatrixOverview, options: MatrixHtmlOptions = {}): string {
+  if (overview.counting) return renderCountingHtml(overview, overview.counting.since, options);
   const summary = overview.summary;
   const counts = VERDICTS.map(
     (verdict) => `<li class="v-${verdict}"><span class="count">${summary[verdict]}</span> ${verdict}</li>`,
@@ -140,56 +141,41 @@ export function renderOverviewHtml(overview: MatrixOverview, options: MatrixHtml
       '</ul></section>',
     );
   }
-  if (overview.stale.length > 0) {
-    body.push(
-      `<section class="stale-agents"><h2>Stale agents (${firstOf(summary.stale_agents, overview.stale.length)})</h2><ul>`,
-      ...overview.stale.map(
-        (agent) =>
-          `<li><a href="${escape(drillHref({ agent: agent.name }))}">${escape(agent.name)}</a> ` +
-          `(${escape(agent.role ?? 'no role')}): last results ${escape(agent.last_report_at)}</li>`,
-      ),
-      '</ul></section>',
-    );
-  }
+  body.push(...staleSection(overview));
   const groups = new Map(overview.groups.map((group) => [`${group.role ?? ''}\n${group.row}`, group]));
-  const out = [
-    '<section class="grid">',
-    '<h2>Role x row</h2>',
-    '<div class="scroll">',
-    '<table class="matrix">',
-    '<thead><tr><th class="corner">row \\ role</th>',
-  ];
-  for (const role of overview.roles) {
-    const label = escape(role ?? '(no role)');
-    out.push(
-      `<th scope="col" class="role">${role === null ? label : `<a href="${escape(drillHref({ role }))}">${label}</a>`}</th>`,
+  return overviewPage(overview, body, options, (role, row) => {
+    const group = groups.get(`${role ?? ''}\n${row}`);
+    if (!group) return '<td class="cell none"><span class="none">·</span></td>';
+    const worst = worstVerdict(VERDICTS.filter((verdict) => group.counts[verdict] > 0));
+    const parts = VERDICTS.filter((verdict) => group.counts[verdict] > 0).map(
+      (verdict) => `${group.counts[verdict]} ${verdict}`,
     );
-  }
-  out.push('</tr></thead>', '<tbody>');
+    if (group.stale > 0) parts.push(`${group.stale} stale`);
+    if (group.drift > 0) parts.push(`${group.drift} drift`);
+    const classes = [
+      'cell',
+      `v-${worst}`,
+      ...(group.stale > 0 ? ['stale'] : []),
+      ...(group.drift > 0 ? ['drift'] : []),
+    ];
+    const href = drillHref({ ...(role === null ? {} : { role }), row });
+    return `<td class="${classes.join(' ')}"><a href="${escape(href)}">${escape(parts.join(' · '))}</a></td>`;
+  });
+}
+
+/** The overview's role x row grid (each cell from `cellOf`), the legend and the footer after `body`. */
+function overviewPage(
+  overview: MatrixOverview,
+  body: string[],
+  options: MatrixHtmlOptions,
+  cellOf: (role: string | null, row: string) => string,
+): string {
+  const out = ['<section class="grid">', '<h2>Role x row</h2>', '<div class="scroll">', '<table class="matrix">'];
+  out.push('<thead><tr><th class="corner">row \\ role</th>', ...overview.roles.map(roleHead), '</tr></thead>');
+  out.push('<tbody>');
   for (const row of overview.rows) {
     out.push(`<tr><th scope="row" class="row"><a href="${escape(drillHref({ row }))}">${escape(row)}</a></th>`);
-    for (const role of overview.roles) {
-      const group = groups.get(`${role ?? ''}\n${row}`);
-      if (!group) {
-        out.push('<td class="cell none"><span class="none">·</span></td>');
-        continue;
-      }
-      const worst = worstVerdict(VERDICTS.filter((verdict) => group.counts[verdict] > 0));
-      const parts = VERDICTS.filter((verdict) => group.counts[verdict] > 0).map(
-        (verdict) => `${group.counts[verdict]} ${verdict}`,
-      );
-      if (group.stale > 0) parts.push(`${group.stale} stale`);
-      if (group.drift > 0) parts.push(`${group.drift} drift`);
-      const classes = [
-        'cell',
-        `v-${worst}`,
-        ...(group.stale > 0 ? ['stale'] : []),
-        ...(group.drift > 0 ? ['drift'] : []),
-      ];
-      const href = drillHref({ ...(role === null ? {} : { role }), row });
-      out.push(`<td class="${classes.join(' ')}"><a href="${escape(href)}">${escape(parts.join(' · '))}</a></td>`);
-    }
-    out.push('</tr>');
+    out.push(...overview.roles.map((role) => cellOf(role, row)), '</tr>');
   }
   out.push('</tbody>', '</table>', '</div>', '</section>');
   body.push(
@@ -198,6 +184,50 @@ export function renderOverviewHtml(overview: MatrixOverview, options: MatrixHtml
     `<footer>reachgate ${escape(VERSION)} · overview generated ${escape(overview.generated_at)}</footer>`,
   );
   return page(overview.site, body, options);
+}
+
+/**
+ * The overview while the site's first count runs: no counts yet (the page says so and reloads), its agents,
+ * stale agents first, and role x row as links to their cells, which are served meanwhile.
+ */
+function renderCountingHtml(overview: MatrixOverview, since: string, options: MatrixHtmlOptions): string {
+  const { summary } = overview;
+  const body = [
+    '<header>',
+    `<h1>reachgate matrix${overview.site ? ` <span class="site">${escape(overview.site)}</span>` : ''}</h1>`,
+    `<p class="meta">Generated <time datetime="${escape(overview.generated_at)}">${escape(overview.generated_at)}</time> ` +
+      `· ${summary.agents} agents · ${summary.rows} rows</p>`,
+    `<p class="meta as-of counting">Counting the cells of ${summary.agents} agents (since <time datetime="${escape(since)}">` +
+      `${escape(since)}</time>): their counts per verdict appear here when it is done. Open a role or a row to see ` +
+      'its cells now.</p>',
+    `<ul class="summary"><li class="stale-count"><span class="count">${summary.stale_agents}</span> stale agents</li></ul>`,
+    '</header>',
+  ];
+  body.push(...staleSection(overview));
+  return overviewPage(overview, body, options, (role, row) => {
+    const href = drillHref({ ...(role === null ? {} : { role }), row });
+    return `<td class="cell counting"><a href="${escape(href)}">cells</a></td>`;
+  });
+}
+
+/** The overview's stale agents, each linking to its cells. */
+function staleSection(overview: MatrixOverview): string[] {
+  if (overview.stale.length === 0) return [];
+  return [
+    `<section class="stale-agents"><h2>Stale agents (${firstOf(overview.summary.stale_agents, overview.stale.length)})</h2><ul>`,
+    ...overview.stale.map(
+      (agent) =>
+        `<li><a href="${escape(drillHref({ agent: agent.name }))}">${escape(agent.name)}</a> ` +
+        `(${escape(agent.role ?? 'no role')}): last results ${escape(agent.last_report_at)}</li>`,
+    ),
+    '</ul></section>',
+  ];
+}
+
+/** A role's column head on the overview, linking to its cells. */
+function roleHead(role: string | null): string {
+  const label = escape(role ?? '(no role)');
+  return `<th scope="col" class="role">${role === null ? label : `<a href="${escape(drillHref({ role }))}">${label}</a>`}</th>`;
 }
 
 /** "120, the first 50" or "12": how many there are, and how many are listed. */

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { fetchMatrix } from '../../src/coordinator/client.js';
-import { createCoordinatorServer } from '../../src/coordinator/server.js';
+import { CONTENT_SECURITY_POLICY, createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
 import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
@@ -114,3 +114,64 @@ t.test('reachgate matrix counts the cells it prints, not the last count the API 
   });
   t.equal(matrix.drift_count, 0);
 });
+
+t.test(
+  'a large site never counted: the page says so at once and serves its cells while the first count runs',
+  async (t) => {
+    const fresh = SqliteStore.open(join(tempDir(t), 'uncounted.db'));
+    t.teardown(() => fresh.close());
+    const token = (await createToken(fresh, { kind: 'viewer' })).token;
+    // 2,010 cells: more than the page shows whole.
+    await Promise.all(
+      Array.from({ length: 201 }, (_, index) => {
+        const report = makeReport(`ws-${String(index).padStart(3, '0')}`, 'workstation', { results: 10 });
+        return fresh.addReport(report, JSON.stringify(report), new Date());
+      }),
+    );
+    // The count waits for the test to let it run: the page is seen while it runs.
+    let letCount = (): void => undefined;
+    const counting = new Promise<void>((resolve) => (letCount = resolve));
+    const gated = Object.assign(Object.create(fresh) as SqliteStore, {
+      snapshot: async (work: Parameters<SqliteStore['snapshot']>[0]) => {
+        await counting;
+        return fresh.snapshot(work);
+      },
+    });
+    const app = createCoordinatorServer({
+      store: gated,
+      logger: pino({ level: 'silent' }),
+      page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+      counts: { exactAgents: 0, exactMs: -1, minGapMs: 3_600_000, gapFactor: 0 },
+    });
+    t.teardown(() => app.close());
+    const get = (url: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+    const first = await get('/');
+    t.equal(first.statusCode, 200);
+    t.match(
+      first.body,
+      /Counting the cells of 201 agents \(since <time datetime="[^"]+">/,
+      'no counts yet: it says so',
+    );
+    t.match(first.body, /href="\/\?role=workstation&amp;row=row-0"/, 'with a link to each role and row');
+    t.notMatch(first.body, /<script>|<style>| style="/, 'no inline script or style');
+    t.equal(first.headers['content-security-policy'], CONTENT_SECURITY_POLICY, 'the same policy');
+    const drill = await get('/?row=row-3');
+    t.equal(drill.statusCode, 200);
+    t.match(
+      drill.body,
+      /cells 1 to 201 of 201; the whole site(&apos;|')s cells are being counted/,
+      'a drill-down serves its cells',
+    );
+    t.match(drill.body, /<span class="count">201<\/span> pass/, 'counted from the cells it shows');
+    letCount();
+    const matrix = await get('/api/v1/matrix?limit=1');
+    t.match(
+      matrix.json(),
+      { summary: { agents: 201, cells: 2010, current: true }, page: { total: 2010 } },
+      'the API waits',
+    );
+    const after = await get('/');
+    t.match(after.body, /201 agents · 10 rows · 2010 cells/, 'then the page shows the counts');
+    t.notMatch(after.body, /Counting the cells/);
+  },
+);

@@ -3,6 +3,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
+import { MAX_QUEUED_READS } from '../../src/coordinator/sqlite-reader.js';
+import { isStoreUnavailable } from '../../src/coordinator/store.js';
 import { authenticate, createToken } from '../../src/coordinator/tokens.js';
 import { isUsageError } from '../../src/core/usage-error.js';
 import { makeReport, tempDir } from './coordinator-process.js';
@@ -62,6 +64,7 @@ t.test('a version 2 database migrates to version 3: the cells are filled again, 
   raw.exec(`DROP TABLE confirm_needs; DROP TABLE receipts; DROP TABLE responders;
             DROP TABLE baseline_links; DROP TABLE alert_cells; DROP TABLE alert_agents; DROP TABLE alert_outbox;
             ALTER TABLE agents DROP COLUMN cells_digest;
+            DROP INDEX agents_order; ALTER TABLE agents DROP COLUMN cell_count;
             DROP TABLE matrix_counts;
             DELETE FROM schema_migrations WHERE version >= 3;
             UPDATE cells SET rank = 1, inconclusive = inconclusive + 1 WHERE row_name = 'row-0'`);
@@ -79,6 +82,41 @@ t.test('a version 2 database migrates to version 3: the cells are filled again, 
     { v: SqliteStore.schemaVersion },
   ]);
 });
+
+t.test(
+  'a version 7 database migrates to version 8: each agent counts its cells, and the matrix sums them',
+  async (t) => {
+    const db = join(tempDir(t), 'v7.db');
+    const store = SqliteStore.open(db);
+    for (const [agent, results] of [
+      ['ws-01', 2],
+      ['ws-02', 3],
+    ] as const) {
+      const report = makeReport(agent, 'workstation', { results });
+      await store.addReport(report, JSON.stringify(report), new Date());
+    }
+    await store.close();
+    const raw = new Database(db);
+    raw.exec(`DROP INDEX agents_order; ALTER TABLE agents DROP COLUMN cell_count;
+            DELETE FROM schema_migrations WHERE version >= 8`);
+    raw.pragma('user_version = 7');
+    raw.close();
+    const migrated = SqliteStore.open(db);
+    t.teardown(() => migrated.close());
+    t.same(await migrated.read('SELECT agent, cell_count FROM agents ORDER BY agent', []), [
+      { agent: 'ws-01', cell_count: 2 },
+      { agent: 'ws-02', cell_count: 3 },
+    ]);
+    const report = makeReport('ws-01', 'workstation', { results: 4 });
+    await migrated.addReport(report, JSON.stringify(report), new Date());
+    t.same(
+      await migrated.read('SELECT SUM(cell_count) AS n FROM agents', []),
+      await migrated.read('SELECT COUNT(*) AS n FROM cells', []),
+      'a newer report keeps the sum the number of cells',
+    );
+    t.same(await migrated.read("SELECT cell_count FROM agents WHERE agent = 'ws-01'", []), [{ cell_count: 4 }]);
+  },
+);
 
 t.test('a database from a newer reachgate is refused with a message that says what to do', async (t) => {
   const db = join(tempDir(t), 'newer.db');
@@ -146,3 +184,24 @@ t.test('the Store contract, on SQLite', async (t) => {
     },
   });
 });
+
+t.test(
+  'reads run in a reader thread: past its bound they are refused as unavailable (503), then served again',
+  async (t) => {
+    const store = SqliteStore.open(join(tempDir(t), 'reader.db'));
+    t.teardown(() => store.close());
+    const outcomes = await Promise.all(
+      Array.from({ length: MAX_QUEUED_READS + 5 }, () =>
+        store.read<{ one: number }>('SELECT 1 AS one', []).then(
+          (rows) => (rows[0]?.one === 1 ? 'read' : 'wrong'),
+          (error: unknown) => (isStoreUnavailable(error) ? 'refused' : String(error)),
+        ),
+      ),
+    );
+    t.equal(outcomes.filter((outcome) => outcome === 'read').length, MAX_QUEUED_READS, 'as many as the bound are read');
+    t.equal(outcomes.filter((outcome) => outcome === 'refused').length, 5, 'the rest are refused, not queued');
+    t.same(await store.read('SELECT 2 AS two', []), [{ two: 2 }], 'and the next read is served');
+    await t.rejects(store.read('SELECT x FROM nowhere', []), /no such table: nowhere/, 'a bad query is an error');
+    t.same(await store.read('SELECT 3 AS three', []), [{ three: 3 }], 'which leaves the reader working');
+  },
+);
