@@ -97,6 +97,8 @@ function compileCache(dir: string): {
         'for arg do',
         '  case $prev in -o) out=$arg ;; -MF) dep=$arg ;; esac; case $arg in *.c|*.cc) src=$arg ;; esac; prev=$arg',
         'done',
+        // Only a compile to a named object file is kept.
+        `[ -n "$out" ] || exec ${compiler} "$@"`,
         // The arguments without output, dependency file and -c, then the preprocessed source they give.
         'key() {',
         '  skip=',
