@@ -65,6 +65,9 @@ async function agent(argv: AgentArgs): Promise<number> {
       once: argv.once,
       logLevel: argv['log-level'],
       allowInsecureTokenFile: argv['allow-insecure-token-file'],
+      // The log on this process's stderr (synchronous for files, pipes and terminals on Linux, as pino's fd 2
+      // destination is), so that whatever stands in for process.stderr, e.g. a test's in-process run, gets it too.
+      destination: process.stderr,
       stop: stop.signal,
     });
   } finally {

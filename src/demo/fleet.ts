@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createToken } from '../coordinator/tokens.js';
+import { openStore } from '../coordinator/open-store.js';
 import { finished, type Finished } from '../lab/finished.js';
 
 /** The CLI launcher: the demo runs reachgate's own commands, as an operator would. */
@@ -59,17 +61,19 @@ export interface DemoAgent {
   place: Place;
 }
 
-/** Make a token with `reachgate token create`, write it to a private file, return the file. */
-async function tokenFile(dir: string, db: string, name: string, args: string[]): Promise<string> {
-  const run = await reachgate(null, ['token', 'create', ...args, '--db', db]);
-  if (run.code !== 0) throw new Error(`token create ${args.join(' ')} failed: ${run.stderr}`);
+/** Write a token to a private file (mode 600, as `reachgate token create --out` does) and return the file. */
+function tokenFile(dir: string, name: string, token: string): string {
   const file = join(dir, `${name}.token`);
-  writeFileSync(file, run.stdout, { mode: 0o600 });
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return file;
 }
 
-/** Give each agent a token and a config; returns the viewer's token file and each agent's config file. */
+/**
+ * Give each agent a token and a config; returns the viewer's token file and each agent's config file. The tokens
+ * are made as `reachgate token create --db DB` makes them (createToken on the coordinator's store), in one opening
+ * of the store rather than a CLI start per token.
+ */
 export async function enrol(
   dir: string,
   db: string,
@@ -77,30 +81,36 @@ export async function enrol(
   site: string,
   coordinator: string,
 ): Promise<{ viewer: string; configs: Map<string, string> }> {
-  const viewer = await tokenFile(dir, db, 'viewer', ['--viewer']);
-  const configs = new Map<string, string>();
-  for (const agent of agents) {
-    const token = await tokenFile(dir, db, agent.name, ['--agent', agent.name, '--role', agent.role]);
-    const home = join(dir, agent.name);
-    mkdirSync(home, { recursive: true });
-    const config = join(home, 'agent.yaml');
-    writeFileSync(
-      config,
-      [
-        `name: ${agent.name}`,
-        `role: ${agent.role}`,
-        `profile: ${agent.profile}`,
-        `site: ${site}`,
-        `coordinator: ${coordinator}`,
-        `token-file: ${token}`,
-        'interval: 5m',
-        'spool: spool',
-        '',
-      ].join('\n'),
-    );
-    configs.set(agent.name, config);
+  const store = await openStore(db);
+  try {
+    const viewer = tokenFile(dir, 'viewer', (await createToken(store, { kind: 'viewer' })).token);
+    const configs = new Map<string, string>();
+    for (const agent of agents) {
+      const grant = { kind: 'agent' as const, agent: agent.name, role: agent.role };
+      const token = tokenFile(dir, agent.name, (await createToken(store, grant)).token);
+      const home = join(dir, agent.name);
+      mkdirSync(home, { recursive: true });
+      const config = join(home, 'agent.yaml');
+      writeFileSync(
+        config,
+        [
+          `name: ${agent.name}`,
+          `role: ${agent.role}`,
+          `profile: ${agent.profile}`,
+          `site: ${site}`,
+          `coordinator: ${coordinator}`,
+          `token-file: ${token}`,
+          'interval: 5m',
+          'spool: spool',
+          '',
+        ].join('\n'),
+      );
+      configs.set(agent.name, config);
+    }
+    return { viewer, configs };
+  } finally {
+    await store.close();
   }
-  return { viewer, configs };
 }
 
 /** Run every agent's `--once` cycle at the same time; returns the agents whose cycle failed, with why. */

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { tokenCommand } from '../../src/cli/token.js';
-import { reachgate, reachgateJson } from '../helpers/cli.js';
+import { IN_PROCESS, reachgate, reachgateJson } from '../helpers/cli.js';
 import { commandUsageError } from '../helpers/usage.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import {
@@ -32,7 +32,7 @@ t.test('token create prints an agent token once on stdout and stores only its ha
     .map((path) => readFileSync(path).toString('latin1'))
     .join('');
   t.notMatch(files, secret);
-  const viewer = await reachgate(['token', 'create', '--viewer', '--db', db]);
+  const viewer = await reachgate(['token', 'create', '--viewer', '--db', db], { via: IN_PROCESS });
   t.equal(viewer.code, 0, viewer.stderr);
   t.match(viewer.stderr, /created for a viewer/);
 });
@@ -40,10 +40,10 @@ t.test('token create prints an agent token once on stdout and stores only its ha
 t.test('token list shows ids, kinds, agents and roles, never a secret', async (t) => {
   const db = join(tempDir(t), 'reachgate.db');
   const agent = (
-    await reachgate(['token', 'create', '--agent', 'ws-01', '--role', 'workstation', '--db', db])
+    await reachgate(['token', 'create', '--agent', 'ws-01', '--role', 'workstation', '--db', db], { via: IN_PROCESS })
   ).stdout.trim();
-  const viewer = (await reachgate(['token', 'create', '--viewer', '--db', db])).stdout.trim();
-  const list = await reachgate(['token', 'list', '--db', db]);
+  const viewer = (await reachgate(['token', 'create', '--viewer', '--db', db], { via: IN_PROCESS })).stdout.trim();
+  const list = await reachgate(['token', 'list', '--db', db], { via: IN_PROCESS });
   t.equal(list.code, 0, list.stderr);
   const lines = list.stdout.trimEnd().split('\n');
   t.match(lines[0], /^ID\s+KIND\s+AGENT\s+ROLE\s+CREATED\s+REVOKED$/);
@@ -53,7 +53,7 @@ t.test('token list shows ids, kinds, agents and roles, never a secret', async (t
   type TokenList = { tokens: Array<Record<string, unknown>> };
   const {
     json: { tokens },
-  } = await reachgateJson<TokenList>(['token', 'list', '--json', '--db', db]);
+  } = await reachgateJson<TokenList>(['token', 'list', '--json', '--db', db], { via: IN_PROCESS });
   t.same(
     tokens.map((token) => Object.keys(token).sort()),
     [0, 1].map(() => ['agent', 'created_at', 'id', 'kind', 'revoked_at', 'role']),
@@ -62,19 +62,19 @@ t.test('token list shows ids, kinds, agents and roles, never a secret', async (t
 
 t.test('token revoke marks a token revoked; an unknown id is a usage error', async (t) => {
   const db = join(tempDir(t), 'reachgate.db');
-  const token = (await reachgate(['token', 'create', '--viewer', '--db', db])).stdout.trim();
+  const token = (await reachgate(['token', 'create', '--viewer', '--db', db], { via: IN_PROCESS })).stdout.trim();
   const id = token.slice(3, 19);
-  const revoke = await reachgate(['token', 'revoke', id, '--db', db]);
+  const revoke = await reachgate(['token', 'revoke', id, '--db', db], { via: IN_PROCESS });
   t.equal(revoke.code, 0, revoke.stderr);
   t.match(revoke.stderr, `reachgate: token ${id} revoked`);
-  const again = await reachgate(['token', 'revoke', id, '--db', db]);
+  const again = await reachgate(['token', 'revoke', id, '--db', db], { via: IN_PROCESS });
   t.equal(again.code, 0);
   t.match(again.stderr, `token ${id} was already revoked at `);
   t.match(
-    (await reachgate(['token', 'list', '--db', db])).stdout,
+    (await reachgate(['token', 'list', '--db', db], { via: IN_PROCESS })).stdout,
     new RegExp(`${id}\\s+viewer\\s+-\\s+-\\s+\\S+\\s+\\d{4}-`),
   );
-  const unknown = await reachgate(['token', 'revoke', '0123456789abcdef', '--db', db]);
+  const unknown = await reachgate(['token', 'revoke', '0123456789abcdef', '--db', db], { via: IN_PROCESS });
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, `reachgate: no token with id "0123456789abcdef" in ${db}`);
 });
@@ -130,7 +130,9 @@ t.test('coordinator usage errors exit 2 before listening', async (t) => {
     ],
   ];
   for (const [args, message] of cases) {
-    const run = await reachgate(['coordinator', '--db', db, ...args]);
+    // Refused by the option checks before a store is opened; the TLS case reaches the server's start, in a process.
+    const tls = args.includes('--tls-cert');
+    const run = await reachgate(['coordinator', '--db', db, ...args], tls ? {} : { via: IN_PROCESS });
     t.equal(run.code, 2, args.join(' '));
     t.match(run.stderr, message, args.join(' '));
   }

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reachgate, reachgateJson } from '../helpers/cli.js';
+import { IN_PROCESS, reachgate, reachgateJson } from '../helpers/cli.js';
 import { freePort, listener } from '../agent/fleet.js';
 import type { ProbeResult, RunReport, Verdict } from '../../src/core/result.js';
 import { summarize } from '../../src/core/verdict.js';
@@ -311,18 +311,22 @@ t.test(
       '--out',
       join(dir, 'tg.json'),
     ]);
-    const ws = await reachgate([
-      'run',
-      join(dir, 'workstation.yaml'),
-      '--site',
-      site,
-      '--agent',
-      'ws-01',
-      '--format',
-      'json',
-      '--out',
-      join(dir, 'ws.json'),
-    ]);
+    const ws = await reachgate(
+      [
+        'run',
+        join(dir, 'workstation.yaml'),
+        '--site',
+        site,
+        '--agent',
+        'ws-01',
+        '--format',
+        'json',
+        '--out',
+        join(dir, 'ws.json'),
+      ],
+      { via: IN_PROCESS },
+    );
+    // One run and one matrix as processes (the binary's own path); the other command lines in this process.
     t.same([tg.code, ws.code], [0, 0]);
     const reports = [join(dir, 'tg.json'), join(dir, 'ws.json')];
 
@@ -352,19 +356,14 @@ t.test(
     t.same(matrix.cells[1]!.results[0]!.control_seen_by, ['tg-01']);
     writeFileSync(join(dir, 'accepted.json'), json.stdout);
 
-    const alone = await reachgate(['matrix', '--reports', join(dir, 'ws.json')]);
+    const alone = await reachgate(['matrix', '--reports', join(dir, 'ws.json')], { via: IN_PROCESS });
     t.equal(alone.code, 1, 'without its control the negative probe proves nothing');
     t.match(alone.stdout, /no-direct-internet\s+INCONCL/);
 
-    const drift = await reachgate([
-      'matrix',
-      '--reports',
-      join(dir, 'ws.json'),
-      '--baseline',
-      join(dir, 'accepted.json'),
-      '--format',
-      'junit',
-    ]);
+    const drift = await reachgate(
+      ['matrix', '--reports', join(dir, 'ws.json'), '--baseline', join(dir, 'accepted.json'), '--format', 'junit'],
+      { via: IN_PROCESS },
+    );
     t.equal(drift.code, 1);
     t.match(drift.stdout, /<failure type="inconclusive" message="inconclusive, drift from baseline pass: /);
     t.match(
@@ -373,37 +372,31 @@ t.test(
       'the vanished tightgate cell counts as drift',
     );
 
-    const html = await reachgate([
-      'matrix',
-      '--reports',
-      ...reports,
-      '--format',
-      'html',
-      '--out',
-      join(dir, 'matrix.html'),
-    ]);
+    const html = await reachgate(
+      ['matrix', '--reports', ...reports, '--format', 'html', '--out', join(dir, 'matrix.html')],
+      { via: IN_PROCESS },
+    );
     t.equal(html.code, 0);
     t.match(html.stdout, /^site loopback-lab/, 'the table on the terminal, the page in the file');
     t.match(readFileSync(join(dir, 'matrix.html'), 'utf8'), /^<!DOCTYPE html>[\s\S]*<style>[\s\S]*tg-01/);
 
-    const usage = await reachgate(['matrix', '--format', 'json']);
+    const usage = await reachgate(['matrix', '--format', 'json'], { via: IN_PROCESS });
     t.equal(usage.code, 2);
     t.match(usage.stderr, /name a source: --coordinator URL --token-file FILE, or --reports FILE/);
     writeFileSync(join(dir, 'broken.json'), '{"id": "x", "agent": ');
-    const broken = await reachgate(['matrix', '--reports', join(dir, 'broken.json')]);
+    const broken = await reachgate(['matrix', '--reports', join(dir, 'broken.json')], { via: IN_PROCESS });
     t.equal(broken.code, 2);
     t.match(broken.stderr, /broken\.json: not valid JSON/);
     writeFileSync(join(dir, 'viewer.token'), 'rg_viewer_0123456789\n');
-    const down = await reachgate([
-      'matrix',
-      '--coordinator',
-      `http://127.0.0.1:${closed}`,
-      '--token-file',
-      join(dir, 'viewer.token'),
-    ]);
+    const down = await reachgate(
+      ['matrix', '--coordinator', `http://127.0.0.1:${closed}`, '--token-file', join(dir, 'viewer.token')],
+      { via: IN_PROCESS },
+    );
     t.equal(down.code, 2);
     t.match(down.stderr, /cannot get the matrix from http:\/\/127\.0\.0\.1:\d+\/api\/v1\/matrix: ECONNREFUSED/);
-    const notToken = await reachgate(['matrix', '--coordinator', `http://127.0.0.1:${closed}`, '--token-file', site]);
+    const notToken = await reachgate(['matrix', '--coordinator', `http://127.0.0.1:${closed}`, '--token-file', site], {
+      via: IN_PROCESS,
+    });
     t.equal(notToken.code, 2);
     t.match(notToken.stderr, /site\.yaml does not hold a token: expected one line without spaces/);
   },
@@ -436,17 +429,14 @@ t.test(
     t.equal(table.code, 0);
     t.match(table.stdout, /^site lab · generated 2026-11-26T12:00:00.000Z · 1 agent · 1 row/);
     t.match(table.stdout, /viewer\s+PASS/);
-    const junit = await reachgate([
-      'matrix',
-      '--coordinator',
-      url,
-      '--token-file',
-      join(dir, 'viewer.token'),
-      '--format',
-      'junit',
-    ]);
+    const junit = await reachgate(
+      ['matrix', '--coordinator', url, '--token-file', join(dir, 'viewer.token'), '--format', 'junit'],
+      { via: IN_PROCESS },
+    );
     t.match(junit.stdout, /<testcase classname="workstation.ws-01" name="viewer" time="0">/);
-    const refused = await reachgate(['matrix', '--coordinator', url, '--token-file', join(dir, 'wrong.token')]);
+    const refused = await reachgate(['matrix', '--coordinator', url, '--token-file', join(dir, 'wrong.token')], {
+      via: IN_PROCESS,
+    });
     t.equal(refused.code, 2);
     t.match(
       refused.stderr,

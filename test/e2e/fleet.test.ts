@@ -12,7 +12,7 @@ import type { TokenGrant } from '../../src/coordinator/store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
 import { startPostgres, whyNoPostgres, type PgCluster } from '../helpers/postgres.js';
 import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
-import { BIN, reachgate, reachgateJson, type CliRun } from '../helpers/cli.js';
+import { BIN, namespaceCli, reachgate, reachgateJson, type CliHost, type CliRun } from '../helpers/cli.js';
 import { logLines } from '../agent/fleet.js';
 import type { Matrix, MatrixCell } from '../../src/core/matrix.js';
 
@@ -280,10 +280,15 @@ async function fleet(
     agents.set(role, { config, spool: join(home, 'spool') });
   }
 
-  /** `reachgate agent --config ... --once` on the agent's own host. */
-  const runAgent = (role: Role): Promise<CliRun> =>
+  // One CLI runner on each agent's host runs its `agent --once` command lines (test/helpers/cli.ts namespaceCli),
+  // instead of a node start per run; the last run of each pass is a process of its own, as cron starts it.
+  const hosts = new Map<Role, CliHost>(
+    await Promise.all(ROLES.map(async (role) => [role, await namespaceCli(t, lab.hosts[role])] as const)),
+  );
+  /** `reachgate agent --config ... --once` on the agent's own host: by its runner, or (`process`) a process. */
+  const runAgent = (role: Role, how: 'runner' | 'process' = 'runner'): Promise<CliRun> =>
     reachgate(['agent', '--config', agents.get(role)!.config, '--once'], {
-      netns: lab.hosts[role],
+      ...(how === 'runner' ? { via: hosts.get(role)! } : { netns: lab.hosts[role] }),
       timeoutMs: RUN_TIMEOUT_MS,
     });
   /** Every agent at once; their runs by role. */
@@ -517,7 +522,7 @@ async function fleet(
 
     await lab.route({ coordinator: PORT, viewer: false });
     t.teardown(() => lab.route({ coordinator: PORT }));
-    const run = await runAgent('workstation');
+    const run = await runAgent('workstation', 'process');
     record('workstation', run);
     t.equal(run.code, 0, "delivered: the agent's exit code is about delivery, not verdicts");
 

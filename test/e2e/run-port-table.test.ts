@@ -3,7 +3,7 @@ import type { Test } from 'tap';
 import { join } from 'node:path';
 import { needsLab } from '../lab/lab.js';
 import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
-import { printedJson, reachgate, type CliRun } from '../helpers/cli.js';
+import { namespaceCli, printedJson, reachgate, type CliHost, type CliRun } from '../helpers/cli.js';
 import type { ProbeResult, RunReport } from '../../src/core/result.js';
 
 // `reachgate run` with every built-in TightGate-Pro profile, each from its own host in the site lab
@@ -62,9 +62,17 @@ if (!needsLab(t)) {
   const dir = t.testdir({ 'site.yaml': siteFile(), 'site-email.yaml': siteFile(['email']) });
   const SITE_FILE = join(dir, 'site.yaml');
 
+  // The first run of each profile is a process of its own; the later ones on the tightgate and workstation hosts go
+  // through a CLI runner there (namespaceCli: one process runs them one after the other, without a node start each).
+  const runners = new Map<Role, CliHost>();
+  for (const role of ['tightgate', 'workstation'] as const) runners.set(role, await namespaceCli(t, lab.hosts[role]));
+  const started = new Set<Role>();
+
   /** `reachgate run tightgate/ROLE` on the role's own host. */
-  const run = (role: Role, options: { site?: string; format?: string } = {}): Promise<CliRun> =>
-    reachgate(
+  const run = (role: Role, options: { site?: string; format?: string } = {}): Promise<CliRun> => {
+    const first = !started.has(role);
+    started.add(role);
+    return reachgate(
       [
         'run',
         `tightgate/${role}`,
@@ -75,8 +83,12 @@ if (!needsLab(t)) {
         '--agent',
         role,
       ],
-      { netns: lab.hosts[role], timeoutMs: RUN_TIMEOUT_MS },
+      {
+        ...(first || !runners.has(role) ? { netns: lab.hosts[role] } : { via: runners.get(role)! }),
+        timeoutMs: RUN_TIMEOUT_MS,
+      },
     );
+  };
 
   /** Run a role's profile with the JSON format; returns the exit code and the report. */
   const runJson = async (role: Role, site?: string): Promise<{ code: number | null; report: RunReport }> => {

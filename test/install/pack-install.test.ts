@@ -66,6 +66,72 @@ async function prebuiltFrom(module: string, into: string): Promise<NodeJS.Proces
 
 const root = process.getuid?.() === 0;
 
+/** Write an executable shell script. */
+function script(path: string, body: string): string {
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+/**
+ * A compiler cache for the installs of one test, in `dir`: CXX and CC run g++ and gcc, except that a compile
+ * (`-c`) whose arguments and preprocessed source, with the package's directory taken out, match an earlier
+ * compile's reuses that compile's object and dependency file. The installs build the same sources under different
+ * prefixes; what they build is still the compiler's work on the same input, only not twice. compiled() lists the
+ * sources compiled and those reused.
+ */
+function compileCache(dir: string): {
+  env: { CXX: string; CC: string };
+  compiled: () => { compiled: string[]; reused: string[] };
+} {
+  const store = join(dir, 'compile-cache');
+  mkdirSync(store);
+  const wrapper = (compiler: string): string =>
+    script(
+      join(dir, `cached-${compiler}`),
+      [
+        'case " $* " in *" -c "*) ;; *) exec ' + compiler + ' "$@" ;; esac',
+        // The package's directory: make runs the compiles from its build/ directory.
+        'pkg=$(dirname "$(pwd -P)")',
+        'out= dep= src= prev=',
+        'for arg do',
+        '  case $prev in -o) out=$arg ;; -MF) dep=$arg ;; esac; case $arg in *.c|*.cc) src=$arg ;; esac; prev=$arg',
+        'done',
+        // Only a compile to a named object file is kept.
+        `[ -n "$out" ] || exec ${compiler} "$@"`,
+        // The arguments without output, dependency file and -c, then the preprocessed source they give.
+        'key() {',
+        '  skip=',
+        '  for arg do shift; [ -n "$skip" ] && { skip=; continue; }',
+        '    case $arg in -o|-MF) skip=1 ;; -c|-MMD) ;; *) set -- "$@" "$arg" ;; esac; done',
+        `  { printf '%s\\n' ${compiler} "$@"; ${compiler} "$@" -E -P; } | sed "s|$pkg|@PKG@|g" | sha256sum | cut -c1-64`,
+        '}',
+        `entry=${store}/$(key "$@") || exec ${compiler} "$@"`,
+        'if [ -f "$entry.o" ]; then',
+        '  cp "$entry.o" "$out" || exit 1',
+        '  [ -z "$dep" ] || sed "s|@PKG@|$pkg|g" "$entry.d" > "$dep" || exit 1',
+        `  echo "reused $(basename "$src")" >> ${store}/log; exit 0`,
+        'fi',
+        `${compiler} "$@" || exit`,
+        '{ [ -z "$dep" ] || sed "s|$pkg|@PKG@|g" "$dep" > "$entry.d"; } &&',
+        '  cp "$out" "$entry.o.new" && mv "$entry.o.new" "$entry.o"',
+        `echo "compiled $(basename "$src")" >> ${store}/log`,
+      ].join('\n'),
+    );
+  return {
+    env: { CXX: wrapper('g++'), CC: wrapper('gcc') },
+    compiled: () => {
+      const log = existsSync(join(store, 'log')) ? readFileSync(join(store, 'log'), 'utf8').trim().split('\n') : [];
+      const sources = (what: string): string[] =>
+        log
+          .filter((line) => line.startsWith(`${what} `))
+          .map((line) => line.slice(what.length + 1))
+          .sort();
+      return { compiled: sources('compiled'), reused: sources('reused') };
+    },
+  };
+}
+
 t.test('the packed tarball installs with npm install -g and gives a working reachgate', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'reachgate-install-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -75,20 +141,19 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
   const tarball = join(dir, pack.stdout.trim().split('\n').pop()!);
   t.ok(existsSync(tarball), `npm pack wrote ${tarball}`);
 
+  // Every compile goes through a cache (compileCache), so raw-socket, built by the first install and again by
+  // doctor's repair line, is compiled once.
+  const cache = compileCache(dir);
   // raw-socket's build fails on a host without a C++ compiler; this compiler refuses raw-socket alone.
-  const compiler = join(dir, 'c++-without-raw-socket');
-  writeFileSync(
-    compiler,
-    '#!/bin/sh\ncase "$(pwd -P)" in */node_modules/raw-socket/*) echo "no C++ compiler here" >&2; exit 1 ;; esac\nexec g++ "$@"\n',
+  const compiler = script(
+    join(dir, 'c++-without-raw-socket'),
+    `case "$(pwd -P)" in */node_modules/raw-socket/*) echo "no C++ compiler here" >&2; exit 1 ;; esac\nexec ${cache.env.CXX} "$@"`,
   );
-  chmodSync(compiler, 0o755);
   // The same host lacks a C compiler for reachgate's own sweep engine (native/sweep.c).
-  const cc = join(dir, 'cc-without-reachgate');
-  writeFileSync(
-    cc,
-    '#!/bin/sh\ncase "$(pwd -P)" in */reachgate/native/*) echo "no C compiler here" >&2; exit 1 ;; esac\nexec gcc "$@"\n',
+  const cc = script(
+    join(dir, 'cc-without-reachgate'),
+    `case "$(pwd -P)" in */reachgate/native/*) echo "no C compiler here" >&2; exit 1 ;; esac\nexec ${cache.env.CC} "$@"`,
   );
-  chmodSync(cc, 0o755);
   const install = (prefix: string, env: NodeJS.ProcessEnv): Promise<CliRun> =>
     run(
       'npm',
@@ -108,7 +173,10 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     );
   const full = join(dir, 'full');
   const degraded = join(dir, 'no-raw-socket');
-  const fullInstall = await install(full, await prebuiltFrom(join(ROOT, SQLITE), join(dir, 'prebuilds-checkout')));
+  const fullInstall = await install(full, {
+    ...cache.env,
+    ...(await prebuiltFrom(join(ROOT, SQLITE), join(dir, 'prebuilds-checkout'))),
+  });
   const degradedInstall = await install(degraded, {
     CXX: compiler,
     CC: cc,
@@ -176,8 +244,10 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
       const repaired = await run(fix[0]!, [...fix.slice(1), '--no-audit', '--no-fund', '--prefer-offline'], {
         cwd: dir,
         timeoutMs: INSTALL_TIMEOUT_MS,
+        env: cache.env,
       });
       t.equal(repaired.code, 0, repaired.stderr);
+      t.same(cache.compiled(), { compiled: ['raw.cc', 'sweep.c'], reused: ['raw.cc'] }, 'raw.cc was compiled once');
       if (root) {
         const again = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
         t.match(printedJson<RunReport>(again).results, [{ state: 'open', verdict: 'pass' }], again.stderr);
