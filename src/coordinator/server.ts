@@ -40,7 +40,6 @@ import { resolveLimits, type CoordinatorLimits } from './limits.js';
 import { canonicalDigest } from './report-digest.js';
 import { approvalProblem } from './baseline-chain.js';
 import {
-  matrixVersion,
   readAgents,
   readAllAgents,
   readCellPage,
@@ -281,10 +280,12 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   /** The counts for an answer read at `at` (the summary with its as_of and current). */
   const countsAt = async (at: Date): Promise<Counts> => (await countsOrPending(at, true)) as Counts;
   /** The same, or (`wait` false) when a large site's first count runs: when it started. */
-  const countsOrPending = async (at: Date, wait: boolean): Promise<Counts | (PendingCounts & { cells: number })> => {
+  /** While a large site's first count runs: when it started, and the current state's version and number of cells. */
+  type Pending = PendingCounts & { version: string; cells: number };
+  const countsOrPending = async (at: Date, wait: boolean): Promise<Counts | Pending> => {
     const { version, cells } = await readMatrixState(read, at);
     const shown = await keeper.countsOrPending(version, at, wait);
-    if ('pending' in shown) return { ...shown, cells };
+    if ('pending' in shown) return { ...shown, version, cells };
     // as_of only when the counts are of an earlier state: coordinators answering about one state agree.
     const summary = {
       ...shown.whole.summary,
@@ -426,9 +427,10 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   };
 
   /** The overview of a large site whose first count runs: agents, rows and roles to drill into, stale agents first. */
-  const countingOverview = async (pending: PendingCounts, at: Date): Promise<MatrixOverview> => {
+  const countingOverview = async (pending: Pending, at: Date): Promise<MatrixOverview> => {
     const rows = await readRowsInOrder(read);
-    const stale = staleOfVersion(await matrixVersion(read, at));
+    // The state read for the answer names its stale agents: not read again.
+    const stale = staleOfVersion(pending.version);
     return {
       generated_at: at.toISOString(),
       site: await readSite(read),
