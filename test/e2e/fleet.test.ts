@@ -416,6 +416,13 @@ function expectAllPassing(t: Test, matrix: Matrix, first: Map<Role, string>): vo
   t.same([...new Set(negative.results.map((result) => result.target.address))].sort(), [...SITE.canaries].sort());
 }
 
+/** `reachgate baseline accept` on the workstation over a matrix of every row passing: the first baseline, no drift. */
+async function acceptBaseline(t: Test, coordinator: Coordinator): Promise<void> {
+  const accepted = await coordinator.acceptBaseline();
+  t.match(accepted, { code: 0, json: { cells: ROWS.length, agents: 4, rows: ROWS.length, seq: 1, previous: null } });
+  t.equal((await coordinator.matrixApi()).drift_count, 0, 'no drift right after accepting');
+}
+
 /** The viewer's matrix and the CLI's after the drifted report: the viewer row alone fails and drifted. */
 async function expectDrift(t: Test, coordinator: Coordinator): Promise<void> {
   const matrix = await coordinator.matrixApi();
@@ -605,12 +612,7 @@ async function fleet(
   await t.test(
     'after a baseline is accepted, losing the 5900 rule shows as drift on the viewer row alone',
     async (t) => {
-      const accepted = await coordinator.acceptBaseline();
-      t.match(accepted, {
-        code: 0,
-        json: { cells: ROWS.length, agents: 4, rows: ROWS.length, seq: 1, previous: null },
-      });
-      t.equal((await coordinator.matrixApi()).drift_count, 0, 'no drift right after accepting');
+      await acceptBaseline(t, coordinator);
 
       await lab.route({ coordinator: PORT, viewer: false });
       t.teardown(() => lab.route({ coordinator: PORT }));
@@ -720,12 +722,7 @@ async function replay(
   t.test(
     'after a baseline is accepted, the report without the 5900 rule shows as drift on the viewer row alone',
     async (t) => {
-      const accepted = await coordinator.acceptBaseline();
-      t.match(accepted, {
-        code: 0,
-        json: { cells: ROWS.length, agents: 4, rows: ROWS.length, seq: 1, previous: null },
-      });
-      t.equal((await coordinator.matrixApi()).drift_count, 0, 'no drift right after accepting');
+      await acceptBaseline(t, coordinator);
       t.same(await deliver([['workstation', reports.drifted]]), [201]);
       await expectDrift(t, coordinator);
     },
