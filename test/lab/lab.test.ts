@@ -83,9 +83,17 @@ function isRunning(pid: number): boolean {
   }
 }
 
+let shared: Promise<Lab> | undefined;
+/**
+ * The lab of the tests that add to it only what no other test trips on (listeners on ports of their own, nft tables
+ * of their own, a DNS server): one lab for them all, built once and torn down at the end of the file. The tests of a
+ * filtered lab, of destroy and of a failed create build their own.
+ */
+const sharedLab = (): Promise<Lab> => (shared ??= Lab.create(t));
+
 t.test('the client reaches a listener on the server through the router', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
+  const lab = await sharedLab();
   await lab.listen(lab.ns.server, { address: LAB.server.v4, ports: [2222], banner: 'SSH-2.0-lab\r\n' });
   await lab.listen(lab.ns.server, { address: LAB.server.v6, ports: [2222], banner: 'SSH-2.0-lab6\r\n' });
 
@@ -99,7 +107,7 @@ t.test('the client reaches a listener on the server through the router', async (
 
 t.test('an echo listener sends its banner, then what it receives', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
+  const lab = await sharedLab();
   await lab.listen(lab.ns.server, { address: LAB.server.v4, ports: [7], banner: 'hi\n', echo: true });
 
   const outcome = await connect(lab, lab.ns.client, { host: LAB.server.v4, port: 7, send: 'ping\n', until: 'ping\n' });
@@ -108,7 +116,7 @@ t.test('an echo listener sends its banner, then what it receives', async (t) => 
 
 t.test('a TLS listener sends its banner inside TLS with the lab certificate', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
+  const lab = await sharedLab();
   const certificate = await lab.certificate({ cn: 'tightgate.test', sans: ['tightgate.test', LAB.server.v4] });
   t.match(certificate.cert, /^-----BEGIN CERTIFICATE-----/);
   t.match(certificate.key, /^-----BEGIN PRIVATE KEY-----/);
@@ -133,7 +141,7 @@ t.test('a TLS listener sends its banner inside TLS with the lab certificate', as
 
 t.test('the router answers net unreachable for 203.0.113.0/24', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
+  const lab = await sharedLab();
   // Counts ICMP net-unreachable from the router arriving at the client.
   await lab.nft(
     lab.ns.client,
@@ -154,7 +162,7 @@ t.test('the router answers net unreachable for 203.0.113.0/24', async (t) => {
 
 t.test('an nft drop rule in the router silences a port', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
+  const lab = await sharedLab();
   await lab.listen(lab.ns.server, { address: LAB.server.v4, ports: [8001, 8002], banner: 'up\n' });
   await lab.nft(
     lab.ns.router,
@@ -186,7 +194,7 @@ t.test('a filtered lab drops, rejects and passes each port as its rules say', as
 
 t.test("nft rejects a bad ruleset with nft's own message", async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
+  const lab = await sharedLab();
   await t.rejects(lab.nft(lab.ns.router, 'table inet lab { chain forward { no such thing } }'), {
     message: /Error: syntax error/,
   });
@@ -194,7 +202,7 @@ t.test("nft rejects a bad ruleset with nft's own message", async (t) => {
 
 t.test('exec kills a command that outlives its timeout', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
+  const lab = await sharedLab();
   const started = Date.now();
   const result = await lab.exec(lab.ns.client, 'sleep', ['30'], { timeoutMs: 300 });
   t.equal(result.code, null);
@@ -204,7 +212,7 @@ t.test('exec kills a command that outlives its timeout', async (t) => {
 
 t.test('dns answers the records it was given and NXDOMAIN for other .test names', async (t) => {
   if (needsLab(t)) return;
-  const lab = await Lab.create(t);
+  const lab = await sharedLab();
   await lab.dns(lab.ns.server, LAB.server.v4, {
     'tightgate.test': [LAB.server.v4, LAB.server.v6],
     'ntp.test': ['192.0.2.124', '192.0.2.123'],
