@@ -1,6 +1,9 @@
 import t from 'tap';
 import type { Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { PACKAGE_ROOT } from '../../src/core/package-root.js';
 import { needsLab } from '../lab/lab.js';
 import { SITE, SiteLab, siteFile, type SiteHosts } from '../lab/site-lab.js';
 import { namespaceCli, printedJson, reachgate, type CliHost, type CliRun } from '../helpers/cli.js';
@@ -8,8 +11,9 @@ import type { ProbeResult, RunReport } from '../../src/core/result.js';
 
 // `reachgate run` with every built-in TightGate-Pro profile, each from its own host in the site lab
 // (src/lab/site-lab.ts: a router whose nftables rules are the port table, real daemons behind it).
-// First the accepted state, where every verdict passes; then four breaks, each of which must flip
-// exactly the rows it touches to fail, with a reason a technician can act on.
+// First the accepted state, where every verdict passes, and where each profile run again with `scan: auto` on every tcp
+// probe must see the same state for every tcp probe; then four breaks, each of which must flip exactly the rows it
+// touches to fail, with a reason a technician can act on.
 
 type Role = Exclude<keyof SiteHosts, 'router' | 'services' | 'internet'>;
 
@@ -57,9 +61,47 @@ function xmlProblem(text: string): string | null {
   return open.length > 0 ? `unclosed <${open.join('>, <')}>` : roots === 1 ? null : 'no root element';
 }
 
+interface ProfileProbe {
+  kind: string;
+  options?: Record<string, unknown>;
+}
+
+/** A built-in profile with `scan: auto` on every tcp probe; how many of them prove the state only (SYN mode). */
+function inScanMode(role: Role): { text: string; stateOnly: number } {
+  const profile = parse(readFileSync(join(PACKAGE_ROOT, 'profiles', 'tightgate', `${role}.yaml`), 'utf8')) as {
+    probes: ProfileProbe[];
+  };
+  let stateOnly = 0;
+  for (const probe of profile.probes) {
+    if (probe.kind !== 'tcp') continue;
+    const options = probe.options ?? {};
+    if (!['tls', 'service', 'send', 'send-hex', 'expect-reply', 'source'].some((name) => name in options)) {
+      stateOnly += 1;
+    }
+    probe.options = { ...options, scan: 'auto' };
+  }
+  return { text: stringify(profile), stateOnly };
+}
+
+/** Each tcp probe of a report by row and id, with its state and reason. */
+function tcpStates(report: RunReport): Map<string, { state: string; reason: string }> {
+  return new Map(
+    report.results
+      .filter((result: ProbeResult) => result.kind === 'tcp')
+      .map((result: ProbeResult) => [`${result.row} ${result.id}`, { state: result.state, reason: result.reason }]),
+  );
+}
+
 if (!needsLab(t)) {
   const lab = await SiteLab.create(t);
-  const dir = t.testdir({ 'site.yaml': siteFile(), 'site-email.yaml': siteFile(['email']) });
+  const files: Record<string, string> = { 'site.yaml': siteFile(), 'site-email.yaml': siteFile(['email']) };
+  const stateOnly = new Map<Role, number>();
+  for (const role of ROLES) {
+    const { text, stateOnly: count } = inScanMode(role);
+    files[`${role}-syn.yaml`] = text;
+    stateOnly.set(role, count);
+  }
+  const dir = t.testdir(files);
   const SITE_FILE = join(dir, 'site.yaml');
 
   // The first run of each profile is a process of its own; the later ones on the tightgate and workstation hosts go
@@ -187,6 +229,36 @@ if (!needsLab(t)) {
         target: { address: SITE.tightgate, port: 53, protocol: 'udp' },
       },
     ]);
+  });
+
+  // `scan: auto` sends SYNs from a raw socket wherever a tcp probe proves the state only (rows with TLS or a service
+  // check still connect); the other kinds run the same code in both runs. After the connect runs above, not beside
+  // them, so that neither mode's traffic crowds the other's deadlines.
+  t.test('every profile sees the same state for every tcp probe in connect mode and in SYN mode', async (t) => {
+    const syn = await Promise.all(
+      ROLES.map(async (role) => {
+        const args = ['run', join(dir, `${role}-syn.yaml`), '--site', SITE_FILE, '--format', 'json', '--agent', role];
+        return printedJson<RunReport>(await reachgate(args, { netns: lab.hosts[role], timeoutMs: RUN_TIMEOUT_MS }));
+      }),
+    );
+    ROLES.forEach((role, index) => {
+      const connect = baseline.get(role)!;
+      const byConnect = tcpStates(connect);
+      const bySyn = tcpStates(syn[index]!);
+      t.same([...bySyn.keys()].sort(), [...byConnect.keys()].sort(), `${role}: the same tcp probes in both modes`);
+      const differing = [...byConnect]
+        .filter(([probe, { state }]) => bySyn.get(probe)?.state !== state)
+        .map(([probe, seen]) => `${probe}: connect ${seen.reason}; syn ${bySyn.get(probe)?.reason}`);
+      t.same(differing, [], `${role}: every tcp probe has the same state in both modes`);
+      const synProbes = syn[index]!.results.filter((result) => result.evidence?.scan === 'syn').length;
+      if (stateOnly.get(role)! > 0) t.ok(synProbes > 0, `${role}: ${synProbes} probes ran in SYN mode`);
+      else t.equal(synProbes, 0, `${role}: no tcp probe of this profile can run in SYN mode`);
+      t.equal(
+        connect.results.filter((result) => result.evidence?.scan === 'syn').length,
+        0,
+        `${role}: the shipped profile connects`,
+      );
+    });
   });
 
   t.test('every rejected probe names the router that rejected it; none blames a missing neighbour', async (t) => {
