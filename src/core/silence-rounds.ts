@@ -13,6 +13,8 @@ import {
 /** How one run of probes may go: at most `concurrency` in flight, at most `ratePerSecond` started per second. */
 export interface RoundPace {
   concurrency: number;
+  /** In flight for probes that hold no socket each (SYN mode), when more than `concurrency`. */
+  socketless?: number;
   ratePerSecond?: number;
 }
 
@@ -193,16 +195,15 @@ export class SilenceRounds {
   }
 
   /**
-   * A round's pace: up to ROUND_CONCURRENCY times the run's concurrency in flight, within the open-files budget; when a
-   * port gets more than one attempt, the copies start over SPREAD of the shortest window, so a port's attempts lie
-   * apart (loss may come in bursts) while the round still takes little more than one window.
+   * A round's pace: up to ROUND_CONCURRENCY times the run's concurrency in flight, within the open-files budget (but
+   * for SYN mode, which holds no socket per probe); when a port gets more than one attempt, the copies start over
+   * SPREAD of the shortest window, so a port's attempts lie apart (loss may come in bursts) while the round still
+   * takes little more than one window.
    */
   private roundPace(total: number, most: number, copies: readonly ProbeSpec[]): RoundPace {
     const { concurrency, budget, ratePerSecond } = this.setting;
-    const inFlight = Math.max(
-      1,
-      Math.min(budget, Math.max(concurrency, Math.min(total, concurrency * ROUND_CONCURRENCY))),
-    );
+    const wanted = Math.max(1, concurrency, Math.min(total, concurrency * ROUND_CONCURRENCY));
+    const inFlight = Math.max(1, Math.min(budget, wanted));
     let rate = ratePerSecond;
     if (most > 1) {
       let window = Infinity;
@@ -210,7 +211,11 @@ export class SilenceRounds {
       const spread = Math.ceil((total * 1000) / Math.max(1, window * SPREAD));
       rate = rate === undefined ? spread : Math.min(rate, spread);
     }
-    return rate === undefined ? { concurrency: inFlight } : { concurrency: inFlight, ratePerSecond: rate };
+    // SYN mode holds no socket per probe: the open-files budget does not bound it.
+    const pace: RoundPace =
+      wanted > inFlight ? { concurrency: inFlight, socketless: wanted } : { concurrency: inFlight };
+    if (rate !== undefined) pace.ratePerSecond = rate;
+    return pace;
   }
 
   /** Judge every held result against its address's loss: deliver the settled, return those for another round. */

@@ -14,6 +14,8 @@ export interface SweepSetting {
   icmp: IcmpListener | null;
   icmpNote: string | undefined;
   concurrency: number;
+  /** In flight for SYN mode, which holds no socket per probe (default: concurrency). */
+  synConcurrency?: number;
   ratePerSecond?: number;
 }
 
@@ -46,7 +48,12 @@ export function withSweepEngine(
     const { runOnEngine } = await import('./sweep-native.js');
     if (!pace) return runOnEngine(specs, kindOf, setting, fallback, onResult);
     // A run with its own pace (the silence rounds' loss probes and retries): the engine and the rest keep to it.
-    const paced: SweepSetting = { ...setting, concurrency: pace.concurrency, ratePerSecond: pace.ratePerSecond };
+    const paced: SweepSetting = {
+      ...setting,
+      concurrency: pace.concurrency,
+      synConcurrency: pace.socketless ?? pace.concurrency,
+      ratePerSecond: pace.ratePerSecond,
+    };
     return runOnEngine(specs, kindOf, paced, (part, each) => fallback(part, each, pace), onResult);
   };
 }

@@ -156,7 +156,7 @@ t.test('a round adds the attempts still needed, all in one round, spread and abo
   t.ok(found.attempts >= 2, `with its attempts (${found.attempts})`);
 });
 
-t.test("a round's concurrency stays within the open-files budget", async (t) => {
+t.test("a round's concurrency stays within the open-files budget, but for SYN mode", async (t) => {
   const path = fakePath();
   const { rounds } = firstPass(path, { budget: 1000 });
   await drain();
@@ -164,6 +164,7 @@ t.test("a round's concurrency stays within the open-files budget", async (t) => 
   await rounds.settle();
   const round = path.calls.slice(before).find((call) => !call.trial)!;
   t.equal(round.pace?.concurrency, 1000);
+  t.equal(round.pace?.socketless, 2400, 'but SYN mode, which holds no socket per probe, has them all in flight');
 });
 
 t.test('closed ports take the loss probes when there are any, 256 at once and without a rate', async (t) => {
