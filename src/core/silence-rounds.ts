@@ -39,9 +39,10 @@ export interface SilenceSetting {
   ratePerSecond?: number;
   /**
    * The cheapest probe of an answering port that still tells an answer from a loss (a kind's lossTrial: for tcp, a
-   * bare connect or SYN without TLS or request). Default: the port's own probe.
+   * bare connect or SYN without TLS or request), or undefined when the kind has none: the port's own probe then, and
+   * only a round's worth of them in the first pass (a service may rate-limit its answers, an ICMP error its kernel).
    */
-  trialOf?: (spec: ProbeSpec) => ProbeSpec;
+  trialOf?: (spec: ProbeSpec) => ProbeSpec | undefined;
 }
 
 /** Loss probes per address and round: at least this many, so that few silent ports still get a measure. */
@@ -88,6 +89,9 @@ interface Held {
 interface Sampler {
   closed: ProbeSpec[];
   open: ProbeSpec[];
+  /** Whether each list holds ports whose loss probe is their own probe (no cheap trial): then it holds only such. */
+  dearClosed: boolean;
+  dearOpen: boolean;
   next: number;
   /** Loss probes granted: the early measure's and each round's. */
   early: number;
@@ -255,7 +259,9 @@ export class SilenceRounds {
     const sampler = this.samplers.get(address);
     const silent = this.silent.get(address);
     if (!sampler || silent === undefined) return;
-    const most = sampler.closed.length > 0 ? EARLY_MAX : EARLY_MAX_OPEN;
+    const closed = sampler.closed.length > 0;
+    const dear = closed ? sampler.dearClosed : sampler.dearOpen;
+    const most = closed ? (dear ? MAX_LOSS_PROBES : EARLY_MAX) : dear ? MAX_LOSS_PROBES_OPEN : EARLY_MAX_OPEN;
     sampler.early = Math.max(sampler.early, Math.min(most, Math.max(EARLY_MIN, 2 * silent)));
     this.pump(address, sampler);
   }
@@ -311,15 +317,36 @@ export class SilenceRounds {
     if (address === null || !isAnswer(result)) return;
     let sampler = this.samplers.get(address);
     if (!sampler) {
-      sampler = { closed: [], open: [], next: 0, early: 0, extra: 0, issued: 0, running: undefined };
+      sampler = {
+        closed: [],
+        open: [],
+        dearClosed: false,
+        dearOpen: false,
+        next: 0,
+        early: 0,
+        extra: 0,
+        issued: 0,
+        running: undefined,
+      };
       this.samplers.set(address, sampler);
     }
-    const list = result.state === 'closed' ? sampler.closed : sampler.open;
-    if (list.length >= MAX_ANSWERING) return;
+    const closed = result.state === 'closed';
+    const list = closed ? sampler.closed : sampler.open;
+    // A full list of cheap trials takes no more (a sweep's answered ports then cost no spec each).
+    if (list.length >= MAX_ANSWERING && !(closed ? sampler.dearClosed : sampler.dearOpen)) return;
     const answering = typeof spec === 'number' ? this.specAt(spec) : spec;
+    const trial = this.setting.trialOf?.(answering);
+    // A list holds cheap trials, or else ports' own probes: a cheap one replaces those, and makes them needless.
+    if (list.length > 0 && (closed ? sampler.dearClosed : sampler.dearOpen) !== !trial) {
+      if (!trial) return;
+      list.length = 0;
+    }
+    if (list.length >= MAX_ANSWERING) return;
+    if (closed) sampler.dearClosed = !trial;
+    else sampler.dearOpen = !trial;
     // One attempt in the window one attempt of the spec has: a trial of exactly one attempt.
-    list.push(oneAttempt(this.setting.trialOf?.(answering) ?? answering));
-    if (list.length === 1) this.measureEarly(address);
+    list.push(oneAttempt(trial ?? answering));
+    this.measureEarly(address);
   }
 }
 

@@ -79,7 +79,7 @@ export async function executePlan(
       budget,
       ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
       // Loss probes to an answering port prove only that it answers: the cheapest probe of it that tells so.
-      trialOf: (spec) => kindOf(spec.kind).lossTrial?.(spec) ?? spec,
+      trialOf: (spec) => kindOf(spec.kind).lossTrial?.(spec),
     },
   );
   try {

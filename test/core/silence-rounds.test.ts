@@ -56,7 +56,8 @@ function fakePath({ loss = 0, late = -1, holdTrials = false } = {}) {
     pace?: RoundPace,
   ): Promise<void> => {
     const specs = Array.from({ length: plan.length }, (_, i) => plan.at(i)!);
-    const trial = specs.every((probe) => probe.options && (probe.options as { trial?: boolean }).trial === true);
+    // Loss probes go to the answering ports only.
+    const trial = specs.every((probe) => probe.target.port! < DROPPED);
     calls.push({ specs, pace, trial });
     await Promise.resolve();
     if (trial && holdTrials) await released;
@@ -71,7 +72,15 @@ function fakePath({ loss = 0, late = -1, holdTrials = false } = {}) {
 }
 
 /** The first pass as a runner would hand it over: answering ports, then `silent` dropped ports from 10000. */
-function firstPass(path: ReturnType<typeof fakePath>, { silent = 1200, answering = [5900], budget = 100_000 } = {}) {
+function firstPass(
+  path: ReturnType<typeof fakePath>,
+  {
+    silent = 1200,
+    answering = [5900],
+    budget = 100_000,
+    trialOf = (probe: ProbeSpec): ProbeSpec | undefined => ({ ...probe, options: { trial: true } }),
+  } = {},
+) {
   const plan = [
     ...answering.map((port) => spec(port, { tls: true })),
     ...Array.from({ length: silent }, (_, i) => spec(DROPPED + i)),
@@ -84,8 +93,8 @@ function firstPass(path: ReturnType<typeof fakePath>, { silent = 1200, answering
       run: path.run,
       concurrency: 256,
       budget,
-      // The loss probe of a port: its spec without TLS, marked so that the fake runner can tell.
-      trialOf: (probe) => ({ ...probe, options: { trial: true } }),
+      // The loss probe of a port: its spec without TLS (marked), as a kind's lossTrial makes it.
+      trialOf,
     },
   );
   plan.forEach((probe, index) => {
@@ -113,8 +122,12 @@ t.test('loss probes start in the first pass, go to the answering port as its tri
   const early = path.calls.filter((call) => call.trial);
   t.ok(early.length > 0 && early.length === path.calls.length, 'only loss probes before the rounds');
   t.ok(
-    early.every((call) => call.specs.every((probe) => probe.target.port === 5900 && probe.attempts === 1)),
-    'each is one attempt to the open port, without its TLS',
+    early.every((call) =>
+      call.specs.every(
+        (probe) => probe.target.port === 5900 && probe.attempts === 1 && (probe.options as { trial?: boolean }).trial,
+      ),
+    ),
+    'each is one attempt to the open port, as its trial (without TLS)',
   );
   t.ok(
     early.every((call) => call.pace?.concurrency === 32 && call.pace.ratePerSecond === 500),
@@ -154,6 +167,22 @@ t.test('a round adds the attempts still needed, all in one round, spread and abo
   const found = [...delivered.values()].find((result) => result.target.port === DROPPED + 500)!;
   t.match(found, { state: 'open', verdict: 'fail' }, 'a port silent once, then answering, is open');
   t.ok(found.attempts >= 2, `with its attempts (${found.attempts})`);
+});
+
+t.test('a port without a cheap trial takes only a round of its own probes in the first pass', async (t) => {
+  const path = fakePath();
+  const { rounds } = firstPass(path, { trialOf: () => undefined });
+  await drain();
+  const early = path.calls.filter((call) => call.trial);
+  t.ok(
+    early.every((call) => call.specs.every((probe) => (probe.options as { tls?: boolean }).tls === true)),
+    "the port's own probe",
+  );
+  t.equal(
+    early.reduce((sum, call) => sum + call.specs.length, 0),
+    32,
+  );
+  await rounds.settle();
 });
 
 t.test("a round's concurrency stays within the open-files budget, but for SYN mode", async (t) => {
