@@ -60,7 +60,7 @@ const EARLY_MIN = 64;
 const EARLY_MAX = 2048;
 /** ... and at most this many when only open ports answered (each a connection to a service; see the pace below). */
 const EARLY_MAX_OPEN = 512;
-/** Loss probes in flight to one address at once: to closed ports ... */
+/** Loss probes in flight to one address at once (and no more than the run's concurrency): to closed ports ... */
 const IN_FLIGHT = 256;
 /** ... and to open ports, which are also paced to at most OPEN_RATE per second. */
 const IN_FLIGHT_OPEN = 32;
@@ -271,7 +271,8 @@ export class SilenceRounds {
     if (sampler.running || this.closing) return;
     const closed = sampler.closed.length > 0;
     const targets = closed ? sampler.closed : sampler.open;
-    const inFlight = closed ? IN_FLIGHT : IN_FLIGHT_OPEN;
+    // Never more at once than the run's own concurrency, which may be low on purpose (a fragile firewall).
+    const inFlight = Math.max(1, Math.min(closed ? IN_FLIGHT : IN_FLIGHT_OPEN, this.setting.concurrency));
     const count = Math.min(sampler.early + sampler.extra - sampler.issued, CHUNK * inFlight);
     if (count <= 0) return;
     sampler.issued += count;

@@ -78,6 +78,7 @@ function firstPass(
     silent = 1200,
     answering = [5900],
     budget = 100_000,
+    concurrency = 256,
     trialOf = (probe: ProbeSpec): ProbeSpec | undefined => ({ ...probe, options: { trial: true } }),
   } = {},
 ) {
@@ -91,7 +92,7 @@ function firstPass(
     (index) => plan[index]!,
     {
       run: path.run,
-      concurrency: 256,
+      concurrency,
       budget,
       // The loss probe of a port: its spec without TLS (marked), as a kind's lossTrial makes it.
       trialOf,
@@ -182,6 +183,14 @@ t.test('a port without a cheap trial takes only a round of its own probes in the
     early.reduce((sum, call) => sum + call.specs.length, 0),
     32,
   );
+  await rounds.settle();
+});
+
+t.test('loss probes never have more in flight than the run', async (t) => {
+  const path = fakePath();
+  const { rounds } = firstPass(path, { silent: 100, concurrency: 16 });
+  await drain();
+  t.ok(path.calls.length > 0 && path.calls.every((call) => call.pace?.concurrency === 16));
   await rounds.settle();
 });
 
