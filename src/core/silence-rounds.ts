@@ -159,8 +159,8 @@ export class SilenceRounds {
 
   /** One retry round: each held probe's attempts to add, as copies of one attempt each, spread and side by side. */
   private async runRound(again: ReadonlyArray<{ held: Held; add: number }>, round: number): Promise<void> {
-    // Copy-major order (every port's next attempt, then every port's one after), most attempts first: copy j of
-    // the round is the j-th attempt of the first `counts[j]` of `order`.
+    // Copy-major order (every port's next attempt, then every port's one after), most attempts first: the round's
+    // probes from offsets[j] to offsets[j + 1] are the (j + 1)-th attempts of the first ports of `order`.
     const order = [...again].sort((a, b) => b.add - a.add);
     const copies = order.map(({ held }) => oneAttempt(held.spec));
     const offsets: number[] = [];
