@@ -118,6 +118,11 @@ export const tcp: ProbeKind<TcpOptions> = {
     if (tls || send || expectReply || source !== undefined || traceModeOf(spec) !== 'off') return undefined;
     return spec.options.scan ?? 'connect';
   },
+  lossTrial(spec) {
+    // The handshake (or the SYN-ACK) is the answer: no TLS, request or trace, from the same source, in the same mode.
+    const { scan, source } = spec.options;
+    return { ...spec, options: { ...(scan ? { scan } : {}), ...(source !== undefined ? { source } : {}) } };
+  },
   observe,
 };
 

@@ -86,6 +86,11 @@ export interface ProbeKind<KindOptions = unknown> {
    * (no TLS, request, reply check, source address or trace): its scan mode. Undefined: only observe() can run it.
    */
   stateOnlyScan?(spec: ProbeSpec<KindOptions>): 'connect' | 'syn' | 'auto' | undefined;
+  /**
+   * The cheapest probe of a port that answered which still tells an answer from a loss: the silence rounds' loss
+   * probes (src/core/silence-rounds.ts). Undefined: the port's own probe.
+   */
+  lossTrial?(spec: ProbeSpec<KindOptions>): ProbeSpec<KindOptions>;
   /** Probe one resolved address and port; never throws for anything the network does. */
   observe(spec: ResolvedProbeSpec<KindOptions>, context: ProbeContext): Promise<Observation>;
 }

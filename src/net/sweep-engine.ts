@@ -14,6 +14,8 @@ export interface SweepSetting {
   icmp: IcmpListener | null;
   icmpNote: string | undefined;
   concurrency: number;
+  /** In flight for SYN mode, which holds no socket per probe (default: concurrency). */
+  synConcurrency?: number;
   ratePerSecond?: number;
 }
 
@@ -35,16 +37,24 @@ export function withSweepEngine(
   kindOf: (name: string) => ProbeKind,
   setting: SweepSetting,
 ): RoundRunner {
-  return async (specs, onResult) => {
+  return async (specs, onResult, pace) => {
     // Look only as far as the engine's first probes: the engine reads the whole round itself.
     let found = 0;
     for (let index = 0; index < specs.length && found < MIN_ENGINE_PROBES; index += 1) {
       const spec = specs.at(index)!;
       if (engineScan(spec, kindOf(spec.kind)) !== undefined) found += 1;
     }
-    if (found < MIN_ENGINE_PROBES) return fallback(specs, onResult);
+    if (found < MIN_ENGINE_PROBES) return fallback(specs, onResult, pace);
     const { runOnEngine } = await import('./sweep-native.js');
-    return runOnEngine(specs, kindOf, setting, fallback, onResult);
+    if (!pace) return runOnEngine(specs, kindOf, setting, fallback, onResult);
+    // A run with its own pace (the silence rounds' loss probes and retries): the engine and the rest keep to it.
+    const paced: SweepSetting = {
+      ...setting,
+      concurrency: pace.concurrency,
+      synConcurrency: pace.socketless ?? pace.concurrency,
+      ratePerSecond: pace.ratePerSecond,
+    };
+    return runOnEngine(specs, kindOf, paced, (part, each) => fallback(part, each, pace), onResult);
   };
 }
 

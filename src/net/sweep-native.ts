@@ -232,7 +232,7 @@ class JobBuilder {
       entryPort: this.ports.subarray(0, this.size),
       entryTimeout: this.timeouts.subarray(0, this.size),
       entryAttempts: this.attempts.subarray(0, this.size),
-      concurrency: setting.concurrency,
+      concurrency: mode === 1 ? (setting.synConcurrency ?? setting.concurrency) : setting.concurrency,
       rate: setting.ratePerSecond ?? 0,
       batch: BATCH,
     };

@@ -44,33 +44,44 @@ export async function executePlan(
   const { phases, probing } = await prepare(plan, kindOf);
   const retain = options.retain !== false;
   const results = new Array<ProbeResult>(retain ? plan.length : 0);
+  const concurrency = Math.min(options.concurrency, budget);
+  const icmp = probing ? startIcmpListener() : { listener: null, note: undefined };
+  const runJs: RoundRunner = (specs, onResult, pace) => {
+    const ratePerSecond = pace ? pace.ratePerSecond : options.ratePerSecond;
+    return runPlan(
+      specs,
+      kindOf,
+      { icmp: icmp.listener, icmpNote: icmp.note },
+      {
+        concurrency: pace?.concurrency ?? concurrency,
+        ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
+        onResult,
+        retain: false,
+      },
+    );
+  };
+  // The probes of a round that prove a TCP port's state only run on the sweep engine; the rest on runPlan.
+  const run = withSweepEngine(runJs, kindOf, {
+    icmp: icmp.listener,
+    icmpNote: icmp.note,
+    concurrency,
+    ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+  });
   const rounds = new SilenceRounds(
     (result, index) => {
       if (retain) results[index] = result;
       options.onResult?.(result, index);
     },
     (index) => plan.at(index)!,
+    {
+      run,
+      concurrency,
+      budget,
+      ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+      // Loss probes to an answering port prove only that it answers: the cheapest probe of it that tells so.
+      trialOf: (spec) => kindOf(spec.kind).lossTrial?.(spec),
+    },
   );
-  const icmp = probing ? startIcmpListener() : { listener: null, note: undefined };
-  const runJs: RoundRunner = (specs, onResult) =>
-    runPlan(
-      specs,
-      kindOf,
-      { icmp: icmp.listener, icmpNote: icmp.note },
-      {
-        concurrency: Math.min(options.concurrency, budget),
-        ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
-        onResult,
-        retain: false,
-      },
-    );
-  // The probes of a round that prove a TCP port's state only run on the sweep engine; the rest on runPlan.
-  const run = withSweepEngine(runJs, kindOf, {
-    icmp: icmp.listener,
-    icmpNote: icmp.note,
-    concurrency: Math.min(options.concurrency, budget),
-    ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
-  });
   try {
     for (const indexes of phases) {
       // One phase (no sweep beside named rows, or only sweeps) runs the plan as it is, made spec by spec.
@@ -81,7 +92,7 @@ export async function executePlan(
       });
     }
     // Silence proves a block only once the loss measured on the way cannot explain it (src/core/path-loss.ts).
-    await rounds.settle(run);
+    await rounds.settle();
   } finally {
     icmp.listener?.close();
   }

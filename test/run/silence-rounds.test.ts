@@ -91,3 +91,27 @@ t.test('an address where nothing answers keeps its configured attempts, and says
     silence: { attempts: 1, rounds: 1, loss: null, loss_note: /nothing sent to 192\.0\.2\.4 answered/ },
   });
 });
+
+t.test(
+  'a loss probe to a tcp port is a bare connect (or SYN) from the same source, without TLS or request',
+  async (t) => {
+    const { default: tcp } = await import('../../probes/tcp.js');
+    const viewer = {
+      ...plan('192.0.2.5', 'reachable', 1)[0]!,
+      kind: 'tcp',
+      options: tcp.parseOptions({ tls: true, 'expect-reply': '^RFB', source: '192.0.2.9', trace: 'on-fail' }),
+    };
+    const trial = tcp.lossTrial!(viewer);
+    t.same(trial.options, { source: '192.0.2.9' });
+    t.equal(trial.target, viewer.target);
+    t.equal(tcp.stateOnlyScan!(viewer), undefined, 'the TLS probe needs a connection of its own');
+    const bare = tcp.lossTrial!({ ...viewer, options: tcp.parseOptions({ tls: true }) });
+    t.equal(tcp.stateOnlyScan!(bare), 'connect', 'its loss probe (from no set source) runs on the sweep engine');
+    const syn = { ...viewer, options: tcp.parseOptions({ scan: 'auto' }) };
+    t.same(
+      tcp.lossTrial!(syn).options,
+      { scan: 'auto' },
+      'a probe in SYN mode keeps it: the service sees no connection',
+    );
+  },
+);
