@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, resolveLimits } from '../../src/coordinator/limits.js';
 import { canonicalDigest } from '../../src/coordinator/report-digest.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, matrixHtmlParts, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { tempDir } from './coordinator-process.js';
 
 t.test('a limit out of its range is a usage error naming the option', async (t) => {
@@ -92,7 +92,7 @@ const store = SqliteStore.open(join(tempDir(t), 'reachgate.db'));
 const app = createCoordinatorServer({
   store,
   logger: pino({ level: 'silent' }),
-  page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+  page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
   limits: { maxConnections: 2, headersTimeoutMs: 200, requestTimeoutMs: 300 },
 });
 await app.listen({ host: '127.0.0.1', port: 0 });
