@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { IngestGuard, TokenBucket } from '../../src/coordinator/ingest-guard.js';
-import { findDuplicateKey } from '../../src/coordinator/json-keys.js';
+import { findDuplicateKey, topLevelString } from '../../src/coordinator/json-keys.js';
 import { DEFAULT_LIMITS, resolveLimits } from '../../src/coordinator/limits.js';
 import { canonicalDigest } from '../../src/coordinator/report-digest.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
@@ -75,6 +75,24 @@ t.test('a repeated key is found by value, with its JSON Pointer, and never insid
   const long = 'k'.repeat(1000);
   t.same(findDuplicateKey(`{"${long}":1,"${long}":2}`), { path: `/${'k'.repeat(64)}…` }, 'a long key is cut short');
 });
+
+t.test(
+  'the top-level id is read without parsing: never a nested one, escapes decoded, null when not a string',
+  async (t) => {
+    t.equal(topLevelString('{"id":"r-1","results":[{"id":"x"}]}', 'id'), 'r-1');
+    t.equal(topLevelString('{"results":[{"id":"nested"}], "agent":"a" , "id" : "last"}', 'id'), 'last');
+    t.equal(topLevelString('{"\\u0069d":"r\\u002d2"}', 'id'), 'r-2', 'a key and a value written with escapes');
+    t.equal(
+      topLevelString('{"evidence":{"id":"x"},"note":"\\"id\\":\\"y\\""}', 'id'),
+      null,
+      'in a value or nested: not it',
+    );
+    t.equal(topLevelString('{"id":7}', 'id'), null);
+    t.equal(topLevelString(`{"id":"${'x'.repeat(5000)}"}`, 'id'), null, 'too long to be an id');
+    t.equal(topLevelString('{"id":"unterminated', 'id'), null);
+    t.equal(topLevelString('[{"id":"in an array"}]', 'id'), null);
+  },
+);
 
 t.test('the canonical digest ignores key order and spacing, and sees any changed value', async (t) => {
   const report = { id: 'r1', results: [{ verdict: 'pass', rtt_ms: 0.4 }], summary: { pass: 1 } };
