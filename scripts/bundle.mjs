@@ -20,7 +20,6 @@ const ENTRY = join(ROOT, 'src', 'cli', 'reachgate.ts');
 // `reachgate probe` starts from a bundle of its own, the probe path only (src/cli/probe-entry.ts).
 const PROBE_ENTRY = join(ROOT, 'src', 'cli', 'probe-entry.ts');
 const KINDS_MODULE = join(ROOT, 'src', 'profile', 'kinds.ts');
-const WRITER_THREAD = join(ROOT, 'src', 'coordinator', 'sqlite-writer-thread.ts');
 
 /** Replace `from` in `text` once, failing the build when the source no longer reads as expected. */
 function replaceOnce(text, from, to) {
@@ -84,12 +83,7 @@ const common = {
 rmSync(OUT, { recursive: true, force: true });
 await build({
   ...common,
-  entryPoints: {
-    'src/cli/reachgate': ENTRY,
-    'src/cli/reachgate-probe': PROBE_ENTRY,
-    // The SQLite store's writer thread runs a module of its own: bundled beside the CLI, where the store looks for it.
-    'src/cli/sqlite-writer-thread': WRITER_THREAD,
-  },
+  entryPoints: { 'src/cli/reachgate': ENTRY, 'src/cli/reachgate-probe': PROBE_ENTRY },
   plugins: [kindsPlugin()],
 });
 // `reachgate probe tcp` (every sweep, most rows) starts from a probe bundle with the tcp kind alone: 40 % of the

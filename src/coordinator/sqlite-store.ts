@@ -1,8 +1,6 @@
 import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { SqliteReader } from './sqlite-reader.js';
-import { SqliteWriter } from './sqlite-writer.js';
-import { cellWriter, queueAlert } from './sqlite-ingest.js';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
 import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
@@ -13,11 +11,15 @@ import {
   CELL_COUNT_SCHEMA,
   COUNTS_SCHEMA,
   DEFAULT_STALE_AFTER_MS,
+  SAVE_COUNTS_SQL,
   firstSchema,
   SQLITE_DIALECT,
+  driftStepSql,
   RECEIPT_REFILL,
   RECEIPT_SCHEMA,
+  stateDigest,
   withConfirmWindow,
+  type AgentState,
   type CountSlices,
   type KeptCounts,
   type ReadQuery,
@@ -28,14 +30,18 @@ import {
   RESEND_SCHEMA,
   resendRound,
   type ResentAgent,
+  cellEvent,
   claimSql,
   deliveryOf,
   FLIP_AGENT_SQL,
+  FLIP_CELL_SQL,
   PRUNE_OUTBOX_SQL,
   QUEUE_SQL,
   SENT_SQL,
   STALE_TURNS_SQL,
+  turnedCellsSql,
   UNSENT_SQL,
+  vanishedStepSql,
   type AlertEvent,
   type AlertRules,
   type Delivery,
@@ -84,6 +90,8 @@ const MIGRATIONS: readonly string[] = [
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
 
+/** Reports committed in one transaction at most; more wait for the next one. */
+const MAX_BATCH = 256;
 /** Agents whose staleness alert turns, at most, per sweep (the rest in the next). */
 const SWEEP_BATCH = 1000;
 /** Firing alerts of each kind re-queued at most per look (the rest in the next). */
@@ -92,6 +100,14 @@ const RESEND_BATCH = 1000;
 const SLICE_TARGET_MS = 25;
 /** Reports deleted per retention transaction, so that ingest never waits long behind it. */
 const PRUNE_BATCH = 500;
+
+interface PendingReport {
+  report: RunReport;
+  json: string;
+  receivedAt: string;
+  resolve: (outcome: AddReportOutcome) => void;
+  reject: (error: unknown) => void;
+}
 
 interface ReportRow extends StoredReport {
   seq: number;
@@ -112,11 +128,11 @@ export interface SqliteStoreOptions {
 }
 
 /**
- * The SQLite store (better-sqlite3, WAL). Reports are written by a thread of their own (sqlite-writer.ts) with
- * group commit: the reports that arrive while one transaction runs go into the next, each acknowledged only after
- * its commit, which is fsynced (synchronous=FULL), so an acknowledged report survives a crash or power loss; the
- * event loop never waits for a commit. Reads run in reader threads (sqlite-reader.ts); this process must be the
- * only coordinator on the file (token commands may use it at the same time).
+ * The SQLite store (better-sqlite3, WAL). Reports are written with group commit: the reports that
+ * arrive while one transaction runs go into the next, each acknowledged only after its commit,
+ * which is fsynced (synchronous=FULL), so an acknowledged report survives a crash or power loss.
+ * Every agent's latest report is also kept parsed in memory for the matrix; this process must be
+ * the only coordinator on the file (token commands may use it at the same time).
  */
 export class SqliteStore implements Store {
   /** The schema version this reachgate brings a database to. */
@@ -125,12 +141,15 @@ export class SqliteStore implements Store {
   readonly confirmWindowMs: number;
   private readonly db: Database.Database;
   private readonly statements;
+  private readonly insertBatch: (batch: PendingReport[]) => AddReportOutcome[];
   private readonly insertReceipts: (post: ReceiptPost) => number;
   private readonly pruneReceiptBatch: Database.Statement<[number, number]>;
   private readonly pruneResponders: Database.Statement<[number]>;
   private baselineCache: AcceptedBaseline | null | undefined;
   private alertRules: AlertRules | null = null;
   private readonly alerts;
+  private queue: PendingReport[] = [];
+  private flushScheduled = false;
   private closed = false;
   /**
    * The reader threads (started on first use): one for read(), one for snapshot()'s counts, so that a page's reads
@@ -138,8 +157,6 @@ export class SqliteStore implements Store {
    */
   private readonly reader: SqliteReader;
   private readonly counter: SqliteReader;
-  /** The writer thread: reports and kept counts. */
-  private readonly writer: SqliteWriter;
   private snapshots: Promise<unknown> = Promise.resolve();
 
   private constructor(file: string, db: Database.Database, staleAfterMs: number, windowMs: number) {
@@ -148,8 +165,11 @@ export class SqliteStore implements Store {
     this.db = db;
     this.reader = new SqliteReader(file);
     this.counter = new SqliteReader(file);
-    this.writer = new SqliteWriter({ file, staleAfterMs, confirmWindowMs: windowMs });
     this.statements = {
+      insertReport: db.prepare<[string, string, string | null, string | null, string, string]>(
+        'INSERT INTO reports (id, agent, role, site, received_at, json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      ),
+      agentOfReport: db.prepare<[string], { agent: string }>('SELECT agent FROM reports WHERE id = ?'),
       getReport: db.prepare<[string], ReportRow>(
         'SELECT seq, id, agent, role, site, received_at, json FROM reports WHERE id = ?',
       ),
@@ -202,6 +222,10 @@ export class SqliteStore implements Store {
     );
     this.pruneResponders = db.prepare<[number]>('DELETE FROM responders WHERE last_ms < ?');
     this.alerts = {
+      step: db.prepare<[string, number]>(withConfirmWindow(driftStepSql('WHERE c.agent = ?'), windowMs)),
+      stepVanished: db.prepare<[string]>(vanishedStepSql('agent = ?')),
+      turned: db.prepare<[string, number, number], TurnedCell>(turnedCellsSql('agent = ?')),
+      flipCell: db.prepare<[number, string | null, string, string]>(FLIP_CELL_SQL),
       queue: db.prepare<[string, string, number, number]>(QUEUE_SQL),
       staleTurns: db.prepare<[number, number], TurnedAgent>(STALE_TURNS_SQL),
       flipAgent: db.prepare<[string, number, string]>(FLIP_AGENT_SQL),
@@ -218,15 +242,55 @@ export class SqliteStore implements Store {
       log: db.prepare<[number], LinkRow>(`SELECT ${LINK_COLUMNS} FROM baseline_links ORDER BY seq DESC LIMIT ?`),
       count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM baseline_links'),
     };
+    const replaceState = cellWriter(db);
+    this.insertBatch = db.transaction((batch: PendingReport[]) =>
+      batch.map((pending) => {
+        const { report } = pending;
+        const info = this.statements.insertReport.run(
+          report.id,
+          report.agent,
+          report.role,
+          report.site,
+          pending.receivedAt,
+          pending.json,
+        );
+        if (info.changes === 1) {
+          const state = agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs, {
+            cellJson: false,
+          });
+          if (replaceState(state) && this.alertRules)
+            this.stepAlerts(this.alertRules, report.agent, pending.receivedAt);
+          return { stored: true as const };
+        }
+        return { stored: false as const, agent: this.statements.agentOfReport.get(report.id)?.agent ?? report.agent };
+      }),
+    );
+  }
+
+  /** The alerts' hysteresis step for an agent's new cells, and the events of the cells that turn (in the ingest transaction). */
+  private stepAlerts(rules: AlertRules, agent: string, at: string): void {
+    const ms = Date.parse(at);
+    this.alerts.step.run(agent, ms);
+    this.alerts.stepVanished.run(agent);
+    for (const cell of this.alerts.turned.all(agent, rules.fireAfter, rules.resolveAfter)) {
+      const event = cellEvent(cell, at);
+      this.alerts.flipCell.run(
+        event.status === 'firing' ? 1 : 0,
+        event.status === 'firing' ? at : null,
+        agent,
+        cell.row_name,
+      );
+      this.queueEvent(rules, event, ms);
+    }
   }
 
   private queueEvent(rules: AlertRules, event: AlertEvent, ms: number): void {
-    queueAlert(this.alerts.queue, rules, event, ms);
+    const json = JSON.stringify(event);
+    for (const webhook of rules.webhooks) this.alerts.queue.run(webhook, json, ms, ms);
   }
 
   setAlertRules(rules: AlertRules | null): void {
     this.alertRules = rules;
-    this.writer.setAlertRules(rules);
   }
 
   async sweepStale(now: Date): Promise<number> {
@@ -317,7 +381,7 @@ export class SqliteStore implements Store {
 
   async saveCounts(counts: KeptCounts): Promise<void> {
     if (this.closed) return;
-    await this.writer.saveCounts(counts);
+    this.db.prepare(SAVE_COUNTS_SQL).run(counts.version, counts.as_of, counts.counted_ms, counts.json);
   }
 
   /** Open (or create) the database file, switch it to WAL and bring its schema up to date. */
@@ -351,9 +415,34 @@ export class SqliteStore implements Store {
     }
   }
 
-  addReport(_report: RunReport, json: string, receivedAt: Date): Promise<AddReportOutcome> {
+  addReport(report: RunReport, json: string, receivedAt: Date): Promise<AddReportOutcome> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
-    return this.writer.addReport(json, receivedAt.toISOString());
+    return new Promise((resolve, reject) => {
+      this.queue.push({ report, json, receivedAt: receivedAt.toISOString(), resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate, not nextTick: requests already read by the event loop join this batch.
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue.splice(0, MAX_BATCH);
+    if (this.queue.length > 0) this.scheduleFlush();
+    if (batch.length === 0) return;
+    let outcomes: AddReportOutcome[];
+    try {
+      outcomes = this.insertBatch(batch);
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    batch.forEach((pending, index) => pending.resolve(outcomes[index]!));
   }
 
   async getReport(id: string): Promise<StoredReport | null> {
@@ -473,10 +562,58 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    while (this.queue.length > 0) this.flush();
     this.closed = true;
-    await Promise.all([this.writer.close(), this.reader.close(), this.counter.close()]);
+    await Promise.all([this.reader.close(), this.counter.close()]);
     this.db.close();
   }
+}
+
+/**
+ * Moves an agent to a newer report in the caller's transaction, false when it is not newer; its cell rows are
+ * replaced only when their digest changed (`digest` false: a schema from before agents.cells_digest and
+ * agents.cell_count, while migrating).
+ */
+function cellWriter(db: Database.Database, digest = true): (state: AgentState) => boolean {
+  const upsertAgent = db.prepare(
+    `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at${digest ? ', cells_digest, cell_count' : ''})
+     VALUES (@agent, @seq, @report_id, @role, @site, @version, @profile, @taken_at, @interval_s, @stale_at${digest ? ', @cells_digest, @cell_count' : ''})
+     ON CONFLICT (agent) DO UPDATE SET seq = excluded.seq, report_id = excluded.report_id, role = excluded.role,
+       site = excluded.site, version = excluded.version, profile = excluded.profile, taken_at = excluded.taken_at,
+       interval_s = excluded.interval_s, stale_at = excluded.stale_at${digest ? ', cells_digest = excluded.cells_digest, cell_count = excluded.cell_count' : ''}
+     WHERE agents.seq < excluded.seq`,
+  );
+  const digestOf = digest
+    ? db.prepare<[string], { cells_digest: string }>('SELECT cells_digest FROM agents WHERE agent = ?')
+    : null;
+  const clear = ['cells', 'control_needs', 'open_seen', 'confirm_needs'].map((table) =>
+    db.prepare<[string]>(`DELETE FROM ${table} WHERE agent = ?`),
+  );
+  const insertCell = db.prepare(
+    `INSERT INTO cells (agent, row_name, row_pos, role, site, report_id, rank, needs, results, pass, fail, inconclusive, error, json)
+     VALUES (@agent, @row_name, @row_pos, @role, @site, @report_id, @rank, @needs, @results, @pass, @fail, @inconclusive, @error, @json)`,
+  );
+  const insertNeed = db.prepare(
+    'INSERT INTO control_needs (agent, row_name, control, address, results) VALUES (@agent, @row_name, @control, @address, @results)',
+  );
+  const insertSeen = db.prepare('INSERT INTO open_seen (role, address, agent) VALUES (@role, @address, @agent)');
+  const insertConfirm = db.prepare(
+    `INSERT INTO confirm_needs (agent, row_name, pos, nonce, role, started_ms, open_rank, shut_rank)
+     VALUES (@agent, @row_name, @pos, @nonce, @role, @started_ms, @open_rank, @shut_rank)`,
+  );
+  return (state) => {
+    const cellsDigest = digestOf ? stateDigest(state) : '';
+    const before = digestOf?.get(state.agent.agent)?.cells_digest;
+    const { cell_count: _cellCount, ...older } = state.agent;
+    if (upsertAgent.run(digestOf ? { ...state.agent, cells_digest: cellsDigest } : older).changes === 0) return false;
+    if (before === cellsDigest) return true;
+    for (const statement of clear) statement.run(state.agent.agent);
+    for (const cell of state.cells) insertCell.run(cell);
+    for (const need of state.needs) insertNeed.run(need);
+    for (const seen of state.seen) insertSeen.run(seen);
+    for (const confirm of state.confirms) insertConfirm.run(confirm);
+    return true;
+  };
 }
 
 /** The applied version: the newest row of schema_migrations, or `user_version` before that table. */
