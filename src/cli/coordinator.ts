@@ -182,7 +182,7 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
       ? undefined
       : await (await import('../profile/alerts-config.js')).loadAlertSettings(argv.alerts);
   const { serveCoordinator } = await import('../coordinator/serve.js');
-  const { matrixAsset, renderMatrixHtml, renderOverviewHtml } = await import('../report/html-matrix.js');
+  const { matrixAsset, matrixHtmlParts, renderOverviewHtml } = await import('../report/html-matrix.js');
   const running = await serveCoordinator({
     ...(alerts ? { alerts } : {}),
     db: argv.db,
@@ -199,7 +199,7 @@ async function coordinator(argv: CoordinatorArgs): Promise<void> {
     },
     metricsPerAgent: argv['metrics-per-agent'],
     logger,
-    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
   });
   await new Promise<void>((resolve) => {
     const shutdown = (signal: NodeJS.Signals): void => {

@@ -29,12 +29,15 @@ export class TokenBucket {
 
   /** Take `units` now and return 0, or take nothing and return the seconds until they are there. */
   take(units: number, nowMs: number): number {
+    const wait = this.wait(units, nowMs);
+    if (wait === 0) this.units -= units;
+    return wait;
+  }
+
+  /** The seconds until `units` are there (0: now), taking nothing. */
+  wait(units: number, nowMs: number): number {
     this.refill(nowMs);
-    if (this.units >= units) {
-      this.units -= units;
-      return 0;
-    }
-    return (units - this.units) / this.perSecond;
+    return this.units >= units ? 0 : (units - this.units) / this.perSecond;
   }
 
   /** Give back units taken for something that did not happen. */
@@ -114,7 +117,16 @@ export class IngestGuard {
   /** Reserve `size` bytes of an agent's daily budget for a report about to be stored; a refusal when it is spent. */
   reserveBytes(agent: string, size: number): Refusal | null {
     const now = this.nowMs();
-    const wait = this.bytes.bucket(agent, now).take(size, now);
+    return this.bytesRefusal(agent, size, this.bytes.bucket(agent, now).take(size, now));
+  }
+
+  /** The refusal reserveBytes would give now, reserving nothing (a body about to be parsed). */
+  checkBytes(agent: string, size: number): Refusal | null {
+    const now = this.nowMs();
+    return this.bytesRefusal(agent, size, this.bytes.bucket(agent, now).wait(size, now));
+  }
+
+  private bytesRefusal(agent: string, size: number, wait: number): Refusal | null {
     if (wait === 0) return null;
     const retryAfterS = Math.max(1, Math.ceil(wait));
     return {

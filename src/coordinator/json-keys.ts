@@ -67,10 +67,8 @@ export function scanJson(text: string, max: number): JsonShape {
     if (c === 0x22) {
       const end = closingQuote(text, i);
       if (end === -1) break;
-      i = end + 1;
-      let next = text.charCodeAt(i);
-      while (next === 0x20 || next === 0x0a || next === 0x0d || next === 0x09) next = text.charCodeAt(++i);
-      if (next === 0x3a) keys++;
+      i = afterSpace(text, end + 1);
+      if (text.charCodeAt(i) === 0x3a) keys++;
       i--;
     } else if (c === 0x7b || c === 0x5b) {
       if (++depth > max) return { deep: i, keys };
@@ -79,6 +77,60 @@ export function scanJson(text: string, max: number): JsonShape {
     }
   }
   return { deep: -1, keys };
+}
+
+/** Longest top-level string topLevelString() returns (longer: null). */
+const TOP_LEVEL_STRING_MAX = 4096;
+
+/**
+ * The string value of `key` in the top-level object of a JSON text, without parsing the text: the first occurrence,
+ * null when it is absent, not a string, or longer than 4,096 characters. Scans up to that key (string contents
+ * skipped with indexOf, nested values by their depth), so a key near the start costs next to nothing.
+ */
+export function topLevelString(text: string, key: string): string | null {
+  let depth = 0;
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const end = closingQuote(text, i);
+      if (end === -1) return null;
+      const colon = afterSpace(text, end + 1);
+      if (depth === 1 && text.charCodeAt(colon) === 0x3a && stringValue(text, i, end) === key)
+        return stringAt(text, afterSpace(text, colon + 1));
+      i = end;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return null;
+}
+
+/** The string value that starts at `start`: null when none does there, or it is longer than TOP_LEVEL_STRING_MAX. */
+function stringAt(text: string, start: number): string | null {
+  if (text.charCodeAt(start) !== 0x22) return null;
+  const close = closingQuote(text, start);
+  return close === -1 || close - start > TOP_LEVEL_STRING_MAX ? null : stringValue(text, start, close);
+}
+
+/** The index of the first character at or after `from` that is not JSON whitespace. */
+function afterSpace(text: string, from: number): number {
+  let i = from;
+  for (let c = text.charCodeAt(i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = text.charCodeAt(++i));
+  return i;
+}
+
+/** The value of the JSON string between the quotes at `open` and `close` (null when its escapes are not valid). */
+function stringValue(text: string, open: number, close: number): string | null {
+  const raw = text.slice(open + 1, close);
+  if (!raw.includes('\\')) return raw;
+  try {
+    return JSON.parse(`"${raw}"`) as string;
+  } catch {
+    return null;
+  }
 }
 
 /**

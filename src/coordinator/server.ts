@@ -35,7 +35,7 @@ import { summarize } from '../core/verdict.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
 import { IngestGuard, type Refusal } from './ingest-guard.js';
-import { countKeys, findDuplicateKey, scanJson } from './json-keys.js';
+import { countKeys, findDuplicateKey, scanJson, topLevelString } from './json-keys.js';
 import { resolveLimits, type CoordinatorLimits } from './limits.js';
 import { canonicalDigest } from './report-digest.js';
 import { approvalProblem } from './baseline-chain.js';
@@ -80,6 +80,8 @@ const PAGE_CELLS_WHOLE = 2000;
 const PAGE_DRILL_CELLS = 500;
 /** Drifted cells and stale agents listed first on the overview. */
 const OVERVIEW_FIRST = 50;
+/** Milliseconds of page rendering at most between two turns of the event loop. */
+const PAGE_SLICE_MS = 4;
 /** How long /healthz waits for the store before it answers 503. */
 const HEALTH_TIMEOUT_MS = 5000;
 
@@ -119,8 +121,11 @@ export interface CoordinatorTls {
 
 /** The HTML matrix page and its static files: a report format, handed in by the command that starts the server. */
 export interface MatrixPage {
-  /** The page for a matrix; it reloads itself every `refreshSeconds` (0: never); `nav` links above it. */
-  render(matrix: Matrix, options: { refreshSeconds?: number; nav?: PageNav }): string;
+  /**
+   * The page for a matrix, in parts whose concatenation is the page; it reloads itself every `refreshSeconds`
+   * (0: never); `nav` links above it. The server takes a few parts at a time, letting other requests in between.
+   */
+  render(matrix: Matrix, options: { refreshSeconds?: number; nav?: PageNav }): Generator<string, void, undefined>;
   /** The page for a site too large to show every cell: counts per role and row, links to drill down. */
   overview(overview: MatrixOverview, options: { refreshSeconds?: number }): string;
   /** A static file of the page by its name under /assets/, or null for any other name. */
@@ -185,16 +190,31 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   app.decorateRequest('bodyText', null);
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    try {
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string' },
+    async (request: FastifyRequest, body: string | Buffer) => {
       const text = body as string;
+      await refuseOverBudget(request, text);
       const value = parseJson(text);
       request.bodyText = text;
-      done(null, value);
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  });
+      return value;
+    },
+  );
+
+  /**
+   * An agent past its daily byte budget is refused (429) before its report is parsed and checked, which for a
+   * flood of 1 MiB reports took most of the event loop, unless the report's id is one already stored: a retry
+   * whose ack was lost still gets its ack (the route then finds it stored).
+   */
+  const refuseOverBudget = async (request: FastifyRequest, text: string): Promise<void> => {
+    const token = request.token;
+    if (token?.kind !== 'agent' || token.agent === null || request.routeOptions.url !== '/api/v1/reports') return;
+    const refusal = guard.checkBytes(token.agent, Buffer.byteLength(text));
+    if (!refusal) return;
+    const id = topLevelString(text, 'id');
+    if (id === null || !(await store.getReport(id))) throw tooMany(refusal);
+  };
 
   /** Check the presented token against the route's access; throws 401 or 403. */
   const authorize = async (presented: string | undefined, access: Exclude<Access, 'public'>): Promise<TokenRecord> => {
@@ -338,7 +358,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   };
 
   /** The HTML page: the whole matrix for a small site or a drill-down, counts per role and row for a large site. */
-  const renderPage = async (query: Record<string, unknown>): Promise<string> => {
+  const renderPage = async (query: Record<string, unknown>): Promise<string | Buffer> => {
     const refreshSeconds = options.refreshSeconds ?? 60;
     const drill = ['role', 'row', 'agent', 'offset'].some((name) => query[name] !== undefined);
     const filter: CellFilter = {
@@ -369,7 +389,7 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     // A drill-down shows only its own rows and its count of cells.
     const rows = drill ? data.rows.filter((row) => cells.some((cell) => cell.row === row)) : data.rows;
     const matrix: Matrix = { ...data, rows, cells };
-    if (!drill) return options.page.render(matrix, { refreshSeconds });
+    if (!drill) return encodeInSlices(options.page.render(matrix, { refreshSeconds }));
     const what = (['role', 'row', 'agent'] as const)
       .filter((name) => filter[name] !== undefined)
       .map((name) => `${name} ${filter[name]}`)
@@ -389,10 +409,12 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const counting = pending
       ? `; the whole site's cells are being counted (since ${pending.since}): the counts on this page are of its cells`
       : '';
-    return options.page.render(matrix, {
-      refreshSeconds,
-      nav: { text: `${what || 'every cell'}: ${shown}${counting}`, links },
-    });
+    return encodeInSlices(
+      options.page.render(matrix, {
+        refreshSeconds,
+        nav: { text: `${what || 'every cell'}: ${shown}${counting}`, links },
+      }),
+    );
   };
 
   /** One page of cells while the site's first count runs: its summary is of its own cells. */
@@ -693,6 +715,29 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
   });
 
   return app;
+}
+
+/**
+ * A page's parts as UTF-8, rendering and encoding at most about PAGE_SLICE_MS at a time before letting the event
+ * loop take the requests that arrived meanwhile: a whole page of 800 cells takes 40-300 ms to render, which other
+ * agents' posts would otherwise wait for. Bytes, not one text: a page of several MB written to the socket as a
+ * string is encoded there in one go.
+ */
+export async function encodeInSlices(parts: Iterable<string>, sliceMs: number = PAGE_SLICE_MS): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let slice: string[] = [];
+  let sliceStart = performance.now();
+  for (const part of parts) {
+    slice.push(part);
+    if (performance.now() - sliceStart >= sliceMs) {
+      chunks.push(Buffer.from(slice.join('')));
+      slice = [];
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  chunks.push(Buffer.from(slice.join('')));
+  return Buffer.concat(chunks);
 }
 
 /** A query parameter given once as text (at most 1,024 characters), or undefined; 400 otherwise. */

@@ -53,21 +53,34 @@ const LEGEND: Record<Verdict | 'stale' | 'drift', string> = {
  * and with linked assets no inline script or style.
  */
 export function renderMatrixHtml(matrix: Matrix, options: MatrixHtmlOptions = {}): string {
-  const body = [
-    ...(options.nav ? [renderNav(options.nav)] : []),
-    renderHeader(matrix),
-    renderLegend(),
-    renderGrid(matrix),
-    renderFlow(matrix),
-    renderAgents(matrix),
-    renderResults(matrix),
-    `<footer>reachgate ${escape(VERSION)} · matrix generated ${escape(matrix.generated_at)}</footer>`,
-  ];
-  return page(matrix.site, body, options);
+  return [...matrixHtmlParts(matrix, options)].join('');
+}
+
+/**
+ * The same page in parts (a grid row, an agent's results, ...) whose concatenation is renderMatrixHtml's text: a
+ * server takes a few at a time and lets other requests in between, so a large page never holds its event loop.
+ */
+export function* matrixHtmlParts(matrix: Matrix, options: MatrixHtmlOptions = {}): Generator<string, void, undefined> {
+  yield pageStart(matrix.site, options);
+  if (options.nav) yield `${renderNav(options.nav)}\n`;
+  yield `${renderHeader(matrix)}\n${renderLegend()}\n`;
+  for (const line of gridLines(matrix)) yield `${line}\n`;
+  yield `${renderFlow(matrix)}\n${renderAgents(matrix)}\n`;
+  for (const line of resultLines(matrix)) yield `${line}\n`;
+  yield `<footer>reachgate ${escape(VERSION)} · matrix generated ${escape(matrix.generated_at)}</footer>\n`;
+  yield PAGE_END;
 }
 
 /** A whole HTML document around `body`. */
 function page(site: string | null, body: string[], options: MatrixHtmlOptions): string {
+  return `${pageStart(site, options)}${body.map((part) => `${part}\n`).join('')}${PAGE_END}`;
+}
+
+/** What closes every page. */
+const PAGE_END = '</body>\n</html>\n';
+
+/** A page up to and with its body tag (and a line break). */
+function pageStart(site: string | null, options: MatrixHtmlOptions): string {
   const refresh =
     options.refreshSeconds !== undefined && options.refreshSeconds > 0 ? Math.round(options.refreshSeconds) : 0;
   const title = `reachgate matrix${site ? ` · ${site}` : ''}`;
@@ -86,9 +99,6 @@ function page(site: string | null, body: string[], options: MatrixHtmlOptions): 
     '<html lang="en">',
     `<head>\n${head.join('\n')}\n</head>`,
     `<body${refresh > 0 ? ` data-refresh="${refresh}"` : ''}>`,
-    ...body,
-    '</body>',
-    '</html>',
     '',
   ].join('\n');
 }
@@ -303,43 +313,37 @@ function roleGroups(agents: readonly MatrixAgent[]): Array<{ role: string | null
   return groups;
 }
 
-function renderGrid(matrix: Matrix): string {
-  if (matrix.agents.length === 0)
-    return '<section class="grid"><h2>Matrix</h2><p class="empty">No agent has reported yet.</p></section>';
+/** The grid section's lines: one per row of the matrix. */
+function* gridLines(matrix: Matrix): Generator<string, void, undefined> {
+  if (matrix.agents.length === 0) {
+    yield '<section class="grid"><h2>Matrix</h2><p class="empty">No agent has reported yet.</p></section>';
+    return;
+  }
   const groups = roleGroups(matrix.agents);
   const cells = new Map(matrix.cells.map((cell) => [`${cell.agent}\u0000${cell.row}`, cell]));
-  const out = [
-    '<section class="grid">',
-    '<h2>Matrix</h2>',
-    '<div class="scroll">',
-    '<table class="matrix">',
-    '<thead>',
-  ];
+  yield* ['<section class="grid">', '<h2>Matrix</h2>', '<div class="scroll">', '<table class="matrix">', '<thead>'];
   const roleHeads = groups.map(
     (group) =>
       `<th colspan="${group.agents.length}" scope="colgroup" class="role">${escape(group.role ?? '(no role)')}</th>`,
   );
-  out.push(`<tr><th rowspan="2" class="corner">row \\ agent</th>${roleHeads.join('')}</tr>`);
-  out.push(
-    `<tr>${matrix.agents.map((agent) => `<th scope="col" class="agent${agent.stale ? ' stale' : ''}">${escape(agent.name)}</th>`).join('')}</tr>`,
-  );
-  out.push('</thead>', '<tbody>');
+  yield `<tr><th rowspan="2" class="corner">row \\ agent</th>${roleHeads.join('')}</tr>`;
+  yield `<tr>${matrix.agents.map((agent) => `<th scope="col" class="agent${agent.stale ? ' stale' : ''}">${escape(agent.name)}</th>`).join('')}</tr>`;
+  yield* ['</thead>', '<tbody>'];
   for (const row of matrix.rows) {
     const rowCells = matrix.agents.map((agent) => renderCell(cells.get(`${agent.name}\u0000${row}`), agent, row));
-    out.push(`<tr><th scope="row" class="row">${escape(row)}</th>${rowCells.join('')}</tr>`);
+    yield `<tr><th scope="row" class="row">${escape(row)}</th>${rowCells.join('')}</tr>`;
   }
-  out.push('</tbody>', '</table>', '</div>');
+  yield* ['</tbody>', '</table>', '</div>'];
   if (matrix.vanished?.length) {
-    out.push(
+    yield* [
       '<p class="vanished">In the baseline but no longer reported (counted as drift):</p>',
       '<ul class="vanished">',
-    );
+    ];
     for (const cell of matrix.vanished)
-      out.push(`<li>${escape(cell.agent)} · ${escape(cell.row)}: was ${escape(cell.baseline)}</li>`);
-    out.push('</ul>');
+      yield `<li>${escape(cell.agent)} · ${escape(cell.row)}: was ${escape(cell.baseline)}</li>`;
+    yield '</ul>';
   }
-  out.push('</section>');
-  return out.join('\n');
+  yield '</section>';
 }
 
 function renderCell(cell: MatrixCell | undefined, agent: MatrixAgent, row: string): string {
@@ -495,22 +499,32 @@ function renderAgents(matrix: Matrix): string {
   ].join('\n');
 }
 
-/** Every result, one line each, per agent: the printed evidence of what was probed, from where, when, and what came back. */
-function renderResults(matrix: Matrix): string {
-  if (matrix.cells.length === 0) return '';
-  const out = ['<section class="all-results">', '<h2>Probe results</h2>'];
+/**
+ * The results section's lines (none without cells): every result, one line each, per agent: the printed evidence
+ * of what was probed, from where, when, and what came back; a cell's results are one line of this list.
+ */
+function* resultLines(matrix: Matrix): Generator<string, void, undefined> {
+  if (matrix.cells.length === 0) {
+    yield '';
+    return;
+  }
+  yield* ['<section class="all-results">', '<h2>Probe results</h2>'];
+  const byAgent = new Map<string, MatrixCell[]>();
+  for (const cell of matrix.cells) {
+    const list = byAgent.get(cell.agent);
+    if (list) list.push(cell);
+    else byAgent.set(cell.agent, [cell]);
+  }
   for (const agent of matrix.agents) {
-    const cells = matrix.cells.filter((cell) => cell.agent === agent.name);
-    out.push(
-      `<h3>${escape(agent.name)} <span class="from">(${escape(agent.role ?? 'no role')}, ${escape(agent.last_report_at)})</span></h3>`,
-    );
-    out.push(
+    yield `<h3>${escape(agent.name)} <span class="from">(${escape(agent.role ?? 'no role')}, ${escape(agent.last_report_at)})</span></h3>`;
+    yield (
       '<table class="results"><thead><tr><th scope="col">row</th><th scope="col">verdict</th><th ' +
-        'scope="col">probe</th><th scope="col">expected</th><th scope="col">state</th><th ' +
-        'scope="col">rtt</th><th scope="col">reason</th></tr></thead><tbody>',
+      'scope="col">probe</th><th scope="col">expected</th><th scope="col">state</th><th ' +
+      'scope="col">rtt</th><th scope="col">reason</th></tr></thead><tbody>'
     );
-    for (const cell of cells) {
-      for (const result of cell.results) {
+    for (const cell of byAgent.get(agent.name) ?? []) {
+      if (cell.results.length === 0) continue;
+      const lines = cell.results.map((result) => {
         const rtt = result.rtt_ms === undefined ? '-' : escape(formatMs(result.rtt_ms));
         const control = result.control ? `<br><span class="control">control ${escape(controlText(result))}</span>` : '';
         const columns = [
@@ -522,11 +536,11 @@ function renderResults(matrix: Matrix): string {
           `<td>${rtt}</td>`,
           `<td>${escape(result.reason)}${control}</td>`,
         ];
-        out.push(`<tr>${columns.join('')}</tr>`);
-      }
+        return `<tr>${columns.join('')}</tr>`;
+      });
+      yield lines.join('\n');
     }
-    out.push('</tbody></table>');
+    yield '</tbody></table>';
   }
-  out.push('</section>');
-  return out.join('\n');
+  yield '</section>';
 }

@@ -10,7 +10,7 @@ import { newNonce } from '../../src/core/receipt.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, matrixHtmlParts, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { tempDir } from '../coordinator/coordinator-process.js';
 
 // An agent's `responder:` section on loopback: a datagram to a watched port (a socket holds the port, as
@@ -26,7 +26,7 @@ t.test("the agent's responder posts receipts the coordinator joins to the sendin
   const app = createCoordinatorServer({
     store,
     logger: pino({ level: 'silent' }),
-    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const stop = new AbortController();

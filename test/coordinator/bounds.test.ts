@@ -208,6 +208,12 @@ t.test(
     const retry = await postReport(url, bulk, sent[1]);
     t.equal(retry.status, 200, 'a retry of a stored report (its ack lost) is still acknowledged over the budget');
     t.equal(retry.json().duplicate, true);
+    // Refused before it is parsed: a new report's text, cut short, is not even JSON, and still gets the 429.
+    const text = JSON.stringify(large());
+    const unparsed = await call(`${url}/api/v1/reports`, { token: bulk, body: text.slice(0, text.length - 2) });
+    t.equal(unparsed.status, 429, 'a new report past the budget is refused before its body is parsed');
+    t.match(unparsed.json().message, /agent "ws-bulk" has used its budget/);
+    t.equal(unparsed.headers.connection, 'close');
   },
 );
 

@@ -126,7 +126,7 @@ export async function serveInProcess(
   options: InProcessOptions = {},
 ): Promise<InProcessCoordinator> {
   // Loaded here, not with this file: the tests that start processes only do not load the server.
-  const [{ coordinatorLogger }, { serveCoordinator }, { matrixAsset, renderMatrixHtml, renderOverviewHtml }] =
+  const [{ coordinatorLogger }, { serveCoordinator }, { matrixAsset, matrixHtmlParts, renderOverviewHtml }] =
     await Promise.all([
       import('../../src/coordinator/logger.js'),
       import('../../src/coordinator/serve.js'),
@@ -149,7 +149,7 @@ export async function serveInProcess(
     tls: {},
     retentionDays: 30,
     logger: coordinatorLogger(logLevel ?? 'info', destination),
-    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
     ...(alerts ? { alerts } : {}),
     ...serve,
   });

@@ -10,7 +10,7 @@ import { fetchMatrix } from '../../src/coordinator/client.js';
 import { CONTENT_SECURITY_POLICY, createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, matrixHtmlParts, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { makeReport, tempDir } from './coordinator-process.js';
 
 const store = SqliteStore.open(join(tempDir(t), 'counts.db'));
@@ -24,7 +24,7 @@ const server = (gapMs = 0) => {
   const app = createCoordinatorServer({
     store,
     logger: pino({ level: 'silent' }),
-    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
     counts: { exactAgents: 0, exactMs: -1, minGapMs: gapMs, gapFactor: 0 },
   });
   t.teardown(() => app.close());
@@ -142,7 +142,7 @@ t.test(
     const app = createCoordinatorServer({
       store: gated,
       logger: pino({ level: 'silent' }),
-      page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+      page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
       counts: { exactAgents: 0, exactMs: -1, minGapMs: 3_600_000, gapFactor: 0 },
     });
     t.teardown(() => app.close());

@@ -3,12 +3,12 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { IngestGuard, TokenBucket } from '../../src/coordinator/ingest-guard.js';
-import { findDuplicateKey } from '../../src/coordinator/json-keys.js';
+import { findDuplicateKey, topLevelString } from '../../src/coordinator/json-keys.js';
 import { DEFAULT_LIMITS, resolveLimits } from '../../src/coordinator/limits.js';
 import { canonicalDigest } from '../../src/coordinator/report-digest.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, matrixHtmlParts, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { tempDir } from './coordinator-process.js';
 
 t.test('a limit out of its range is a usage error naming the option', async (t) => {
@@ -76,6 +76,24 @@ t.test('a repeated key is found by value, with its JSON Pointer, and never insid
   t.same(findDuplicateKey(`{"${long}":1,"${long}":2}`), { path: `/${'k'.repeat(64)}…` }, 'a long key is cut short');
 });
 
+t.test(
+  'the top-level id is read without parsing: never a nested one, escapes decoded, null when not a string',
+  async (t) => {
+    t.equal(topLevelString('{"id":"r-1","results":[{"id":"x"}]}', 'id'), 'r-1');
+    t.equal(topLevelString('{"results":[{"id":"nested"}], "agent":"a" , "id" : "last"}', 'id'), 'last');
+    t.equal(topLevelString('{"\\u0069d":"r\\u002d2"}', 'id'), 'r-2', 'a key and a value written with escapes');
+    t.equal(
+      topLevelString('{"evidence":{"id":"x"},"note":"\\"id\\":\\"y\\""}', 'id'),
+      null,
+      'in a value or nested: not it',
+    );
+    t.equal(topLevelString('{"id":7}', 'id'), null);
+    t.equal(topLevelString(`{"id":"${'x'.repeat(5000)}"}`, 'id'), null, 'too long to be an id');
+    t.equal(topLevelString('{"id":"unterminated', 'id'), null);
+    t.equal(topLevelString('[{"id":"in an array"}]', 'id'), null);
+  },
+);
+
 t.test('the canonical digest ignores key order and spacing, and sees any changed value', async (t) => {
   const report = { id: 'r1', results: [{ verdict: 'pass', rtt_ms: 0.4 }], summary: { pass: 1 } };
   const reordered = JSON.parse(
@@ -92,7 +110,7 @@ const store = SqliteStore.open(join(tempDir(t), 'reachgate.db'));
 const app = createCoordinatorServer({
   store,
   logger: pino({ level: 'silent' }),
-  page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+  page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
   limits: { maxConnections: 2, headersTimeoutMs: 200, requestTimeoutMs: 300 },
 });
 await app.listen({ host: '127.0.0.1', port: 0 });

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { createCoordinatorServer, CONTENT_SECURITY_POLICY } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, matrixHtmlParts, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { makeReport, tempDir } from './coordinator-process.js';
 
 /** Agents and rows: 60 x 40 = 2,400 cells, more than the page shows whole. */
@@ -34,7 +34,7 @@ await Promise.all(
 const app = createCoordinatorServer({
   store,
   logger: pino({ level: 'silent' }),
-  page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+  page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
   now: () => now,
 });
 t.teardown(async () => {

@@ -12,7 +12,7 @@ import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import type { Store } from '../../src/coordinator/store.js';
 import { startPostgres, whyNoPostgres } from '../helpers/postgres.js';
 import { createToken } from '../../src/coordinator/tokens.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, matrixHtmlParts, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { tempDir } from './coordinator-process.js';
 
 // The coordinator judges a one-way probe (confirm: syslog-server) by the receipts responder agents report
@@ -25,7 +25,7 @@ function coordinator(t: Test, store: Store): FastifyInstance {
   const app = createCoordinatorServer({
     store,
     logger: pino({ level: 'silent' }),
-    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
     now: () => new Date(clock),
   });
   t.teardown(async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { parseListen, whyNotListening } from '../../src/coordinator/listen.js';
 import { serveCoordinator, type ServeOptions } from '../../src/coordinator/serve.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, matrixHtmlParts, renderOverviewHtml } from '../../src/report/html-matrix.js';
 import { tempDir } from './coordinator-process.js';
 
 t.test('--listen takes HOST:PORT and [IPv6]:PORT, port 0 included', async (t) => {
@@ -50,7 +50,7 @@ function options(t: Test, overrides: Partial<ServeOptions> = {}): { serve: Serve
     tls: {},
     retentionDays: 30,
     logger: pino({ level: 'info' }, sink),
-    page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+    page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
     ...overrides,
   };
   return { serve, logs };

@@ -22,7 +22,7 @@ import type { RouteEvidence } from '../../src/core/route.js';
 import { createCoordinatorServer } from '../../src/coordinator/server.js';
 import { SqliteStore } from '../../src/coordinator/sqlite-store.js';
 import { createToken } from '../../src/coordinator/tokens.js';
-import { matrixAsset, renderMatrixHtml, renderOverviewHtml } from '../../src/report/html-matrix.js';
+import { matrixAsset, matrixHtmlParts, renderOverviewHtml } from '../../src/report/html-matrix.js';
 
 const guide = readGuide();
 if (!guide) throw new Error('docs/troubleshooting.md is missing from the checkout');
@@ -347,7 +347,7 @@ t.test(
     const app = createCoordinatorServer({
       store,
       logger: pino({ level: 'silent' }),
-      page: { render: renderMatrixHtml, overview: renderOverviewHtml, asset: matrixAsset },
+      page: { render: matrixHtmlParts, overview: renderOverviewHtml, asset: matrixAsset },
     });
     t.teardown(async () => {
       await app.close();
