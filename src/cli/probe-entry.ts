@@ -9,6 +9,8 @@ import { fastProbe } from './probe-fast.js';
 export function startProbe(args: string[], whole: () => void): void {
   fastProbe(args).then((code) => {
     if (code === undefined) whole();
-    else process.exitCode = code;
+    // Everything is written (stdout and stderr write synchronously to files, pipes and terminals on Linux): exit now.
+    // Left to end by itself, Node tears its environment and heap down first, 10-25 ms of a sweep's wall time.
+    else process.exit(code);
   }, commandFailed);
 }
