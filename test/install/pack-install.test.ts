@@ -149,7 +149,7 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
     join(dir, 'c++-without-raw-socket'),
     `case "$(pwd -P)" in */node_modules/raw-socket/*) echo "no C++ compiler here" >&2; exit 1 ;; esac\nexec ${cache.env.CXX} "$@"`,
   );
-  // The same host lacks a C compiler for reachgate's own sweep engine (native/sweep.c).
+  // The same host lacks a C compiler for reachgate's own addon (native/sweep.c, native/icmp.c).
   const cc = script(
     join(dir, 'cc-without-reachgate'),
     `case "$(pwd -P)" in */reachgate/native/*) echo "no C compiler here" >&2; exit 1 ;; esac\nexec ${cache.env.CC} "$@"`,
@@ -247,7 +247,11 @@ t.test('the packed tarball installs with npm install -g and gives a working reac
         env: cache.env,
       });
       t.equal(repaired.code, 0, repaired.stderr);
-      t.same(cache.compiled(), { compiled: ['raw.cc', 'sweep.c'], reused: ['raw.cc'] }, 'raw.cc was compiled once');
+      t.same(
+        cache.compiled(),
+        { compiled: ['icmp.c', 'raw.cc', 'sweep.c'], reused: ['raw.cc'] },
+        'raw.cc was compiled once',
+      );
       if (root) {
         const again = await run(bin, ['probe', 'icmp', '127.0.0.1', '--json']);
         t.match(printedJson<RunReport>(again).results, [{ state: 'open', verdict: 'pass' }], again.stderr);
