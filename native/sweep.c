@@ -16,6 +16,7 @@
 //     onBatch(rows: Float64Array | null, icmp: Uint8Array | null, error: string | null): rows of ROW_WIDTH doubles
 //       [entry, code | attempts << 8 | localPort << 16, errno (or the ICMP record's offset), rtt ms]; null rows: done.
 //   rawAvailable(family) -> 0, or the errno opening a raw TCP socket of that family failed with.
+//   icmpOpen, icmpSend, icmpClose: the ICMP listener's raw sockets (native/icmp.c).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,10 +32,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "icmp.h"
+
 #define ROW_WIDTH 5
 enum { CODE_ANSWERED = 0, CODE_RESET = 1, CODE_ERRNO = 2, CODE_SILENT = 3, CODE_ICMP = 4, CODE_SELF = 5, CODE_SEND = 6 };
 enum { MODE_CONNECT = 0, MODE_SYN = 1 };
-#define FLUSH_NS 20000000ull
+/* Rows wait at most this long for JavaScript: a round's rows are taken while its last deadlines still run. */
+#define FLUSH_NS 5000000ull
 #define MAX_EVENTS 1024
 #define ICMP_QUOTE_MAX 600
 #define RECEIVE_BUFFER (32 * 1024 * 1024)
@@ -1099,8 +1103,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"sweep", NULL, sweep, NULL, NULL, NULL, napi_default, NULL},
       {"rawAvailable", NULL, raw_available, NULL, NULL, NULL, napi_default, NULL},
+      {"icmpOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
+      {"icmpSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},
+      {"icmpClose", NULL, icmp_close, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 2, properties);
+  napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;
 }
 

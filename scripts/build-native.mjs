@@ -17,7 +17,8 @@ const ADDON = join(NATIVE, 'build', 'Release', 'reachgate_sweep.node');
 // --if-stale (npm test's pretest): nothing to do when the addon is newer than its sources.
 if (process.argv.includes('--if-stale') && existsSync(ADDON)) {
   const built = statSync(ADDON).mtimeMs;
-  if (['sweep.c', 'binding.gyp'].every((name) => statSync(join(NATIVE, name)).mtimeMs <= built)) process.exit(0);
+  if (['sweep.c', 'icmp.c', 'icmp.h', 'binding.gyp'].every((name) => statSync(join(NATIVE, name)).mtimeMs <= built))
+    process.exit(0);
 }
 
 /** node-gyp: the one npm hands its scripts, else the one in node_modules, else the one on PATH. */

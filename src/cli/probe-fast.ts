@@ -1,10 +1,10 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Options as CliOption } from 'yargs';
 import { kindNames, loadKind } from '../profile/kinds.js';
 
 // yargs takes 70-100 ms to load, longer than the rest of a probe on a LAN. A well-formed
-// `probe` command line is parsed here with node:util instead; anything this parser is unsure
-// of (help, an unknown flag, a bad value) goes to yargs, which owns every message and the help.
+// `probe` command line is parsed here instead, as node:util's strict parseArgs would (without
+// loading it: ~1 ms of a cold start); anything this parser is unsure of (help, an unknown flag,
+// a bad or doubtful value) goes to yargs, which owns every message and the help.
 
 type Parsed = Record<string, unknown>;
 
@@ -29,21 +29,12 @@ function parse(args: string[], specs: Record<string, CliOption>): Parsed | undef
     negated.push(name);
     return false;
   });
-  const options: NonNullable<ParseArgsConfig['options']> = {};
-  for (const [name, spec] of Object.entries(specs)) {
-    options[name] = spec.type === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: true };
-  }
-  let result: ReturnType<typeof parseArgs>;
-  try {
-    result = parseArgs({ args: kept, options, strict: true, allowPositionals: true });
-  } catch {
-    return undefined;
-  }
-  if (result.positionals.length === 0) return undefined;
+  const result = tokens(kept, specs);
+  if (!result || result.positionals.length === 0) return undefined;
   const argv: Parsed = { target: result.positionals };
   for (const name of negated) argv[name] = false;
   for (const [name, spec] of Object.entries(specs)) {
-    const value = converted((result.values as Parsed)[name], spec);
+    const value = converted(result.values[name], spec);
     if (value === INVALID) return undefined;
     const chosen = value ?? argv[name] ?? spec.default;
     if (chosen !== undefined) {
@@ -52,6 +43,46 @@ function parse(args: string[], specs: Record<string, CliOption>): Parsed | undef
     }
   }
   return argv;
+}
+
+/**
+ * The options and positionals of `args`, as node:util's parseArgs reads them in strict mode with every boolean a
+ * `boolean` and every other option a `string` given any number of times; undefined where it would throw: an unknown
+ * option, a short one, a boolean with a value, a string without one or with one that starts with a dash (write
+ * `--name=-value`; a lone `-` is a value). After `--` every argument is a positional.
+ */
+export function tokens(
+  args: string[],
+  specs: Record<string, CliOption>,
+): { values: Record<string, true | string[]>; positionals: string[] } | undefined {
+  const values: Record<string, true | string[]> = {};
+  const positionals: string[] = [];
+  for (let at = 0; at < args.length; at += 1) {
+    const arg = args[at]!;
+    if (arg === '--') {
+      positionals.push(...args.slice(at + 1));
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    if (!arg.startsWith('--')) return undefined;
+    const equals = arg.indexOf('=');
+    const name = equals < 0 ? arg.slice(2) : arg.slice(2, equals);
+    if (!Object.hasOwn(specs, name)) return undefined;
+    if (specs[name]!.type === 'boolean') {
+      if (equals >= 0) return undefined;
+      values[name] = true;
+      continue;
+    }
+    const value = equals >= 0 ? arg.slice(equals + 1) : args[(at += 1)];
+    if (value === undefined || (equals < 0 && value.length > 1 && value.startsWith('-'))) return undefined;
+    const list = values[name];
+    if (Array.isArray(list)) list.push(value);
+    else values[name] = [value];
+  }
+  return { values, positionals };
 }
 
 const INVALID = Symbol('invalid');

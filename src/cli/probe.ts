@@ -136,9 +136,11 @@ export async function probe(kind: ProbeKind, argv: ProbeArgs): Promise<number> {
   };
   // Results stream out in plan order and are not kept: a full port sweep stays small in memory.
   const json = argv.json ? new JsonReportWriter(write) : undefined;
-  const head = json
-    ? afterLaunch(async () => json.open((await import('../core/run-report.js')).reportHead({ startedAt })))
-    : undefined;
+  // stdout's stream is made here too, while the probes run: a sweep's first write comes after its deadlines.
+  const head = afterLaunch(async () => {
+    exitOnClosedPipe();
+    if (json) json.open((await import('../core/run-report.js')).reportHead({ startedAt }));
+  });
   const summary: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
   const show = (result: ProbeResult): void => {
     summary[result.verdict] += 1;

@@ -427,9 +427,27 @@ export function isoAt(time: number): string {
   const ms = Math.floor(time);
   if (ms !== isoMs) {
     isoMs = ms;
-    isoText = new Date(ms).toISOString();
+    isoText = isoUtc(ms);
   }
   return isoText;
+}
+
+/**
+ * `new Date(ms).toISOString()`, written from the date's UTC fields: V8's toISOString works out the local time zone
+ * on its first call (ICU reads /etc/localtime, ~1 ms of a one-port probe's start), which an ISO time never shows.
+ */
+function isoUtc(ms: number): string {
+  const date = new Date(ms);
+  const year = date.getUTCFullYear();
+  // Years outside 0-9999 (and invalid times) keep toISOString's own form (and its RangeError).
+  if (!(year >= 0 && year <= 9999)) return date.toISOString();
+  const two = (value: number): string => (value < 10 ? `0${value}` : `${value}`);
+  const millis = date.getUTCMilliseconds();
+  return (
+    `${String(year).padStart(4, '0')}-${two(date.getUTCMonth() + 1)}-${two(date.getUTCDate())}` +
+    `T${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}` +
+    `.${millis < 10 ? `00${millis}` : millis < 100 ? `0${millis}` : millis}Z`
+  );
 }
 
 /** The spec with its target's address and port as the probe sends to them; undefined when it has no address. */

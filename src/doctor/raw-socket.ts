@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../core/package-root.js';
 import { startIcmpListener } from '../net/icmp-listener.js';
+import { nativeAddon } from '../net/native-addon.js';
 import type { Finding } from './finding.js';
 
 const CHECK = 'raw-socket';
@@ -21,7 +22,9 @@ export function checkRawSocket(): Finding {
     };
   }
   const module = rawSocketModule();
-  if (module !== 'loads') {
+  // The listener's sockets are reachgate's addon's where it is built (src/net/icmp-listener.ts): raw-socket is then
+  // not needed for them.
+  if (module !== 'loads' && 'why' in nativeAddon()) {
     return {
       check: CHECK,
       status: 'warn',

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { State } from '../core/result.js';
 import type { IcmpError } from '../core/icmp.js';
 
@@ -145,4 +146,22 @@ export function meaningOf(error: Pick<IcmpError, 'family' | 'type' | 'code'>): M
 /** One line for a reason: "ICMP admin-prohibited (3/13) from 192.0.2.1". */
 export function describeIcmp(error: Pick<IcmpError, 'family' | 'type' | 'code' | 'from'>): string {
   return `ICMP${error.family === 6 ? 'v6' : ''} ${meaningOf(error).name} (${error.type}/${error.code})`;
+}
+
+/** The 4 or 16 bytes of an IPv4 or IPv6 address in text form. */
+export function addressBytes(address: string): Buffer {
+  if (isIP(address) === 4) return Buffer.from(address.split('.').map(Number));
+  const [head = '', tail] = address.split('::') as [string, string | undefined];
+  const groups = (text: string): number[] => (text === '' ? [] : text.split(':').map((group) => parseInt(group, 16)));
+  const front = groups(head);
+  const back = tail === undefined ? [] : groups(tail);
+  const all = [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+  const bytes = Buffer.alloc(16);
+  all.forEach((group, index) => bytes.writeUInt16BE(group, index * 2));
+  return bytes;
+}
+
+/** The canonical text of an address, as answers name it. */
+export function canonicalAddress(address: string): string {
+  return isIP(address) === 6 ? ipv6(addressBytes(address)) : address;
 }

@@ -1,21 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 import type { ProbeKind, ProbeSpec } from '../core/probe-kind.js';
 import type { Observation, ProbeResult } from '../core/result.js';
 import type { RoundRunner } from '../core/silence-rounds.js';
 import { eachProbe, isoAt, resultOf, type PlanList } from '../core/runner.js';
-import { PACKAGE_ROOT } from '../core/package-root.js';
+import { ADDON_PATH, nativeAddon, type NativeAddon } from './native-addon.js';
 import { answeredWith, silentAfter } from '../core/observation.js';
 import { formatMs } from '../core/duration.js';
 import { failureObservation } from './classify.js';
 import { explainedByIcmp, ICMP_LATE_MS } from './tcp-connect.js';
-import { ipv6, parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
-import { addressBytes, SynCookies } from './tcp-segment.js';
-import { canonicalAddress, pickSourcePort, RAW_OFF, rawTcpWhy } from './syn-scanner.js';
-import { synAnswered, synSendFailed } from './syn-probe.js';
+import { addressBytes, canonicalAddress, ipv6, parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
+import type { SynCookies } from './tcp-segment.js';
 import { engineScan, reindexed, subPlan, type SweepSetting } from './sweep-engine.js';
 
 // The native sweep engine's JavaScript half: it packs a round's state-only TCP probes into typed arrays for
@@ -23,8 +18,7 @@ import { engineScan, reindexed, subPlan, type SweepSetting } from './sweep-engin
 // classification code of the probes themselves (connect: src/net/classify.ts; SYN: src/net/syn-probe.ts), so states,
 // reasons and evidence are those of the JavaScript path, plus `evidence.engine`.
 
-/** Where the addon is built (native/binding.gyp), under the package root: the same in dist/, the bundle and the .deb. */
-export const ADDON_PATH = join(PACKAGE_ROOT, 'native', 'build', 'Release', 'reachgate_sweep.node');
+export { ADDON_PATH };
 
 /** What native/sweep.c takes. */
 interface NativeJob {
@@ -42,13 +36,6 @@ interface NativeJob {
   sourcePort?: number;
 }
 
-type OnBatch = (rows: Float64Array | null, icmp: Uint8Array | null, error: string | null) => void;
-
-interface NativeSweep {
-  sweep(job: NativeJob, onBatch: OnBatch): void;
-  rawAvailable(family: 4 | 6): number;
-}
-
 /** Columns of a row: entry, code | attempts << 8 | local port << 16, errno or ICMP record offset, rtt ms, start ms. */
 const ROW = 5;
 const CODE = { answered: 0, reset: 1, errno: 2, silent: 3, icmp: 4, self: 5, send: 6 } as const;
@@ -60,24 +47,6 @@ const ICMP_KEPT = 65_536;
 /** Most attempts a SYN probe may make in the engine (one byte of the row). */
 const MAX_SYN_ATTEMPTS = 64;
 
-let loaded: { addon: NativeSweep } | { why: string } | undefined;
-
-/** The addon, or why the JavaScript engine runs instead (not built here, or REACHGATE_ENGINE=js). */
-export function sweepAddon(): { addon: NativeSweep } | { why: string } {
-  if (process.env.REACHGATE_ENGINE === 'js')
-    return { why: 'the JavaScript engine was asked for (REACHGATE_ENGINE=js)' };
-  if (loaded) return loaded;
-  try {
-    loaded = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeSweep };
-  } catch (error) {
-    const first = String((error as Error).message).split('\n')[0];
-    loaded = {
-      why: `the native sweep engine is not built here (${first}); build it with \`npm run build:native\` (needs a C compiler, make and python3)`,
-    };
-  }
-  return loaded;
-}
-
 /** Run the probes of `specs` at `picked` on the engine (the rest, and all when it cannot run, on `fallback`). */
 export async function runOnEngine(
   specs: PlanList,
@@ -86,14 +55,17 @@ export async function runOnEngine(
   fallback: RoundRunner,
   onResult: (result: ProbeResult, index: number) => void,
 ): Promise<void> {
-  const load = sweepAddon();
+  const load = nativeAddon();
   if ('why' in load) {
     await fallback(specs, notedJs(specs, kindOf, load.why, onResult));
     return;
   }
   const { addon } = load;
+  // SYN mode's parts (crypto for its keys, the raw socket's wording) load only for a round that may send SYNs: a
+  // connect sweep's first probes go out without them.
+  const syn = mayGoSyn(specs, kindOf) ? await synParts() : undefined;
   const connect = new JobBuilder(specs.length);
-  const syn = new JobBuilder(specs.length);
+  const synJob = new JobBuilder(specs.length);
   const taken = new Uint8Array(specs.length);
   const rawFamily = new Map<4 | 6, boolean>();
   let synWhy: string | undefined | null = null;
@@ -110,10 +82,10 @@ export async function runOnEngine(
     if (scan === undefined || port === null) return;
     let fallbackWhy: string | undefined;
     if (scan !== 'connect') {
-      if (synWhy === null) synWhy = synUnavailableIn(addon);
+      if (synWhy === null) synWhy = synUnavailableIn(addon, syn!);
       if (!rawFamily.has(family)) rawFamily.set(family, addon.rawAvailable(family) === 0);
       if (synWhy === undefined && rawFamily.get(family) && spec.attempts <= MAX_SYN_ATTEMPTS) {
-        syn.add(index, spec, port, undefined);
+        synJob.add(index, spec, port, undefined);
         taken[index] = 1;
         return;
       }
@@ -131,16 +103,58 @@ export async function runOnEngine(
   const runs: Array<Promise<unknown>> = [];
   if (rest.length > 0) runs.push(fallback(subPlan(specs, rest), reindexed(rest, onResult)));
   if (connect.size > 0) runs.push(new EngineRun(addon, connect, 0, specs, setting, kindOf, fallback, onResult).done);
-  if (syn.size > 0) runs.push(new EngineRun(addon, syn, 1, specs, setting, kindOf, fallback, onResult).done);
+  if (synJob.size > 0) {
+    synKeys ??= { cookies: new syn!.SynCookies(syn!.randomBytes(32)), sourcePort: syn!.pickSourcePort() };
+    runs.push(new EngineRun(addon, synJob, 1, specs, setting, kindOf, fallback, onResult).done);
+  }
   await Promise.all(runs);
 }
 
+/** What SYN mode needs besides the addon: crypto for its keys, the SYN probe's classification and wording. */
+interface SynParts {
+  randomBytes: typeof import('node:crypto').randomBytes;
+  SynCookies: typeof import('./tcp-segment.js').SynCookies;
+  pickSourcePort: () => number;
+  RAW_OFF: string;
+  rawTcpWhy: (message: string) => string;
+  synAnswered: typeof import('./syn-probe.js').synAnswered;
+  synSendFailed: typeof import('./syn-probe.js').synSendFailed;
+}
+
+/** SYN mode's parts once a round loaded them (every SYN engine run comes after). */
+let synLoaded: SynParts | undefined;
+
+/** Load SYN mode's parts. */
+async function synParts(): Promise<SynParts> {
+  const [{ randomBytes }, { SynCookies }, { pickSourcePort, RAW_OFF, rawTcpWhy }, { synAnswered, synSendFailed }] =
+    await Promise.all([
+      import('node:crypto'),
+      import('./tcp-segment.js'),
+      import('./syn-scanner.js'),
+      import('./syn-probe.js'),
+    ]);
+  return (synLoaded = { randomBytes, SynCookies, pickSourcePort, RAW_OFF, rawTcpWhy, synAnswered, synSendFailed });
+}
+
+/** Whether any probe of the round would run in SYN mode if it could (`--scan syn` or `auto`). */
+function mayGoSyn(specs: PlanList, kindOf: (name: string) => ProbeKind): boolean {
+  let last: ProbeSpec | undefined;
+  let found = false;
+  eachProbe(specs, (_index, spec) => {
+    if (found || spec === last) return;
+    last = spec;
+    const scan = engineScan(spec, kindOf(spec.kind));
+    found = scan !== undefined && scan !== 'connect';
+  });
+  return found;
+}
+
 /** Why the engine cannot send SYNs here (as src/net/syn-scanner.ts words it), or undefined when it can. */
-function synUnavailableIn(addon: NativeSweep): string | undefined {
-  if (process.env.REACHGATE_RAW_SOCKET === 'off') return RAW_OFF;
+function synUnavailableIn(addon: NativeAddon, syn: SynParts): string | undefined {
+  if (process.env.REACHGATE_RAW_SOCKET === 'off') return syn.RAW_OFF;
   const errno = addon.rawAvailable(4);
   if (errno === 0) return undefined;
-  return rawTcpWhy(`${getSystemErrorName(-errno)}: ${getSystemErrorMap().get(-errno)?.[1] ?? ''}`);
+  return syn.rawTcpWhy(`${getSystemErrorName(-errno)}: ${getSystemErrorMap().get(-errno)?.[1] ?? ''}`);
 }
 
 /** Results of probes the engine would have run, marked with the engine that ran them (JavaScript) and why. */
@@ -269,7 +283,7 @@ class EngineRun {
   #fault: unknown;
 
   constructor(
-    addon: NativeSweep,
+    addon: NativeAddon,
     builder: JobBuilder,
     mode: 0 | 1,
     specs: PlanList,
@@ -286,8 +300,7 @@ class EngineRun {
     this.#onResult = onResult;
     this.#reported = new Uint8Array(builder.size);
     const job = builder.job(mode, setting);
-    if (mode === 1) {
-      synKeys ??= { cookies: new SynCookies(randomBytes(32)), sourcePort: pickSourcePort() };
+    if (mode === 1 && synKeys) {
       const keys = new Uint32Array(4 * builder.families.length);
       let at = 0;
       for (const text of builder.canonical()) keys.set(synKeys.cookies.subkey(text), 4 * at++);
@@ -451,6 +464,7 @@ class EngineRun {
     rttMs: number,
     icmp: Uint8Array | null,
   ): Observation {
+    const { synAnswered, synSendFailed } = synLoaded!;
     const evidence = { scan: 'syn', engine: 'native' };
     const icmpNote = this.#setting.icmpNote;
     if (code === CODE.answered) return synAnswered('syn-ack', rttMs, attempts, icmpNote, evidence);

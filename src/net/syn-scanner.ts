@@ -6,21 +6,16 @@ import { isIP } from 'node:net';
 import type { IcmpError, IcmpListener } from '../core/icmp.js';
 import { errnoOf } from './icmp-echo.js';
 import { openRawReceiver, readQueued, type RawReceiverModule, type RawSocket } from './raw-receiver.js';
-import { ipv6, parseIcmp4, parseIcmp6 } from './icmp-packet.js';
-import {
-  addressBytes,
-  buildSyn,
-  parseTcp,
-  quotedSequence,
-  SynCookies,
-  TCP_FLAGS,
-  writeTcpChecksum,
-} from './tcp-segment.js';
+import { canonicalAddress, parseIcmp4, parseIcmp6 } from './icmp-packet.js';
+import { buildSyn, parseTcp, quotedSequence, SynCookies, TCP_FLAGS, writeTcpChecksum } from './tcp-segment.js';
 
 // SYN mode (issue 12): SYNs from a raw socket, answers read from raw sockets, matched by a keyed cookie in the
 // sequence number. Nothing is remembered per SYN sent: an answer whose acknowledgment is not cookie + 1 (or an
 // ICMP error whose quoted sequence is not the cookie) is someone else's. The kernel answers a SYN-ACK with a
 // reset, since no socket of ours owns the port: the target drops its half-open connection at once.
+
+// Kept here for its importers (it lives in icmp-packet.ts, whose importers need no crypto).
+export { canonicalAddress };
 
 /** Highest hop a tagged SYN may be sent with: the tag is the TTL (IPv6 hop limit), XORed into the cookie. */
 export const MAX_TAG = 64;
@@ -105,11 +100,6 @@ function int32(value: number): Buffer {
   const buffer = Buffer.alloc(4);
   buffer.writeInt32LE(value);
   return buffer;
-}
-
-/** The canonical text of an address, as answers name it. */
-export function canonicalAddress(address: string): string {
-  return isIP(address) === 6 ? ipv6(addressBytes(address)) : address;
 }
 
 /** A source port outside the kernel's ephemeral range, so no socket of this host is likely to be given it. */

@@ -1,8 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
+import { addressBytes } from './icmp-packet.js';
 
 // TCP segments as a raw socket sends and reads them (RFC 9293 3.1), and the cookie that lets a SYN scanner
 // match answers without remembering what it sent.
+
+// Kept here for its importers; it lives in icmp-packet.ts, whose importers need no crypto.
+export { addressBytes };
 
 /** TCP flag bits. */
 export const TCP_FLAGS = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
@@ -65,19 +69,6 @@ function onesSum(bytes: Buffer, start: number): number {
   for (let i = 0; i + 1 < bytes.length; i += 2) sum += bytes.readUInt16BE(i);
   if (bytes.length % 2 === 1) sum += bytes[bytes.length - 1]! << 8;
   return sum;
-}
-
-/** The 4 or 16 bytes of an IPv4 or IPv6 address in text form. */
-export function addressBytes(address: string): Buffer {
-  if (isIP(address) === 4) return Buffer.from(address.split('.').map(Number));
-  const [head = '', tail] = address.split('::') as [string, string | undefined];
-  const groups = (text: string): number[] => (text === '' ? [] : text.split(':').map((group) => parseInt(group, 16)));
-  const front = groups(head);
-  const back = tail === undefined ? [] : groups(tail);
-  const all = [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
-  const bytes = Buffer.alloc(16);
-  all.forEach((group, index) => bytes.writeUInt16BE(group, index * 2));
-  return bytes;
 }
 
 /** The header fields of a TCP segment a raw socket read. */
