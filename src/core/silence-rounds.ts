@@ -79,7 +79,8 @@ const MAX_ANSWERING = 256;
 /** A silent result waiting for its next round. */
 interface Held {
   index: number;
-  spec: ProbeSpec;
+  /** Its spec, made when a round or a reason needs it (a silent port whose address nothing answered needs none). */
+  spec: ProbeSpec | undefined;
   first: ProbeResult;
   attempts: number;
   rounds: number;
@@ -131,7 +132,7 @@ export class SilenceRounds {
   /** A result of the first pass, for plan index `index`. */
   take(result: ProbeResult, index: number): void {
     if (isSilent(result)) {
-      this.held.push({ index, spec: this.specAt(index), first: result, attempts: result.attempts, rounds: 1 });
+      this.held.push({ index, spec: undefined, first: result, attempts: result.attempts, rounds: 1 });
       const address = result.target.address!;
       this.silent.set(address, (this.silent.get(address) ?? 0) + 1);
       this.measureEarly(address);
@@ -162,7 +163,7 @@ export class SilenceRounds {
     // Copy-major order (every port's next attempt, then every port's one after), most attempts first: the round's
     // probes from offsets[j] to offsets[j + 1] are the (j + 1)-th attempts of the first ports of `order`.
     const order = [...again].sort((a, b) => b.add - a.add);
-    const copies = order.map(({ held }) => oneAttempt(held.spec));
+    const copies = order.map(({ held }) => oneAttempt(this.specOf(held)));
     const offsets: number[] = [];
     let total = 0;
     for (let j = 0; j < order[0]!.add; j += 1) {
@@ -226,17 +227,27 @@ export class SilenceRounds {
   private judgeHeld(): Array<{ held: Held; add: number }> {
     const silentPorts = countByAddress(this.held);
     const again: Array<{ held: Held; add: number }> = [];
+    // Unmeasured silence says the same of every port of an address with the same attempts and rounds: one object.
+    let shared: { address: string; attempts: number; rounds: number; evidence: Record<string, unknown> } | undefined;
     for (const held of this.held) {
-      const address = held.spec.target.address!;
+      const address = held.first.target.address!;
       const loss = this.samplers.has(address) ? this.loss.measure(address) : undefined;
       const judgement = judgeSilence(loss, held.attempts, silentPorts.get(address)!, 1);
+      if (judgement.kind === 'unmeasured') {
+        const { attempts, rounds } = held;
+        if (shared?.address !== address || shared.attempts !== attempts || shared.rounds !== rounds)
+          shared = { address, attempts, rounds, evidence: silenceEvidence(address, attempts, rounds, judgement) };
+        this.deliver(settled(held, judgement, 0, shared.evidence), held.index);
+        continue;
+      }
       if (judgement.kind !== 'retry') {
-        this.deliver(settled(held, judgement), held.index);
+        const configured = judgement.kind === 'unproven' ? this.specOf(held).attempts : 0;
+        this.deliver(settled(held, judgement, configured), held.index);
         continue;
       }
       // A settled measure sets the attempts still needed, all in this round (at most up to the cap); an early one
       // (few loss probes back yet) one more attempt while it settles.
-      const cap = Math.max(MAX_SILENT_ATTEMPTS, held.spec.attempts);
+      const cap = Math.max(MAX_SILENT_ATTEMPTS, this.specOf(held).attempts);
       const target = judgement.loss.sent >= MATURE ? Math.min(judgement.needed, cap) : held.attempts + 1;
       again.push({ held, add: Math.max(1, target - held.attempts) });
     }
@@ -307,8 +318,13 @@ export class SilenceRounds {
 
   /** A held probe answered in a later round: it goes out with all its attempts, and its port can take loss probes. */
   private answeredLate(held: Held, result: ProbeResult): void {
-    this.remember(held.spec, result);
+    this.remember(this.specOf(held), result);
     this.deliver({ ...result, attempts: held.attempts, started_at: held.first.started_at }, held.index);
+  }
+
+  /** A held result's spec, made once. */
+  private specOf(held: Held): ProbeSpec {
+    return (held.spec ??= this.specAt(held.index));
   }
 
   /** An answering port (its spec, or its plan index) for the loss probes of its address. */
@@ -359,8 +375,9 @@ function oneAttempt(spec: ProbeSpec): ProbeSpec {
 
 function countByAddress(held: readonly Held[]): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const { spec } of held) {
-    const address = spec.target.address!;
+  // A result's target is its spec's.
+  for (const { first } of held) {
+    const address = first.target.address!;
     counts.set(address, (counts.get(address) ?? 0) + 1);
   }
   return counts;
@@ -376,26 +393,37 @@ function isSilent(result: ProbeResult): boolean {
   return result.state === 'filtered' && result.verdict !== 'inconclusive' && result.target.address !== null;
 }
 
-/** The final result of a silent probe, judged against the measured loss. */
-function settled(held: Held, judgement: SilenceJudgement): ProbeResult {
+/**
+ * The final result of a silent probe, judged against the measured loss; `configured` is its spec's attempts (read
+ * only when the judgement is `unproven`). The held first result is this probe's alone (it was never delivered): it
+ * becomes the final one, keys in place, so a sweep's thousand silent ports cost no copy each. `unmeasured` is the
+ * silence evidence to use for an unmeasured judgement, shared by the results of one address, attempts and rounds.
+ */
+function settled(
+  held: Held,
+  judgement: SilenceJudgement,
+  configured: number,
+  unmeasured?: Record<string, unknown>,
+): ProbeResult {
   const { first, attempts, rounds } = held;
   const address = first.target.address!;
-  const evidence = { ...first.evidence, silence: silenceEvidence(address, attempts, rounds, judgement) };
-  const result: ProbeResult = { ...first, attempts, evidence };
+  const result = first;
+  result.attempts = attempts;
+  // The first evidence may be shared with other results (a memoized observation's): a new object, its keys first.
+  result.evidence = { ...first.evidence, silence: unmeasured ?? silenceEvidence(address, attempts, rounds, judgement) };
   if (judgement.kind === 'unmeasured') return result;
   const tried = `silent to ${attempts} attempts in ${rounds} ${rounds === 1 ? 'round' : 'rounds'}`;
   const loss = describeLoss(address, judgement.loss);
   if (judgement.kind === 'proven') {
     const lossy = first.expect === 'reachable' && judgement.loss.lost > 0 ? '; the path is lossy' : '';
-    return { ...result, reason: `${first.reason}; ${tried}, ${loss}${lossy}` };
+    result.reason = `${first.reason}; ${tried}, ${loss}${lossy}`;
+    return result;
   }
   const needed = Number.isFinite(judgement.needed) ? `${judgement.needed}` : 'more';
-  return {
-    ...result,
-    verdict: first.expect === 'blocked' ? 'inconclusive' : first.verdict,
-    reason:
-      `${first.reason}; ${tried}, but ${judgement.loss.lost > 0 ? 'the path is lossy' : 'loss is not ruled out'}: ` +
-      `${loss}, so loss may explain the silence ` +
-      `(${needed} attempts needed, at most ${Math.max(MAX_SILENT_ATTEMPTS, held.spec.attempts)})`,
-  };
+  if (first.expect === 'blocked') result.verdict = 'inconclusive';
+  result.reason =
+    `${first.reason}; ${tried}, but ${judgement.loss.lost > 0 ? 'the path is lossy' : 'loss is not ruled out'}: ` +
+    `${loss}, so loss may explain the silence ` +
+    `(${needed} attempts needed, at most ${Math.max(MAX_SILENT_ATTEMPTS, configured)})`;
+  return result;
 }
