@@ -263,3 +263,44 @@ t.test('a runner fault in the loss probes comes out of settle', async (t) => {
   const { rounds } = firstPass(failing, { silent: 10 });
   await t.rejects(rounds.settle(), /engine fault/);
 });
+
+t.test('silent ports of an address nothing answered go out as they came, with no spec made again', async (t) => {
+  const path = fakePath();
+  const plan = Array.from({ length: 300 }, (_, i) => spec(DROPPED + i));
+  const delivered: Array<[number, ProbeResult]> = [];
+  let specsAsked = 0;
+  const rounds = new SilenceRounds(
+    (result, index) => delivered.push([index, result]),
+    (index) => {
+      specsAsked += 1;
+      return plan[index]!;
+    },
+    { run: path.run, concurrency: 256, budget: 100_000 },
+  );
+  const firsts = plan.map((probe) =>
+    resultOf(probe, new Date(0).toISOString(), {
+      state: 'filtered',
+      reason: 'no answer within 1 s',
+      attempts: 1,
+      evidence: { engine: 'native' },
+    }),
+  );
+  const before = firsts.map((result) => JSON.stringify(result));
+  firsts.forEach((result, index) => rounds.take(result, index));
+  t.equal(delivered.length, 0, 'held until the first pass is over');
+  await rounds.settle();
+  t.equal(path.calls.length, 0, 'no round and no loss probe: nothing there answers');
+  t.equal(specsAsked, 0, 'no spec is made again for a held port');
+  t.same(
+    delivered.map(([index]) => index),
+    plan.map((_, index) => index),
+    'every port once, in plan order',
+  );
+  const note = { attempts: 1, rounds: 1, loss: null, loss_note: `nothing sent to ${ADDRESS} answered in this run` };
+  delivered.forEach(([index, result]) => {
+    const first = JSON.parse(before[index]!) as ProbeResult;
+    const expected = { ...first, evidence: { ...first.evidence, silence: note } };
+    if (JSON.stringify(result) !== JSON.stringify(expected)) t.fail(`port ${index}: ${JSON.stringify(result)}`);
+  });
+  t.pass('each the first result with its silence evidence, key for key, the configured attempts standing');
+});
