@@ -28,6 +28,7 @@ const { values, positionals: builds } = parseArgs({
     reports: { type: 'string', default: '400' },
     rounds: { type: 'string', default: '2' },
     cold: { type: 'boolean', default: false },
+    pause: { type: 'string', default: '0' },
   },
 });
 const AGENTS = Number(values.agents);
@@ -165,7 +166,11 @@ try {
         const countsBefore = await countsKept(side.db);
         const pgBefore = cluster.pids().reduce((sum, pid) => sum + processCpuMs(pid), 0);
         const cpuBefore = coordinator.cpuMs();
+        // --pause S: wait before the phase with reads (past the count keeper's gap, the first read starts a count).
+        await new Promise((resolve) => setTimeout(resolve, Number(values.pause) * 1000));
+        const phaseStart = Date.now() % 100_000;
         const got = await ingestWhileRead(coordinator.url, viewer, tokens, `r${round}`);
+        if (process.env.PG_READS_PHASES) process.stdout.write(`phase ${phaseStart}-${Date.now() % 100_000}\n`);
         const cpu = coordinator.cpuMs() - cpuBefore;
         const pgCpu = cluster.pids().reduce((sum, pid) => sum + processCpuMs(pid), 0) - pgBefore;
         const counts = (await countsKept(side.db)) - countsBefore;
