@@ -11,6 +11,7 @@
 //
 // A BUILD_DIR holds bin/reachgate (a worktree, or a copy of bin/ bundle/ dist/ with node_modules linked); node
 // options after a colon are given to its coordinator (e.g. `/tmp/base:--require=/tmp/stall.cjs`).
+// PG_READS_PHASES=1 prints each phase's start and end (Date.now() modulo 100 s), to match with a lag log.
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
