@@ -10,8 +10,8 @@
 // Matrix: a store seeded with N agents x 40 rows (one 40-result report each) through the store,
 // then the HTML page (its first view after the coordinator starts, then later views), GET
 // /api/v1/matrix (the default page: 1,000 cells, whole summary), GET /metrics, every cell read page by
-// page (10,000 per request, up to 5,000 agents), and ingest latency while one reader requests the page,
-// the matrix and /metrics in a loop; the coordinator's peak RSS (VmHWM). SQLite and PostgreSQL at 5,000
+// page (10,000 per request, up to 5,000 agents), 400 reports with no reads (the process's first: reference), and
+// ingest latency while one reader requests the page, the matrix and /metrics in a loop; the coordinator's peak RSS (VmHWM). SQLite and PostgreSQL at 5,000
 // agents; PostgreSQL at 50,000 when REACHGATE_BENCH_50K=1 (about 700 MB of reports).
 // REACHGATE_BENCH_INGEST_ONLY=1 runs only the ingest part, REACHGATE_BENCH_MATRIX_ONLY=1 only the matrix;
 // REACHGATE_BENCH_NODE_ARGS passes node options to the coordinators (e.g. --cpu-prof).
@@ -47,7 +47,7 @@ const RATIO_GOAL = 0.5;
 const MATRIX_GOAL_MS = 300;
 const RSS_GOAL_MIB = 300;
 const TIMEOUT_MS = 300_000;
-const ROLES = ['workstation', 'tightgate', 'monitoring', 'dmz'];
+export const ROLES = ['workstation', 'tightgate', 'monitoring', 'dmz'];
 /** Agents of the smaller site (REACHGATE_BENCH_AGENTS to try the benchmark on a smaller one). */
 const SMALL = Number(process.env.REACHGATE_BENCH_AGENTS ?? 5000);
 /** Reports posted (4 in flight) while the page, the matrix and /metrics are read in a loop. */
@@ -95,10 +95,10 @@ async function bareLoop(postgres, cluster, schema, bodies, perTransaction) {
   }
 }
 
-const agentName = (i) => `agent-${String(i).padStart(5, '0')}`;
+export const agentName = (i) => `agent-${String(i).padStart(5, '0')}`;
 
 /** Seed a store with `agents` agents' 40-row reports, 1,000 at a time. */
-async function seed(store, agents) {
+export async function seed(store, agents) {
   for (let chunk = 0; chunk < agents; chunk += 1000) {
     await Promise.all(
       Array.from({ length: Math.min(1000, agents - chunk) }, (_, j) => {
@@ -111,7 +111,7 @@ async function seed(store, agents) {
 }
 
 /** Tokens of the first `count` seeded agents, for ingest while the site is read. */
-async function seededTokens(store, createToken, count) {
+export async function seededTokens(store, createToken, count) {
   const tokens = {};
   for (let i = 0; i < count; i++)
     tokens[agentName(i)] = (
@@ -121,9 +121,9 @@ async function seededTokens(store, createToken, count) {
 }
 
 /** Percentile of sorted samples. */
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+export const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
-async function timedGet(url, viewer) {
+export async function timedGet(url, viewer) {
   const t0 = performance.now();
   const response = await request(url, {
     headers: { authorization: `Bearer ${viewer}` },
@@ -138,11 +138,18 @@ async function timedGet(url, viewer) {
  * Reports of the seeded agents with `tokens`, `inFlight` at a time, while one reader requests the page, the
  * matrix and /metrics in turn; each report's latency (ms, sorted) and the reads' latencies by path.
  */
-async function ingestWhileRead(coordinator, viewer, tokens, reports, inFlight) {
+async function ingestWhileRead(
+  coordinator,
+  viewer,
+  tokens,
+  reports,
+  inFlight,
+  { read = true, prefix = 'while-read' } = {},
+) {
   const names = Object.keys(tokens);
   const pool = new Pool(coordinator.url, { connections: inFlight });
   const reads = { '/': [], '/api/v1/matrix': [], '/metrics': [] };
-  let done = false;
+  let done = !read;
   const reader = (async () => {
     while (!done)
       for (const path of Object.keys(reads))
@@ -157,7 +164,7 @@ async function ingestWhileRead(coordinator, viewer, tokens, reports, inFlight) {
         while (next < reports) {
           const i = next++;
           const agent = names[i % names.length];
-          const id = `while-read-${i}`;
+          const id = `${prefix}-${i}`;
           const t0 = performance.now();
           const response = await pool.request({
             path: '/api/v1/reports',
@@ -218,8 +225,26 @@ async function measureMatrix(db, viewer, agents, reps, tokens, reachgate) {
       allMs = performance.now() - t0;
     }
     const ok = summary.agents === agents && summary.cells === agents * ROWS && cells === agents * ROWS;
+    // The same reports with no reads first: the ingest path's first reports in a process (V8 compiling it, each
+    // pool connection preparing its statements) took 100-300 ms each and were the p99 of the phase below.
+    const alone = await ingestWhileRead(coordinator, viewer, tokens, WHILE_READ_REPORTS, 4, {
+      read: false,
+      prefix: 'no-read',
+    });
     const underReads = await ingestWhileRead(coordinator, viewer, tokens, WHILE_READ_REPORTS, 4);
-    return { page, matrix, metrics, allMs, cells, ok, summary, underReads, memory: coordinator.memory(), afterStart };
+    return {
+      page,
+      matrix,
+      metrics,
+      allMs,
+      cells,
+      ok,
+      summary,
+      alone,
+      underReads,
+      memory: coordinator.memory(),
+      afterStart,
+    };
   } finally {
     await coordinator.stop();
   }
@@ -467,6 +492,11 @@ export default async function pgFleet({ reps = 3 } = {}) {
             !m.underReads.wrong.length && ingestP99 <= 100,
           ),
           row(`${kind}: ingest p50 while read (reference)`, 'ms', percentile(m.underReads.latencies, 0.5)),
+          row(
+            `${kind}: ingest p99 (p50 in the notes) of the process's first ${WHILE_READ_REPORTS} reports, no reads (reference)`,
+            'ms',
+            percentile(m.alone.latencies, 0.99),
+          ),
           ...(m.allMs === null
             ? []
             : [row(`${kind}: every cell, 10,000 per request, ${agents} agents (reference)`, 'ms', m.allMs)]),
@@ -476,6 +506,11 @@ export default async function pgFleet({ reps = 3 } = {}) {
         samples[`${kind} ${agents}: GET / ms (first after start, then later)`] = m.page;
         for (const [path, ms] of Object.entries(m.underReads.reads))
           samples[`${kind} ${agents}: ${path} while ingesting, ms`] = ms.map((value) => Math.round(value));
+        notes.push(
+          `${kind}, ${agents} agents: the first ${WHILE_READ_REPORTS} reports, no reads: p50 ` +
+            `${percentile(m.alone.latencies, 0.5).toFixed(1)} ms, p99 ${percentile(m.alone.latencies, 0.99).toFixed(1)} ms` +
+            `${m.alone.wrong.length ? ` (answered ${m.alone.wrong.join(', ')})` : ''}.`,
+        );
         if (m.underReads.wrong.length)
           notes.push(`${kind} ${agents}: ingest while read answered ${m.underReads.wrong.join(', ')}.`);
         notes.push(

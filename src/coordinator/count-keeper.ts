@@ -2,9 +2,11 @@
 // state of the database. Every report changes the state, and counting means judging every cell (a negative
 // probe's control, confirmations, staleness, drift): seconds for 2 million cells. So:
 //
-//   - a small site (at most EXACT_AGENTS agents, or a count that took at most EXACT_MS) is counted before the
-//     answer whenever its state changed: its counts are always those of the current state; so is a site that
-//     has no count yet, or more than twice the agents of its last count;
+//   - a small site (at most EXACT_AGENTS agents) is counted before the answer whenever its state changed: its
+//     counts are always those of the current state; so is a site that has no count yet, or more than twice the
+//     agents of its last count; a site whose last count took at most EXACT_MS is counted before the answer too,
+//     but only once GAP_FACTOR x that count's duration has passed since it ended (meanwhile it is answered with
+//     that count, as below): under ingest every read would otherwise count again;
 //   - a large site is answered at once with the last count and its time (`summary.as_of`, `current: false`)
 //     while one count at a time runs in the background, on one consistent snapshot of the database, at most
 //     one count per max(MIN_GAP_MS, GAP_FACTOR x its last duration) so that counting never takes more than a
@@ -110,7 +112,10 @@ export class CountKeeper {
       this.start().catch(this.onError);
       return { pending: true, since: new Date(this.startedAt).toISOString(), agents };
     }
-    if (none || agents <= this.exactAgents || last.ms <= this.exactMs) {
+    // A quick count is waited for only once its gap has passed: at most a 1/(1 + gapFactor) share of the time, or
+    // every read under ingest would count again (5,000 agents: 100-250 ms of PostgreSQL and event-loop time per read).
+    const quick = !!last && last.ms <= this.exactMs && Date.now() >= last.ended + this.gapFactor * Math.max(last.ms, 1);
+    if (none || agents <= this.exactAgents || quick) {
       // A count that started after this request read its version counts a state at least as new.
       const since = this.started;
       let counted = await this.start();

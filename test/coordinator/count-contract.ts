@@ -134,6 +134,51 @@ export function countContract(t: Test, factory: StoreFactory): void {
   );
 
   t.test(
+    'a quick count of a site above the exact size is waited for only once its gap has passed since it ended',
+    async (t) => {
+      const store = await factory.open(t, 'quick-counts');
+      const read: ReadQuery = (sql, parameters) => store.read(sql, parameters);
+      const post = async (report: RunReport) => store.addReport(report, JSON.stringify(report), new Date());
+      const shown = async (which: CountKeeper) => which.counts(await matrixVersion(read, new Date()), new Date());
+      // Every count is quick; no background count; the gap after a count: a billion times its duration.
+      const keeper = new CountKeeper(
+        store,
+        () => new Date(),
+        (error) => t.error(error),
+        { exactAgents: 0, exactMs: 3_600_000, minGapMs: 3_600_000, gapFactor: 1e9 },
+      );
+      await post(makeReport('ws-01', 'workstation', { results: 2 }));
+      t.match(
+        await shown(keeper),
+        { current: true, whole: { summary: { cells: 2 } } },
+        'the first count is waited for',
+      );
+      await post(makeReport('ws-02', 'workstation', { results: 3 }));
+      t.match(
+        await shown(keeper),
+        { current: false, whole: { summary: { cells: 2 } } },
+        'within the gap: the last count, at once, though it was quick',
+      );
+      // No gap: a quick count is waited for whenever the state changed.
+      const eager = new CountKeeper(
+        store,
+        () => new Date(),
+        (error) => t.error(error),
+        { exactAgents: 0, exactMs: 3_600_000, minGapMs: 3_600_000, gapFactor: 0 },
+      );
+      await post(makeReport('ws-03', 'workstation', { results: 1 }));
+      t.match(
+        await shown(eager),
+        { current: true, whole: { summary: { cells: 6, agents: 3 } } },
+        'past the gap: counted before the answer',
+      );
+      await keeper.idle();
+      await eager.idle();
+      await store.close();
+    },
+  );
+
+  t.test(
     "a large site's counts are served at once with their time, counted again in the background and kept for a restart",
     async (t) => {
       const store = await factory.open(t, 'kept-counts');
