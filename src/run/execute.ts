@@ -3,7 +3,7 @@ import type { ProbeResult } from '../core/result.js';
 import { eachProbe, runPlan, type PlanList } from '../core/runner.js';
 import { SilenceRounds, type RoundRunner } from '../core/silence-rounds.js';
 import { startIcmpListener } from '../net/icmp-listener.js';
-import { withSweepEngine } from '../net/sweep-engine.js';
+import { subPlan, withSweepEngine } from '../net/sweep-engine.js';
 import { socketBudget } from './fd-limit.js';
 
 /** Probes in flight at once when the command or agent config does not say. */
@@ -25,9 +25,13 @@ export interface ExecuteOptions {
 
 /**
  * Run a plan with the ICMP listener open for its duration and concurrency within the open-files
- * limit. Named rows run before sweeps: on a busy host a thousand sweep probes in flight would
- * otherwise starve a TLS handshake of the row that matters past its deadline. Silent probes are
- * then retried in rounds until the path's measured loss cannot explain their silence.
+ * limit. Named rows start before sweeps, and a sweep starts only once no named row needs the host
+ * any more: each has settled or only waits on silence (its connect, datagram or echo is out and
+ * nothing answered; ProbeContext.waiting). On a busy host a thousand sweep probes in flight would
+ * otherwise starve a TLS handshake of the row that matters past its deadline; a row that merely
+ * waits out its deadline needs nothing. The sweep then keeps in flight what the named rows leave
+ * of the concurrency. Silent probes are then retried in rounds until the path's measured loss
+ * cannot explain their silence.
  */
 export async function executePlan(
   plan: PlanList,
@@ -82,14 +86,40 @@ export async function executePlan(
       trialOf: (spec) => kindOf(spec.kind).lossTrial?.(spec),
     },
   );
+  const take =
+    (indexes: number[]) =>
+    (result: ProbeResult, index: number): void =>
+      rounds.take(result, indexes[index]!);
   try {
-    for (const indexes of phases) {
+    if (!phases) {
       // One phase (no sweep beside named rows, or only sweeps) runs the plan as it is, made spec by spec.
-      const part: PlanList = indexes ? { length: indexes.length, at: (i) => plan.at(indexes[i]!) } : plan;
-      await run(part, (result, index) => {
-        const planIndex = indexes ? indexes[index]! : index;
-        rounds.take(result, planIndex);
+      await run(plan, (result, index) => rounds.take(result, index));
+    } else {
+      const { named, sweeps } = phases;
+      // The named rows on the JavaScript runner, which hears each probe say it waits (the engine would not).
+      let quiet: (inFlight: number) => void = () => {};
+      const namedQuiet = new Promise<number>((resolve) => (quiet = resolve));
+      const namedDone = runPlan(
+        subPlan(plan, named),
+        kindOf,
+        { icmp: icmp.listener, icmpNote: icmp.note },
+        {
+          concurrency,
+          ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
+          onResult: take(named),
+          retain: false,
+          onBusy: (busy, inFlight) => {
+            if (busy === 0) quiet(inFlight);
+          },
+        },
+      );
+      // Settles at the latest when the named rows are done (busy 0, none in flight); a fault ends the run.
+      const left = await Promise.race([namedQuiet, namedDone.then(() => 0)]);
+      const sweepDone = run(subPlan(plan, sweeps), take(sweeps), {
+        concurrency: Math.max(1, concurrency - left),
+        ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
       });
+      await Promise.all([namedDone, sweepDone]);
     }
     // Silence proves a block only once the loss measured on the way cannot explain it (src/core/path-loss.ts).
     await rounds.settle();
@@ -101,12 +131,12 @@ export async function executePlan(
 
 /**
  * Look through the plan once: let each kind load what its probes need before the first deadline starts, see
- * whether anything is sent at all, and order the phases: named rows, then sweeps (undefined: the whole plan).
+ * whether anything is sent at all, and split the phases: named rows and sweeps (undefined: one phase, the plan).
  */
 async function prepare(
   plan: PlanList,
   kindOf: (name: string) => ProbeKind,
-): Promise<{ phases: Array<number[] | undefined>; probing: boolean }> {
+): Promise<{ phases: { named: number[]; sweeps: number[] } | undefined; probing: boolean }> {
   const seen = new Set<unknown>();
   const loads: Array<Promise<unknown>> = [];
   const named: number[] = [];
@@ -125,6 +155,6 @@ async function prepare(
     if (load) loads.push(load);
   });
   await Promise.all(loads);
-  const phases = named.length > 0 && sweeps.length > 0 ? [named, sweeps] : [undefined];
+  const phases = named.length > 0 && sweeps.length > 0 ? { named, sweeps } : undefined;
   return { phases, probing };
 }
