@@ -2,7 +2,7 @@ import t from 'tap';
 import type { ProbeContext, ProbeSpec } from '../../src/core/probe-kind.js';
 import type { Observation } from '../../src/core/result.js';
 import { runPlan } from '../../src/core/runner.js';
-import { executePlan } from '../../src/run/execute.js';
+import { executePlan, sweepShare } from '../../src/run/execute.js';
 import { testKind } from '../helpers/test-kind.js';
 
 // The phase rule of src/run/execute.ts: a sweep starts once no named row needs the host (each has settled or only
@@ -136,4 +136,15 @@ t.test('the sweep keeps in flight only what the waiting named rows leave of the 
   t.ok(log.indexOf('start sweep-0') < log.indexOf('settled canary-1'), 'the sweep ran beside the waiting rows');
   t.ok(peak <= 4, `at most 4 in flight at once (saw ${peak})`);
   t.equal(peak, 4, 'and the sweep used the slot left');
+});
+
+t.test('the sweep lane beside waiting named rows takes whole waves, the lane after them the tail', async (t) => {
+  // 1,204 ports, 235 slots beside 21 waiting rows, 1 s windows, the rows free their slots within 0.94 s: five waves
+  // beside them (1,175), the 29 left after them, instead of a sixth wave.
+  t.equal(sweepShare(1204, 235, 21, 1000, 940), 1175);
+  t.equal(sweepShare(1175, 235, 21, 1000, 940), 1175, 'whole waves: no second lane');
+  t.equal(sweepShare(1204, 235, 0, 1000, 940), 1204, 'no named row in flight: one lane');
+  // A long tail is no good to a few slots that free late: one more wave of the first lane ends sooner.
+  t.equal(sweepShare(1400, 235, 21, 1000, 940), 1400);
+  t.equal(sweepShare(12, 1, 3, 400, 400), 4);
 });
