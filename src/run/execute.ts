@@ -142,7 +142,9 @@ async function runPhases(phases: Phases, plan: PlanList, runners: PhaseRunners):
     if (busy === 0) quiet(inFlight);
   });
   // Settles at the latest when the named rows are done (busy 0, none in flight); a fault ends the run.
-  const left = Math.min(await Promise.race([namedQuiet, namedDone.then(() => 0)]), concurrency - 1);
+  let left = await Promise.race([namedQuiet, namedDone.then(() => 0)]);
+  // Waiting rows that fill every slot leave the sweep none: it starts when they are done.
+  if (left >= concurrency) left = await namedDone.then(() => 0);
   const slots = concurrency - left;
   // Two lanes would each keep to --rate: with a rate, one lane.
   const freeInMs = Math.max(0, namedTimeoutMs - (monotonicMs() - started));

@@ -148,3 +148,10 @@ t.test('the sweep lane beside waiting named rows takes whole waves, the lane aft
   t.equal(sweepShare(1400, 235, 21, 1000, 940), 1400);
   t.equal(sweepShare(12, 1, 3, 400, 400), 4);
 });
+
+t.test('waiting rows that fill the concurrency hold the sweep until they settle', async (t) => {
+  const plan = [spec('canary', 'waits', '127.0.0.3'), spec('sweep-1', 'sweep', '127.0.0.2')];
+  const { log, peak } = await runLogged(plan, 1);
+  t.ok(log.indexOf('settled canary') < log.indexOf('start sweep-1'), 'the sweep starts after the canary');
+  t.equal(peak, 1, 'never more than --concurrency 1 in flight');
+});
