@@ -65,6 +65,7 @@ async function observeEcho(spec: ResolvedProbeSpec<IcmpOptions>, context: ProbeC
     timeoutMs: spec.timeoutMs,
     signal: context.signal,
     listener: context.icmp,
+    waiter: context,
   });
   switch (outcome.kind) {
     case 'reply':

@@ -209,7 +209,10 @@ async function observeByConnect(spec: ResolvedProbeSpec<TcpOptions>, context: Pr
     });
   }
   const source = spec.options.source === undefined ? {} : { localAddress: spec.options.source };
-  const connection = await connectToTarget(spec, context, source);
+  // A negative row's verdict is decided by any answer to its connect (open fails it): while the connect is out it
+  // only waits on silence, whatever its TLS or request would show after. A positive row works until it settles.
+  const waits = spec.expect === 'blocked' ? { waiter: context } : {};
+  const connection = await connectToTarget(spec, context, { ...source, ...waits });
   if (connection.kind === 'unanswered') return connection.observation;
   try {
     return await converse(spec, context, connection.socket, connection.rttMs, connection.attempts);

@@ -27,7 +27,10 @@ export interface ProbeSpec<KindOptions = unknown> {
   confirm?: string;
   /** What the probe does and does not prove, from its profile. */
   note?: string;
-  /** Part of a port sweep: runs after the named rows, so thousands of sweep probes never crowd them out. */
+  /**
+   * Part of a port sweep: starts once no named row needs this host any more (each has settled or only waits on
+   * silence), so thousands of sweep probes never crowd out a named row's handshake or exchange.
+   */
   sweep?: boolean;
 }
 
@@ -55,6 +58,14 @@ export interface ProbeContext {
   icmp: IcmpListener | null;
   /** Why the ICMP listener is off, for reasons that depend on it. */
   icmpNote: string | undefined;
+  /**
+   * The probe tells the runner it now only waits on silence (true: its connect, datagram or echo request is out,
+   * nothing has answered, and an answer would end it with one read: no handshake or request follows), or that it
+   * works again (false: something answered). A probe that never says counts as working until it settles; a run lets
+   * a sweep start beside named rows only while every named row waits (src/run/execute.ts). Absent in a context built
+   * by hand.
+   */
+  waiting?(waiting: boolean): void;
 }
 
 /** A probe kind: a plug-in module under probes/, found by its file name. */

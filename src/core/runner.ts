@@ -16,6 +16,12 @@ export interface RunnerOptions {
   onResult?: (result: ProbeResult, index: number) => void;
   /** Keep results to return them (default); a caller that streams them through onResult need not. */
   retain?: boolean;
+  /**
+   * Told whenever the count of this run's probes that still need the host changes: those not yet started, and
+   * those in flight that do not wait on silence (ProbeContext.waiting). 0: every probe has started and each one
+   * still in flight only waits (or the run is done); `inFlight` is how many are in flight then.
+   */
+  onBusy?: (busy: number, inFlight: number) => void;
 }
 
 /** How long past its deadline a probe may take to settle before the runner gives up on it. */
@@ -91,6 +97,9 @@ class PlanRun {
   readonly #concurrency: number;
   #next = 0;
   #inFlight = 0;
+  /** Probes in flight that only wait on silence, and the busy count last told (onBusy). */
+  #waiting = 0;
+  #busyTold = -1;
   #pumping = false;
   #ended = false;
   #stackTraceLimit = Error.stackTraceLimit;
@@ -139,11 +148,29 @@ class PlanRun {
       this.#pumping = false;
     }
     if (this.#inFlight === 0 && this.#next >= total) this.end();
+    else this.tellBusy();
+  }
+
+  /** A probe in flight says it waits on silence, or works again. */
+  waitingChanged(flight: Flight, waiting: boolean): void {
+    if (flight.done || flight.waitingNow === waiting) return;
+    flight.waitingNow = waiting;
+    this.#waiting += waiting ? 1 : -1;
+    this.tellBusy();
+  }
+
+  private tellBusy(): void {
+    const onBusy = this.options.onBusy;
+    if (!onBusy) return;
+    const busy = this.plan.length - this.#next + this.#inFlight - this.#waiting;
+    if (busy === this.#busyTold) return;
+    this.#busyTold = busy;
+    onBusy(busy, this.#inFlight);
   }
 
   private launch(spec: ProbeSpec, resolved: ResolvedProbeSpec, index: number): void {
     if (this.#ended) return;
-    const flight = new Flight(spec, index, this.context);
+    const flight = new Flight(spec, index, this.context, this.options.onBusy ? this : null);
     this.#wheel.add(flight);
     try {
       this.kindOf(spec.kind)
@@ -163,6 +190,7 @@ class PlanRun {
     flight.done = true;
     flight.onExpiry(null);
     this.#inFlight -= 1;
+    if (flight.waitingNow) this.#waiting -= 1;
     this.deliver(resultOf(flight.spec, flight.startedAt, observation), flight.index);
     this.pump();
   }
@@ -184,6 +212,7 @@ class PlanRun {
     Error.stackTraceLimit = this.#stackTraceLimit;
     // A timer armed for a probe that settled early would keep the process up to a deadline longer.
     this.#wheel.stop();
+    if (failure.length === 0) this.tellBusy();
     if (failure.length > 0) this.reject(failure[0]);
     else this.resolve(this.#results);
   }
@@ -221,6 +250,8 @@ class Flight implements ProbeContext, Deadline {
   /** Settled: the wheel skips it, a late watcher or observation is ignored. */
   done = false;
   expired = false;
+  /** The probe said it only waits on silence (ProbeContext.waiting). */
+  waitingNow = false;
   #controller: AbortController | undefined;
   #watcher: (() => void) | null = null;
 
@@ -228,6 +259,7 @@ class Flight implements ProbeContext, Deadline {
     readonly spec: ProbeSpec,
     readonly index: number,
     context: RunnerContext,
+    private readonly run: PlanRun | null,
   ) {
     this.icmp = context.icmp;
     this.icmpNote = context.icmpNote;
@@ -244,6 +276,10 @@ class Flight implements ProbeContext, Deadline {
 
   get deadline(): Deadline {
     return this;
+  }
+
+  waiting(waiting: boolean): void {
+    this.run?.waitingChanged(this, waiting);
   }
 
   onExpiry(fn: (() => void) | null): void {

@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { IcmpListener, IcmpWatch } from './icmp-listener.js';
 import type { IcmpError } from './icmp-packet.js';
+import type { ProbeContext } from '../core/probe-kind.js';
 import { sendTimes } from './udp-exchange.js';
 
 /** An echo reply that answers one of our requests. */
@@ -29,6 +30,8 @@ export interface EchoRequest {
   signal: AbortSignal;
   /** The shared raw sockets: requests go out on them, replies and errors come in on them. */
   listener: IcmpListener;
+  /** Told that the first request is out (ProbeContext.waiting): a reply or an error ends the exchange. */
+  waiter?: Pick<ProbeContext, 'waiting'>;
 }
 
 const ECHO_REQUEST = { 4: 8, 6: 128 } as const;
@@ -95,7 +98,16 @@ export function exchangeEcho(request: EchoRequest): Promise<EchoOutcome> {
     const send = (attempt: number): void => {
       if (settled) return;
       sentAt[attempt] = performance.now();
-      listener.send(address, echoRequest(family, identifier, attempt + 1, token)).catch((error: Error) => {
+      const sent = listener.send(address, echoRequest(family, identifier, attempt + 1, token));
+      if (attempt === 0) {
+        sent.then(
+          () => {
+            if (!settled) request.waiter?.waiting?.(true);
+          },
+          () => undefined,
+        );
+      }
+      sent.catch((error: Error) => {
         settle({
           kind: 'failed',
           errno: errnoOf(error.message),

@@ -23,6 +23,11 @@ export interface ConnectRequest {
   localAddress?: string | undefined;
   signal: AbortSignal;
   icmp: IcmpListener | null;
+  /**
+   * Told that the connect is out and nothing answered, and that something answered (ProbeContext.waiting): only for
+   * a probe whose verdict any answer decides, so that what follows the connect cannot change it.
+   */
+  waiter?: Pick<ProbeContext, 'waiting'> | undefined;
 }
 
 /** How long a failed connect waits for the ICMP error that explains it, when the listener has not seen it yet. */
@@ -30,7 +35,7 @@ export const ICMP_LATE_MS = 250;
 
 /** Connect once; settles exactly once, on connect, error or abort, and never leaves a socket behind unless connected. */
 export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
-  const { address, port, localAddress, signal, icmp } = request;
+  const { address, port, localAddress, signal, icmp, waiter } = request;
   if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
   const watch = icmp?.watch({ protocol: 'tcp', remote: address, port });
   let started = monotonicMs();
@@ -45,6 +50,8 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
       socket.removeListener('error', onError);
       watch?.close();
       if (outcome.kind !== 'connected') socket.destroy();
+      // An answer (a connection, a refusal, an error) makes the probe work again; its deadline ends it.
+      if (outcome.kind !== 'aborted') waiter?.waiting?.(false);
       resolve(outcome);
     };
     // Set while a failed connect waits for its ICMP error: the deadline then settles with the failure.
@@ -84,12 +91,15 @@ export function connectTcp(request: ConnectRequest): Promise<ConnectOutcome> {
     socket.connect(
       localAddress ? { host: address, port, localAddress, noDelay: true } : { host: address, port, noDelay: true },
     );
+    if (!settled) waiter?.waiting?.(true);
   });
 }
 
 /** What a connect that proves the state only needs: the deadline as a watch, not a signal (a sweep runs thousands). */
 export interface TouchRequest extends Omit<ConnectRequest, 'signal'> {
   deadline: Deadline;
+  /** Told that the connect is out and only waits on silence (the probe's context: ProbeContext.waiting). */
+  waiter?: Pick<ProbeContext, 'waiting'>;
 }
 
 /** libuv's TCP handle as net.Socket drives it (lib/net.js), through the binding Node 20 still allows. */
@@ -131,7 +141,7 @@ export type TouchOutcome =
  */
 export function touchTcp(request: TouchRequest): Promise<TouchOutcome> {
   const tcp = binding();
-  const { address, port, deadline, icmp } = request;
+  const { address, port, deadline, icmp, waiter } = request;
   if (!tcp || request.localAddress !== undefined) {
     return connectTcp({ address, port, localAddress: request.localAddress, signal: deadline.signal, icmp }).then(
       (outcome) => {
@@ -201,6 +211,8 @@ export function touchTcp(request: TouchRequest): Promise<TouchOutcome> {
       isIP(address) === 6 ? handle.connect6(request, address, port) : handle.connect(request, address, port);
     // A connect the kernel refuses at once (no route, a local filter) fails like one refused later.
     if (status !== 0) failed(status, monotonicMs() - started);
+    // Out: whatever answers ends the probe (a state-only connect has no handshake or request to follow).
+    else waiter?.waiting?.(true);
   });
 }
 
@@ -221,6 +233,8 @@ export interface TargetConnectOptions {
   localAddress?: string;
   /** Another endpoint than the spec's target (a redirect's), under the same deadline. */
   endpoint?: { address: string; port: number };
+  /** Told while the connect only waits on silence: see ConnectRequest.waiter. */
+  waiter?: Pick<ProbeContext, 'waiting'>;
 }
 
 /**
@@ -234,14 +248,15 @@ export function connectToTarget(
 ): Promise<TargetConnection> {
   const { address, port } = options.endpoint ?? spec.target;
   const attempts = options.attempts ?? spec.attempts;
-  const { localAddress } = options;
+  const { localAddress, waiter } = options;
   const { icmp } = context;
   // One attempt (every sweep probe) connects under the deadline's own signal: no racing, no extra promise.
   if (attempts <= 1) {
-    return connectTcp({ address, port, signal: context.signal, icmp, localAddress }).then((outcome) =>
+    return connectTcp({ address, port, signal: context.signal, icmp, localAddress, waiter }).then((outcome) =>
       connection(outcome, 1, spec, context),
     );
   }
+  // Racing connects would tell the probe's one waiting state over each other: they count as working.
   const connect = (signal: AbortSignal): Promise<ConnectOutcome> =>
     connectTcp({ address, port, signal, icmp, localAddress });
   return firstAnswer({ attempts, timeoutMs: spec.timeoutMs }, context.signal, connect).then(
@@ -266,7 +281,7 @@ export function touchTarget(
   }
   const { address, port } = spec.target;
   const deadline = context.deadline ?? signalDeadline(context.signal);
-  return touchTcp({ address, port, deadline, icmp: context.icmp }).then((outcome) => {
+  return touchTcp({ address, port, deadline, icmp: context.icmp, waiter: context }).then((outcome) => {
     if (outcome.kind === 'answered') return { kind: 'answered', rttMs: outcome.rttMs, attempts: 1 };
     if (outcome.kind === 'aborted') return { kind: 'unanswered', observation: silentAfter(spec.timeoutMs, 1) };
     return { kind: 'unanswered', observation: failureObservation(outcome, 1, context.icmpNote) };

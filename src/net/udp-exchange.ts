@@ -30,6 +30,8 @@ export interface UdpRequest<Reply> {
   timeoutMs: number;
   signal: AbortSignal;
   icmp: IcmpListener | null;
+  /** Told that a request is out and nothing has answered, and when a datagram comes (ProbeContext.waiting). */
+  waiter?: Pick<ProbeContext, 'waiting'>;
 }
 
 /** How long a socket error waits for the ICMP error that explains it. */
@@ -90,9 +92,16 @@ export function exchangeUdp<Reply>(request: UdpRequest<Reply>): Promise<UdpOutco
       // Without a callback, dgram drops send errors (EPERM from a local filter, a pending ECONNREFUSED) silently.
       socket.send(codec.request(attempt), (error) => {
         if (error) onError(error);
+        else if (attempt === 0 && !settled && !heard) request.waiter?.waiting?.(true);
       });
     };
+    // Once a datagram came, the probe works (parses it, perhaps asks again over TCP) until it settles.
+    let heard = false;
     socket.on('message', (datagram) => {
+      if (!heard) {
+        heard = true;
+        request.waiter?.waiting?.(false);
+      }
       let accepted: ReturnType<UdpCodec<Reply>['accept']>;
       try {
         accepted = codec.accept(datagram);
@@ -166,5 +175,6 @@ export function exchangeWithTarget<Reply>(
     timeoutMs: spec.timeoutMs,
     signal: context.signal,
     icmp: context.icmp,
+    waiter: context,
   });
 }
