@@ -43,6 +43,11 @@ export interface SilenceSetting {
    * only a round's worth of them in the first pass (a service may rate-limit its answers, an ICMP error its kernel).
    */
   trialOf?: (spec: ProbeSpec) => ProbeSpec | undefined;
+  /**
+   * Whether probes of one port in flight at once share an answer (SYN mode matches an answer by address and port,
+   * not by probe): such a port then never has two of the rounds' probes in flight at once.
+   */
+  sharesAnswers?: (spec: ProbeSpec) => boolean;
 }
 
 /** Loss probes per address and round: at least this many, so that few silent ports still get a measure. */
@@ -179,19 +184,35 @@ export class SilenceRounds {
       return index - offsets[j]!;
     };
     const answered = new Uint8Array(order.length);
-    await this.setting.run(
-      { length: total, at: (index) => copies[heldAt(index)] },
-      (result, index) => {
-        const k = heldAt(index);
-        const { held } = order[k]!;
-        if (answered[k]) return;
-        held.attempts += result.attempts;
-        if (isSilent(result)) return;
-        answered[k] = 1;
-        this.answeredLate(held, result);
-      },
-      this.roundPace(total, order[0]!.add, copies),
-    );
+    const heard = (k: number, result: ProbeResult): void => {
+      const { held } = order[k]!;
+      if (answered[k]) return;
+      held.attempts += result.attempts;
+      if (isSilent(result)) return;
+      answered[k] = 1;
+      this.answeredLate(held, result);
+    };
+    if (order[0]!.add > 1 && copies.some((copy) => this.setting.sharesAnswers?.(copy))) {
+      // Where one answer settles every probe of its port in flight (SYN mode matches answers by address and port), a
+      // port's copies must not be in flight together: they would all count as answered, or all as lost, by one
+      // packet. Copy after copy then, each a run of its own, to the ports still silent.
+      for (let j = 0; j < order[0]!.add; j += 1) {
+        const ports: number[] = [];
+        for (let k = 0; k < offsets[j + 1]! - offsets[j]!; k += 1) if (!answered[k]) ports.push(k);
+        if (ports.length === 0) break;
+        await this.setting.run(
+          { length: ports.length, at: (index) => copies[ports[index]!] },
+          (result, index) => heard(ports[index]!, result),
+          this.roundPace(ports.length, 1, copies),
+        );
+      }
+    } else {
+      await this.setting.run(
+        { length: total, at: (index) => copies[heldAt(index)] },
+        (result, index) => heard(heldAt(index), result),
+        this.roundPace(total, order[0]!.add, copies),
+      );
+    }
     for (let k = 0; k < order.length; k += 1) {
       const { held } = order[k]!;
       held.rounds = round;
@@ -284,7 +305,10 @@ export class SilenceRounds {
     const targets = closed ? sampler.closed : sampler.open;
     // Never more at once than the run's own concurrency, which may be low on purpose (a fragile firewall).
     const inFlight = Math.max(1, Math.min(closed ? IN_FLIGHT : IN_FLIGHT_OPEN, this.setting.concurrency));
-    const count = Math.min(sampler.early + sampler.extra - sampler.issued, CHUNK * inFlight);
+    // Where answers are matched by port (SYN mode), a run holds each port once: two probes of one port in flight would
+    // share one answer, and the loss would read lower than it is.
+    const distinct = this.setting.sharesAnswers?.(targets[0]!) ? targets.length : Infinity;
+    const count = Math.min(sampler.early + sampler.extra - sampler.issued, CHUNK * inFlight, distinct);
     if (count <= 0) return;
     sampler.issued += count;
     const probes: ProbeSpec[] = [];

@@ -104,7 +104,10 @@ export async function runOnEngine(
   if (rest.length > 0) runs.push(fallback(subPlan(specs, rest), reindexed(rest, onResult)));
   if (connect.size > 0) runs.push(new EngineRun(addon, connect, 0, specs, setting, kindOf, fallback, onResult).done);
   if (synJob.size > 0) {
-    synKeys ??= { cookies: new syn!.SynCookies(syn!.randomBytes(32)), sourcePort: syn!.pickSourcePort() };
+    // One source port per process, but a key of each job's own: answers are matched by address, port and key, so
+    // another job's SYN to the same port (a concurrent run, a loss probe) can never answer this one's.
+    const { SynCookies, randomBytes } = syn!;
+    synKeys ??= { fresh: () => new SynCookies(randomBytes(32)), sourcePort: syn!.pickSourcePort() };
     runs.push(new EngineRun(addon, synJob, 1, specs, setting, kindOf, fallback, onResult).done);
   }
   await Promise.all(runs);
@@ -264,7 +267,7 @@ interface RowMemo {
   observation: Observation;
 }
 
-let synKeys: { cookies: SynCookies; sourcePort: number } | undefined;
+let synKeys: { fresh: () => SynCookies; sourcePort: number } | undefined;
 
 /** One run of the engine: the job out, rows back into results, the ICMP errors a connect sweep hears. */
 class EngineRun {
@@ -303,7 +306,8 @@ class EngineRun {
     if (mode === 1 && synKeys) {
       const keys = new Uint32Array(4 * builder.families.length);
       let at = 0;
-      for (const text of builder.canonical()) keys.set(synKeys.cookies.subkey(text), 4 * at++);
+      const cookies = synKeys.fresh();
+      for (const text of builder.canonical()) keys.set(cookies.subkey(text), 4 * at++);
       job.keys = keys;
       job.sourcePort = synKeys.sourcePort;
     }

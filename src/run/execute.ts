@@ -85,6 +85,11 @@ export async function executePlan(
       ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
       // Loss probes to an answering port prove only that it answers: the cheapest probe of it that tells so.
       trialOf: (spec) => kindOf(spec.kind).lossTrial?.(spec),
+      // SYN mode (or auto, which may run as SYN) matches an answer by address and port, not by probe.
+      sharesAnswers: (spec) => {
+        const scan = kindOf(spec.kind).stateOnlyScan?.(spec);
+        return scan === 'syn' || scan === 'auto';
+      },
     },
   );
   const pace = (inFlight: number): RoundPace => ({

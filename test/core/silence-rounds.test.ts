@@ -80,6 +80,7 @@ function firstPass(
     budget = 100_000,
     concurrency = 256,
     trialOf = (probe: ProbeSpec): ProbeSpec | undefined => ({ ...probe, options: { trial: true } }),
+    sharesAnswers = undefined as ((probe: ProbeSpec) => boolean) | undefined,
   } = {},
 ) {
   const plan = [
@@ -96,6 +97,7 @@ function firstPass(
       budget,
       // The loss probe of a port: its spec without TLS (marked), as a kind's lossTrial makes it.
       trialOf,
+      ...(sharesAnswers ? { sharesAnswers } : {}),
     },
   );
   plan.forEach((probe, index) => {
@@ -303,4 +305,22 @@ t.test('silent ports of an address nothing answered go out as they came, with no
     if (JSON.stringify(result) !== JSON.stringify(expected)) t.fail(`port ${index}: ${JSON.stringify(result)}`);
   });
   t.pass('each the first result with its silence evidence, key for key, the configured attempts standing');
+});
+
+t.test('where one answer settles every probe of its port (SYN mode), no run holds a port twice', async (t) => {
+  /** The runs (loss probes and rounds) that hold some port more than once. */
+  const doubled = (calls: Call[]): Call[] =>
+    calls.filter((call) => new Set(call.specs.map((probe) => probe.target.port)).size !== call.specs.length);
+  const shared = fakePath({ loss: 0.1 });
+  const { rounds, delivered } = firstPass(shared, { silent: 300, sharesAnswers: () => true });
+  await rounds.settle();
+  t.equal(delivered.size, 301, 'every probe judged');
+  t.same(doubled(shared.calls), [], 'no run holds a port twice');
+  const retries = shared.calls.filter((call) => !call.trial);
+  t.ok(retries.length >= 2, `a port's added attempts ran as runs of their own (${retries.length})`);
+  // Without it (connect mode: a socket per attempt) the same rounds put a port's copies, and loss probes to the one
+  // answering port, side by side in one run.
+  const apart = fakePath({ loss: 0.1 });
+  await firstPass(apart, { silent: 300 }).rounds.settle();
+  t.ok(doubled(apart.calls).length > 0, 'connect mode keeps them side by side');
 });

@@ -1,6 +1,6 @@
-// Runs inside the lab's client namespace, started once by silence-loss.test.ts: for each line on stdin it sweeps
-// a port range of the lab server RUNS times in this one process (no CLI start per sweep), prints one JSON line
-// per sweep, then `done`. It ends with its stdin.
+// Runs inside the lab's client namespace, started once by silence-loss.test.ts: for each line on stdin (the scan
+// mode: `connect` or `syn`) it sweeps a port range of the lab server RUNS times in this one process (no CLI start
+// per sweep), prints one JSON line per sweep, then `done`. It ends with its stdin.
 import { createInterface } from 'node:readline';
 import tcp from '../../probes/tcp.js';
 import { executePlan } from '../../src/run/execute.js';
@@ -12,28 +12,29 @@ const openPort = Number(open);
 /** Sweeps at once: each waits out its rounds' deadlines, so a few side by side share the waiting. */
 const SIDE_BY_SIDE = 4;
 
-for await (const _ of createInterface({ input: process.stdin })) {
+for await (const line of createInterface({ input: process.stdin })) {
+  const scan = line.trim() === 'syn' ? 'syn' : 'connect';
   let next = 0;
   const lines: string[] = [];
   await Promise.all(
     Array.from({ length: SIDE_BY_SIDE }, async () => {
       while (next < Number(runs)) {
         next += 1;
-        lines.push(await sweep());
+        lines.push(await sweep(scan));
       }
     }),
   );
   process.stdout.write(`${lines.join('')}done\n`);
 }
 
-/** One sweep, summed up in one JSON line. */
-async function sweep(): Promise<string> {
+/** One sweep in the given mode, summed up in one JSON line. */
+async function sweep(scan: 'connect' | 'syn'): Promise<string> {
   const started = performance.now();
   const plan = await planProbes({
     kind: tcp,
     targets: [parseTarget(target!)],
     expect: 'blocked',
-    options: tcp.parseOptions({}),
+    options: tcp.parseOptions({ scan }),
     timeoutMs: Number(timeoutMs),
     attempts: 1,
   });
@@ -46,6 +47,8 @@ async function sweep(): Promise<string> {
   const silence = (result: (typeof results)[number]): Record<string, unknown> =>
     (result.evidence?.silence ?? {}) as Record<string, unknown>;
   const line = {
+    // The modes that ran (evidence.scan of each result; connect mode's results carry none).
+    scans: [...new Set(results.map((result) => String(result.evidence?.scan ?? 'connect')))].sort(),
     ports: results.length,
     open: { state: opened.state, verdict: opened.verdict, attempts: opened.attempts, reason: opened.reason },
     falseOpen: results.filter((result) => result.state === 'open' && result !== opened).map((r) => r.target.port),

@@ -5,8 +5,8 @@ import { LAB, needsLab } from '../lab/lab.js';
 import { filteredLab, routerRuleset } from '../lab/filtered-lab.js';
 
 // One unintended open port among a 1,200-port sweep, behind a router that drops 20 of the ports and a random
-// share of every TCP packet in both directions. Twelve sweeps per loss level (three rounds of the child's four side by
-// side; SWEEP_RUNS=20 for more), in one process in the client namespace (no CLI start per sweep) with a 100 ms
+// share of every TCP packet in both directions, in connect mode and in SYN mode. Twelve sweeps per loss level and
+// mode (three rounds of the child's four side by side; SWEEP_RUNS=20 for more), in one process in the client namespace (no CLI start per sweep) with a 100 ms
 // deadline: the lab's round trip is well under a millisecond.
 // The 1,200 first attempts per sweep are the floor of the cost; few dropped ports keep the retry rounds small.
 // bench/tcp-sweep-loss.mjs runs 100 dropped ports at a 1 s deadline through the CLI, beside nmap.
@@ -15,8 +15,12 @@ const OPEN = 1000;
 const DROPPED = '1181-1200';
 const RUNS = Number(process.env.SWEEP_RUNS ?? 12);
 const CHILD = testModule('run/loss-sweep-child');
+/** Both TCP modes: a connect per attempt, and raw SYNs (the native engine, root only: this lab is). */
+const SCANS = ['connect', 'syn'] as const;
+type Scan = (typeof SCANS)[number];
 
 interface SweepLine {
+  scans: string[];
   ports: number;
   open: { state: string; verdict: string; attempts: number; reason: string };
   falseOpen: number[];
@@ -71,10 +75,10 @@ if (!needsLab(t)) {
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
 
-  /** Sweep ports 1-1200 of the server RUNS times from the client; one line per sweep. */
-  const sweeps = async (t: Test): Promise<SweepLine[]> => {
+  /** Sweep ports 1-1200 of the server RUNS times from the client in `scan` mode; one line per sweep. */
+  const sweeps = async (t: Test, scan: Scan): Promise<SweepLine[]> => {
     stdout = '';
-    child.stdin.write('go\n');
+    child.stdin.write(`${scan}\n`);
     const finished = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), 180_000);
       const check = (): void => {
@@ -99,8 +103,9 @@ if (!needsLab(t)) {
   };
 
   /** What holds at every loss level: no false open, and every filtered result shows its attempts and the loss. */
-  const everySweep = (t: Test, lines: SweepLine[]): void => {
+  const everySweep = (t: Test, lines: SweepLine[], scan: Scan): void => {
     t.equal(lines.length, RUNS, `${RUNS} sweeps`);
+    t.same([...new Set(lines.flatMap((line) => line.scans))], [scan], `every probe ran in ${scan} mode`);
     t.same(
       lines.flatMap((line) => line.falseOpen),
       [],
@@ -124,35 +129,37 @@ if (!needsLab(t)) {
     t.ok(lines.every((line) => line.ports === 1200));
   };
 
-  t.test('at 10 % loss the unintended open port is reported open in every sweep', async (t) => {
-    await loseAtRandom(10);
-    const lines = await sweeps(t);
-    everySweep(t, lines);
-    t.same(
-      lines.map((line) => line.open.state),
-      Array<string>(RUNS).fill('open'),
-      'open in every sweep',
-    );
-    t.ok(
-      lines.every((line) => line.states.filtered! >= 20),
-      'the 20 dropped ports stay silent',
-    );
-    t.comment(`e.g. ${JSON.stringify(lines[0])}`);
-  });
+  for (const scan of SCANS) {
+    t.test(`at 10 % loss the unintended open port is reported open in every sweep (${scan})`, async (t) => {
+      await loseAtRandom(10);
+      const lines = await sweeps(t, scan);
+      everySweep(t, lines, scan);
+      t.same(
+        lines.map((line) => line.open.state),
+        Array<string>(RUNS).fill('open'),
+        'open in every sweep',
+      );
+      t.ok(
+        lines.every((line) => line.states.filtered! >= 20),
+        'the 20 dropped ports stay silent',
+      );
+      t.comment(`e.g. ${JSON.stringify(lines[0])}`);
+    });
 
-  t.test('at 30 % loss the open port is never a pass: open, or inconclusive naming the loss', async (t) => {
-    await loseAtRandom(30);
-    const lines = await sweeps(t);
-    everySweep(t, lines);
-    t.same(
-      lines.filter((line) => line.open.verdict === 'pass').map((line) => line.open.reason),
-      [],
-      'never a pass',
-    );
-    t.ok(
-      lines.every((line) => line.open.state === 'open' || /the path is lossy/.test(line.open.reason)),
-      'open, or silent with the loss named',
-    );
-    t.comment(`e.g. ${JSON.stringify(lines[0])}`);
-  });
+    t.test(`at 30 % loss the open port is never a pass: open, or inconclusive naming the loss (${scan})`, async (t) => {
+      await loseAtRandom(30);
+      const lines = await sweeps(t, scan);
+      everySweep(t, lines, scan);
+      t.same(
+        lines.filter((line) => line.open.verdict === 'pass').map((line) => line.open.reason),
+        [],
+        'never a pass',
+      );
+      t.ok(
+        lines.every((line) => line.open.state === 'open' || /the path is lossy/.test(line.open.reason)),
+        'open, or silent with the loss named',
+      );
+      t.comment(`e.g. ${JSON.stringify(lines[0])}`);
+    });
+  }
 }
