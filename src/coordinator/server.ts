@@ -204,8 +204,9 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
 
   /**
    * An agent past its daily byte budget is refused (429) before its report is parsed and checked, which for a
-   * flood of 1 MiB reports took most of the event loop, unless the report's id is one already stored: a retry
-   * whose ack was lost still gets its ack (the route then finds it stored).
+   * flood of 1 MiB reports took most of the event loop, unless the report's id is one this agent already stored: a
+   * retry whose ack was lost still gets its ack (the route then finds it stored). Another agent's id does not let a
+   * body through: the route would only answer 409 after parsing it.
    */
   const refuseOverBudget = async (request: FastifyRequest, text: string): Promise<void> => {
     const token = request.token;
@@ -213,7 +214,8 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     const refusal = guard.checkBytes(token.agent, Buffer.byteLength(text));
     if (!refusal) return;
     const id = topLevelString(text, 'id');
-    if (id === null || !(await store.getReport(id))) throw tooMany(refusal);
+    const stored = id === null ? null : await store.getReport(id);
+    if (stored?.agent !== token.agent) throw tooMany(refusal);
   };
 
   /** Check the presented token against the route's access; throws 401 or 403. */

@@ -214,6 +214,12 @@ t.test(
     t.equal(unparsed.status, 429, 'a new report past the budget is refused before its body is parsed');
     t.match(unparsed.json().message, /agent "ws-bulk" has used its budget/);
     t.equal(unparsed.headers.connection, 'close');
+    // Nor does another agent's stored id let an unparsed body through (only this agent's own retry does).
+    const foreign = makeReport('ws-good', 'workstation');
+    t.equal((await postReport(url, good, foreign)).status, 201);
+    const borrowed = JSON.stringify({ ...large(), id: foreign.id });
+    const posing = await call(`${url}/api/v1/reports`, { token: bulk, body: borrowed.slice(0, borrowed.length - 2) });
+    t.equal(posing.status, 429, "another agent's stored id is no way past the budget");
   },
 );
 
