@@ -179,6 +179,24 @@ export interface LinkRow {
 /** The columns of LinkRow, for SELECT. */
 export const LINK_COLUMNS = 'seq, digest, previous, approver, change_ref, accepted_at, accepted_by, cells, json';
 
+/** A link's values in LINK_COLUMNS order: seq, digest, previous ('' for none), approver, change, accepted_at, accepted_by, cells, json. */
+export type LinkValues = [number, string, string, string, string, string, string | null, number, string];
+
+/** A link's values for INSERT (LINK_COLUMNS order); `json` is the accepted baseline as stored. */
+export function linkValues(link: BaselineLink, json: string): LinkValues {
+  return [
+    link.seq,
+    link.digest,
+    link.previous ?? '',
+    link.approver,
+    link.change,
+    link.accepted_at,
+    link.accepted_by,
+    link.cells,
+    json,
+  ];
+}
+
 /** A stored link as the log lists it, its cells hashed as they are stored now. */
 export function loggedLinkOf(row: LinkRow): LoggedLink {
   return {

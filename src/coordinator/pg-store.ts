@@ -21,41 +21,8 @@ import {
 } from './cells.js';
 import { UsageError } from '../core/usage-error.js';
 import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
-import {
-  agentEvent,
-  alertSchema,
-  RESEND_SCHEMA,
-  resendRound,
-  type ResentAgent,
-  cellEvent,
-  claimSql,
-  deliveryOf,
-  FLIP_AGENT_SQL,
-  FLIP_CELL_SQL,
-  PRUNE_OUTBOX_SQL,
-  QUEUE_SQL,
-  SENT_SQL,
-  STALE_TURNS_SQL,
-  turnedCellsSql,
-  UNSENT_SQL,
-  vanishedStepSql,
-  type AlertEvent,
-  type AlertRules,
-  type Delivery,
-  type DeliveryOutcome,
-  type TurnedAgent,
-  type TurnedCell,
-} from './alert-store.js';
-import {
-  CHAIN_SCHEMA,
-  LINK_COLUMNS,
-  loggedLinkOf,
-  nextLink,
-  type BaselineApproval,
-  type BaselineLink,
-  type LinkRow,
-  type LoggedLink,
-} from './baseline-chain.js';
+import * as alerts from './alert-store.js';
+import * as chain from './baseline-chain.js';
 import {
   StoreUnavailableError,
   type AcceptedBaseline,
@@ -85,9 +52,9 @@ const MIGRATIONS: readonly string[] = [
   CELL_SCHEMA,
   `${RECEIPT_SCHEMA}
    ${RECEIPT_REFILL}`,
-  `${CHAIN_SCHEMA}
-   ${alertSchema('BIGSERIAL PRIMARY KEY')}`,
-  RESEND_SCHEMA,
+  `${chain.CHAIN_SCHEMA}
+   ${alerts.alertSchema('BIGSERIAL PRIMARY KEY')}`,
+  alerts.RESEND_SCHEMA,
   `${CELLS_DIGEST_SCHEMA}
    ${LZ4_REPORTS}`,
   COUNTS_SCHEMA,
@@ -114,8 +81,8 @@ const RESEND_BATCH = 1000;
 const SWEEP_BATCH = 1000;
 /** The alerts' hysteresis step and the cells that turn, for the agents of an ingest batch. */
 const STEP_SQL = numbered(driftStepSql('WHERE c.agent = ANY(?::text[])'));
-const VANISHED_SQL = numbered(vanishedStepSql('agent = ANY(?::text[])'));
-const TURNED_SQL = numbered(turnedCellsSql('agent = ANY(?::text[])'));
+const VANISHED_SQL = numbered(alerts.vanishedStepSql('agent = ANY(?::text[])'));
+const TURNED_SQL = numbered(alerts.turnedCellsSql('agent = ANY(?::text[])'));
 /** Connection errors (node and postgres.js codes) and server states that mean: try again later. */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -189,7 +156,7 @@ export class PgStore implements Store {
     Array<{ resolve: (token: TokenWithHash | null) => void; reject: (error: unknown) => void }>
   >();
   private closed = false;
-  private alertRules: AlertRules | null = null;
+  private alertRules: alerts.AlertRules | null = null;
 
   private constructor(
     url: string,
@@ -383,7 +350,7 @@ export class PgStore implements Store {
     await this.query(numbered(SAVE_COUNTS_SQL), [counts.version, counts.as_of, counts.counted_ms, counts.json]);
   }
 
-  setAlertRules(rules: AlertRules | null): void {
+  setAlertRules(rules: alerts.AlertRules | null): void {
     this.alertRules = rules;
   }
 
@@ -394,10 +361,13 @@ export class PgStore implements Store {
     return this.run('sweeping stale agents', (sql) =>
       sql.begin(async (tx) => {
         let turned = 0;
-        const agents = await tx.unsafe<TurnedAgent[]>(numbered(STALE_TURNS_SQL), [now.getTime(), SWEEP_BATCH]);
+        const agents = await tx.unsafe<alerts.TurnedAgent[]>(numbered(alerts.STALE_TURNS_SQL), [
+          now.getTime(),
+          SWEEP_BATCH,
+        ]);
         for (const agent of agents) {
-          const event = agentEvent(agent, at);
-          const { count } = await tx.unsafe(numbered(FLIP_AGENT_SQL), [
+          const event = alerts.agentEvent(agent, at);
+          const { count } = await tx.unsafe(numbered(alerts.FLIP_AGENT_SQL), [
             agent.agent,
             event.status === 'firing' ? 1 : 0,
             event.starts_at,
@@ -415,40 +385,40 @@ export class PgStore implements Store {
   async resendFiring(now: Date): Promise<number> {
     const resend = this.alertRules?.resend;
     if (!resend || resend.webhooks.length === 0) return 0;
-    const round = resendRound(resend.everyMs, now, RESEND_BATCH);
+    const round = alerts.resendRound(resend.everyMs, now, RESEND_BATCH);
     return this.run('re-sending firing alerts', (sql) =>
       sql.begin(async (tx) => {
         for (const { sql: text, parameters } of round.arm) await tx.unsafe(numbered(text), parameters);
         // A row another coordinator claimed meanwhile fails the claim's condition on the locked row: not returned.
-        const due: Array<TurnedCell | ResentAgent> = [];
+        const due: Array<alerts.TurnedCell | alerts.ResentAgent> = [];
         for (const { sql: text, parameters } of round.claims)
-          due.push(...(await tx.unsafe<Array<TurnedCell | ResentAgent>>(numbered(text), parameters)));
+          due.push(...(await tx.unsafe<Array<alerts.TurnedCell | alerts.ResentAgent>>(numbered(text), parameters)));
         for (const alert of due)
           for (const webhook of resend.webhooks)
-            await tx.unsafe(numbered(QUEUE_SQL), [webhook, round.json(alert), round.ms, round.ms]);
+            await tx.unsafe(numbered(alerts.QUEUE_SQL), [webhook, round.json(alert), round.ms, round.ms]);
         return due.length;
       }),
     ) as Promise<number>;
   }
 
-  claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]> {
+  claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<alerts.Delivery[]> {
     const ms = now.getTime();
     return this.run('claiming alert deliveries', async (sql) => {
-      const rows = await sql.unsafe<Array<Parameters<typeof deliveryOf>[0]>>(
-        numbered(claimSql('FOR UPDATE SKIP LOCKED')),
+      const rows = await sql.unsafe<Array<Parameters<typeof alerts.deliveryOf>[0]>>(
+        numbered(alerts.claimSql('FOR UPDATE SKIP LOCKED')),
         [ms + leaseMs, ms, ms, ms, limit],
       );
-      return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
+      return rows.map(alerts.deliveryOf).sort((a, b) => a.id - b.id);
     });
   }
 
-  async settleDeliveries(outcomes: readonly DeliveryOutcome[], now: Date): Promise<void> {
+  async settleDeliveries(outcomes: readonly alerts.DeliveryOutcome[], now: Date): Promise<void> {
     await this.run('recording alert deliveries', (sql) =>
       sql.begin(async (tx) => {
         for (const outcome of outcomes) {
-          if (outcome.result === 'sent') await tx.unsafe(numbered(SENT_SQL), [now.getTime(), outcome.id]);
+          if (outcome.result === 'sent') await tx.unsafe(numbered(alerts.SENT_SQL), [now.getTime(), outcome.id]);
           else
-            await tx.unsafe(numbered(UNSENT_SQL), [
+            await tx.unsafe(numbered(alerts.UNSENT_SQL), [
               outcome.result === 'retry' ? 'pending' : 'failed',
               outcome.result === 'retry' ? outcome.next_ms : now.getTime(),
               outcome.error,
@@ -461,7 +431,7 @@ export class PgStore implements Store {
 
   async pruneDeliveries(cutoff: Date): Promise<number> {
     const { count } = await this.run('deleting old alert deliveries', (sql) =>
-      sql.unsafe(numbered(PRUNE_OUTBOX_SQL), [cutoff.getTime()]),
+      sql.unsafe(numbered(alerts.PRUNE_OUTBOX_SQL), [cutoff.getTime()]),
     );
     return count;
   }
@@ -598,7 +568,7 @@ export class PgStore implements Store {
     });
   }
 
-  async acceptBaseline(accepted: AcceptedBaseline & BaselineApproval): Promise<BaselineLink> {
+  async acceptBaseline(accepted: AcceptedBaseline & chain.BaselineApproval): Promise<chain.BaselineLink> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.appendLink(accepted);
@@ -609,7 +579,7 @@ export class PgStore implements Store {
     }
   }
 
-  private appendLink(accepted: AcceptedBaseline & BaselineApproval): Promise<BaselineLink> {
+  private appendLink(accepted: AcceptedBaseline & chain.BaselineApproval): Promise<chain.BaselineLink> {
     const keys = Object.keys(accepted.baseline);
     const split = keys.map((key) => key.lastIndexOf('|'));
     const json = JSON.stringify(accepted.baseline);
@@ -617,18 +587,11 @@ export class PgStore implements Store {
       sql.begin(async (tx) => {
         const [last] = await tx<Array<{ seq: number; digest: string }>>`
           SELECT seq, digest FROM baseline_links ORDER BY seq DESC LIMIT 1`;
-        const link = nextLink(last, accepted);
-        await tx.unsafe(`INSERT INTO baseline_links (${LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-          link.seq,
-          link.digest,
-          link.previous ?? '',
-          link.approver,
-          link.change,
-          link.accepted_at,
-          link.accepted_by,
-          link.cells,
-          json,
-        ]);
+        const link = chain.nextLink(last, accepted);
+        await tx.unsafe(
+          `INSERT INTO baseline_links (${chain.LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          chain.linkValues(link, json),
+        );
         await tx`
           INSERT INTO baseline (singleton, json, accepted_at, accepted_by)
           VALUES (1, ${json}, ${accepted.accepted_at}, ${accepted.accepted_by})
@@ -641,17 +604,17 @@ export class PgStore implements Store {
             ${keys.map((key, i) => key.slice(split[i]! + 1))}::text[], ${Object.values(accepted.baseline)}::text[])`;
         return link;
       }),
-    ) as Promise<BaselineLink>;
+    ) as Promise<chain.BaselineLink>;
   }
 
-  baselineLog(limit: number): Promise<{ links: LoggedLink[]; total: number }> {
+  baselineLog(limit: number): Promise<{ links: chain.LoggedLink[]; total: number }> {
     return this.run('reading the baseline log', async (sql) => {
-      const rows = await sql.unsafe<LinkRow[]>(
-        `SELECT ${LINK_COLUMNS} FROM baseline_links ORDER BY seq DESC LIMIT $1`,
+      const rows = await sql.unsafe<chain.LinkRow[]>(
+        `SELECT ${chain.LINK_COLUMNS} FROM baseline_links ORDER BY seq DESC LIMIT $1`,
         [limit],
       );
       const [count] = await sql<Array<{ n: string }>>`SELECT COUNT(*) AS n FROM baseline_links`;
-      return { links: rows.map(loggedLinkOf).reverse(), total: Number(count?.n ?? 0) };
+      return { links: rows.map(chain.loggedLinkOf).reverse(), total: Number(count?.n ?? 0) };
     });
   }
 
@@ -846,7 +809,7 @@ function numbered(text: string): string {
 /** The alerts' hysteresis step for agents' new cells, and the events of the cells that turn (in the ingest transaction). */
 async function stepAlerts(
   tx: postgres.TransactionSql,
-  rules: AlertRules,
+  rules: alerts.AlertRules,
   agents: string[],
   at: string,
   windowMs: number,
@@ -854,11 +817,11 @@ async function stepAlerts(
   const ms = Date.parse(at);
   await tx.unsafe(withConfirmWindow(STEP_SQL, windowMs), [agents, ms]);
   await tx.unsafe(VANISHED_SQL, [agents]);
-  const turned = await tx.unsafe<TurnedCell[]>(TURNED_SQL, [agents, rules.fireAfter, rules.resolveAfter]);
+  const turned = await tx.unsafe<alerts.TurnedCell[]>(TURNED_SQL, [agents, rules.fireAfter, rules.resolveAfter]);
   for (const cell of turned) {
-    const event = cellEvent(cell, at);
+    const event = alerts.cellEvent(cell, at);
     const firing = event.status === 'firing';
-    await tx.unsafe(numbered(FLIP_CELL_SQL), [firing ? 1 : 0, firing ? at : null, cell.agent, cell.row_name]);
+    await tx.unsafe(numbered(alerts.FLIP_CELL_SQL), [firing ? 1 : 0, firing ? at : null, cell.agent, cell.row_name]);
     await queueEvent(tx, rules, event, ms);
   }
 }
@@ -866,12 +829,12 @@ async function stepAlerts(
 /** One outbox row per webhook for an event. */
 async function queueEvent(
   tx: postgres.TransactionSql,
-  rules: AlertRules,
-  event: AlertEvent,
+  rules: alerts.AlertRules,
+  event: alerts.AlertEvent,
   ms: number,
 ): Promise<void> {
   const json = JSON.stringify(event);
-  for (const webhook of rules.webhooks) await tx.unsafe(numbered(QUEUE_SQL), [webhook, json, ms, ms]);
+  for (const webhook of rules.webhooks) await tx.unsafe(numbered(alerts.QUEUE_SQL), [webhook, json, ms, ms]);
 }
 
 /** A cell table as syncCells keeps it: its key columns, the other columns, and those whose change is written. */

@@ -24,41 +24,8 @@ import {
   type KeptCounts,
   type ReadQuery,
 } from './cells.js';
-import {
-  agentEvent,
-  alertSchema,
-  RESEND_SCHEMA,
-  resendRound,
-  type ResentAgent,
-  cellEvent,
-  claimSql,
-  deliveryOf,
-  FLIP_AGENT_SQL,
-  FLIP_CELL_SQL,
-  PRUNE_OUTBOX_SQL,
-  QUEUE_SQL,
-  SENT_SQL,
-  STALE_TURNS_SQL,
-  turnedCellsSql,
-  UNSENT_SQL,
-  vanishedStepSql,
-  type AlertEvent,
-  type AlertRules,
-  type Delivery,
-  type DeliveryOutcome,
-  type TurnedAgent,
-  type TurnedCell,
-} from './alert-store.js';
-import {
-  CHAIN_SCHEMA,
-  LINK_COLUMNS,
-  loggedLinkOf,
-  nextLink,
-  type BaselineApproval,
-  type BaselineLink,
-  type LinkRow,
-  type LoggedLink,
-} from './baseline-chain.js';
+import * as alerts from './alert-store.js';
+import * as chain from './baseline-chain.js';
 import type {
   AcceptedBaseline,
   AddReportOutcome,
@@ -80,9 +47,9 @@ const MIGRATIONS: readonly string[] = [
    ${CELL_SCHEMA}`,
   `${RECEIPT_SCHEMA}
    ${RECEIPT_REFILL}`,
-  `${CHAIN_SCHEMA}
-   ${alertSchema('INTEGER PRIMARY KEY')}`,
-  RESEND_SCHEMA,
+  `${chain.CHAIN_SCHEMA}
+   ${alerts.alertSchema('INTEGER PRIMARY KEY')}`,
+  alerts.RESEND_SCHEMA,
   CELLS_DIGEST_SCHEMA,
   COUNTS_SCHEMA,
   CELL_COUNT_SCHEMA,
@@ -146,7 +113,7 @@ export class SqliteStore implements Store {
   private readonly pruneReceiptBatch: Database.Statement<[number, number]>;
   private readonly pruneResponders: Database.Statement<[number]>;
   private baselineCache: AcceptedBaseline | null | undefined;
-  private alertRules: AlertRules | null = null;
+  private alertRules: alerts.AlertRules | null = null;
   private readonly alerts;
   private queue: PendingReport[] = [];
   private flushScheduled = false;
@@ -223,23 +190,25 @@ export class SqliteStore implements Store {
     this.pruneResponders = db.prepare<[number]>('DELETE FROM responders WHERE last_ms < ?');
     this.alerts = {
       step: db.prepare<[string, number]>(withConfirmWindow(driftStepSql('WHERE c.agent = ?'), windowMs)),
-      stepVanished: db.prepare<[string]>(vanishedStepSql('agent = ?')),
-      turned: db.prepare<[string, number, number], TurnedCell>(turnedCellsSql('agent = ?')),
-      flipCell: db.prepare<[number, string | null, string, string]>(FLIP_CELL_SQL),
-      queue: db.prepare<[string, string, number, number]>(QUEUE_SQL),
-      staleTurns: db.prepare<[number, number], TurnedAgent>(STALE_TURNS_SQL),
-      flipAgent: db.prepare<[string, number, string]>(FLIP_AGENT_SQL),
-      claim: db.prepare(claimSql('')),
-      sent: db.prepare<[number, number]>(SENT_SQL),
-      unsent: db.prepare<[string, number, string, number]>(UNSENT_SQL),
-      prune: db.prepare<[number]>(PRUNE_OUTBOX_SQL),
+      stepVanished: db.prepare<[string]>(alerts.vanishedStepSql('agent = ?')),
+      turned: db.prepare<[string, number, number], alerts.TurnedCell>(alerts.turnedCellsSql('agent = ?')),
+      flipCell: db.prepare<[number, string | null, string, string]>(alerts.FLIP_CELL_SQL),
+      queue: db.prepare<[string, string, number, number]>(alerts.QUEUE_SQL),
+      staleTurns: db.prepare<[number, number], alerts.TurnedAgent>(alerts.STALE_TURNS_SQL),
+      flipAgent: db.prepare<[string, number, string]>(alerts.FLIP_AGENT_SQL),
+      claim: db.prepare(alerts.claimSql('')),
+      sent: db.prepare<[number, number]>(alerts.SENT_SQL),
+      unsent: db.prepare<[string, number, string, number]>(alerts.UNSENT_SQL),
+      prune: db.prepare<[number]>(alerts.PRUNE_OUTBOX_SQL),
       lastLink: db.prepare<[], { seq: number; digest: string }>(
         'SELECT seq, digest FROM baseline_links ORDER BY seq DESC LIMIT 1',
       ),
-      addLink: db.prepare<[number, string, string, string, string, string, string | null, number, string]>(
-        `INSERT INTO baseline_links (${LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      addLink: db.prepare<chain.LinkValues>(
+        `INSERT INTO baseline_links (${chain.LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      log: db.prepare<[number], LinkRow>(`SELECT ${LINK_COLUMNS} FROM baseline_links ORDER BY seq DESC LIMIT ?`),
+      log: db.prepare<[number], chain.LinkRow>(
+        `SELECT ${chain.LINK_COLUMNS} FROM baseline_links ORDER BY seq DESC LIMIT ?`,
+      ),
       count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM baseline_links'),
     };
     const replaceState = cellWriter(db);
@@ -268,12 +237,12 @@ export class SqliteStore implements Store {
   }
 
   /** The alerts' hysteresis step for an agent's new cells, and the events of the cells that turn (in the ingest transaction). */
-  private stepAlerts(rules: AlertRules, agent: string, at: string): void {
+  private stepAlerts(rules: alerts.AlertRules, agent: string, at: string): void {
     const ms = Date.parse(at);
     this.alerts.step.run(agent, ms);
     this.alerts.stepVanished.run(agent);
     for (const cell of this.alerts.turned.all(agent, rules.fireAfter, rules.resolveAfter)) {
-      const event = cellEvent(cell, at);
+      const event = alerts.cellEvent(cell, at);
       this.alerts.flipCell.run(
         event.status === 'firing' ? 1 : 0,
         event.status === 'firing' ? at : null,
@@ -284,12 +253,12 @@ export class SqliteStore implements Store {
     }
   }
 
-  private queueEvent(rules: AlertRules, event: AlertEvent, ms: number): void {
+  private queueEvent(rules: alerts.AlertRules, event: alerts.AlertEvent, ms: number): void {
     const json = JSON.stringify(event);
     for (const webhook of rules.webhooks) this.alerts.queue.run(webhook, json, ms, ms);
   }
 
-  setAlertRules(rules: AlertRules | null): void {
+  setAlertRules(rules: alerts.AlertRules | null): void {
     this.alertRules = rules;
   }
 
@@ -300,7 +269,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       let turned = 0;
       for (const agent of this.alerts.staleTurns.all(now.getTime(), SWEEP_BATCH)) {
-        const event = agentEvent(agent, at);
+        const event = alerts.agentEvent(agent, at);
         const stale = event.status === 'firing' ? 1 : 0;
         if (this.alerts.flipAgent.run(agent.agent, stale, event.starts_at).changes === 0) continue;
         this.queueEvent(rules, event, now.getTime());
@@ -313,11 +282,12 @@ export class SqliteStore implements Store {
   async resendFiring(now: Date): Promise<number> {
     const resend = this.alertRules?.resend;
     if (!resend || resend.webhooks.length === 0 || this.closed) return 0;
-    const round = resendRound(resend.everyMs, now, RESEND_BATCH);
+    const round = alerts.resendRound(resend.everyMs, now, RESEND_BATCH);
     return this.db.transaction(() => {
       for (const { sql, parameters } of round.arm) this.db.prepare(sql).run(...parameters);
       const due = round.claims.flatMap(
-        ({ sql, parameters }) => this.db.prepare(sql).all(...parameters) as Array<TurnedCell | ResentAgent>,
+        ({ sql, parameters }) =>
+          this.db.prepare(sql).all(...parameters) as Array<alerts.TurnedCell | alerts.ResentAgent>,
       );
       for (const alert of due)
         for (const webhook of resend.webhooks) this.alerts.queue.run(webhook, round.json(alert), round.ms, round.ms);
@@ -325,14 +295,16 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<Delivery[]> {
+  async claimDeliveries(now: Date, limit: number, leaseMs: number): Promise<alerts.Delivery[]> {
     if (this.closed) return [];
     const ms = now.getTime();
-    const rows = this.alerts.claim.all(ms + leaseMs, ms, ms, ms, limit) as Array<Parameters<typeof deliveryOf>[0]>;
-    return rows.map(deliveryOf).sort((a, b) => a.id - b.id);
+    const rows = this.alerts.claim.all(ms + leaseMs, ms, ms, ms, limit) as Array<
+      Parameters<typeof alerts.deliveryOf>[0]
+    >;
+    return rows.map(alerts.deliveryOf).sort((a, b) => a.id - b.id);
   }
 
-  async settleDeliveries(outcomes: readonly DeliveryOutcome[], now: Date): Promise<void> {
+  async settleDeliveries(outcomes: readonly alerts.DeliveryOutcome[], now: Date): Promise<void> {
     if (this.closed) return;
     this.db.transaction(() => {
       for (const outcome of outcomes) {
@@ -519,25 +491,15 @@ export class SqliteStore implements Store {
     return this.baselineCache;
   }
 
-  async acceptBaseline(accepted: AcceptedBaseline & BaselineApproval): Promise<BaselineLink> {
+  async acceptBaseline(accepted: AcceptedBaseline & chain.BaselineApproval): Promise<chain.BaselineLink> {
     const insertCell = this.db.prepare<[string, string, string]>(
       'INSERT INTO baseline_cells (agent, row_name, verdict) VALUES (?, ?, ?)',
     );
     const json = JSON.stringify(accepted.baseline);
     const link = this.db
       .transaction(() => {
-        const link = nextLink(this.alerts.lastLink.get(), accepted);
-        this.alerts.addLink.run(
-          link.seq,
-          link.digest,
-          link.previous ?? '',
-          link.approver,
-          link.change,
-          link.accepted_at,
-          link.accepted_by,
-          link.cells,
-          json,
-        );
+        const link = chain.nextLink(this.alerts.lastLink.get(), accepted);
+        this.alerts.addLink.run(...chain.linkValues(link, json));
         this.statements.setBaseline.run(json, accepted.accepted_at, accepted.accepted_by);
         this.db.exec('DELETE FROM baseline_cells');
         for (const [key, verdict] of Object.entries(accepted.baseline)) {
@@ -555,8 +517,8 @@ export class SqliteStore implements Store {
     return link;
   }
 
-  async baselineLog(limit: number): Promise<{ links: LoggedLink[]; total: number }> {
-    const links = this.alerts.log.all(limit).map(loggedLinkOf).reverse();
+  async baselineLog(limit: number): Promise<{ links: chain.LoggedLink[]; total: number }> {
+    const links = this.alerts.log.all(limit).map(chain.loggedLinkOf).reverse();
     return { links, total: this.alerts.count.get()?.n ?? 0 };
   }
 
