@@ -194,8 +194,10 @@ export function takePorts(attempts: number): PortBlock {
 /**
  * SYNs out, answers in, matched by cookie: one per process, shared by every probe (see {@link sharedSynScanner}).
  * Each probe sends from source ports of its own (takePorts) and hears only the answers that come back to them, so two
- * probes of one address and port in flight at once (plans side by side in one process: an agent's profiles, a
- * silence round beside another run's loss probes) never take each other's answer.
+ * probes of one address and port in flight at once never take each other's answer: probes of one plan (a named row
+ * beside the sweep, loss probes beside a silence round), a trace beside a probe, or plans side by side (the silence
+ * lab test runs four in one process; the agent does not: it runs all its profiles as one plan per cycle, and its
+ * cycles one after another).
  */
 export class SynScanner {
   /** The range every SYN's source port comes from (the process's: the sweep engine's SYNs use it too). */

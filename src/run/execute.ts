@@ -85,7 +85,8 @@ export async function executePlan(
       ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
       // Loss probes to an answering port prove only that it answers: the cheapest probe of it that tells so.
       trialOf: (spec) => kindOf(spec.kind).lossTrial?.(spec),
-      // SYN mode (or auto, which may run as SYN) matches an answer by address and port, not by probe.
+      // SYN mode (or auto, which may run as SYN) on the sweep engine matches an answer by address and port within one
+      // run, not by probe (each run has source ports and a key of its own: runs never share an answer).
       sharesAnswers: (spec) => {
         const scan = kindOf(spec.kind).stateOnlyScan?.(spec);
         return scan === 'syn' || scan === 'auto';
