@@ -13,7 +13,9 @@
 //            entryAddress: Uint32Array, entryPort: Uint16Array, entryTimeout: Uint32Array (ms),
 //            entryAttempts: Uint8Array, concurrency, rate (per second, 0 none), batch, keys: Uint32Array (4 per
 //            address, syn), sourcePort, sourcePorts (syn: the job's block of source ports; attempt n of a probe goes
-//            out from sourcePort + n mod sourcePorts, and an answer to any port of the block counts) }
+//            out from sourcePort + n mod sourcePorts, and an answer to any port of the block counts; acceptLow,
+//            acceptHigh: the ports an answer may come back to instead, when the job shares its key with earlier jobs
+//            whose late answers count) }
 //     onBatch(rows: Float64Array | null, icmp: Uint8Array | null, error: string | null): rows of ROW_WIDTH doubles
 //       [entry, code | attempts << 8 | localPort << 16, errno (or the ICMP record's offset), rtt ms]; null rows: done.
 //   rawAvailable(family) -> 0, or the errno opening a raw TCP socket of that family failed with.
@@ -73,6 +75,7 @@ typedef struct {
   double rate;
   uint16_t source_port;  /* the first of the job's source ports (syn) */
   uint16_t source_ports; /* how many: attempt n of a probe goes out from source_port + n mod source_ports */
+  uint16_t accept_low, accept_high; /* the source ports an answer may come back to (with its cookie) */
   napi_threadsafe_function tsfn;
   Batch *batch;
   uint64_t last_flush;
@@ -623,7 +626,7 @@ static void syn_segment(Syn *syn, int v6, const uint8_t *packet, size_t length, 
   uint16_t sport = (uint16_t)(tcp[0] << 8 | tcp[1]);
   uint16_t dport = (uint16_t)(tcp[2] << 8 | tcp[3]);
   uint8_t flags = tcp[13];
-  if ((uint16_t)(dport - syn->job->source_port) >= syn->job->source_ports || !(flags & 0x10)) return;
+  if (dport < syn->job->accept_low || dport > syn->job->accept_high || !(flags & 0x10)) return;
   int syn_ack = (flags & (0x02 | 0x04)) == 0x02;
   if (!syn_ack && !(flags & 0x04)) return;
   int address = find_address(syn, source);
@@ -672,7 +675,7 @@ static void syn_icmp(Syn *syn, int v6, const uint8_t *packet, size_t length, con
   uint16_t sport = (uint16_t)(tcp[0] << 8 | tcp[1]);
   uint16_t dport = (uint16_t)(tcp[2] << 8 | tcp[3]);
   uint32_t sequence = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
-  if ((uint16_t)(sport - syn->job->source_port) >= syn->job->source_ports) return;
+  if (sport < syn->job->accept_low || sport > syn->job->accept_high) return;
   int address = find_address(syn, destination);
   if (address < 0 || syn->job->family[address] != (v6 ? 6 : 4)) return;
   if (sequence != cookie(syn->job->keys + (size_t)address * 4, dport, sport)) return;
@@ -1040,6 +1043,11 @@ static napi_value sweep(napi_env env, napi_callback_info info) {
   double source_ports = number_of(env, argv[0], "sourcePorts");
   job->source_ports = source_ports >= 1 && source_ports <= 256 ? (uint16_t)source_ports : 1;
   if ((uint32_t)job->source_port + job->source_ports > 65536) job->source_ports = (uint16_t)(65536 - job->source_port);
+  double accept_low = number_of(env, argv[0], "acceptLow"), accept_high = number_of(env, argv[0], "acceptHigh");
+  int accept_range = accept_low >= 1 && accept_high <= 65535 && accept_low <= job->source_port &&
+                     accept_high >= job->source_port + job->source_ports - 1;
+  job->accept_low = accept_range ? (uint16_t)accept_low : job->source_port;
+  job->accept_high = accept_range ? (uint16_t)accept_high : (uint16_t)(job->source_port + job->source_ports - 1);
   job->concurrency = concurrency >= 1 && concurrency <= 1e6 ? (uint32_t)concurrency : 256;
   job->batch_size = batch >= 1 && batch <= 65536 ? (uint32_t)batch : 4096;
   napi_value value;

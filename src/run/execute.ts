@@ -65,11 +65,15 @@ export async function executePlan(
       },
     );
   };
+  // The first pass and the silence rounds' retry copies: one series (SYN mode: one key, so that a late answer to an
+  // earlier attempt of a port counts for the copy that now probes it).
+  const series = {};
   // The probes of a round that prove a TCP port's state only run on the sweep engine; the rest on runPlan.
   const run = withSweepEngine(runJs, kindOf, {
     icmp: icmp.listener,
     icmpNote: icmp.note,
     concurrency,
+    series,
     ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
   });
   const rounds = new SilenceRounds(
@@ -82,6 +86,7 @@ export async function executePlan(
       run,
       concurrency,
       budget,
+      series,
       ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
       // Loss probes to an answering port prove only that it answers: the cheapest probe of it that tells so.
       trialOf: (spec) => kindOf(spec.kind).lossTrial?.(spec),
@@ -95,6 +100,7 @@ export async function executePlan(
   );
   const pace = (inFlight: number): RoundPace => ({
     concurrency: inFlight,
+    series,
     ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
   });
   const take =

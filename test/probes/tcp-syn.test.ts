@@ -17,12 +17,17 @@ const PORT = {
   sweepOpen: [7110, 7111, 7112],
   /** Listened on; the router drops its first SYN-ACKs. */
   lostSynAck: 7140,
+  /** Listened on; the router drops its first SYN-ACK and every SYN after the first. */
+  lateSynAck: 7141,
 };
 const UNROUTED_V6 = '2001:db8:ff::7';
 
 if (!needsLab(t)) {
   const { lab } = await filteredLab(t, 'tcp-syn', everyTcpState(PORT));
-  await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open, ...PORT.sweepOpen, PORT.lostSynAck] });
+  await lab.listen(lab.ns.server, {
+    address: '::',
+    ports: [PORT.open, ...PORT.sweepOpen, PORT.lostSynAck, PORT.lateSynAck],
+  });
 
   const client = await namespaceCli(t, lab.ns.client);
   const ports = [PORT.open, PORT.vacant, PORT.drop, PORT.prohibited, PORT.hostUnreachable, PORT.reset];
@@ -134,6 +139,39 @@ if (!needsLab(t)) {
       t.equal(left, '', 'no connection left in SYN-RECV');
     },
   );
+
+  t.test("a late SYN-ACK to the first pass's SYN counts in a retry round", async (t) => {
+    // The router drops the port's first SYN-ACK and every SYN to it after the first: only the target's own
+    // retransmission of that SYN-ACK (a second later) can say the port is open. The sweep's first pass hears nothing
+    // within 400 ms; the closed port measures the loss; the retry copies (two silent ports: the engine) run on past
+    // the second, their SYNs dropped, and take the late SYN-ACK for the port they probe.
+    await lab.nft(
+      lab.ns.router,
+      [
+        'table inet late',
+        'delete table inet late',
+        'table inet late {',
+        '  chain forward {',
+        '    type filter hook forward priority -10; policy accept;',
+        `    tcp sport ${PORT.lateSynAck} tcp flags & (syn | ack) == syn | ack numgen inc mod 1000000 < 1 drop`,
+        `    tcp dport ${PORT.lateSynAck} tcp flags & (syn | ack) == syn numgen inc mod 1000000 >= 1 drop`,
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const { report } = await probeJson(
+      'tcp',
+      [`${LAB.server.v4}:${PORT.lateSynAck},${PORT.vacant},${PORT.drop}`, '--scan', 'syn', '--timeout', '400ms'],
+      { via: client },
+    );
+    t.match(report.results, [
+      { state: 'open', evidence: { scan: 'syn', engine: 'native' } },
+      { state: 'closed' },
+      { state: 'filtered' },
+    ]);
+    t.ok(report.results[0]!.attempts > 1, `answered in a retry: attempt ${report.results[0]!.attempts}`);
+  });
 
   t.test('without CAP_NET_RAW --scan syn exits 2 and says why', async (t) => {
     const run = await reachgate(['probe', 'tcp', `${LAB.server.v4}:${PORT.open}`, '--scan', 'syn'], {
