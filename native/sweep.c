@@ -12,7 +12,10 @@
 //     job: { mode: 0 connect | 1 syn, family: Uint8Array (4|6 per address), address: Uint8Array (16 per address),
 //            entryAddress: Uint32Array, entryPort: Uint16Array, entryTimeout: Uint32Array (ms),
 //            entryAttempts: Uint8Array, concurrency, rate (per second, 0 none), batch, keys: Uint32Array (4 per
-//            address, syn), sourcePort (syn) }
+//            address, syn), sourcePort, sourcePorts (syn: the job's block of source ports; attempt n of a probe goes
+//            out from sourcePort + n mod sourcePorts, and an answer to any port of the block counts; acceptLow,
+//            acceptHigh: the ports an answer may come back to instead, when the job shares its key with earlier jobs
+//            whose late answers count) }
 //     onBatch(rows: Float64Array | null, icmp: Uint8Array | null, error: string | null): rows of ROW_WIDTH doubles
 //       [entry, code | attempts << 8 | localPort << 16, errno (or the ICMP record's offset), rtt ms]; null rows: done.
 //   rawAvailable(family) -> 0, or the errno opening a raw TCP socket of that family failed with.
@@ -70,7 +73,9 @@ typedef struct {
   uint32_t *keys; /* 4 per address */
   uint32_t concurrency, batch_size;
   double rate;
-  uint16_t source_port;
+  uint16_t source_port;  /* the first of the job's source ports (syn) */
+  uint16_t source_ports; /* how many: attempt n of a probe goes out from source_port + n mod source_ports */
+  uint16_t accept_low, accept_high; /* the source ports an answer may come back to (with its cookie) */
   napi_threadsafe_function tsfn;
   Batch *batch;
   uint64_t last_flush;
@@ -621,13 +626,14 @@ static void syn_segment(Syn *syn, int v6, const uint8_t *packet, size_t length, 
   uint16_t sport = (uint16_t)(tcp[0] << 8 | tcp[1]);
   uint16_t dport = (uint16_t)(tcp[2] << 8 | tcp[3]);
   uint8_t flags = tcp[13];
-  if (dport != syn->job->source_port || !(flags & 0x10)) return;
+  if (dport < syn->job->accept_low || dport > syn->job->accept_high || !(flags & 0x10)) return;
   int syn_ack = (flags & (0x02 | 0x04)) == 0x02;
   if (!syn_ack && !(flags & 0x04)) return;
   int address = find_address(syn, source);
   if (address < 0 || syn->job->family[address] != (v6 ? 6 : 4)) return;
   uint32_t ack = (uint32_t)tcp[8] << 24 | (uint32_t)tcp[9] << 16 | (uint32_t)tcp[10] << 8 | tcp[11];
-  if (ack - 1 != cookie(syn->job->keys + (size_t)address * 4, sport, syn->job->source_port)) return;
+  /* Any attempt's port: the target's late SYN-ACK to an earlier attempt still says the port answers. */
+  if (ack - 1 != cookie(syn->job->keys + (size_t)address * 4, sport, dport)) return;
   uint32_t probe_at = mix((uint32_t)address << 16 | sport) & syn->entries.mask, entry;
   while (next_pending(syn, (uint32_t)address, sport, &probe_at, &entry)) {
     emit(syn->job, entry, syn_ack ? CODE_ANSWERED : CODE_RESET, syn->sent[entry], 0, 0,
@@ -669,10 +675,10 @@ static void syn_icmp(Syn *syn, int v6, const uint8_t *packet, size_t length, con
   uint16_t sport = (uint16_t)(tcp[0] << 8 | tcp[1]);
   uint16_t dport = (uint16_t)(tcp[2] << 8 | tcp[3]);
   uint32_t sequence = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
-  if (sport != syn->job->source_port) return;
+  if (sport < syn->job->accept_low || sport > syn->job->accept_high) return;
   int address = find_address(syn, destination);
   if (address < 0 || syn->job->family[address] != (v6 ? 6 : 4)) return;
-  if (sequence != cookie(syn->job->keys + (size_t)address * 4, dport, syn->job->source_port)) return;
+  if (sequence != cookie(syn->job->keys + (size_t)address * 4, dport, sport)) return;
   uint32_t probe_at = mix((uint32_t)address << 16 | dport) & syn->entries.mask, entry;
   while (next_pending(syn, (uint32_t)address, dport, &probe_at, &entry)) {
     emit_icmp(syn->job, entry, syn->sent[entry], v6 ? 6 : 4, source, packet, length,
@@ -763,7 +769,10 @@ static void syn_queue(Syn *syn, SendQueue *queues, uint32_t entry, uint64_t now)
   if (syn->done[entry]) return;
   int i = queue->count++;
   uint16_t port = job->entry_port[entry];
-  build_syn(queue->segments[i], job->source_port, port, cookie(job->keys + (size_t)address * 4, port, job->source_port),
+  /* Each attempt from a port of its own: a fresh 4-tuple, so a target that lost its SYN-ACK to an earlier attempt
+     (and keeps that one half-open, answering its repeats at most twice a second) answers this one as any SYN. */
+  uint16_t source = (uint16_t)(job->source_port + syn->sent[entry] % job->source_ports);
+  build_syn(queue->segments[i], source, port, cookie(job->keys + (size_t)address * 4, port, source),
             v6 ? NULL : syn->source4 + (size_t)address * 4, job->address + (size_t)address * 16);
   socklen_t length;
   fill_sockaddr(job, address, 0, &queue->names[i], &length);
@@ -1031,6 +1040,14 @@ static napi_value sweep(napi_env env, napi_callback_info info) {
   double batch = number_of(env, argv[0], "batch");
   job->rate = number_of(env, argv[0], "rate");
   job->source_port = (uint16_t)number_of(env, argv[0], "sourcePort");
+  double source_ports = number_of(env, argv[0], "sourcePorts");
+  job->source_ports = source_ports >= 1 && source_ports <= 256 ? (uint16_t)source_ports : 1;
+  if ((uint32_t)job->source_port + job->source_ports > 65536) job->source_ports = (uint16_t)(65536 - job->source_port);
+  double accept_low = number_of(env, argv[0], "acceptLow"), accept_high = number_of(env, argv[0], "acceptHigh");
+  int accept_range = accept_low >= 1 && accept_high <= 65535 && accept_low <= job->source_port &&
+                     accept_high >= job->source_port + job->source_ports - 1;
+  job->accept_low = accept_range ? (uint16_t)accept_low : job->source_port;
+  job->accept_high = accept_range ? (uint16_t)accept_high : (uint16_t)(job->source_port + job->source_ports - 1);
   job->concurrency = concurrency >= 1 && concurrency <= 1e6 ? (uint32_t)concurrency : 256;
   job->batch_size = batch >= 1 && batch <= 65536 ? (uint32_t)batch : 4096;
   napi_value value;

@@ -16,6 +16,13 @@ export interface RoundPace {
   /** In flight for probes that hold no socket each (SYN mode), when more than `concurrency`. */
   socketless?: number;
   ratePerSecond?: number;
+  /**
+   * The plan's retries: the same object for its first pass and every retry copy (never for loss probes). A runner
+   * that matches answers by a key (SYN mode) may share one key across the runs of a series, so that a late answer to
+   * an earlier attempt of a port (the target's SYN-ACK retransmission) counts for the run that now probes it; loss
+   * probes never take part, since a late answer counted for a later probe would read the loss lower than it is.
+   */
+  series?: object;
 }
 
 /**
@@ -48,6 +55,8 @@ export interface SilenceSetting {
    * not by probe): such a port then never has two of the rounds' probes in flight at once.
    */
   sharesAnswers?: (spec: ProbeSpec) => boolean;
+  /** The series of the plan's first pass (see RoundPace.series): the retry copies run in it too. */
+  series?: object;
 }
 
 /** Loss probes per address and round: at least this many, so that few silent ports still get a measure. */
@@ -241,6 +250,7 @@ export class SilenceRounds {
     const pace: RoundPace =
       wanted > inFlight ? { concurrency: inFlight, socketless: wanted } : { concurrency: inFlight };
     if (rate !== undefined) pace.ratePerSecond = rate;
+    if (this.setting.series !== undefined) pace.series = this.setting.series;
     return pace;
   }
 

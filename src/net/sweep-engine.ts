@@ -17,6 +17,8 @@ export interface SweepSetting {
   /** In flight for SYN mode, which holds no socket per probe (default: concurrency). */
   synConcurrency?: number;
   ratePerSecond?: number;
+  /** The series the run belongs to (RoundPace.series): SYN mode shares one key across its runs. */
+  series?: object;
 }
 
 /** A round needs at least this many state-only probes for the engine: a single probe runs on the JavaScript path. */
@@ -53,6 +55,8 @@ export function withSweepEngine(
       concurrency: pace.concurrency,
       synConcurrency: pace.socketless ?? pace.concurrency,
       ratePerSecond: pace.ratePerSecond,
+      // Only a run of the series takes its key: loss probes (paced, no series) have keys of their own.
+      series: pace.series,
     };
     return runOnEngine(specs, kindOf, paced, (part, each) => fallback(part, each, pace), onResult);
   };

@@ -33,7 +33,12 @@ interface NativeJob {
   rate: number;
   batch: number;
   keys?: Uint32Array;
+  /** SYN mode: the job's source ports, `sourcePorts` from `sourcePort`; attempt n goes out from the n-th (mod). */
   sourcePort?: number;
+  sourcePorts?: number;
+  /** SYN mode: the source ports an answer may come back to (default: the job's own); a series' runs take them all. */
+  acceptLow?: number;
+  acceptHigh?: number;
 }
 
 /** Columns of a row: entry, code | attempts << 8 | local port << 16, errno or ICMP record offset, rtt ms, start ms. */
@@ -104,10 +109,15 @@ export async function runOnEngine(
   if (rest.length > 0) runs.push(fallback(subPlan(specs, rest), reindexed(rest, onResult)));
   if (connect.size > 0) runs.push(new EngineRun(addon, connect, 0, specs, setting, kindOf, fallback, onResult).done);
   if (synJob.size > 0) {
-    // One source port per process, but a key of each job's own: answers are matched by address, port and key, so
-    // another job's SYN to the same port (a concurrent run, a loss probe) can never answer this one's.
-    const { SynCookies, randomBytes } = syn!;
-    synKeys ??= { fresh: () => new SynCookies(randomBytes(32)), sourcePort: syn!.pickSourcePort() };
+    // Each job a key and source ports of its own (one per attempt of its probes: a retry is a fresh 4-tuple, an
+    // independent draw at a target that lost its SYN-ACK to the attempt before): answers are matched by address,
+    // port, source port and key, so another job's SYN to the same port (a concurrent run, a loss probe, the next
+    // silence round's copy) can never answer this one's.
+    // The runs of one series (a plan's first pass and its retry copies, which never run the same port at once) share
+    // a key and hear answers to any source port of the process: the target's late SYN-ACK to an earlier run's attempt
+    // of a port counts for the run that now probes it.
+    const { SynCookies, randomBytes, takePorts, sourcePorts } = syn!;
+    synKeys ??= { fresh: () => new SynCookies(randomBytes(32)), ports: takePorts, range: sourcePorts() };
     runs.push(new EngineRun(addon, synJob, 1, specs, setting, kindOf, fallback, onResult).done);
   }
   await Promise.all(runs);
@@ -117,7 +127,8 @@ export async function runOnEngine(
 interface SynParts {
   randomBytes: typeof import('node:crypto').randomBytes;
   SynCookies: typeof import('./tcp-segment.js').SynCookies;
-  pickSourcePort: () => number;
+  takePorts: typeof import('./syn-scanner.js').takePorts;
+  sourcePorts: typeof import('./syn-scanner.js').sourcePorts;
   RAW_OFF: string;
   rawTcpWhy: (message: string) => string;
   synAnswered: typeof import('./syn-probe.js').synAnswered;
@@ -129,14 +140,27 @@ let synLoaded: SynParts | undefined;
 
 /** Load SYN mode's parts. */
 async function synParts(): Promise<SynParts> {
-  const [{ randomBytes }, { SynCookies }, { pickSourcePort, RAW_OFF, rawTcpWhy }, { synAnswered, synSendFailed }] =
-    await Promise.all([
-      import('node:crypto'),
-      import('./tcp-segment.js'),
-      import('./syn-scanner.js'),
-      import('./syn-probe.js'),
-    ]);
-  return (synLoaded = { randomBytes, SynCookies, pickSourcePort, RAW_OFF, rawTcpWhy, synAnswered, synSendFailed });
+  const [
+    { randomBytes },
+    { SynCookies },
+    { takePorts, sourcePorts, RAW_OFF, rawTcpWhy },
+    { synAnswered, synSendFailed },
+  ] = await Promise.all([
+    import('node:crypto'),
+    import('./tcp-segment.js'),
+    import('./syn-scanner.js'),
+    import('./syn-probe.js'),
+  ]);
+  return (synLoaded = {
+    randomBytes,
+    SynCookies,
+    takePorts,
+    sourcePorts,
+    RAW_OFF,
+    rawTcpWhy,
+    synAnswered,
+    synSendFailed,
+  });
 }
 
 /** Whether any probe of the round would run in SYN mode if it could (`--scan syn` or `auto`). */
@@ -190,6 +214,8 @@ class JobBuilder {
   /** Address (canonical text) -> its index; families by index. */
   readonly addresses = new Map<string, number>();
   readonly families: Array<4 | 6> = [];
+  /** The most attempts a probe of the job makes: its source ports, one per attempt. */
+  mostAttempts = 1;
 
   constructor(most: number) {
     this.indexes = new Uint32Array(most);
@@ -221,6 +247,7 @@ class JobBuilder {
     this.ports[entry] = port;
     this.timeouts[entry] = Math.max(1, Math.min(Math.round(spec.timeoutMs), 0xffffffff));
     this.attempts[entry] = spec.attempts;
+    if (spec.attempts > this.mostAttempts) this.mostAttempts = spec.attempts;
     if (fallbackWhy !== undefined) {
       this.fellBack[entry] = 1;
       this.fallbackWhy = fallbackWhy;
@@ -267,7 +294,15 @@ interface RowMemo {
   observation: Observation;
 }
 
-let synKeys: { fresh: () => SynCookies; sourcePort: number } | undefined;
+let synKeys:
+  | {
+      fresh: () => SynCookies;
+      ports: (attempts: number) => { base: number; count: number };
+      range: { low: number; high: number };
+    }
+  | undefined;
+/** The key of each series (a plan's first pass and retry copies), while the series lives. */
+const seriesKeys = new WeakMap<object, SynCookies>();
 
 /** One run of the engine: the job out, rows back into results, the ICMP errors a connect sweep hears. */
 class EngineRun {
@@ -306,10 +341,21 @@ class EngineRun {
     if (mode === 1 && synKeys) {
       const keys = new Uint32Array(4 * builder.families.length);
       let at = 0;
-      const cookies = synKeys.fresh();
+      const series = setting.series;
+      let cookies = series === undefined ? undefined : seriesKeys.get(series);
+      if (cookies === undefined) {
+        cookies = synKeys.fresh();
+        if (series !== undefined) seriesKeys.set(series, cookies);
+      }
       for (const text of builder.canonical()) keys.set(cookies.subkey(text), 4 * at++);
       job.keys = keys;
-      job.sourcePort = synKeys.sourcePort;
+      const ports = synKeys.ports(builder.mostAttempts);
+      job.sourcePort = ports.base;
+      job.sourcePorts = ports.count;
+      if (series !== undefined) {
+        job.acceptLow = synKeys.range.low;
+        job.acceptHigh = synKeys.range.high;
+      }
     }
     // Connect mode learns an ICMP error's sender from the ICMP listener, as the JavaScript connect does.
     this.#book = mode === 0 && setting.icmp ? new IcmpBook(builder.addresses) : undefined;

@@ -5,7 +5,14 @@ import { silentAfter } from '../core/observation.js';
 import { UsageError } from '../core/usage-error.js';
 import { classifyErrno, classifyIcmp } from './classify.js';
 import type { IcmpError } from './icmp-packet.js';
-import { sharedSynScanner, synUnavailable, type SynAnswer, type SynScanner } from './syn-scanner.js';
+import {
+  attemptPort,
+  sharedSynScanner,
+  synUnavailable,
+  takePorts,
+  type SynAnswer,
+  type SynScanner,
+} from './syn-scanner.js';
 import { sendTimes } from './udp-exchange.js';
 
 export { SCAN_MODES, type ScanMode } from './scan-mode.js';
@@ -72,7 +79,10 @@ function exchangeSyn(
         onAbort();
       }, spec.timeoutMs),
     );
-    stopHearing = scanner.hear(address, port, (answer: SynAnswer) => {
+    // Each attempt from a source port of its own: a fresh 4-tuple, so a target that lost its SYN-ACK to one attempt
+    // (and holds it half-open) answers the next as it would any SYN; an answer to any of them, late ones too, counts.
+    const block = takePorts(spec.attempts);
+    stopHearing = scanner.hear(address, port, block, (answer: SynAnswer) => {
       if (answer.tag !== 0) return;
       const what = answer.kind === 'icmp' ? answer.icmp : answer.kind;
       settle(synAnswered(what, sinceLast(), sentAt.length, icmpNote, evidence));
@@ -81,7 +91,7 @@ function exchangeSyn(
       if (settled) return;
       sentAt[attempt] = performance.now();
       // The first SYN to an address waits for its route look-up: time the answer from the send itself.
-      scanner.send(address, port).then(
+      scanner.send(address, port, attemptPort(block, attempt)).then(
         () => {
           sentAt[attempt] = performance.now();
         },

@@ -24,8 +24,14 @@ export const MAX_TAG = 64;
 export type SynAnswer =
   { kind: 'syn-ack' | 'reset'; tag: number; from: string } | { kind: 'icmp'; tag: number; icmp: IcmpError };
 
-/** Hears the answers to the SYNs sent to one address and port. */
+/** Hears the answers to the SYNs sent to one address and port from a block of source ports. */
 export type SynHandler = (answer: SynAnswer) => void;
+
+/** A handler and the source ports whose answers it hears. */
+interface Hearing {
+  block: PortBlock;
+  handler: SynHandler;
+}
 
 /** The scanner, or why there is none here. */
 export type SynScannerStart = { scanner: SynScanner; why?: undefined } | { scanner: null; why: string };
@@ -102,29 +108,112 @@ function int32(value: number): Buffer {
   return buffer;
 }
 
-/** A source port outside the kernel's ephemeral range, so no socket of this host is likely to be given it. */
-export function pickSourcePort(): number {
+/**
+ * The source ports SYNs go out from: a range outside the kernel's ephemeral ports (ip_local_port_range), so no socket
+ * of this host is likely to be given one, and the kernel's reset to a SYN-ACK closes the target's half-open connection.
+ */
+export function sourcePortRange(rangeText?: string): { low: number; high: number } {
   try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (high !== undefined && high < 65000) return randomInt(high + 1, 65536);
-    if (low !== undefined && low > 2048) return randomInt(1024, low);
+    const text = rangeText ?? readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+    const [low, high] = text.trim().split(/\s+/).map(Number);
+    if (high !== undefined && high < 65000) return { low: high + 1, high: 65535 };
+    if (low !== undefined && low > 2048) return { low: 1024, high: low - 1 };
   } catch {
     // not Linux: any high port
   }
-  return randomInt(40000, 65536);
+  return { low: 40000, high: 65535 };
 }
 
-/** SYNs out, answers in, matched by cookie: one per process, shared by every probe (see {@link sharedSynScanner}). */
+/** Most source ports one probe or engine job takes: its attempts beyond it reuse its ports, round robin. */
+export const MAX_SOURCE_PORTS = 64;
+
+/**
+ * Source ports handed out in blocks, round robin over the range: every attempt of a SYN probe goes out from a port of
+ * its own, and every probe (every run of the sweep engine) from ports of its own. An attempt is then an independent
+ * draw: a target whose SYN-ACK to an earlier attempt was lost keeps that 4-tuple half-open (SYN_RECV) and answers a
+ * repeated SYN of it at most twice a second (Linux: net.ipv4.tcp_invalid_ratelimit), so retries from one port could
+ * stay silent together. Answers are recognised by the block they came back to (and the cookie, keyed with the port),
+ * so probes in flight at once, in one plan or in plans side by side, never share an answer while the range holds
+ * them all (4,536 ports with Linux's default ephemeral range).
+ */
+export class SourcePorts {
+  readonly low: number;
+  readonly high: number;
+  #next: number;
+
+  constructor(range: { low: number; high: number }, start = randomInt(range.low, range.high + 1)) {
+    this.low = range.low;
+    this.high = range.high;
+    this.#next = start;
+  }
+
+  /** The first of `count` consecutive source ports (1..MAX_SOURCE_PORTS) not handed out since the range came round. */
+  take(count: number): number {
+    const size = this.blockOf(count);
+    if (this.#next + size - 1 > this.high || this.#next < this.low) this.#next = this.low;
+    const base = this.#next;
+    this.#next += size;
+    return base;
+  }
+
+  /** How many ports a block for `count` attempts has: one per attempt, at most MAX_SOURCE_PORTS and the range. */
+  blockOf(count: number): number {
+    return Math.max(1, Math.min(MAX_SOURCE_PORTS, this.high - this.low + 1, Math.floor(count)));
+  }
+
+  /** Whether `port` is one this range hands out (an answer to anything else is no SYN of ours). */
+  holds(port: number): boolean {
+    return port >= this.low && port <= this.high;
+  }
+}
+
+let ports: SourcePorts | undefined;
+
+/** The process's source ports, shared by the SYN scanner and the native sweep engine's SYN runs. */
+export function sourcePorts(): SourcePorts {
+  return (ports ??= new SourcePorts(sourcePortRange()));
+}
+
+/** The ports of one probe: `count` from `base`; attempt n goes out from base + n mod count. */
+export interface PortBlock {
+  base: number;
+  count: number;
+}
+
+/** The source port of attempt `attempt` (0 the first) of a probe with `block`. */
+export function attemptPort(block: PortBlock, attempt: number): number {
+  return block.base + (attempt % block.count);
+}
+
+/** Take a block of source ports for a probe of `attempts` attempts. */
+export function takePorts(attempts: number): PortBlock {
+  const ports = sourcePorts();
+  return { base: ports.take(attempts), count: ports.blockOf(attempts) };
+}
+
+/**
+ * SYNs out, answers in, matched by cookie: one per process, shared by every probe (see {@link sharedSynScanner}).
+ * Each probe sends from source ports of its own (takePorts) and hears only the answers that come back to them, so two
+ * probes of one address and port in flight at once never take each other's answer: probes of one plan (a named row
+ * beside the sweep, loss probes beside a silence round), a trace beside a probe, or plans side by side (the silence
+ * lab test runs four in one process; the agent does not: it runs all its profiles as one plan per cycle, and its
+ * cycles one after another).
+ */
 export class SynScanner {
-  /** The source port of every SYN. */
-  readonly localPort = pickSourcePort();
+  /** The range every SYN's source port comes from (the process's: the sweep engine's SYNs use it too). */
+  readonly ports = sourcePorts();
   readonly #sockets = new Map<4 | 6, RawSocket>();
-  readonly #cookies = new SynCookies(randomBytes(32));
-  /** Who hears answers from an address and port: only while a probe waits for one. */
-  readonly #handlers = new Map<string, Set<SynHandler>>();
+  readonly #cookies: SynCookies;
+  /** Who hears answers from an address and port, and to which source ports: only while a probe waits for one. */
+  readonly #handlers = new Map<string, Set<Hearing>>();
   readonly #routes = new Map<string, Promise<string>>();
   #icmp: IcmpListener | null = null;
   #stopIcmp: (() => void) | undefined;
+
+  /** `secret` keys the cookies (a fresh random one; a test passes its own to forge answers). */
+  constructor(secret: Buffer = randomBytes(32)) {
+    this.#cookies = new SynCookies(secret);
+  }
 
   /** Send and hear through this raw TCP socket of an address family (opened by openSynScanner). */
   use(family: 4 | 6, socket: RawSocket): void {
@@ -144,28 +233,30 @@ export class SynScanner {
     this.#stopIcmp = listener?.listen((family, packet, source) => this.#onIcmp(family, packet, source));
   }
 
-  /** Hear answers from `address`:`port` until the returned function is called. */
-  hear(address: string, port: number, handler: SynHandler): () => void {
+  /** Hear answers from `address`:`port` to the source ports of `block` until the returned function is called. */
+  hear(address: string, port: number, block: PortBlock, handler: SynHandler): () => void {
     const key = `${canonicalAddress(address)}|${port}`;
     let set = this.#handlers.get(key);
     if (!set) this.#handlers.set(key, (set = new Set()));
-    set.add(handler);
+    const hearing = { block, handler };
+    set.add(hearing);
     return () => {
-      set.delete(handler);
+      set.delete(hearing);
       if (set.size === 0 && this.#handlers.get(key) === set) this.#handlers.delete(key);
     };
   }
 
   /**
-   * Send one SYN to `address`:`port`; `tag` 0 with the route's TTL, `tag` n (1..MAX_TAG) with TTL n (IPv6 hop
-   * limit n). Rejects with an errno-coded error when the kernel refuses it (no route, a local filter).
+   * Send one SYN to `address`:`port` from `sourcePort` (a port of the probe's block); `tag` 0 with the route's TTL,
+   * `tag` n (1..MAX_TAG) with TTL n (IPv6 hop limit n). Rejects with an errno-coded error when the kernel refuses it
+   * (no route, a local filter).
    */
-  async send(address: string, port: number, tag = 0): Promise<void> {
+  async send(address: string, port: number, sourcePort: number, tag = 0): Promise<void> {
     const family = isIP(address) === 6 ? 6 : 4;
     const socket = this.#sockets.get(family);
     if (!socket) throw errnoError('EAFNOSUPPORT', `no raw TCP socket for IPv${family} here`);
-    const sequence = (this.#cookies.cookie(canonicalAddress(address), port, this.localPort) ^ tag) >>> 0;
-    const segment = buildSyn({ sourcePort: this.localPort, destinationPort: port, sequence });
+    const sequence = (this.#cookies.cookie(canonicalAddress(address), port, sourcePort) ^ tag) >>> 0;
+    const segment = buildSyn({ sourcePort, destinationPort: port, sequence });
     if (family === 4) writeTcpChecksum(segment, await this.#sourceFor(address), address);
     for (let tries = 0; ; tries++) {
       try {
@@ -231,36 +322,42 @@ export class SynScanner {
   answer(family: 4 | 6, packet: Buffer, source: string): void {
     if (this.#handlers.size === 0) return;
     const header = parseTcp(family, packet, source);
-    if (!header || header.destinationPort !== this.localPort || !(header.flags & TCP_FLAGS.ACK)) return;
+    if (!header || !this.ports.holds(header.destinationPort) || !(header.flags & TCP_FLAGS.ACK)) return;
     const synAck = (header.flags & (TCP_FLAGS.SYN | TCP_FLAGS.RST)) === TCP_FLAGS.SYN;
     if (!synAck && !(header.flags & TCP_FLAGS.RST)) return;
     const from = canonicalAddress(source);
-    const tag = this.#tagOf(from, header.sourcePort, (header.acknowledgment - 1) >>> 0);
+    const tag = this.#tagOf(from, header.sourcePort, header.destinationPort, (header.acknowledgment - 1) >>> 0);
     if (tag === undefined) return;
-    this.#deliver(`${from}|${header.sourcePort}`, { kind: synAck ? 'syn-ack' : 'reset', tag, from });
+    const answer: SynAnswer = { kind: synAck ? 'syn-ack' : 'reset', tag, from };
+    this.#deliver(`${from}|${header.sourcePort}`, header.destinationPort, answer);
   }
 
   #onIcmp(family: 4 | 6, packet: Buffer, source: string): void {
     if (this.#handlers.size === 0) return;
     const icmp = family === 4 ? parseIcmp4(packet, source) : parseIcmp6(packet, source);
-    if (!icmp || icmp.quoted.protocol !== 'tcp' || icmp.quoted.sourcePort !== this.localPort) return;
+    if (!icmp || icmp.quoted.protocol !== 'tcp' || !this.ports.holds(icmp.quoted.sourcePort)) return;
     const sequence = quotedSequence(family, packet);
     if (sequence === null) return;
     const destination = canonicalAddress(icmp.quoted.destination);
-    const tag = this.#tagOf(destination, icmp.quoted.destinationPort, sequence);
+    const { destinationPort, sourcePort } = icmp.quoted;
+    const tag = this.#tagOf(destination, destinationPort, sourcePort, sequence);
     if (tag === undefined) return;
-    this.#deliver(`${destination}|${icmp.quoted.destinationPort}`, { kind: 'icmp', tag, icmp });
+    this.#deliver(`${destination}|${destinationPort}`, sourcePort, { kind: 'icmp', tag, icmp });
   }
 
   /** The tag a sequence number carries, when it is one of our cookies; undefined for anyone else's. */
-  #tagOf(address: string, port: number, sequence: number): number | undefined {
-    const tag = (sequence ^ this.#cookies.cookie(address, port, this.localPort)) >>> 0;
+  #tagOf(address: string, port: number, sourcePort: number, sequence: number): number | undefined {
+    const tag = (sequence ^ this.#cookies.cookie(address, port, sourcePort)) >>> 0;
     return tag <= MAX_TAG ? tag : undefined;
   }
 
-  #deliver(key: string, answer: SynAnswer): void {
+  /** An answer to our SYN to the address and port of `key` from `sourcePort`: for the probes whose port it is. */
+  #deliver(key: string, sourcePort: number, answer: SynAnswer): void {
     const set = this.#handlers.get(key);
-    if (set) for (const handler of [...set]) handler(answer);
+    if (!set) return;
+    for (const { block, handler } of [...set]) {
+      if (sourcePort >= block.base && sourcePort < block.base + block.count) handler(answer);
+    }
   }
 }
 

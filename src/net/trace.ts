@@ -9,7 +9,7 @@ import { DEADLINE } from '../core/runner.js';
 import { judge } from '../core/verdict.js';
 import { echoRequest, parseEchoReply } from './icmp-echo.js';
 import { meaningOf, parseIcmp4, parseIcmp6, type IcmpError } from './icmp-packet.js';
-import { canonicalAddress, MAX_TAG, sharedSynScanner } from './syn-scanner.js';
+import { canonicalAddress, MAX_TAG, sharedSynScanner, takePorts } from './syn-scanner.js';
 import { quotedTransport } from './tcp-segment.js';
 import { traceModeOf, type TraceMode } from './trace-option.js';
 
@@ -140,14 +140,16 @@ function traceTcp(request: TraceRequest, maxHops: number, sink: Sink): string | 
   if (!scanner) return start.why;
   if (!scanner.supports(request.address)) return 'no raw IPv6 TCP socket on this host';
   scanner.useIcmp(request.icmp);
+  // One source port of its own for the trace's SYNs: the hop is the tag, and no probe of the same port hears them.
+  const block = takePorts(1);
   sink.cleanups.push(
-    scanner.hear(request.address, request.port, (answer) => {
+    scanner.hear(request.address, request.port, block, (answer) => {
       if (answer.tag === 0) return;
       if (answer.kind === 'icmp') sink.fromIcmp(answer.tag, answer.icmp);
       else sink.record(answer.tag, { from: answer.from, answer: answer.kind, end: 'reached' });
     }),
   );
-  for (let hop = 1; hop <= maxHops; hop++) scanner.send(request.address, request.port, hop).catch(() => {});
+  for (let hop = 1; hop <= maxHops; hop++) scanner.send(request.address, request.port, block.base, hop).catch(() => {});
   return undefined;
 }
 

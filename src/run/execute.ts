@@ -65,11 +65,15 @@ export async function executePlan(
       },
     );
   };
+  // The first pass and the silence rounds' retry copies: one series (SYN mode: one key, so that a late answer to an
+  // earlier attempt of a port counts for the copy that now probes it).
+  const series = {};
   // The probes of a round that prove a TCP port's state only run on the sweep engine; the rest on runPlan.
   const run = withSweepEngine(runJs, kindOf, {
     icmp: icmp.listener,
     icmpNote: icmp.note,
     concurrency,
+    series,
     ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
   });
   const rounds = new SilenceRounds(
@@ -82,10 +86,12 @@ export async function executePlan(
       run,
       concurrency,
       budget,
+      series,
       ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
       // Loss probes to an answering port prove only that it answers: the cheapest probe of it that tells so.
       trialOf: (spec) => kindOf(spec.kind).lossTrial?.(spec),
-      // SYN mode (or auto, which may run as SYN) matches an answer by address and port, not by probe.
+      // SYN mode (or auto, which may run as SYN) on the sweep engine matches an answer by address and port within one
+      // run, not by probe (each run has source ports and a key of its own: runs never share an answer).
       sharesAnswers: (spec) => {
         const scan = kindOf(spec.kind).stateOnlyScan?.(spec);
         return scan === 'syn' || scan === 'auto';
@@ -94,6 +100,7 @@ export async function executePlan(
   );
   const pace = (inFlight: number): RoundPace => ({
     concurrency: inFlight,
+    series,
     ...(options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond }),
   });
   const take =

@@ -81,6 +81,7 @@ function firstPass(
     concurrency = 256,
     trialOf = (probe: ProbeSpec): ProbeSpec | undefined => ({ ...probe, options: { trial: true } }),
     sharesAnswers = undefined as ((probe: ProbeSpec) => boolean) | undefined,
+    series = undefined as object | undefined,
   } = {},
 ) {
   const plan = [
@@ -98,6 +99,7 @@ function firstPass(
       // The loss probe of a port: its spec without TLS (marked), as a kind's lossTrial makes it.
       trialOf,
       ...(sharesAnswers ? { sharesAnswers } : {}),
+      ...(series ? { series } : {}),
     },
   );
   plan.forEach((probe, index) => {
@@ -205,6 +207,23 @@ t.test("a round's concurrency stays within the open-files budget, but for SYN mo
   const round = path.calls.slice(before).find((call) => !call.trial)!;
   t.equal(round.pace?.concurrency, 1000);
   t.equal(round.pace?.socketless, 2400, 'but SYN mode, which holds no socket per probe, has them all in flight');
+});
+
+t.test("retry copies run in the first pass's series, loss probes never", async (t) => {
+  // SYN mode shares a key across a series, so that a late answer to an earlier attempt counts for the copy that now
+  // probes the port; a loss probe must not take one (the loss would read lower than it is).
+  const series = {};
+  const path = fakePath({ loss: 0.2 });
+  const { rounds } = firstPass(path, { silent: 50, series, sharesAnswers: () => true });
+  await rounds.settle();
+  const retries = path.calls.filter((call) => !call.trial);
+  const trials = path.calls.filter((call) => call.trial);
+  t.ok(retries.length > 1, `copy after copy: ${retries.length} runs`);
+  t.ok(
+    retries.every((call) => call.pace?.series === series),
+    'every retry copy in the series',
+  );
+  t.ok(trials.length > 0 && trials.every((call) => call.pace?.series === undefined), 'no loss probe in it');
 });
 
 t.test('closed ports take the loss probes when there are any, 256 at once and without a rate', async (t) => {

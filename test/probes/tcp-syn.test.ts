@@ -15,12 +15,19 @@ const PORT = {
   vacant: 7105,
   /** Listened on for the sweep's half-open check. */
   sweepOpen: [7110, 7111, 7112],
+  /** Listened on; the router drops its first SYN-ACKs. */
+  lostSynAck: 7140,
+  /** Listened on; the router drops its first SYN-ACK and every SYN after the first. */
+  lateSynAck: 7141,
 };
 const UNROUTED_V6 = '2001:db8:ff::7';
 
 if (!needsLab(t)) {
   const { lab } = await filteredLab(t, 'tcp-syn', everyTcpState(PORT));
-  await lab.listen(lab.ns.server, { address: '::', ports: [PORT.open, ...PORT.sweepOpen] });
+  await lab.listen(lab.ns.server, {
+    address: '::',
+    ports: [PORT.open, ...PORT.sweepOpen, PORT.lostSynAck, PORT.lateSynAck],
+  });
 
   const client = await namespaceCli(t, lab.ns.client);
   const ports = [PORT.open, PORT.vacant, PORT.drop, PORT.prohibited, PORT.hostUnreachable, PORT.reset];
@@ -81,6 +88,89 @@ if (!needsLab(t)) {
     const ss = await lab.exec(lab.ns.server, 'ss', ['-Htan', 'state', 'syn-recv']);
     t.equal(ss.code, 0, ss.stderr);
     t.equal(ss.stdout.trim(), '', 'no connection in SYN-RECV');
+  });
+
+  t.test(
+    'a retry is answered when the SYN-ACK to the attempt before was lost, on one probe and in a sweep',
+    async (t) => {
+      // The router drops the first two SYN-ACKs from the port (a table of its own, loaded afresh: `numgen inc` counts
+      // from 0 again). The target keeps a half-open connection for each lost one and answers a repeated SYN of its
+      // 4-tuple at most twice a second: retries from one source port stayed silent (attempts 3 and 4 here, 169 and
+      // 394 ms after the first). Each attempt from a port of its own: the third is answered like any first SYN.
+      const dropTwoSynAcks = () =>
+        lab.nft(
+          lab.ns.router,
+          [
+            'table inet synack',
+            'delete table inet synack',
+            'table inet synack {',
+            '  chain forward {',
+            '    type filter hook forward priority -10; policy accept;',
+            `    tcp sport ${PORT.lostSynAck} tcp flags & (syn | ack) == syn | ack numgen inc mod 1000000 < 2 drop`,
+            '  }',
+            '}',
+            '',
+          ].join('\n'),
+        );
+      const args = ['--scan', 'syn', '--timeout', '900ms', '--attempts', '4'];
+      await dropTwoSynAcks();
+      const one = await probeJson('tcp', [`${LAB.server.v4}:${PORT.lostSynAck}`, ...args], { via: client });
+      t.match(one.result, { state: 'open', attempts: 3, evidence: { scan: 'syn' } }, 'one probe: its third attempt');
+      await dropTwoSynAcks();
+      const swept = await probeJson('tcp', [`${LAB.server.v4}:${PORT.lostSynAck},${PORT.vacant}`, ...args], {
+        via: client,
+      });
+      t.match(
+        swept.report.results,
+        [
+          { state: 'open', attempts: 3, evidence: { scan: 'syn', engine: 'native' } },
+          { state: 'closed', attempts: 1 },
+        ],
+        'the sweep engine: the third attempt too',
+      );
+      // The target's own SYN-ACK retransmission (a second after each lost one) gets this host's reset: nothing stays
+      // half-open. Bounded: 20 looks 250 ms apart.
+      let left = 'not looked';
+      for (let look = 0; look < 20 && left !== ''; look += 1) {
+        if (look > 0) await new Promise((resolve) => setTimeout(resolve, 250));
+        const ss = await lab.exec(lab.ns.server, 'ss', ['-Htan', 'state', 'syn-recv']);
+        left = ss.code === 0 ? ss.stdout.trim() : ss.stderr;
+      }
+      t.equal(left, '', 'no connection left in SYN-RECV');
+    },
+  );
+
+  t.test("a late SYN-ACK to the first pass's SYN counts in a retry round", async (t) => {
+    // The router drops the port's first SYN-ACK and every SYN to it after the first: only the target's own
+    // retransmission of that SYN-ACK (a second later) can say the port is open. The sweep's first pass hears nothing
+    // within 400 ms; the closed port measures the loss; the retry copies (two silent ports: the engine) run on past
+    // the second, their SYNs dropped, and take the late SYN-ACK for the port they probe.
+    await lab.nft(
+      lab.ns.router,
+      [
+        'table inet late',
+        'delete table inet late',
+        'table inet late {',
+        '  chain forward {',
+        '    type filter hook forward priority -10; policy accept;',
+        `    tcp sport ${PORT.lateSynAck} tcp flags & (syn | ack) == syn | ack numgen inc mod 1000000 < 1 drop`,
+        `    tcp dport ${PORT.lateSynAck} tcp flags & (syn | ack) == syn numgen inc mod 1000000 >= 1 drop`,
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const { report } = await probeJson(
+      'tcp',
+      [`${LAB.server.v4}:${PORT.lateSynAck},${PORT.vacant},${PORT.drop}`, '--scan', 'syn', '--timeout', '400ms'],
+      { via: client },
+    );
+    t.match(report.results, [
+      { state: 'open', evidence: { scan: 'syn', engine: 'native' } },
+      { state: 'closed' },
+      { state: 'filtered' },
+    ]);
+    t.ok(report.results[0]!.attempts > 1, `answered in a retry: attempt ${report.results[0]!.attempts}`);
   });
 
   t.test('without CAP_NET_RAW --scan syn exits 2 and says why', async (t) => {
