@@ -38,11 +38,14 @@ const INGEST_AGENTS = Number(process.env.REACHGATE_BENCH_INGEST_AGENTS ?? 5000);
 const REFERENCE_AGENTS = 50;
 const INGEST_REPORTS = 2000;
 /**
- * Reports posted before the first measured run (200 until 2026-11-30): V8 optimizes the ingest path's functions one
- * by one as they turn hot (TurboFan on worker threads: about 260 compiles per coordinator, the largest 0.3-0.5 s
- * each at load 11), a cost a long-running coordinator pays once but a 2,000-report run paid in its measured part.
+ * Reports posted before the first measured run (200 until 2026-11-30, then 1,000, now 16,000; REACHGATE_BENCH_WARMUP):
+ * V8 optimizes the ingest path's functions one by one as they turn hot (TurboFan on worker threads: about 390
+ * compiles per coordinator, some of the largest recompiled two or three times, 5 s of CPU per coordinator in all),
+ * and a coordinator's CPU per report was still falling after 12,000 reports. A long-running coordinator pays that
+ * once; the reference run (50 agents) keeps 1,000, the early window.
  */
-const WARMUP_REPORTS = 1000;
+const WARMUP_REPORTS = Number(process.env.REACHGATE_BENCH_WARMUP ?? 16000);
+const REFERENCE_WARMUP = 1000;
 /** Requests in flight at each coordinator (REACHGATE_BENCH_IN_FLIGHT to change). */
 const IN_FLIGHT_EACH = Number(process.env.REACHGATE_BENCH_IN_FLIGHT ?? 16);
 const ROWS = 40;
@@ -326,7 +329,8 @@ export default async function pgFleet({ reps = 3 } = {}) {
     const batched = [];
     try {
       // Every agent's first report writes its cells (a steady agent's later ones do not): the warm-up covers them all.
-      await deliver(urls, batch(Math.max(WARMUP_REPORTS, agents)), tokens, IN_FLIGHT_EACH);
+      const warmup = agents === INGEST_AGENTS ? WARMUP_REPORTS : REFERENCE_WARMUP;
+      await deliver(urls, batch(Math.max(warmup, agents)), tokens, IN_FLIGHT_EACH);
       for (let rep = 0; rep < reps; rep++) {
         const bodies = batch(INGEST_REPORTS);
         const sides = [
@@ -424,7 +428,9 @@ export default async function pgFleet({ reps = 3 } = {}) {
       max: 1,
       onnotice: () => {},
     });
-    await setup.unsafe('CREATE SCHEMA ingest; CREATE SCHEMA ingest_ref; CREATE SCHEMA m5k; CREATE SCHEMA m50k').simple();
+    await setup
+      .unsafe('CREATE SCHEMA ingest; CREATE SCHEMA ingest_ref; CREATE SCHEMA m5k; CREATE SCHEMA m50k')
+      .simple();
     await setup.end();
     if (process.env.REACHGATE_BENCH_MATRIX_ONLY === '1') notes.push('Ingest not run (REACHGATE_BENCH_MATRIX_ONLY=1).');
     else {
