@@ -254,10 +254,10 @@ export class PgStore implements Store {
     const at = receivedAt.toISOString();
     // The agent row (its seq set once stored) and the digest of the cell rows, which are dropped again at once.
     const state = this.stateOf(report, 0, at);
-    const pending = { id: report.id, agent: state.agent, site: report.site, json, receivedAt: at, digest: '' };
-    pending.digest = stateDigest(state);
+    const digest = stateDigest(state);
+    const { id, site } = report;
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...pending, resolve, reject });
+      this.queue.push({ id, agent: state.agent, site, json, receivedAt: at, digest, resolve, reject });
       this.scheduleFlush();
     });
   }
