@@ -1,7 +1,9 @@
 // Benchmark: several coordinators on one PostgreSQL, and the cells-only matrix at fleet scale.
 //
-// Ingest: two coordinator processes on one PostgreSQL database (fsync on), 50 agents' 40-result
-// reports posted to both alternately, 16 requests in flight at each. Beside it, alternating, a bare
+// Ingest: two coordinator processes on one PostgreSQL database (fsync on), 5,000 agents' 40-result
+// reports posted to both alternately, 32 requests in flight at each (until 2026-11-30 50 agents: every batch of
+// both coordinators then locked the same few agent rows, which a fleet sending 2,000 reports/s, thousands of
+// agents, does not; the 50-agent run is kept as a reference row, REACHGATE_BENCH_INGEST_AGENTS sets the main one). Beside it, alternating, a bare
 // loop over one connection inserts the same report rows into the same schema (a copy of the store's reports
 // table: columns, keys, indexes, compression), one transaction
 // per report (same durability: synchronous_commit on, fsync on); and the same with 32 reports per
@@ -31,16 +33,25 @@ import { deliver, ingestFixtures, processCpuMs, reportJson, startCoordinator } f
 export const title =
   'Coordinators on PostgreSQL: ingest through two processes, and the cells-only matrix at 5,000 (and 50,000) agents';
 
-const INGEST_AGENTS = 50;
+/** Agents the measured reports cycle through (each report still 40 results), and the reference run's. */
+const INGEST_AGENTS = Number(process.env.REACHGATE_BENCH_INGEST_AGENTS ?? 5000);
+const REFERENCE_AGENTS = 50;
 const INGEST_REPORTS = 2000;
 /**
- * Reports posted before the first measured run (200 until 2026-11-30): V8 optimizes the ingest path's functions one
- * by one as they turn hot (TurboFan on worker threads: about 260 compiles per coordinator, the largest 0.3-0.5 s
- * each at load 11), a cost a long-running coordinator pays once but a 2,000-report run paid in its measured part.
+ * Reports posted before the first measured run (200 until 2026-11-30, then 1,000, now 16,000; REACHGATE_BENCH_WARMUP):
+ * V8 optimizes the ingest path's functions one by one as they turn hot (TurboFan on worker threads: about 390
+ * compiles per coordinator, some of the largest recompiled two or three times, 5 s of CPU per coordinator in all),
+ * and a coordinator's CPU per report was still falling after 12,000 reports. A long-running coordinator pays that
+ * once; the reference run (50 agents) keeps 1,000, the early window.
  */
-const WARMUP_REPORTS = 1000;
-/** Requests in flight at each coordinator (REACHGATE_BENCH_IN_FLIGHT to change). */
-const IN_FLIGHT_EACH = Number(process.env.REACHGATE_BENCH_IN_FLIGHT ?? 16);
+const WARMUP_REPORTS = Number(process.env.REACHGATE_BENCH_WARMUP ?? 16000);
+const REFERENCE_WARMUP = 1000;
+/**
+ * Requests in flight at each coordinator (REACHGATE_BENCH_IN_FLIGHT to change; 16 until 2026-11-30). A fleet sending
+ * 2,000 reports/s whose posts take 50 ms has 100 in flight; with 32 in all, batches held about four reports and each
+ * paid a transaction's cost (PostgreSQL 558 µs per report against 200-350 at 64 in flight).
+ */
+const IN_FLIGHT_EACH = Number(process.env.REACHGATE_BENCH_IN_FLIGHT ?? 32);
 const ROWS = 40;
 const RATE_GOAL = 2000;
 const RATIO_GOAL = 0.5;
@@ -310,18 +321,20 @@ export default async function pgFleet({ reps = 3 } = {}) {
   const notes = [];
   const rows = [];
   const samples = {};
-  const measureIngest = async () => {
+  const measureIngest = async (agents, schema) => {
     // Ingest through two coordinators.
-    const ingestUrl = `${cluster.url}&search_path=ingest`;
+    const ingestUrl = `${cluster.url}&search_path=${schema}`;
     const store = await PgStore.open(ingestUrl);
-    const { tokens, batch } = await ingestFixtures(store, createToken, INGEST_AGENTS);
+    const { tokens, batch } = await ingestFixtures(store, createToken, agents);
     const coordinators = [await startCoordinator(ingestUrl), await startCoordinator(ingestUrl)];
     const urls = coordinators.map((one) => one.url);
     const runs = [];
     const bare = [];
     const batched = [];
     try {
-      await deliver(urls, batch(WARMUP_REPORTS), tokens, IN_FLIGHT_EACH);
+      // Every agent's first report writes its cells (a steady agent's later ones do not): the warm-up covers them all.
+      const warmup = agents === INGEST_AGENTS ? WARMUP_REPORTS : REFERENCE_WARMUP;
+      await deliver(urls, batch(Math.max(warmup, agents)), tokens, IN_FLIGHT_EACH);
       for (let rep = 0; rep < reps; rep++) {
         const bodies = batch(INGEST_REPORTS);
         const sides = [
@@ -338,8 +351,8 @@ export default async function pgFleet({ reps = 3 } = {}) {
             run.load = loadavg()[0];
             runs.push(run);
           },
-          async () => bare.push(await bareLoop(postgres, cluster, `bare${rep}`, bodies, 1)),
-          async () => batched.push(await bareLoop(postgres, cluster, `batched${rep}`, bodies, 32)),
+          async () => bare.push(await bareLoop(postgres, cluster, `bare${schema}${rep}`, bodies, 1)),
+          async () => batched.push(await bareLoop(postgres, cluster, `batched${schema}${rep}`, bodies, 32)),
         ];
         for (let k = 0; k < sides.length; k++) await sides[(rep + k) % sides.length]();
       }
@@ -348,9 +361,34 @@ export default async function pgFleet({ reps = 3 } = {}) {
     }
     const rate = median(runs.map((r) => r.rate));
     const wrong = runs.flatMap((r) => r.wrong);
+    const perReport = (list, pick) => Math.round(median(list.map((r) => (pick(r) * 1000) / INGEST_REPORTS)));
+    if (agents !== INGEST_AGENTS) {
+      rows.push(
+        row(
+          `ingest, ${agents} agents (every batch locks the same agent rows; reference), two coordinators (peer: bare loop)`,
+          'reports/s',
+          Math.round(rate),
+          Math.round(median(bare.map((r) => r.rate))),
+        ),
+        row(
+          `ingest CPU per report, ${agents} agents, both coordinators (reference)`,
+          'µs',
+          perReport(runs, (r) => r.coordinatorCpuMs),
+        ),
+        row(
+          `ingest CPU per report, ${agents} agents, PostgreSQL (reference)`,
+          'µs',
+          perReport(runs, (r) => r.pgCpuMs),
+        ),
+      );
+      samples[`${agents} agents: two coordinators reports/s (load ${runs.map((r) => r.load.toFixed(1)).join(', ')})`] =
+        runs.map((r) => r.rate);
+      if (wrong.length) notes.push(`Ingest answers other than 201 (${agents} agents): ${wrong.join('; ')}.`);
+      return;
+    }
     rows.push(
       row(
-        `ingest, two coordinators, ${2 * IN_FLIGHT_EACH} in flight (peer: bare loop, one transaction per report)`,
+        `ingest, ${agents} agents, two coordinators, ${2 * IN_FLIGHT_EACH} in flight (peer: bare loop, one transaction per report)`,
         'reports/s',
         Math.round(rate),
         Math.round(median(bare.map((r) => r.rate))),
@@ -366,22 +404,22 @@ export default async function pgFleet({ reps = 3 } = {}) {
       row(
         'ingest CPU per report, both coordinators (reference)',
         'µs',
-        Math.round(median(runs.map((r) => (r.coordinatorCpuMs * 1000) / INGEST_REPORTS))),
+        perReport(runs, (r) => r.coordinatorCpuMs),
       ),
       row(
         'ingest CPU per report, the load generator (this process; reference)',
         'µs',
-        Math.round(median(runs.map((r) => (r.generatorCpuMs * 1000) / INGEST_REPORTS))),
+        perReport(runs, (r) => r.generatorCpuMs),
       ),
       row(
         'ingest CPU per report, PostgreSQL (reference)',
         'µs',
-        Math.round(median(runs.map((r) => (r.pgCpuMs * 1000) / INGEST_REPORTS))),
+        perReport(runs, (r) => r.pgCpuMs),
       ),
       row(
         'bare loop (one transaction per report) CPU per report, PostgreSQL (reference)',
         'µs',
-        Math.round(median(bare.map((r) => (r.pgCpuMs * 1000) / INGEST_REPORTS))),
+        perReport(bare, (r) => r.pgCpuMs),
       ),
       row('ingest latency p50 (reference)', 'ms', median(runs.map((r) => r.p50))),
       row('ingest latency p99 (reference)', 'ms', median(runs.map((r) => r.p99))),
@@ -399,10 +437,15 @@ export default async function pgFleet({ reps = 3 } = {}) {
       max: 1,
       onnotice: () => {},
     });
-    await setup.unsafe('CREATE SCHEMA ingest; CREATE SCHEMA m5k; CREATE SCHEMA m50k').simple();
+    await setup
+      .unsafe('CREATE SCHEMA ingest; CREATE SCHEMA ingest_ref; CREATE SCHEMA m5k; CREATE SCHEMA m50k')
+      .simple();
     await setup.end();
     if (process.env.REACHGATE_BENCH_MATRIX_ONLY === '1') notes.push('Ingest not run (REACHGATE_BENCH_MATRIX_ONLY=1).');
-    else await measureIngest();
+    else {
+      await measureIngest(INGEST_AGENTS, 'ingest');
+      await measureIngest(REFERENCE_AGENTS, 'ingest_ref');
+    }
     // The matrix at 5,000 agents on both stores, and at 50,000 on PostgreSQL when asked.
     const sizes =
       process.env.REACHGATE_BENCH_INGEST_ONLY === '1'

@@ -3,9 +3,11 @@
 // and reads the user and system CPU of the coordinators, of every PostgreSQL process and of this process (the
 // load generator); the builds take turns, round after round, so that they share the machine's load.
 //
-//   node bench/tools/ingest-ab.mjs [--reports N] [--rounds N] [--in-flight N] [--warmup N] [--statements] BUILD_DIR[:NODE_OPTIONS]...
+//   node bench/tools/ingest-ab.mjs [--reports N] [--rounds N] [--in-flight N] [--warmup N] [--agents N] [--statements] BUILD_DIR[:NODE_OPTIONS]...
 //
-// Each run is preceded by --warmup reports (default 1,000) to the same two coordinators: V8 optimizes the ingest
+// --agents (default 50): how many agents the reports cycle through. 50 agents posting 2,000 reports/s are a load test:
+// every batch of both coordinators locks the same few agent rows; a fleet that sends 2,000 reports/s has thousands.
+// Each run is preceded by --warmup reports (default 1,000, or one per agent if more) to the same two coordinators: V8 optimizes the ingest
 // path's functions as they turn hot (about 260 TurboFan compiles per coordinator), which a long-running coordinator
 // pays once.
 // --statements loads pg_stat_statements and prints each run's statements by total time and calls.
@@ -25,17 +27,20 @@ const { values, positionals: builds } = parseArgs({
     reports: { type: 'string', default: '2000' },
     rounds: { type: 'string', default: '2' },
     'in-flight': { type: 'string', default: '64' },
-    warmup: { type: 'string', default: '1000' },
+    warmup: { type: 'string' },
+    agents: { type: 'string', default: '50' },
     statements: { type: 'boolean', default: false },
   },
 });
 const REPORTS = Number(values.reports);
 const ROUNDS = Number(values.rounds);
 const IN_FLIGHT = Number(values['in-flight']);
-const WARMUP = Number(values.warmup);
-if (builds.length === 0 || ![REPORTS, ROUNDS, IN_FLIGHT].every((n) => Number.isInteger(n) && n > 0)) {
+const AGENTS = Number(values.agents);
+// Every agent's first report writes its cells (a steady agent's later reports do not): the warm-up covers them all.
+const WARMUP = Number(values.warmup ?? Math.max(1000, AGENTS));
+if (builds.length === 0 || ![REPORTS, ROUNDS, IN_FLIGHT, AGENTS].every((n) => Number.isInteger(n) && n > 0)) {
   process.stderr.write(
-    'usage: node bench/tools/ingest-ab.mjs [--reports N] [--rounds N] [--in-flight N] BUILD_DIR[:NODE_OPTIONS]...\n',
+    'usage: node bench/tools/ingest-ab.mjs [--reports N] [--rounds N] [--in-flight N] [--agents N] BUILD_DIR[:NODE_OPTIONS]...\n',
   );
   process.exit(2);
 }
@@ -62,7 +67,7 @@ try {
     await admin.query(`CREATE SCHEMA ${schema}`);
     const url = `${cluster.url}&search_path=${schema}`;
     const store = await PgStore.open(url);
-    const fixtures = await ingestFixtures(store, createToken, 50);
+    const fixtures = await ingestFixtures(store, createToken, AGENTS);
     const [dir, ...node] = build.split(':');
     sides.push({ name: build, build: resolve(dir), node: node.join(':').split(' ').filter(Boolean), url, ...fixtures });
   }

@@ -15,6 +15,7 @@ import {
   stateDigest,
   SAVE_COUNTS_SQL,
   withConfirmWindow,
+  type AgentRow,
   type AgentState,
   type KeptCounts,
   type ReadQuery,
@@ -101,10 +102,18 @@ const UNAVAILABLE_CODES = new Set([
   '40P01', // deadlock_detected
 ]);
 
+/**
+ * A report waiting for its batch's commit: only what the transaction writes (the text, the agent row, the cells'
+ * digest), not the parsed report, so that the requests waiting for a commit keep little alive for the scavenger to
+ * copy. The cell rows are built again from the text in the rare batch where an agent's cells change.
+ */
 interface PendingReport {
-  report: RunReport;
+  id: string;
+  agent: AgentRow;
+  site: string | null;
   json: string;
   receivedAt: string;
+  digest: string;
   resolve: (outcome: AddReportOutcome) => void;
   reject: (error: unknown) => void;
 }
@@ -209,10 +218,19 @@ export class PgStore implements Store {
 
   addReport(report: RunReport, json: string, receivedAt: Date): Promise<AddReportOutcome> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
+    const at = receivedAt.toISOString();
+    // The agent row (its seq set once stored) and the digest of the cell rows, which are dropped again at once.
+    const state = this.stateOf(report, 0, at);
+    const digest = stateDigest(state);
+    const { id, site } = report;
     return new Promise((resolve, reject) => {
-      this.queue.push({ report, json, receivedAt: receivedAt.toISOString(), resolve, reject });
+      this.queue.push({ id, agent: state.agent, site, json, receivedAt: at, digest, resolve, reject });
       this.scheduleFlush();
     });
+  }
+
+  private stateOf(report: RunReport, seq: number, receivedAt: string): AgentState {
+    return agentStateOf(report, seq, receivedAt, this.staleAfterMs, { cellJson: false });
   }
 
   private scheduleFlush(): void {
@@ -249,11 +267,11 @@ export class PgStore implements Store {
    */
   private insertBatch(sql: Sql, batch: PendingReport[]): Promise<AddReportOutcome[]> {
     return sql.begin(async (tx) => {
-      const rows = batch.map(({ report, receivedAt }) => ({
-        id: report.id,
-        agent: report.agent,
-        role: report.role,
-        site: report.site,
+      const rows = batch.map(({ id, agent, site, receivedAt }) => ({
+        id,
+        agent: agent.agent,
+        role: agent.role,
+        site,
         received_at: receivedAt,
       }));
       // Each text its own parameter (written straight into the connection's buffer: no joined copy, no escaping),
@@ -271,23 +289,18 @@ export class PgStore implements Store {
       // Each agent's newest report of this batch, then the cell tables where it is newer than the stored one.
       const newest = new Map<string, PendingReport>();
       for (const pending of batch) {
-        const seq = seqOf.get(pending.report.id);
-        const known = newest.get(pending.report.agent);
-        if (seq !== undefined && (!known || seqOf.get(known.report.id)! < seq))
-          newest.set(pending.report.agent, pending);
+        const seq = seqOf.get(pending.id);
+        const known = newest.get(pending.agent.agent);
+        if (seq !== undefined && (!known || seqOf.get(known.id)! < seq)) newest.set(pending.agent.agent, pending);
       }
-      const states = [...newest.values()].map((pending) =>
-        agentStateOf(pending.report, seqOf.get(pending.report.id)!, pending.receivedAt, this.staleAfterMs, {
-          cellJson: false,
-        }),
-      );
-      const others = batch.filter((pending) => !stored.has(pending.report.id)).map((pending) => pending.report.id);
-      const digests = new Map(states.map((state) => [state.agent.agent, stateDigest(state)]));
+      const agents = [...newest.values()].map((pending) => ({ ...pending.agent, seq: seqOf.get(pending.id)! }));
+      const others = batch.filter((pending) => !stored.has(pending.id)).map((pending) => pending.id);
+      const digests = new Map([...newest.values()].map((pending) => [pending.agent.agent, pending.digest]));
       const [owners, held, moved] = await Promise.all([
         others.length > 0
           ? tx<Array<{ id: string; agent: string }>>`SELECT id, agent FROM reports WHERE id = ANY(${others}::text[])`
           : Promise.resolve([]),
-        ...(states.length > 0 ? [...lockAgents(tx, states), upsertAgents(tx, states, digests)] : []),
+        ...(agents.length > 0 ? [...lockAgents(tx, agents), upsertAgents(tx, agents, digests)] : []),
       ]);
       const ownerOf = new Map(owners.map((row) => [row.id, row.agent]));
       // The agents the batch moved to a newer report (the upsert's RETURNING); their digests before, read under the lock.
@@ -295,10 +308,13 @@ export class PgStore implements Store {
       const before = new Map(
         ((held ?? []) as Array<{ agent: string; cells_digest: string }>).map((row) => [row.agent, row.cells_digest]),
       );
-      const movedSet = new Set(fresh);
-      const changed = states.filter(
-        (state) => movedSet.has(state.agent.agent) && before.get(state.agent.agent) !== digests.get(state.agent.agent),
-      );
+      // Only agents whose cells changed get their rows, built again from the stored text (validated before it was queued).
+      const changed = fresh
+        .filter((agent) => before.get(agent) !== digests.get(agent))
+        .map((agent) => {
+          const pending = newest.get(agent)!;
+          return this.stateOf(JSON.parse(pending.json) as RunReport, seqOf.get(pending.id)!, pending.receivedAt);
+        });
       if (changed.length > 0) await Promise.all(syncCells(tx, changed));
       const rules = this.alertRules;
       if (rules && fresh.length > 0) {
@@ -306,10 +322,9 @@ export class PgStore implements Store {
         await stepAlerts(tx, rules, fresh, at, this.confirmWindowMs);
       }
       // The first copy of an id in the batch is the one stored; later copies are duplicates.
-      return batch.map((pending) => {
-        const { id, agent } = pending.report;
+      return batch.map(({ id, agent }) => {
         if (stored.delete(id)) return { stored: true as const };
-        return { stored: false as const, agent: ownerOf.get(id) ?? agent };
+        return { stored: false as const, agent: ownerOf.get(id) ?? agent.agent };
       });
     }) as Promise<AddReportOutcome[]>;
   }
@@ -681,7 +696,14 @@ async function migrate(sql: Sql): Promise<void> {
         // Written without cells_digest (a later version adds it, empty: each agent's next report writes its cells).
         for (let start = 0; start < states.length; start += MAX_BATCH) {
           const slice = states.slice(start, start + MAX_BATCH);
-          await Promise.all([upsertAgents(tx, slice, null), ...syncCells(tx, slice)]);
+          await Promise.all([
+            upsertAgents(
+              tx,
+              slice.map((state) => state.agent),
+              null,
+            ),
+            ...syncCells(tx, slice),
+          ]);
         }
       }
     }
@@ -709,8 +731,8 @@ function insertReportsSql(slots: number): string {
 }
 
 /** Lock the agents' rows in name order and read their cell digests (before this batch moves them). */
-function lockAgents(tx: postgres.TransactionSql, states: AgentState[]): Array<Promise<unknown>> {
-  const names = states.map((state) => state.agent.agent).sort();
+function lockAgents(tx: postgres.TransactionSql, agents: AgentRow[]): Array<Promise<unknown>> {
+  const names = agents.map((row) => row.agent).sort();
   return [tx`SELECT agent, cells_digest FROM agents WHERE agent = ANY(${names}::text[]) ORDER BY agent FOR UPDATE`];
 }
 
@@ -721,11 +743,11 @@ function lockAgents(tx: postgres.TransactionSql, states: AgentState[]): Array<Pr
  */
 function upsertAgents(
   tx: postgres.TransactionSql,
-  states: AgentState[],
+  agents: AgentRow[],
   digests: Map<string, string> | null,
 ): Promise<unknown> {
-  const rows = states
-    .map((state) => (digests ? { ...state.agent, cells_digest: digests.get(state.agent.agent) } : state.agent))
+  const rows = agents
+    .map((row) => (digests ? { ...row, cells_digest: digests.get(row.agent) } : row))
     .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
   const digest = digests ? ', cells_digest, cell_count' : '';
   const newer = digests ? ', s.cells_digest, s.cell_count' : '';

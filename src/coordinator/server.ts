@@ -30,7 +30,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest } fro
 import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
 import type { Baseline, Matrix, MatrixCell, MatrixOverview, MatrixSummary } from '../core/matrix.js';
-import { VERDICTS, type Verdict } from '../core/result.js';
+import { VERDICTS, type RunReport, type Verdict } from '../core/result.js';
 import { summarize } from '../core/verdict.js';
 import { VERSION } from '../core/version.js';
 import { ApiError, isApiError } from './api-error.js';
@@ -60,7 +60,13 @@ import {
 import { CoordinatorMetrics } from './metrics.js';
 import { CountKeeper, type CountThresholds, type PendingCounts } from './count-keeper.js';
 import { compileReportCheck } from './report-schema.js';
-import { isStoreUnavailable, StoreUnavailableError, type Store, type TokenRecord } from './store.js';
+import {
+  isStoreUnavailable,
+  StoreUnavailableError,
+  type AddReportOutcome,
+  type Store,
+  type TokenRecord,
+} from './store.js';
 import { authenticate, bearerToken } from './tokens.js';
 import { registerReceiptRoutes } from './receipts.js';
 
@@ -523,10 +529,21 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     };
   };
 
-  app.post('/api/v1/reports', { config: { access: 'agent' } }, async (request, reply) => {
+  /**
+   * Check a posted report and hand it to the store, unless its agent is over its byte budget. Synchronous on
+   * purpose: the parsed report is dropped here (from the request too) unless it waits for that budget check, so that
+   * a request waiting for its batch's commit keeps only its text alive.
+   */
+  const admitReport = (
+    request: FastifyRequest,
+  ): { id: string; agent: string; size: number } & (
+    | { outcome: Promise<AddReportOutcome>; overBudget: null }
+    | { outcome: null; overBudget: { refusal: Refusal; report: RunReport } }
+  ) => {
     if (request.body === undefined || request.bodyText === null)
       throw new ApiError('bad_request', 'the body is empty: post a RunReport as application/json');
     const checked = checkReport(request.body);
+    request.body = undefined;
     if ('problem' in checked) {
       const { path, message } = checked.problem;
       throw new ApiError('invalid_report', `the report is not valid: ${path} ${message}`, { details: { path } });
@@ -543,35 +560,48 @@ export function createCoordinatorServer(options: CoordinatorOptions): FastifyIns
     // Bytes are reserved before the write and given back if nothing was stored. A retry of a report
     // already stored (its ack was lost) adds nothing, so it gets its answer even over the budget.
     const size = Buffer.byteLength(request.bodyText);
-    const overBudget = guard.reserveBytes(report.agent, size);
-    if (overBudget && !(await store.getReport(report.id))) throw tooMany(overBudget);
+    const refusal = guard.reserveBytes(report.agent, size);
+    const admitted = { id: report.id, agent: report.agent, size };
+    if (refusal) return { ...admitted, outcome: null, overBudget: { refusal, report } };
+    return { ...admitted, outcome: store.addReport(report, request.bodyText, now()), overBudget: null };
+  };
+
+  app.post('/api/v1/reports', { config: { access: 'agent' } }, async (request, reply) => {
+    const admitted = admitReport(request);
+    const { id, agent, size } = admitted;
+    let outcomeOf = admitted.outcome;
+    if (admitted.overBudget) {
+      const { refusal, report } = admitted.overBudget;
+      if (!(await store.getReport(id))) throw tooMany(refusal);
+      outcomeOf = store.addReport(report, request.bodyText!, now());
+    }
     const release = (): void => {
-      if (!overBudget) guard.releaseBytes(report.agent, size);
+      if (!admitted.overBudget) guard.releaseBytes(agent, size);
     };
     let outcome;
     try {
-      outcome = await store.addReport(report, request.bodyText, now());
+      outcome = await outcomeOf!;
     } catch (error) {
       release();
       throw error;
     }
-    if (outcome.stored) return reply.code(201).send({ id: report.id, stored: true, duplicate: false });
+    if (outcome.stored) return reply.code(201).send({ id, stored: true, duplicate: false });
     release();
-    if (outcome.agent !== report.agent) {
+    if (outcome.agent !== agent) {
       throw new ApiError(
         'duplicate_id_conflict',
-        `report id ${report.id} is already stored for another agent; a report needs a fresh id (agents use random UUIDs)`,
+        `report id ${id} is already stored for another agent; a report needs a fresh id (agents use random UUIDs)`,
       );
     }
     // The same id again is a retry only if it says the same: compare canonical digests, so spacing and key order do not count.
-    const stored = await store.getReport(report.id);
-    if (stored && canonicalDigest(JSON.parse(stored.json)) !== canonicalDigest(report)) {
+    const stored = await store.getReport(id);
+    if (stored && canonicalDigest(JSON.parse(stored.json)) !== canonicalDigest(JSON.parse(request.bodyText!))) {
       throw new ApiError(
         'report_body_conflict',
-        `report id ${report.id} is already stored with a different body; a changed report needs a fresh id`,
+        `report id ${id} is already stored with a different body; a changed report needs a fresh id`,
       );
     }
-    return reply.code(200).send({ id: report.id, stored: false, duplicate: true });
+    return reply.code(200).send({ id, stored: false, duplicate: true });
   });
 
   app.get<{ Querystring: Record<string, unknown> }>(
