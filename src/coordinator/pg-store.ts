@@ -1,25 +1,6 @@
 import postgres from 'postgres';
 import type { RunReport } from '../core/result.js';
-import {
-  agentStateOf,
-  CELL_SCHEMA,
-  CELLS_DIGEST_SCHEMA,
-  CELL_COUNT_SCHEMA,
-  COUNTS_SCHEMA,
-  DEFAULT_STALE_AFTER_MS,
-  firstSchema,
-  POSTGRES_DIALECT,
-  driftStepSql,
-  RECEIPT_REFILL,
-  RECEIPT_SCHEMA,
-  stateDigest,
-  SAVE_COUNTS_SQL,
-  withConfirmWindow,
-  type AgentRow,
-  type AgentState,
-  type KeptCounts,
-  type ReadQuery,
-} from './cells.js';
+import * as cells from './cells.js';
 import { UsageError } from '../core/usage-error.js';
 import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
 import * as alerts from './alert-store.js';
@@ -49,17 +30,17 @@ END $$;`;
  * in one transaction with its row in reachgate_migrations.
  */
 const MIGRATIONS: readonly string[] = [
-  firstSchema(POSTGRES_DIALECT),
-  CELL_SCHEMA,
-  `${RECEIPT_SCHEMA}
-   ${RECEIPT_REFILL}`,
+  cells.firstSchema(cells.POSTGRES_DIALECT),
+  cells.CELL_SCHEMA,
+  `${cells.RECEIPT_SCHEMA}
+   ${cells.RECEIPT_REFILL}`,
   `${chain.CHAIN_SCHEMA}
    ${alerts.alertSchema('BIGSERIAL PRIMARY KEY')}`,
   alerts.RESEND_SCHEMA,
-  `${CELLS_DIGEST_SCHEMA}
+  `${cells.CELLS_DIGEST_SCHEMA}
    ${LZ4_REPORTS}`,
-  COUNTS_SCHEMA,
-  CELL_COUNT_SCHEMA,
+  cells.COUNTS_SCHEMA,
+  cells.CELL_COUNT_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -81,7 +62,7 @@ const RESEND_BATCH = 1000;
 /** Agents whose staleness alert turns, at most, per sweep (the rest in the next). */
 const SWEEP_BATCH = 1000;
 /** The alerts' hysteresis step and the cells that turn, for the agents of an ingest batch. */
-const STEP_SQL = numbered(driftStepSql('WHERE c.agent = ANY(?::text[])'));
+const STEP_SQL = numbered(cells.driftStepSql('WHERE c.agent = ANY(?::text[])'));
 const VANISHED_SQL = numbered(alerts.vanishedStepSql('agent = ANY(?::text[])'));
 const TURNED_SQL = numbered(alerts.turnedCellsSql('agent = ANY(?::text[])'));
 /** Connection errors (node and postgres.js codes) and server states that mean: try again later. */
@@ -109,7 +90,7 @@ const UNAVAILABLE_CODES = new Set([
  */
 interface PendingReport {
   id: string;
-  agent: AgentRow;
+  agent: cells.AgentRow;
   site: string | null;
   json: string;
   receivedAt: string;
@@ -194,7 +175,7 @@ export class PgStore implements Store {
         'Check that the server runs and that the URL, user and database are right (postgres://USER:PASSWORD@HOST:PORT/DB).',
       );
     }
-    return new PgStore(url, sql, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, windowMs);
+    return new PgStore(url, sql, options.staleAfterMs ?? cells.DEFAULT_STALE_AFTER_MS, windowMs);
   }
 
   /** Run a query, turning a lost connection into StoreUnavailableError. */
@@ -221,7 +202,7 @@ export class PgStore implements Store {
     const at = receivedAt.toISOString();
     // The agent row (its seq set once stored) and the digest of the cell rows, which are dropped again at once.
     const state = this.stateOf(report, 0, at);
-    const digest = stateDigest(state);
+    const digest = cells.stateDigest(state);
     const { id, site } = report;
     return new Promise((resolve, reject) => {
       this.queue.push({ id, agent: state.agent, site, json, receivedAt: at, digest, resolve, reject });
@@ -229,8 +210,8 @@ export class PgStore implements Store {
     });
   }
 
-  private stateOf(report: RunReport, seq: number, receivedAt: string): AgentState {
-    return agentStateOf(report, seq, receivedAt, this.staleAfterMs, { cellJson: false });
+  private stateOf(report: RunReport, seq: number, receivedAt: string): cells.AgentState {
+    return cells.agentStateOf(report, seq, receivedAt, this.staleAfterMs, { cellJson: false });
   }
 
   private scheduleFlush(): void {
@@ -342,27 +323,29 @@ export class PgStore implements Store {
    * (tens of ms) than a page of them takes to run.
    */
   read<T>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
-    const query = numbered(withConfirmWindow(text, this.confirmWindowMs));
+    const query = numbered(cells.withConfirmWindow(text, this.confirmWindowMs));
     return this.run(
       'reading the matrix',
       async (sql) => [...(await sql.unsafe(query, [...parameters], { prepare: true }))] as T[],
     );
   }
 
-  snapshot<T>(work: (read: ReadQuery) => Promise<T>): Promise<T> {
+  snapshot<T>(work: (read: cells.ReadQuery) => Promise<T>): Promise<T> {
     // One read-only transaction at REPEATABLE READ: every statement sees the snapshot of its first.
     return this.run('counting the matrix', (sql) =>
       sql.begin('isolation level repeatable read read only', (tx) =>
         work(
           async <R>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> =>
-            [...(await tx.unsafe(numbered(withConfirmWindow(text, this.confirmWindowMs)), [...parameters]))] as R[],
+            [
+              ...(await tx.unsafe(numbered(cells.withConfirmWindow(text, this.confirmWindowMs)), [...parameters])),
+            ] as R[],
         ),
       ),
     ) as Promise<T>;
   }
 
-  async saveCounts(counts: KeptCounts): Promise<void> {
-    await this.query(numbered(SAVE_COUNTS_SQL), [counts.version, counts.as_of, counts.counted_ms, counts.json]);
+  async saveCounts(counts: cells.KeptCounts): Promise<void> {
+    await this.query(numbered(cells.SAVE_COUNTS_SQL), [counts.version, counts.as_of, counts.counted_ms, counts.json]);
   }
 
   setAlertRules(rules: alerts.AlertRules | null): void {
@@ -689,9 +672,15 @@ async function migrate(sql: Sql): Promise<void> {
         const latest = await tx<Array<{ seq: string; json: string; received_at: string }>>`
           SELECT DISTINCT ON (agent) seq, json, received_at FROM reports ORDER BY agent, seq DESC`;
         const states = latest.map((row) =>
-          agentStateOf(JSON.parse(row.json) as RunReport, Number(row.seq), row.received_at, DEFAULT_STALE_AFTER_MS, {
-            cellJson: false,
-          }),
+          cells.agentStateOf(
+            JSON.parse(row.json) as RunReport,
+            Number(row.seq),
+            row.received_at,
+            cells.DEFAULT_STALE_AFTER_MS,
+            {
+              cellJson: false,
+            },
+          ),
         );
         // Written without cells_digest (a later version adds it, empty: each agent's next report writes its cells).
         for (let start = 0; start < states.length; start += MAX_BATCH) {
@@ -731,7 +720,7 @@ function insertReportsSql(slots: number): string {
 }
 
 /** Lock the agents' rows in name order and read their cell digests (before this batch moves them). */
-function lockAgents(tx: postgres.TransactionSql, agents: AgentRow[]): Array<Promise<unknown>> {
+function lockAgents(tx: postgres.TransactionSql, agents: cells.AgentRow[]): Array<Promise<unknown>> {
   const names = agents.map((row) => row.agent).sort();
   return [tx`SELECT agent, cells_digest FROM agents WHERE agent = ANY(${names}::text[]) ORDER BY agent FOR UPDATE`];
 }
@@ -743,7 +732,7 @@ function lockAgents(tx: postgres.TransactionSql, agents: AgentRow[]): Array<Prom
  */
 function upsertAgents(
   tx: postgres.TransactionSql,
-  agents: AgentRow[],
+  agents: cells.AgentRow[],
   digests: Map<string, string> | null,
 ): Promise<unknown> {
   const rows = agents
@@ -770,7 +759,7 @@ function upsertAgents(
  * the statements are sent at once (one pipeline, run in order), each writing only rows that change (a
  * cell's results and report id are read from the agent's report).
  */
-function syncCells(tx: postgres.TransactionSql, states: AgentState[]): Array<Promise<unknown>> {
+function syncCells(tx: postgres.TransactionSql, states: cells.AgentState[]): Array<Promise<unknown>> {
   const json = <T>(rows: T[]) => tx.typed(rows as never, JSON_OID);
   const ids = states.map((state) => state.agent.report_id);
   const statements: Array<Promise<unknown>> = [];
@@ -837,7 +826,7 @@ async function stepAlerts(
   windowMs: number,
 ): Promise<void> {
   const ms = Date.parse(at);
-  await tx.unsafe(withConfirmWindow(STEP_SQL, windowMs), [agents, ms]);
+  await tx.unsafe(cells.withConfirmWindow(STEP_SQL, windowMs), [agents, ms]);
   await tx.unsafe(VANISHED_SQL, [agents]);
   const turned = await tx.unsafe<alerts.TurnedCell[]>(TURNED_SQL, [agents, rules.fireAfter, rules.resolveAfter]);
   for (const cell of turned) {

@@ -4,26 +4,7 @@ import { SqliteReader } from './sqlite-reader.js';
 import type { RunReport } from '../core/result.js';
 import { UsageError } from '../core/usage-error.js';
 import { CONFIRM_WINDOW_MS, confirmWindowMs } from '../core/confirmation.js';
-import {
-  agentStateOf,
-  CELL_SCHEMA,
-  CELLS_DIGEST_SCHEMA,
-  CELL_COUNT_SCHEMA,
-  COUNTS_SCHEMA,
-  DEFAULT_STALE_AFTER_MS,
-  SAVE_COUNTS_SQL,
-  firstSchema,
-  SQLITE_DIALECT,
-  driftStepSql,
-  RECEIPT_REFILL,
-  RECEIPT_SCHEMA,
-  stateDigest,
-  withConfirmWindow,
-  type AgentState,
-  type CountSlices,
-  type KeptCounts,
-  type ReadQuery,
-} from './cells.js';
+import * as cells from './cells.js';
 import * as alerts from './alert-store.js';
 import * as chain from './baseline-chain.js';
 import type {
@@ -41,18 +22,18 @@ import type {
  * transaction with its row in schema_migrations (version 1 predates that table: `user_version` 1).
  */
 const MIGRATIONS: readonly string[] = [
-  firstSchema(SQLITE_DIALECT),
+  cells.firstSchema(cells.SQLITE_DIALECT),
   `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
    INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
-   ${CELL_SCHEMA}`,
-  `${RECEIPT_SCHEMA}
-   ${RECEIPT_REFILL}`,
+   ${cells.CELL_SCHEMA}`,
+  `${cells.RECEIPT_SCHEMA}
+   ${cells.RECEIPT_REFILL}`,
   `${chain.CHAIN_SCHEMA}
    ${alerts.alertSchema('INTEGER PRIMARY KEY')}`,
   alerts.RESEND_SCHEMA,
-  CELLS_DIGEST_SCHEMA,
-  COUNTS_SCHEMA,
-  CELL_COUNT_SCHEMA,
+  cells.CELLS_DIGEST_SCHEMA,
+  cells.COUNTS_SCHEMA,
+  cells.CELL_COUNT_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
@@ -189,7 +170,7 @@ export class SqliteStore implements Store {
     );
     this.pruneResponders = db.prepare<[number]>('DELETE FROM responders WHERE last_ms < ?');
     this.alerts = {
-      step: db.prepare<[string, number]>(withConfirmWindow(driftStepSql('WHERE c.agent = ?'), windowMs)),
+      step: db.prepare<[string, number]>(cells.withConfirmWindow(cells.driftStepSql('WHERE c.agent = ?'), windowMs)),
       stepVanished: db.prepare<[string]>(alerts.vanishedStepSql('agent = ?')),
       turned: db.prepare<[string, number, number], alerts.TurnedCell>(alerts.turnedCellsSql('agent = ?')),
       flipCell: db.prepare<[number, string | null, string, string]>(alerts.FLIP_CELL_SQL),
@@ -224,7 +205,7 @@ export class SqliteStore implements Store {
           pending.json,
         );
         if (info.changes === 1) {
-          const state = agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs, {
+          const state = cells.agentStateOf(report, Number(info.lastInsertRowid), pending.receivedAt, staleAfterMs, {
             cellJson: false,
           });
           if (replaceState(state) && this.alertRules)
@@ -327,10 +308,10 @@ export class SqliteStore implements Store {
    */
   async read<T>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<T[]> {
     if (this.closed) throw new Error('the store is closed');
-    return this.reader.all<T>('read', withConfirmWindow(sql, this.confirmWindowMs), parameters);
+    return this.reader.all<T>('read', cells.withConfirmWindow(sql, this.confirmWindowMs), parameters);
   }
 
-  async snapshot<T>(work: (read: ReadQuery, slices?: CountSlices) => Promise<T>): Promise<T> {
+  async snapshot<T>(work: (read: cells.ReadQuery, slices?: cells.CountSlices) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.closed) throw new Error('the store is closed');
       // The counting thread's snapshot connection: in WAL mode its transaction reads one snapshot while ingest
@@ -339,7 +320,7 @@ export class SqliteStore implements Store {
       try {
         return await work(
           <R>(sql: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> =>
-            this.counter.all<R>('snap', withConfirmWindow(sql, this.confirmWindowMs), parameters),
+            this.counter.all<R>('snap', cells.withConfirmWindow(sql, this.confirmWindowMs), parameters),
           { pause: () => new Promise((resolve) => setImmediate(resolve)), targetMs: SLICE_TARGET_MS },
         );
       } finally {
@@ -351,9 +332,9 @@ export class SqliteStore implements Store {
     return result;
   }
 
-  async saveCounts(counts: KeptCounts): Promise<void> {
+  async saveCounts(counts: cells.KeptCounts): Promise<void> {
     if (this.closed) return;
-    this.db.prepare(SAVE_COUNTS_SQL).run(counts.version, counts.as_of, counts.counted_ms, counts.json);
+    this.db.prepare(cells.SAVE_COUNTS_SQL).run(counts.version, counts.as_of, counts.counted_ms, counts.json);
   }
 
   /** Open (or create) the database file, switch it to WAL and bring its schema up to date. */
@@ -375,7 +356,7 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       migrate(db, file);
-      return new SqliteStore(file, db, options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS, windowMs);
+      return new SqliteStore(file, db, options.staleAfterMs ?? cells.DEFAULT_STALE_AFTER_MS, windowMs);
     } catch (error) {
       db?.close();
       if (error instanceof UsageError) throw error;
@@ -536,7 +517,7 @@ export class SqliteStore implements Store {
  * replaced only when their digest changed (`digest` false: a schema from before agents.cells_digest and
  * agents.cell_count, while migrating).
  */
-function cellWriter(db: Database.Database, digest = true): (state: AgentState) => boolean {
+function cellWriter(db: Database.Database, digest = true): (state: cells.AgentState) => boolean {
   const upsertAgent = db.prepare(
     `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at${digest ? ', cells_digest, cell_count' : ''})
      VALUES (@agent, @seq, @report_id, @role, @site, @version, @profile, @taken_at, @interval_s, @stale_at${digest ? ', @cells_digest, @cell_count' : ''})
@@ -564,7 +545,7 @@ function cellWriter(db: Database.Database, digest = true): (state: AgentState) =
      VALUES (@agent, @row_name, @pos, @nonce, @role, @started_ms, @open_rank, @shut_rank)`,
   );
   return (state) => {
-    const cellsDigest = digestOf ? stateDigest(state) : '';
+    const cellsDigest = digestOf ? cells.stateDigest(state) : '';
     const before = digestOf?.get(state.agent.agent)?.cells_digest;
     const { cell_count: _cellCount, ...older } = state.agent;
     if (upsertAgent.run(digestOf ? { ...state.agent, cells_digest: cellsDigest } : older).changes === 0) return false;
@@ -624,5 +605,6 @@ function fillCells(db: Database.Database): void {
   const latest = db.prepare<[], { seq: number; json: string; received_at: string }>(
     'SELECT seq, json, received_at FROM reports WHERE seq IN (SELECT MAX(seq) FROM reports GROUP BY agent)',
   );
-  for (const row of latest.all()) replace(agentStateOf(JSON.parse(row.json) as RunReport, row.seq, row.received_at));
+  for (const row of latest.all())
+    replace(cells.agentStateOf(JSON.parse(row.json) as RunReport, row.seq, row.received_at));
 }
