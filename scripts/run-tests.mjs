@@ -10,11 +10,11 @@
 //                              [PATH ...]
 //
 // PATH: test files or directories (default dist/test). --check COMMAND (repeatable): a shell command run beside the
-// test files from the start, outside the --jobs slots and at a lower CPU priority (nice 10), so that it takes the
-// cores the test files leave idle (they wait on daemons, deadlines and each other) rather than delaying them; it
-// passes when it exits 0 and counts as one test, its output shown when it fails. npm test runs the tests' type-check,
-// eslint and Prettier's check so: before the first test file they were the pretest's longest part (~50 s of CPU in a
-// fresh clone, where neither has a cache). --jobs and --timeout default to package.json's tap.jobs and
+// test files from the start, outside the --jobs slots and 10 nice steps below them, so that it takes the cores the
+// test files leave idle (they wait on daemons, deadlines and each other) rather than delaying them; it passes when it
+// exits 0 and counts as one test, its output shown when it fails. npm test runs the tests' type-check, eslint and
+// Prettier's check so: before the first test file they were the pretest's longest part (~50 s of CPU in a fresh
+// clone, where neither has a cache). --jobs and --timeout default to package.json's tap.jobs and
 // tap.timeout: a file still running that long after it started fails by tap's own timeout; one that does not end then
 // gets a SIGTERM --grace seconds (default 10) later, and its process group a SIGKILL after as long again.
 // --source-maps runs the files with node's --enable-source-maps (stack traces in .ts lines; slower).
@@ -23,7 +23,6 @@
 // rooms first), so that no long file starts last: on 2 cores a fresh clone's run took 257 s in room order and a
 // second run 229 s longest first.
 import { spawn } from 'node:child_process';
-import { setPriority } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -231,17 +230,14 @@ function runFile(file, { timeout, grace, sourceMaps }) {
 }
 
 /**
- * Run one --check command (sh -c) to its end, bounded by the timeout, at nice 10 (its children inherit it); as a file's
- * result, one test that passes when the command exits 0.
+ * Run one --check command (`nice -n 10 sh -c COMMAND`: 10 nice steps below the test files, its children too) to its
+ * end, bounded by the timeout; as a file's result, one test that passes when the command exits 0.
  */
 function runCheck(command, { timeout, grace }) {
   const started = process.hrtime.bigint();
-  const child = spawn('sh', ['-c', command], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  try {
-    setPriority(child.pid, 10);
-  } catch {
-    // Unchanged priority: the check only competes with the test files for the CPU.
-  }
+  // nice(1) adds to this runner's niceness before the command starts (setting it after the spawn would race a quick one).
+  const args = ['-n', '10', 'sh', '-c', command];
+  const child = spawn('nice', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   running.add(child);
   let output = '';
   const keep = (chunk) => {
@@ -265,7 +261,7 @@ function runCheck(command, { timeout, grace }) {
     killer = setTimeout(() => kill('SIGKILL'), grace * 1000);
   }, timeout * 1000);
   return new Promise((done) => {
-    child.on('error', (error) => keep(`\nrun-tests: could not start sh: ${error.message}\n`));
+    child.on('error', (error) => keep(`\nrun-tests: could not start nice(1): ${error.message}\n`));
     child.on('close', (code, signal) => {
       running.delete(child);
       clearTimeout(timer);
