@@ -50,7 +50,8 @@ async function transpileTests() {
 function tapStamp() {
   const tap = JSON.parse(readFileSync(join(ROOT, 'node_modules/tap/package.json'), 'utf8'));
   const lock = join(ROOT, 'node_modules/.package-lock.json');
-  return `tap ${tap.version}, node_modules/.package-lock.json ${existsSync(lock) ? statSync(lock).mtimeMs : 'absent'}\n`;
+  const installed = existsSync(lock) ? statSync(lock).mtimeMs : 'absent';
+  return `tap ${tap.version}, node_modules/.package-lock.json ${installed}\n`;
 }
 
 // tcompare requires react-element-to-jsx-string through createRequire at its load, which a bundler cannot follow:

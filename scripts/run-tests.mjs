@@ -235,7 +235,7 @@ function runFile(file, { timeout, grace, sourceMaps }) {
  */
 function runCheck(command, { timeout, grace }) {
   const started = process.hrtime.bigint();
-  // nice(1) adds to this runner's niceness before the command starts (setting it after the spawn would race a quick one).
+  // nice(1) adds to this runner's niceness before the command starts (set after the spawn, it would race a quick one).
   const args = ['-n', '10', 'sh', '-c', command];
   const child = spawn('nice', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   running.add(child);
