@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// npm test's pretest, before `tsc -b tsconfig.test.json`: keeps the compiled tests (dist/test/) in step with test/
-// without compiling them afresh on every run (the compile is incremental, tsconfig.test.json, and took ~14 s of CPU
-// when dist/test/ was removed first each time).
+// npm test's pretest, before the tests are transpiled into dist/test/ (scripts/build-tests.mjs): keeps dist/test/ in
+// step with test/.
 // - Every file under dist/test/ whose source in test/ is gone (a test removed or renamed) is removed, with the
-//   directories left empty: tsc never deletes what it once wrote, and npm test's runner runs every *.test.js there.
-// - When a test source has no compiled file beside an existing build record (dist/tsconfig.test.tsbuildinfo), the
+//   directories left empty: neither esbuild nor tsc deletes what it once wrote, and npm test's runner runs every
+//   *.test.js there.
+// - For `npx tsc -b tsconfig.test.json`, which still compiles the tests to the same files (incrementally):
+//   when a test source has no compiled file beside an existing build record (dist/tsconfig.test.tsbuildinfo), the
 //   record goes too, so that tsc -b compiles every test: the record says which files were written, not whether they
 //   are still there (dist/test/ removed by hand, say). A new test file makes that one full compile as well.
 import { existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs';

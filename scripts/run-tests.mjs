@@ -6,9 +6,15 @@
 // with coverage disabled; @tapjs/mock; source maps), which cost 0.2-1.4 s of CPU per file, some 80-100 s of the
 // suite's CPU over ~100 files on a 2-core machine (measured 2026-11-30, README "Tests").
 //
-//   node scripts/run-tests.mjs [--jobs N] [--timeout SECONDS] [--grace SECONDS] [--source-maps] [PATH ...]
+//   node scripts/run-tests.mjs [--jobs N] [--timeout SECONDS] [--grace SECONDS] [--source-maps] [--check COMMAND]...
+//                              [PATH ...]
 //
-// PATH: test files or directories (default dist/test). --jobs and --timeout default to package.json's tap.jobs and
+// PATH: test files or directories (default dist/test). --check COMMAND (repeatable): a shell command run beside the
+// test files from the start, outside the --jobs slots and 10 nice steps below them, so that it takes the cores the
+// test files leave idle (they wait on daemons, deadlines and each other) rather than delaying them; it passes when it
+// exits 0 and counts as one test, its output shown when it fails. npm test runs the tests' type-check, eslint and
+// Prettier's check so: before the first test file they were the pretest's longest part (~50 s of CPU in a fresh
+// clone, where neither has a cache). --jobs and --timeout default to package.json's tap.jobs and
 // tap.timeout: a file still running that long after it started fails by tap's own timeout; one that does not end then
 // gets a SIGTERM --grace seconds (default 10) later, and its process group a SIGKILL after as long again.
 // --source-maps runs the files with node's --enable-source-maps (stack traces in .ts lines; slower).
@@ -33,14 +39,22 @@ const SLOW_ROOMS = ['e2e/', 'install/', 'lab/', 'coordinator/', 'explain/', 'rec
 
 function usage(message) {
   process.stderr.write(
-    `run-tests: ${message}\nusage: node scripts/run-tests.mjs [--jobs N] [--timeout SECONDS] [--grace SECONDS] [--source-maps] [PATH ...]\n`,
+    `run-tests: ${message}\nusage: node scripts/run-tests.mjs [--jobs N] [--timeout SECONDS] [--grace SECONDS] [--source-maps]` +
+      ' [--check COMMAND]... [PATH ...]\n',
   );
   process.exit(2);
 }
 
 function options(argv) {
   const tap = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).tap ?? {};
-  const chosen = { jobs: tap.jobs ?? 2, timeout: tap.timeout ?? 240, grace: 10, sourceMaps: false, paths: [] };
+  const chosen = {
+    jobs: tap.jobs ?? 2,
+    timeout: tap.timeout ?? 240,
+    grace: 10,
+    sourceMaps: false,
+    checks: [],
+    paths: [],
+  };
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index];
     const number = (name) => {
@@ -53,7 +67,11 @@ function options(argv) {
     else if (arg === '--timeout') chosen.timeout = number(arg);
     else if (arg === '--grace') chosen.grace = number(arg);
     else if (arg === '--source-maps') chosen.sourceMaps = true;
-    else if (arg.startsWith('-')) usage(`unknown option ${arg}`);
+    else if (arg === '--check') {
+      const command = argv[++index];
+      if (command === undefined || command.trim() === '') usage('--check takes a command');
+      chosen.checks.push(command);
+    } else if (arg.startsWith('-')) usage(`unknown option ${arg}`);
     else chosen.paths.push(arg);
   }
   if (chosen.paths.length === 0) chosen.paths.push('dist/test');
@@ -211,6 +229,54 @@ function runFile(file, { timeout, grace, sourceMaps }) {
   });
 }
 
+/**
+ * Run one --check command (`nice -n 10 sh -c COMMAND`: 10 nice steps below the test files, its children too) to its
+ * end, bounded by the timeout; as a file's result, one test that passes when the command exits 0.
+ */
+function runCheck(command, { timeout, grace }) {
+  const started = process.hrtime.bigint();
+  // nice(1) adds to this runner's niceness before the command starts (set after the spawn, it would race a quick one).
+  const args = ['-n', '10', 'sh', '-c', command];
+  const child = spawn('nice', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  running.add(child);
+  let output = '';
+  const keep = (chunk) => {
+    output += chunk;
+    if (output.length > 2 * KEPT_OUTPUT) output = output.slice(-KEPT_OUTPUT);
+  };
+  child.stdout.setEncoding('utf8').on('data', keep);
+  child.stderr.setEncoding('utf8').on('data', keep);
+  let timedOut = false;
+  let killer;
+  const kill = (signal) => {
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill('SIGTERM');
+    killer = setTimeout(() => kill('SIGKILL'), grace * 1000);
+  }, timeout * 1000);
+  return new Promise((done) => {
+    child.on('error', (error) => keep(`\nrun-tests: could not start nice(1): ${error.message}\n`));
+    child.on('close', (code, signal) => {
+      running.delete(child);
+      clearTimeout(timer);
+      clearTimeout(killer);
+      const problems = [];
+      if (timedOut) problems.push(`timed out after ${timeout} s`);
+      if (code !== 0) problems.push(signal ? `ended by ${signal}` : `exit code ${code}`);
+      const ok = problems.length === 0;
+      const counts = { total: 1, pass: ok ? 1 : 0, fail: ok ? 0 : 1, skip: 0, todo: 0 };
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      done({ file: `check: ${command}`, seconds, counts, failures: [], skips: [], problems, output, check: true });
+    });
+  });
+}
+
 const chosen = options(process.argv.slice(2));
 const times = readTimes();
 const queue = schedule(testFiles(chosen.paths), times);
@@ -219,32 +285,38 @@ const failed = [];
 const skipped = [];
 let number = 0;
 const started = Date.now();
-process.stdout.write(`TAP version 14\n# ${queue.length} test files, ${chosen.jobs} at a time\n`);
+const besides = chosen.checks.length > 0 ? ` and ${chosen.checks.length} checks beside them` : '';
+process.stdout.write(`TAP version 14\n# ${queue.length} test files, ${chosen.jobs} at a time${besides}\n`);
 
-async function worker() {
-  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
-    const result = await runFile(file, chosen);
-    number++;
-    times[result.file] = Math.round(result.seconds * 10) / 10;
-    for (const key of Object.keys(total)) total[key] += result.counts[key];
-    const ok = result.problems.length === 0 && result.counts.fail === 0;
-    const counted = `${result.counts.pass}/${result.counts.total}`;
-    process.stdout.write(
-      `${ok ? 'ok' : 'not ok'} ${number} - ${result.file} # time=${result.seconds.toFixed(1)}s ${counted}\n`,
-    );
-    for (const skip of result.skips) skipped.push(`${result.file}: ${skip}`);
-    if (!ok) {
-      failed.push(result);
-      // A failing file's whole output, where it failed, indented under its line.
-      const lines = result.output.trimEnd().split('\n');
-      process.stdout.write(`${lines.map((line) => `    ${line}`).join('\n')}\n`);
-      const why = [...result.problems, ...result.failures.map((name) => `failed: ${name}`)];
-      process.stdout.write(`    # ${result.file}: ${why.join('; ')}\n`);
-    }
+/** One test file's or check's line, and a failing one's output. */
+function report(result) {
+  number++;
+  if (!result.check) times[result.file] = Math.round(result.seconds * 10) / 10;
+  for (const key of Object.keys(total)) total[key] += result.counts[key];
+  const ok = result.problems.length === 0 && result.counts.fail === 0;
+  const counted = `${result.counts.pass}/${result.counts.total}`;
+  process.stdout.write(
+    `${ok ? 'ok' : 'not ok'} ${number} - ${result.file} # time=${result.seconds.toFixed(1)}s ${counted}\n`,
+  );
+  for (const skip of result.skips) skipped.push(`${result.file}: ${skip}`);
+  if (!ok) {
+    failed.push(result);
+    // A failing file's whole output, where it failed, indented under its line.
+    const lines = result.output.trimEnd().split('\n');
+    process.stdout.write(`${lines.map((line) => `    ${line}`).join('\n')}\n`);
+    const why = [...result.problems, ...result.failures.map((name) => `failed: ${name}`)];
+    process.stdout.write(`    # ${result.file}: ${why.join('; ')}\n`);
   }
 }
 
-await Promise.all(Array.from({ length: chosen.jobs }, () => worker()));
+async function worker() {
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) report(await runFile(file, chosen));
+}
+
+await Promise.all([
+  ...chosen.checks.map(async (command) => report(await runCheck(command, chosen))),
+  ...Array.from({ length: chosen.jobs }, () => worker()),
+]);
 try {
   // Files since removed leave the record.
   const kept = Object.fromEntries(Object.entries(times).filter(([file]) => existsSync(join(ROOT, file))));

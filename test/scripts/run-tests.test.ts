@@ -45,6 +45,18 @@ t.test('a passing run exits 0 and prints only total and pass', async (t) => {
   t.match(run.stdout, /^# \{ total: 3, pass: 3 \}$/m);
 });
 
+t.test('a --check command runs beside the files and counts as one test; a failing one shows its output', async (t) => {
+  const dir = t.testdir({ 'passes.test.js': FILES['passes.test.js'] });
+  const run = runner(['--check', 'echo checked', '--check', 'echo broken >&2; exit 3', dir]);
+  t.equal(run.code, 1, run.stderr);
+  t.match(run.stdout, /^# 1 test files, \d+ at a time and 2 checks beside them$/m);
+  t.match(run.stdout, /^ok \d+ - check: echo checked # time=\S+ 1\/1$/m);
+  t.match(run.stdout, /^not ok \d+ - check: echo broken >&2; exit 3 # time=\S+ 0\/1$/m);
+  t.match(run.stdout, /^ {4}broken$/m, "the failing check's output, indented");
+  t.match(run.stdout, /^ {4}# check: echo broken >&2; exit 3: exit code 3$/m);
+  t.match(run.stdout, /^# \{ total: 5, pass: 4, fail: 1 \}$/m, 'each check one test in the summary line');
+});
+
 t.test('a file that ends without any result, or before its tests finished, fails', async (t) => {
   const dir = t.testdir({
     'silent.test.js': "console.log('no TAP here');",
@@ -75,6 +87,7 @@ t.test('a wrong option or path is a usage error naming it', async (t) => {
   const jobs = runner(['--jobs', 'x']);
   t.equal(jobs.code, 2);
   t.match(jobs.stderr, /--jobs takes a whole number of at least 1, not x/);
+  t.match(runner(['--check']).stderr, /--check takes a command/);
   const missing = runner(['dist/no-such-tests']);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /no such file or directory: dist\/no-such-tests/);
