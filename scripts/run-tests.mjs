@@ -10,7 +10,7 @@
 //                              [PATH ...]
 //
 // PATH: test files or directories (default dist/test). --check COMMAND (repeatable): a shell command run beside the
-// test files from the start, outside the --jobs slots and 10 nice steps below them, so that it takes the cores the
+// test files from the start, outside the --jobs slots and at the lowest priority (see runCheck), so that it takes the cores the
 // test files leave idle (they wait on daemons, deadlines and each other) rather than delaying them; it passes when it
 // exits 0 and counts as one test, its output shown when it fails. npm test runs the tests' type-check, eslint and
 // Prettier's check so: before the first test file they were the pretest's longest part (~50 s of CPU in a fresh
@@ -230,14 +230,21 @@ function runFile(file, { timeout, grace, sourceMaps }) {
 }
 
 /**
- * Run one --check command (`nice -n 10 sh -c COMMAND`: 10 nice steps below the test files, its children too) to its
+ * Run one --check command (its session's autogroup at niceness 19, then `nice -n 10 sh -c COMMAND`) to its
  * end, bounded by the timeout; as a file's result, one test that passes when the command exits 0.
  */
 function runCheck(command, { timeout, grace }) {
   const started = process.hrtime.bigint();
-  // nice(1) adds to this runner's niceness before the command starts (set after the spawn, it would race a quick one).
-  const args = ['-n', '10', 'sh', '-c', command];
-  const child = spawn('nice', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Detached, the command leads a session of its own, and on Linux with autogroup scheduling (the default) a session is
+  // a group that the scheduler shares CPU between as it would between processes: a niceness set inside the group
+  // ranks its processes only against each other, not against the test files (each a session too). So the shell first
+  // sets its own group's niceness to 19 (/proc/self/autogroup; without autogroup there is no such file, and a user
+  // other than root may be refused the write: then nice(1) alone counts), then runs the command through nice(1),
+  // both before the command starts (set after the spawn, they would race a quick one). With nice(1) alone, the three
+  // checks took the CPU share of three more test files (a fleet lab row missed its 1 s deadline in a CI-style run).
+  const script = 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 10 sh -c "$1"';
+  const args = ['-c', script, 'check', command];
+  const child = spawn('sh', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   running.add(child);
   let output = '';
   const keep = (chunk) => {
@@ -261,7 +268,7 @@ function runCheck(command, { timeout, grace }) {
     killer = setTimeout(() => kill('SIGKILL'), grace * 1000);
   }, timeout * 1000);
   return new Promise((done) => {
-    child.on('error', (error) => keep(`\nrun-tests: could not start nice(1): ${error.message}\n`));
+    child.on('error', (error) => keep(`\nrun-tests: could not start the check's shell: ${error.message}\n`));
     child.on('close', (code, signal) => {
       running.delete(child);
       clearTimeout(timer);
