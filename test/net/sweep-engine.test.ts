@@ -97,8 +97,10 @@ if (!needsLab(t)) {
 
     /**
      * What a sweep printed, with what may differ between two runs taken out: times (round trips, the times in
-     * reasons and in the table's columns, started_at, the report's id and times, an answered port's attempts) and
-     * which engine ran. The rest, keys in their order included, must match byte for byte.
+     * reasons and in the table's columns, started_at, the report's id and times, an answered port's attempts), which
+     * engine ran, and a silent port's silence-round counts (attempts, rounds, loss probes and the loss bound: the loss
+     * probes sent during the first pass are as many as come back before it ends, which is timing; seen differing
+     * under load, 72 against 80). The rest, keys in their order included, must match byte for byte.
      */
     const printed = async (
       t: Test,
@@ -110,15 +112,23 @@ if (!needsLab(t)) {
       const run = await reachgate(format === 'json' ? [...args, '--json'] : args, { netns: lab.ns.client, env });
       t.not(run.code, null, `the sweep ended (${run.stderr.slice(0, 200)})`);
       const timeless = (text: string): string => text.replace(/\d+(\.\d+)? (ms|s)\b/g, 'T').replace(/ +/g, ' ');
-      if (format === 'table') return timeless(run.stdout.trimEnd());
+      const uncounted = (text: string): string => text.replace(/\d+(\.\d+)?/g, 'N');
+      const roundless = (text: string): string => text.replace(/silent to .*$/gm, uncounted);
+      if (format === 'table') return roundless(timeless(run.stdout.trimEnd()));
       const report = JSON.parse(run.stdout) as { results: Array<ProbeResult & Record<string, unknown>> };
       return report.results
         .map(({ rtt_ms: _rtt, started_at: _at, evidence, reason, attempts, ...rest }) => {
-          const { engine: _engine, engine_note: _note, ...kept } = evidence ?? {};
+          const { engine: _engine, engine_note: _note, silence, ...kept } = evidence ?? {};
           // The SYNs an answered port got before its answer came back are timing too (a loaded JavaScript thread
-          // reads the answer after the second SYN went out); a silent port's attempts are not.
-          const tried = rest.state === 'filtered' ? { attempts } : {};
-          return JSON.stringify({ ...rest, ...tried, reason: timeless(reason), evidence: kept });
+          // reads the answer after the second SYN went out); a silent port's attempts follow its loss probes.
+          const tried = rest.state === 'filtered' ? { attempts: uncounted(String(attempts)) } : {};
+          const rounds = silence === undefined ? {} : { silence: uncounted(JSON.stringify(silence)) };
+          return JSON.stringify({
+            ...rest,
+            ...tried,
+            reason: roundless(timeless(reason)),
+            evidence: { ...kept, ...rounds },
+          });
         })
         .join('\n');
     };
