@@ -24,6 +24,7 @@
 // second run 229 s longest first.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Parser } from 'tap-parser';
@@ -230,10 +231,37 @@ function runFile(file, { timeout, grace, sourceMaps }) {
 }
 
 /**
- * Run one --check command (its session's autogroup at niceness 19, then `nice -n 10 sh -c COMMAND`) to its
- * end, bounded by the timeout; as a file's result, one test that passes when the command exits 0.
+ * Give a check's session the test files' priority: its autogroup's niceness back to 0, and its processes' niceness (all
+ * in the process group `group`, which the check's shell leads) back to this runner's. Lowering a niceness needs root
+ * (CAP_SYS_NICE); without it the check keeps its low priority, which only costs time once no test file is left.
  */
-function runCheck(command, { timeout, grace }) {
+function promote(group) {
+  try {
+    writeFileSync(`/proc/${group}/autogroup`, '0');
+  } catch {
+    // no autogroup scheduling, the check already ended, or not allowed
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The fields after the command's name, which may hold spaces and parentheses: state, ppid, pgrp, ...
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === group) setPriority(Number(entry), getPriority());
+    } catch {
+      // gone meanwhile, or not allowed
+    }
+  }
+}
+
+/**
+ * Run one --check command (its session's autogroup at niceness 19, then `nice -n 10 sh -c COMMAND`) to its
+ * end; as a file's result, one test that passes when the command exits 0. `slotFree` resolves when a test slot has no
+ * file left to run: the check then gets normal priority (see promote) and its timeout starts. Timed from its start,
+ * a check starved by the test files (or by anything else on a loaded machine) timed out while waiting for CPU it was
+ * never meant to get then: Prettier's check, at load 8, after 240 s.
+ */
+function runCheck(command, { timeout, grace }, slotFree) {
   const started = process.hrtime.bigint();
   // Detached, the command leads a session of its own, and on Linux with autogroup scheduling (the default) a session is
   // a group that the scheduler shares CPU between as it would between processes: a niceness set inside the group
@@ -242,7 +270,10 @@ function runCheck(command, { timeout, grace }) {
   // other than root may be refused the write: then nice(1) alone counts), then runs the command through nice(1),
   // both before the command starts (set after the spawn, they would race a quick one). With nice(1) alone, the three
   // checks took the CPU share of three more test files (a fleet lab row missed its 1 s deadline in a CI-style run).
-  const script = 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 10 sh -c "$1"';
+  // With a slot idle from the start (fewer files than slots), the check has the test files' priority from the start.
+  const script = slotIdleFromStart
+    ? 'exec sh -c "$1"'
+    : 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 10 sh -c "$1"';
   const args = ['-c', script, 'check', command];
   const child = spawn('sh', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   running.add(child);
@@ -262,14 +293,21 @@ function runCheck(command, { timeout, grace }) {
       // already gone
     }
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    kill('SIGTERM');
-    killer = setTimeout(() => kill('SIGKILL'), grace * 1000);
-  }, timeout * 1000);
+  let timer;
+  let ended = false;
+  void slotFree.then(() => {
+    if (ended) return;
+    if (!slotIdleFromStart) promote(child.pid);
+    timer = setTimeout(() => {
+      timedOut = true;
+      kill('SIGTERM');
+      killer = setTimeout(() => kill('SIGKILL'), grace * 1000);
+    }, timeout * 1000);
+  });
   return new Promise((done) => {
     child.on('error', (error) => keep(`\nrun-tests: could not start the check's shell: ${error.message}\n`));
     child.on('close', (code, signal) => {
+      ended = true;
       running.delete(child);
       clearTimeout(timer);
       clearTimeout(killer);
@@ -316,12 +354,19 @@ function report(result) {
   }
 }
 
+/** Resolved when the first test slot finds no file left to run: from then on the checks may take its share. */
+let freeSlot;
+const slotFree = new Promise((resolve) => (freeSlot = resolve));
+/** Fewer files than slots: a slot is idle from the start. */
+const slotIdleFromStart = queue.length < chosen.jobs;
+
 async function worker() {
   for (let file = queue.shift(); file !== undefined; file = queue.shift()) report(await runFile(file, chosen));
+  freeSlot();
 }
 
 await Promise.all([
-  ...chosen.checks.map(async (command) => report(await runCheck(command, chosen))),
+  ...chosen.checks.map(async (command) => report(await runCheck(command, chosen, slotFree))),
   ...Array.from({ length: chosen.jobs }, () => worker()),
 ]);
 try {

@@ -393,11 +393,11 @@ if (!needsLab(t)) {
     const [ntp] = exactlyFailing(t, json.code, json.report, [`ntp ntp ${SITE.ntpServer}:123/udp`]);
     t.match(ntp, { state: 'filtered', expect: 'reachable' });
     t.ok(ntp!.attempts > 1, `asked ${ntp!.attempts} times`);
-    t.match(ntp!.reason, /^no answer within 1 s \(\d attempts\): silently dropped/);
+    t.match(ntp!.reason, /^no answer within 2 s \(\d attempts\): silently dropped/);
     t.equal(nagios.code, 2, 'Nagios CRITICAL is exit 2');
     t.match(
       nagios.stdout,
-      /^REACHGATE CRITICAL - \d+ of \d+ pass, 1 fail, .*; first: ntp 198\.51\.100\.123:123\/udp no answer within 1 s/,
+      /^REACHGATE CRITICAL - \d+ of \d+ pass, 1 fail, .*; first: ntp 198\.51\.100\.123:123\/udp no answer within 2 s/,
     );
     t.match(nagios.stdout, /\nFAIL ntp: ntp 198\.51\.100\.123:123\/udp filtered: no answer within/);
   });

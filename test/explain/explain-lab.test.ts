@@ -89,7 +89,7 @@ if (!needsLab(t)) {
     const text = cli.stdout.replace(/\n +/g, ' ');
     t.match(text, /^Row viewer of agent ws \(role workstation, site site-lab\): pass, from report /);
     t.match(text, /explain-ws entry 1 \(.*ws\.yaml:4\): tcp to tightgate, ports 5900, options \{"tls":true\}/);
-    t.match(text, `site site-lab: tightgate = ${SITE.tightgate}; settings.timeout = 1s`);
+    t.match(text, `site site-lab: tightgate = ${SITE.tightgate}; settings.timeout = 2s`);
     t.match(text, `${SITE.tightgate}: via ${SITE.gateway.workstations} dev eth0, source ${SITE.workstation}`);
     t.match(text, /tcp 198\.51\.100\.10:5900\/tcp: open: connected in [\d.]+ m?s\b/);
     t.match(text, `answered by ${SITE.tightgate} in`);
@@ -135,7 +135,7 @@ if (!needsLab(t)) {
     const answers = step(both.story, 5);
     t.match(answers, /tcp 203\.0\.113\.80:80\/tcp: prohibited: rejected by 192\.0\.2\.1/);
     t.match(answers, `ICMP 3/13 from ${SITE.gateway.workstations}, the first router on the route (step 3)`);
-    t.match(answers, /tcp 203\.0\.113\.80:443\/tcp: filtered: no answer within 1 s/);
+    t.match(answers, /tcp 203\.0\.113\.80:443\/tcp: filtered: no answer within 2 s/);
     // Nothing sent to a canary answers the workstation: its loss cannot be measured, the configured attempt stands.
     t.match(answers, 'silent to 1 attempt in 1 round; loss not measured: nothing sent to 203.0.113.80 answered');
   });
@@ -153,7 +153,7 @@ if (!needsLab(t)) {
     t.match(step(story, 3), `${SITE.ntpServer}: via ${SITE.gateway.dmz} dev eth0, source ${SITE.tightgate}`);
     t.match(
       step(story, 5),
-      /ntp 198\.51\.100\.123:123\/udp: filtered: no answer within 1 s \(\d attempts\): silently dropped/,
+      /ntp 198\.51\.100\.123:123\/udp: filtered: no answer within 2 s \(\d attempts\): silently dropped/,
     );
     t.match(step(story, 5), `loss not measured: nothing sent to ${SITE.ntpServer} answered in this run`);
     t.match(step(story, 6), 'no control: the row expects the path open');

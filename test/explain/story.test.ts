@@ -80,7 +80,7 @@ const WS = report('ws', 'workstation', [
   result('sftp', 22, { evidence: {} }),
   canary(443, {
     state: 'filtered',
-    reason: 'no answer within 1 s (3 attempts): silently dropped',
+    reason: 'no answer within 2 s (3 attempts): silently dropped',
     attempts: 3,
     evidence: {
       route: ROUTE,
@@ -123,7 +123,7 @@ t.test('an open row tells the entry and site values behind it, the route, and wh
   );
   t.match(step(story, 1), /tightgate\/workstation entry 1 \(.*workstation\.yaml:8\): tcp to tightgate, ports 5900/);
   t.match(step(story, 1), /options \{"tls":true\}, expect reachable/);
-  t.match(step(story, 1), `site site-lab: tightgate = ${SITE.tightgate}; settings.timeout = 1s`);
+  t.match(step(story, 1), `site site-lab: tightgate = ${SITE.tightgate}; settings.timeout = 2s`);
   t.match(step(story, 2), `${SITE.tightgate} is an address: nothing to resolve`);
   t.match(step(story, 3), `${SITE.tightgate}: via 192.0.2.1 dev eth0, source 192.0.2.10`);
   t.match(step(story, 4), /1 attempt with options \{"tls":true\}/);
@@ -188,7 +188,7 @@ t.test('a silent positive row quotes the guide on silence, and a failed check it
     target: { host: SITE.ntpServer, address: SITE.ntpServer, port: 123, protocol: 'udp' },
     state: 'filtered',
     verdict: 'fail',
-    reason: 'no answer within 1 s (3 attempts): silently dropped',
+    reason: 'no answer within 2 s (3 attempts): silently dropped',
     attempts: 3,
   });
   const tls = result('viewer', 5900, {
@@ -279,7 +279,7 @@ t.test('the guide has a section and a glance row for every state, and its quoted
   t.ok(
     matchScore(
       'no answer within 2 s (1 attempt): silently dropped',
-      'no answer within 1 s (3 attempts): silently dropped',
+      'no answer within 2 s (3 attempts): silently dropped',
     ) > 40,
   );
   t.ok(

@@ -57,6 +57,19 @@ t.test('a --check command runs beside the files and counts as one test; a failin
   t.match(run.stdout, /^# \{ total: 5, pass: 4, fail: 1 \}$/m, 'each check one test in the summary line');
 });
 
+t.test("a check is timed from when a slot falls idle, and then gets the test files' priority back", async (t) => {
+  // One slot: the file takes 2 s of the 6 s timeout, the check 7 s: timed from its own start it would time out at 6 s.
+  const dir = t.testdir({
+    'waits.test.js': "import t from 'tap';\nawait new Promise((r) => setTimeout(r, 2000));\nt.pass('waited');",
+  });
+  // As root the runner lowers the check's niceness again (nice(1) raised it by 10); without root it cannot.
+  const lowered = process.getuid?.() === 0 ? '[ "$(nice)" -lt "$before" ]' : 'true';
+  const check = `before=$(nice); sleep 7; ${lowered}`;
+  const run = runner(['--jobs', '1', '--timeout', '6', '--check', check, dir]);
+  t.equal(run.code, 0, run.stdout);
+  t.match(run.stdout, /^ok \d+ - check: before=.* # time=\S+ 1\/1$/m);
+});
+
 t.test('a file that ends without any result, or before its tests finished, fails', async (t) => {
   const dir = t.testdir({
     'silent.test.js': "console.log('no TAP here');",
