@@ -15,6 +15,7 @@ import { resolveHost } from '../src/net/resolve.js';
 import { formatEndpoint } from '../src/net/target.js';
 import type { TargetSpec } from '../src/net/target.js';
 import type { HandshakeOutcome } from '../src/net/tls-handshake.js';
+import { loadUndici } from '../src/core/http-parser.js';
 
 /** A range of acceptable status codes, both ends included. */
 export interface StatusRange {
@@ -671,12 +672,4 @@ function statusLine(answer: HttpAnswer): string {
 
 function formatRange(range: StatusRange): string {
   return range.from === range.to ? String(range.from) : `${range.from}-${range.to}`;
-}
-
-let undici: Promise<typeof import('undici')> | undefined;
-
-/** Load undici once, ahead of the probes (it takes long to load on a busy host). */
-function loadUndici(): Promise<typeof import('undici')> {
-  undici ??= import('undici');
-  return undici;
 }

@@ -5,6 +5,7 @@ import { reportIdOf } from './spool.js';
 import { isToken } from '../coordinator/tokens.js';
 import { API_ERRORS } from '../coordinator/api-error.js';
 import { showBytes } from '../net/reply.js';
+import { loadUndici } from '../core/http-parser.js';
 
 /** What came back for a report that was not acknowledged: for the log, bounded and escaped. */
 export interface ReplySeen {
@@ -50,7 +51,7 @@ export class Courier {
   }
 
   #connect(): Promise<{ dispatcher: Agent; request: typeof import('undici').request }> {
-    this.#client ??= import('undici').then(({ Agent, request }) => ({
+    this.#client ??= loadUndici().then(({ Agent, request }) => ({
       request,
       dispatcher: new Agent({
         connect: { timeout: this.#options.timeoutMs, ...(this.#options.ca ? { ca: this.#options.ca } : {}) },

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { AlertEvent, AlertRules, Delivery, DeliveryOutcome } from './alert-store.js';
 import type { Store } from './store.js';
+import { loadUndici } from '../core/http-parser.js';
 
 /** One webhook of the alerts file. */
 export interface WebhookSettings {
@@ -206,7 +207,7 @@ export class AlertSender {
 
   /** One POST; undefined when the webhook took it (2xx), else why not. Redirects are not followed. */
   private async post(webhook: WebhookSettings, deliveries: readonly Delivery[]): Promise<string | undefined> {
-    const { Agent, request } = await import('undici');
+    const { Agent, request } = await loadUndici();
     this.dispatcher ??= new Agent({ connect: { timeout: 10_000 }, connections: 4 });
     try {
       const response = await request(webhook.url, {

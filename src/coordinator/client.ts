@@ -4,6 +4,7 @@ import type { LatestReport, Matrix } from '../core/matrix.js';
 import type { RunReport } from '../core/result.js';
 import { matrixSummary } from './matrix.js';
 import { isToken } from './tokens.js';
+import { loadUndici } from '../core/http-parser.js';
 
 /** How long a viewer waits for the coordinator's answer. */
 const FETCH_TIMEOUT_MS = 30_000;
@@ -37,7 +38,7 @@ export async function openCoordinator(source: MatrixSource): Promise<Coordinator
   const token = readToken(source.tokenFile);
   const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
   // undici is loaded only by the commands that talk to a coordinator.
-  const { Agent, request } = await import('undici');
+  const { Agent, request } = await loadUndici();
   const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
   const get = async (path: string, what: string): Promise<{ status: number; body: unknown; text: string }> => {
     try {
@@ -144,7 +145,7 @@ export async function fetchReports(source: MatrixSource, ids: readonly string[])
   const base = new URL(matrixUrl(source.coordinator).href.replace(/matrix$/, 'reports/'));
   const token = readToken(source.tokenFile);
   const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
-  const { Agent, request } = await import('undici');
+  const { Agent, request } = await loadUndici();
   const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
   const found: LatestReport[] = new Array(ids.length);
   let next = 0;
@@ -241,7 +242,7 @@ export async function viewerCall(
   }
   const token = readToken(source.tokenFile);
   const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
-  const { Agent, request } = await import('undici');
+  const { Agent, request } = await loadUndici();
   const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
   try {
     const response = await request(url, {

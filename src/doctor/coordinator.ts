@@ -5,6 +5,7 @@ import { isToken } from '../coordinator/tokens.js';
 import { formatMs } from '../core/duration.js';
 import { VERSION } from '../core/version.js';
 import type { Finding } from './finding.js';
+import { loadUndici } from '../core/http-parser.js';
 
 /** Longest wait for one answer: doctor is run by a person waiting at a prompt. */
 const MAX_WAIT_MS = 10_000;
@@ -36,7 +37,7 @@ export async function checkCoordinator(config: AgentConfig): Promise<Finding[]> 
     }
   }
   // undici is loaded only when there is a coordinator to ask: `reachgate doctor` without an agent config never loads it.
-  const { Agent } = await import('undici');
+  const { Agent } = await loadUndici();
   const dispatcher = new Agent({
     connect: { timeout: timeoutMs, ...(ca ? { ca } : {}) },
     headersTimeout: timeoutMs,
@@ -178,7 +179,7 @@ async function call(
   timeoutMs: number,
   token?: string,
 ): Promise<Answer | { error: string }> {
-  const { request } = await import('undici');
+  const { request } = await loadUndici();
   const started = performance.now();
   try {
     const response = await request(url, {

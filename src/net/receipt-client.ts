@@ -1,6 +1,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import type { Response } from 'undici';
 import type { Receipt } from '../core/receipt.js';
 import { UsageError } from '../core/usage-error.js';
+import { loadUndici } from '../core/http-parser.js';
 
 /** A token file's bytes read at most. */
 const TOKEN_FILE_MAX = 4096;
@@ -47,6 +49,7 @@ export async function askResponder(
   const target = new URL('/v1/receipts', url);
   for (const nonce of nonces) target.searchParams.append('nonce', nonce);
   try {
+    const { fetch } = await loadUndici();
     const response = await fetch(target, { headers: { authorization: `Bearer ${token}` }, signal });
     const text = await boundedText(response);
     if (response.status !== 200) {
