@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { readBounded } from '../coordinator/bounded-file.js';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,25 +45,11 @@ export function sourceMappedStack(stack: string): string {
 }
 
 function mapBeside(file: string): SourceMap | undefined {
-  const path = `${file}.map`;
-  let size: number;
   try {
-    size = statSync(path).size;
+    const text = readBounded(`${file}.map`, MAX_MAP_BYTES, 'source map').toString('utf8');
+    return new SourceMap(JSON.parse(text) as SourceMapPayload);
   } catch {
+    // No map beside the file, one too large or unreadable: the stack keeps the bundle's positions.
     return undefined;
-  }
-  if (size > MAX_MAP_BYTES) return undefined;
-  const fd = openSync(path, 'r');
-  try {
-    const buffer = Buffer.alloc(size);
-    let read = 0;
-    while (read < size) {
-      const count = readSync(fd, buffer, read, size - read, read);
-      if (count === 0) break;
-      read += count;
-    }
-    return new SourceMap(JSON.parse(buffer.subarray(0, read).toString('utf8')) as SourceMapPayload);
-  } finally {
-    closeSync(fd);
   }
 }

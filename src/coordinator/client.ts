@@ -35,20 +35,11 @@ export interface CoordinatorReader {
 /** Connect to a coordinator's read API; a bad URL, token file or CA file is a UsageError. */
 export async function openCoordinator(source: MatrixSource): Promise<CoordinatorReader> {
   const base = matrixUrl(source.coordinator);
-  const token = readToken(source.tokenFile);
-  const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
-  // undici is loaded only by the commands that talk to a coordinator.
-  const { Agent, request } = await loadUndici();
-  const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
+  const viewer = await connectViewer(source);
   const get = async (path: string, what: string): Promise<{ status: number; body: unknown; text: string }> => {
     try {
-      const response = await request(new URL(path, base), {
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-        dispatcher,
-        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-      });
-      const text = await answerText(
-        response.body,
+      const { status, text } = await viewer.send(
+        new URL(path, base),
         PAGE_ANSWER_MAX,
         () => new UsageError(`the coordinator's answer for ${what} is larger than ${PAGE_ANSWER_MAX} bytes`),
       );
@@ -58,8 +49,8 @@ export async function openCoordinator(source: MatrixSource): Promise<Coordinator
       } catch {
         body = undefined;
       }
-      if (response.statusCode === 401 || response.statusCode === 403) throw refused(base, response.statusCode, text);
-      return { status: response.statusCode, body, text };
+      if (status === 401 || status === 403) throw refused(base, status, text);
+      return { status, body, text };
     } catch (error) {
       if (error instanceof UsageError) throw error;
       const code = failureCode(error);
@@ -69,7 +60,7 @@ export async function openCoordinator(source: MatrixSource): Promise<Coordinator
       );
     }
   };
-  return { base, get, close: () => dispatcher.close() };
+  return { base, get, close: () => viewer.close() };
 }
 
 /** The coordinator's answer to a request it did not serve, as a UsageError. */
@@ -143,27 +134,18 @@ const REPORT_ANSWER_MAX = 64 * 1024 * 1024;
  */
 export async function fetchReports(source: MatrixSource, ids: readonly string[]): Promise<LatestReport[]> {
   const base = new URL(matrixUrl(source.coordinator).href.replace(/matrix$/, 'reports/'));
-  const token = readToken(source.tokenFile);
-  const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
-  const { Agent, request } = await loadUndici();
-  const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
+  const viewer = await connectViewer(source);
   const found: LatestReport[] = new Array(ids.length);
   let next = 0;
   const fetchOne = async (id: string): Promise<LatestReport> => {
-    const url = new URL(encodeURIComponent(id), base);
-    const response = await request(url, {
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-      dispatcher,
-      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-    });
-    const text = await answerText(
-      response.body,
+    const { status, text } = await viewer.send(
+      new URL(encodeURIComponent(id), base),
       REPORT_ANSWER_MAX,
       () => new UsageError(`the coordinator's answer for report ${id} is larger than ${REPORT_ANSWER_MAX} bytes`),
     );
-    if (response.statusCode !== 200)
+    if (status !== 200)
       throw new UsageError(
-        `the coordinator at ${base.origin} answered HTTP ${response.statusCode} for report ${id}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`,
+        `the coordinator at ${base.origin} answered HTTP ${status} for report ${id}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`,
       );
     const answer = JSON.parse(text) as { received_at?: unknown; report?: Partial<RunReport> };
     if (typeof answer.received_at !== 'string' || typeof answer.report?.id !== 'string')
@@ -184,7 +166,7 @@ export async function fetchReports(source: MatrixSource, ids: readonly string[])
     const code = (error as { code?: string }).code ?? (error as Error).name;
     throw new UsageError(`cannot get the reports from ${base.origin}: ${code}`);
   } finally {
-    await dispatcher.close();
+    await viewer.close();
   }
 }
 
@@ -240,34 +222,19 @@ export async function viewerCall(
       `Expected the \`--coordinator\` option to be a URL like https://coordinator.example:8443, got \`${source.coordinator}\``,
     );
   }
-  const token = readToken(source.tokenFile);
-  const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
-  const { Agent, request } = await loadUndici();
-  const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
+  const viewer = await connectViewer(source);
   try {
-    const response = await request(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        accept: 'application/json',
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      dispatcher,
-      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-    });
-    const text = await answerText(
-      response.body,
+    const { status, text } = await viewer.send(
+      url,
       MAX_ANSWER_BYTES,
       () => new UsageError(`the coordinator at ${url.href} answered more than ${MAX_ANSWER_BYTES} bytes`),
+      { method, body },
     );
-    if (response.statusCode < 200 || response.statusCode > 299) {
+    if (status < 200 || status > 299) {
       const answer = text.replace(/\s+/g, ' ').slice(0, 300);
       throw new UsageError(
-        `the coordinator at ${url.href} answered HTTP ${response.statusCode}: ${answer}`,
-        response.statusCode === 401 || response.statusCode === 403
-          ? 'Use a viewer token: `reachgate token create --viewer`.'
-          : undefined,
+        `the coordinator at ${url.href} answered HTTP ${status}: ${answer}`,
+        status === 401 || status === 403 ? 'Use a viewer token: `reachgate token create --viewer`.' : undefined,
       );
     }
     try {
@@ -283,8 +250,47 @@ export async function viewerCall(
       'Check --coordinator, that the coordinator runs, and --ca for a private certificate.',
     );
   } finally {
-    await dispatcher.close();
+    await viewer.close();
   }
+}
+
+/** A viewer's connection to a coordinator: its token and CA file read once, one undici dispatcher. */
+interface ViewerConnection {
+  /** One request with the viewer token: its status and answer, read up to `max` bytes (more: `tooLarge()`). */
+  send(
+    url: URL,
+    max: number,
+    tooLarge: () => Error,
+    call?: { method: 'GET' | 'POST'; body?: unknown },
+  ): Promise<{ status: number; text: string }>;
+  close(): Promise<void>;
+}
+
+/** Read the source's token and CA files (a bad one is a UsageError) and open a dispatcher for its requests. */
+async function connectViewer(source: MatrixSource): Promise<ViewerConnection> {
+  const token = readToken(source.tokenFile);
+  const ca = source.caFile === undefined ? undefined : readCa(source.caFile);
+  // undici is loaded only by the commands that talk to a coordinator.
+  const { Agent, request } = await loadUndici();
+  const dispatcher = new Agent({ connect: { timeout: FETCH_TIMEOUT_MS, ...(ca ? { ca } : {}) } });
+  return {
+    async send(url, max, tooLarge, { method, body } = { method: 'GET' }) {
+      const json = body === undefined ? {} : { body: JSON.stringify(body) };
+      const response = await request(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...json,
+        dispatcher,
+        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      });
+      return { status: response.statusCode, text: await answerText(response.body, max, tooLarge) };
+    },
+    close: () => dispatcher.close(),
+  };
 }
 
 /** What went wrong on the way to the coordinator, as a code: ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, ... */
