@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { PACKAGE_ROOT } from '../../src/core/package-root.js';
@@ -58,15 +59,31 @@ t.test('a --check command runs beside the files and counts as one test; a failin
 });
 
 t.test("a check is timed from when a slot falls idle, and then gets the test files' priority back", async (t) => {
-  // One slot: the file takes 2 s of the 6 s timeout, the check 7 s: timed from its own start it would time out at 6 s.
-  const dir = t.testdir({
-    'waits.test.js': "import t from 'tap';\nawait new Promise((r) => setTimeout(r, 2000));\nt.pass('waited');",
-  });
+  // One slot, a 5 s timeout. The file (plain TAP, without tap's own timeout) waits until the check has started,
+  // then 6 s, then marks its end; the check ends 1 s after that mark. Timed from its own start the check would time
+  // out at 5 s whatever the load; timed from the file's end it has 5 s for its last second. No other timing counts.
+  const dir = t.testdir({});
+  const started = join(dir, 'check-started');
+  const done = join(dir, 'file-done');
+  const waits = [
+    "import { existsSync, writeFileSync } from 'node:fs';",
+    'const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));',
+    `for (let i = 0; i < 300 && !existsSync(${JSON.stringify(started)}); i++) await sleep(100);`,
+    'await sleep(6000);',
+    `writeFileSync(${JSON.stringify(done)}, '');`,
+    "console.log('TAP version 14\\nok 1 - waited\\n1..1');",
+  ].join('\n');
+  writeFileSync(join(dir, 'waits.test.js'), waits);
   // As root the runner lowers the check's niceness again (nice(1) raised it by 10); without root it cannot.
   const lowered = process.getuid?.() === 0 ? '[ "$(nice)" -lt "$before" ]' : 'true';
-  const check = `before=$(nice); sleep 7; ${lowered}`;
-  const run = runner(['--jobs', '1', '--timeout', '6', '--check', check, dir]);
+  const check = [
+    `before=$(nice); touch ${started}`,
+    `i=0; while [ ! -e ${done} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
+    `sleep 1; ${lowered}`,
+  ].join('; ');
+  const run = runner(['--jobs', '1', '--timeout', '5', '--grace', '30', '--check', check, dir]);
   t.equal(run.code, 0, run.stdout);
+  t.match(run.stdout, /^ok \d+ - \S*waits\.test\.js # time=\S+ 1\/1$/m);
   t.match(run.stdout, /^ok \d+ - check: before=.* # time=\S+ 1\/1$/m);
 });
 
