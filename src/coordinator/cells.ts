@@ -351,62 +351,73 @@ export function agentStateOf(
   const cells: CellRow[] = [];
   const needs = new Map<string, NeedRow>();
   const confirms: ConfirmNeedRow[] = [];
+  const { agent: name, role, site, id } = report;
+  const cellJson = options.cellJson !== false;
   let pos = 0;
-  for (const [row, results] of groupByRow(report.results)) {
-    const counts: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
+  // Plain counters and literals in one order (no spread, no per-row objects to count in): the ingest path builds
+  // this for every report, and what it allocates the scavenger has to sweep.
+  groupByRow(report.results).forEach((results, row) => {
+    let pass = 0;
+    let fail = 0;
+    let inconclusive = 0;
+    let error = 0;
     let rank = 0;
     let needing = 0;
     for (const result of results) {
       const confirm = confirmNeedOf(result);
       if (confirm) {
         // Judged at read time: kept out of the stored counts and rank.
-        confirms.push({ agent: report.agent, row_name: row, pos: confirms.length, ...confirm });
+        confirms.push({ agent: name, row_name: row, pos: confirms.length, ...confirm });
         continue;
       }
       let verdict = result.verdict;
       if (needsControl(result)) {
-        if (result.target.address === null) {
+        const address = result.target.address;
+        if (address === null) {
           // No address to match: nobody can have seen it open.
           verdict = 'inconclusive';
         } else {
           needing++;
-          const key = `${result.control}\n${result.target.address}`;
-          const need = needs.get(`${row}\n${key}`);
+          const key = `${row}\n${result.control}\n${address}`;
+          const need = needs.get(key);
           if (need) need.results++;
-          else
-            needs.set(`${row}\n${key}`, {
-              agent: report.agent,
-              row_name: row,
-              control: result.control!,
-              address: result.target.address,
-              results: 1,
-            });
+          else needs.set(key, { agent: name, row_name: row, control: result.control!, address, results: 1 });
         }
       }
-      counts[verdict]++;
+      if (verdict === 'pass') pass++;
+      else if (verdict === 'fail') fail++;
+      else if (verdict === 'inconclusive') inconclusive++;
+      else error++;
       rank = Math.max(rank, RANK[verdict]);
     }
     cells.push({
-      agent: report.agent,
+      agent: name,
       row_name: row,
       row_pos: pos++,
-      role: report.role,
-      site: report.site,
-      report_id: report.id,
+      role,
+      site,
+      report_id: id,
       rank,
       needs: needing,
       results: results.length,
-      ...counts,
+      pass,
+      fail,
+      inconclusive,
+      error,
       // Not read any more (a cell's results come from its agent's report); a store that still fills the column asks.
-      json: options.cellJson === false ? '' : JSON.stringify(results),
+      json: cellJson ? JSON.stringify(results) : '',
     });
-  }
+  });
   agent.cell_count = cells.length;
   const seen = new Map<string, SeenRow>();
-  for (const role of report.role === null ? [] : report.role.split('+')) {
-    for (const result of report.results) {
-      if (result.state !== 'open' || result.target.address === null) continue;
-      seen.set(`${role}\n${result.target.address}`, { role, address: result.target.address, agent: report.agent });
+  if (role !== null) {
+    for (const seer of role.split('+')) {
+      for (const result of report.results) {
+        const address = result.target.address;
+        if (result.state !== 'open' || address === null) continue;
+        const key = `${seer}\n${address}`;
+        if (!seen.has(key)) seen.set(key, { role: seer, address, agent: name });
+      }
     }
   }
   return { agent, cells, needs: [...needs.values()], seen: [...seen.values()], confirms };
@@ -414,9 +425,11 @@ export function agentStateOf(
 
 /** What a result naming a responder role needs judged, as judgeConfirmation would; undefined when nothing. */
 function confirmNeedOf(result: ProbeResult): Omit<ConfirmNeedRow, 'agent' | 'row_name' | 'pos'> | undefined {
+  // The cheap tests first: most results name no responder role.
+  if (!result.confirm || (result.state !== 'open' && result.state !== 'filtered')) return undefined;
   const nonce = nonceOf(result);
+  if (nonce === undefined) return undefined;
   const started = Date.parse(result.started_at);
-  if (!result.confirm || nonce === undefined || !['open', 'filtered'].includes(result.state)) return undefined;
   if (!Number.isFinite(started)) return undefined;
   return {
     nonce,
