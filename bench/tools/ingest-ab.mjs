@@ -84,13 +84,14 @@ try {
       try {
         // With REACHGATE_BENCH_STDOUT (the coordinators' stdout, e.g. under --trace-opt), a line per 2,000 warm-up
         // reports and around the measured run says where in the run each traced event came.
-        const mark = (what) => process.env.REACHGATE_BENCH_STDOUT && appendFileSync(process.env.REACHGATE_BENCH_STDOUT, `=== ${what}\n`);
+        const mark = (what) =>
+          process.env.REACHGATE_BENCH_STDOUT && appendFileSync(process.env.REACHGATE_BENCH_STDOUT, `=== ${what}\n`);
         for (let done = 0; done < WARMUP; done += 2000) {
           mark(`warm-up ${done}`);
           await deliver(urls, side.batch(Math.min(2000, WARMUP - done)), side.tokens, IN_FLIGHT / 2);
         }
-        mark('measured run');
         const bodies = side.batch(REPORTS);
+        mark('measured run');
         if (values.statements) await admin.query('SELECT pg_stat_statements_reset()');
         const pgBefore = new Map(cluster.pids().map((pid) => [pid, processCpu(pid)]));
         const before = coordinators.map((one) => one.cpu());

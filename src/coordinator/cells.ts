@@ -17,7 +17,7 @@
 // open_seen. Both are kept up to date per report, so a read never parses a report. A result naming a
 // responder role is left out of its cell's stored counts and judged at read time from confirm_needs,
 // receipts and responders, with the rules of judgeConfirmation (core/confirmation.ts).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ProbeResult, RunReport, Summary, Verdict } from '../core/result.js';
 import type { MatrixAgent, MatrixCell, MatrixResult, MatrixSummary } from '../core/matrix.js';
 import { groupByRow } from '../core/rows.js';
@@ -179,16 +179,22 @@ export const CELLS_DIGEST_SCHEMA = "ALTER TABLE agents ADD COLUMN cells_digest T
  */
 export function stateDigest(state: AgentState): string {
   const values: unknown[] = [];
-  const add = (rows: readonly object[], skip: string = ''): void => {
-    values.push(rows.length);
-    for (const row of rows)
-      for (const key in row) if (key !== skip && key !== 'json') values.push((row as Record<string, unknown>)[key]);
-  };
-  add(state.cells, 'report_id');
-  add(state.needs);
-  add(state.seen);
-  add(state.confirms);
-  return createHash('sha256').update(JSON.stringify(values)).digest('base64');
+  addDigestValues(values, state.cells, 'report_id');
+  addDigestValues(values, state.needs, '');
+  addDigestValues(values, state.seen, '');
+  addDigestValues(values, state.confirms, '');
+  // One call, no Hash object: code that inlines one was deoptimized at every full GC (its map gone with its last instance).
+  return hash('sha256', JSON.stringify(values), 'base64');
+}
+
+/**
+ * The rows' count and every column of each row but `skip` and json, onto `values`. A function of the module, not a
+ * closure made per digest: V8 drops the optimized code of such a closure at every full GC and compiles it again.
+ */
+function addDigestValues(values: unknown[], rows: readonly object[], skip: string): void {
+  values.push(rows.length);
+  for (const row of rows)
+    for (const key in row) if (key !== skip && key !== 'json') values.push((row as Record<string, unknown>)[key]);
 }
 
 /**
@@ -355,8 +361,9 @@ export function agentStateOf(
   const cellJson = options.cellJson !== false;
   let pos = 0;
   // Plain counters and literals in one order (no spread, no per-row objects to count in): the ingest path builds
-  // this for every report, and what it allocates the scavenger has to sweep.
-  groupByRow(report.results).forEach((results, row) => {
+  // this for every report, and what it allocates the scavenger has to sweep. No closure either: V8 drops the
+  // optimized code of a closure made per call when a full GC finds none alive, and compiles it again.
+  for (const [row, results] of groupByRow(report.results)) {
     let pass = 0;
     let fail = 0;
     let inconclusive = 0;
@@ -407,7 +414,7 @@ export function agentStateOf(
       // Not read any more (a cell's results come from its agent's report); a store that still fills the column asks.
       json: cellJson ? JSON.stringify(results) : '',
     });
-  });
+  }
   agent.cell_count = cells.length;
   const seen = new Map<string, SeenRow>();
   if (role !== null) {
