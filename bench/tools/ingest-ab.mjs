@@ -13,6 +13,7 @@
 // --statements loads pg_stat_statements and prints each run's statements by total time and calls.
 // A BUILD_DIR holds bin/reachgate (a worktree, or a copy of bin/ bundle/ dist/ with node_modules linked); node
 // options after a colon are given to its coordinators (e.g. `/tmp/base:--max-semi-space-size=32`).
+import { appendFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -81,13 +82,22 @@ try {
       ];
       const urls = coordinators.map((one) => one.url);
       try {
-        await deliver(urls, side.batch(WARMUP), side.tokens, IN_FLIGHT / 2);
+        // With REACHGATE_BENCH_STDOUT (the coordinators' stdout, e.g. under --trace-opt), a line per 2,000 warm-up
+        // reports and around the measured run says where in the run each traced event came.
+        const mark = (what) =>
+          process.env.REACHGATE_BENCH_STDOUT && appendFileSync(process.env.REACHGATE_BENCH_STDOUT, `=== ${what}\n`);
+        for (let done = 0; done < WARMUP; done += 2000) {
+          mark(`warm-up ${done}`);
+          await deliver(urls, side.batch(Math.min(2000, WARMUP - done)), side.tokens, IN_FLIGHT / 2);
+        }
         const bodies = side.batch(REPORTS);
+        mark('measured run');
         if (values.statements) await admin.query('SELECT pg_stat_statements_reset()');
         const pgBefore = new Map(cluster.pids().map((pid) => [pid, processCpu(pid)]));
         const before = coordinators.map((one) => one.cpu());
         const run = await deliver(urls, bodies, side.tokens, IN_FLIGHT / 2);
         const after = coordinators.map((one) => one.cpu());
+        mark('end');
         const statements = values.statements
           ? await admin.query(
               `SELECT calls, round(total_exec_time::numeric, 0) AS ms, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query

@@ -17,7 +17,7 @@
 // open_seen. Both are kept up to date per report, so a read never parses a report. A result naming a
 // responder role is left out of its cell's stored counts and judged at read time from confirm_needs,
 // receipts and responders, with the rules of judgeConfirmation (core/confirmation.ts).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ProbeResult, RunReport, Summary, Verdict } from '../core/result.js';
 import type { MatrixAgent, MatrixCell, MatrixResult, MatrixSummary } from '../core/matrix.js';
 import { groupByRow } from '../core/rows.js';
@@ -179,16 +179,22 @@ export const CELLS_DIGEST_SCHEMA = "ALTER TABLE agents ADD COLUMN cells_digest T
  */
 export function stateDigest(state: AgentState): string {
   const values: unknown[] = [];
-  const add = (rows: readonly object[], skip: string = ''): void => {
-    values.push(rows.length);
-    for (const row of rows)
-      for (const key in row) if (key !== skip && key !== 'json') values.push((row as Record<string, unknown>)[key]);
-  };
-  add(state.cells, 'report_id');
-  add(state.needs);
-  add(state.seen);
-  add(state.confirms);
-  return createHash('sha256').update(JSON.stringify(values)).digest('base64');
+  addDigestValues(values, state.cells, 'report_id');
+  addDigestValues(values, state.needs, '');
+  addDigestValues(values, state.seen, '');
+  addDigestValues(values, state.confirms, '');
+  // One call, no Hash object: code that inlines one was deoptimized at every full GC (its map gone with its last instance).
+  return hash('sha256', JSON.stringify(values), 'base64');
+}
+
+/**
+ * The rows' count and every column of each row but `skip` and json, onto `values`. A function of the module, not a
+ * closure made per digest: V8 drops the optimized code of such a closure at every full GC and compiles it again.
+ */
+function addDigestValues(values: unknown[], rows: readonly object[], skip: string): void {
+  values.push(rows.length);
+  for (const row of rows)
+    for (const key in row) if (key !== skip && key !== 'json') values.push((row as Record<string, unknown>)[key]);
 }
 
 /**
@@ -351,62 +357,74 @@ export function agentStateOf(
   const cells: CellRow[] = [];
   const needs = new Map<string, NeedRow>();
   const confirms: ConfirmNeedRow[] = [];
+  const { agent: name, role, site, id } = report;
+  const cellJson = options.cellJson !== false;
   let pos = 0;
+  // Plain counters and literals in one order (no spread, no per-row objects to count in): the ingest path builds
+  // this for every report, and what it allocates the scavenger has to sweep. No closure either: V8 drops the
+  // optimized code of a closure made per call when a full GC finds none alive, and compiles it again.
   for (const [row, results] of groupByRow(report.results)) {
-    const counts: Summary = { pass: 0, fail: 0, inconclusive: 0, error: 0 };
+    let pass = 0;
+    let fail = 0;
+    let inconclusive = 0;
+    let error = 0;
     let rank = 0;
     let needing = 0;
     for (const result of results) {
       const confirm = confirmNeedOf(result);
       if (confirm) {
         // Judged at read time: kept out of the stored counts and rank.
-        confirms.push({ agent: report.agent, row_name: row, pos: confirms.length, ...confirm });
+        confirms.push({ agent: name, row_name: row, pos: confirms.length, ...confirm });
         continue;
       }
       let verdict = result.verdict;
       if (needsControl(result)) {
-        if (result.target.address === null) {
+        const address = result.target.address;
+        if (address === null) {
           // No address to match: nobody can have seen it open.
           verdict = 'inconclusive';
         } else {
           needing++;
-          const key = `${result.control}\n${result.target.address}`;
-          const need = needs.get(`${row}\n${key}`);
+          const key = `${row}\n${result.control}\n${address}`;
+          const need = needs.get(key);
           if (need) need.results++;
-          else
-            needs.set(`${row}\n${key}`, {
-              agent: report.agent,
-              row_name: row,
-              control: result.control!,
-              address: result.target.address,
-              results: 1,
-            });
+          else needs.set(key, { agent: name, row_name: row, control: result.control!, address, results: 1 });
         }
       }
-      counts[verdict]++;
+      if (verdict === 'pass') pass++;
+      else if (verdict === 'fail') fail++;
+      else if (verdict === 'inconclusive') inconclusive++;
+      else error++;
       rank = Math.max(rank, RANK[verdict]);
     }
     cells.push({
-      agent: report.agent,
+      agent: name,
       row_name: row,
       row_pos: pos++,
-      role: report.role,
-      site: report.site,
-      report_id: report.id,
+      role,
+      site,
+      report_id: id,
       rank,
       needs: needing,
       results: results.length,
-      ...counts,
+      pass,
+      fail,
+      inconclusive,
+      error,
       // Not read any more (a cell's results come from its agent's report); a store that still fills the column asks.
-      json: options.cellJson === false ? '' : JSON.stringify(results),
+      json: cellJson ? JSON.stringify(results) : '',
     });
   }
   agent.cell_count = cells.length;
   const seen = new Map<string, SeenRow>();
-  for (const role of report.role === null ? [] : report.role.split('+')) {
-    for (const result of report.results) {
-      if (result.state !== 'open' || result.target.address === null) continue;
-      seen.set(`${role}\n${result.target.address}`, { role, address: result.target.address, agent: report.agent });
+  if (role !== null) {
+    for (const seer of role.split('+')) {
+      for (const result of report.results) {
+        const address = result.target.address;
+        if (result.state !== 'open' || address === null) continue;
+        const key = `${seer}\n${address}`;
+        if (!seen.has(key)) seen.set(key, { role: seer, address, agent: name });
+      }
     }
   }
   return { agent, cells, needs: [...needs.values()], seen: [...seen.values()], confirms };
@@ -414,9 +432,11 @@ export function agentStateOf(
 
 /** What a result naming a responder role needs judged, as judgeConfirmation would; undefined when nothing. */
 function confirmNeedOf(result: ProbeResult): Omit<ConfirmNeedRow, 'agent' | 'row_name' | 'pos'> | undefined {
+  // The cheap tests first: most results name no responder role.
+  if (!result.confirm || (result.state !== 'open' && result.state !== 'filtered')) return undefined;
   const nonce = nonceOf(result);
+  if (nonce === undefined) return undefined;
   const started = Date.parse(result.started_at);
-  if (!result.confirm || nonce === undefined || !['open', 'filtered'].includes(result.state)) return undefined;
   if (!Number.isFinite(started)) return undefined;
   return {
     nonce,

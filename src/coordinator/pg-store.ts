@@ -247,67 +247,41 @@ export class PgStore implements Store {
    * report row and its agent row, and nothing else.
    */
   private insertBatch(sql: Sql, batch: PendingReport[]): Promise<AddReportOutcome[]> {
-    return sql.begin(async (tx) => {
-      const rows = batch.map(({ id, agent, site, receivedAt }) => ({
-        id,
-        agent: agent.agent,
-        role: agent.role,
-        site,
-        received_at: receivedAt,
-      }));
-      // Each text its own parameter (written straight into the connection's buffer: no joined copy, no escaping),
-      // the list padded with NULLs to a power of two so that a few prepared statements serve every batch size.
-      const slots = 2 ** Math.ceil(Math.log2(batch.length));
-      const texts: Array<string | null> = batch.map((pending) => pending.json);
-      while (texts.length < slots) texts.push(null);
-      const inserted = await tx.unsafe<Array<{ id: string; seq: string }>>(
-        insertReportsSql(slots),
-        [tx.typed(rows as never, JSON_OID) as never, ...texts],
-        { prepare: true },
+    // The transaction's body is a method, not a closure made per batch: V8 drops the optimized code of such a
+    // closure at every full GC (none of them alive) and compiles it again, some 250 ms of compile each time.
+    return sql.begin((tx) => this.writeBatch(tx, batch)) as Promise<AddReportOutcome[]>;
+  }
+
+  /**
+   * The batch's transaction, in steps that are functions of their own with plain loops: one large body (closures,
+   * arrays of varying shapes) took TurboFan 250-600 ms per compile and was deoptimized again and again (wrong map).
+   */
+  private async writeBatch(tx: postgres.TransactionSql, batch: PendingReport[]): Promise<AddReportOutcome[]> {
+    const seqOf = await insertReports(tx, batch);
+    const moves = newestOfAgents(batch, seqOf);
+    const found = await moveAgents(tx, moves);
+    // Only agents whose cells changed get their rows, built again from the stored text (validated before it was queued).
+    const changed: cells.AgentState[] = [];
+    for (const agent of found.fresh) {
+      if (found.before.get(agent) === moves.digests.get(agent)) continue;
+      const pending = moves.newest.get(agent)!;
+      changed.push(this.stateOf(JSON.parse(pending.json) as RunReport, seqOf.get(pending.id)!, pending.receivedAt));
+    }
+    if (changed.length > 0) await Promise.all(syncCells(tx, changed));
+    const rules = this.alertRules;
+    if (rules && found.fresh.length > 0) {
+      let at = '';
+      for (const pending of batch) if (pending.receivedAt > at) at = pending.receivedAt;
+      await stepAlerts(tx, rules, found.fresh, at, this.confirmWindowMs);
+    }
+    // The first copy of an id in the batch is the one stored; later copies are duplicates.
+    const stored = new Set(seqOf.keys());
+    const outcomes: AddReportOutcome[] = [];
+    for (const { id, agent } of batch)
+      outcomes.push(
+        stored.delete(id) ? { stored: true } : { stored: false, agent: found.ownerOf.get(id) ?? agent.agent },
       );
-      const seqOf = new Map(inserted.map((row) => [row.id, Number(row.seq)]));
-      const stored = new Set(seqOf.keys());
-      // Each agent's newest report of this batch, then the cell tables where it is newer than the stored one.
-      const newest = new Map<string, PendingReport>();
-      for (const pending of batch) {
-        const seq = seqOf.get(pending.id);
-        const known = newest.get(pending.agent.agent);
-        if (seq !== undefined && (!known || seqOf.get(known.id)! < seq)) newest.set(pending.agent.agent, pending);
-      }
-      const agents = [...newest.values()].map((pending) => ({ ...pending.agent, seq: seqOf.get(pending.id)! }));
-      const others = batch.filter((pending) => !stored.has(pending.id)).map((pending) => pending.id);
-      const digests = new Map([...newest.values()].map((pending) => [pending.agent.agent, pending.digest]));
-      const [owners, held, moved] = await Promise.all([
-        others.length > 0
-          ? tx<Array<{ id: string; agent: string }>>`SELECT id, agent FROM reports WHERE id = ANY(${others}::text[])`
-          : Promise.resolve([]),
-        ...(agents.length > 0 ? [...lockAgents(tx, agents), upsertAgents(tx, agents, digests)] : []),
-      ]);
-      const ownerOf = new Map(owners.map((row) => [row.id, row.agent]));
-      // The agents the batch moved to a newer report (the upsert's RETURNING); their digests before, read under the lock.
-      const fresh = ((moved ?? []) as Array<{ agent: string }>).map((row) => row.agent);
-      const before = new Map(
-        ((held ?? []) as Array<{ agent: string; cells_digest: string }>).map((row) => [row.agent, row.cells_digest]),
-      );
-      // Only agents whose cells changed get their rows, built again from the stored text (validated before it was queued).
-      const changed = fresh
-        .filter((agent) => before.get(agent) !== digests.get(agent))
-        .map((agent) => {
-          const pending = newest.get(agent)!;
-          return this.stateOf(JSON.parse(pending.json) as RunReport, seqOf.get(pending.id)!, pending.receivedAt);
-        });
-      if (changed.length > 0) await Promise.all(syncCells(tx, changed));
-      const rules = this.alertRules;
-      if (rules && fresh.length > 0) {
-        const at = batch.reduce((latest, pending) => (pending.receivedAt > latest ? pending.receivedAt : latest), '');
-        await stepAlerts(tx, rules, fresh, at, this.confirmWindowMs);
-      }
-      // The first copy of an id in the batch is the one stored; later copies are duplicates.
-      return batch.map(({ id, agent }) => {
-        if (stored.delete(id)) return { stored: true as const };
-        return { stored: false as const, agent: ownerOf.get(id) ?? agent.agent };
-      });
-    }) as Promise<AddReportOutcome[]>;
+    return outcomes;
   }
 
   getReport(id: string): Promise<StoredReport | null> {
@@ -719,10 +693,107 @@ function insertReportsSql(slots: number): string {
   return text;
 }
 
+/**
+ * Insert a batch's reports (multi-row: their short columns from one JSON parameter, each text its own parameter);
+ * the seq of each report stored (an id already stored is not returned).
+ */
+async function insertReports(tx: postgres.TransactionSql, batch: PendingReport[]): Promise<Map<string, number>> {
+  // Each text its own parameter (written straight into the connection's buffer: no joined copy, no escaping),
+  // the list padded with NULLs to a power of two so that a few prepared statements serve every batch size.
+  const slots = 2 ** Math.ceil(Math.log2(batch.length));
+  const rows: object[] = [];
+  const texts: Array<string | null> = [];
+  for (let i = 0; i < slots; i++) {
+    const pending = batch[i];
+    if (pending === undefined) {
+      texts.push(null);
+      continue;
+    }
+    rows.push({
+      id: pending.id,
+      agent: pending.agent.agent,
+      role: pending.agent.role,
+      site: pending.site,
+      received_at: pending.receivedAt,
+    });
+    texts.push(pending.json);
+  }
+  const inserted = await tx.unsafe<Array<{ id: string; seq: string }>>(
+    insertReportsSql(slots),
+    [tx.typed(rows as never, JSON_OID) as never, ...texts],
+    { prepare: true },
+  );
+  const seqOf = new Map<string, number>();
+  for (const row of inserted) seqOf.set(row.id, Number(row.seq));
+  return seqOf;
+}
+
+/** What a batch moves: each agent's newest report stored by it, their agent rows and digests, the ids not stored. */
+interface AgentMoves {
+  newest: Map<string, PendingReport>;
+  agents: cells.AgentRow[];
+  digests: Map<string, string>;
+  others: string[];
+}
+
+function newestOfAgents(batch: PendingReport[], seqOf: Map<string, number>): AgentMoves {
+  const newest = new Map<string, PendingReport>();
+  const others: string[] = [];
+  for (const pending of batch) {
+    const seq = seqOf.get(pending.id);
+    if (seq === undefined) {
+      others.push(pending.id);
+      continue;
+    }
+    const known = newest.get(pending.agent.agent);
+    if (!known || seqOf.get(known.id)! < seq) newest.set(pending.agent.agent, pending);
+  }
+  const agents: cells.AgentRow[] = [];
+  const digests = new Map<string, string>();
+  for (const pending of newest.values()) {
+    agents.push({ ...pending.agent, seq: seqOf.get(pending.id)! });
+    digests.set(pending.agent.agent, pending.digest);
+  }
+  return { newest, agents, digests, others };
+}
+
+/** An answer of no rows, for a statement a batch does not need. */
+const NO_ROWS: Promise<never[]> = Promise.resolve([]);
+
+/**
+ * One pipeline: who owns the ids the batch did not store; the batch's agents locked in name order with their cell
+ * digests before the batch (read under the lock); those agents moved to a newer report (the upsert's RETURNING).
+ */
+async function moveAgents(
+  tx: postgres.TransactionSql,
+  moves: AgentMoves,
+): Promise<{ ownerOf: Map<string, string>; before: Map<string, string>; fresh: string[] }> {
+  const { agents, others } = moves;
+  const [owners, held, moved] = await Promise.all([
+    others.length > 0
+      ? tx<Array<{ id: string; agent: string }>>`SELECT id, agent FROM reports WHERE id = ANY(${others}::text[])`
+      : NO_ROWS,
+    agents.length > 0 ? lockAgents(tx, agents) : NO_ROWS,
+    agents.length > 0 ? upsertAgents(tx, agents, moves.digests) : NO_ROWS,
+  ]);
+  const ownerOf = new Map<string, string>();
+  for (const row of owners) ownerOf.set(row.id, row.agent);
+  const before = new Map<string, string>();
+  for (const row of held) before.set(row.agent, row.cells_digest);
+  const fresh: string[] = [];
+  for (const row of moved) fresh.push(row.agent);
+  return { ownerOf, before, fresh };
+}
+
 /** Lock the agents' rows in name order and read their cell digests (before this batch moves them). */
-function lockAgents(tx: postgres.TransactionSql, agents: cells.AgentRow[]): Array<Promise<unknown>> {
+function lockAgents(
+  tx: postgres.TransactionSql,
+  agents: cells.AgentRow[],
+): Promise<ReadonlyArray<{ agent: string; cells_digest: string }>> {
   const names = agents.map((row) => row.agent).sort();
-  return [tx`SELECT agent, cells_digest FROM agents WHERE agent = ANY(${names}::text[]) ORDER BY agent FOR UPDATE`];
+  return tx<
+    Array<{ agent: string; cells_digest: string }>
+  >`SELECT agent, cells_digest FROM agents WHERE agent = ANY(${names}::text[]) ORDER BY agent FOR UPDATE`;
 }
 
 /**
@@ -734,13 +805,13 @@ function upsertAgents(
   tx: postgres.TransactionSql,
   agents: cells.AgentRow[],
   digests: Map<string, string> | null,
-): Promise<unknown> {
+): Promise<ReadonlyArray<{ agent: string }>> {
   const rows = agents
     .map((row) => (digests ? { ...row, cells_digest: digests.get(row.agent) } : row))
     .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
   const digest = digests ? ', cells_digest, cell_count' : '';
   const newer = digests ? ', s.cells_digest, s.cell_count' : '';
-  return tx.unsafe(
+  return tx.unsafe<Array<{ agent: string }>>(
     `INSERT INTO agents (agent, seq, report_id, role, site, version, profile, taken_at, interval_s, stale_at${digest})
      SELECT s.agent, s.seq, s.report_id, s.role, s.site, s.version, s.profile, s.taken_at, s.interval_s, s.stale_at${newer}
      FROM json_populate_recordset(NULL::agents, $1) s

@@ -16,9 +16,13 @@ export interface BoundsProblem {
 export function findBoundsProblem(report: unknown): BoundsProblem | null {
   const results = (report as { results?: unknown }).results;
   if (Array.isArray(results)) {
-    for (const [index, result] of results.entries()) {
-      const evidence = (result as { evidence?: unknown } | null)?.evidence;
+    for (let index = 0; index < results.length; index++) {
+      const evidence = (results[index] as { evidence?: unknown } | null)?.evidence;
       if (evidence === undefined) continue;
+      // Most evidence is small and shallow: one walk that allocates nothing says so; the pointer and the exact size
+      // are worked out only for evidence that may break a bound.
+      const bound = jsonLengthBound(evidence, EVIDENCE_DEPTH_MAX);
+      if (bound >= 0 && bound <= EVIDENCE_SIZE_MAX) continue;
       const path = `/results/${index}/evidence`;
       const deep = deeperThan(evidence, EVIDENCE_DEPTH_MAX, path);
       if (deep) return { path: deep, message: `nests deeper than ${EVIDENCE_DEPTH_MAX} levels of evidence` };
@@ -27,7 +31,49 @@ export function findBoundsProblem(report: unknown): BoundsProblem | null {
         return { path, message: `must NOT be larger than ${EVIDENCE_SIZE_MAX} characters as JSON (it is ${size})` };
     }
   }
-  return oversized(report, '');
+  return withinTextBounds(report) ? null : oversized(report, '');
+}
+
+/** More characters than any number takes in JSON (`-1.2345678901234567e-308`: 24). */
+const NUMBER_JSON_MAX = 25;
+
+/**
+ * An upper bound of JSON.stringify(value).length (every character of a string or key counted as a six-character
+ * escape), or -1 when `value` nests deeper than `levels` levels (the value itself is the first). Allocates nothing.
+ */
+function jsonLengthBound(value: unknown, levels: number): number {
+  if (typeof value === 'string') return value.length * 6 + 2;
+  if (value === null || typeof value !== 'object') return NUMBER_JSON_MAX;
+  if (levels === 0) return -1;
+  let total = 2;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item = jsonLengthBound(value[i], levels - 1);
+      if (item < 0) return -1;
+      total += item + 1;
+    }
+    return total;
+  }
+  for (const key in value) {
+    const item = jsonLengthBound((value as Record<string, unknown>)[key], levels - 1);
+    if (item < 0) return -1;
+    total += key.length * 6 + 4 + item;
+  }
+  return total;
+}
+
+/** Whether every key in `value` is at most NAME_MAX characters and every string at most TEXT_MAX. Allocates nothing. */
+function withinTextBounds(value: unknown): boolean {
+  if (typeof value === 'string') return value.length <= TEXT_MAX;
+  if (value === null || typeof value !== 'object') return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!withinTextBounds(value[i])) return false;
+    return true;
+  }
+  for (const key in value) {
+    if (key.length > NAME_MAX || !withinTextBounds((value as Record<string, unknown>)[key])) return false;
+  }
+  return true;
 }
 
 /** Where a value sits: its parent's place and its key (the JSON Pointer is spelled out only for a problem). */
