@@ -36,7 +36,12 @@ export const title =
 /** Agents the measured reports cycle through (each report still 40 results), and the reference run's. */
 const INGEST_AGENTS = Number(process.env.REACHGATE_BENCH_INGEST_AGENTS ?? 5000);
 const REFERENCE_AGENTS = 50;
-const INGEST_REPORTS = 2000;
+/**
+ * Reports in a measured run (REACHGATE_BENCH_INGEST_REPORTS; 2,000 until 2026-11-30 21:00 UTC): at ~1,800 reports/s
+ * 2,000 made a window of ~1.1 s, where one checkpoint or one major GC of the load generator's heap moved the rate by a
+ * third (1,222 and 1,814 reports/s in two idle runs of one build, 20:53 and 20:55 UTC).
+ */
+const INGEST_REPORTS = Number(process.env.REACHGATE_BENCH_INGEST_REPORTS ?? 6000);
 /**
  * Reports posted before the first measured run (200 until 2026-11-30, then 1,000, now 16,000; REACHGATE_BENCH_WARMUP):
  * V8 optimizes the ingest path's functions one by one as they turn hot (TurboFan on worker threads: about 390
