@@ -863,22 +863,13 @@ function syncCells(tx: postgres.TransactionSql, states: cells.AgentState[]): Arr
       ),
     );
   };
-  sync(
-    CELLS,
-    states.flatMap((state) => state.cells),
-  );
-  sync(
-    CONTROL_NEEDS,
-    states.flatMap((state) => state.needs),
-  );
-  sync(
-    OPEN_SEEN,
-    states.flatMap((state) => state.seen),
-  );
-  sync(
-    CONFIRM_NEEDS,
-    states.flatMap((state) => state.confirms),
-  );
+  const tables: Array<[TableSync, (state: cells.AgentState) => object[]]> = [
+    [CELLS, (state) => state.cells],
+    [CONTROL_NEEDS, (state) => state.needs],
+    [OPEN_SEEN, (state) => state.seen],
+    [CONFIRM_NEEDS, (state) => state.confirms],
+  ];
+  for (const [table, rowsOf] of tables) sync(table, states.flatMap(rowsOf));
   return statements;
 }
 
