@@ -408,18 +408,26 @@ export class PgStore implements Store {
     return count;
   }
 
-  async pruneReports(cutoff: Date): Promise<number> {
+  pruneReports(cutoff: Date): Promise<number> {
     const before = cutoff.toISOString();
-    let deleted = 0;
-    for (;;) {
-      const { count } = await this.run(
-        'deleting old reports',
-        (sql) => sql`
+    return this.deleteInBatches(
+      'deleting old reports',
+      (sql) => sql`
         DELETE FROM reports WHERE seq IN (
           SELECT r.seq FROM reports r
           WHERE r.received_at < ${before} AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.seq = r.seq)
           ORDER BY r.seq LIMIT ${PRUNE_BATCH})`,
-      );
+    );
+  }
+
+  /**
+   * Run `remove` (a DELETE of at most PRUNE_BATCH rows) until it deletes fewer, each in a transaction of its own so
+   * that ingest never waits long behind it, or the store closes; the rows deleted in all.
+   */
+  private async deleteInBatches(what: string, remove: (sql: Sql) => Promise<{ count: number }>): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const { count } = await this.run(what, remove);
       deleted += count;
       if (count < PRUNE_BATCH || this.closed) return deleted;
     }
@@ -453,17 +461,12 @@ export class PgStore implements Store {
   }
 
   async pruneReceipts(cutoff: Date): Promise<number> {
-    let deleted = 0;
-    for (;;) {
-      const { count } = await this.run(
-        'deleting old receipts',
-        (sql) => sql`
+    const deleted = await this.deleteInBatches(
+      'deleting old receipts',
+      (sql) => sql`
         DELETE FROM receipts WHERE nonce IN (
           SELECT nonce FROM receipts WHERE stored_ms < ${cutoff.getTime()} ORDER BY stored_ms LIMIT ${PRUNE_BATCH})`,
-      );
-      deleted += count;
-      if (count < PRUNE_BATCH || this.closed) break;
-    }
+    );
     if (!this.closed)
       await this.run(
         'deleting old responders',
