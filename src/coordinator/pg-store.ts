@@ -866,13 +866,7 @@ function syncCells(tx: postgres.TransactionSql, states: cells.AgentState[]): Arr
       ),
     );
   };
-  const tables: Array<[TableSync, (state: cells.AgentState) => object[]]> = [
-    [CELLS, (state) => state.cells],
-    [CONTROL_NEEDS, (state) => state.needs],
-    [OPEN_SEEN, (state) => state.seen],
-    [CONFIRM_NEEDS, (state) => state.confirms],
-  ];
-  for (const [table, rowsOf] of tables) sync(table, states.flatMap(rowsOf));
+  for (const [table, rowsOf] of SYNCED_TABLES) sync(table, states.flatMap(rowsOf));
   return statements;
 }
 
@@ -943,3 +937,11 @@ const CONFIRM_NEEDS: TableSync = {
   values: CONFIRM_NEEDS_VALUES,
   compared: CONFIRM_NEEDS_VALUES,
 };
+
+/** The cell tables syncCells keeps, each with the rows an agent's state holds for it. */
+const SYNCED_TABLES: ReadonlyArray<readonly [TableSync, (state: cells.AgentState) => object[]]> = [
+  [CELLS, (state) => state.cells],
+  [CONTROL_NEEDS, (state) => state.needs],
+  [OPEN_SEEN, (state) => state.seen],
+  [CONFIRM_NEEDS, (state) => state.confirms],
+];
