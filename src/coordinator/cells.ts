@@ -231,6 +231,16 @@ export const CELL_COUNT_SCHEMA = `ALTER TABLE agents ADD COLUMN cell_count INTEG
   UPDATE agents SET cell_count = (SELECT COUNT(*) FROM cells c WHERE c.agent = agents.agent);
   CREATE INDEX agents_order ON agents ((${AGENT_ORDER_SQL}), role, agent);`;
 
+/**
+ * control_needs_address with the rest of the key: a site's first reports (every need new) checked each need of a
+ * batch through the index on (control, address) alone, which a whole site shares, reading every agent's need of that
+ * address: 2-10 s per batch of 256 first reports at 5,000 agents on PostgreSQL while its statistics lagged
+ * (BENCHMARKS.md 12). With the whole key in it, a lookup through either index reads one entry; the count's
+ * anti-join still reads it in (control, address) order.
+ */
+export const NEEDS_ADDRESS_SCHEMA = `DROP INDEX control_needs_address;
+  CREATE INDEX control_needs_address ON control_needs (control, address, agent, row_name);`;
+
 /** A kept count as stored. */
 export interface KeptCounts {
   version: string;

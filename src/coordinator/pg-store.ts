@@ -41,6 +41,7 @@ const MIGRATIONS: readonly string[] = [
    ${LZ4_REPORTS}`,
   cells.COUNTS_SCHEMA,
   cells.CELL_COUNT_SCHEMA,
+  cells.NEEDS_ADDRESS_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;

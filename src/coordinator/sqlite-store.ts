@@ -34,6 +34,7 @@ const MIGRATIONS: readonly string[] = [
   cells.CELLS_DIGEST_SCHEMA,
   cells.COUNTS_SCHEMA,
   cells.CELL_COUNT_SCHEMA,
+  cells.NEEDS_ADDRESS_SCHEMA,
 ];
 /** Migrating to this version fills the cell tables (with confirm_needs) from each agent's latest report. */
 const CELLS_VERSION = 3;
