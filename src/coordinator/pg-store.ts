@@ -50,6 +50,15 @@ const CELLS_VERSION = 3;
 const MIGRATION_LOCK = 0x7265616368676174n;
 /** The PostgreSQL type of a parameter sent as JSON text (postgres.js serializes it with JSON.stringify). */
 const JSON_OID = 114;
+/**
+ * The planner settings of a whole-matrix count's transaction. The count groups every cell into a few hundred groups
+ * (site x role x row x verdict), so hashing is always the right way to group; on tables whose statistics lag (a
+ * site's first minutes, before autovacuum analyzes them) the planner expected a group per cell and sorted all of
+ * them on disk instead: 450-790 ms for 5,000 agents against 250-300 ms with these (2026-11-30, idle; BENCHMARKS.md
+ * 12). The larger work_mem keeps the unmet needs' hash (70,000 groups at 5,000 agents) in memory; one count at a
+ * time runs per coordinator.
+ */
+const COUNT_SETTINGS = "SET LOCAL enable_sort = off; SET LOCAL work_mem = '32MB'";
 /** Reports committed in one transaction at most. */
 const MAX_BATCH = 256;
 /** Transactions of reports in flight at once (each on its own connection). */
@@ -308,14 +317,15 @@ export class PgStore implements Store {
   snapshot<T>(work: (read: cells.ReadQuery) => Promise<T>): Promise<T> {
     // One read-only transaction at REPEATABLE READ: every statement sees the snapshot of its first.
     return this.run('counting the matrix', (sql) =>
-      sql.begin('isolation level repeatable read read only', (tx) =>
-        work(
+      sql.begin('isolation level repeatable read read only', async (tx) => {
+        await tx.unsafe(COUNT_SETTINGS);
+        return work(
           async <R>(text: string, parameters: ReadonlyArray<string | number | null>): Promise<R[]> =>
             [
               ...(await tx.unsafe(numbered(cells.withConfirmWindow(text, this.confirmWindowMs)), [...parameters])),
             ] as R[],
-        ),
-      ),
+        );
+      }),
     ) as Promise<T>;
   }
 
