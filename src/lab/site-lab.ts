@@ -80,8 +80,8 @@ export const PORT_TABLE: Readonly<RouterPolicy> = {
 /**
  * The site file of the lab (YAML); `extra` features are added to the ones the router's port table serves. Its timeout
  * is the product's default, 2 s: at 1 s, rows whose answer takes the server's CPU (NRPE's TLS handshake; DNS over TCP
- * from the host that sweeps 1,204 ports in the same process) missed it on a loaded 2-core machine, four test files
- * at once beside other work (load 8-14).
+ * from the host that sweeps 1,204 ports in the same process) missed it on a loaded 2-core machine, several test
+ * files at once beside other work (load 8-14).
  */
 export function siteFile(extra: string[] = []): string {
   return `# The site lab of src/lab/site-lab.ts.
