@@ -43,13 +43,18 @@ const REFERENCE_AGENTS = 50;
  */
 const INGEST_REPORTS = Number(process.env.REACHGATE_BENCH_INGEST_REPORTS ?? 6000);
 /**
- * Reports posted before the first measured run (200 until 2026-11-30, then 1,000, now 16,000; REACHGATE_BENCH_WARMUP):
- * V8 optimizes the ingest path's functions one by one as they turn hot (TurboFan on worker threads: about 390
- * compiles per coordinator, some of the largest recompiled two or three times, 5 s of CPU per coordinator in all),
- * and a coordinator's CPU per report was still falling after 12,000 reports. A long-running coordinator pays that
- * once; the reference run (50 agents) keeps 1,000, the early window.
+ * Reports posted before the first measured run (200 until 2026-11-30, then 1,000, then 16,000, now 40,000;
+ * REACHGATE_BENCH_WARMUP): V8 optimizes the ingest path's functions one by one as each turns hot (TurboFan on worker
+ * threads), and a small function called once per request turns hot only after thousands of requests (three interrupt
+ * budgets of 66 KB of its bytecode run). Counted with --trace-opt (2026-12-01, two coordinators, 5,000 agents):
+ * 260, 184, 74, 45, 24, 17 compiles in the first six blocks of 2,000 reports, 8-18 per block up to 28,000, 3-6 per
+ * block after 30,000; fastify's preRouting was first optimized after ~10,000 requests per coordinator. After 16,000
+ * the measured run still compiled ~180 functions (1.3 s of worker CPU in 8 s) and ran partly unoptimized: CPU per
+ * report 536 µs (coordinators) against 457 µs after 40,000, 2,061 against 2,476 reports/s, the same minutes. A
+ * long-running coordinator pays that once, in its first ~20,000 reports; the reference run (50 agents) keeps 1,000,
+ * the early window.
  */
-const WARMUP_REPORTS = Number(process.env.REACHGATE_BENCH_WARMUP ?? 16000);
+const WARMUP_REPORTS = Number(process.env.REACHGATE_BENCH_WARMUP ?? 40000);
 const REFERENCE_WARMUP = 1000;
 /**
  * Requests in flight at each coordinator (REACHGATE_BENCH_IN_FLIGHT to change; 16 until 2026-11-30). A fleet sending

@@ -7,9 +7,10 @@
 //
 // --agents (default 50): how many agents the reports cycle through. 50 agents posting 2,000 reports/s are a load test:
 // every batch of both coordinators locks the same few agent rows; a fleet that sends 2,000 reports/s has thousands.
-// Each run is preceded by --warmup reports (default 1,000, or one per agent if more) to the same two coordinators: V8 optimizes the ingest
-// path's functions as they turn hot (about 260 TurboFan compiles per coordinator), which a long-running coordinator
-// pays once.
+// Each run is preceded by --warmup reports (default 40,000, or one per agent if more) to the same two coordinators: V8
+// optimizes the ingest path's functions as they turn hot, the last of them after ~15,000 requests per coordinator
+// (bench/pg-fleet.mjs, WARMUP_REPORTS), which a long-running coordinator pays once. A short --warmup compares how
+// builds start instead.
 // --statements loads pg_stat_statements and prints each run's statements by total time and calls.
 // A BUILD_DIR holds bin/reachgate (a worktree, or a copy of bin/ bundle/ dist/ with node_modules linked); node
 // options after a colon are given to its coordinators (e.g. `/tmp/base:--max-semi-space-size=32`).
@@ -38,7 +39,7 @@ const ROUNDS = Number(values.rounds);
 const IN_FLIGHT = Number(values['in-flight']);
 const AGENTS = Number(values.agents);
 // Every agent's first report writes its cells (a steady agent's later reports do not): the warm-up covers them all.
-const WARMUP = Number(values.warmup ?? Math.max(1000, AGENTS));
+const WARMUP = Number(values.warmup ?? Math.max(40000, AGENTS));
 if (builds.length === 0 || ![REPORTS, ROUNDS, IN_FLIGHT, AGENTS].every((n) => Number.isInteger(n) && n > 0)) {
   process.stderr.write(
     'usage: node bench/tools/ingest-ab.mjs [--reports N] [--rounds N] [--in-flight N] [--agents N] BUILD_DIR[:NODE_OPTIONS]...\n',
