@@ -73,7 +73,9 @@ try {
     const [dir, ...node] = build.split(':');
     sides.push({ name: build, build: resolve(dir), node: node.join(':').split(' ').filter(Boolean), url, ...fixtures });
   }
-  process.stdout.write('build\tround\tload\treports/s\tcoord user/sys µs\tpg user/sys µs\tgenerator µs\ttotal µs\n');
+  process.stdout.write(
+    'build\tround\tload\treports/s\tp50/p99 ms\tcoord user/sys µs\tpg user/sys µs\tgenerator µs\ttotal µs\n',
+  );
   for (let round = 1; round <= ROUNDS; round++) {
     for (const side of round % 2 ? sides : [...sides].reverse()) {
       const reachgate = join(side.build, 'bin', 'reachgate');
@@ -118,7 +120,8 @@ try {
         const generator = per(run.generatorCpuMs);
         const wrong = run.wrong.length ? `\t(not 201: ${run.wrong.join('; ')})` : '';
         process.stdout.write(
-          `${side.name}\t${round}\t${loadavg()[0].toFixed(1)}\t${Math.round(run.rate)}\t${coordUser}/${coordSys}\t` +
+          `${side.name}\t${round}\t${loadavg()[0].toFixed(1)}\t${Math.round(run.rate)}\t` +
+            `${Math.round(run.p50)}/${Math.round(run.p99)}\t${coordUser}/${coordSys}\t` +
             `${pgUser}/${pgSys}\t${generator}\t${coordUser + coordSys + pgUser + pgSys + generator}${wrong}\n`,
         );
         for (const row of statements)
