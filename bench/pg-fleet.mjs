@@ -47,12 +47,12 @@ const INGEST_REPORTS = Number(process.env.REACHGATE_BENCH_INGEST_REPORTS ?? 6000
  * REACHGATE_BENCH_WARMUP): V8 optimizes the ingest path's functions one by one as each turns hot (TurboFan on worker
  * threads), and a small function called once per request turns hot only after thousands of requests (three interrupt
  * budgets of 66 KB of its bytecode run). Counted with --trace-opt (2026-12-01, two coordinators, 5,000 agents):
- * 260, 184, 74, 45, 24, 17 compiles in the first six blocks of 2,000 reports, 8-18 per block up to 28,000, 3-6 per
- * block after 30,000; fastify's preRouting was first optimized after ~10,000 requests per coordinator. After 16,000
- * the measured run still compiled ~180 functions (1.3 s of worker CPU in 8 s) and ran partly unoptimized: CPU per
- * report 536 µs (coordinators) against 457 µs after 40,000, 2,061 against 2,476 reports/s, the same minutes. A
- * long-running coordinator pays that once, in its first ~20,000 reports; the reference run (50 agents) keeps 1,000,
- * the early window.
+ * 260, 184, 74, 45, 24, 17 compiles in the first six blocks of 2,000 reports, 6-18 per block up to 30,000, 3-6 per
+ * block after 30,000; fastify's preRouting was first optimized after ~10,000 requests per coordinator. So after 16,000
+ * the measured runs still compiled and partly ran unoptimized code; after 5,000 a 12,000-report run compiled ~180
+ * functions, and the same build gave 2,061 reports/s at 536 µs of coordinator CPU per report against 2,476 at 457 µs
+ * after 40,000 (ingest-ab, the same minutes). A long-running coordinator pays that once, in its first ~20,000
+ * reports; the reference run (50 agents) keeps 1,000, the early window.
  */
 const WARMUP_REPORTS = Number(process.env.REACHGATE_BENCH_WARMUP ?? 40000);
 const REFERENCE_WARMUP = 1000;

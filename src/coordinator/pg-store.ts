@@ -66,7 +66,7 @@ const MAX_BATCH = 256;
  * batch waits (a site's first wave, a backlog after an outage): otherwise the reports that arrive during a commit go
  * together in the next one (group commit). With up to four at once whatever waited, two coordinators at 64 reports in
  * flight committed batches of 8.3 reports on average; one at a time, 15.7, and the CPU per report (coordinators and
- * PostgreSQL together) fell by 10 % (PostgreSQL's by 20-35 %), lower in 9 of 10 alternating rounds, the latency
+ * PostgreSQL together) fell by 10 % (PostgreSQL's by ~20 %), lower in 9 of 10 alternating rounds, the latency
  * unchanged (warm coordinators, idle machine, 2026-12-01; BENCHMARKS.md 12).
  */
 const MAX_FLUSHES = 4;
