@@ -1,6 +1,7 @@
+import postgres from 'postgres';
 import t from 'tap';
 import { PgStore } from '../../src/coordinator/pg-store.js';
-import { isStoreUnavailable } from '../../src/coordinator/store.js';
+import { isStoreUnavailable, type AddReportOutcome } from '../../src/coordinator/store.js';
 import { startPostgres, whyNoPostgres } from '../helpers/postgres.js';
 import { makeReport } from './coordinator-process.js';
 import { storeContract } from './store-contract.js';
@@ -99,6 +100,66 @@ if (why !== null) {
       t.same(await store.addReport(during, JSON.stringify(during), new Date()), { stored: true }, 'reconnected');
       t.equal((await store.getReport(before.id))?.id, before.id, 'what was acknowledged before is there');
       await store.close();
+    },
+  );
+
+  t.test(
+    'reports that arrive during a commit wait for it and go in one transaction; a whole batch waiting starts another',
+    async (t) => {
+      const url = urlOf('group-commit');
+      const store = await PgStore.open(url);
+      const post = (agent: string): { settled: () => boolean; outcome: Promise<AddReportOutcome> } => {
+        const report = makeReport(agent, 'workstation', { results: 1 });
+        let done = false;
+        const outcome = store.addReport(report, JSON.stringify(report), new Date()).finally(() => (done = true));
+        return { settled: () => done, outcome };
+      };
+      await post('ws-held').outcome;
+      // Another session holds the agent's row, so the transaction of its next report waits on the lock.
+      const parsed = new URL(url);
+      const socketDir = parsed.searchParams.get('host')!;
+      parsed.searchParams.delete('host');
+      const other = postgres(parsed.href, { host: socketDir, max: 2, onnotice: () => {} });
+      const holder = await other.reserve();
+      t.teardown(async () => {
+        holder.release();
+        await other.end({ timeout: 5 });
+        await store.close();
+      });
+      await holder`BEGIN`;
+      await holder`SELECT agent FROM agents WHERE agent = 'ws-held' FOR UPDATE`;
+      const held = post('ws-held');
+      for (let waited = 0; ; waited += 20) {
+        const [row] = await other<Array<{ waiting: number }>>`
+          SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock'`;
+        if (row!.waiting > 0) break;
+        if (waited > 10_000) throw new Error('the held report never waited on the lock');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const during: Array<ReturnType<typeof post>> = [];
+      for (let i = 0; i < 10; i++) {
+        during.push(post(`ws-during-${i}`));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      t.equal(during.filter((one) => one.settled()).length, 0, 'ten reports wait for the running commit');
+      // A backlog of a whole batch (256) does not wait: the 10 and the first 246 of 300 go at once.
+      const backlog = Array.from({ length: 300 }, (_, i) => post(`ws-backlog-${i}`));
+      const whole = [...during, ...backlog.slice(0, 246)];
+      t.ok(
+        (await Promise.all(whole.map((one) => one.outcome))).every((outcome) => outcome.stored),
+        'a whole batch is stored while the first transaction still waits',
+      );
+      t.notOk(held.settled(), 'the held report is still waiting');
+      t.equal(backlog.slice(246).filter((one) => one.settled()).length, 0, 'the other 54 wait for a commit');
+      await holder`ROLLBACK`;
+      t.same(await held.outcome, { stored: true }, 'the held report is stored once the lock goes');
+      t.ok(
+        (await Promise.all(backlog.slice(246).map((one) => one.outcome))).every((outcome) => outcome.stored),
+        'then the other 54',
+      );
+      const [count] = await store.query<{ reports: string }>('SELECT count(*) AS reports FROM reports');
+      t.equal(Number(count!.reports), 312, 'every report once');
     },
   );
 }
