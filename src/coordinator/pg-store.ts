@@ -621,8 +621,8 @@ export class PgStore implements Store {
   }
 }
 
-/** A pool on the URL; libpq's `?host=/socket/dir` is understood too. */
-function connect(url: string, max: number): Sql {
+/** A pool on the URL; libpq's `?host=/socket/dir` is understood too (the store's, and a test's second session). */
+export function connect(url: string, max: number): Sql {
   let parsed: URL;
   try {
     parsed = new URL(url);

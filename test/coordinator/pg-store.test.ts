@@ -1,6 +1,5 @@
-import postgres from 'postgres';
 import t from 'tap';
-import { PgStore } from '../../src/coordinator/pg-store.js';
+import { PgStore, connect } from '../../src/coordinator/pg-store.js';
 import { isStoreUnavailable, type AddReportOutcome } from '../../src/coordinator/store.js';
 import { startPostgres, whyNoPostgres } from '../helpers/postgres.js';
 import { makeReport } from './coordinator-process.js';
@@ -116,10 +115,7 @@ if (why !== null) {
       };
       await post('ws-held').outcome;
       // Another session holds the agent's row, so the transaction of its next report waits on the lock.
-      const parsed = new URL(url);
-      const socketDir = parsed.searchParams.get('host')!;
-      parsed.searchParams.delete('host');
-      const other = postgres(parsed.href, { host: socketDir, max: 2, onnotice: () => {} });
+      const other = connect(url, 2);
       const holder = await other.reserve();
       t.teardown(async () => {
         holder.release();
@@ -131,7 +127,8 @@ if (why !== null) {
       const held = post('ws-held');
       for (let waited = 0; ; waited += 20) {
         const [row] = await other<Array<{ waiting: number }>>`
-          SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock'`;
+          SELECT count(*)::int AS waiting FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT agent, cells_digest FROM agents%'`;
         if (row!.waiting > 0) break;
         if (waited > 10_000) throw new Error('the held report never waited on the lock');
         await new Promise((resolve) => setTimeout(resolve, 20));
